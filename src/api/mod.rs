@@ -1,0 +1,18 @@
+//! The BT Wholesale REST client: typed, async, and ignorant of Rhai.
+//!
+//! `client` owns the HTTP plumbing (tracking header, bearer token, retries, timeouts);
+//! each API family lives in its own file and only builds requests and reads responses.
+
+mod auth;
+mod client;
+mod error;
+pub mod snake;
+
+pub mod address;
+pub mod numbers;
+pub mod order;
+pub mod whc;
+
+pub use auth::{Credentials, Secret};
+pub use client::{BtClient, ClientOptions, Page, RetryPolicy};
+pub use error::{ApiError, BtError};

@@ -1,0 +1,97 @@
+//! Directory numbers: ringfence (reserve new or ported numbers for a company) and availability.
+
+use super::client::{BtClient, Page, Request};
+use super::error::ApiError;
+use serde_json::{json, Value};
+
+/// What a ringfence asks for.
+#[derive(Debug, Clone)]
+pub struct RingfenceRequest {
+    pub cug: String,
+    /// Area code such as `0121`.
+    pub area_code: String,
+    pub quantity: u32,
+    /// The company's service id from its qualification.
+    pub service_id: String,
+    pub qualification_id: String,
+}
+
+/// A ringfenced block of consecutive numbers.
+#[derive(Debug, Clone)]
+pub struct Ringfence {
+    pub start: String,
+    pub end: String,
+    pub ringfence_id: String,
+    pub status: String,
+}
+
+/// Which numbers to list: by CUG, company or site.
+#[derive(Debug, Clone)]
+pub enum NumberScope {
+    Cug(String),
+    Company(String),
+    Site(String),
+}
+
+impl BtClient {
+    /// Ringfences `quantity` numbers in an area for a qualified company.
+    pub async fn ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
+        let body = json!({
+            "customer": {"id": r.cug, "type": "BUSINESS"},
+            "numbers": {"quantity": r.quantity, "characteristics": {"numberString": r.area_code}},
+            "product": {"name": "WHC"},
+            "action": "RingFence",
+            "ringFenceId": r.service_id,
+            "qualifierId": r.qualification_id,
+        });
+        let req = Request::post(
+            "ringfence numbers",
+            "/v1/resourceManagement/directoryNumbers/ringFence",
+            body,
+        );
+        let v = self.send(req).await?.body;
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let start = s("/numberRange/startNumber");
+        if start.is_empty() {
+            return Err(ApiError::Decode {
+                operation: "ringfence numbers".into(),
+                detail: "no numberRange.startNumber in the answer".into(),
+            });
+        }
+        Ok(Ringfence {
+            end: Some(s("/numberRange/endNumber"))
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| start.clone()),
+            start,
+            ringfence_id: s("/ringFenceId"),
+            status: s("/status"),
+        })
+    }
+
+    /// Numbers (new and ported) free to use in a scope, one page.
+    pub async fn available_numbers(
+        &self,
+        scope: &NumberScope,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Page, ApiError> {
+        let (key, value) = match scope {
+            NumberScope::Cug(v) => ("cugId", v),
+            NumberScope::Company(v) => ("companyServiceId", v),
+            NumberScope::Site(v) => ("siteServiceId", v),
+        };
+        let req = Request::get(
+            "get available numbers",
+            "/v1/resourceManagement/directoryNumbers",
+        )
+        .query(key, value.clone())
+        .query("offset", offset.to_string())
+        .query("limit", limit.to_string());
+        self.send(req).await
+    }
+}

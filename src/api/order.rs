@@ -1,0 +1,304 @@
+//! Product orders (TMF622 style): create from a plain description, submit, get, list, cancel.
+
+use super::client::{BtClient, Page, Request};
+use super::error::ApiError;
+use super::whc::seg;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const BASE: &str = "/bt-wholesale/v1/order";
+
+/// An order as a script describes it. Unknown fields are refused, so a typo is an error, not a
+/// silently missing user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSpec {
+    /// Your own reference; BT keeps it and it finds the order again. Generated when absent.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Defaults to the profile's CUG.
+    #[serde(default)]
+    pub cug: Option<String>,
+    /// Defaults to the profile's billing account.
+    #[serde(default)]
+    pub billing_account: Option<String>,
+    pub company: CompanySpec,
+    #[serde(default)]
+    pub sites: Vec<SiteSpec>,
+    #[serde(default)]
+    pub numbers: Vec<NumberBlockSpec>,
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
+}
+
+/// The company: new (name, domain, group, qualification) or existing (service id alone).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanySpec {
+    pub service_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub qualification_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSpec {
+    pub name: String,
+    /// The NAD key of the site's address (from `address::search` or `address::create`).
+    pub nad_key: String,
+    #[serde(default)]
+    pub location_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberBlockSpec {
+    pub start: String,
+    #[serde(default)]
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub first_name: String,
+    pub last_name: String,
+    pub username: String,
+    #[serde(default)]
+    pub extension: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The user's directory number (must be ringfenced to the company).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// Licence / add-on bundle, e.g. `"Standard"`.
+    #[serde(default)]
+    pub licence: Option<String>,
+    #[serde(default)]
+    pub device: Option<DeviceSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+/// A filter for listing orders.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub state: Option<String>,
+    pub external_id: Option<String>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+fn chars(pairs: &[(&str, Option<&str>)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .filter_map(|(n, v)| v.map(|v| json!({"name": n, "value": v})))
+            .collect(),
+    )
+}
+
+impl OrderSpec {
+    /// The TMF622 create body. `cug`, `billing_account` and `external_id` must be filled by then.
+    pub fn to_body(&self, cug: &str, billing_account: &str, external_id: &str) -> Value {
+        let mut items = Vec::new();
+        let mut next_id = 0u32;
+        let mut push =
+            |action: &str, offering: &str, characteristic: Value, place: Option<Value>| {
+                next_id += 1;
+                let mut item = json!({
+                    "id": next_id.to_string(),
+                    "action": action,
+                    "productOffering": {"id": offering},
+                    "product": {"productCharacteristic": characteristic},
+                });
+                if let Some(place) = place {
+                    item["relatedPlace"] = place;
+                }
+                items.push(item);
+            };
+        let c = &self.company;
+        let new_company = c.name.is_some();
+        push(
+            if new_company { "add" } else { "noChange" },
+            "WHCCompany",
+            chars(&[
+                ("customerName", c.name.as_deref()),
+                ("customerDomain", c.domain.as_deref()),
+                ("customerGroup", c.group.as_deref()),
+                ("serviceId", Some(&c.service_id)),
+                ("qualifierId", c.qualification_id.as_deref()),
+            ]),
+            None,
+        );
+        for s in &self.sites {
+            push(
+                "add",
+                "WHCSite",
+                chars(&[
+                    ("siteName", Some(&s.name)),
+                    ("siteLocationCode", s.location_code.as_deref()),
+                ]),
+                Some(
+                    json!([{"id": s.nad_key, "role": "installationAddress", "@referredType": "GeographicAddress"}]),
+                ),
+            );
+        }
+        for n in &self.numbers {
+            push(
+                "add",
+                "WHCNumberBlock",
+                chars(&[
+                    ("startNumber", Some(&n.start)),
+                    ("endNumber", Some(n.end.as_deref().unwrap_or(&n.start))),
+                ]),
+                None,
+            );
+        }
+        for u in &self.users {
+            let device = u.device.as_ref();
+            push(
+                "add",
+                "WHCUser",
+                chars(&[
+                    ("firstName", Some(&u.first_name)),
+                    ("lastName", Some(&u.last_name)),
+                    ("username", Some(&u.username)),
+                    ("extension", u.extension.as_deref()),
+                    ("email", u.email.as_deref()),
+                    ("directoryNumber", u.number.as_deref()),
+                    ("licence", u.licence.as_deref()),
+                    ("deviceName", device.map(|d| d.name.as_str())),
+                    ("macAddress", device.and_then(|d| d.mac.as_deref())),
+                ]),
+                None,
+            );
+        }
+        json!({
+            "externalId": external_id,
+            "relatedParty": [{"id": cug, "role": "customer", "@referredType": "BtCug"}],
+            "billingAccount": {"id": billing_account},
+            "productOrderItem": items,
+        })
+    }
+}
+
+impl BtClient {
+    /// Creates an order from a TMF622 body (see [`OrderSpec::to_body`]); returns its id.
+    pub async fn create_order(&self, body: Value) -> Result<String, ApiError> {
+        let req = Request::post("create order", format!("{BASE}/productOrder"), body);
+        let v = self.send(req).await?.body;
+        id_of("create order", &v)
+    }
+
+    /// Submits a created order for processing.
+    pub async fn submit_order(&self, id: &str) -> Result<Value, ApiError> {
+        let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
+        let req = Request::post("submit order", format!("{BASE}/submit-product-order"), body);
+        Ok(self.send(req).await?.body)
+    }
+
+    /// One order, with its state and items.
+    pub async fn get_order(&self, id: &str) -> Result<Value, ApiError> {
+        let req = Request::get("get order", format!("{BASE}/productOrder/{}", seg(id)));
+        Ok(self.send(req).await?.body)
+    }
+
+    /// A page of orders matching `filter`, newest first.
+    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
+        let mut req = Request::get("list orders", format!("{BASE}/productOrder"))
+            .query("offset", filter.offset.to_string())
+            .query("limit", filter.limit.max(1).to_string());
+        if let Some(s) = &filter.state {
+            req = req.query("state", s.clone());
+        }
+        if let Some(e) = &filter.external_id {
+            req = req.query("externalId", e.clone());
+        }
+        self.send(req).await
+    }
+
+    /// Asks BT to cancel an order that has not started.
+    pub async fn cancel_order(&self, id: &str) -> Result<Value, ApiError> {
+        let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
+        let req = Request::post("cancel order", format!("{BASE}/cancelProductOrder"), body);
+        Ok(self.send(req).await?.body)
+    }
+}
+
+fn id_of(op: &str, v: &Value) -> Result<String, ApiError> {
+    v.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Decode {
+            operation: op.into(),
+            detail: "no id in the answer".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> OrderSpec {
+        serde_json::from_value(json!({
+            "company": {"service_id": "WHHC1", "name": "N", "domain": "n.com", "group": "G", "qualification_id": "Q1"},
+            "sites": [{"name": "HQ", "nad_key": "R1"}],
+            "numbers": [{"start": "01214960000"}],
+            "users": [{"first_name": "A", "last_name": "B", "username": "ab@n.com", "device": {"name": "D1"}}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn body_has_one_item_per_thing() {
+        let body = spec().to_body("CUG1", "BA1", "ext-1");
+        let items = body["productOrderItem"].as_array().unwrap();
+        let offerings: Vec<&str> = items
+            .iter()
+            .map(|i| i["productOffering"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            offerings,
+            ["WHCCompany", "WHCSite", "WHCNumberBlock", "WHCUser"]
+        );
+        assert_eq!(items[1]["relatedPlace"][0]["id"], "R1");
+        assert_eq!(body["externalId"], "ext-1");
+        // An absent value is left out, not sent as null.
+        let user_chars = items[3]["product"]["productCharacteristic"]
+            .as_array()
+            .unwrap();
+        assert!(user_chars.iter().all(|c| c["value"].is_string()));
+        assert_eq!(
+            items[2]["product"]["productCharacteristic"][1]["value"],
+            "01214960000"
+        );
+    }
+
+    #[test]
+    fn existing_company_is_no_change() {
+        let mut s = spec();
+        s.company.name = None;
+        let body = s.to_body("CUG1", "BA1", "e");
+        assert_eq!(body["productOrderItem"][0]["action"], "noChange");
+    }
+
+    #[test]
+    fn typos_are_refused() {
+        let r: Result<OrderSpec, _> =
+            serde_json::from_value(json!({"company": {"service_id": "x"}, "usres": []}));
+        assert!(r.unwrap_err().to_string().contains("unknown field `usres`"));
+    }
+}

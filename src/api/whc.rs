@@ -1,0 +1,202 @@
+//! WHC pre-order: the reseller's own data, verify data (unique names) and company qualification.
+
+use super::client::{BtClient, Request};
+use super::error::ApiError;
+use serde_json::{json, Value};
+
+const INVENTORY: &str = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+
+/// The unique names BT can check, as scripts name them, with the sandbox/BT path segment.
+pub const IN_USE_KINDS: &[(&str, &str)] = &[
+    ("company_name", "company"),
+    ("company_domain", "companyDomain"),
+    ("site_name", "siteName"),
+    ("site_location_code", "siteLocationCode"),
+    ("device_name", "deviceName"),
+    ("trunk_name", "trunkName"),
+    ("username", "username"),
+    ("extension", "extension"),
+    ("mac_address", "macAddress"),
+];
+
+/// What a company qualification asks for.
+#[derive(Debug, Clone)]
+pub struct QualifyRequest {
+    pub cug: String,
+    pub billing_account: String,
+    pub name: String,
+    pub domain: String,
+    pub group: String,
+}
+
+/// The outcome of a company qualification.
+#[derive(Debug, Clone)]
+pub struct Qualification {
+    pub id: String,
+    /// The company's service id (`WHHC…`); absent when unqualified.
+    pub service_id: Option<String>,
+    /// `Qualified` or `Unqualified`.
+    pub result: String,
+    /// RFC 3339 instant after which the qualification is void (23:59 Europe/London that day).
+    pub expires: Option<String>,
+    /// Why it is unqualified, as BT's reason codes.
+    pub reasons: Vec<String>,
+    pub raw: Value,
+}
+
+fn characteristic(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}
+
+impl BtClient {
+    /// The reseller's own data: reseller id, sales tag, products, customer groups.
+    pub async fn reseller(&self, cug: &str) -> Result<Value, ApiError> {
+        let req = Request::get("get reseller data", format!("{INVENTORY}/{}", seg(cug)));
+        Ok(self.send(req).await?.body)
+    }
+
+    /// Verify data for a company name: `None` when the name is free, the company when it is taken.
+    pub async fn company(&self, cug: &str, name: &str) -> Result<Option<Value>, ApiError> {
+        let req = Request::get(
+            "verify company name",
+            format!("{INVENTORY}/{}/company", seg(cug)),
+        )
+        .query("companyName", name);
+        not_found_is_none(self.send(req).await.map(|p| p.body))
+    }
+
+    /// Whether a unique name of `kind` (see [`IN_USE_KINDS`]) is already taken.
+    pub async fn in_use(&self, cug: &str, kind: &str, value: &str) -> Result<bool, ApiError> {
+        let Some((_, segment)) = IN_USE_KINDS.iter().find(|(k, _)| *k == kind) else {
+            let kinds: Vec<&str> = IN_USE_KINDS.iter().map(|(k, _)| *k).collect();
+            return Err(ApiError::Refused {
+                operation: "verify data".into(),
+                detail: format!(
+                    "unknown kind {kind:?}; expected one of {}",
+                    kinds.join(", ")
+                ),
+            });
+        };
+        if *segment == "company" {
+            return Ok(self.company(cug, value).await?.is_some());
+        }
+        let req = Request::get("verify data", format!("{INVENTORY}/{}/{segment}", seg(cug)))
+            .query("value", value);
+        Ok(not_found_is_none(self.send(req).await.map(|p| p.body))?.is_some())
+    }
+
+    /// Validates and qualifies a company name and domain (TMF679), reserving them for today.
+    pub async fn qualify_company(&self, q: &QualifyRequest) -> Result<Qualification, ApiError> {
+        let body = json!({
+            "relatedParty": [{"id": q.cug, "role": "customer", "@referredType": "BtCug"}],
+            "billingAccount": {"id": q.billing_account},
+            "productOfferingQualificationItem": [{
+                "id": "1",
+                "productOffering": {"id": "WHCCompany"},
+                "product": {"productCharacteristic": [
+                    characteristic("customerName", &q.name),
+                    characteristic("customerDomain", &q.domain),
+                    characteristic("customerGroup", &q.group),
+                ]}
+            }]
+        });
+        let req = Request::post(
+            "qualify company",
+            "/bt-wholesale/v1/whc/productOfferingQualification",
+            body,
+        );
+        let raw = self.send(req).await?.body;
+        parse_qualification(raw)
+    }
+}
+
+fn parse_qualification(raw: Value) -> Result<Qualification, ApiError> {
+    let decode = |detail: &str| ApiError::Decode {
+        operation: "qualify company".into(),
+        detail: detail.into(),
+    };
+    let id = raw
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| decode("no qualification id"))?
+        .to_string();
+    let item = raw
+        .get("productOfferingQualificationItem")
+        .and_then(|v| v.get(0))
+        .ok_or_else(|| decode("no productOfferingQualificationItem"))?;
+    let result = item
+        .get("qualificationItemResult")
+        .and_then(Value::as_str)
+        .unwrap_or("Unqualified")
+        .to_string();
+    let service_id = item
+        .pointer("/product/serviceId/value")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reasons = raw
+        .get("eligibilityUnavailabilityReason")
+        .or_else(|| item.get("eligibilityUnavailabilityReason"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("code").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Qualification {
+        id,
+        service_id,
+        result,
+        expires: raw
+            .get("expirationDate")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        reasons,
+        raw,
+    })
+}
+
+/// BT answers "not found" for a free name; that is an answer, not an error.
+pub(crate) fn not_found_is_none(r: Result<Value, ApiError>) -> Result<Option<Value>, ApiError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(ApiError::Bt(e)) if e.status == 404 && e.code != "60" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Percent-encodes one path segment.
+pub(crate) fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualification_is_read() {
+        let q = parse_qualification(json!({
+            "id": "QFW103255",
+            "expirationDate": "2026-11-22T23:59:00Z",
+            "productOfferingQualificationItem": [{"qualificationItemResult": "Qualified",
+                "product": {"serviceId": {"value": "WHHCBTWKN1484"}}}]
+        }))
+        .unwrap();
+        assert_eq!(q.service_id.as_deref(), Some("WHHCBTWKN1484"));
+        assert_eq!(q.result, "Qualified");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(seg("CUG50/19 x"), "CUG50%2F19%20x");
+    }
+}

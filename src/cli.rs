@@ -1,0 +1,109 @@
+//! The command line (clap derive): the doc comments here are the help text.
+
+use crate::config::Profile;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// btw — script BT Wholesale's ordering APIs (WHC hosted voice, number porting, Ethernet).
+///
+/// With no configuration, every command talks to the embedded BT sandbox on loopback,
+/// so journeys can be tried offline. Point it at BT with --profile test or live.
+///
+/// Exit codes: 0 ok · 1 internal error · 2 usage or configuration · 3 script error
+/// (syntax, runtime, limits) · 4 BT answered an error · 5 BT unreachable or no answer ·
+/// 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "btw", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Where calls go: sandbox (default, embedded), test (BT's test environment) or live.
+    #[arg(long, global = true, value_enum, env = "BTW_PROFILE")]
+    pub profile: Option<Profile>,
+    /// Configuration file (default: ./btw.toml, then the user's config folder).
+    #[arg(long, global = true, value_name = "FILE", env = "BTW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Allow calls that change anything at BT on the live profile (real orders).
+    #[arg(long, global = true)]
+    pub confirm_live: bool,
+    /// More diagnostic output on stderr (-v: info, -vv: debug, -vvv: trace). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a recipe script.
+    ///
+    /// The script's parameters arrive as the map `params`; its result is the value of its
+    /// last expression. Example: btw run scripts/whc_provide.rhai --param company_name="The Fun Network"
+    Run(RunArgs),
+    /// Compile scripts without running them: syntax errors are shown with file:line:column.
+    Check {
+        /// The scripts to check.
+        #[arg(required = true, value_name = "SCRIPT")]
+        scripts: Vec<PathBuf>,
+    },
+    /// Run the BT sandbox on its own, for curl, Postman or other btw processes.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The recipe script (.rhai).
+    #[arg(value_name = "SCRIPT")]
+    pub script: PathBuf,
+    /// A parameter, key=value. The value is JSON when it is a number, true/false, null, an array
+    /// or an object; otherwise a string (so 0121 stays "0121"). Repeatable; wins over --params.
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Parameters from a JSON object file.
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+    /// Print one JSON object (the result's fields, ok, run_id, error) as the last line of stdout;
+    /// the script's own print lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = crate::config::SANDBOX_PORT)]
+    pub port: u16,
+    /// Address to listen on. Keep loopback unless you mean to share it.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Where the sandbox keeps its state between runs (default: the user's data folder).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Keep no state on disk: start from the seed data and forget everything on exit.
+    #[arg(long, conflicts_with = "state")]
+    pub memory: bool,
+    /// Start afresh: discard the saved state first.
+    #[arg(long)]
+    pub reset: bool,
+    /// Sandbox clock speed relative to real time (e.g. 60: a minute per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Sandbox-clock seconds between order states (acknowledged → inProgress → completed).
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub order_step: f64,
+    /// Accept only this client key (with --client-secret); by default any key and secret get a token.
+    #[arg(long, requires = "client_secret", env = "BTW_SANDBOX_CLIENT_KEY")]
+    pub client_key: Option<String>,
+    /// The secret that goes with --client-key.
+    #[arg(
+        long,
+        requires = "client_key",
+        env = "BTW_SANDBOX_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+}

@@ -1,0 +1,384 @@
+//! Profiles (sandbox, test, live), `btw.toml` and `BTW_*` environment variables, credentials.
+//!
+//! Precedence, highest first: command-line flags, `BTW_*` variables, the profile's table in
+//! `btw.toml`, the profile's built-in defaults. The sandbox profile needs nothing at all.
+
+use crate::api::{Credentials, Secret};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where calls go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The embedded BT sandbox on loopback: no credentials, nothing real is ordered.
+    #[default]
+    Sandbox,
+    /// BT's stubbed test environment (api-testa.business.bt.com): needs your test app's key and secret.
+    Test,
+    /// BT's live gateway: real orders. Mutating calls need --confirm-live.
+    Live,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Sandbox => "sandbox",
+            Profile::Test => "test",
+            Profile::Live => "live",
+        }
+    }
+
+    fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Profile::Sandbox => None,
+            Profile::Test => Some("https://api-testa.business.bt.com"),
+            Profile::Live => Some("https://api.wholesale.bt.com"),
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sandbox" => Ok(Profile::Sandbox),
+            "test" => Ok(Profile::Test),
+            "live" => Ok(Profile::Live),
+            other => Err(ConfigError(format!(
+                "unknown profile {other:?}: expected sandbox, test or live"
+            ))),
+        }
+    }
+}
+
+/// A configuration problem, said plainly.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The well-known loopback port of the shared embedded sandbox (see DESIGN.md, "The sandbox").
+pub const SANDBOX_PORT: u16 = 47800;
+/// The sandbox's seeded reseller.
+pub const SANDBOX_CUG: &str = "CUG5019851064";
+pub const SANDBOX_BILLING_ACCOUNT: &str = "GB01234567";
+
+/// Script limits: each stops a runaway script with its own error.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_depth: usize,
+    pub max_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock limit for one run, in seconds (0: none).
+    pub timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            max_call_depth: 64,
+            max_expr_depth: 128,
+            max_string_size: 4 * 1024 * 1024,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            timeout_secs: 3600,
+        }
+    }
+}
+
+/// One profile's table in `btw.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub base_url: Option<String>,
+    pub cug: Option<String>,
+    pub billing_account: Option<String>,
+    pub client_key: Option<String>,
+    pub client_secret: Option<String>,
+    pub call_timeout_secs: Option<f64>,
+}
+
+/// `btw.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub profile: Option<Profile>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileFile>,
+}
+
+/// Where the calls of a run go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A BT host (or a sandbox someone else runs) at this base URL.
+    Url(String),
+    /// The shared embedded sandbox on the well-known port: use the one listening there, or start it.
+    EmbeddedSandbox,
+}
+
+/// The resolved settings of one btw process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub profile: Profile,
+    pub target: Target,
+    pub cug: String,
+    pub billing_account: String,
+    pub credentials: Credentials,
+    pub confirm_live: bool,
+    pub limits: Limits,
+    pub call_timeout: Duration,
+    /// btw's own files: sandbox state, history, store.
+    pub data_dir: PathBuf,
+}
+
+/// What the command line says, before files and environment are merged in.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub profile: Option<Profile>,
+    pub config_file: Option<PathBuf>,
+    pub confirm_live: bool,
+}
+
+/// Reads the environment through a function, so tests need not touch the process's variables.
+pub type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    /// Resolves settings from overrides, the environment and `btw.toml`.
+    pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with(over, &process_env)
+    }
+
+    pub fn load_with(over: &Overrides, env: EnvFn) -> Result<Settings, ConfigError> {
+        let file_path = over
+            .config_file
+            .clone()
+            .or_else(|| env("BTW_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("btw.toml")).filter(|p| p.exists()))
+            .or_else(|| {
+                dirs::config_dir()
+                    .map(|d| d.join("btw").join("btw.toml"))
+                    .filter(|p| p.exists())
+            });
+        let file = match &file_path {
+            Some(p) => read_config_file(p)?,
+            None => ConfigFile::default(),
+        };
+        let profile = match (over.profile, env("BTW_PROFILE")) {
+            (Some(p), _) => p,
+            (None, Some(s)) => s.parse()?,
+            (None, None) => file.profile.unwrap_or_default(),
+        };
+        let section = file
+            .profiles
+            .get(profile.name())
+            .cloned()
+            .unwrap_or_default();
+        let pick = |var: &str, from_file: &Option<String>| env(var).or_else(|| from_file.clone());
+
+        let base_url = pick("BTW_BASE_URL", &section.base_url);
+        let target = match (base_url, profile.default_base_url()) {
+            (Some(url), _) => Target::Url(validate_url(&url)?),
+            (None, Some(url)) => Target::Url(url.to_string()),
+            (None, None) => Target::EmbeddedSandbox,
+        };
+        let sandbox = profile == Profile::Sandbox;
+        let cug = pick("BTW_CUG", &section.cug)
+            .or_else(|| sandbox.then(|| SANDBOX_CUG.to_string()))
+            .unwrap_or_default();
+        let billing_account = pick("BTW_BILLING_ACCOUNT", &section.billing_account)
+            .or_else(|| sandbox.then(|| SANDBOX_BILLING_ACCOUNT.to_string()))
+            .unwrap_or_default();
+        let client_key = pick("BTW_CLIENT_KEY", &section.client_key)
+            .or_else(|| sandbox.then(|| "btw-sandbox-key".to_string()))
+            .unwrap_or_default();
+        let client_secret = pick("BTW_CLIENT_SECRET", &section.client_secret)
+            .or_else(|| sandbox.then(|| "btw-sandbox-secret".to_string()))
+            .unwrap_or_default();
+        if !sandbox && (client_key.is_empty() || client_secret.is_empty()) {
+            return Err(ConfigError(format!(
+                "the {profile} profile needs your BT app's consumer key and secret: set BTW_CLIENT_KEY and BTW_CLIENT_SECRET, or client_key and client_secret under [profiles.{profile}] in btw.toml"
+            )));
+        }
+        if !sandbox && cug.is_empty() {
+            return Err(ConfigError(format!(
+                "the {profile} profile needs your CUG id (Business Zone): set BTW_CUG or cug under [profiles.{profile}] in btw.toml"
+            )));
+        }
+        let mut limits = file.limits.clone();
+        if let Some(v) = env("BTW_MAX_OPERATIONS") {
+            limits.max_operations = parse_num("BTW_MAX_OPERATIONS", &v)?;
+        }
+        if let Some(v) = env("BTW_TIMEOUT_SECS") {
+            limits.timeout_secs = parse_num("BTW_TIMEOUT_SECS", &v)?;
+        }
+        let call_timeout = match env("BTW_CALL_TIMEOUT_SECS") {
+            Some(v) => parse_num::<f64>("BTW_CALL_TIMEOUT_SECS", &v)?,
+            None => section.call_timeout_secs.unwrap_or(30.0),
+        };
+        if !(call_timeout.is_finite() && call_timeout > 0.0) {
+            return Err(ConfigError(
+                "the call timeout must be a positive number of seconds".into(),
+            ));
+        }
+        let data_dir = env("BTW_DATA_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::data_dir().map(|d| d.join("btw")))
+            .unwrap_or_else(|| PathBuf::from(".btw"));
+        Ok(Settings {
+            profile,
+            target,
+            cug,
+            billing_account,
+            credentials: Credentials {
+                client_key,
+                client_secret: Secret::new(client_secret),
+            },
+            confirm_live: over.confirm_live,
+            limits,
+            call_timeout: Duration::from_secs_f64(call_timeout),
+            data_dir,
+        })
+    }
+
+    /// Why mutating calls must be refused, if they must.
+    pub fn mutation_refusal(&self) -> Option<String> {
+        (self.profile == Profile::Live && !self.confirm_live).then(|| {
+            "the live profile places real orders; run again with --confirm-live to allow calls that change anything at BT".to_string()
+        })
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+}
+
+fn validate_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(ConfigError(format!(
+            "base URL {trimmed:?} must start with http:// or https://"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn parse_num<T: FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{name}={v:?} is not a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn sandbox_needs_nothing() {
+        let s = Settings::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.profile, Profile::Sandbox);
+        assert_eq!(s.target, Target::EmbeddedSandbox);
+        assert_eq!(s.cug, SANDBOX_CUG);
+        assert!(s.mutation_refusal().is_none());
+    }
+
+    #[test]
+    fn env_points_the_sandbox_elsewhere() {
+        let s = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[("BTW_BASE_URL", "http://127.0.0.1:9/")]),
+        )
+        .unwrap();
+        assert_eq!(s.target, Target::Url("http://127.0.0.1:9".into()));
+    }
+
+    #[test]
+    fn test_profile_wants_credentials() {
+        let over = Overrides {
+            profile: Some(Profile::Test),
+            ..Default::default()
+        };
+        let err = Settings::load_with(&over, &env_of(&[])).unwrap_err();
+        assert!(err.0.contains("BTW_CLIENT_KEY"), "{err}");
+        let s = Settings::load_with(
+            &over,
+            &env_of(&[
+                ("BTW_CLIENT_KEY", "k"),
+                ("BTW_CLIENT_SECRET", "s3cret"),
+                ("BTW_CUG", "CUG1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.target,
+            Target::Url("https://api-testa.business.bt.com".into())
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn live_refuses_mutations_without_confirmation() {
+        let env = env_of(&[
+            ("BTW_CLIENT_KEY", "k"),
+            ("BTW_CLIENT_SECRET", "s"),
+            ("BTW_CUG", "C"),
+        ]);
+        let mut over = Overrides {
+            profile: Some(Profile::Live),
+            ..Default::default()
+        };
+        assert!(Settings::load_with(&over, &env)
+            .unwrap()
+            .mutation_refusal()
+            .is_some());
+        over.confirm_live = true;
+        assert!(Settings::load_with(&over, &env)
+            .unwrap()
+            .mutation_refusal()
+            .is_none());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Settings::load_with(&Overrides::default(), &env_of(&[("BTW_PROFILE", "prod")]))
+            .unwrap_err();
+        assert!(e.0.contains("sandbox, test or live"));
+        let e = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[("BTW_BASE_URL", "ftp://x")]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("http://"));
+    }
+}

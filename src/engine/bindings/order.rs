@@ -1,0 +1,197 @@
+//! `order::` — create, submit, follow and cancel product orders (steps 6 and 7, then tracking).
+
+use rhai::plugin::*;
+
+#[export_module]
+pub mod order_module {
+    use crate::api::order::{OrderFilter, OrderSpec};
+    use crate::api::ApiError;
+    use crate::engine::bindings::{arg, block_on, runtime, script_error, snake, RhaiResult};
+    use crate::engine::LogLevel;
+    use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+    use serde_json::Value;
+    use std::time::{Duration, Instant};
+
+    /// Creates an order (not yet submitted). Returns `#{id, external_id}`.
+    /// `company` is either new (`name, domain, group, service_id, qualification_id`) or existing
+    /// (`service_id` alone, for follow-on orders); `sites: [#{name, nad_key, location_code}]`,
+    /// `numbers: [#{start, end}]`, `users: [#{first_name, last_name, username, extension, email,
+    /// number, licence, device: #{name, mac}}]` (at most three users per order: BT's limit).
+    ///
+    /// ```rhai
+    /// let o = order::create(#{
+    ///     company: #{name: "The Fun Network", domain: "thefunnetwork.com", group: "SWAINsTelecom",
+    ///                service_id: q.service_id, qualification_id: q.id},
+    ///     sites: [#{name: "Head Office", nad_key: addr.id}],
+    ///     numbers: [#{start: block.start, end: block.end}],
+    ///     users: [#{first_name: "Ada", last_name: "Lovelace", username: "ada@thefunnetwork.com",
+    ///               extension: "2001", number: block.start}],
+    /// });
+    /// print(o.id);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Map> {
+        let spec: OrderSpec = arg(&ctx, "order::create", spec)?;
+        let rt = runtime(&ctx)?;
+        let external_id = spec
+            .external_id
+            .clone()
+            .unwrap_or_else(|| rt.next_external_id());
+        let cug = spec.cug.clone().unwrap_or_else(|| rt.cug.clone());
+        let billing = spec
+            .billing_account
+            .clone()
+            .unwrap_or_else(|| rt.billing_account.clone());
+        let body = spec.to_body(&cug, &billing, &external_id);
+        let id = block_on(&ctx, &rt, "create order", rt.client.create_order(body))?;
+        let mut m = Map::new();
+        m.insert("id".into(), id.into());
+        m.insert("external_id".into(), external_id.into());
+        Ok(m)
+    }
+
+    /// Submits a created order; BT then processes it (acknowledged → inProgress → completed).
+    ///
+    /// ```rhai
+    /// order::submit(o.id);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn submit(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = block_on(&ctx, &rt, "submit order", rt.client.submit_order(id))?;
+        Ok(snake(v))
+    }
+
+    /// One order with its `state` and `product_order_item`s.
+    ///
+    /// ```rhai
+    /// print(order::get("BTWKN1485").state);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+        Ok(snake(v))
+    }
+
+    /// Orders, newest first: `#{state, external_id, offset, limit}` (all optional; limit defaults to 20).
+    ///
+    /// ```rhai
+    /// for o in order::list(#{state: "inProgress"}) { print(`${o.id} ${o.state}`); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Array> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            state: Option<String>,
+            external_id: Option<String>,
+            #[serde(default)]
+            offset: u32,
+            limit: Option<u32>,
+        }
+        let a: Args = arg(&ctx, "order::list", filter)?;
+        let rt = runtime(&ctx)?;
+        let f = OrderFilter {
+            state: a.state,
+            external_id: a.external_id,
+            offset: a.offset,
+            limit: a.limit.unwrap_or(20),
+        };
+        let page = block_on(&ctx, &rt, "list orders", rt.client.list_orders(&f))?;
+        Ok(match page.body {
+            Value::Array(items) => items.into_iter().map(snake).collect(),
+            _ => Array::new(),
+        })
+    }
+
+    /// Cancels an order that has not started.
+    ///
+    /// ```rhai
+    /// order::cancel(o.id);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn cancel(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = block_on(&ctx, &rt, "cancel order", rt.client.cancel_order(id))?;
+        Ok(snake(v))
+    }
+
+    /// Waits until the order reaches `state` and returns it; logs each state change.
+    /// Throws `#{kind: "order", state, …}` if the order ends in another final state
+    /// (rejected, cancelled, failed) and `#{kind: "timeout"}` after `timeout_secs`.
+    ///
+    /// ```rhai
+    /// let done = order::wait(o.id, "completed", 120);
+    /// print(done.state);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn wait(
+        ctx: NativeCallContext,
+        id: &str,
+        state: &str,
+        timeout_secs: INT,
+    ) -> RhaiResult<Dynamic> {
+        if timeout_secs <= 0 {
+            return Err(script_error(
+                &ctx,
+                "order::wait: timeout_secs must be positive",
+            ));
+        }
+        let rt = runtime(&ctx)?;
+        let deadline = Instant::now() + Duration::from_secs(timeout_secs as u64);
+        let mut last = String::new();
+        loop {
+            let v = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+            let now_state = v
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if now_state != last {
+                rt.out
+                    .log(LogLevel::Info, &format!("order {id}: {now_state}"));
+                last = now_state.clone();
+            }
+            if now_state.eq_ignore_ascii_case(state) {
+                return Ok(snake(v));
+            }
+            if matches!(
+                now_state.as_str(),
+                "rejected" | "cancelled" | "failed" | "completed" | "partial"
+            ) {
+                let mut m = Map::new();
+                m.insert("kind".into(), "order".into());
+                m.insert("order_id".into(), id.into());
+                m.insert("state".into(), now_state.clone().into());
+                let msg = format!("order {id} ended {now_state} while waiting for {state}");
+                m.insert("message".into(), msg.clone().into());
+                m.insert("summary".into(), msg.into());
+                return Err(
+                    EvalAltResult::ErrorRuntime(Dynamic::from_map(m), ctx.call_position()).into(),
+                );
+            }
+            if Instant::now() >= deadline {
+                let mut m = Map::new();
+                m.insert("kind".into(), "timeout".into());
+                m.insert("order_id".into(), id.into());
+                m.insert("state".into(), now_state.clone().into());
+                let msg = format!(
+                    "order {id} still {now_state} after {timeout_secs} s waiting for {state}"
+                );
+                m.insert("message".into(), msg.clone().into());
+                m.insert("summary".into(), msg.into());
+                return Err(
+                    EvalAltResult::ErrorRuntime(Dynamic::from_map(m), ctx.call_position()).into(),
+                );
+            }
+            let pause = rt
+                .poll_interval
+                .min(deadline.saturating_duration_since(Instant::now()));
+            block_on(&ctx, &rt, "wait for order", async {
+                tokio::time::sleep(pause).await;
+                Ok::<_, ApiError>(())
+            })?;
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `log::`, `json::` and `time::` — the small utilities every recipe needs.
+
+use rhai::plugin::*;
+
+fn emit(ctx: &NativeCallContext, level: crate::engine::LogLevel, msg: &str) {
+    match crate::engine::bindings::runtime(ctx) {
+        Ok(rt) => rt.out.log(level, msg),
+        Err(_) => eprintln!("[{}] {msg}", level.label()),
+    }
+}
+
+#[export_module]
+pub mod log_module {
+    use super::emit;
+    use crate::engine::LogLevel;
+
+    /// Logs a progress line (stderr, and the run report).
+    ///
+    /// ```rhai
+    /// log::info("qualified");
+    /// ```
+    pub fn info(ctx: NativeCallContext, msg: &str) {
+        emit(&ctx, LogLevel::Info, msg)
+    }
+
+    /// Logs a warning.
+    ///
+    /// ```rhai
+    /// log::warn("qualification expires at midnight");
+    /// ```
+    pub fn warn(ctx: NativeCallContext, msg: &str) {
+        emit(&ctx, LogLevel::Warn, msg)
+    }
+
+    /// Logs an error (the script goes on; `throw` stops it).
+    ///
+    /// ```rhai
+    /// log::error("ringfence failed, retrying with another area");
+    /// ```
+    pub fn error(ctx: NativeCallContext, msg: &str) {
+        emit(&ctx, LogLevel::Error, msg)
+    }
+}
+
+#[export_module]
+pub mod json_module {
+    use crate::engine::bindings::{script_error, RhaiResult};
+    use crate::engine::convert::{to_dynamic, to_json};
+    use rhai::Dynamic;
+
+    /// Parses JSON text into a script value.
+    ///
+    /// ```rhai
+    /// let v = json::parse(`{"a": [1, 2]}`);
+    /// print(v.a[1]);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn parse(ctx: NativeCallContext, text: &str) -> RhaiResult<Dynamic> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| script_error(&ctx, format!("json::parse: {e}")))?;
+        Ok(to_dynamic(&v))
+    }
+
+    /// Writes a value as compact JSON.
+    ///
+    /// ```rhai
+    /// print(json::stringify(#{id: "BTWKN1485", state: "completed"}));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn stringify(ctx: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+        let v = to_json(&value).map_err(|e| script_error(&ctx, format!("json::stringify: {e}")))?;
+        Ok(v.to_string())
+    }
+
+    /// Writes a value as indented JSON.
+    ///
+    /// ```rhai
+    /// print(json::pretty(order::get(o.id)));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn pretty(ctx: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+        let v = to_json(&value).map_err(|e| script_error(&ctx, format!("json::pretty: {e}")))?;
+        serde_json::to_string_pretty(&v).map_err(|e| script_error(&ctx, e.to_string()))
+    }
+}
+
+#[export_module]
+pub mod time_module {
+    use crate::api::ApiError;
+    use crate::engine::bindings::{block_on, runtime, script_error, RhaiResult};
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+    use chrono_tz::Europe::London;
+    use rhai::{FLOAT, INT};
+
+    fn parse_any(text: &str) -> Option<DateTime<Utc>> {
+        let t = text.trim();
+        if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+            return Some(d.with_timezone(&Utc));
+        }
+        // A local date-time without an offset is UK time: that is how BT and operators write them.
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+        ] {
+            if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
+                return London
+                    .from_local_datetime(&n)
+                    .earliest()
+                    .map(|d| d.with_timezone(&Utc));
+            }
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            let n = d.and_hms_opt(0, 0, 0)?;
+            return London
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc));
+        }
+        None
+    }
+
+    fn fmt(d: DateTime<Utc>) -> String {
+        d.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    /// The current time as an RFC 3339 UTC string.
+    ///
+    /// ```rhai
+    /// print(time::now());   // "2026-11-22T10:00:00Z"
+    /// ```
+    pub fn now() -> String {
+        fmt(Utc::now())
+    }
+
+    /// Parses a date-time (RFC 3339, or a UK local `YYYY-MM-DD[ HH:MM[:SS]]`) into RFC 3339 UTC.
+    ///
+    /// ```rhai
+    /// print(time::parse("2026-12-01 10:00"));   // "2026-12-01T10:00:00Z"
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn parse(ctx: NativeCallContext, text: &str) -> RhaiResult<String> {
+        parse_any(text).map(fmt).ok_or_else(|| {
+            script_error(
+                &ctx,
+                format!("time::parse: cannot read {text:?} as a date-time"),
+            )
+        })
+    }
+
+    /// Adds seconds (negative to subtract) to a date-time string.
+    ///
+    /// ```rhai
+    /// let tomorrow = time::add_secs(time::now(), 86400);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn add_secs(ctx: NativeCallContext, when: &str, secs: INT) -> RhaiResult<String> {
+        let d = parse_any(when)
+            .ok_or_else(|| script_error(&ctx, format!("time::add_secs: cannot read {when:?}")))?;
+        Ok(fmt(d + chrono::Duration::seconds(secs)))
+    }
+
+    /// Seconds from `a` to `b` (positive when `b` is later).
+    ///
+    /// ```rhai
+    /// let left = time::diff_secs(time::now(), q.expires);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn diff_secs(ctx: NativeCallContext, a: &str, b: &str) -> RhaiResult<INT> {
+        let (Some(a), Some(b)) = (parse_any(a), parse_any(b)) else {
+            return Err(script_error(
+                &ctx,
+                "time::diff_secs: both arguments must be date-times",
+            ));
+        };
+        Ok((b - a).num_seconds())
+    }
+
+    /// A date-time shown in UK local time, e.g. `"2026-11-22 23:59 GMT"`.
+    ///
+    /// ```rhai
+    /// print(time::london(q.expires));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn london(ctx: NativeCallContext, when: &str) -> RhaiResult<String> {
+        let d = parse_any(when)
+            .ok_or_else(|| script_error(&ctx, format!("time::london: cannot read {when:?}")))?;
+        Ok(d.with_timezone(&London)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string())
+    }
+
+    /// Pauses the script (cancellable with Ctrl-C).
+    ///
+    /// ```rhai
+    /// time::sleep(1.5);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_float(ctx: NativeCallContext, secs: FLOAT) -> RhaiResult<()> {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(script_error(
+                &ctx,
+                "time::sleep: seconds must be zero or more",
+            ));
+        }
+        let d = std::time::Duration::from_secs_f64(secs.min(86_400.0));
+        match runtime(&ctx) {
+            Ok(rt) => block_on(&ctx, &rt, "sleep", async {
+                tokio::time::sleep(d).await;
+                Ok::<_, ApiError>(())
+            }),
+            Err(_) => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
+    }
+
+    /// Pauses the script for whole seconds.
+    ///
+    /// ```rhai
+    /// time::sleep(2);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_int(ctx: NativeCallContext, secs: INT) -> RhaiResult<()> {
+        sleep_float(ctx, secs as FLOAT)
+    }
+}

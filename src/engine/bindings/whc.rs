@@ -1,0 +1,128 @@
+//! `whc::` — verify data and company qualification (steps 2 and 3 of BT's provide journey).
+
+use rhai::plugin::*;
+
+#[export_module]
+pub mod whc_module {
+    use crate::api::whc::QualifyRequest;
+    use crate::engine::bindings::{arg, block_on, runtime, snake, RhaiResult};
+    use rhai::{Dynamic, Map};
+
+    /// The reseller's own data: `#{reseller_id, sales_tag, products, customer_groups, billing_accounts, cug_id}`.
+    ///
+    /// ```rhai
+    /// let me = whc::reseller();
+    /// print(me.customer_groups);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn reseller(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = block_on(&ctx, &rt, "get reseller data", rt.client.reseller(&rt.cug))?;
+        Ok(snake(v))
+    }
+
+    /// Verify data for a company name: `()` when the name is free, the existing company's map when taken
+    /// (an order using a taken name would fail).
+    ///
+    /// ```rhai
+    /// let c = whc::company("The Fun Network");
+    /// if c != () { throw `company name in use (service ${c.id})`; }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn company(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let found = block_on(
+            &ctx,
+            &rt,
+            "verify company name",
+            rt.client.company(&rt.cug, name),
+        )?;
+        Ok(found.map(snake).unwrap_or(Dynamic::UNIT))
+    }
+
+    /// Whether a unique name is already taken at BT. `kind` is one of `"company_name"`,
+    /// `"company_domain"`, `"site_name"`, `"site_location_code"`, `"device_name"`, `"trunk_name"`,
+    /// `"username"`, `"extension"`, `"mac_address"`.
+    ///
+    /// ```rhai
+    /// if whc::in_use("company_domain", "thefunnetwork.com") { throw "domain taken"; }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn in_use(ctx: NativeCallContext, kind: &str, value: &str) -> RhaiResult<bool> {
+        let rt = runtime(&ctx)?;
+        block_on(
+            &ctx,
+            &rt,
+            "verify data",
+            rt.client.in_use(&rt.cug, kind, value),
+        )
+    }
+
+    /// Validates and qualifies a company (name, domain, customer group), reserving them until
+    /// 23:59 Europe/London today. Returns `#{id, service_id, result, expires, reasons}`;
+    /// `result` is `"Qualified"` or `"Unqualified"` (then `reasons` says why).
+    /// `group` defaults to the reseller's first customer group, `billing_account` to the profile's.
+    ///
+    /// ```rhai
+    /// let q = whc::qualify_company(#{name: "The Fun Network", domain: "thefunnetwork.com", group: "SWAINsTelecom"});
+    /// if q.result != "Qualified" { throw `not qualified: ${q.reasons}`; }
+    /// print(`qualification ${q.id}, service ${q.service_id}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn qualify_company(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            name: String,
+            domain: String,
+            #[serde(default)]
+            group: Option<String>,
+            #[serde(default)]
+            billing_account: Option<String>,
+        }
+        let a: Args = arg(&ctx, "whc::qualify_company", request)?;
+        let rt = runtime(&ctx)?;
+        let group = match a.group {
+            Some(g) => g,
+            None => {
+                let me = block_on(&ctx, &rt, "get reseller data", rt.client.reseller(&rt.cug))?;
+                me.get("customerGroups")
+                    .and_then(|g| g.get(0))
+                    .and_then(|g| g.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            }
+        };
+        let req = QualifyRequest {
+            cug: rt.cug.clone(),
+            billing_account: a
+                .billing_account
+                .unwrap_or_else(|| rt.billing_account.clone()),
+            name: a.name,
+            domain: a.domain,
+            group,
+        };
+        let q = block_on(
+            &ctx,
+            &rt,
+            "qualify company",
+            rt.client.qualify_company(&req),
+        )?;
+        let mut m = Map::new();
+        m.insert("id".into(), q.id.into());
+        m.insert(
+            "service_id".into(),
+            q.service_id.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+        );
+        m.insert("result".into(), q.result.into());
+        m.insert(
+            "expires".into(),
+            q.expires.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+        );
+        m.insert(
+            "reasons".into(),
+            Dynamic::from_array(q.reasons.into_iter().map(Dynamic::from).collect()),
+        );
+        Ok(Dynamic::from_map(m))
+    }
+}

@@ -1,0 +1,176 @@
+//! The Rhai engine: one setup (modules, limits, print and log routing) shared by every way of running scripts.
+//!
+//! Native functions reach the BT client through the engine's *tag*: a [`Runtime`] set once per
+//! run. The engine itself carries no connection, so `btw check`, `btw defs` and REPL help build
+//! the same engine without one.
+
+pub mod bindings;
+pub mod convert;
+mod output;
+mod resolver;
+
+pub use output::{LogLevel, Output, StdOutput, VecOutput};
+pub use resolver::RecipeResolver;
+
+use crate::api::BtClient;
+use crate::config::{Limits, Profile};
+use rhai::{Dynamic, Engine};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Cancels a run from outside: Ctrl-C, the run's timeout, daemon shutdown.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        let (tx, _) = watch::channel(false);
+        Cancel {
+            flag: Arc::new(AtomicBool::new(false)),
+            tx: Arc::new(tx),
+        }
+    }
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.tx.send_replace(true);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+    /// Resets a cancelled flag (the REPL keeps one per session and re-arms it after Ctrl-C).
+    pub fn reset(&self) {
+        self.flag.store(false, Ordering::SeqCst);
+        self.tx.send_replace(false);
+    }
+    /// Resolves once cancelled.
+    pub async fn cancelled(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// What a script's native functions need while it runs.
+pub struct Runtime {
+    pub client: BtClient,
+    pub handle: tokio::runtime::Handle,
+    pub profile: Profile,
+    pub cug: String,
+    pub billing_account: String,
+    pub out: Arc<dyn Output>,
+    pub cancel: Cancel,
+    /// How often `order::wait` polls.
+    pub poll_interval: Duration,
+    /// Prefix for generated `externalId`s; unique per run.
+    pub run_id: String,
+    pub(crate) step: std::sync::atomic::AtomicU64,
+}
+
+impl Runtime {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: BtClient,
+        handle: tokio::runtime::Handle,
+        profile: Profile,
+        cug: String,
+        billing_account: String,
+        out: Arc<dyn Output>,
+        cancel: Cancel,
+        run_id: String,
+    ) -> Self {
+        Runtime {
+            client,
+            handle,
+            profile,
+            cug,
+            billing_account,
+            out,
+            cancel,
+            poll_interval: if profile == Profile::Sandbox {
+                Duration::from_millis(250)
+            } else {
+                Duration::from_secs(5)
+            },
+            run_id,
+            step: Default::default(),
+        }
+    }
+
+    /// A fresh external id for a create call of this run.
+    pub fn next_external_id(&self) -> String {
+        let n = self.step.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("btw-{}-{n}", self.run_id)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("profile", &self.profile)
+            .field("cug", &self.cug)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a run was stopped from outside the script.
+pub const CANCELLED: &str = "cancelled";
+pub const TIMED_OUT: &str = "run timed out";
+
+/// Options for building an engine.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    pub limits: Limits,
+    /// Folders `import` may load modules from, besides the shipped `stdlib/`.
+    pub module_dirs: Vec<PathBuf>,
+}
+
+/// Builds the engine every run uses. `out` receives `print`, `debug` and `log::*`;
+/// `cancel` and the limits' timeout stop a running script at its next operation.
+pub fn build_engine(opts: &EngineOptions, out: Arc<dyn Output>, cancel: Cancel) -> Engine {
+    let mut engine = Engine::new();
+    let l = &opts.limits;
+    engine.set_max_operations(l.max_operations);
+    engine.set_max_call_levels(l.max_call_depth);
+    engine.set_max_expr_depths(l.max_expr_depth, l.max_expr_depth);
+    engine.set_max_string_size(l.max_string_size);
+    engine.set_max_array_size(l.max_array_size);
+    engine.set_max_map_size(l.max_map_size);
+    engine.set_max_modules(64);
+    // `eval` would run text the checker never saw, outside every static check.
+    engine.disable_symbol("eval");
+    engine.set_module_resolver(RecipeResolver::new(opts.module_dirs.clone()));
+
+    let deadline =
+        (l.timeout_secs > 0).then(|| Instant::now() + Duration::from_secs(l.timeout_secs));
+    engine.on_progress(move |_ops| {
+        if cancel.is_cancelled() {
+            return Some(Dynamic::from(CANCELLED));
+        }
+        match deadline {
+            Some(d) if Instant::now() >= d => Some(Dynamic::from(TIMED_OUT)),
+            _ => None,
+        }
+    });
+    let print_out = out.clone();
+    engine.on_print(move |s| print_out.print(s));
+    let debug_out = out;
+    engine.on_debug(move |s, _src, pos| {
+        debug_out.log(LogLevel::Debug, &format!("{pos:?}: {s}"));
+    });
+    bindings::register_all(&mut engine);
+    engine
+}
+
+/// Attaches a runtime to an engine, so native functions can call BT.
+pub fn attach(engine: &mut Engine, rt: Arc<Runtime>) {
+    engine.set_default_tag(Dynamic::from(rt));
+}

@@ -1,0 +1,111 @@
+//! `import` for scripts: only the shipped `stdlib/` and the recipe folders, never `..` or absolute paths.
+
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+use std::path::PathBuf;
+
+/// Modules shipped inside the binary, so recipes work from any directory.
+pub const STDLIB: &[(&str, &str)] = &[("journey", include_str!("../../stdlib/journey.rhai"))];
+
+/// Resolves `import "name"`: first the shipped stdlib, then `name.rhai` in each allowed folder.
+#[derive(Clone, Debug, Default)]
+pub struct RecipeResolver {
+    dirs: Vec<PathBuf>,
+}
+
+impl RecipeResolver {
+    pub fn new(dirs: Vec<PathBuf>) -> Self {
+        RecipeResolver { dirs }
+    }
+}
+
+/// A module name is one or more plain segments: letters, digits, `_` and `-`, separated by `/`.
+fn valid_name(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 200
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
+impl ModuleResolver for RecipeResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let name = path.strip_suffix(".rhai").unwrap_or(path);
+        if !valid_name(name) {
+            return Err(EvalAltResult::ErrorInModule(
+                path.to_string(),
+                EvalAltResult::ErrorRuntime(
+                    format!(
+                        "import {path:?} refused: modules are named like \"journey\" or \"team/helpers\" and load only from stdlib/ and the recipes folder (no .., no absolute paths)"
+                    )
+                    .into(),
+                    pos,
+                )
+                .into(),
+                pos,
+            )
+            .into());
+        }
+        let text = if let Some((_, src)) = STDLIB.iter().find(|(n, _)| *n == name) {
+            src.to_string()
+        } else {
+            let found = self
+                .dirs
+                .iter()
+                .map(|d| d.join(format!("{name}.rhai")))
+                .find(|p| p.is_file());
+            match found {
+                Some(p) => std::fs::read_to_string(&p).map_err(|e| {
+                    Box::new(EvalAltResult::ErrorModuleNotFound(
+                        format!("{path} ({}: {e})", p.display()),
+                        pos,
+                    ))
+                })?,
+                None => {
+                    return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into())
+                }
+            }
+        };
+        let mut ast = engine
+            .compile(&text)
+            .map_err(|e| EvalAltResult::ErrorInModule(path.to_string(), e.into(), pos))?;
+        ast.set_source(name);
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| EvalAltResult::ErrorInModule(path.to_string(), e, pos))?;
+        Ok(module.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape() {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../b",
+            "a\\b",
+            "",
+            "./x",
+            "a//b",
+            "x y",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        for good in ["journey", "team/helpers", "a-b_c1"] {
+            assert!(valid_name(good), "{good}");
+        }
+    }
+}

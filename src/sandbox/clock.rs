@@ -1,0 +1,142 @@
+//! The sandbox clock: simulated UTC time that runs at a configurable speed and can be advanced.
+//!
+//! `now = base + real elapsed since rebase × speed`. Advancing moves `base`; changing speed
+//! rebases first so time never jumps. The clock serialises as a [`ClockSnapshot`] (the simulated
+//! instant and the speed), so a persisted sandbox resumes from where its clock was.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Highest accepted speed factor (a million times real time).
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
+/// What a clock looks like on disk and on `/__sandbox/clock`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockSnapshot {
+    pub now: DateTime<Utc>,
+    pub speed: f64,
+}
+
+/// Simulated time; see the module docs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "ClockSnapshot", into = "ClockSnapshot")]
+pub struct Clock {
+    base: DateTime<Utc>,
+    started: Instant,
+    speed: f64,
+}
+
+fn sane_speed(speed: f64) -> f64 {
+    if speed.is_finite() {
+        speed.clamp(0.0, MAX_SPEED)
+    } else {
+        1.0
+    }
+}
+
+impl Clock {
+    /// A clock at real time now, running at `speed`.
+    pub fn new(speed: f64) -> Self {
+        Self::starting_at(Utc::now(), speed)
+    }
+
+    /// A clock that reads `now` at this instant and runs at `speed`.
+    pub fn starting_at(now: DateTime<Utc>, speed: f64) -> Self {
+        Clock {
+            base: now,
+            started: Instant::now(),
+            speed: sane_speed(speed),
+        }
+    }
+
+    /// The current sandbox time.
+    pub fn now(&self) -> DateTime<Utc> {
+        let simulated = self.started.elapsed().as_secs_f64() * self.speed;
+        let micros = (simulated * 1_000_000.0).min(i64::MAX as f64 / 2.0) as i64;
+        self.base
+            .checked_add_signed(Duration::microseconds(micros))
+            .unwrap_or(self.base)
+    }
+
+    /// Moves the clock forward (or back, for a negative duration).
+    pub fn advance(&mut self, by: Duration) {
+        if let Some(t) = self.base.checked_add_signed(by) {
+            self.base = t;
+        }
+    }
+
+    /// Changes the speed from now on; time read so far is kept.
+    pub fn set_speed(&mut self, speed: f64) {
+        self.base = self.now();
+        self.started = Instant::now();
+        self.speed = sane_speed(speed);
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    pub fn snapshot(&self) -> ClockSnapshot {
+        ClockSnapshot {
+            now: self.now(),
+            speed: self.speed,
+        }
+    }
+}
+
+impl From<ClockSnapshot> for Clock {
+    fn from(s: ClockSnapshot) -> Self {
+        Clock::starting_at(s.now, s.speed)
+    }
+}
+
+impl From<Clock> for ClockSnapshot {
+    fn from(c: Clock) -> Self {
+        c.snapshot()
+    }
+}
+
+/// Converts fractional seconds to a chrono duration (non-finite or negative → zero).
+pub fn secs_f64(secs: f64) -> Duration {
+    if !secs.is_finite() || secs <= 0.0 {
+        return Duration::zero();
+    }
+    let micros = (secs * 1_000_000.0).min(1e17) as i64;
+    Duration::microseconds(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_and_speed() {
+        let t0 = "2026-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let mut c = Clock::starting_at(t0, 0.0);
+        assert_eq!(c.now(), t0);
+        c.advance(Duration::hours(2));
+        assert_eq!(c.now(), t0 + Duration::hours(2));
+        c.set_speed(f64::NAN);
+        assert_eq!(c.speed(), 1.0);
+        c.set_speed(1e12);
+        assert_eq!(c.speed(), MAX_SPEED);
+    }
+
+    #[test]
+    fn snapshot_round_trip() {
+        let t0 = "2026-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let c = Clock::starting_at(t0, 0.0);
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Clock = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.now(), t0);
+        assert_eq!(back.speed(), 0.0);
+    }
+
+    #[test]
+    fn secs_conversion() {
+        assert_eq!(secs_f64(2.5), Duration::milliseconds(2500));
+        assert_eq!(secs_f64(-1.0), Duration::zero());
+        assert_eq!(secs_f64(f64::INFINITY), Duration::zero());
+    }
+}

@@ -1,0 +1,327 @@
+//! The sandbox's endpoints, one module per API family, and the helpers they share
+//! (query parsing, JSON bodies, pagination, characteristics, CUG checks).
+
+pub mod address;
+pub mod admin;
+pub mod numbers;
+pub mod oauth;
+pub mod order_rules;
+pub mod orders;
+pub mod qualify;
+pub mod verify;
+
+use super::error::{ApiError, SchemaErrors};
+use super::state::CUG_ID;
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// RFC 3339 in UTC with a `Z` and whole seconds, as BT writes dates.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// 403/50 unless `cug` is the seeded reseller's CUG.
+pub fn check_cug(cug: &str) -> Result<(), ApiError> {
+    if cug.trim() == CUG_ID {
+        Ok(())
+    } else {
+        Err(ApiError::unknown_cug())
+    }
+}
+
+/// `axum::extract::Path` whose rejection is a FailureResponse (400/20) instead of plain text.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| PathParams(t))
+            .map_err(|_| ApiError::invalid_url_parameter("A path parameter could not be read"))
+    }
+}
+
+/// A `201 Created` JSON answer.
+pub fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (lossy on bad UTF-8).
+pub fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A parsed query string; never fails.
+#[derive(Debug, Default, Clone)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>) -> QueryParams {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (url_decode(k), url_decode(v)),
+                None => (url_decode(p), String::new()),
+            })
+            .collect();
+        QueryParams(pairs)
+    }
+
+    /// The first value of `name`, trimmed; `None` when absent or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Like [`get`](Self::get) but 400/27 when missing.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name).ok_or_else(|| ApiError::missing_query(name))
+    }
+
+    /// `offset` (default 0) and `limit` (default 20, above 100 read as 100); 400/28 when not a
+    /// number or `limit` is 0.
+    pub fn page(&self) -> Result<(usize, usize), ApiError> {
+        let offset = match self.get("offset") {
+            None => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid_query("offset", "must be a whole number"))?,
+        };
+        let limit = match self.get("limit") {
+            None => 20,
+            Some(v) => match v.parse::<usize>() {
+                Ok(0) | Err(_) => {
+                    return Err(ApiError::invalid_query(
+                        "limit",
+                        "must be a whole number from 1",
+                    ))
+                }
+                Ok(n) => n.min(100),
+            },
+        };
+        Ok((offset, limit))
+    }
+}
+
+/// A 200 JSON array page with `X-Total-Count` and `X-Result-Count`.
+pub fn paginated(all: Vec<Value>, offset: usize, limit: usize) -> Response {
+    let total = all.len();
+    let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+    let count = page.len();
+    let mut response = Json(Value::Array(page)).into_response();
+    let h = response.headers_mut();
+    h.insert("X-Total-Count", HeaderValue::from(total));
+    h.insert("X-Result-Count", HeaderValue::from(count));
+    response
+}
+
+/// Parses a JSON request body: 400/21 when empty, 415/68 for a non-JSON content type,
+/// 400/22 when it does not parse.
+pub fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::missing_body());
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !(essence == "application/json" || essence.ends_with("+json")) {
+            return Err(ApiError::unsupported_media_type());
+        }
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_body(format!("Body is not valid JSON: {e}")))
+}
+
+/// A non-blank string at a JSON pointer (trimmed).
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Requires a non-blank string at `pointer`; records `field` as missing otherwise.
+pub fn require_str<'a>(
+    v: &'a Value,
+    pointer: &str,
+    field: &str,
+    errs: &mut SchemaErrors,
+) -> Option<&'a str> {
+    let s = str_at(v, pointer);
+    if s.is_none() {
+        errs.missing(field);
+    }
+    s
+}
+
+/// Reads `product.productCharacteristic` as name → value (strings only; other value types are
+/// schema errors named under `field`).
+pub fn characteristics(
+    product: Option<&Value>,
+    field: &str,
+    errs: &mut SchemaErrors,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(list) = product.and_then(|p| p.get("productCharacteristic")) else {
+        return out;
+    };
+    let Some(list) = list.as_array() else {
+        errs.push(format!("{field}.productCharacteristic"), "must be an array");
+        return out;
+    };
+    for (i, c) in list.iter().enumerate() {
+        let Some(name) = str_at(c, "/name") else {
+            errs.push(
+                format!("{field}.productCharacteristic[{i}].name"),
+                "is required",
+            );
+            continue;
+        };
+        match c.get("value") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                if !s.trim().is_empty() {
+                    out.insert(name.to_string(), s.trim().to_string());
+                }
+            }
+            Some(_) => errs.push(
+                format!("{field}.productCharacteristic[{i}].value"),
+                "must be a string",
+            ),
+        }
+    }
+    out
+}
+
+/// The customer CUG in a `relatedParty` array (first entry with an id); 29 when absent,
+/// 50 when not ours.
+pub fn related_party_cug(body: &Value, errs: &mut SchemaErrors) -> Result<(), ApiError> {
+    let id = body
+        .get("relatedParty")
+        .and_then(Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .find(|p| str_at(p, "/role").is_none_or(|r| r.eq_ignore_ascii_case("customer")))
+                .and_then(|p| str_at(p, "/id"))
+        });
+    match id {
+        None => {
+            errs.push("relatedParty", "a customer party with a CUG id is required");
+            Ok(())
+        }
+        Some(id) => check_cug(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn query_parsing() {
+        let q = QueryParams::parse(Some(
+            "postcode=IP5%203RE&addressSource=ROBT&x&name=a+b&bad=%zz",
+        ));
+        assert_eq!(q.get("postcode"), Some("IP5 3RE"));
+        assert_eq!(q.get("name"), Some("a b"));
+        assert_eq!(q.get("bad"), Some("%zz"));
+        assert_eq!(q.get("x"), None);
+        assert_eq!(q.required("nope").unwrap_err().code, "27");
+        assert_eq!(url_decode("%"), "%");
+        assert_eq!(url_decode("%4"), "%4");
+        assert_eq!(url_decode("%41"), "A");
+        assert_eq!(url_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn pages() {
+        assert_eq!(QueryParams::parse(None).page().unwrap(), (0, 20));
+        assert_eq!(
+            QueryParams::parse(Some("offset=5&limit=500"))
+                .page()
+                .unwrap(),
+            (5, 100)
+        );
+        assert_eq!(
+            QueryParams::parse(Some("limit=0")).page().unwrap_err().code,
+            "28"
+        );
+        assert_eq!(
+            QueryParams::parse(Some("offset=-1"))
+                .page()
+                .unwrap_err()
+                .code,
+            "28"
+        );
+    }
+
+    #[test]
+    fn characteristic_reading() {
+        let mut errs = SchemaErrors::default();
+        let p = json!({"productCharacteristic":[{"name":"a","value":" x "},{"name":"b","value":3},{"value":"y"}]});
+        let c = characteristics(Some(&p), "item", &mut errs);
+        assert_eq!(c.get("a").map(String::as_str), Some("x"));
+        assert_eq!(errs.0.len(), 2);
+    }
+
+    #[test]
+    fn bodies() {
+        let h = HeaderMap::new();
+        assert_eq!(
+            json_body(&h, &Bytes::from_static(b"  ")).unwrap_err().code,
+            "21"
+        );
+        assert_eq!(
+            json_body(&h, &Bytes::from_static(b"{x")).unwrap_err().code,
+            "22"
+        );
+        assert!(json_body(&h, &Bytes::from_static(b"{}")).is_ok());
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(
+            json_body(&h, &Bytes::from_static(b"{}")).unwrap_err().code,
+            "68"
+        );
+    }
+}

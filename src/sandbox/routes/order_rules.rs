@@ -1,0 +1,617 @@
+//! The rules of WHC product order creation: schema checks, business rules, and the change a
+//! valid order makes to the world (and its undoing when an order is cancelled).
+
+use super::{characteristics, related_party_cug, require_str, str_at};
+use crate::sandbox::error::{ApiError, FieldError, SchemaErrors};
+use crate::sandbox::state::{
+    norm, norm_mac, Company, CompanyStatus, Device, Kind, NumberStatus, Order, OrderItem,
+    OrderState, Site, User, World, BILLING_ACCOUNT,
+};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most users one order may carry (BT's payload limit).
+pub const MAX_USERS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offering {
+    Company,
+    Site,
+    NumberBlock,
+    User,
+}
+
+impl Offering {
+    fn parse(s: &str) -> Option<Offering> {
+        Some(match s {
+            "WHCCompany" => Offering::Company,
+            "WHCSite" => Offering::Site,
+            "WHCNumberBlock" => Offering::NumberBlock,
+            "WHCUser" => Offering::User,
+            _ => return None,
+        })
+    }
+
+    fn required(self, action: &str) -> &'static [&'static str] {
+        match (self, action) {
+            (Offering::Company, "noChange") => &["serviceId"],
+            (Offering::Company, _) => &[
+                "customerName",
+                "customerDomain",
+                "customerGroup",
+                "serviceId",
+                "qualifierId",
+            ],
+            (Offering::Site, _) => &["siteName", "siteLocationCode"],
+            (Offering::NumberBlock, _) => &["startNumber", "endNumber"],
+            (Offering::User, _) => &["firstName", "lastName", "username", "extension"],
+        }
+    }
+}
+
+/// One schema-valid order item.
+#[derive(Debug, Clone)]
+pub struct ParsedItem {
+    pub id: String,
+    pub action: String,
+    pub offering: Offering,
+    pub chars: BTreeMap<String, String>,
+    pub nad_key: Option<String>,
+    pub raw: OrderItem,
+}
+
+impl ParsedItem {
+    fn get(&self, name: &str) -> &str {
+        self.chars.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    fn opt(&self, name: &str) -> Option<String> {
+        self.chars.get(name).cloned()
+    }
+}
+
+/// A schema-valid order body.
+#[derive(Debug, Clone)]
+pub struct ParsedOrder {
+    pub external_id: Option<String>,
+    pub related_party: Value,
+    pub billing_account: Value,
+    pub billing_account_id: String,
+    pub items: Vec<ParsedItem>,
+}
+
+/// Digits only (spaces dropped); `None` if anything else is there.
+pub fn digits(s: &str) -> Option<String> {
+    let d: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (!d.is_empty() && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
+}
+
+/// The numbers from `start` to `end` inclusive (same length, at most 1000 of them).
+pub fn expand_range(start: &str, end: &str) -> Option<Vec<String>> {
+    let (s, e) = (digits(start)?, digits(end)?);
+    if s.len() != e.len() || !(10..=11).contains(&s.len()) {
+        return None;
+    }
+    let (a, b) = (s.parse::<u64>().ok()?, e.parse::<u64>().ok()?);
+    if a > b || b - a >= 1000 {
+        return None;
+    }
+    let width = s.len();
+    Some((a..=b).map(|n| format!("{n:0width$}")).collect())
+}
+
+/// Schema checks (400/29, or 403/50 for a foreign CUG).
+pub fn parse(body: &Value) -> Result<ParsedOrder, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::schema(vec![FieldError::new(
+            "",
+            "must be a JSON object",
+        )]));
+    }
+    let mut errs = SchemaErrors::default();
+    let external_id = match body.get("externalId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if (1..=255).contains(&s.trim().len()) => Some(s.trim().to_string()),
+        Some(_) => {
+            errs.push("externalId", "must be a string of 1 to 255 characters");
+            None
+        }
+    };
+    related_party_cug(body, &mut errs)?;
+    let account = require_str(body, "/billingAccount/id", "billingAccount.id", &mut errs);
+    let list = body.get("productOrderItem").and_then(Value::as_array);
+    let list = match list {
+        Some(l) if !l.is_empty() => l.as_slice(),
+        _ => {
+            errs.push("productOrderItem", "at least one item is required");
+            &[]
+        }
+    };
+    let mut items = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, item) in list.iter().enumerate() {
+        let f = format!("productOrderItem[{i}]");
+        let id = require_str(item, "/id", &format!("{f}.id"), &mut errs);
+        if let Some(id) = id {
+            if !ids.insert(id.to_string()) {
+                errs.push(format!("{f}.id"), "duplicate item id");
+            }
+        }
+        let action = require_str(item, "/action", &format!("{f}.action"), &mut errs);
+        let offering = match str_at(item, "/productOffering/id") {
+            None => {
+                errs.missing(format!("{f}.productOffering.id"));
+                None
+            }
+            Some(o) => {
+                let parsed = Offering::parse(o);
+                if parsed.is_none() {
+                    errs.push(
+                        format!("{f}.productOffering.id"),
+                        "must be WHCCompany, WHCSite, WHCNumberBlock or WHCUser",
+                    );
+                }
+                parsed
+            }
+        };
+        let chars = characteristics(item.get("product"), &format!("{f}.product"), &mut errs);
+        let (Some(id), Some(action), Some(offering)) = (id, action, offering) else {
+            continue;
+        };
+        let allowed: &[&str] = if offering == Offering::Company {
+            &["add", "noChange"]
+        } else {
+            &["add"]
+        };
+        if !allowed.contains(&action) {
+            errs.push(
+                format!("{f}.action"),
+                format!("must be one of: {}", allowed.join(", ")),
+            );
+        }
+        for name in offering.required(action) {
+            if !chars.contains_key(*name) {
+                errs.missing(format!("{f}.product.productCharacteristic.{name}"));
+            }
+        }
+        let mut nad_key = None;
+        if offering == Offering::Site {
+            nad_key = item
+                .get("relatedPlace")
+                .and_then(Value::as_array)
+                .and_then(|places| {
+                    places
+                        .iter()
+                        .find(|p| {
+                            str_at(p, "/role")
+                                .is_none_or(|r| r.eq_ignore_ascii_case("installationAddress"))
+                        })
+                        .and_then(|p| str_at(p, "/id"))
+                })
+                .map(str::to_string);
+            if nad_key.is_none() {
+                errs.push(
+                    format!("{f}.relatedPlace"),
+                    "an installationAddress with an id (NAD key) is required",
+                );
+            }
+        }
+        check_values(offering, &chars, &f, &mut errs);
+        items.push(ParsedItem {
+            id: id.to_string(),
+            action: action.to_string(),
+            offering,
+            chars,
+            nad_key,
+            raw: OrderItem {
+                id: id.to_string(),
+                action: action.to_string(),
+                product_offering: item.get("productOffering").cloned().unwrap_or(Value::Null),
+                product: item.get("product").cloned().unwrap_or(Value::Null),
+                related_place: item.get("relatedPlace").cloned(),
+            },
+        });
+    }
+    let companies = items
+        .iter()
+        .filter(|i| i.offering == Offering::Company)
+        .count();
+    if !list.is_empty() && companies != 1 {
+        errs.push(
+            "productOrderItem",
+            "exactly one WHCCompany item is required",
+        );
+    }
+    errs.into_result()?;
+    Ok(ParsedOrder {
+        external_id,
+        related_party: body.get("relatedParty").cloned().unwrap_or(Value::Null),
+        billing_account: body.get("billingAccount").cloned().unwrap_or(Value::Null),
+        billing_account_id: account.unwrap_or_default().to_string(),
+        items,
+    })
+}
+
+/// Format checks on characteristic values.
+fn check_values(
+    offering: Offering,
+    chars: &BTreeMap<String, String>,
+    f: &str,
+    errs: &mut SchemaErrors,
+) {
+    let field = |n: &str| format!("{f}.product.productCharacteristic.{n}");
+    for (name, value) in chars {
+        if value.chars().count() > 255 {
+            errs.push(field(name), "must be at most 255 characters");
+        }
+    }
+    match offering {
+        Offering::NumberBlock => {
+            if let (Some(s), Some(e)) = (chars.get("startNumber"), chars.get("endNumber")) {
+                if expand_range(s, e).is_none() {
+                    errs.push(
+                        field("startNumber"),
+                        "startNumber and endNumber must be numbers of the same length, in order, at most 1000 apart",
+                    );
+                }
+            }
+        }
+        Offering::User => {
+            if let Some(x) = chars.get("extension") {
+                if digits(x).is_none_or(|d| !(2..=10).contains(&d.len())) {
+                    errs.push(field("extension"), "must be 2 to 10 digits");
+                }
+            }
+            if let Some(m) = chars.get("macAddress") {
+                let key = norm_mac(m);
+                if key.len() != 12 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+                    errs.push(field("macAddress"), "must be a MAC address");
+                }
+                if !chars.contains_key("deviceName") {
+                    errs.push(field("deviceName"), "is required with macAddress");
+                }
+            }
+            if let Some(n) = chars.get("directoryNumber") {
+                if digits(n).is_none_or(|d| !(10..=11).contains(&d.len())) {
+                    errs.push(field("directoryNumber"), "must be a UK number");
+                }
+            }
+            if let Some(e) = chars.get("email") {
+                if !e.contains('@') {
+                    errs.push(field("email"), "must be an email address");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn rule(reason: &str, message: impl Into<String>) -> ApiError {
+    ApiError::business(reason, message)
+}
+
+/// Checks a unique name against the world and the rest of the order.
+fn unique(
+    w: &World,
+    seen: &mut BTreeSet<String>,
+    kind: Kind,
+    value: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let key = if kind == Kind::MacAddress {
+        norm_mac(value)
+    } else {
+        norm(value)
+    };
+    if w.in_use(kind, value).is_some() || !seen.insert(key) {
+        return Err(rule(reason, format!("{value} is already in use")));
+    }
+    Ok(())
+}
+
+/// Applies the business rules and, when they all pass, records the order (state `pending`) and
+/// what it adds. Nothing changes on failure. Returns the new order's id.
+pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
+    let now = w.now();
+    if p.billing_account_id != BILLING_ACCOUNT {
+        return Err(rule(
+            "UnknownBillingAccount",
+            format!(
+                "Billing account {} is not associated with this reseller",
+                p.billing_account_id
+            ),
+        ));
+    }
+    let of = |o: Offering| p.items.iter().filter(move |i| i.offering == o);
+    let users = of(Offering::User).count();
+    if users > MAX_USERS {
+        return Err(rule(
+            "TooManyUsers",
+            format!("An order may carry at most {MAX_USERS} users ({users} given); split the rest into follow-on orders"),
+        ));
+    }
+    if let Some(x) = &p.external_id {
+        if w.orders
+            .values()
+            .any(|o| o.external_id.as_deref() == Some(x))
+        {
+            return Err(rule(
+                "DuplicateExternalId",
+                format!("An order with externalId {x} exists"),
+            ));
+        }
+    }
+    let Some(company) = of(Offering::Company).next() else {
+        return Err(ApiError::schema(vec![]));
+    };
+    let svc = company.get("serviceId").to_string();
+    let creates = company.action == "add";
+    let mut new_company = None;
+    if creates {
+        let qid = company.get("qualifierId");
+        let q = w.qualifications.get(qid).ok_or_else(|| {
+            rule(
+                "QualificationNotFound",
+                format!("Qualification {qid} not found"),
+            )
+        })?;
+        if now >= q.expires_at {
+            return Err(rule(
+                "QualificationExpired",
+                format!("Qualification {qid} has expired; qualify again"),
+            ));
+        }
+        let same = |a: &str, b: &str| norm(a) == norm(b);
+        if !q.qualified
+            || q.service_id.as_deref() != Some(svc.as_str())
+            || !same(&q.customer_name, company.get("customerName"))
+            || !same(&q.customer_domain, company.get("customerDomain"))
+            || !same(&q.customer_group, company.get("customerGroup"))
+        {
+            return Err(rule(
+                "QualificationMismatch",
+                "The company name, domain, group or service id differ from the qualification",
+            ));
+        }
+        if w.company_by_name(&q.customer_name).is_some() || w.companies.contains_key(&svc) {
+            return Err(rule(
+                "CompanyNameInUse",
+                format!("{} is already in use", q.customer_name),
+            ));
+        }
+        if w.company_by_domain(&q.customer_domain).is_some() {
+            return Err(rule(
+                "CompanyDomainInUse",
+                format!("{} is already in use", q.customer_domain),
+            ));
+        }
+        new_company = Some(Company {
+            service_id: svc.clone(),
+            name: q.customer_name.clone(),
+            domain: q.customer_domain.clone(),
+            group: q.customer_group.clone(),
+            status: CompanyStatus::Pending,
+            order_id: None,
+            sites: vec![],
+            users: vec![],
+            devices: vec![],
+            trunks: vec![],
+        });
+    } else if !w.companies.contains_key(&svc) {
+        return Err(rule(
+            "UnknownCompany",
+            format!("No company has service id {svc}"),
+        ));
+    }
+
+    let mut seen = BTreeSet::new();
+    let mut seen_codes = BTreeSet::new();
+    for site in of(Offering::Site) {
+        let nad = site.nad_key.as_deref().unwrap_or("");
+        if w.address(nad).is_none() {
+            return Err(rule(
+                "UnknownNadKey",
+                format!("No address has NAD key {nad}"),
+            ));
+        }
+        unique(
+            w,
+            &mut seen,
+            Kind::SiteName,
+            site.get("siteName"),
+            "SiteNameInUse",
+        )?;
+        unique(
+            w,
+            &mut seen_codes,
+            Kind::SiteLocationCode,
+            site.get("siteLocationCode"),
+            "SiteLocationCodeInUse",
+        )?;
+    }
+
+    let holds = |n: &str| {
+        w.numbers.get(n).is_some_and(|r| {
+            r.company_service_id.eq_ignore_ascii_case(&svc) && r.status == NumberStatus::Ringfenced
+        })
+    };
+    let mut block_numbers = BTreeSet::new();
+    for block in of(Offering::NumberBlock) {
+        let range = expand_range(block.get("startNumber"), block.get("endNumber"))
+            .ok_or_else(|| ApiError::schema(vec![]))?;
+        for n in range {
+            if !holds(&n) || !block_numbers.insert(n.clone()) {
+                return Err(rule(
+                    "NumberNotRingfenced",
+                    format!("{n} is not ringfenced to {svc}"),
+                ));
+            }
+        }
+    }
+    let mut user_numbers = BTreeSet::new();
+    let (mut names, mut exts, mut devices, mut macs) = Default::default();
+    for user in of(Offering::User) {
+        unique(
+            w,
+            &mut names,
+            Kind::Username,
+            user.get("username"),
+            "UsernameInUse",
+        )?;
+        unique(
+            w,
+            &mut exts,
+            Kind::Extension,
+            user.get("extension"),
+            "ExtensionInUse",
+        )?;
+        if let Some(d) = user.chars.get("deviceName") {
+            unique(w, &mut devices, Kind::DeviceName, d, "DeviceNameInUse")?;
+        }
+        if let Some(m) = user.chars.get("macAddress") {
+            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse")?;
+        }
+        if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
+            if !block_numbers.contains(&n) && !holds(&n) {
+                return Err(rule(
+                    "NumberNotRingfenced",
+                    format!("{n} is not ringfenced to {svc}"),
+                ));
+            }
+            user_numbers.insert(n);
+        }
+    }
+
+    // All rules passed: apply.
+    let (order_id, seq) = w.next_order_id();
+    let oid = Some(order_id.clone());
+    let site_ids: Vec<String> = of(Offering::Site).map(|_| w.next_service_id()).collect();
+    if let Some(mut c) = new_company {
+        c.order_id = oid.clone();
+        w.companies.insert(svc.clone(), c);
+    }
+    let first_site = site_ids.first().cloned();
+    for n in block_numbers.iter().chain(user_numbers.iter()) {
+        if let Some(r) = w.numbers.get_mut(n) {
+            r.status = NumberStatus::Assigned;
+            r.order_id = oid.clone();
+            r.site_service_id = first_site.clone();
+        }
+    }
+    if let Some(c) = w.companies.get_mut(&svc) {
+        for (site, sid) in of(Offering::Site).zip(site_ids) {
+            c.sites.push(Site {
+                service_id: sid,
+                name: site.get("siteName").to_string(),
+                location_code: site.get("siteLocationCode").to_string(),
+                nad_key: site.nad_key.clone().unwrap_or_default(),
+                order_id: oid.clone(),
+            });
+        }
+        for u in of(Offering::User) {
+            if let Some(d) = u.opt("deviceName") {
+                c.devices.push(Device {
+                    name: d,
+                    mac_address: u.opt("macAddress"),
+                    order_id: oid.clone(),
+                });
+            }
+            c.users.push(User {
+                username: u.get("username").to_string(),
+                extension: u.get("extension").to_string(),
+                first_name: u.get("firstName").to_string(),
+                last_name: u.get("lastName").to_string(),
+                email: u.opt("email"),
+                directory_number: u.opt("directoryNumber").and_then(|n| digits(&n)),
+                licence: u.opt("licence"),
+                device_name: u.opt("deviceName"),
+                order_id: oid.clone(),
+            });
+        }
+    }
+    w.orders.insert(
+        order_id.clone(),
+        Order {
+            id: order_id.clone(),
+            seq,
+            external_id: p.external_id.clone(),
+            state: OrderState::Pending,
+            order_date: now,
+            submitted_at: None,
+            completion_date: None,
+            related_party: p.related_party,
+            billing_account: p.billing_account,
+            items: p.items.into_iter().map(|i| i.raw).collect(),
+            company_service_id: svc,
+            creates_company: creates,
+        },
+    );
+    w.record_created("order", &order_id, p.external_id);
+    Ok(order_id)
+}
+
+/// Undoes what an order added: its company (if it created it), sites, users, devices and
+/// number assignments (the numbers stay ringfenced).
+pub fn roll_back(w: &mut World, order_id: &str) {
+    let Some(order) = w.orders.get(order_id) else {
+        return;
+    };
+    let svc = order.company_service_id.clone();
+    let created_company = order.creates_company;
+    let mine = |o: &Option<String>| o.as_deref() == Some(order_id);
+    if created_company && w.companies.get(&svc).is_some_and(|c| mine(&c.order_id)) {
+        w.companies.remove(&svc);
+    } else if let Some(c) = w.companies.get_mut(&svc) {
+        c.sites.retain(|s| !mine(&s.order_id));
+        c.users.retain(|u| !mine(&u.order_id));
+        c.devices.retain(|d| !mine(&d.order_id));
+        c.trunks.retain(|t| !mine(&t.order_id));
+    }
+    for r in w.numbers.values_mut() {
+        if mine(&r.order_id) {
+            r.status = NumberStatus::Ringfenced;
+            r.order_id = None;
+            r.site_service_id = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            expand_range("01214960000", "01214960002").unwrap(),
+            vec!["01214960000", "01214960001", "01214960002"]
+        );
+        assert!(expand_range("01214960002", "01214960000").is_none());
+        assert!(expand_range("0121496000", "01214960000").is_none());
+        assert!(expand_range("01214960000", "01214969999").is_none());
+        assert!(expand_range("x", "y").is_none());
+    }
+
+    #[test]
+    fn schema_errors_are_collected() {
+        let e = parse(&json!({"relatedParty":[{"id":"CUG5019851064"}],
+            "productOrderItem":[{"id":"1","action":"add","productOffering":{"id":"WHCUser"},
+              "product":{"productCharacteristic":[{"name":"extension","value":"x"}]}}]}))
+        .unwrap_err();
+        assert_eq!(e.code, "29");
+        let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"billingAccount.id"));
+        assert!(fields.contains(&"productOrderItem"));
+        assert!(fields
+            .iter()
+            .any(|f| f.ends_with("productCharacteristic.username")));
+        assert!(fields.iter().any(|f| f.ends_with("extension")));
+    }
+
+    #[test]
+    fn foreign_cug_is_403() {
+        let e = parse(&json!({"relatedParty":[{"id":"CUG1"}]})).unwrap_err();
+        assert_eq!(e.code, "50");
+    }
+}

@@ -1,0 +1,734 @@
+//! The sandbox's state: the serialisable `World` (companies, numbers, orders, …) behind a mutex.
+//!
+//! [`SandboxState`] is what handlers get: cheap to clone, it locks the world only briefly (never
+//! across an await), applies order progress on the sandbox clock, broadcasts order state changes
+//! to subscribers, and persists the world when configured with a state file.
+
+use super::clock::{secs_f64, Clock};
+use super::persist::Persister;
+use super::SandboxConfig;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::broadcast;
+
+pub const CUG_ID: &str = "CUG5019851064";
+pub const RESELLER_ID: &str = "RES100234";
+pub const SALES_TAG: &str = "SWAIN01";
+pub const BILLING_ACCOUNT: &str = "GB01234567";
+pub const PRODUCTS: [&str; 2] = ["WHC", "WHC Express"];
+pub const CUSTOMER_GROUPS: [&str; 2] = ["SWAINsTelecom", "SWAINsRetail"];
+/// Requests kept in the journal; older ones are dropped.
+pub const JOURNAL_LIMIT: usize = 5_000;
+
+/// An issued access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Qualification {
+    pub id: String,
+    pub cug_id: String,
+    pub billing_account: String,
+    pub customer_name: String,
+    pub customer_domain: String,
+    pub customer_group: String,
+    pub qualified: bool,
+    pub service_id: Option<String>,
+    /// `(code, label)` pairs for an unqualified result.
+    pub reasons: Vec<(String, String)>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CompanyStatus {
+    Pending,
+    Active,
+}
+
+impl CompanyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompanyStatus::Pending => "pending",
+            CompanyStatus::Active => "active",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Site {
+    pub service_id: String,
+    pub name: String,
+    pub location_code: String,
+    pub nad_key: String,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub username: String,
+    pub extension: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub directory_number: Option<String>,
+    pub licence: Option<String>,
+    pub device_name: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub name: String,
+    pub mac_address: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trunk {
+    pub name: String,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub service_id: String,
+    pub name: String,
+    pub domain: String,
+    pub group: String,
+    pub status: CompanyStatus,
+    /// The order that created it (none for seed data).
+    pub order_id: Option<String>,
+    pub sites: Vec<Site>,
+    pub users: Vec<User>,
+    pub devices: Vec<Device>,
+    pub trunks: Vec<Trunk>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NumberStatus {
+    #[serde(rename = "RINGFENCED")]
+    Ringfenced,
+    #[serde(rename = "ASSIGNED")]
+    Assigned,
+}
+
+impl NumberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberStatus::Ringfenced => "RINGFENCED",
+            NumberStatus::Assigned => "ASSIGNED",
+        }
+    }
+}
+
+/// A number that left the free pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NumberRecord {
+    pub company_service_id: String,
+    /// `new` or `ported`.
+    pub kind: String,
+    pub status: NumberStatus,
+    pub order_id: Option<String>,
+    pub site_service_id: Option<String>,
+}
+
+/// A geographic address (fixture or created), in BT's wire shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub id: String,
+    pub uprn: String,
+    pub building_name: String,
+    pub street_nr: String,
+    pub street_name: String,
+    pub locality: String,
+    pub city: String,
+    pub county: String,
+    pub postcode: String,
+    pub country: String,
+    pub best_address_line1: String,
+    pub best_address_line2: String,
+    pub best_address_line3: String,
+    pub best_address_line4: String,
+    pub exchange_group_code: String,
+    pub district_code: String,
+    pub qualifier: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderState {
+    Pending,
+    Acknowledged,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Acknowledged => "acknowledged",
+            OrderState::InProgress => "inProgress",
+            OrderState::Completed => "completed",
+            OrderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OrderState::Pending,
+            OrderState::Acknowledged,
+            OrderState::InProgress,
+            OrderState::Completed,
+            OrderState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// One item as the client sent it (kept verbatim for `GET productOrder/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub id: String,
+    pub action: String,
+    pub product_offering: serde_json::Value,
+    pub product: serde_json::Value,
+    pub related_place: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    /// Creation sequence, for newest-first listing.
+    pub seq: u64,
+    pub external_id: Option<String>,
+    pub state: OrderState,
+    pub order_date: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub completion_date: Option<DateTime<Utc>>,
+    pub related_party: serde_json::Value,
+    pub billing_account: serde_json::Value,
+    pub items: Vec<OrderItem>,
+    pub company_service_id: String,
+    /// True when this order's WHCCompany item was `add` (it created the company).
+    pub creates_company: bool,
+}
+
+/// An order's state change, as produced by submit, cancel and the clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTransition {
+    pub order_id: String,
+    pub external_id: Option<String>,
+    pub from: OrderState,
+    pub to: OrderState,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEntry {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub tracking_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedEntry {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Journal {
+    pub requests: Vec<RequestEntry>,
+    pub created: Vec<CreatedEntry>,
+}
+
+/// Next numbers for generated ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Counters {
+    pub qualification: u64,
+    pub service: u64,
+    pub order: u64,
+    pub address: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            qualification: 103_255,
+            service: 1_484,
+            order: 1_485,
+            address: 1,
+        }
+    }
+}
+
+/// Everything the sandbox knows. Tokens are not persisted (a restarted sandbox asks for a new one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub clock: Clock,
+    #[serde(skip)]
+    pub tokens: HashMap<String, Token>,
+    pub qualifications: BTreeMap<String, Qualification>,
+    /// By service id.
+    pub companies: BTreeMap<String, Company>,
+    /// By number (no spaces).
+    pub numbers: BTreeMap<String, NumberRecord>,
+    /// Created addresses; fixtures come from [`fixture_addresses`].
+    pub addresses: Vec<Address>,
+    pub orders: BTreeMap<String, Order>,
+    pub journal: Journal,
+    pub counters: Counters,
+    /// Transitions not yet broadcast.
+    #[serde(skip)]
+    pub events: Vec<OrderTransition>,
+}
+
+/// Which unique name a verify call asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    CompanyDomain,
+    SiteName,
+    SiteLocationCode,
+    DeviceName,
+    TrunkName,
+    Username,
+    Extension,
+    MacAddress,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "companyDomain" => Kind::CompanyDomain,
+            "siteName" => Kind::SiteName,
+            "siteLocationCode" => Kind::SiteLocationCode,
+            "deviceName" => Kind::DeviceName,
+            "trunkName" => Kind::TrunkName,
+            "username" => Kind::Username,
+            "extension" => Kind::Extension,
+            "macAddress" => Kind::MacAddress,
+            _ => return None,
+        })
+    }
+}
+
+/// Case-insensitive, trimmed comparison key.
+pub fn norm(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// MAC comparison key: hex digits only, lower case.
+pub fn norm_mac(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// The fixture addresses (`fixtures/addresses.json`).
+pub fn fixture_addresses() -> &'static [Address] {
+    static FIXTURES: OnceLock<Vec<Address>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        serde_json::from_str(include_str!("fixtures/addresses.json")).unwrap_or_else(|e| {
+            tracing::error!("sandbox address fixtures do not parse: {e}");
+            Vec::new()
+        })
+    })
+}
+
+impl World {
+    /// The seed data of CONTRACT.md, with a clock at real time.
+    pub fn seed(clock_speed: f64) -> World {
+        let acme = "WHHCBTWKN1000".to_string();
+        let company = Company {
+            service_id: acme.clone(),
+            name: "Acme Widgets Ltd".into(),
+            domain: "acmewidgets.co.uk".into(),
+            group: "SWAINsTelecom".into(),
+            status: CompanyStatus::Active,
+            order_id: None,
+            sites: vec![Site {
+                service_id: "WHHCBTWKN1001".into(),
+                name: "Acme HQ".into(),
+                location_code: "ACMEHQ01".into(),
+                nad_key: "R00000010001".into(),
+                order_id: None,
+            }],
+            users: vec![User {
+                username: "jsmith@acmewidgets.co.uk".into(),
+                extension: "2001".into(),
+                first_name: "John".into(),
+                last_name: "Smith".into(),
+                email: Some("jsmith@acmewidgets.co.uk".into()),
+                directory_number: Some("02079460000".into()),
+                licence: Some("Professional".into()),
+                device_name: Some("ACME-PBX-01".into()),
+                order_id: None,
+            }],
+            devices: vec![Device {
+                name: "ACME-PBX-01".into(),
+                mac_address: Some("00:1A:2B:3C:4D:5E".into()),
+                order_id: None,
+            }],
+            trunks: vec![Trunk {
+                name: "ACME-TRUNK-01".into(),
+                order_id: None,
+            }],
+        };
+        let mut numbers = BTreeMap::new();
+        for n in 0..10 {
+            numbers.insert(
+                format!("0207946{n:04}"),
+                NumberRecord {
+                    company_service_id: acme.clone(),
+                    kind: "new".into(),
+                    status: NumberStatus::Assigned,
+                    order_id: None,
+                    site_service_id: Some("WHHCBTWKN1001".into()),
+                },
+            );
+        }
+        let mut companies = BTreeMap::new();
+        companies.insert(acme, company);
+        World {
+            clock: Clock::new(clock_speed),
+            tokens: HashMap::new(),
+            qualifications: BTreeMap::new(),
+            companies,
+            numbers,
+            addresses: Vec::new(),
+            orders: BTreeMap::new(),
+            journal: Journal::default(),
+            counters: Counters::default(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn next_qualification_id(&mut self) -> String {
+        let n = self.counters.qualification;
+        self.counters.qualification += 1;
+        format!("QFW{n:06}")
+    }
+
+    pub fn next_service_id(&mut self) -> String {
+        let n = self.counters.service;
+        self.counters.service += 1;
+        format!("WHHCBTWKN{n:04}")
+    }
+
+    pub fn next_order_id(&mut self) -> (String, u64) {
+        let n = self.counters.order;
+        self.counters.order += 1;
+        (format!("BTWKN{n:04}"), n)
+    }
+
+    pub fn next_address_id(&mut self) -> String {
+        let n = self.counters.address;
+        self.counters.address += 1;
+        format!("X05{n:09}")
+    }
+
+    pub fn record_created(&mut self, kind: &str, id: &str, external_id: Option<String>) {
+        let at = self.now();
+        self.journal.created.push(CreatedEntry {
+            at,
+            kind: kind.to_string(),
+            id: id.to_string(),
+            external_id,
+        });
+        if self.journal.created.len() > JOURNAL_LIMIT {
+            let excess = self.journal.created.len() - JOURNAL_LIMIT;
+            self.journal.created.drain(..excess);
+        }
+    }
+
+    pub fn record_request(&mut self, entry: RequestEntry) {
+        self.journal.requests.push(entry);
+        if self.journal.requests.len() > JOURNAL_LIMIT {
+            let excess = self.journal.requests.len() - JOURNAL_LIMIT;
+            self.journal.requests.drain(..excess);
+        }
+    }
+
+    pub fn company_by_name(&self, name: &str) -> Option<&Company> {
+        let key = norm(name);
+        self.companies.values().find(|c| norm(&c.name) == key)
+    }
+
+    pub fn company_by_domain(&self, domain: &str) -> Option<&Company> {
+        let key = norm(domain);
+        self.companies.values().find(|c| norm(&c.domain) == key)
+    }
+
+    /// The company that uses `value` as a `kind`, if any.
+    pub fn in_use(&self, kind: Kind, value: &str) -> Option<&Company> {
+        if kind == Kind::MacAddress {
+            let key = norm_mac(value);
+            if key.is_empty() {
+                return None;
+            }
+            return self.companies.values().find(|c| {
+                c.devices
+                    .iter()
+                    .filter_map(|d| d.mac_address.as_deref())
+                    .any(|m| norm_mac(m) == key)
+            });
+        }
+        let key = norm(value);
+        if key.is_empty() {
+            return None;
+        }
+        let eq = |s: &str| norm(s) == key;
+        self.companies.values().find(|c| match kind {
+            Kind::CompanyDomain => eq(&c.domain),
+            Kind::SiteName => c.sites.iter().any(|s| eq(&s.name)),
+            Kind::SiteLocationCode => c.sites.iter().any(|s| eq(&s.location_code)),
+            Kind::DeviceName => c.devices.iter().any(|d| eq(&d.name)),
+            Kind::TrunkName => c.trunks.iter().any(|t| eq(&t.name)),
+            Kind::Username => c.users.iter().any(|u| eq(&u.username)),
+            Kind::Extension => c.users.iter().any(|u| eq(&u.extension)),
+            Kind::MacAddress => false,
+        })
+    }
+
+    /// A fixture or created address by NAD key.
+    pub fn address(&self, id: &str) -> Option<&Address> {
+        fixture_addresses()
+            .iter()
+            .chain(self.addresses.iter())
+            .find(|a| a.id.eq_ignore_ascii_case(id.trim()))
+    }
+
+    /// Moves an order to `to`, recording the transition for subscribers.
+    pub fn transition(&mut self, order_id: &str, to: OrderState, at: DateTime<Utc>) {
+        let Some(order) = self.orders.get_mut(order_id) else {
+            return;
+        };
+        let from = order.state;
+        if from == to {
+            return;
+        }
+        order.state = to;
+        if to == OrderState::Completed {
+            order.completion_date = Some(at);
+        }
+        let event = OrderTransition {
+            order_id: order.id.clone(),
+            external_id: order.external_id.clone(),
+            from,
+            to,
+            at,
+        };
+        if to == OrderState::Completed {
+            let svc = order.company_service_id.clone();
+            if let Some(c) = self.companies.get_mut(&svc) {
+                c.status = CompanyStatus::Active;
+            }
+        }
+        self.events.push(event);
+    }
+
+    /// Applies order progress up to `now`: acknowledged → inProgress → completed, `step_secs`
+    /// apart from submission. Returns the transitions made (also queued for broadcast).
+    pub fn advance_orders(&mut self, now: DateTime<Utc>, step_secs: f64) -> Vec<OrderTransition> {
+        let step = secs_f64(step_secs);
+        let due: Vec<(String, DateTime<Utc>, OrderState)> = self
+            .orders
+            .values()
+            .filter(|o| matches!(o.state, OrderState::Acknowledged | OrderState::InProgress))
+            .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s, o.state)))
+            .collect();
+        let before = self.events.len();
+        for (id, submitted, state) in due {
+            let in_progress_at = submitted + step;
+            let completed_at = in_progress_at + step;
+            if state == OrderState::Acknowledged && now >= in_progress_at {
+                self.transition(&id, OrderState::InProgress, in_progress_at);
+            }
+            if now >= completed_at {
+                self.transition(&id, OrderState::Completed, completed_at);
+            }
+        }
+        self.events[before..].to_vec()
+    }
+}
+
+/// Shared handle on the sandbox: the world, the config, the event channel and the persister.
+#[derive(Clone)]
+pub struct SandboxState {
+    world: Arc<Mutex<World>>,
+    config: Arc<SandboxConfig>,
+    events: broadcast::Sender<OrderTransition>,
+    persister: Arc<Persister>,
+}
+
+impl SandboxState {
+    /// Loads the world from `config.state_file` when it exists, else seeds a fresh one.
+    pub fn load_or_seed(config: SandboxConfig) -> std::io::Result<SandboxState> {
+        let world = match &config.state_file {
+            Some(path) => super::persist::load(path, config.clock_speed)?,
+            None => None,
+        }
+        .unwrap_or_else(|| World::seed(config.clock_speed));
+        Ok(Self::new(config, world))
+    }
+
+    pub fn new(config: SandboxConfig, world: World) -> SandboxState {
+        let (events, _) = broadcast::channel(256);
+        SandboxState {
+            world: Arc::new(Mutex::new(world)),
+            persister: Arc::new(Persister {
+                path: config.state_file.clone(),
+                generation: AtomicU64::new(0),
+                written: Mutex::new(0),
+            }),
+            config: Arc::new(config),
+            events,
+        }
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Runs `f` with the world locked (briefly; `f` must not block), then broadcasts any order
+    /// transitions it queued.
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let (result, events) = {
+            let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+            let result = f(&mut world);
+            (result, std::mem::take(&mut world.events))
+        };
+        for event in events {
+            // No subscribers is fine.
+            let _ = self.events.send(event);
+        }
+        result
+    }
+
+    /// Applies order progress up to the sandbox clock's now.
+    pub fn tick(&self) -> Vec<OrderTransition> {
+        let step = self.config.order_step_secs;
+        self.with_world(|w| {
+            let now = w.now();
+            w.advance_orders(now, step)
+        })
+    }
+
+    /// Order state changes as they happen (submit, cancel, clock progress).
+    pub fn subscribe(&self) -> broadcast::Receiver<OrderTransition> {
+        self.events.subscribe()
+    }
+
+    /// Writes the world to the state file, if one is configured.
+    pub async fn save(&self) {
+        let Some(path) = self.persister.path.clone() else {
+            return;
+        };
+        let persister = self.persister.clone();
+        let snapshot = self.with_world(|w| persister.snapshot(w));
+        let result =
+            tokio::task::spawn_blocking(move || persister.write(&path, snapshot.0, &snapshot.1))
+                .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("sandbox: could not save state: {e}"),
+            Err(e) => tracing::warn!("sandbox: state save task failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_contract_shapes() {
+        let mut w = World::seed(0.0);
+        assert_eq!(w.next_qualification_id(), "QFW103255");
+        assert_eq!(w.next_service_id(), "WHHCBTWKN1484");
+        assert_eq!(w.next_order_id().0, "BTWKN1485");
+        assert_eq!(w.next_address_id(), "X05000000001");
+    }
+
+    #[test]
+    fn in_use_lookups() {
+        let w = World::seed(0.0);
+        assert!(w.company_by_name("  acme widgets LTD ").is_some());
+        assert!(w.in_use(Kind::MacAddress, "00-1a-2b-3c-4d-5e").is_some());
+        assert!(w.in_use(Kind::Extension, "2001").is_some());
+        assert!(w.in_use(Kind::TrunkName, "acme-trunk-01").is_some());
+        assert!(w.in_use(Kind::SiteName, "Nowhere").is_none());
+        assert!(w.in_use(Kind::Username, "").is_none());
+    }
+
+    #[test]
+    fn fixtures_parse() {
+        let all = fixture_addresses();
+        assert!(all.len() >= 30);
+        let postcodes: std::collections::BTreeSet<_> = all.iter().map(|a| &a.postcode).collect();
+        assert!(postcodes.len() >= 6);
+        assert!(all.iter().all(|a| a.id.len() == 12));
+        assert!(all.iter().filter(|a| a.postcode == "IP5 3RE").count() >= 3);
+    }
+
+    #[test]
+    fn orders_advance_on_the_clock() {
+        let mut w = World::seed(0.0);
+        let t0 = w.now();
+        w.orders.insert(
+            "BTWKN1485".into(),
+            Order {
+                id: "BTWKN1485".into(),
+                seq: 1485,
+                external_id: None,
+                state: OrderState::Acknowledged,
+                order_date: t0,
+                submitted_at: Some(t0),
+                completion_date: None,
+                related_party: serde_json::Value::Null,
+                billing_account: serde_json::Value::Null,
+                items: vec![],
+                company_service_id: "WHHCBTWKN1000".into(),
+                creates_company: false,
+            },
+        );
+        assert!(w.advance_orders(t0, 2.0).is_empty());
+        let t = w.advance_orders(t0 + chrono::Duration::seconds(5), 2.0);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].to, OrderState::Completed);
+        assert_eq!(t[1].at, t0 + chrono::Duration::seconds(4));
+    }
+}

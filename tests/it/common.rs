@@ -1,0 +1,138 @@
+//! Shared test plumbing: a sandbox on port 0, clients and run contexts pointed at it, the binary.
+
+#![allow(dead_code)]
+
+use btw::api::{BtClient, ClientOptions, Credentials, Secret};
+use btw::config::{Limits, Profile};
+use btw::engine::{Cancel, VecOutput};
+use btw::runner::{self, RunContext, RunOutcome, Script};
+use btw::sandbox::{self, SandboxConfig, SandboxHandle};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CUG: &str = "CUG5019851064";
+pub const BILLING: &str = "GB01234567";
+
+/// A fresh in-memory sandbox on a free loopback port, with fast order progress.
+pub async fn sandbox() -> SandboxHandle {
+    sandbox_with(SandboxConfig {
+        order_step_secs: 0.2,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sandbox::start(listener, config).await.unwrap()
+}
+
+pub fn client(url: &str) -> BtClient {
+    client_with(url, "test-key", "test-secret")
+}
+
+pub fn client_with(url: &str, key: &str, secret: &str) -> BtClient {
+    let mut opts = ClientOptions::new(
+        url,
+        Credentials {
+            client_key: key.into(),
+            client_secret: Secret::new(secret),
+        },
+    );
+    opts.call_timeout = Duration::from_secs(10);
+    BtClient::new(opts).unwrap()
+}
+
+pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
+    let out = Arc::new(VecOutput::default());
+    let ctx = RunContext {
+        client,
+        profile: Profile::Sandbox,
+        cug: CUG.into(),
+        billing_account: BILLING.into(),
+        limits: Limits::default(),
+        out: out.clone(),
+        cancel: Cancel::default(),
+        poll_interval: Some(Duration::from_millis(50)),
+    };
+    (ctx, out)
+}
+
+/// Runs script text against a client; returns the outcome and every printed or logged line.
+pub async fn run_text(client: BtClient, src: &str) -> (RunOutcome, Vec<String>) {
+    run_text_with(client, src, Map::new()).await
+}
+
+pub async fn run_text_with(
+    client: BtClient,
+    src: &str,
+    params: Map<String, Value>,
+) -> (RunOutcome, Vec<String>) {
+    let (ctx, out) = context(client);
+    let mut script = Script::inline("test.rhai", src);
+    script.dir = Some(repo().join("scripts"));
+    let outcome = runner::run(ctx, script, params).await;
+    (outcome, out.take())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn recipe(name: &str) -> Script {
+    Script::from_file(&repo().join("scripts").join(name)).unwrap()
+}
+
+/// The sandbox's journal (requests and created resources).
+pub async fn journal(url: &str) -> Value {
+    reqwest::get(format!("{url}/__sandbox/journal"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Ids of orders the sandbox created, per its journal.
+pub async fn orders_created(url: &str) -> Vec<String> {
+    journal(url).await["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "order")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `btw` binary with its environment pointed at `url` and a private data folder.
+pub fn btw(url: &str, data_dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_btw"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data_dir)
+        .env("BTW_BASE_URL", url)
+        .env("BTW_DATA_DIR", data_dir)
+        .current_dir(repo())
+        .kill_on_drop(true);
+    cmd
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn output(cmd: &mut tokio::process::Command) -> Output {
+    let o = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("btw did not finish in 60 s")
+        .unwrap();
+    Output {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
