@@ -6,6 +6,7 @@ use crate::config::{Overrides, Settings, Target, SANDBOX_PORT};
 use crate::engine::{Cancel, LogLevel, StdOutput};
 use crate::runner::{self, exit, Failure, RunContext, Script};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::store::Store;
 use clap::Parser;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -196,12 +197,49 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&Failure::Usage { message: e.0 }),
     };
-    let script = match Script::from_file(&args.script) {
+    let store = match Store::open(&settings.data_dir.join("btw.db")) {
         Ok(s) => s,
-        Err(f) => return fail(&f),
+        Err(e) => {
+            return fail(&Failure::Usage {
+                message: e.to_string(),
+            })
+        }
     };
-    let params = match collect_params(&args) {
-        Ok(p) => p,
+    let (script_path, params) = match &args.resume {
+        Some(run_id) => match store.run_get(run_id) {
+            Ok(Some(r)) => {
+                if r.outcome == "ok" {
+                    eprintln!("note: run {run_id} already succeeded; re-running it repeats nothing it recorded");
+                }
+                let params = r.params.as_object().cloned().unwrap_or_default();
+                (
+                    args.script
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(&r.script)),
+                    params,
+                )
+            }
+            Ok(None) => {
+                return fail(&Failure::Usage {
+                    message: format!("no run {run_id} in {}", store.path().display()),
+                })
+            }
+            Err(e) => {
+                return fail(&Failure::Usage {
+                    message: e.to_string(),
+                })
+            }
+        },
+        None => {
+            let params = match collect_params(&args) {
+                Ok(p) => p,
+                Err(f) => return fail(&f),
+            };
+            (args.script.clone().unwrap_or_default(), params)
+        }
+    };
+    let script = match Script::from_file(&script_path) {
+        Ok(s) => s,
         Err(f) => return fail(&f),
     };
     let (client, sandbox) = match connect(&settings).await {
@@ -228,10 +266,15 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
         }),
         cancel,
         poll_interval: None,
+        store: Some(store),
+        resume: args.resume.clone(),
     };
     let outcome = runner::run(ctx, script, params).await;
     if let Err(f) = &outcome.result {
         eprintln!("{}", f.render());
+        if !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
+            eprintln!("run id {}: fix the cause, then `btw run --resume {}` repeats nothing that completed", outcome.run_id, outcome.run_id);
+        }
     }
     if args.json {
         println!("{}", outcome.to_json());

@@ -56,9 +56,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The recipe script (.rhai).
-    #[arg(value_name = "SCRIPT")]
-    pub script: PathBuf,
+    /// The recipe script (.rhai). Not needed with --resume.
+    #[arg(value_name = "SCRIPT", required_unless_present = "resume")]
+    pub script: Option<PathBuf>,
+    /// Re-run a run that crashed or failed, with its recorded script and parameters: steps it
+    /// completed return their recorded results without calling BT again.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["params", "params_file"])]
+    pub resume: Option<String>,
     /// A parameter, key=value. The value is JSON when it is a number, true/false, null, an array
     /// or an object; otherwise a string (so 0121 stays "0121"). Repeatable; wins over --params.
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]

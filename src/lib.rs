@@ -9,6 +9,10 @@
 //! [`sandbox`] stands beside them: the embedded BT sandbox, which shares no types with the client
 //! and meets it only over HTTP.
 
+// Failures carry their location and source line for the user; they are built once per failed
+// run, never on a hot path, so their size does not matter and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
 pub mod app;
 pub mod cli;
@@ -16,3 +20,4 @@ pub mod config;
 pub mod engine;
 pub mod runner;
 pub mod sandbox;
+pub mod store;

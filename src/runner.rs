@@ -6,6 +6,7 @@
 use crate::api::BtClient;
 use crate::config::{Limits, Profile};
 use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime};
+use crate::store::Store;
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ pub struct Script {
     pub name: String,
     pub source: String,
     pub dir: Option<PathBuf>,
+    /// The file's absolute path, recorded so `--resume` finds it from any folder.
+    pub path: Option<PathBuf>,
 }
 
 impl Script {
@@ -27,6 +30,7 @@ impl Script {
         })?;
         Ok(Script {
             name: path.display().to_string(),
+            path: std::fs::canonicalize(path).ok(),
             source,
             dir: path.parent().map(|p| {
                 if p.as_os_str().is_empty() {
@@ -43,6 +47,7 @@ impl Script {
             name: name.to_string(),
             source: source.to_string(),
             dir: None,
+            path: None,
         }
     }
 }
@@ -413,6 +418,10 @@ pub struct RunContext {
     pub cancel: Cancel,
     /// Poll interval override for `order::wait` (tests speed it up).
     pub poll_interval: Option<Duration>,
+    /// The store for the ledger and run records; without one, nothing is recorded.
+    pub store: Option<Store>,
+    /// Re-run this run id: steps its ledger has as done return their recorded results.
+    pub resume: Option<String>,
 }
 
 /// The result of a run.
@@ -464,15 +473,63 @@ pub fn new_run_id() -> String {
     format!("{now}-{}", &rand[..6])
 }
 
+/// A short, stable fingerprint of a script's text (FNV-1a), recorded with each run.
+pub fn script_hash(source: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in source.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Runs `script` with `params` on a blocking thread, while its BT calls run on the tokio runtime.
+/// With a store, the run is recorded and its mutating calls go through the ledger.
 pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
-    let run_id = new_run_id();
+    let run_id = ctx.resume.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
     let calls_before = ctx.client.calls_made();
     let name = script.name.clone();
     let handle = tokio::runtime::Handle::current();
     let id = run_id.clone();
     let client = ctx.client.clone();
+    let store = ctx.store.clone();
+    let cancel = ctx.cancel.clone();
+    let params_json = Value::Object(params.clone());
+    if let Some(store) = &store {
+        let recorded = script
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| name.clone());
+        if let Err(e) = store.run_started(
+            &run_id,
+            &recorded,
+            &script_hash(&script.source),
+            &params_json,
+            ctx.profile.name(),
+        ) {
+            return RunOutcome {
+                run_id,
+                script: name,
+                elapsed: started.elapsed(),
+                api_calls: 0,
+                result: Err(Failure::Internal {
+                    message: format!("cannot record the run, so it was not started: {e}"),
+                }),
+            };
+        }
+    }
+    // The time limit also stops a script blocked in a BT call or a wait, where the progress
+    // callback does not run.
+    let timer = (ctx.limits.timeout_secs > 0).then(|| {
+        let cancel = cancel.clone();
+        let limit = Duration::from_secs(ctx.limits.timeout_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            cancel.time_out();
+        })
+    });
     let joined = tokio::task::spawn_blocking(move || {
         let mut engine = engine::build_engine(
             &EngineOptions {
@@ -492,6 +549,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             ctx.cancel.clone(),
             id,
         );
+        rt.ledger = ctx.store.clone();
         if let Some(p) = ctx.poll_interval {
             rt.poll_interval = p;
         }
@@ -509,18 +567,41 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         })
     })
     .await;
-    let result = joined.unwrap_or_else(|e| {
+    if let Some(t) = timer {
+        t.abort();
+    }
+    let mut result = joined.unwrap_or_else(|e| {
         Err(Failure::Internal {
             message: format!("the script thread failed: {e}"),
         })
     });
-    RunOutcome {
+    if let Err(Failure::Cancelled { location }) = &result {
+        if cancel.is_timed_out() {
+            result = Err(Failure::Limit {
+                message: "run timed out: the script ran longer than the run time limit (limits.timeout_secs / BTW_TIMEOUT_SECS)".into(),
+                location: location.clone(),
+            });
+        }
+    }
+    let outcome = RunOutcome {
         run_id,
         script: name,
         elapsed: started.elapsed(),
         api_calls: client.calls_made() - calls_before,
         result,
+    };
+    if let Some(store) = &store {
+        let kind = match &outcome.result {
+            Ok(_) => "ok",
+            Err(f) => f.kind(),
+        };
+        let mut report = outcome.to_json();
+        report["params"] = params_json;
+        if let Err(e) = store.run_finished(&outcome.run_id, kind, &report) {
+            tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
+        }
     }
+    outcome
 }
 
 /// Parses `--param key=value`: the value is JSON when it is a JSON number, boolean, null, array

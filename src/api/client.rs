@@ -324,7 +324,7 @@ impl BtClient {
                 self.pause(attempt, wait).await;
                 continue;
             }
-            return Err(ApiError::Bt(bt));
+            return Err(ApiError::Bt(Box::new(bt)));
         }
     }
 
@@ -436,7 +436,7 @@ impl BtClient {
                         self.pause(attempt, wait).await;
                         continue;
                     }
-                    return Err(ApiError::Bt(bt));
+                    return Err(ApiError::Bt(Box::new(bt)));
                 }
                 Err(e) => {
                     let err = transport_error(req.operation, &url, &e, opts.call_timeout);

@@ -86,7 +86,7 @@ impl fmt::Display for BtError {
 pub enum ApiError {
     /// BT (or the sandbox) answered with an error status.
     #[error("{0}")]
-    Bt(BtError),
+    Bt(Box<BtError>),
     /// The request never got an answer: connection refused, reset, DNS, TLS.
     #[error("{operation}: could not reach BT at {url}: {detail}")]
     Transport {

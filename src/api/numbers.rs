@@ -94,4 +94,22 @@ impl BtClient {
         .query("limit", limit.to_string());
         self.send(req).await
     }
+
+    /// Every number available in a scope, all pages.
+    pub async fn all_available_numbers(&self, scope: &NumberScope) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.available_numbers(scope, out.len() as u32, 100).await?;
+            let items = match page.body {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            };
+            let n = items.len();
+            out.extend(items);
+            let total = page.total_count.unwrap_or(out.len() as u64);
+            if n == 0 || out.len() as u64 >= total {
+                return Ok(out);
+            }
+        }
+    }
 }

@@ -197,17 +197,92 @@ impl OrderSpec {
 
 impl BtClient {
     /// Creates an order from a TMF622 body (see [`OrderSpec::to_body`]); returns its id.
+    ///
+    /// Never creates it twice: when the outcome of the POST is unknown (timeout, connection lost
+    /// after sending) or BT says the `externalId` exists, the order is looked up by its
+    /// `externalId`, and only sent again if BT has no such order.
     pub async fn create_order(&self, body: Value) -> Result<String, ApiError> {
+        let external_id = body
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let first = self.create_order_once(body.clone()).await;
+        let Some(ext) = external_id else { return first };
+        match first {
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(external_id = %ext, "create order: outcome unknown ({e}); looking the order up");
+                match self.find_order_by_external_id(&ext).await? {
+                    Some(id) => Ok(id),
+                    None => self.create_order_once(body).await,
+                }
+            }
+            Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
+                match self.find_order_by_external_id(&ext).await? {
+                    Some(id) => Ok(id),
+                    None => Err(ApiError::Bt(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn create_order_once(&self, body: Value) -> Result<String, ApiError> {
         let req = Request::post("create order", format!("{BASE}/productOrder"), body);
         let v = self.send(req).await?.body;
         id_of("create order", &v)
     }
 
-    /// Submits a created order for processing.
+    /// The id of the order carrying `external_id`, if BT has one.
+    pub async fn find_order_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let page = self
+            .list_orders(&OrderFilter {
+                external_id: Some(external_id.to_string()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+        Ok(page
+            .body
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
+    }
+
+    /// Submits a created order for processing. When the outcome is unknown, the order's state
+    /// tells whether the submit took effect, and it is only sent again if the order is still pending.
     pub async fn submit_order(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
-        let req = Request::post("submit order", format!("{BASE}/submit-product-order"), body);
-        Ok(self.send(req).await?.body)
+        let req = Request::post(
+            "submit order",
+            format!("{BASE}/submit-product-order"),
+            body.clone(),
+        );
+        match self.send(req).await {
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(order = %id, "submit order: outcome unknown ({e}); checking the order");
+                if self.order_submitted(id).await? {
+                    return Ok(json!({"id": id, "productOrder": body["productOrder"]}));
+                }
+                let req =
+                    Request::post("submit order", format!("{BASE}/submit-product-order"), body);
+                Ok(self.send(req).await?.body)
+            }
+            other => Ok(other?.body),
+        }
+    }
+
+    /// Whether an order has left the `pending` (created, not submitted) state.
+    pub async fn order_submitted(&self, id: &str) -> Result<bool, ApiError> {
+        let order = self.get_order(id).await?;
+        Ok(order
+            .get("state")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s != "pending"))
     }
 
     /// One order, with its state and items.

@@ -127,7 +127,7 @@ mod tests {
         fn gen(next: &mut dyn FnMut() -> u64, depth: u32) -> Value {
             match next() % if depth > 3 { 5 } else { 7 } {
                 0 => Value::Null,
-                1 => Value::Bool(next() % 2 == 0),
+                1 => Value::Bool(next().is_multiple_of(2)),
                 2 => json!(next() as i64),
                 3 => json!((next() % 1_000_000) as f64 / 7.0),
                 4 => {
@@ -153,8 +153,6 @@ mod tests {
         for _ in 0..2000 {
             let v = gen(&mut next, 0);
             let back = to_json(&to_dynamic(&v)).unwrap();
-            // Floats that are whole numbers come back equal in value.
-            assert_eq!(back.to_string().len() > 0, true);
             assert_eq!(to_dynamic(&back).to_string(), to_dynamic(&v).to_string());
         }
     }

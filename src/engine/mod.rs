@@ -14,6 +14,7 @@ pub use resolver::RecipeResolver;
 
 use crate::api::BtClient;
 use crate::config::{Limits, Profile};
+use crate::store::Store;
 use rhai::{Dynamic, Engine};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 #[derive(Clone, Debug)]
 pub struct Cancel {
     flag: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
     tx: Arc<watch::Sender<bool>>,
 }
 
@@ -33,6 +35,7 @@ impl Default for Cancel {
         let (tx, _) = watch::channel(false);
         Cancel {
             flag: Arc::new(AtomicBool::new(false)),
+            timed_out: Arc::new(AtomicBool::new(false)),
             tx: Arc::new(tx),
         }
     }
@@ -43,12 +46,21 @@ impl Cancel {
         self.flag.store(true, Ordering::SeqCst);
         self.tx.send_replace(true);
     }
+    /// Cancels because the run's time limit passed (reported as a limit, not an interruption).
+    pub fn time_out(&self) {
+        self.timed_out.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+    pub fn is_timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
+    }
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
     /// Resets a cancelled flag (the REPL keeps one per session and re-arms it after Ctrl-C).
     pub fn reset(&self) {
         self.flag.store(false, Ordering::SeqCst);
+        self.timed_out.store(false, Ordering::SeqCst);
         self.tx.send_replace(false);
     }
     /// Resolves once cancelled.
@@ -69,9 +81,14 @@ pub struct Runtime {
     pub cancel: Cancel,
     /// How often `order::wait` polls.
     pub poll_interval: Duration,
-    /// Prefix for generated `externalId`s; unique per run.
+    /// The run's id: the ledger's key and the prefix of generated `externalId`s.
     pub run_id: String,
+    /// The ledger of mutating calls; without one, calls are made but not recorded.
+    pub ledger: Option<Store>,
+    /// Mutating calls made so far in this run (the ledger's step numbers).
     pub(crate) step: std::sync::atomic::AtomicU64,
+    /// `btw::unique_suffix` calls so far: with the run id, the seed of the next suffix.
+    pub(crate) suffixes: std::sync::atomic::AtomicU64,
 }
 
 impl Runtime {
@@ -100,14 +117,21 @@ impl Runtime {
                 Duration::from_secs(5)
             },
             run_id,
+            ledger: None,
             step: Default::default(),
+            suffixes: Default::default(),
         }
     }
 
-    /// A fresh external id for a create call of this run.
-    pub fn next_external_id(&self) -> String {
-        let n = self.step.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("btw-{}-{n}", self.run_id)
+    /// The next step number of this run. Deterministic: a resumed run numbers its calls the same.
+    pub(crate) fn next_step(&self) -> u64 {
+        self.step.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The external id of a create made at `step`: the same on every attempt and on resume, so BT
+    /// can be asked whether it already has it.
+    pub fn external_id(&self, step: u64) -> String {
+        format!("btw-{}-{step}", self.run_id)
     }
 }
 

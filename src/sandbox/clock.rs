@@ -11,11 +11,15 @@ use std::time::Instant;
 /// Highest accepted speed factor (a million times real time).
 pub const MAX_SPEED: f64 = 1_000_000.0;
 
-/// What a clock looks like on disk and on `/__sandbox/clock`.
+/// What a clock looks like on disk: the simulated time, the speed, and the real time it was
+/// taken at. Restoring it lets the clock run on at its speed for the time it was stored, so
+/// manual advances stay in force and a real-time clock stays on real time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClockSnapshot {
     pub now: DateTime<Utc>,
     pub speed: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<DateTime<Utc>>,
 }
 
 /// Simulated time; see the module docs.
@@ -81,13 +85,20 @@ impl Clock {
         ClockSnapshot {
             now: self.now(),
             speed: self.speed,
+            taken_at: Some(Utc::now()),
         }
     }
 }
 
 impl From<ClockSnapshot> for Clock {
     fn from(s: ClockSnapshot) -> Self {
-        Clock::starting_at(s.now, s.speed)
+        let mut clock = Clock::starting_at(s.now, s.speed);
+        if let Some(taken) = s.taken_at {
+            let stored = (Utc::now() - taken).num_milliseconds().max(0) as f64 / 1000.0;
+            let catch_up = (stored * clock.speed).min(10.0 * 366.0 * 86_400.0);
+            clock.advance(secs_f64(catch_up));
+        }
+        clock
     }
 }
 
@@ -131,6 +142,19 @@ mod tests {
         let back: Clock = serde_json::from_str(&json).unwrap();
         assert_eq!(back.now(), t0);
         assert_eq!(back.speed(), 0.0);
+    }
+
+    #[test]
+    fn a_stored_clock_runs_on_at_its_speed() {
+        let taken = Utc::now() - Duration::hours(1);
+        let t0 = "2026-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let back = Clock::from(ClockSnapshot {
+            now: t0,
+            speed: 1.0,
+            taken_at: Some(taken),
+        });
+        let drift = (back.now() - (t0 + Duration::hours(1))).num_seconds().abs();
+        assert!(drift < 5, "{drift}");
     }
 
     #[test]

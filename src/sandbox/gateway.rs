@@ -99,7 +99,7 @@ pub async fn gateway(State(state): State<SandboxState>, req: Request, next: Next
         }
         return response;
     }
-    state.tick();
+    let moved = !state.tick().is_empty();
     let (tracking, verdict) = check(&state, req.headers(), path == TOKEN_PATH);
     let response = match verdict {
         Ok(()) => next.run(req).await,
@@ -116,7 +116,7 @@ pub async fn gateway(State(state): State<SandboxState>, req: Request, next: Next
             tracking_header: tracking,
         })
     });
-    if mutating(&method) {
+    if mutating(&method) || moved {
         state.save().await;
     }
     response

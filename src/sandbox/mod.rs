@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod error;
 pub mod gateway;
+pub mod model;
 pub mod persist;
 pub mod routes;
 pub mod state;

@@ -5,6 +5,7 @@
 //! to subscribers, and persists the world when configured with a state file.
 
 use super::clock::{secs_f64, Clock};
+pub use super::model::*;
 use super::persist::Persister;
 use super::SandboxConfig;
 use chrono::{DateTime, Utc};
@@ -22,273 +23,6 @@ pub const PRODUCTS: [&str; 2] = ["WHC", "WHC Express"];
 pub const CUSTOMER_GROUPS: [&str; 2] = ["SWAINsTelecom", "SWAINsRetail"];
 /// Requests kept in the journal; older ones are dropped.
 pub const JOURNAL_LIMIT: usize = 5_000;
-
-/// An issued access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Token {
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Qualification {
-    pub id: String,
-    pub cug_id: String,
-    pub billing_account: String,
-    pub customer_name: String,
-    pub customer_domain: String,
-    pub customer_group: String,
-    pub qualified: bool,
-    pub service_id: Option<String>,
-    /// `(code, label)` pairs for an unqualified result.
-    pub reasons: Vec<(String, String)>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CompanyStatus {
-    Pending,
-    Active,
-}
-
-impl CompanyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CompanyStatus::Pending => "pending",
-            CompanyStatus::Active => "active",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Site {
-    pub service_id: String,
-    pub name: String,
-    pub location_code: String,
-    pub nad_key: String,
-    pub order_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    pub username: String,
-    pub extension: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
-    pub directory_number: Option<String>,
-    pub licence: Option<String>,
-    pub device_name: Option<String>,
-    pub order_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Device {
-    pub name: String,
-    pub mac_address: Option<String>,
-    pub order_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Trunk {
-    pub name: String,
-    pub order_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Company {
-    pub service_id: String,
-    pub name: String,
-    pub domain: String,
-    pub group: String,
-    pub status: CompanyStatus,
-    /// The order that created it (none for seed data).
-    pub order_id: Option<String>,
-    pub sites: Vec<Site>,
-    pub users: Vec<User>,
-    pub devices: Vec<Device>,
-    pub trunks: Vec<Trunk>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NumberStatus {
-    #[serde(rename = "RINGFENCED")]
-    Ringfenced,
-    #[serde(rename = "ASSIGNED")]
-    Assigned,
-}
-
-impl NumberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NumberStatus::Ringfenced => "RINGFENCED",
-            NumberStatus::Assigned => "ASSIGNED",
-        }
-    }
-}
-
-/// A number that left the free pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NumberRecord {
-    pub company_service_id: String,
-    /// `new` or `ported`.
-    pub kind: String,
-    pub status: NumberStatus,
-    pub order_id: Option<String>,
-    pub site_service_id: Option<String>,
-}
-
-/// A geographic address (fixture or created), in BT's wire shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Address {
-    pub id: String,
-    pub uprn: String,
-    pub building_name: String,
-    pub street_nr: String,
-    pub street_name: String,
-    pub locality: String,
-    pub city: String,
-    pub county: String,
-    pub postcode: String,
-    pub country: String,
-    pub best_address_line1: String,
-    pub best_address_line2: String,
-    pub best_address_line3: String,
-    pub best_address_line4: String,
-    pub exchange_group_code: String,
-    pub district_code: String,
-    pub qualifier: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OrderState {
-    Pending,
-    Acknowledged,
-    InProgress,
-    Completed,
-    Cancelled,
-}
-
-impl OrderState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Pending => "pending",
-            OrderState::Acknowledged => "acknowledged",
-            OrderState::InProgress => "inProgress",
-            OrderState::Completed => "completed",
-            OrderState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            OrderState::Pending,
-            OrderState::Acknowledged,
-            OrderState::InProgress,
-            OrderState::Completed,
-            OrderState::Cancelled,
-        ]
-        .into_iter()
-        .find(|st| st.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-/// One item as the client sent it (kept verbatim for `GET productOrder/{id}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderItem {
-    pub id: String,
-    pub action: String,
-    pub product_offering: serde_json::Value,
-    pub product: serde_json::Value,
-    pub related_place: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Order {
-    pub id: String,
-    /// Creation sequence, for newest-first listing.
-    pub seq: u64,
-    pub external_id: Option<String>,
-    pub state: OrderState,
-    pub order_date: DateTime<Utc>,
-    pub submitted_at: Option<DateTime<Utc>>,
-    pub completion_date: Option<DateTime<Utc>>,
-    pub related_party: serde_json::Value,
-    pub billing_account: serde_json::Value,
-    pub items: Vec<OrderItem>,
-    pub company_service_id: String,
-    /// True when this order's WHCCompany item was `add` (it created the company).
-    pub creates_company: bool,
-}
-
-/// An order's state change, as produced by submit, cancel and the clock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderTransition {
-    pub order_id: String,
-    pub external_id: Option<String>,
-    pub from: OrderState,
-    pub to: OrderState,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestEntry {
-    pub at: DateTime<Utc>,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    pub tracking_header: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedEntry {
-    pub at: DateTime<Utc>,
-    pub kind: String,
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Journal {
-    pub requests: Vec<RequestEntry>,
-    pub created: Vec<CreatedEntry>,
-}
-
-/// Next numbers for generated ids.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Counters {
-    pub qualification: u64,
-    pub service: u64,
-    pub order: u64,
-    pub address: u64,
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters {
-            qualification: 103_255,
-            service: 1_484,
-            order: 1_485,
-            address: 1,
-        }
-    }
-}
 
 /// Everything the sandbox knows. Tokens are not persisted (a restarted sandbox asks for a new one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -309,48 +43,6 @@ pub struct World {
     /// Transitions not yet broadcast.
     #[serde(skip)]
     pub events: Vec<OrderTransition>,
-}
-
-/// Which unique name a verify call asks about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    CompanyDomain,
-    SiteName,
-    SiteLocationCode,
-    DeviceName,
-    TrunkName,
-    Username,
-    Extension,
-    MacAddress,
-}
-
-impl Kind {
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "companyDomain" => Kind::CompanyDomain,
-            "siteName" => Kind::SiteName,
-            "siteLocationCode" => Kind::SiteLocationCode,
-            "deviceName" => Kind::DeviceName,
-            "trunkName" => Kind::TrunkName,
-            "username" => Kind::Username,
-            "extension" => Kind::Extension,
-            "macAddress" => Kind::MacAddress,
-            _ => return None,
-        })
-    }
-}
-
-/// Case-insensitive, trimmed comparison key.
-pub fn norm(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
-/// MAC comparison key: hex digits only, lower case.
-pub fn norm_mac(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
-        .flat_map(|c| c.to_lowercase())
-        .collect()
 }
 
 /// The fixture addresses (`fixtures/addresses.json`).
@@ -494,12 +186,21 @@ impl World {
 
     /// The company that uses `value` as a `kind`, if any.
     pub fn in_use(&self, kind: Kind, value: &str) -> Option<&Company> {
+        self.in_use_in(kind, value, None)
+    }
+
+    /// Like [`in_use`](Self::in_use), limited to the company with service id `scope` when given.
+    pub fn in_use_in(&self, kind: Kind, value: &str, scope: Option<&str>) -> Option<&Company> {
+        let mut companies = self
+            .companies
+            .values()
+            .filter(|c| scope.is_none_or(|s| c.service_id.eq_ignore_ascii_case(s)));
         if kind == Kind::MacAddress {
             let key = norm_mac(value);
             if key.is_empty() {
                 return None;
             }
-            return self.companies.values().find(|c| {
+            return companies.find(|c| {
                 c.devices
                     .iter()
                     .filter_map(|d| d.mac_address.as_deref())
@@ -511,7 +212,7 @@ impl World {
             return None;
         }
         let eq = |s: &str| norm(s) == key;
-        self.companies.values().find(|c| match kind {
+        companies.find(|c| match kind {
             Kind::CompanyDomain => eq(&c.domain),
             Kind::SiteName => c.sites.iter().any(|s| eq(&s.name)),
             Kind::SiteLocationCode => c.sites.iter().any(|s| eq(&s.location_code)),

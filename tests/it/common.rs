@@ -56,6 +56,8 @@ pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
         out: out.clone(),
         cancel: Cancel::default(),
         poll_interval: Some(Duration::from_millis(50)),
+        store: None,
+        resume: None,
     };
     (ctx, out)
 }

@@ -4,4 +4,5 @@ mod common;
 
 mod cli;
 mod journey;
+mod reliability;
 mod sandbox_contract;

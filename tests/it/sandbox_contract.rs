@@ -256,12 +256,16 @@ fn order_body(
     for n in 0..users {
         items.push(user_item(&format!("{}", 4 + n), n, domain, start));
     }
-    json!({
+    let mut body = json!({
         "externalId": external_id,
         "relatedParty": [{"id": CUG, "role": "customer", "@referredType": "BtCug"}],
         "billingAccount": {"id": "GB01234567"},
         "productOrderItem": items,
-    })
+    });
+    if external_id.is_empty() {
+        body.as_object_mut().unwrap().remove("externalId");
+    }
+    body
 }
 
 #[tokio::test]
@@ -895,8 +899,7 @@ async fn order_rules() {
             "NumberNotRingfenced",
         ),
     ];
-    for (mut body, reason) in cases {
-        body.as_object_mut().unwrap().remove("externalId");
+    for (body, reason) in cases {
         let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
         assert_eq!(
             (r.status.as_u16(), r.code(), r.reason()),
@@ -910,7 +913,7 @@ async fn order_rules() {
     body["productOrderItem"][3]["product"]["productCharacteristic"][2]["value"] =
         json!("JSmith@acmewidgets.co.uk");
     let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
-    assert_eq!(r.reason(), "UsernameInUse");
+    assert_eq!(r.reason(), "UsernameInUse", "{}", r.body);
     // A mismatching qualification.
     let mut body = mk(1, "R00000010002", (&start, &end));
     body["productOrderItem"][0]["product"]["productCharacteristic"][0]["value"] =
@@ -1105,5 +1108,113 @@ async fn persistence_via_state_file() {
     // Counters carry on.
     let r = sb.qualify("Next Ltd", "next.co.uk").await;
     assert_eq!(r.body["id"], "QFW103256");
+    sb.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_gateway_edges() {
+    let sb = sandbox().await;
+    let r = reply(
+        sb.raw(
+            Method::POST,
+            "/oauth/accesstoken?grant_type=client_credentials",
+        )
+        .header("Authorization", BASIC)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.code()), (405, "61"));
+    let r = reply(
+        sb.raw(Method::POST, QUALIFY)
+            .header("APIGW-Tracking-Header", "t5")
+            .header("Content-Type", "text/plain")
+            .bearer_auth(&sb.token)
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.code()), (415, "68"));
+    let r = sb.post(QUALIFY, json!([1, 2, 3])).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "29"));
+    let r = sb.get(&format!("{ORDER}/productOrder/%FF%FE")).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "20"));
+    sb.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_get_unique_ids() {
+    let sb = sandbox().await;
+    let sb = std::sync::Arc::new(sb);
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let sb = sb.clone();
+        tasks.push(tokio::spawn(async move {
+            sb.qualified(&format!("Parallel {n}"), &format!("parallel{n}.co.uk"))
+                .await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut services = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (q, s) = t.await.unwrap();
+        ids.insert(q);
+        services.insert(s);
+    }
+    assert_eq!((ids.len(), services.len()), (20, 20));
+}
+
+#[tokio::test]
+async fn extensions_are_unique_per_company() {
+    let sb = sandbox().await;
+    let (qid, svc, start, end) = sb.company_with_numbers("Ext Ltd", "ext.co.uk", 1).await;
+    let mut body = order_body(
+        "ext-1",
+        "Ext Ltd",
+        "ext.co.uk",
+        &svc,
+        &qid,
+        "R00000010004",
+        (&start, &end),
+        2,
+    );
+    // Acme uses 2001: fine in another company.
+    body["productOrderItem"][3]["product"]["productCharacteristic"][3]["value"] = json!("2001");
+    let r = sb
+        .post(&format!("{ORDER}/productOrder"), body.clone())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = sb
+        .get(&format!(
+            "{VERIFY}/extension?value=2001&companyServiceId=WHHCBTWKN1000"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = sb
+        .get(&format!(
+            "{VERIFY}/extension?value=3001&companyServiceId=WHHCBTWKN1000"
+        ))
+        .await;
+    assert_eq!(r.status, 404);
+    // Twice in one order is not.
+    let (qid, svc, start, end) = sb.company_with_numbers("Ext Two", "ext2.co.uk", 1).await;
+    let mut body = order_body(
+        "ext-2",
+        "Ext Two",
+        "ext2.co.uk",
+        &svc,
+        &qid,
+        "R00000010004",
+        (&start, &end),
+        2,
+    );
+    body["productOrderItem"][1]["product"]["productCharacteristic"][0]["value"] =
+        json!("Ext Two Site");
+    body["productOrderItem"][4]["product"]["productCharacteristic"][3]["value"] = json!("3000");
+    let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
+    assert_eq!(r.reason(), "ExtensionInUse", "{}", r.body);
     sb.handle.shutdown().await;
 }

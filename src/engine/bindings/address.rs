@@ -1,21 +1,28 @@
 //! `address::` — find an address's NAD key by postcode, or create a temporary one.
 
 use crate::api::address::AddressQuery;
-use crate::engine::bindings::{block_on, runtime, snake, RhaiResult};
+use crate::engine::bindings::{read, runtime, snake, RhaiResult};
 use rhai::plugin::*;
 use rhai::Array;
+use serde_json::{json, Value};
 
 fn search_with(ctx: &NativeCallContext, q: AddressQuery) -> RhaiResult<Array> {
     let rt = runtime(ctx)?;
-    let found = block_on(ctx, &rt, "search addresses", rt.client.search_addresses(&q))?;
-    Ok(found.into_iter().map(snake).collect())
+    let request = json!({"postcode": q.postcode, "source": q.source, "building": q.building, "street_nr": q.street_nr});
+    let found = read(ctx, &rt, "search addresses", request, async {
+        Ok(Value::Array(rt.client.search_addresses(&q).await?))
+    })?;
+    Ok(match found {
+        Value::Array(items) => items.into_iter().map(snake).collect(),
+        _ => Array::new(),
+    })
 }
 
 #[export_module]
 pub mod address_module {
     use super::search_with;
     use crate::api::address::AddressQuery;
-    use crate::engine::bindings::{arg, block_on, runtime, RhaiResult};
+    use crate::engine::bindings::{arg, block_on, ledgered, runtime, RhaiResult};
     use rhai::{Array, Map};
     use serde_json::{Map as JsonMap, Value};
 
@@ -73,7 +80,7 @@ pub mod address_module {
     /// print(a.id);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn create(ctx: NativeCallContext, fields: Map) -> RhaiResult<Map> {
+    pub fn create(ctx: NativeCallContext, fields: Map) -> RhaiResult<rhai::Dynamic> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Args {
@@ -103,9 +110,22 @@ pub mod address_module {
             }
         }
         let rt = runtime(&ctx)?;
-        let id = block_on(&ctx, &rt, "create address", rt.client.create_address(body))?;
-        let mut m = Map::new();
-        m.insert("id".into(), id.into());
-        Ok(m)
+        ledgered(
+            &ctx,
+            &rt,
+            "create address",
+            |_| Value::Object(body.clone()),
+            |_| {
+                let id = block_on(
+                    &ctx,
+                    &rt,
+                    "create address",
+                    rt.client.create_address(body.clone()),
+                )?;
+                Ok(serde_json::json!({"id": id}))
+            },
+            // A temporary address made twice is harmless: send again.
+            |_| Ok(None),
+        )
     }
 }

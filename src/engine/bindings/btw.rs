@@ -46,15 +46,29 @@ pub mod btw_module {
         Ok(runtime(&ctx)?.run_id.clone())
     }
 
-    /// A short random suffix (6 letters and digits) for names that must be new, like a test company's.
+    /// A short suffix of 6 letters and digits for names that must be new, like a test company's.
+    /// Random across runs, but the same sequence when a run is resumed (`btw run --resume`),
+    /// so a resumed recipe makes the same names it made the first time.
     ///
     /// ```rhai
     /// let name = `The Fun Network ${btw::unique_suffix()}`;
     /// ```
-    pub fn unique_suffix() -> String {
-        use rand::Rng;
+    pub fn unique_suffix(ctx: NativeCallContext) -> String {
+        use rand::{Rng, SeedableRng};
         const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut rng = rand::rng();
+        let mut rng = match runtime(&ctx) {
+            Ok(rt) => {
+                let n = rt
+                    .suffixes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut seed = [0u8; 32];
+                for (i, b) in format!("{}#{n}", rt.run_id).bytes().enumerate() {
+                    seed[i % 32] = seed[i % 32].wrapping_mul(31).wrapping_add(b);
+                }
+                rand::rngs::StdRng::from_seed(seed)
+            }
+            Err(_) => rand::rngs::StdRng::from_os_rng(),
+        };
         (0..6)
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect()

@@ -157,3 +157,175 @@ fn tidy_signature(sig: &str) -> String {
         None => sig.to_string(),
     }
 }
+
+/// Whether a failed call's error is final (BT said no) or leaves its outcome unknown.
+fn outcome_unknown(err: &EvalAltResult) -> bool {
+    match err {
+        EvalAltResult::ErrorRuntime(v, _) => v
+            .read_lock::<Map>()
+            .map(|m| {
+                m.get("outcome_unknown").and_then(|d| d.as_bool().ok()) == Some(true)
+                    || m.get("kind")
+                        .and_then(|k| k.clone().into_string().ok())
+                        .as_deref()
+                        == Some("cancelled")
+            })
+            .unwrap_or(false),
+        EvalAltResult::ErrorTerminated(..) => true,
+        _ => false,
+    }
+}
+
+/// Runs one mutating call through the ledger. `request` builds the request for the step number
+/// (creates put it in their `externalId`); `call` sends it.
+///
+/// Before the call the step is written as `started`; after it, `done` with the script-facing
+/// result, or `failed` when BT definitely refused. On a re-run of the same run id (`--resume`):
+/// a `done` step returns its recorded result without calling BT; a step left `started` (the
+/// process died mid-call) is first settled with `recover`, which asks BT whether the call took
+/// effect, and is only sent again when BT has no trace of it.
+pub(crate) fn ledgered(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    operation: &str,
+    request: impl FnOnce(u64) -> Value,
+    call: impl FnOnce(&Value) -> RhaiResult<Value>,
+    recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
+) -> RhaiResult<Dynamic> {
+    use crate::engine::LogLevel;
+    use crate::store::StepState;
+    let step = rt.next_step();
+    let request = request(step);
+    let Some(store) = &rt.ledger else {
+        return call(&request).map(|v| to_dynamic(&v));
+    };
+    let store_err = |e: crate::store::StoreError| {
+        script_error(
+            ctx,
+            format!(
+                "{operation}: the ledger could not record step {step}, so BT was not called: {e}"
+            ),
+        )
+    };
+    if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
+        if entry.operation != operation {
+            return Err(script_error(
+                ctx,
+                format!(
+                    "cannot resume run {}: its step {step} was '{}' and is now '{operation}' (the script changed before this point)",
+                    rt.run_id, entry.operation
+                ),
+            ));
+        }
+        match entry.state {
+            StepState::Done => {
+                rt.out.log(
+                    LogLevel::Info,
+                    &format!("step {step} ({operation}) was done in an earlier attempt: reusing its result"),
+                );
+                return Ok(to_dynamic(&entry.result.unwrap_or(Value::Null)));
+            }
+            StepState::Started => {
+                rt.out.log(
+                    LogLevel::Warn,
+                    &format!("step {step} ({operation}) was interrupted: asking BT whether it took effect"),
+                );
+                if let Some(v) = recover(&entry.request)? {
+                    store
+                        .ledger_finish(&rt.run_id, step, StepState::Done, &v)
+                        .map_err(store_err)?;
+                    return Ok(to_dynamic(&v));
+                }
+            }
+            StepState::Failed => {}
+        }
+    }
+    store
+        .ledger_begin(&rt.run_id, step, operation, &request)
+        .map_err(store_err)?;
+    match call(&request) {
+        Ok(v) => {
+            store
+                .ledger_finish(&rt.run_id, step, StepState::Done, &v)
+                .map_err(store_err)?;
+            Ok(to_dynamic(&v))
+        }
+        Err(e) => {
+            if !outcome_unknown(&e) {
+                let detail = match &*e {
+                    EvalAltResult::ErrorRuntime(v, _) => to_json(v).unwrap_or(Value::Null),
+                    other => Value::String(other.to_string()),
+                };
+                // Recording the failure is best effort: the call's own error matters more.
+                let _ = store.ledger_finish(&rt.run_id, step, StepState::Failed, &detail);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs one read-only BT call through the ledger, so that a resumed run replays what it saw
+/// the first time (a verify that found a name free must find it free again on resume, although
+/// the interrupted attempt has since used the name) and then carries on live from where it stopped.
+/// Reads are recorded once, after their answer: repeating one is harmless.
+pub(crate) fn recorded_read(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    operation: &str,
+    request: Value,
+    call: impl FnOnce() -> RhaiResult<Value>,
+) -> RhaiResult<Value> {
+    use crate::store::StepState;
+    let step = rt.next_step();
+    let Some(store) = &rt.ledger else {
+        return call();
+    };
+    let store_err = |e: crate::store::StoreError| {
+        script_error(
+            ctx,
+            format!("{operation}: the ledger could not record step {step}: {e}"),
+        )
+    };
+    if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
+        if entry.operation != operation {
+            return Err(script_error(
+                ctx,
+                format!(
+                    "cannot resume run {}: its step {step} was '{}' and is now '{operation}' (the script changed before this point)",
+                    rt.run_id, entry.operation
+                ),
+            ));
+        }
+        if entry.state == StepState::Done {
+            return Ok(entry.result.unwrap_or(Value::Null));
+        }
+    }
+    let value = call()?;
+    store
+        .ledger_begin(&rt.run_id, step, operation, &request)
+        .and_then(|_| store.ledger_finish(&rt.run_id, step, StepState::Done, &value))
+        .map_err(store_err)?;
+    Ok(value)
+}
+
+/// Whether the next step of this run is already in its ledger (a resumed run replaying).
+pub(crate) fn replaying(rt: &Runtime) -> bool {
+    let next = rt.step.load(std::sync::atomic::Ordering::SeqCst) + 1;
+    rt.ledger
+        .as_ref()
+        .and_then(|s| s.ledger_get(&rt.run_id, next).ok().flatten())
+        .is_some()
+}
+
+/// A read-only BT call from a script: sent (or replayed on resume) through the ledger.
+pub(crate) fn read(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    operation: &str,
+    request: Value,
+    fut: impl Future<Output = Result<Value, ApiError>>,
+) -> RhaiResult<Value> {
+    recorded_read(ctx, rt, operation, request, || {
+        block_on(ctx, rt, operation, fut)
+    })
+}

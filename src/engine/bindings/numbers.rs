@@ -5,9 +5,12 @@ use rhai::plugin::*;
 #[export_module]
 pub mod numbers_module {
     use crate::api::numbers::{NumberScope, RingfenceRequest};
-    use crate::engine::bindings::{arg, block_on, runtime, script_error, RhaiResult};
+    use crate::engine::bindings::{
+        arg, block_on, ledgered, read, runtime, script_error, RhaiResult,
+    };
+    use crate::engine::convert::to_dynamic;
     use rhai::{Array, Dynamic, Map};
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     /// Numbers (new and ported) free to use, as `[#{number, kind, status, company_service_id}]`.
     /// Give exactly one of `cug`, `company_service_id` or `site_service_id`; with none, the profile's CUG.
@@ -36,38 +39,21 @@ pub mod numbers_module {
                     "numbers::available: give one of cug, company_service_id or site_service_id",
                 )),
             };
-        let mut out = Array::new();
-        let mut offset = 0u32;
-        loop {
-            let page = block_on(
-                &ctx,
-                &rt,
-                "get available numbers",
-                rt.client.available_numbers(&scope, offset, 100),
-            )?;
-            let items = page.body.as_array().cloned().unwrap_or_default();
-            let n = items.len() as u32;
-            for item in items {
-                let s = |k: &str| {
-                    item.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let mut m = Map::new();
-                m.insert("number".into(), s("number").into());
-                m.insert("kind".into(), s("type").into());
-                m.insert("status".into(), s("status").into());
-                m.insert("company_service_id".into(), s("companyServiceId").into());
-                out.push(Dynamic::from_map(m));
-            }
-            offset += n;
-            let total = page.total_count.unwrap_or(offset as u64);
-            if n == 0 || offset as u64 >= total {
-                break;
-            }
-        }
-        Ok(out)
+        let request = json!({"scope": format!("{scope:?}")});
+        let found = read(&ctx, &rt, "get available numbers", request, async {
+            let items = rt.client.all_available_numbers(&scope).await?;
+            let s = |item: &Value, k: &str| item.get(k).cloned().unwrap_or(Value::Null);
+            Ok(Value::Array(
+                items
+                    .iter()
+                    .map(|i| {
+                        json!({"number": s(i, "number"), "kind": s(i, "type"), "status": s(i, "status"),
+                               "company_service_id": s(i, "companyServiceId")})
+                    })
+                    .collect(),
+            ))
+        })?;
+        Ok(to_dynamic(&found).try_cast::<Array>().unwrap_or_default())
     }
 
     /// Ringfences a block of consecutive new numbers in an area for a qualified company
@@ -79,7 +65,7 @@ pub mod numbers_module {
     /// print(`${block.start}..${block.end} ${block.status}`);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn ringfence(ctx: NativeCallContext, request: Map) -> RhaiResult<Map> {
+    pub fn ringfence(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Args {
@@ -101,12 +87,23 @@ pub mod numbers_module {
             service_id: a.service_id,
             qualification_id: a.qualification_id,
         };
-        let r = block_on(&ctx, &rt, "ringfence numbers", rt.client.ringfence(&req))?;
-        let mut m = Map::new();
-        m.insert("start".into(), r.start.into());
-        m.insert("end".into(), r.end.into());
-        m.insert("ringfence_id".into(), r.ringfence_id.into());
-        m.insert("status".into(), r.status.into());
-        Ok(m)
+        ledgered(
+            &ctx,
+            &rt,
+            "ringfence numbers",
+            |_| {
+                json!({"area_code": req.area_code, "quantity": req.quantity,
+                        "service_id": req.service_id, "qualification_id": req.qualification_id})
+            },
+            |_| {
+                let r = block_on(&ctx, &rt, "ringfence numbers", rt.client.ringfence(&req))?;
+                Ok(
+                    json!({"start": r.start, "end": r.end, "ringfence_id": r.ringfence_id, "status": r.status}),
+                )
+            },
+            // Whether an interrupted ringfence took effect shows in numbers::available; BT has no
+            // lookup by request, so it is sent again (at worst a spare block stays ringfenced).
+            |_| Ok(None),
+        )
     }
 }

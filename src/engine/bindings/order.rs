@@ -5,11 +5,14 @@ use rhai::plugin::*;
 #[export_module]
 pub mod order_module {
     use crate::api::order::{OrderFilter, OrderSpec};
+    use crate::api::snake::snake_keys;
     use crate::api::ApiError;
-    use crate::engine::bindings::{arg, block_on, runtime, script_error, snake, RhaiResult};
+    use crate::engine::bindings::{
+        arg, block_on, ledgered, read, replaying, runtime, script_error, snake, RhaiResult,
+    };
     use crate::engine::LogLevel;
     use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
-    use serde_json::Value;
+    use serde_json::{json, Value};
     use std::time::{Duration, Instant};
 
     /// Creates an order (not yet submitted). Returns `#{id, external_id}`.
@@ -30,24 +33,50 @@ pub mod order_module {
     /// print(o.id);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Map> {
+    pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Dynamic> {
         let spec: OrderSpec = arg(&ctx, "order::create", spec)?;
         let rt = runtime(&ctx)?;
-        let external_id = spec
-            .external_id
-            .clone()
-            .unwrap_or_else(|| rt.next_external_id());
         let cug = spec.cug.clone().unwrap_or_else(|| rt.cug.clone());
         let billing = spec
             .billing_account
             .clone()
             .unwrap_or_else(|| rt.billing_account.clone());
-        let body = spec.to_body(&cug, &billing, &external_id);
-        let id = block_on(&ctx, &rt, "create order", rt.client.create_order(body))?;
-        let mut m = Map::new();
-        m.insert("id".into(), id.into());
-        m.insert("external_id".into(), external_id.into());
-        Ok(m)
+        let result = |id: String, body: &Value| json!({"id": id, "external_id": body.get("externalId").cloned().unwrap_or(Value::Null)});
+        ledgered(
+            &ctx,
+            &rt,
+            "create order",
+            // The external id follows from the step, so every attempt and a resume send the same one.
+            |step| {
+                let ext = spec
+                    .external_id
+                    .clone()
+                    .unwrap_or_else(|| rt.external_id(step));
+                spec.to_body(&cug, &billing, &ext)
+            },
+            |body| {
+                let id = block_on(
+                    &ctx,
+                    &rt,
+                    "create order",
+                    rt.client.create_order(body.clone()),
+                )?;
+                Ok(result(id, body))
+            },
+            |recorded| {
+                let ext = recorded
+                    .get("externalId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let found = block_on(
+                    &ctx,
+                    &rt,
+                    "find order",
+                    rt.client.find_order_by_external_id(ext),
+                )?;
+                Ok(found.map(|id| result(id, recorded)))
+            },
+        )
     }
 
     /// Submits a created order; BT then processes it (acknowledged → inProgress → completed).
@@ -58,8 +87,20 @@ pub mod order_module {
     #[rhai_fn(return_raw)]
     pub fn submit(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let v = block_on(&ctx, &rt, "submit order", rt.client.submit_order(id))?;
-        Ok(snake(v))
+        ledgered(
+            &ctx,
+            &rt,
+            "submit order",
+            |_| json!({"id": id}),
+            |_| {
+                let v = block_on(&ctx, &rt, "submit order", rt.client.submit_order(id))?;
+                Ok(snake_keys(v))
+            },
+            |_| {
+                let done = block_on(&ctx, &rt, "get order", rt.client.order_submitted(id))?;
+                Ok(done.then(|| json!({"id": id, "product_order": {"id": id, "referred_type": "ProductOrder"}})))
+            },
+        )
     }
 
     /// One order with its `state` and `product_order_item`s.
@@ -70,7 +111,13 @@ pub mod order_module {
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let v = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+        let v = read(
+            &ctx,
+            &rt,
+            "get order",
+            json!({"id": id}),
+            rt.client.get_order(id),
+        )?;
         Ok(snake(v))
     }
 
@@ -98,8 +145,11 @@ pub mod order_module {
             offset: a.offset,
             limit: a.limit.unwrap_or(20),
         };
-        let page = block_on(&ctx, &rt, "list orders", rt.client.list_orders(&f))?;
-        Ok(match page.body {
+        let request = json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
+        let body = read(&ctx, &rt, "list orders", request, async {
+            Ok(rt.client.list_orders(&f).await?.body)
+        })?;
+        Ok(match body {
             Value::Array(items) => items.into_iter().map(snake).collect(),
             _ => Array::new(),
         })
@@ -113,8 +163,21 @@ pub mod order_module {
     #[rhai_fn(return_raw)]
     pub fn cancel(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let v = block_on(&ctx, &rt, "cancel order", rt.client.cancel_order(id))?;
-        Ok(snake(v))
+        ledgered(
+            &ctx,
+            &rt,
+            "cancel order",
+            |_| json!({"id": id}),
+            |_| {
+                let v = block_on(&ctx, &rt, "cancel order", rt.client.cancel_order(id))?;
+                Ok(snake_keys(v))
+            },
+            |_| {
+                let order = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+                let state = order.get("state").and_then(Value::as_str).unwrap_or("");
+                Ok((state == "cancelled").then(|| json!({"id": id, "state": state})))
+            },
+        )
     }
 
     /// Waits until the order reaches `state` and returns it; logs each state change.
@@ -142,7 +205,13 @@ pub mod order_module {
         let deadline = Instant::now() + Duration::from_secs(timeout_secs as u64);
         let mut last = String::new();
         loop {
-            let v = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+            let v = read(
+                &ctx,
+                &rt,
+                "get order",
+                json!({"id": id}),
+                rt.client.get_order(id),
+            )?;
             let now_state = v
                 .get("state")
                 .and_then(Value::as_str)
@@ -184,6 +253,10 @@ pub mod order_module {
                 return Err(
                     EvalAltResult::ErrorRuntime(Dynamic::from_map(m), ctx.call_position()).into(),
                 );
+            }
+            if replaying(&rt) {
+                // A resumed run replays its recorded polls without waiting between them.
+                continue;
             }
             let pause = rt
                 .poll_interval

@@ -5,8 +5,9 @@ use rhai::plugin::*;
 #[export_module]
 pub mod whc_module {
     use crate::api::whc::QualifyRequest;
-    use crate::engine::bindings::{arg, block_on, runtime, snake, RhaiResult};
+    use crate::engine::bindings::{arg, block_on, ledgered, read, runtime, snake, RhaiResult};
     use rhai::{Dynamic, Map};
+    use serde_json::{json, Value};
 
     /// The reseller's own data: `#{reseller_id, sales_tag, products, customer_groups, billing_accounts, cug_id}`.
     ///
@@ -17,7 +18,13 @@ pub mod whc_module {
     #[rhai_fn(return_raw)]
     pub fn reseller(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let v = block_on(&ctx, &rt, "get reseller data", rt.client.reseller(&rt.cug))?;
+        let v = read(
+            &ctx,
+            &rt,
+            "get reseller data",
+            json!({}),
+            rt.client.reseller(&rt.cug),
+        )?;
         Ok(snake(v))
     }
 
@@ -31,13 +38,24 @@ pub mod whc_module {
     #[rhai_fn(return_raw)]
     pub fn company(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let found = block_on(
+        let found = read(
             &ctx,
             &rt,
             "verify company name",
-            rt.client.company(&rt.cug, name),
+            json!({"name": name}),
+            async {
+                Ok(rt
+                    .client
+                    .company(&rt.cug, name)
+                    .await?
+                    .unwrap_or(Value::Null))
+            },
         )?;
-        Ok(found.map(snake).unwrap_or(Dynamic::UNIT))
+        Ok(if found.is_null() {
+            Dynamic::UNIT
+        } else {
+            snake(found)
+        })
     }
 
     /// Whether a unique name is already taken at BT. `kind` is one of `"company_name"`,
@@ -50,12 +68,14 @@ pub mod whc_module {
     #[rhai_fn(return_raw)]
     pub fn in_use(ctx: NativeCallContext, kind: &str, value: &str) -> RhaiResult<bool> {
         let rt = runtime(&ctx)?;
-        block_on(
+        let v = read(
             &ctx,
             &rt,
             "verify data",
-            rt.client.in_use(&rt.cug, kind, value),
-        )
+            json!({"kind": kind, "value": value}),
+            async { Ok(Value::Bool(rt.client.in_use(&rt.cug, kind, value).await?)) },
+        )?;
+        Ok(v.as_bool().unwrap_or(false))
     }
 
     /// Validates and qualifies a company (name, domain, customer group), reserving them until
@@ -85,7 +105,13 @@ pub mod whc_module {
         let group = match a.group {
             Some(g) => g,
             None => {
-                let me = block_on(&ctx, &rt, "get reseller data", rt.client.reseller(&rt.cug))?;
+                let me = read(
+                    &ctx,
+                    &rt,
+                    "get reseller data",
+                    json!({}),
+                    rt.client.reseller(&rt.cug),
+                )?;
                 me.get("customerGroups")
                     .and_then(|g| g.get(0))
                     .and_then(|g| g.as_str())
@@ -102,27 +128,28 @@ pub mod whc_module {
             domain: a.domain,
             group,
         };
-        let q = block_on(
+        ledgered(
             &ctx,
             &rt,
             "qualify company",
-            rt.client.qualify_company(&req),
-        )?;
-        let mut m = Map::new();
-        m.insert("id".into(), q.id.into());
-        m.insert(
-            "service_id".into(),
-            q.service_id.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-        );
-        m.insert("result".into(), q.result.into());
-        m.insert(
-            "expires".into(),
-            q.expires.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-        );
-        m.insert(
-            "reasons".into(),
-            Dynamic::from_array(q.reasons.into_iter().map(Dynamic::from).collect()),
-        );
-        Ok(Dynamic::from_map(m))
+            |_| json!({"name": req.name, "domain": req.domain, "group": req.group, "billing_account": req.billing_account}),
+            |_| {
+                let q = block_on(
+                    &ctx,
+                    &rt,
+                    "qualify company",
+                    rt.client.qualify_company(&req),
+                )?;
+                Ok(json!({
+                    "id": q.id,
+                    "service_id": q.service_id,
+                    "result": q.result,
+                    "expires": q.expires,
+                    "reasons": q.reasons,
+                }))
+            },
+            // A repeated qualification only reserves the same name again until midnight: send it.
+            |_| Ok(None),
+        )
     }
 }

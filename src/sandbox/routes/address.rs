@@ -1,9 +1,8 @@
 //! Geographic address search by postcode (RoBT or Openreach) and temporary address creation.
 
-use super::{created, json_body, paginated, str_at, QueryParams};
+use super::{created, json_body, paginated, str_at, QueryParams, RawBody};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{fixture_addresses, Address, SandboxState};
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -130,7 +129,7 @@ fn best_lines(a: &Address) -> [String; 4] {
 async fn create(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
     if !body.is_object() {

@@ -1,10 +1,9 @@
 //! Admin endpoints under `/__sandbox/`: health, reset, journal, token expiry and the clock.
 
-use super::json_body;
+use super::{json_body, RawBody};
 use crate::sandbox::clock::{secs_f64, MAX_SPEED};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{SandboxState, World};
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -85,7 +84,7 @@ fn number(body: &Value, name: &str, max: f64, errs: &mut SchemaErrors) -> Option
 async fn set_clock(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = json_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();

@@ -55,6 +55,20 @@ where
     }
 }
 
+/// The raw request body, with a FailureResponse (400/22) when it cannot be read (e.g. too large).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|_| ApiError::invalid_body("The request body could not be read"))
+    }
+}
+
 /// A `201 Created` JSON answer.
 pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()

@@ -1,9 +1,8 @@
 //! Directory numbers: ringfence a block for a qualified company, and list numbers held.
 
-use super::{check_cug, created, json_body, paginated, require_str, str_at, QueryParams};
+use super::{check_cug, created, json_body, paginated, require_str, str_at, QueryParams, RawBody};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{NumberRecord, NumberStatus, SandboxState, World};
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -82,7 +81,7 @@ pub fn find_block(world: &World, pools: &[Vec<String>], quantity: usize) -> Opti
 async fn ringfence(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();
@@ -249,7 +248,7 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0][0], "01214960000");
         assert_eq!(c[0].len(), 1000);
-        assert_eq!(candidates("020 7946 05").unwrap()[0].len(), 10);
+        assert_eq!(candidates("020 7946 05").unwrap()[0].len(), 100);
         assert!(candidates("0999").is_none());
         assert!(candidates("abc").is_none());
         assert!(candidates("01").is_none());

@@ -44,7 +44,7 @@ impl Offering {
             ],
             (Offering::Site, _) => &["siteName", "siteLocationCode"],
             (Offering::NumberBlock, _) => &["startNumber", "endNumber"],
-            (Offering::User, _) => &["firstName", "lastName", "username", "extension"],
+            (Offering::User, _) => &["firstName", "lastName", "username"],
         }
     }
 }
@@ -291,19 +291,22 @@ fn rule(reason: &str, message: impl Into<String>) -> ApiError {
 }
 
 /// Checks a unique name against the world and the rest of the order.
+/// Extensions are unique within a company (`scope`); everything else across all companies.
 fn unique(
     w: &World,
     seen: &mut BTreeSet<String>,
     kind: Kind,
     value: &str,
     reason: &str,
+    scope: &str,
 ) -> Result<(), ApiError> {
     let key = if kind == Kind::MacAddress {
         norm_mac(value)
     } else {
         norm(value)
     };
-    if w.in_use(kind, value).is_some() || !seen.insert(key) {
+    let scope = (kind == Kind::Extension).then_some(scope);
+    if w.in_use_in(kind, value, scope).is_some() || !seen.insert(key) {
         return Err(rule(reason, format!("{value} is already in use")));
     }
     Ok(())
@@ -420,6 +423,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             Kind::SiteName,
             site.get("siteName"),
             "SiteNameInUse",
+            &svc,
         )?;
         unique(
             w,
@@ -427,6 +431,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             Kind::SiteLocationCode,
             site.get("siteLocationCode"),
             "SiteLocationCodeInUse",
+            &svc,
         )?;
     }
 
@@ -457,28 +462,40 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             Kind::Username,
             user.get("username"),
             "UsernameInUse",
+            &svc,
         )?;
-        unique(
-            w,
-            &mut exts,
-            Kind::Extension,
-            user.get("extension"),
-            "ExtensionInUse",
-        )?;
+        if let Some(x) = user.chars.get("extension") {
+            unique(w, &mut exts, Kind::Extension, x, "ExtensionInUse", &svc)?;
+        }
         if let Some(d) = user.chars.get("deviceName") {
-            unique(w, &mut devices, Kind::DeviceName, d, "DeviceNameInUse")?;
+            unique(
+                w,
+                &mut devices,
+                Kind::DeviceName,
+                d,
+                "DeviceNameInUse",
+                &svc,
+            )?;
         }
         if let Some(m) = user.chars.get("macAddress") {
-            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse")?;
+            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse", &svc)?;
         }
         if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
-            if !block_numbers.contains(&n) && !holds(&n) {
+            // A user may take any number the company holds: ringfenced, in this order's blocks,
+            // or in a block an earlier order placed.
+            let company_holds = w
+                .numbers
+                .get(&n)
+                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(&svc));
+            if !block_numbers.contains(&n) && !company_holds {
                 return Err(rule(
                     "NumberNotRingfenced",
                     format!("{n} is not ringfenced to {svc}"),
                 ));
             }
-            user_numbers.insert(n);
+            if holds(&n) && !block_numbers.contains(&n) {
+                user_numbers.insert(n);
+            }
         }
     }
 

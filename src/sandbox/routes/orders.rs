@@ -1,10 +1,11 @@
 //! WHC product orders (TMF622 style): create, submit, get, list and cancel.
 
 use super::order_rules::{create_order, parse, roll_back};
-use super::{created, json_body, paginated, require_str, rfc3339, PathParams, QueryParams};
+use super::{
+    created, json_body, paginated, require_str, rfc3339, PathParams, QueryParams, RawBody,
+};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{Order, OrderState, SandboxState};
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -61,7 +62,7 @@ pub fn render(o: &Order) -> Value {
 async fn create(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
     let parsed = parse(&body)?;
@@ -70,7 +71,7 @@ async fn create(
 }
 
 /// `productOrder.id` from a submit or cancel body.
-fn order_ref(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
+fn order_ref(headers: &HeaderMap, body: &axum::body::Bytes) -> Result<String, ApiError> {
     let body = json_body(headers, body)?;
     let mut errs = SchemaErrors::default();
     let id = require_str(&body, "/productOrder/id", "productOrder.id", &mut errs);
@@ -85,7 +86,7 @@ fn unknown(id: &str) -> ApiError {
 async fn submit(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
@@ -112,7 +113,7 @@ async fn submit(
 async fn cancel(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
@@ -166,7 +167,7 @@ async fn list(
             .filter(|o| wanted.is_none_or(|s| o.state == s))
             .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
             .collect();
-        orders.sort_by(|a, b| b.seq.cmp(&a.seq));
+        orders.sort_by_key(|o| std::cmp::Reverse(o.seq));
         orders.into_iter().map(render).collect::<Vec<_>>()
     });
     Ok(paginated(all, offset, limit))

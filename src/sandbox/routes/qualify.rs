@@ -1,11 +1,12 @@
 //! WHC validate-and-qualify company (TMF679 style): reserves a service id for a free name.
 
-use super::{characteristics, created, json_body, related_party_cug, require_str, rfc3339};
+use super::{
+    characteristics, created, json_body, related_party_cug, require_str, rfc3339, RawBody,
+};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{
     Qualification, SandboxState, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS,
 };
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -86,7 +87,7 @@ pub fn render(q: &Qualification) -> Value {
 async fn qualify(
     State(state): State<SandboxState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();

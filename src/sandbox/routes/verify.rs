@@ -63,8 +63,11 @@ async fn kind(
     let k = Kind::parse(&kind).ok_or_else(|| ApiError::not_found("No such resource"))?;
     let query = QueryParams::parse(raw.as_deref());
     let value = query.required("value")?;
+    let scope = query.get("companyServiceId");
     state.with_world(|w| {
-        let c = w.in_use(k, value).ok_or_else(ApiError::no_data_found)?;
+        let c = w
+            .in_use_in(k, value, scope)
+            .ok_or_else(ApiError::no_data_found)?;
         Ok(Json(json!({
             "kind": kind,
             "value": value,

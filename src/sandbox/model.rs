@@ -1,0 +1,314 @@
+//! The sandbox's data model: the records the world keeps (qualifications, companies, numbers,
+//! addresses, orders, journal entries) and the comparison rules for unique names.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An issued access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Qualification {
+    pub id: String,
+    pub cug_id: String,
+    pub billing_account: String,
+    pub customer_name: String,
+    pub customer_domain: String,
+    pub customer_group: String,
+    pub qualified: bool,
+    pub service_id: Option<String>,
+    /// `(code, label)` pairs for an unqualified result.
+    pub reasons: Vec<(String, String)>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CompanyStatus {
+    Pending,
+    Active,
+}
+
+impl CompanyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompanyStatus::Pending => "pending",
+            CompanyStatus::Active => "active",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Site {
+    pub service_id: String,
+    pub name: String,
+    pub location_code: String,
+    pub nad_key: String,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub username: String,
+    pub extension: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub directory_number: Option<String>,
+    pub licence: Option<String>,
+    pub device_name: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub name: String,
+    pub mac_address: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trunk {
+    pub name: String,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub service_id: String,
+    pub name: String,
+    pub domain: String,
+    pub group: String,
+    pub status: CompanyStatus,
+    /// The order that created it (none for seed data).
+    pub order_id: Option<String>,
+    pub sites: Vec<Site>,
+    pub users: Vec<User>,
+    pub devices: Vec<Device>,
+    pub trunks: Vec<Trunk>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NumberStatus {
+    #[serde(rename = "RINGFENCED")]
+    Ringfenced,
+    #[serde(rename = "ASSIGNED")]
+    Assigned,
+}
+
+impl NumberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberStatus::Ringfenced => "RINGFENCED",
+            NumberStatus::Assigned => "ASSIGNED",
+        }
+    }
+}
+
+/// A number that left the free pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NumberRecord {
+    pub company_service_id: String,
+    /// `new` or `ported`.
+    pub kind: String,
+    pub status: NumberStatus,
+    pub order_id: Option<String>,
+    pub site_service_id: Option<String>,
+}
+
+/// A geographic address (fixture or created), in BT's wire shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub id: String,
+    pub uprn: String,
+    pub building_name: String,
+    pub street_nr: String,
+    pub street_name: String,
+    pub locality: String,
+    pub city: String,
+    pub county: String,
+    pub postcode: String,
+    pub country: String,
+    pub best_address_line1: String,
+    pub best_address_line2: String,
+    pub best_address_line3: String,
+    pub best_address_line4: String,
+    pub exchange_group_code: String,
+    pub district_code: String,
+    pub qualifier: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderState {
+    Pending,
+    Acknowledged,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Acknowledged => "acknowledged",
+            OrderState::InProgress => "inProgress",
+            OrderState::Completed => "completed",
+            OrderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OrderState::Pending,
+            OrderState::Acknowledged,
+            OrderState::InProgress,
+            OrderState::Completed,
+            OrderState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// One item as the client sent it (kept verbatim for `GET productOrder/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub id: String,
+    pub action: String,
+    pub product_offering: serde_json::Value,
+    pub product: serde_json::Value,
+    pub related_place: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    /// Creation sequence, for newest-first listing.
+    pub seq: u64,
+    pub external_id: Option<String>,
+    pub state: OrderState,
+    pub order_date: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub completion_date: Option<DateTime<Utc>>,
+    pub related_party: serde_json::Value,
+    pub billing_account: serde_json::Value,
+    pub items: Vec<OrderItem>,
+    pub company_service_id: String,
+    /// True when this order's WHCCompany item was `add` (it created the company).
+    pub creates_company: bool,
+}
+
+/// An order's state change, as produced by submit, cancel and the clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTransition {
+    pub order_id: String,
+    pub external_id: Option<String>,
+    pub from: OrderState,
+    pub to: OrderState,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEntry {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub tracking_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedEntry {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Journal {
+    pub requests: Vec<RequestEntry>,
+    pub created: Vec<CreatedEntry>,
+}
+
+/// Next numbers for generated ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Counters {
+    pub qualification: u64,
+    pub service: u64,
+    pub order: u64,
+    pub address: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            qualification: 103_255,
+            service: 1_484,
+            order: 1_485,
+            address: 1,
+        }
+    }
+}
+
+/// Which unique name a verify call asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    CompanyDomain,
+    SiteName,
+    SiteLocationCode,
+    DeviceName,
+    TrunkName,
+    Username,
+    Extension,
+    MacAddress,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "companyDomain" => Kind::CompanyDomain,
+            "siteName" => Kind::SiteName,
+            "siteLocationCode" => Kind::SiteLocationCode,
+            "deviceName" => Kind::DeviceName,
+            "trunkName" => Kind::TrunkName,
+            "username" => Kind::Username,
+            "extension" => Kind::Extension,
+            "macAddress" => Kind::MacAddress,
+            _ => return None,
+        })
+    }
+}
+
+/// Case-insensitive, trimmed comparison key.
+pub fn norm(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// MAC comparison key: hex digits only, lower case.
+pub fn norm_mac(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
