@@ -6,7 +6,8 @@ use crate::config::{Overrides, Settings, Target, SANDBOX_PORT};
 use crate::engine::{Cancel, LogLevel, StdOutput};
 use crate::runner::{self, exit, Failure, RunContext, Script};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
-use crate::store::Store;
+use crate::callbacks::{self, CallbackConfig, CallbackListener};
+use crate::store::{EventHub, Store};
 use clap::Parser;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -66,6 +67,11 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Check { scripts } => check(&overrides, &scripts),
         Command::Run(args) => run(&overrides, args).await,
         Command::Sandbox(args) => serve_sandbox(&overrides, args).await,
+        Command::Repl => match Settings::load(&overrides) {
+            Ok(s) => crate::repl::run(&s, None).await,
+            Err(e) => fail(&Failure::Usage { message: e.0 }),
+        },
+        Command::Defs { dir } => crate::repl::defs_command(dir),
     }
 }
 
@@ -246,6 +252,10 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
         Ok(c) => c,
         Err(f) => return fail(&f),
     };
+    let (events, listener) = match listen_for_notifications(&settings, &client, &store).await {
+        Some((hub, l)) => (Some(hub), Some(l)),
+        None => (None, None),
+    };
     let cancel = Cancel::default();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -268,6 +278,7 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
         poll_interval: None,
         store: Some(store),
         resume: args.resume.clone(),
+        events,
     };
     let outcome = runner::run(ctx, script, params).await;
     if let Err(f) = &outcome.result {
@@ -286,10 +297,47 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
             );
         }
     }
+    if let Some(l) = listener {
+        l.shutdown().await;
+    }
     if let Some(h) = sandbox {
         h.shutdown().await;
     }
     outcome.exit_code()
+}
+
+/// With the sandbox profile: a callback listener on loopback, registered with the sandbox, so
+/// waits follow notifications. Elsewhere (BT needs a public URL, given at onboarding) `btw run`
+/// polls; `btw serve` runs the listener. Failing to listen is not fatal: waits fall back to polling.
+pub async fn listen_for_notifications(
+    settings: &Settings,
+    client: &BtClient,
+    store: &Store,
+) -> Option<(EventHub, CallbackListener)> {
+    if settings.profile != crate::config::Profile::Sandbox {
+        return None;
+    }
+    let hub = EventHub::new(store.clone());
+    let config = CallbackConfig::for_sandbox();
+    let (user, password) = (config.username.clone(), config.password.clone());
+    let listener = match callbacks::start(config, hub.clone()).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("no notification listener ({e}); waits will poll");
+            return None;
+        }
+    };
+    match client
+        .sandbox_register_callback(&listener.url(), &user, password.expose())
+        .await
+    {
+        Ok(()) => Some((hub, listener)),
+        Err(e) => {
+            tracing::warn!("the sandbox did not take the callback registration ({e}); waits will poll");
+            listener.shutdown().await;
+            None
+        }
+    }
 }
 
 async fn serve_sandbox(overrides: &Overrides, args: SandboxArgs) -> i32 {

@@ -15,9 +15,11 @@
 
 pub mod api;
 pub mod app;
+pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod repl;
 pub mod runner;
 pub mod sandbox;
 pub mod store;

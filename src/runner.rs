@@ -6,7 +6,7 @@
 use crate::api::BtClient;
 use crate::config::{Limits, Profile};
 use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime};
-use crate::store::Store;
+use crate::store::{EventHub, Store};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -422,6 +422,8 @@ pub struct RunContext {
     pub store: Option<Store>,
     /// Re-run this run id: steps its ledger has as done return their recorded results.
     pub resume: Option<String>,
+    /// Notifications received by this process, for `order::wait` and `events::wait`.
+    pub events: Option<EventHub>,
 }
 
 /// The result of a run.
@@ -550,6 +552,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             id,
         );
         rt.ledger = ctx.store.clone();
+        rt.events = ctx.events.clone();
         if let Some(p) = ctx.poll_interval {
             rt.poll_interval = p;
         }

@@ -199,6 +199,11 @@ impl BtClient {
         &self.inner.options.base_url
     }
 
+    /// The pooled HTTP client, for calls outside BT's gateway conventions (sandbox admin).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     /// HTTP calls sent so far (each attempt counts, token calls included).
     pub fn calls_made(&self) -> u64 {
         self.inner.stats.calls.load(Ordering::Relaxed)

@@ -11,6 +11,7 @@ pub mod snake;
 pub mod address;
 pub mod numbers;
 pub mod order;
+mod sandbox_admin;
 pub mod whc;
 
 pub use auth::{Credentials, Secret};

@@ -285,6 +285,12 @@ impl BtClient {
             .is_some_and(|s| s != "pending"))
     }
 
+    /// Any kind of order by its id: WHC provide and follow-on orders (`BTWKN…`), number import
+    /// orders and Ethernet orders, each from its own resource.
+    pub async fn get_any_order(&self, id: &str) -> Result<Value, ApiError> {
+        self.get_order(id).await
+    }
+
     /// One order, with its state and items.
     pub async fn get_order(&self, id: &str) -> Result<Value, ApiError> {
         let req = Request::get("get order", format!("{BASE}/productOrder/{}", seg(id)));

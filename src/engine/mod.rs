@@ -14,7 +14,7 @@ pub use resolver::RecipeResolver;
 
 use crate::api::BtClient;
 use crate::config::{Limits, Profile};
-use crate::store::Store;
+use crate::store::{EventHub, Store};
 use rhai::{Dynamic, Engine};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +85,9 @@ pub struct Runtime {
     pub run_id: String,
     /// The ledger of mutating calls; without one, calls are made but not recorded.
     pub ledger: Option<Store>,
+    /// Order notifications received by this process's callback listener; without them,
+    /// waits poll BT.
+    pub events: Option<EventHub>,
     /// Mutating calls made so far in this run (the ledger's step numbers).
     pub(crate) step: std::sync::atomic::AtomicU64,
     /// `btw::unique_suffix` calls so far: with the run id, the seed of the next suffix.
@@ -118,6 +121,7 @@ impl Runtime {
             },
             run_id,
             ledger: None,
+            events: None,
             step: Default::default(),
             suffixes: Default::default(),
         }

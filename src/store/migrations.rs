@@ -29,6 +29,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, step)
     );
     "#,
+    // 2: order notifications received from BT, and the furthest state seen per order.
+    r#"
+    CREATE TABLE notifications (
+        event_id    TEXT PRIMARY KEY,
+        order_id    TEXT NOT NULL,
+        event_type  TEXT NOT NULL,
+        event_time  TEXT NOT NULL,
+        state       TEXT,
+        received_at TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX notifications_order ON notifications (order_id, event_type);
+    CREATE TABLE order_states (
+        order_id    TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        rank        INTEGER NOT NULL,
+        event_time  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -3,10 +3,12 @@
 //! Everything here is synchronous and quick; callers on the async runtime wrap it in
 //! `spawn_blocking` where it matters, scripts call it from their own blocking thread.
 
+mod events;
 mod ledger;
 mod migrations;
 mod runs;
 
+pub use events::{state_rank, EventHub, Notification};
 pub use ledger::{LedgerEntry, StepState};
 pub use runs::RunRecord;
 

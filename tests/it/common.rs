@@ -58,6 +58,7 @@ pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
         poll_interval: Some(Duration::from_millis(50)),
         store: None,
         resume: None,
+        events: None,
     };
     (ctx, out)
 }

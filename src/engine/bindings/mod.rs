@@ -7,7 +7,9 @@ mod address;
 mod btw;
 mod numbers;
 mod order;
+mod events;
 mod util;
+mod wait;
 mod whc;
 
 use super::convert::{to_dynamic, to_json};
@@ -29,6 +31,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("numbers", rhai::exported_module!(numbers::numbers_module)),
         ("address", rhai::exported_module!(address::address_module)),
         ("order", rhai::exported_module!(order::order_module)),
+        ("events", rhai::exported_module!(events::events_module)),
         ("log", rhai::exported_module!(util::log_module)),
         ("json", rhai::exported_module!(util::json_module)),
         ("time", rhai::exported_module!(util::time_module)),
@@ -306,15 +309,6 @@ pub(crate) fn recorded_read(
         .and_then(|_| store.ledger_finish(&rt.run_id, step, StepState::Done, &value))
         .map_err(store_err)?;
     Ok(value)
-}
-
-/// Whether the next step of this run is already in its ledger (a resumed run replaying).
-pub(crate) fn replaying(rt: &Runtime) -> bool {
-    let next = rt.step.load(std::sync::atomic::Ordering::SeqCst) + 1;
-    rt.ledger
-        .as_ref()
-        .and_then(|s| s.ledger_get(&rt.run_id, next).ok().flatten())
-        .is_some()
 }
 
 /// A read-only BT call from a script: sent (or replayed on resume) through the ledger.

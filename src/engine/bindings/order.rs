@@ -6,14 +6,13 @@ use rhai::plugin::*;
 pub mod order_module {
     use crate::api::order::{OrderFilter, OrderSpec};
     use crate::api::snake::snake_keys;
-    use crate::api::ApiError;
     use crate::engine::bindings::{
-        arg, block_on, ledgered, read, replaying, runtime, script_error, snake, RhaiResult,
+        arg, block_on, ledgered, read, recorded_read, runtime, script_error, snake, RhaiResult,
     };
-    use crate::engine::LogLevel;
-    use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+    use crate::engine::bindings::wait::{wait_for_order, Verdict};
+    use rhai::{Array, Dynamic, Map, INT};
     use serde_json::{json, Value};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Creates an order (not yet submitted). Returns `#{id, external_id}`.
     /// `company` is either new (`name, domain, group, service_id, qualification_id`) or existing
@@ -180,91 +179,43 @@ pub mod order_module {
         )
     }
 
-    /// Waits until the order reaches `state` and returns it; logs each state change.
+    /// Waits until the order reaches `state` and returns it; logs each state change. Follows
+    /// BT's notifications when they come, and polls the order as a fallback. Works for WHC,
+    /// number import and Ethernet orders alike.
     /// Throws `#{kind: "order", state, …}` if the order ends in another final state
-    /// (rejected, cancelled, failed) and `#{kind: "timeout"}` after `timeout_secs`.
+    /// (rejected, cancelled, failed, completed) and `#{kind: "timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
     /// let done = order::wait(o.id, "completed", 120);
     /// print(done.state);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn wait(
-        ctx: NativeCallContext,
-        id: &str,
-        state: &str,
-        timeout_secs: INT,
-    ) -> RhaiResult<Dynamic> {
+    pub fn wait(ctx: NativeCallContext, id: &str, state: &str, timeout_secs: INT) -> RhaiResult<Dynamic> {
         if timeout_secs <= 0 {
-            return Err(script_error(
-                &ctx,
-                "order::wait: timeout_secs must be positive",
-            ));
+            return Err(script_error(&ctx, "order::wait: timeout_secs must be positive"));
         }
         let rt = runtime(&ctx)?;
-        let deadline = Instant::now() + Duration::from_secs(timeout_secs as u64);
-        let mut last = String::new();
-        loop {
-            let v = read(
-                &ctx,
-                &rt,
-                "get order",
-                json!({"id": id}),
-                rt.client.get_order(id),
-            )?;
-            let now_state = v
-                .get("state")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if now_state != last {
-                rt.out
-                    .log(LogLevel::Info, &format!("order {id}: {now_state}"));
-                last = now_state.clone();
-            }
-            if now_state.eq_ignore_ascii_case(state) {
-                return Ok(snake(v));
-            }
-            if matches!(
-                now_state.as_str(),
-                "rejected" | "cancelled" | "failed" | "completed" | "partial"
-            ) {
-                let mut m = Map::new();
-                m.insert("kind".into(), "order".into());
-                m.insert("order_id".into(), id.into());
-                m.insert("state".into(), now_state.clone().into());
-                let msg = format!("order {id} ended {now_state} while waiting for {state}");
-                m.insert("message".into(), msg.clone().into());
-                m.insert("summary".into(), msg.into());
-                return Err(
-                    EvalAltResult::ErrorRuntime(Dynamic::from_map(m), ctx.call_position()).into(),
-                );
-            }
-            if Instant::now() >= deadline {
-                let mut m = Map::new();
-                m.insert("kind".into(), "timeout".into());
-                m.insert("order_id".into(), id.into());
-                m.insert("state".into(), now_state.clone().into());
-                let msg = format!(
-                    "order {id} still {now_state} after {timeout_secs} s waiting for {state}"
-                );
-                m.insert("message".into(), msg.clone().into());
-                m.insert("summary".into(), msg.into());
-                return Err(
-                    EvalAltResult::ErrorRuntime(Dynamic::from_map(m), ctx.call_position()).into(),
-                );
-            }
-            if replaying(&rt) {
-                // A resumed run replays its recorded polls without waiting between them.
-                continue;
-            }
-            let pause = rt
-                .poll_interval
-                .min(deadline.saturating_duration_since(Instant::now()));
-            block_on(&ctx, &rt, "wait for order", async {
-                tokio::time::sleep(pause).await;
-                Ok::<_, ApiError>(())
-            })?;
-        }
+        let timeout = Duration::from_secs(timeout_secs as u64);
+        let v = recorded_read(&ctx, &rt, "wait for order", json!({"id": id, "state": state}), || {
+            wait_for_order(&ctx, &rt, id, timeout, |order| {
+                let now = order.get("state").and_then(Value::as_str).unwrap_or("");
+                if now.eq_ignore_ascii_case(state) {
+                    Verdict::Done(order.clone())
+                } else if matches!(now, "rejected" | "cancelled" | "failed" | "completed" | "partial") {
+                    let why = order
+                        .get("rejectionReason")
+                        .and_then(Value::as_str)
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    Verdict::Fail {
+                        kind: "order",
+                        message: format!("order {id} ended {now}{why} while waiting for {state}"),
+                    }
+                } else {
+                    Verdict::Continue
+                }
+            })
+        })?;
+        Ok(snake(v))
     }
 }

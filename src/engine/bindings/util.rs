@@ -84,8 +84,21 @@ pub mod json_module {
     }
 }
 
+/// The sandbox's clock when running against the sandbox, else `None` (use the system clock).
+fn sandbox_time(ctx: &NativeCallContext) -> Option<chrono::DateTime<chrono::Utc>> {
+    let rt = crate::engine::bindings::runtime(ctx).ok()?;
+    if rt.profile != crate::config::Profile::Sandbox {
+        return None;
+    }
+    let text = rt.handle.block_on(rt.client.sandbox_now()).ok()?;
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
 #[export_module]
 pub mod time_module {
+    use super::sandbox_time as current;
     use crate::api::ApiError;
     use crate::engine::bindings::{block_on, runtime, script_error, RhaiResult};
     use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
@@ -125,13 +138,49 @@ pub mod time_module {
         d.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
-    /// The current time as an RFC 3339 UTC string.
+
+    /// The current time as an RFC 3339 UTC string. With the sandbox profile this is the
+    /// sandbox's clock, which may run faster than real time or have been moved forward.
     ///
     /// ```rhai
     /// print(time::now());   // "2026-11-22T10:00:00Z"
     /// ```
-    pub fn now() -> String {
-        fmt(Utc::now())
+    pub fn now(ctx: NativeCallContext) -> String {
+        current(&ctx).map(fmt).unwrap_or_else(|| fmt(Utc::now()))
+    }
+
+    /// Waits until a date-time. With the sandbox profile, the sandbox clock is moved forward to
+    /// it instead (so a port date days ahead is reached at once); elsewhere it really waits
+    /// (cancellable with Ctrl-C).
+    ///
+    /// ```rhai
+    /// time::sleep_until(`${port.port_date}T10:00:00`);   // 10:00 UK time on the port date
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn sleep_until(ctx: NativeCallContext, when: &str) -> RhaiResult<()> {
+        let target = parse_any(when)
+            .ok_or_else(|| script_error(&ctx, format!("time::sleep_until: cannot read {when:?} as a date-time")))?;
+        let now = current(&ctx).unwrap_or_else(Utc::now);
+        let gap = (target - now).num_milliseconds();
+        if gap <= 0 {
+            return Ok(());
+        }
+        let rt = runtime(&ctx)?;
+        if rt.profile == crate::config::Profile::Sandbox {
+            rt.out.log(
+                crate::engine::LogLevel::Info,
+                &format!("sandbox: moving the clock forward to {}", fmt(target)),
+            );
+            block_on(&ctx, &rt, "advance the sandbox clock", async {
+                rt.client.sandbox_advance(gap as f64 / 1000.0).await.map(|_| ())
+            })
+        } else {
+            let d = std::time::Duration::from_millis(gap as u64);
+            block_on(&ctx, &rt, "sleep", async {
+                tokio::time::sleep(d).await;
+                Ok::<_, ApiError>(())
+            })
+        }
     }
 
     /// Parses a date-time (RFC 3339, or a UK local `YYYY-MM-DD[ HH:MM[:SS]]`) into RFC 3339 UTC.

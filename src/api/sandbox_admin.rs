@@ -1,0 +1,60 @@
+//! The embedded sandbox's admin endpoints (`/__sandbox/…`): its clock and the callback registration.
+//! Only used with the sandbox profile; BT itself has none of these.
+
+use super::client::BtClient;
+use super::error::ApiError;
+use serde_json::{json, Value};
+
+impl BtClient {
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+        let op = "sandbox admin";
+        let url = format!("{}/__sandbox/{path}", self.base_url());
+        let mut req = self.http().request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| ApiError::Transport {
+            operation: op.into(),
+            url: url.clone(),
+            detail: e.to_string(),
+            maybe_sent: !e.is_connect(),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(ApiError::Bt(Box::new(super::BtError::from_body(op, status, &text))));
+        }
+        serde_json::from_str(&text).map_err(|e| ApiError::Decode {
+            operation: op.into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The sandbox clock's time (RFC 3339).
+    pub async fn sandbox_now(&self) -> Result<String, ApiError> {
+        let v = self.admin(reqwest::Method::GET, "clock", None).await?;
+        v.get("now")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::Decode {
+                operation: "sandbox clock".into(),
+                detail: "no `now` in the answer".into(),
+            })
+    }
+
+    /// Moves the sandbox clock forward.
+    pub async fn sandbox_advance(&self, secs: f64) -> Result<Value, ApiError> {
+        self.admin(reqwest::Method::POST, "clock", Some(json!({"advance_secs": secs}))).await
+    }
+
+    /// Tells the sandbox where to POST order notifications, and with which credentials.
+    pub async fn sandbox_register_callback(&self, url: &str, username: &str, password: &str) -> Result<(), ApiError> {
+        self.admin(
+            reqwest::Method::POST,
+            "callback",
+            Some(json!({"url": url, "username": username, "password": password})),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,179 @@
+//! Order notifications: stored once per event id, the furthest state kept per order, and an
+//! in-process feed that wakes scripts waiting for an event.
+
+use super::{now_rfc3339, Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// One notification as BT sent it, with the fields btw indexes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    pub event_id: String,
+    pub event_type: String,
+    pub event_time: String,
+    pub order_id: String,
+    /// The order's state as the event tells it, if it does.
+    pub state: Option<String>,
+    pub body: Value,
+}
+
+impl Notification {
+    /// Reads BT's envelope `{eventId, eventTime, eventType, event: {productOrder: {id, state, …}}}`.
+    pub fn from_envelope(body: Value) -> Result<Notification, String> {
+        let s = |p: &str| body.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let need = |p: &str, name: &str| s(p).filter(|v| !v.is_empty()).ok_or_else(|| format!("{name} is missing"));
+        Ok(Notification {
+            event_id: need("/eventId", "eventId")?,
+            event_type: need("/eventType", "eventType")?,
+            event_time: need("/eventTime", "eventTime")?,
+            order_id: need("/event/productOrder/id", "event.productOrder.id")?,
+            state: s("/event/productOrder/state"),
+            body,
+        })
+    }
+}
+
+/// Where a state stands in an order's life, so a late or repeated event never moves it back.
+/// Unknown states rank lowest and never replace a known one.
+pub fn state_rank(state: &str) -> i64 {
+    match state {
+        "acknowledged" => 10,
+        "pending" => 20,
+        "held" => 30,
+        "inProgress" => 40,
+        "assessingCancellation" => 50,
+        "pendingCancellation" => 60,
+        "partial" => 90,
+        "completed" | "cancelled" | "failed" | "rejected" => 100,
+        _ => 0,
+    }
+}
+
+impl Store {
+    /// Stores a notification unless its event id is known; returns whether it was new.
+    /// Also advances the order's furthest state when the event carries a later one.
+    pub fn record_notification(&self, n: &Notification) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.error(e))?;
+        let inserted = tx
+            .execute(
+                "INSERT OR IGNORE INTO notifications (event_id, order_id, event_type, event_time, state, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![n.event_id, n.order_id, n.event_type, n.event_time, n.state, now_rfc3339(), n.body.to_string()],
+            )
+            .map_err(|e| self.error(e))?
+            == 1;
+        if inserted {
+            if let Some(state) = &n.state {
+                let rank = state_rank(state);
+                if rank > 0 {
+                    tx.execute(
+                        "INSERT INTO order_states (order_id, state, rank, event_time, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, rank = excluded.rank,
+                           event_time = excluded.event_time, updated_at = excluded.updated_at
+                         WHERE excluded.rank > order_states.rank",
+                        params![n.order_id, state, rank, n.event_time, now_rfc3339()],
+                    )
+                    .map_err(|e| self.error(e))?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.error(e))?;
+        Ok(inserted)
+    }
+
+    /// The first stored event of `event_type` for an order.
+    pub fn find_notification(&self, order_id: &str, event_type: &str) -> Result<Option<Value>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT body FROM notifications WHERE order_id = ?1 AND event_type = ?2 ORDER BY received_at LIMIT 1",
+                params![order_id, event_type],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|b| b.and_then(|t| serde_json::from_str(&t).ok()))
+            .map_err(|e| self.error(e))
+    }
+
+    /// The furthest state the notifications have told of an order.
+    pub fn order_state(&self, order_id: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT state FROM order_states WHERE order_id = ?1", [order_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// How many notifications are stored for an order (all types).
+    pub fn notification_count(&self, order_id: &str) -> Result<u64, StoreError> {
+        self.conn()
+            .query_row("SELECT COUNT(*) FROM notifications WHERE order_id = ?1", [order_id], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// Stored notifications plus a feed of the new ones, for waiters in this process.
+#[derive(Clone, Debug)]
+pub struct EventHub {
+    pub store: Store,
+    tx: broadcast::Sender<Notification>,
+}
+
+impl EventHub {
+    pub fn new(store: Store) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        EventHub { store, tx }
+    }
+
+    /// Stores a notification; a new one is announced to subscribers. Returns whether it was new.
+    pub fn record(&self, n: Notification) -> Result<bool, StoreError> {
+        let new = self.store.record_notification(&n)?;
+        if new {
+            let _ = self.tx.send(n);
+        }
+        Ok(new)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(id: &str, order: &str, ty: &str, state: &str) -> Notification {
+        Notification::from_envelope(json!({"eventId": id, "eventTime": "2026-11-22T10:00:00Z", "eventType": ty,
+            "event": {"productOrder": {"id": order, "state": state}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn duplicates_are_stored_once_and_states_never_go_back() {
+        let hub = EventHub::new(Store::in_memory());
+        let mut rx = hub.subscribe();
+        assert!(hub.record(event("e1", "O1", "orderAcknowledged", "acknowledged")).unwrap());
+        assert!(hub.record(event("e3", "O1", "orderComplete", "completed")).unwrap());
+        assert!(!hub.record(event("e3", "O1", "orderComplete", "completed")).unwrap());
+        // Arriving late: inProgress after completed must not move the order back.
+        assert!(hub.record(event("e2", "O1", "orderInProgress", "inProgress")).unwrap());
+        assert_eq!(hub.store.order_state("O1").unwrap().as_deref(), Some("completed"));
+        assert_eq!(hub.store.notification_count("O1").unwrap(), 3);
+        let mut seen = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            seen.push(n.event_id);
+        }
+        assert_eq!(seen, ["e1", "e3", "e2"]);
+        assert!(hub.store.find_notification("O1", "orderComplete").unwrap().is_some());
+    }
+
+    #[test]
+    fn envelopes_must_carry_their_keys() {
+        let err = Notification::from_envelope(json!({"eventId": "x", "eventType": "t", "eventTime": "n"})).unwrap_err();
+        assert!(err.contains("event.productOrder.id"), "{err}");
+    }
+}
