@@ -378,7 +378,21 @@ async fn serve_sandbox(overrides: &Overrides, args: SandboxArgs) -> i32 {
             }
         }
     }
+    let mut faults = Vec::new();
+    for spec in &args.faults {
+        match sandbox::faults::parse_fault(spec) {
+            Ok(f) => faults.push(f),
+            Err(e) => return fail(&Failure::Usage { message: format!("--fault {spec:?}: {e}") }),
+        }
+    }
+    if !(args.lcp_delay.is_finite() && args.lcp_delay >= 0.0) {
+        return fail(&Failure::Usage {
+            message: "--lcp-delay must be zero or more seconds".into(),
+        });
+    }
     let config = SandboxConfig {
+        faults,
+        lcp_decision_secs: args.lcp_delay,
         credentials: args.client_key.clone().zip(args.client_secret.clone()),
         clock_speed: args.speed,
         order_step_secs: args.order_step,

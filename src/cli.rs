@@ -52,6 +52,19 @@ pub enum Command {
     },
     /// Run the BT sandbox on its own, for curl, Postman or other btw processes.
     Sandbox(SandboxArgs),
+    /// Explore the API interactively: a Rhai prompt with the whole script surface.
+    ///
+    /// Tab completes modules, functions and map keys; `:help` lists the modules and
+    /// `:help whc::company` shows a function's doc and example; open brackets continue on the
+    /// next line; Ctrl-C stops a running call; `:save FILE` writes the session as a recipe.
+    /// History is kept in btw's data folder (repl_history).
+    Repl,
+    /// Write Rhai definition files of the script surface, for editors (rhai-lsp, VS Code).
+    Defs {
+        /// Where to write them (created if missing).
+        #[arg(value_name = "DIR", default_value = "defs")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +115,15 @@ pub struct SandboxArgs {
     /// Accept only this client key (with --client-secret); by default any key and secret get a token.
     #[arg(long, requires = "client_secret", env = "BTW_SANDBOX_CLIENT_KEY")]
     pub client_key: Option<String>,
+    /// Inject a fault (repeatable), e.g. `status=503,count=3,path=/bt-wholesale/v1/whc`,
+    /// `latency=200`, `path=/bt-wholesale/v1/order/productOrder,method=POST,drop=after,count=1`.
+    /// Keys: method, path, latency, jitter (ms), status, rate, retry_after, drop (before|after), count.
+    /// Faults can also be changed at run time: POST/DELETE /__sandbox/faults.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
+    /// Sandbox-clock seconds before the losing provider accepts or rejects a port.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub lcp_delay: f64,
     /// The secret that goes with --client-key.
     #[arg(
         long,

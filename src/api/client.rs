@@ -122,6 +122,20 @@ impl Request {
         }
     }
 
+    /// A PATCH: changes something at BT, but repeating it with the same body changes nothing more.
+    pub fn patch(operation: &'static str, path: impl Into<String>, body: Value) -> Self {
+        Request {
+            method: Method::PATCH,
+            ..Request::post(operation, path, body)
+        }
+    }
+
+    /// A POST that changes nothing at BT (a search or a check), so it may be retried like a GET.
+    pub fn safe(mut self) -> Self {
+        self.kind = Kind::Safe;
+        self
+    }
+
     pub fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.query.push((key, value.into()));
         self

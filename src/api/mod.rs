@@ -9,8 +9,10 @@ mod error;
 pub mod snake;
 
 pub mod address;
+pub mod ethernet;
 pub mod numbers;
 pub mod order;
+pub mod porting;
 mod sandbox_admin;
 pub mod whc;
 

@@ -288,7 +288,13 @@ impl BtClient {
     /// Any kind of order by its id: WHC provide and follow-on orders (`BTWKN…`), number import
     /// orders and Ethernet orders, each from its own resource.
     pub async fn get_any_order(&self, id: &str) -> Result<Value, ApiError> {
-        self.get_order(id).await
+        if id.starts_with("BTWPI") {
+            self.get_import_order(id).await
+        } else if id.starts_with("EOR") {
+            self.get_ethernet_order(id).await
+        } else {
+            self.get_order(id).await
+        }
     }
 
     /// One order, with its state and items.

@@ -64,6 +64,14 @@ impl Store {
         Ok(())
     }
 
+    /// The most recently started run.
+    pub fn latest_run_id(&self) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
     pub fn run_get(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.conn()
             .query_row(

@@ -200,3 +200,126 @@ async fn resuming_a_finished_run_repeats_no_call() {
     );
     assert_eq!(orders_created(&url).await.len(), 1);
 }
+
+async fn add_fault(url: &str, rule: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/__sandbox/faults"))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+/// Arrival times (ms since the first) of journaled requests to a path.
+async fn arrivals(url: &str, path_prefix: &str) -> Vec<(i64, u64)> {
+    let j = journal(url).await;
+    let reqs: Vec<(chrono::DateTime<chrono::Utc>, u64)> = j["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with(path_prefix))
+        .map(|r| (r["at"].as_str().unwrap().parse().unwrap(), r["status"].as_u64().unwrap()))
+        .collect();
+    let t0 = reqs[0].0;
+    reqs.iter().map(|(t, s)| ((*t - t0).num_milliseconds(), *s)).collect()
+}
+
+#[tokio::test]
+async fn a_get_retries_three_503s_with_growing_gaps() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let path = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+    add_fault(&url, json!({"method": "GET", "path_prefix": path, "status": 503, "count": 3})).await;
+    let c = client(&url);
+    let me = c.reseller(CUG).await.expect("succeeds after the 503s");
+    assert_eq!(me["resellerId"], "RES100234");
+    assert_eq!(c.retries_made(), 3);
+    let seen = arrivals(&url, path).await;
+    let statuses: Vec<u64> = seen.iter().map(|(_, s)| *s).collect();
+    assert_eq!(statuses, [503, 503, 503, 200]);
+    let gaps: Vec<i64> = seen.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps[0] < gaps[1] && gaps[1] < gaps[2], "gaps grow: {gaps:?}");
+}
+
+#[tokio::test]
+async fn a_400_is_never_retried() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let path = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+    add_fault(&url, json!({"method": "GET", "path_prefix": path, "status": 400, "count": 1})).await;
+    let c = client(&url);
+    let err = c.reseller(CUG).await.unwrap_err();
+    assert_eq!(err.bt().unwrap().status, 400);
+    assert_eq!(c.retries_made(), 0);
+    assert_eq!(arrivals(&url, path).await.len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let path = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+    add_fault(&url, json!({"method": "GET", "path_prefix": path, "status": 429, "retry_after_secs": 2, "count": 1})).await;
+    let c = client(&url);
+    c.reseller(CUG).await.unwrap();
+    let seen = arrivals(&url, path).await;
+    assert_eq!(seen.iter().map(|(_, s)| *s).collect::<Vec<_>>(), [429, 200]);
+    assert!(seen[1].0 >= 2000, "waited {} ms after a Retry-After of 2 s", seen[1].0);
+}
+
+/// The create's answer is lost after BT made the order: the client finds it by externalId
+/// instead of ordering again, and the recipe completes.
+#[tokio::test]
+async fn a_lost_create_response_still_makes_exactly_one_order() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    add_fault(&url, json!({"method": "POST", "path_prefix": "/bt-wholesale/v1/order/productOrder", "drop": "after", "count": 1})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _) = context(client(&url));
+    ctx.store = Some(btw::store::Store::open(&dir.path().join("btw.db")).unwrap());
+    let outcome = runner::run(ctx, recipe("whc_provide.rhai"), Map::new()).await;
+    let result = outcome.result.unwrap_or_else(|f| panic!("{}", f.render()));
+    assert_eq!(result["state"], "completed");
+    assert_eq!(orders_created(&url).await, vec![result["order_id"].as_str().unwrap().to_string()]);
+}
+
+/// The process dies (SIGKILL) after sending the create and before recording its result;
+/// `--resume` settles the step by asking BT, and the journey ends with one order.
+#[tokio::test]
+async fn killed_mid_create_then_resumed_makes_one_order() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    // The create is processed at once but its answer held back for 20 s: time to kill the process.
+    add_fault(&url, json!({"method": "POST", "path_prefix": "/bt-wholesale/v1/order/productOrder", "latency_ms": 20000, "count": 1})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = btw(&url, dir.path())
+        .args(["run", "scripts/whc_provide.rhai", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while orders_created(&url).await.is_empty() {
+        assert!(waited.elapsed() < Duration::from_secs(30), "the create never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+
+    let store = btw::store::Store::open(&dir.path().join("btw.db")).unwrap();
+    let run_id = store.latest_run_id().unwrap().expect("the run was recorded");
+    let steps = store.ledger_steps(&run_id).unwrap();
+    let create = steps.iter().find(|s| s.operation == "create order").unwrap();
+    assert_eq!(create.state, btw::store::StepState::Started, "killed before the result was recorded");
+    drop(store);
+
+    let o = output(btw(&url, dir.path()).args(["run", "--resume", &run_id, "--json"])).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(o.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["state"], "completed");
+    assert_eq!(v["run_id"], run_id.as_str());
+    let created = orders_created(&url).await;
+    assert_eq!(created, vec![v["order_id"].as_str().unwrap().to_string()], "exactly one order");
+    assert!(o.stderr.contains("asking BT whether it took effect"), "{}", o.stderr);
+}

@@ -7,6 +7,7 @@ mod address;
 mod btw;
 mod numbers;
 mod order;
+mod port;
 mod events;
 mod util;
 mod wait;
@@ -31,6 +32,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("numbers", rhai::exported_module!(numbers::numbers_module)),
         ("address", rhai::exported_module!(address::address_module)),
         ("order", rhai::exported_module!(order::order_module)),
+        ("port", rhai::exported_module!(port::port_module)),
         ("events", rhai::exported_module!(events::events_module)),
         ("log", rhai::exported_module!(util::log_module)),
         ("json", rhai::exported_module!(util::json_module)),

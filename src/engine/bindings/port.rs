@@ -1,0 +1,351 @@
+//! `port::` — number porting: portability check, import orders, allocation, activation.
+
+use crate::api::porting::PortNumbers;
+use rhai::plugin::*;
+use rhai::{Dynamic, Map};
+use serde_json::Value;
+
+/// Numbers from a script value: `"01914980100"`, `"01914980200-01914980299"`, an array of
+/// numbers, or `#{start, end}`.
+fn port_numbers(v: &Dynamic) -> Result<PortNumbers, String> {
+    let clean = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    if let Ok(s) = v.clone().into_string() {
+        let s = clean(&s);
+        return Ok(match s.split_once('-') {
+            Some((a, b)) => PortNumbers::Range { start: a.into(), end: b.into() },
+            None => PortNumbers::List(vec![s]),
+        });
+    }
+    if let Some(arr) = v.clone().try_cast::<rhai::Array>() {
+        let list = arr
+            .into_iter()
+            .map(|n| n.into_string().map(|s| clean(&s)).map_err(|t| format!("numbers must be strings, not {t}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if list.is_empty() {
+            return Err("no numbers given".into());
+        }
+        return Ok(PortNumbers::List(list));
+    }
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        let get = |k: &str| m.get(k).and_then(|d| d.clone().into_string().ok()).map(|s| clean(&s));
+        if let (Some(start), Some(end)) = (get("start"), get("end")) {
+            return Ok(PortNumbers::Range { start, end });
+        }
+        return Err("a range is #{start, end}".into());
+    }
+    Err(format!("expected a number string, an array of numbers or #{{start, end}}, not {}", v.type_name()))
+}
+
+fn numbers_json(n: &PortNumbers) -> (Option<Value>, Option<Value>) {
+    match n {
+        PortNumbers::List(l) => (Some(serde_json::json!(l)), None),
+        PortNumbers::Range { start, end } => (None, Some(serde_json::json!({"startNumber": start, "endNumber": end}))),
+    }
+}
+
+fn import_type(ctx: &NativeCallContext, kind: Option<&Dynamic>) -> crate::engine::bindings::RhaiResult<&'static str> {
+    let k = kind.and_then(|d| d.clone().into_string().ok()).unwrap_or_else(|| "single".into());
+    match k.to_ascii_lowercase().as_str() {
+        "single" | "singleline" => Ok("SingleLine"),
+        "multi" | "multiline" => Ok("MultiLine"),
+        other => Err(crate::engine::bindings::script_error(ctx, format!("kind {other:?}: expected \"single\" or \"multi\""))),
+    }
+}
+
+#[export_module]
+pub mod port_module {
+    use super::{import_type, numbers_json, port_numbers};
+    use crate::engine::bindings::{arg, block_on, ledgered, read, runtime, script_error, snake, RhaiResult};
+    use rhai::{Dynamic, Map};
+    use serde_json::{json, Value};
+
+    /// Whether a number can be ported in: `#{number, port_state, portable, range_holder,
+    /// losing_provider, line_type, reason, earliest_port_date}`. `port_state` is `"portable"`,
+    /// `"notPortable"` (see `reason`), `"alreadyPortedIn"` or `"portInProgress"`.
+    /// A range (WHC only, not WHC Express) is `"01914980200-01914980299"` or `#{start, end}`.
+    ///
+    /// ```rhai
+    /// let c = port::check("01914980100");
+    /// if !c.portable { throw `cannot port: ${c.port_state} ${c.reason}`; }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn check(ctx: NativeCallContext, numbers: Dynamic) -> RhaiResult<Dynamic> {
+        let n = port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
+        let rt = runtime(&ctx)?;
+        let v = read(&ctx, &rt, "check portability", json!({"numbers": format!("{n:?}")}), rt.client.port_check(&n, None))?;
+        Ok(snake(v))
+    }
+
+    /// Portability for a product: `"WHC"` or `"WHCExpress"` (which cannot port ranges).
+    ///
+    /// ```rhai
+    /// let c = port::check("01914980100", "WHCExpress");
+    /// ```
+    #[rhai_fn(name = "check", return_raw)]
+    pub fn check_product(ctx: NativeCallContext, numbers: Dynamic, product: &str) -> RhaiResult<Dynamic> {
+        let n = port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
+        let rt = runtime(&ctx)?;
+        let request = json!({"numbers": format!("{n:?}"), "product": product});
+        let v = read(&ctx, &rt, "check portability", request, rt.client.port_check(&n, Some(product)))?;
+        Ok(snake(v))
+    }
+
+    /// The earliest port date (`"YYYY-MM-DD"`) BT accepts from today for an import:
+    /// `#{kind: "single"|"multi", numbers (or range), losing_provider}`. Lead times are in working
+    /// days (weekends and England & Wales bank holidays excluded).
+    ///
+    /// ```rhai
+    /// let date = port::earliest_date(#{kind: "single", numbers: ["01914980100"]});
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn earliest_date(ctx: NativeCallContext, request: Map) -> RhaiResult<String> {
+        let kind = import_type(&ctx, request.get("kind"))?;
+        let numbers = request
+            .get("numbers")
+            .or_else(|| request.get("range"))
+            .ok_or_else(|| script_error(&ctx, "port::earliest_date: give numbers (or range)"))?;
+        let n = port_numbers(numbers).map_err(|e| script_error(&ctx, format!("port::earliest_date: {e}")))?;
+        let losing = request.get("losing_provider").and_then(|d| d.clone().into_string().ok());
+        let rt = runtime(&ctx)?;
+        let v = read(
+            &ctx,
+            &rt,
+            "earliest port date",
+            json!({"kind": kind, "numbers": format!("{n:?}"), "losing_provider": losing}),
+            rt.client.earliest_port_date(kind, &n, losing.as_deref()),
+        )?;
+        Ok(v.get("earliestPortDate").and_then(Value::as_str).unwrap_or_default().to_string())
+    }
+
+    /// Places a SingleLine or MultiLine import (port) order — DESIGN.md's `port::import`, which
+    /// Rhai cannot parse (`import` is a keyword). BT acknowledges at once; the losing
+    /// provider then accepts or rejects it (`events::wait(id, "portLcpAccepted", …)`).
+    /// `#{kind: "single"|"multi", numbers: [..] (or number, or range: #{start, end}), port_date: "YYYY-MM-DD",
+    /// postcode, losing_provider, company_service_id, external_id}`. Returns the order (`id`, `state`, …).
+    ///
+    /// ```rhai
+    /// let p = port::import_order(#{kind: "single", numbers: ["01914980100"], port_date: "2026-12-01",
+    ///                        postcode: "NE1 4ST", losing_provider: "BT"});
+    /// print(`${p.id} ${p.state}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn import_order(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            #[serde(default)]
+            kind: Option<String>,
+            #[serde(default)]
+            numbers: Option<Vec<String>>,
+            #[serde(default)]
+            number: Option<String>,
+            #[serde(default)]
+            range: Option<Range>,
+            port_date: String,
+            postcode: String,
+            #[serde(default)]
+            losing_provider: Option<String>,
+            #[serde(default)]
+            company_service_id: Option<String>,
+            #[serde(default)]
+            external_id: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Range {
+            start: String,
+            end: String,
+        }
+        let kind = import_type(&ctx, request.get("kind"))?;
+        let a: Args = arg(&ctx, "port::import_order", request)?;
+        let _ = a.kind;
+        let numbers = match (a.numbers, a.number, a.range) {
+            (Some(list), None, None) => super::PortNumbers::List(list),
+            (None, Some(n), None) => super::PortNumbers::List(vec![n]),
+            (None, None, Some(r)) => super::PortNumbers::Range { start: r.start, end: r.end },
+            _ => return Err(script_error(&ctx, "port::import_order: give one of numbers, number or range")),
+        };
+        let (list, range) = numbers_json(&numbers);
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            "place import order",
+            |step| {
+                let mut body = json!({
+                    "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
+                    "relatedParty": [{"id": rt.cug, "role": "customer", "@referredType": "BtCug"}],
+                    "importType": kind,
+                    "portDate": a.port_date,
+                    "installationPostcode": a.postcode,
+                });
+                if let Some(l) = &list {
+                    body["numbers"] = l.clone();
+                }
+                if let Some(r) = &range {
+                    body["numberRange"] = r.clone();
+                }
+                if let Some(lp) = &a.losing_provider {
+                    body["losingProvider"] = json!(lp);
+                }
+                if let Some(c) = &a.company_service_id {
+                    body["companyServiceId"] = json!(c);
+                }
+                body
+            },
+            |body| block_on(&ctx, &rt, "place import order", rt.client.create_import_order(body.clone())),
+            |recorded| {
+                let ext = recorded.get("externalId").and_then(Value::as_str).unwrap_or("");
+                block_on(&ctx, &rt, "find import order", rt.client.find_import_order(ext))
+            },
+        )?;
+        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+    }
+
+    /// One import order: `state` (acknowledged, inProgress, completed, rejected, cancelled),
+    /// `lcp_status`, `rejection_reason`, `port_date`, `confirmed_port_date`, …
+    ///
+    /// ```rhai
+    /// let p = port::get("BTWPI001001");
+    /// print(`${p.state} ${p.lcp_status}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        Ok(snake(read(&ctx, &rt, "get import order", json!({"id": id}), rt.client.get_import_order(id))?))
+    }
+
+    /// Changes an open import order: `#{port_date, numbers}` (or `range`). Changing the numbers
+    /// sends the order back to the losing provider for a new decision.
+    ///
+    /// ```rhai
+    /// port::amend(p.id, #{port_date: "2026-12-08"});
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn amend(ctx: NativeCallContext, id: &str, changes: Map) -> RhaiResult<Dynamic> {
+        let mut patch = json!({});
+        if let Some(d) = changes.get("port_date") {
+            patch["portDate"] = json!(d.clone().into_string().map_err(|t| script_error(&ctx, format!("port::amend: port_date must be a string, not {t}")))?);
+        }
+        if let Some(n) = changes.get("numbers").or_else(|| changes.get("range")) {
+            let n = port_numbers(n).map_err(|e| script_error(&ctx, format!("port::amend: {e}")))?;
+            let (list, range) = numbers_json(&n);
+            if let Some(l) = list {
+                patch["numbers"] = l;
+            }
+            if let Some(r) = range {
+                patch["numberRange"] = r;
+            }
+        }
+        for k in changes.keys() {
+            if !["port_date", "numbers", "range"].contains(&k.as_str()) {
+                return Err(script_error(&ctx, format!("port::amend: unknown field `{k}`, expected port_date, numbers or range")));
+            }
+        }
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            "amend import order",
+            |_| json!({"id": id, "patch": patch}),
+            |_| block_on(&ctx, &rt, "amend import order", rt.client.amend_import_order(id, patch.clone())),
+            // The same PATCH again changes nothing more: send it.
+            |_| Ok(None),
+        )?;
+        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+    }
+
+    /// Cancels an import order that has not completed.
+    ///
+    /// ```rhai
+    /// port::cancel(p.id);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn cancel(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            "cancel import order",
+            |_| json!({"id": id}),
+            |_| block_on(&ctx, &rt, "cancel import order", rt.client.cancel_import_order(id)),
+            |_| {
+                let o = block_on(&ctx, &rt, "get import order", rt.client.get_import_order(id))?;
+                Ok((o.get("state").and_then(Value::as_str) == Some("cancelled")).then_some(o))
+            },
+        )?;
+        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+    }
+
+    /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
+    ///
+    /// ```rhai
+    /// port::allocate(p.id, q.service_id);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn allocate(ctx: NativeCallContext, id: &str, service_id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            "allocate ported numbers",
+            |_| json!({"id": id, "service_id": service_id}),
+            |_| block_on(&ctx, &rt, "allocate ported numbers", rt.client.allocate_ported(&rt.cug, id, service_id)),
+            // Allocating again to the same company gives the same answer.
+            |_| Ok(None),
+        )?;
+        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+    }
+
+    /// Activates an accepted port on its port date and completes the import order. Earlier than
+    /// the port date, or a second time, BT refuses (`PortDateNotReached`, `PortAlreadyActivated`).
+    ///
+    /// ```rhai
+    /// try { port::activate(p.id); } catch (e) { if e.reason == "PortDateNotReached" { log::warn(e.message); } }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn activate(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            "activate port",
+            |_| json!({"id": id}),
+            |_| block_on(&ctx, &rt, "activate port", rt.client.activate_port(id)),
+            |_| {
+                let o = block_on(&ctx, &rt, "get import order", rt.client.get_import_order(id))?;
+                Ok((o.get("state").and_then(Value::as_str) == Some("completed")).then_some(o))
+            },
+        )?;
+        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+    }
+
+    /// Import orders, newest first: `#{state, external_id, offset, limit}`.
+    ///
+    /// ```rhai
+    /// for p in port::list(#{state: "inProgress"}) { print(p.id); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Dynamic> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            state: Option<String>,
+            external_id: Option<String>,
+            #[serde(default)]
+            offset: u32,
+            limit: Option<u32>,
+        }
+        let a: Args = arg(&ctx, "port::list", filter)?;
+        let f = crate::api::order::OrderFilter {
+            state: a.state,
+            external_id: a.external_id,
+            offset: a.offset,
+            limit: a.limit.unwrap_or(20),
+        };
+        let rt = runtime(&ctx)?;
+        let request = json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
+        let v = read(&ctx, &rt, "list import orders", request, async { Ok(rt.client.list_import_orders(&f).await?.body) })?;
+        Ok(snake(v))
+    }
+}
