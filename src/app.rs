@@ -1,12 +1,12 @@
 //! What each command does, wired from settings to runner; `main.rs` only maps the result to an exit code.
 
 use crate::api::{BtClient, ClientOptions};
+use crate::callbacks::{self, CallbackConfig, CallbackListener};
 use crate::cli::{Cli, Command, RunArgs, SandboxArgs};
 use crate::config::{Overrides, Settings, Target, SANDBOX_PORT};
 use crate::engine::{Cancel, LogLevel, StdOutput};
 use crate::runner::{self, exit, Failure, RunContext, Script};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
-use crate::callbacks::{self, CallbackConfig, CallbackListener};
 use crate::store::{EventHub, Store};
 use clap::Parser;
 use serde_json::{Map, Value};
@@ -333,7 +333,9 @@ pub async fn listen_for_notifications(
     {
         Ok(()) => Some((hub, listener)),
         Err(e) => {
-            tracing::warn!("the sandbox did not take the callback registration ({e}); waits will poll");
+            tracing::warn!(
+                "the sandbox did not take the callback registration ({e}); waits will poll"
+            );
             listener.shutdown().await;
             None
         }
@@ -382,7 +384,11 @@ async fn serve_sandbox(overrides: &Overrides, args: SandboxArgs) -> i32 {
     for spec in &args.faults {
         match sandbox::faults::parse_fault(spec) {
             Ok(f) => faults.push(f),
-            Err(e) => return fail(&Failure::Usage { message: format!("--fault {spec:?}: {e}") }),
+            Err(e) => {
+                return fail(&Failure::Usage {
+                    message: format!("--fault {spec:?}: {e}"),
+                })
+            }
         }
     }
     if !(args.lcp_delay.is_finite() && args.lcp_delay >= 0.0) {

@@ -108,10 +108,16 @@ pub async fn start(config: CallbackConfig, hub: EventHub) -> std::io::Result<Cal
 }
 
 fn refuse(status: StatusCode, reason: &str, message: &str) -> Response {
-    let mut r = (status, Json(json!({"code": status.as_u16().to_string(), "reason": reason, "message": message}))).into_response();
+    let mut r = (
+        status,
+        Json(json!({"code": status.as_u16().to_string(), "reason": reason, "message": message})),
+    )
+        .into_response();
     if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Basic realm=\"btw\"".parse().expect("static header"));
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"btw\"".parse().expect("static header"),
+        );
     }
     r
 }
@@ -126,7 +132,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn authorised(headers: &HeaderMap, config: &CallbackConfig) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let Some(encoded) = value.strip_prefix("Basic ") else {
@@ -142,11 +151,21 @@ fn authorised(headers: &HeaderMap, config: &CallbackConfig) -> bool {
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if !authorised(&headers, &shared.config) {
         tracing::warn!("notification refused: bad or missing credentials");
-        return refuse(StatusCode::UNAUTHORIZED, "Unauthorised", "Valid Basic credentials are required");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorised",
+            "Valid Basic credentials are required",
+        );
     }
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, "InvalidBody", &format!("Body is not JSON: {e}")),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "InvalidBody",
+                &format!("Body is not JSON: {e}"),
+            )
+        }
     };
     let n = match Notification::from_envelope(value) {
         Ok(n) => n,
@@ -155,13 +174,19 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     if let Some(window) = shared.config.replay_window {
         let fresh = chrono::DateTime::parse_from_rfc3339(&n.event_time)
             .map(|t| {
-                let age = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().unsigned_abs();
+                let age = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .num_seconds()
+                    .unsigned_abs();
                 age <= window.as_secs()
             })
             .unwrap_or(false);
         if !fresh {
             tracing::warn!(event = %n.event_id, "notification refused: eventTime outside the replay window");
-            return refuse(StatusCode::BAD_REQUEST, "StaleEvent", "eventTime is missing or outside the accepted window");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "StaleEvent",
+                "eventTime is missing or outside the accepted window",
+            );
         }
     }
     let hub = shared.hub.clone();
@@ -169,14 +194,26 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     match tokio::task::spawn_blocking(move || hub.record(n)).await {
         Ok(Ok(new)) => {
             tracing::debug!(event = %id, new, "notification received");
-            (StatusCode::OK, Json(json!({"received": true, "duplicate": !new}))).into_response()
+            (
+                StatusCode::OK,
+                Json(json!({"received": true, "duplicate": !new})),
+            )
+                .into_response()
         }
         Ok(Err(e)) => {
             tracing::error!("cannot store notification {id}: {e}");
             // 503 so BT retries later: nothing is lost.
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", "The notification could not be stored; retry later")
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "StoreUnavailable",
+                "The notification could not be stored; retry later",
+            )
         }
-        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "Internal error"),
+        Err(_) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal",
+            "Internal error",
+        ),
     }
 }
 

@@ -6,7 +6,8 @@ use super::whc::seg;
 use serde_json::{json, Value};
 
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
-const QUALIFY: &str = "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
+const QUALIFY: &str =
+    "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
 const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
 const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
 const ORDERS: &str = "/tmf-api/productOrderingManagement/v4";
@@ -25,88 +26,156 @@ fn with_query(mut req: Request, q: &Query) -> Request {
 impl BtClient {
     pub async fn create_quote(&self, body: Value) -> Result<Value, ApiError> {
         // A quote reserves nothing and costs nothing: a repeat only makes another quote.
-        Ok(self.send(Request::post("create quote", QUOTE, body)).await?.body)
+        Ok(self
+            .send(Request::post("create quote", QUOTE, body))
+            .await?
+            .body)
     }
 
     pub async fn get_quote(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self.send(Request::get("get quote", format!("{QUOTE}/{}", seg(id)))).await?.body)
+        Ok(self
+            .send(Request::get("get quote", format!("{QUOTE}/{}", seg(id))))
+            .await?
+            .body)
     }
 
     pub async fn list_quotes(&self, q: &Query) -> Result<Page, ApiError> {
-        self.send(with_query(Request::get("list quotes", QUOTE), q)).await
+        self.send(with_query(Request::get("list quotes", QUOTE), q))
+            .await
     }
 
     /// Which Ethernet products are available at a place.
     pub async fn ethernet_qualify(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self.send(Request::post("check Ethernet availability", QUALIFY, body).safe()).await?.body)
+        Ok(self
+            .send(Request::post("check Ethernet availability", QUALIFY, body).safe())
+            .await?
+            .body)
     }
 
     pub async fn search_time_slots(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self.send(Request::post("search time slots", SLOTS, body).safe()).await?.body)
+        Ok(self
+            .send(Request::post("search time slots", SLOTS, body).safe())
+            .await?
+            .body)
     }
 
     pub async fn book_appointment(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self.send(Request::post("book appointment", APPOINTMENT, body)).await?.body)
+        Ok(self
+            .send(Request::post("book appointment", APPOINTMENT, body))
+            .await?
+            .body)
     }
 
     pub async fn get_appointment(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self.send(Request::get("get appointment", format!("{APPOINTMENT}/{}", seg(id)))).await?.body)
+        Ok(self
+            .send(Request::get(
+                "get appointment",
+                format!("{APPOINTMENT}/{}", seg(id)),
+            ))
+            .await?
+            .body)
     }
 
     pub async fn cancel_appointment(&self, id: &str) -> Result<Value, ApiError> {
-        let req = Request::patch("cancel appointment", format!("{APPOINTMENT}/{}", seg(id)), json!({"status": "cancelled"}));
+        let req = Request::patch(
+            "cancel appointment",
+            format!("{APPOINTMENT}/{}", seg(id)),
+            json!({"status": "cancelled"}),
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// Places an Ethernet order (provide, modify or cease); never twice: an unknown outcome is
     /// settled by looking the order up by its `externalId` before sending again.
     pub async fn place_ethernet_order(&self, body: Value) -> Result<Value, ApiError> {
-        let external_id = body.get("externalId").and_then(Value::as_str).map(str::to_string);
+        let external_id = body
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let path = format!("{ORDERS}/productOrder");
-        let first = self.send(Request::post("place Ethernet order", path.clone(), body.clone())).await.map(|p| p.body);
+        let first = self
+            .send(Request::post(
+                "place Ethernet order",
+                path.clone(),
+                body.clone(),
+            ))
+            .await
+            .map(|p| p.body);
         let Some(ext) = external_id else { return first };
         match first {
             Err(e) if e.outcome_unknown() => match self.find_ethernet_order(&ext).await? {
                 Some(o) => Ok(o),
-                None => Ok(self.send(Request::post("place Ethernet order", path, body)).await?.body),
+                None => Ok(self
+                    .send(Request::post("place Ethernet order", path, body))
+                    .await?
+                    .body),
             },
-            Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => match self.find_ethernet_order(&ext).await? {
-                Some(o) => Ok(o),
-                None => Err(ApiError::Bt(e)),
-            },
+            Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
+                match self.find_ethernet_order(&ext).await? {
+                    Some(o) => Ok(o),
+                    None => Err(ApiError::Bt(e)),
+                }
+            }
             other => other,
         }
     }
 
     pub async fn find_ethernet_order(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
         let page = self
-            .list_ethernet_orders(&vec![("externalId", external_id.to_string()), ("limit", "1".into())])
+            .list_ethernet_orders(&vec![
+                ("externalId", external_id.to_string()),
+                ("limit", "1".into()),
+            ])
             .await?;
         Ok(page.body.as_array().and_then(|a| a.first()).cloned())
     }
 
     pub async fn get_ethernet_order(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self.send(Request::get("get Ethernet order", format!("{ORDERS}/productOrder/{}", seg(id)))).await?.body)
+        Ok(self
+            .send(Request::get(
+                "get Ethernet order",
+                format!("{ORDERS}/productOrder/{}", seg(id)),
+            ))
+            .await?
+            .body)
     }
 
     pub async fn list_ethernet_orders(&self, q: &Query) -> Result<Page, ApiError> {
-        self.send(with_query(Request::get("track Ethernet orders", format!("{ORDERS}/productOrder")), q)).await
+        self.send(with_query(
+            Request::get("track Ethernet orders", format!("{ORDERS}/productOrder")),
+            q,
+        ))
+        .await
     }
 
     /// Changes an open order in flight (site contact, bandwidth).
     pub async fn amend_ethernet_order(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
-        let req = Request::patch("amend Ethernet order", format!("{ORDERS}/productOrder/{}", seg(id)), patch);
+        let req = Request::patch(
+            "amend Ethernet order",
+            format!("{ORDERS}/productOrder/{}", seg(id)),
+            patch,
+        );
         Ok(self.send(req).await?.body)
     }
 
     pub async fn cancel_ethernet_order(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id}});
-        let req = Request::post("cancel Ethernet order", format!("{ORDERS}/cancelProductOrder"), body);
+        let req = Request::post(
+            "cancel Ethernet order",
+            format!("{ORDERS}/cancelProductOrder"),
+            body,
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// A live (or ceased) Ethernet service.
     pub async fn get_service(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self.send(Request::get("get Ethernet service", format!("{INVENTORY}/{}", seg(id)))).await?.body)
+        Ok(self
+            .send(Request::get(
+                "get Ethernet service",
+                format!("{INVENTORY}/{}", seg(id)),
+            ))
+            .await?
+            .body)
     }
 }

@@ -30,8 +30,15 @@ impl PortNumbers {
 
 impl BtClient {
     /// Whether a number (or, for WHC, a range) can be ported in: its `portState`, range holder, …
-    pub async fn port_check(&self, numbers: &PortNumbers, product: Option<&str>) -> Result<Value, ApiError> {
-        let mut req = numbers.add_query(Request::get("check portability", "/bt-wholesale/v1/whc/numberPortability"));
+    pub async fn port_check(
+        &self,
+        numbers: &PortNumbers,
+        product: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let mut req = numbers.add_query(Request::get(
+            "check portability",
+            "/bt-wholesale/v1/whc/numberPortability",
+        ));
         if let Some(p) = product {
             req = req.query("product", p);
         }
@@ -45,7 +52,8 @@ impl BtClient {
         numbers: &PortNumbers,
         losing_provider: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let mut req = Request::get("earliest port date", format!("{BASE}/earliestPortDate")).query("importType", import_type);
+        let mut req = Request::get("earliest port date", format!("{BASE}/earliestPortDate"))
+            .query("importType", import_type);
         req = match numbers {
             PortNumbers::List(list) => req.query("numbers", list.join(",")),
             other => other.add_query(req),
@@ -59,8 +67,17 @@ impl BtClient {
     /// Places an import order; never twice (see [`BtClient::create_order`]): when the outcome is
     /// unknown the order is looked up by its `externalId` first.
     pub async fn create_import_order(&self, body: Value) -> Result<Value, ApiError> {
-        let external_id = body.get("externalId").and_then(Value::as_str).map(str::to_string);
-        let send = |b: Value| async { Ok::<_, ApiError>(self.send(Request::post("place import order", BASE, b)).await?.body) };
+        let external_id = body
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let send = |b: Value| async {
+            Ok::<_, ApiError>(
+                self.send(Request::post("place import order", BASE, b))
+                    .await?
+                    .body,
+            )
+        };
         let first = send(body.clone()).await;
         let Some(ext) = external_id else { return first };
         match first {
@@ -68,10 +85,12 @@ impl BtClient {
                 Some(order) => Ok(order),
                 None => send(body).await,
             },
-            Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => match self.find_import_order(&ext).await? {
-                Some(order) => Ok(order),
-                None => Err(ApiError::Bt(e)),
-            },
+            Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
+                match self.find_import_order(&ext).await? {
+                    Some(order) => Ok(order),
+                    None => Err(ApiError::Bt(e)),
+                }
+            }
             other => other,
         }
     }
@@ -89,7 +108,13 @@ impl BtClient {
     }
 
     pub async fn get_import_order(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self.send(Request::get("get import order", format!("{BASE}/{}", seg(id)))).await?.body)
+        Ok(self
+            .send(Request::get(
+                "get import order",
+                format!("{BASE}/{}", seg(id)),
+            ))
+            .await?
+            .body)
     }
 
     pub async fn list_import_orders(&self, f: &OrderFilter) -> Result<Page, ApiError> {
@@ -107,22 +132,42 @@ impl BtClient {
 
     /// Changes an open import order's port date and/or numbers.
     pub async fn amend_import_order(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
-        Ok(self.send(Request::patch("amend import order", format!("{BASE}/{}", seg(id)), patch)).await?.body)
+        Ok(self
+            .send(Request::patch(
+                "amend import order",
+                format!("{BASE}/{}", seg(id)),
+                patch,
+            ))
+            .await?
+            .body)
     }
 
     pub async fn cancel_import_order(&self, id: &str) -> Result<Value, ApiError> {
-        let req = Request::post("cancel import order", format!("{BASE}/{}/cancel", seg(id)), json!({}));
+        let req = Request::post(
+            "cancel import order",
+            format!("{BASE}/{}/cancel", seg(id)),
+            json!({}),
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// Activates an accepted port on its port date, completing the import order.
     pub async fn activate_port(&self, id: &str) -> Result<Value, ApiError> {
-        let req = Request::post("activate port", "/bt-wholesale/v1/order/activatePort", json!({"importOrderId": id}));
+        let req = Request::post(
+            "activate port",
+            "/bt-wholesale/v1/order/activatePort",
+            json!({"importOrderId": id}),
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// Ringfences an accepted port's numbers to a company ahead of the port date.
-    pub async fn allocate_ported(&self, cug: &str, port_order_id: &str, service_id: &str) -> Result<Value, ApiError> {
+    pub async fn allocate_ported(
+        &self,
+        cug: &str,
+        port_order_id: &str,
+        service_id: &str,
+    ) -> Result<Value, ApiError> {
         let body = json!({
             "customer": {"id": cug, "type": "BUSINESS"},
             "numbers": {"characteristics": {"portOrderId": port_order_id}},
@@ -130,7 +175,11 @@ impl BtClient {
             "action": "RingFence",
             "ringFenceId": service_id,
         });
-        let req = Request::post("allocate ported numbers", "/v1/resourceManagement/directoryNumbers/ringFence", body);
+        let req = Request::post(
+            "allocate ported numbers",
+            "/v1/resourceManagement/directoryNumbers/ringFence",
+            body,
+        );
         Ok(self.send(req).await?.body)
     }
 }

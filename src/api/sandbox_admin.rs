@@ -6,7 +6,12 @@ use super::error::ApiError;
 use serde_json::{json, Value};
 
 impl BtClient {
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
         let op = "sandbox admin";
         let url = format!("{}/__sandbox/{path}", self.base_url());
         let mut req = self.http().request(method, &url);
@@ -22,7 +27,9 @@ impl BtClient {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            return Err(ApiError::Bt(Box::new(super::BtError::from_body(op, status, &text))));
+            return Err(ApiError::Bt(Box::new(super::BtError::from_body(
+                op, status, &text,
+            ))));
         }
         serde_json::from_str(&text).map_err(|e| ApiError::Decode {
             operation: op.into(),
@@ -44,11 +51,21 @@ impl BtClient {
 
     /// Moves the sandbox clock forward.
     pub async fn sandbox_advance(&self, secs: f64) -> Result<Value, ApiError> {
-        self.admin(reqwest::Method::POST, "clock", Some(json!({"advance_secs": secs}))).await
+        self.admin(
+            reqwest::Method::POST,
+            "clock",
+            Some(json!({"advance_secs": secs})),
+        )
+        .await
     }
 
     /// Tells the sandbox where to POST order notifications, and with which credentials.
-    pub async fn sandbox_register_callback(&self, url: &str, username: &str, password: &str) -> Result<(), ApiError> {
+    pub async fn sandbox_register_callback(
+        &self,
+        url: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ApiError> {
         self.admin(
             reqwest::Method::POST,
             "callback",

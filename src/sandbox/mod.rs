@@ -8,11 +8,16 @@
 //!
 #![doc = include_str!("CONTRACT.md")]
 
+pub mod calendar;
 pub mod clock;
 pub mod error;
+pub mod ethernet_state;
+pub mod faults;
 pub mod gateway;
 pub mod model;
+pub mod notify;
 pub mod persist;
+pub mod porting;
 pub mod routes;
 pub mod state;
 
@@ -35,6 +40,11 @@ pub struct SandboxConfig {
     pub clock_speed: f64,
     /// Where state is loaded from on start and saved after every mutating request.
     pub state_file: Option<std::path::PathBuf>,
+    /// Fault-injection rules in force from the start (see `faults.rs`; `btw sandbox --fault`).
+    pub faults: Vec<faults::FaultRule>,
+    /// Sandbox-clock seconds from a number import order (or its amended numbers) to the losing
+    /// provider's accept/reject decision (see `porting.rs`).
+    pub lcp_decision_secs: f64,
 }
 
 impl Default for SandboxConfig {
@@ -45,6 +55,8 @@ impl Default for SandboxConfig {
             order_step_secs: 2.0,
             clock_speed: 1.0,
             state_file: None,
+            faults: Vec::new(),
+            lcp_decision_secs: 5.0,
         }
     }
 }
@@ -60,6 +72,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("order_step_secs", &self.order_step_secs)
             .field("clock_speed", &self.clock_speed)
             .field("state_file", &self.state_file)
+            .field("faults", &self.faults)
+            .field("lcp_decision_secs", &self.lcp_decision_secs)
             .finish()
     }
 }
@@ -120,12 +134,21 @@ pub fn router(state: state::SandboxState) -> Router {
         .merge(routes::numbers::router())
         .merge(routes::address::router())
         .merge(routes::orders::router())
+        .merge(routes::porting::router())
+        .merge(routes::notifications::router())
+        .merge(routes::ethernet::router())
         .merge(routes::admin::router())
+        .merge(routes::faults::router())
         .fallback(gateway::not_found)
         .method_not_allowed_fallback(gateway::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gateway::gateway,
+        ))
+        // Outermost, so that faults hit even the token call and gateway errors.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::layer,
         ))
         .with_state(state)
 }
@@ -136,6 +159,7 @@ pub async fn start(
     config: SandboxConfig,
 ) -> std::io::Result<SandboxHandle> {
     let addr = listener.local_addr()?;
+    faults::check_config(&config.faults)?;
     let state = state::SandboxState::load_or_seed(config)?;
     let app = router(state.clone());
     let (shutdown, signal) = oneshot::channel::<()>();
@@ -168,6 +192,8 @@ pub async fn start_on(addr: &str, config: SandboxConfig) -> std::io::Result<Sand
 
 /// Moves orders along even when nobody is asking, saving when something changed.
 async fn tick_loop(state: state::SandboxState) {
+    // Notification delivery lives and dies with the ticker (aborting this future drops it).
+    let _delivery = notify::spawn_delivery(state.clone());
     let mut interval = tokio::time::interval(Duration::from_millis(200));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

@@ -43,6 +43,18 @@ pub struct World {
     /// Transitions not yet broadcast.
     #[serde(skip)]
     pub events: Vec<OrderTransition>,
+    /// Notifications waiting for delivery (see `notify.rs`).
+    #[serde(default)]
+    pub outbox: Vec<super::notify::Notification>,
+    /// Number import (port) orders (see `porting.rs`).
+    #[serde(default)]
+    pub ports: super::porting::Ports,
+    /// Notification callback, test settings and delivery log (see `notify.rs`).
+    #[serde(default)]
+    pub notify: super::notify::NotifyState,
+    /// Ethernet quotes, appointments, orders and services (see `ethernet_state.rs`).
+    #[serde(default)]
+    pub ethernet: super::ethernet_state::EthernetWorld,
 }
 
 /// The fixture addresses (`fixtures/addresses.json`).
@@ -121,6 +133,10 @@ impl World {
             journal: Journal::default(),
             counters: Counters::default(),
             events: Vec::new(),
+            outbox: Vec::new(),
+            ports: Default::default(),
+            notify: Default::default(),
+            ethernet: Default::default(),
         }
     }
 
@@ -258,6 +274,7 @@ impl World {
                 c.status = CompanyStatus::Active;
             }
         }
+        super::notify::on_order_transition(self, &event);
         self.events.push(event);
     }
 
@@ -265,6 +282,7 @@ impl World {
     /// apart from submission. Returns the transitions made (also queued for broadcast).
     pub fn advance_orders(&mut self, now: DateTime<Utc>, step_secs: f64) -> Vec<OrderTransition> {
         let step = secs_f64(step_secs);
+        super::porting::advance(self, now);
         let due: Vec<(String, DateTime<Utc>, OrderState)> = self
             .orders
             .values()
@@ -293,6 +311,8 @@ pub struct SandboxState {
     config: Arc<SandboxConfig>,
     events: broadcast::Sender<OrderTransition>,
     persister: Arc<Persister>,
+    /// Fault-injection rules (in memory only; see `faults.rs`).
+    faults: Arc<super::faults::Faults>,
 }
 
 impl SandboxState {
@@ -315,6 +335,7 @@ impl SandboxState {
                 generation: AtomicU64::new(0),
                 written: Mutex::new(0),
             }),
+            faults: Arc::new(super::faults::Faults::new(config.faults.clone())),
             config: Arc::new(config),
             events,
         }
@@ -322,6 +343,11 @@ impl SandboxState {
 
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// The fault-injection rules.
+    pub fn faults(&self) -> &super::faults::Faults {
+        &self.faults
     }
 
     /// Runs `f` with the world locked (briefly; `f` must not block), then broadcasts any order
@@ -344,6 +370,7 @@ impl SandboxState {
         let step = self.config.order_step_secs;
         self.with_world(|w| {
             let now = w.now();
+            w.advance_ethernet(now, step);
             w.advance_orders(now, step)
         })
     }

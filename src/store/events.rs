@@ -22,7 +22,10 @@ impl Notification {
     /// Reads BT's envelope `{eventId, eventTime, eventType, event: {productOrder: {id, state, …}}}`.
     pub fn from_envelope(body: Value) -> Result<Notification, String> {
         let s = |p: &str| body.pointer(p).and_then(Value::as_str).map(str::to_string);
-        let need = |p: &str, name: &str| s(p).filter(|v| !v.is_empty()).ok_or_else(|| format!("{name} is missing"));
+        let need = |p: &str, name: &str| {
+            s(p).filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{name} is missing"))
+        };
         Ok(Notification {
             event_id: need("/eventId", "eventId")?,
             event_type: need("/eventType", "eventType")?,
@@ -85,7 +88,11 @@ impl Store {
     }
 
     /// The first stored event of `event_type` for an order.
-    pub fn find_notification(&self, order_id: &str, event_type: &str) -> Result<Option<Value>, StoreError> {
+    pub fn find_notification(
+        &self,
+        order_id: &str,
+        event_type: &str,
+    ) -> Result<Option<Value>, StoreError> {
         self.conn()
             .query_row(
                 "SELECT body FROM notifications WHERE order_id = ?1 AND event_type = ?2 ORDER BY received_at LIMIT 1",
@@ -100,7 +107,11 @@ impl Store {
     /// The furthest state the notifications have told of an order.
     pub fn order_state(&self, order_id: &str) -> Result<Option<String>, StoreError> {
         self.conn()
-            .query_row("SELECT state FROM order_states WHERE order_id = ?1", [order_id], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM order_states WHERE order_id = ?1",
+                [order_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.error(e))
     }
@@ -108,7 +119,11 @@ impl Store {
     /// How many notifications are stored for an order (all types).
     pub fn notification_count(&self, order_id: &str) -> Result<u64, StoreError> {
         self.conn()
-            .query_row("SELECT COUNT(*) FROM notifications WHERE order_id = ?1", [order_id], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT COUNT(*) FROM notifications WHERE order_id = ?1",
+                [order_id],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(|e| self.error(e))
     }
@@ -147,8 +162,10 @@ mod tests {
     use serde_json::json;
 
     fn event(id: &str, order: &str, ty: &str, state: &str) -> Notification {
-        Notification::from_envelope(json!({"eventId": id, "eventTime": "2026-11-22T10:00:00Z", "eventType": ty,
-            "event": {"productOrder": {"id": order, "state": state}}}))
+        Notification::from_envelope(
+            json!({"eventId": id, "eventTime": "2026-11-22T10:00:00Z", "eventType": ty,
+            "event": {"productOrder": {"id": order, "state": state}}}),
+        )
         .unwrap()
     }
 
@@ -156,24 +173,42 @@ mod tests {
     fn duplicates_are_stored_once_and_states_never_go_back() {
         let hub = EventHub::new(Store::in_memory());
         let mut rx = hub.subscribe();
-        assert!(hub.record(event("e1", "O1", "orderAcknowledged", "acknowledged")).unwrap());
-        assert!(hub.record(event("e3", "O1", "orderComplete", "completed")).unwrap());
-        assert!(!hub.record(event("e3", "O1", "orderComplete", "completed")).unwrap());
+        assert!(hub
+            .record(event("e1", "O1", "orderAcknowledged", "acknowledged"))
+            .unwrap());
+        assert!(hub
+            .record(event("e3", "O1", "orderComplete", "completed"))
+            .unwrap());
+        assert!(!hub
+            .record(event("e3", "O1", "orderComplete", "completed"))
+            .unwrap());
         // Arriving late: inProgress after completed must not move the order back.
-        assert!(hub.record(event("e2", "O1", "orderInProgress", "inProgress")).unwrap());
-        assert_eq!(hub.store.order_state("O1").unwrap().as_deref(), Some("completed"));
+        assert!(hub
+            .record(event("e2", "O1", "orderInProgress", "inProgress"))
+            .unwrap());
+        assert_eq!(
+            hub.store.order_state("O1").unwrap().as_deref(),
+            Some("completed")
+        );
         assert_eq!(hub.store.notification_count("O1").unwrap(), 3);
         let mut seen = Vec::new();
         while let Ok(n) = rx.try_recv() {
             seen.push(n.event_id);
         }
         assert_eq!(seen, ["e1", "e3", "e2"]);
-        assert!(hub.store.find_notification("O1", "orderComplete").unwrap().is_some());
+        assert!(hub
+            .store
+            .find_notification("O1", "orderComplete")
+            .unwrap()
+            .is_some());
     }
 
     #[test]
     fn envelopes_must_carry_their_keys() {
-        let err = Notification::from_envelope(json!({"eventId": "x", "eventType": "t", "eventTime": "n"})).unwrap_err();
+        let err = Notification::from_envelope(
+            json!({"eventId": "x", "eventType": "t", "eventTime": "n"}),
+        )
+        .unwrap_err();
         assert!(err.contains("event.productOrder.id"), "{err}");
     }
 }

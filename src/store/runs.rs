@@ -67,7 +67,11 @@ impl Store {
     /// The most recently started run.
     pub fn latest_run_id(&self) -> Result<Option<String>, StoreError> {
         self.conn()
-            .query_row("SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.error(e))
     }

@@ -27,20 +27,54 @@ async fn listener(window: Option<Duration>) -> (callbacks::CallbackListener, Eve
 async fn unauthenticated_and_oversized_posts_are_refused_and_not_stored() {
     let (l, hub) = listener(None).await;
     let http = reqwest::Client::new();
-    let body = envelope("e1", "BTWKN1", "orderAcknowledged", "acknowledged", "2026-11-22T10:00:00Z");
+    let body = envelope(
+        "e1",
+        "BTWKN1",
+        "orderAcknowledged",
+        "acknowledged",
+        "2026-11-22T10:00:00Z",
+    );
     let r = http.post(l.url()).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = http.post(l.url()).basic_auth("bt", Some("wrong")).json(&body).send().await.unwrap();
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("wrong"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let mut big = body.clone();
     big["padding"] = json!("x".repeat(10_000));
-    let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).json(&big).send().await.unwrap();
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("callback-pass"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
-    let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).body("{not json").send().await.unwrap();
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("callback-pass"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(hub.store.notification_count("BTWKN1").unwrap(), 0, "nothing refused was stored");
+    assert_eq!(
+        hub.store.notification_count("BTWKN1").unwrap(),
+        0,
+        "nothing refused was stored"
+    );
 
-    let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).json(&body).send().await.unwrap();
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("callback-pass"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(hub.store.notification_count("BTWKN1").unwrap(), 1);
 }
@@ -50,17 +84,63 @@ async fn duplicated_and_reordered_deliveries_store_one_event_each_and_never_go_b
     let (l, hub) = listener(None).await;
     let http = reqwest::Client::new();
     let events = [
-        envelope("e3", "BTWKN7", "orderComplete", "completed", "2026-11-22T10:00:04Z"),
-        envelope("e1", "BTWKN7", "orderAcknowledged", "acknowledged", "2026-11-22T10:00:00Z"),
-        envelope("e3", "BTWKN7", "orderComplete", "completed", "2026-11-22T10:00:04Z"),
-        envelope("e2", "BTWKN7", "orderInProgress", "inProgress", "2026-11-22T10:00:02Z"),
-        envelope("e1", "BTWKN7", "orderAcknowledged", "acknowledged", "2026-11-22T10:00:00Z"),
-        envelope("e2", "BTWKN7", "orderInProgress", "inProgress", "2026-11-22T10:00:02Z"),
+        envelope(
+            "e3",
+            "BTWKN7",
+            "orderComplete",
+            "completed",
+            "2026-11-22T10:00:04Z",
+        ),
+        envelope(
+            "e1",
+            "BTWKN7",
+            "orderAcknowledged",
+            "acknowledged",
+            "2026-11-22T10:00:00Z",
+        ),
+        envelope(
+            "e3",
+            "BTWKN7",
+            "orderComplete",
+            "completed",
+            "2026-11-22T10:00:04Z",
+        ),
+        envelope(
+            "e2",
+            "BTWKN7",
+            "orderInProgress",
+            "inProgress",
+            "2026-11-22T10:00:02Z",
+        ),
+        envelope(
+            "e1",
+            "BTWKN7",
+            "orderAcknowledged",
+            "acknowledged",
+            "2026-11-22T10:00:00Z",
+        ),
+        envelope(
+            "e2",
+            "BTWKN7",
+            "orderInProgress",
+            "inProgress",
+            "2026-11-22T10:00:02Z",
+        ),
     ];
     let mut duplicates = 0;
     for e in &events {
-        let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).json(e).send().await.unwrap();
-        assert_eq!(r.status(), 200, "a duplicate is acknowledged too, so BT stops resending");
+        let r = http
+            .post(l.url())
+            .basic_auth("bt", Some("callback-pass"))
+            .json(e)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "a duplicate is acknowledged too, so BT stops resending"
+        );
         let v: Value = r.json().await.unwrap();
         if v["duplicate"] == true {
             duplicates += 1;
@@ -68,19 +148,41 @@ async fn duplicated_and_reordered_deliveries_store_one_event_each_and_never_go_b
     }
     assert_eq!(duplicates, 3);
     assert_eq!(hub.store.notification_count("BTWKN7").unwrap(), 3);
-    assert_eq!(hub.store.order_state("BTWKN7").unwrap().as_deref(), Some("completed"), "late events never move it back");
+    assert_eq!(
+        hub.store.order_state("BTWKN7").unwrap().as_deref(),
+        Some("completed"),
+        "late events never move it back"
+    );
 }
 
 #[tokio::test]
 async fn events_outside_the_replay_window_are_refused() {
     let (l, hub) = listener(Some(Duration::from_secs(300))).await;
     let http = reqwest::Client::new();
-    let old = envelope("old", "BTWKN9", "orderComplete", "completed", "2020-01-01T00:00:00Z");
-    let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).json(&old).send().await.unwrap();
+    let old = envelope(
+        "old",
+        "BTWKN9",
+        "orderComplete",
+        "completed",
+        "2020-01-01T00:00:00Z",
+    );
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("callback-pass"))
+        .json(&old)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let now = chrono::Utc::now().to_rfc3339();
     let fresh = envelope("fresh", "BTWKN9", "orderComplete", "completed", &now);
-    let r = http.post(l.url()).basic_auth("bt", Some("callback-pass")).json(&fresh).send().await.unwrap();
+    let r = http
+        .post(l.url())
+        .basic_auth("bt", Some("callback-pass"))
+        .json(&fresh)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(hub.store.notification_count("BTWKN9").unwrap(), 1);
 }

@@ -139,3 +139,27 @@ pub async fn output(cmd: &mut tokio::process::Command) -> Output {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// A callback listener on loopback with an in-memory store, registered with the sandbox at `url`.
+pub async fn notifications(url: &str) -> (btw::store::EventHub, btw::callbacks::CallbackListener) {
+    let hub = btw::store::EventHub::new(btw::store::Store::in_memory());
+    let config = btw::callbacks::CallbackConfig::for_sandbox();
+    let (user, pass) = (config.username.clone(), config.password.clone());
+    let listener = btw::callbacks::start(config, hub.clone()).await.unwrap();
+    client(url)
+        .sandbox_register_callback(&listener.url(), &user, pass.expose())
+        .await
+        .unwrap();
+    (hub, listener)
+}
+
+/// Moves the sandbox clock forward.
+pub async fn advance(url: &str, secs: f64) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/__sandbox/clock"))
+        .json(&serde_json::json!({"advance_secs": secs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -2,7 +2,14 @@
 
 mod common;
 
+mod callbacks;
 mod cli;
+mod ethernet;
 mod journey;
+mod porting;
 mod reliability;
+mod repl;
 mod sandbox_contract;
+mod sandbox_ethernet;
+mod sandbox_faults;
+mod sandbox_porting;

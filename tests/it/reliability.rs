@@ -219,10 +219,17 @@ async fn arrivals(url: &str, path_prefix: &str) -> Vec<(i64, u64)> {
         .unwrap()
         .iter()
         .filter(|r| r["path"].as_str().unwrap().starts_with(path_prefix))
-        .map(|r| (r["at"].as_str().unwrap().parse().unwrap(), r["status"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["at"].as_str().unwrap().parse().unwrap(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let t0 = reqs[0].0;
-    reqs.iter().map(|(t, s)| ((*t - t0).num_milliseconds(), *s)).collect()
+    reqs.iter()
+        .map(|(t, s)| ((*t - t0).num_milliseconds(), *s))
+        .collect()
 }
 
 #[tokio::test]
@@ -230,7 +237,11 @@ async fn a_get_retries_three_503s_with_growing_gaps() {
     let sb = sandbox().await;
     let url = sb.base_url();
     let path = "/bt-wholesale/v1/whc/resourceInventory/resellers";
-    add_fault(&url, json!({"method": "GET", "path_prefix": path, "status": 503, "count": 3})).await;
+    add_fault(
+        &url,
+        json!({"method": "GET", "path_prefix": path, "status": 503, "count": 3}),
+    )
+    .await;
     let c = client(&url);
     let me = c.reseller(CUG).await.expect("succeeds after the 503s");
     assert_eq!(me["resellerId"], "RES100234");
@@ -239,7 +250,10 @@ async fn a_get_retries_three_503s_with_growing_gaps() {
     let statuses: Vec<u64> = seen.iter().map(|(_, s)| *s).collect();
     assert_eq!(statuses, [503, 503, 503, 200]);
     let gaps: Vec<i64> = seen.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    assert!(gaps[0] < gaps[1] && gaps[1] < gaps[2], "gaps grow: {gaps:?}");
+    assert!(
+        gaps[0] < gaps[1] && gaps[1] < gaps[2],
+        "gaps grow: {gaps:?}"
+    );
 }
 
 #[tokio::test]
@@ -247,7 +261,11 @@ async fn a_400_is_never_retried() {
     let sb = sandbox().await;
     let url = sb.base_url();
     let path = "/bt-wholesale/v1/whc/resourceInventory/resellers";
-    add_fault(&url, json!({"method": "GET", "path_prefix": path, "status": 400, "count": 1})).await;
+    add_fault(
+        &url,
+        json!({"method": "GET", "path_prefix": path, "status": 400, "count": 1}),
+    )
+    .await;
     let c = client(&url);
     let err = c.reseller(CUG).await.unwrap_err();
     assert_eq!(err.bt().unwrap().status, 400);
@@ -265,7 +283,11 @@ async fn retry_after_is_honoured() {
     c.reseller(CUG).await.unwrap();
     let seen = arrivals(&url, path).await;
     assert_eq!(seen.iter().map(|(_, s)| *s).collect::<Vec<_>>(), [429, 200]);
-    assert!(seen[1].0 >= 2000, "waited {} ms after a Retry-After of 2 s", seen[1].0);
+    assert!(
+        seen[1].0 >= 2000,
+        "waited {} ms after a Retry-After of 2 s",
+        seen[1].0
+    );
 }
 
 /// The create's answer is lost after BT made the order: the client finds it by externalId
@@ -281,7 +303,10 @@ async fn a_lost_create_response_still_makes_exactly_one_order() {
     let outcome = runner::run(ctx, recipe("whc_provide.rhai"), Map::new()).await;
     let result = outcome.result.unwrap_or_else(|f| panic!("{}", f.render()));
     assert_eq!(result["state"], "completed");
-    assert_eq!(orders_created(&url).await, vec![result["order_id"].as_str().unwrap().to_string()]);
+    assert_eq!(
+        orders_created(&url).await,
+        vec![result["order_id"].as_str().unwrap().to_string()]
+    );
 }
 
 /// The process dies (SIGKILL) after sending the create and before recording its result;
@@ -301,17 +326,30 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
         .unwrap();
     let waited = Instant::now();
     while orders_created(&url).await.is_empty() {
-        assert!(waited.elapsed() < Duration::from_secs(30), "the create never arrived");
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the create never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
 
     let store = btw::store::Store::open(&dir.path().join("btw.db")).unwrap();
-    let run_id = store.latest_run_id().unwrap().expect("the run was recorded");
+    let run_id = store
+        .latest_run_id()
+        .unwrap()
+        .expect("the run was recorded");
     let steps = store.ledger_steps(&run_id).unwrap();
-    let create = steps.iter().find(|s| s.operation == "create order").unwrap();
-    assert_eq!(create.state, btw::store::StepState::Started, "killed before the result was recorded");
+    let create = steps
+        .iter()
+        .find(|s| s.operation == "create order")
+        .unwrap();
+    assert_eq!(
+        create.state,
+        btw::store::StepState::Started,
+        "killed before the result was recorded"
+    );
     drop(store);
 
     let o = output(btw(&url, dir.path()).args(["run", "--resume", &run_id, "--json"])).await;
@@ -320,6 +358,14 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
     assert_eq!(v["state"], "completed");
     assert_eq!(v["run_id"], run_id.as_str());
     let created = orders_created(&url).await;
-    assert_eq!(created, vec![v["order_id"].as_str().unwrap().to_string()], "exactly one order");
-    assert!(o.stderr.contains("asking BT whether it took effect"), "{}", o.stderr);
+    assert_eq!(
+        created,
+        vec![v["order_id"].as_str().unwrap().to_string()],
+        "exactly one order"
+    );
+    assert!(
+        o.stderr.contains("asking BT whether it took effect"),
+        "{}",
+        o.stderr
+    );
 }

@@ -23,9 +23,17 @@ pub mod events_module {
     /// print(e.event.product_order.confirmed_port_date);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn wait(ctx: NativeCallContext, order_id: &str, event_type: &str, timeout_secs: INT) -> RhaiResult<Dynamic> {
+    pub fn wait(
+        ctx: NativeCallContext,
+        order_id: &str,
+        event_type: &str,
+        timeout_secs: INT,
+    ) -> RhaiResult<Dynamic> {
         if timeout_secs <= 0 {
-            return Err(script_error(&ctx, "events::wait: timeout_secs must be positive"));
+            return Err(script_error(
+                &ctx,
+                "events::wait: timeout_secs must be positive",
+            ));
         }
         let rt = runtime(&ctx)?;
         let timeout = Duration::from_secs(timeout_secs as u64);

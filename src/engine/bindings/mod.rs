@@ -5,10 +5,11 @@
 
 mod address;
 mod btw;
+mod ethernet;
+mod events;
 mod numbers;
 mod order;
 mod port;
-mod events;
 mod util;
 mod wait;
 mod whc;
@@ -33,6 +34,10 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("address", rhai::exported_module!(address::address_module)),
         ("order", rhai::exported_module!(order::order_module)),
         ("port", rhai::exported_module!(port::port_module)),
+        (
+            "ethernet",
+            rhai::exported_module!(ethernet::ethernet_module),
+        ),
         ("events", rhai::exported_module!(events::events_module)),
         ("log", rhai::exported_module!(util::log_module)),
         ("json", rhai::exported_module!(util::json_module)),

@@ -6,10 +6,10 @@ use rhai::plugin::*;
 pub mod order_module {
     use crate::api::order::{OrderFilter, OrderSpec};
     use crate::api::snake::snake_keys;
+    use crate::engine::bindings::wait::{wait_for_order, Verdict};
     use crate::engine::bindings::{
         arg, block_on, ledgered, read, recorded_read, runtime, script_error, snake, RhaiResult,
     };
-    use crate::engine::bindings::wait::{wait_for_order, Verdict};
     use rhai::{Array, Dynamic, Map, INT};
     use serde_json::{json, Value};
     use std::time::Duration;
@@ -190,32 +190,51 @@ pub mod order_module {
     /// print(done.state);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn wait(ctx: NativeCallContext, id: &str, state: &str, timeout_secs: INT) -> RhaiResult<Dynamic> {
+    pub fn wait(
+        ctx: NativeCallContext,
+        id: &str,
+        state: &str,
+        timeout_secs: INT,
+    ) -> RhaiResult<Dynamic> {
         if timeout_secs <= 0 {
-            return Err(script_error(&ctx, "order::wait: timeout_secs must be positive"));
+            return Err(script_error(
+                &ctx,
+                "order::wait: timeout_secs must be positive",
+            ));
         }
         let rt = runtime(&ctx)?;
         let timeout = Duration::from_secs(timeout_secs as u64);
-        let v = recorded_read(&ctx, &rt, "wait for order", json!({"id": id, "state": state}), || {
-            wait_for_order(&ctx, &rt, id, timeout, |order| {
-                let now = order.get("state").and_then(Value::as_str).unwrap_or("");
-                if now.eq_ignore_ascii_case(state) {
-                    Verdict::Done(order.clone())
-                } else if matches!(now, "rejected" | "cancelled" | "failed" | "completed" | "partial") {
-                    let why = order
-                        .get("rejectionReason")
-                        .and_then(Value::as_str)
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default();
-                    Verdict::Fail {
-                        kind: "order",
-                        message: format!("order {id} ended {now}{why} while waiting for {state}"),
+        let v = recorded_read(
+            &ctx,
+            &rt,
+            "wait for order",
+            json!({"id": id, "state": state}),
+            || {
+                wait_for_order(&ctx, &rt, id, timeout, |order| {
+                    let now = order.get("state").and_then(Value::as_str).unwrap_or("");
+                    if now.eq_ignore_ascii_case(state) {
+                        Verdict::Done(order.clone())
+                    } else if matches!(
+                        now,
+                        "rejected" | "cancelled" | "failed" | "completed" | "partial"
+                    ) {
+                        let why = order
+                            .get("rejectionReason")
+                            .and_then(Value::as_str)
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default();
+                        Verdict::Fail {
+                            kind: "order",
+                            message: format!(
+                                "order {id} ended {now}{why} while waiting for {state}"
+                            ),
+                        }
+                    } else {
+                        Verdict::Continue
                     }
-                } else {
-                    Verdict::Continue
-                }
-            })
-        })?;
+                })
+            },
+        )?;
         Ok(snake(v))
     }
 }

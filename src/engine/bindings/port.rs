@@ -12,14 +12,21 @@ fn port_numbers(v: &Dynamic) -> Result<PortNumbers, String> {
     if let Ok(s) = v.clone().into_string() {
         let s = clean(&s);
         return Ok(match s.split_once('-') {
-            Some((a, b)) => PortNumbers::Range { start: a.into(), end: b.into() },
+            Some((a, b)) => PortNumbers::Range {
+                start: a.into(),
+                end: b.into(),
+            },
             None => PortNumbers::List(vec![s]),
         });
     }
     if let Some(arr) = v.clone().try_cast::<rhai::Array>() {
         let list = arr
             .into_iter()
-            .map(|n| n.into_string().map(|s| clean(&s)).map_err(|t| format!("numbers must be strings, not {t}")))
+            .map(|n| {
+                n.into_string()
+                    .map(|s| clean(&s))
+                    .map_err(|t| format!("numbers must be strings, not {t}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
             return Err("no numbers given".into());
@@ -27,35 +34,55 @@ fn port_numbers(v: &Dynamic) -> Result<PortNumbers, String> {
         return Ok(PortNumbers::List(list));
     }
     if let Some(m) = v.clone().try_cast::<Map>() {
-        let get = |k: &str| m.get(k).and_then(|d| d.clone().into_string().ok()).map(|s| clean(&s));
+        let get = |k: &str| {
+            m.get(k)
+                .and_then(|d| d.clone().into_string().ok())
+                .map(|s| clean(&s))
+        };
         if let (Some(start), Some(end)) = (get("start"), get("end")) {
             return Ok(PortNumbers::Range { start, end });
         }
         return Err("a range is #{start, end}".into());
     }
-    Err(format!("expected a number string, an array of numbers or #{{start, end}}, not {}", v.type_name()))
+    Err(format!(
+        "expected a number string, an array of numbers or #{{start, end}}, not {}",
+        v.type_name()
+    ))
 }
 
 fn numbers_json(n: &PortNumbers) -> (Option<Value>, Option<Value>) {
     match n {
         PortNumbers::List(l) => (Some(serde_json::json!(l)), None),
-        PortNumbers::Range { start, end } => (None, Some(serde_json::json!({"startNumber": start, "endNumber": end}))),
+        PortNumbers::Range { start, end } => (
+            None,
+            Some(serde_json::json!({"startNumber": start, "endNumber": end})),
+        ),
     }
 }
 
-fn import_type(ctx: &NativeCallContext, kind: Option<&Dynamic>) -> crate::engine::bindings::RhaiResult<&'static str> {
-    let k = kind.and_then(|d| d.clone().into_string().ok()).unwrap_or_else(|| "single".into());
+fn import_type(
+    ctx: &NativeCallContext,
+    kind: Option<&Dynamic>,
+) -> crate::engine::bindings::RhaiResult<&'static str> {
+    let k = kind
+        .and_then(|d| d.clone().into_string().ok())
+        .unwrap_or_else(|| "single".into());
     match k.to_ascii_lowercase().as_str() {
         "single" | "singleline" => Ok("SingleLine"),
         "multi" | "multiline" => Ok("MultiLine"),
-        other => Err(crate::engine::bindings::script_error(ctx, format!("kind {other:?}: expected \"single\" or \"multi\""))),
+        other => Err(crate::engine::bindings::script_error(
+            ctx,
+            format!("kind {other:?}: expected \"single\" or \"multi\""),
+        )),
     }
 }
 
 #[export_module]
 pub mod port_module {
     use super::{import_type, numbers_json, port_numbers};
-    use crate::engine::bindings::{arg, block_on, ledgered, read, runtime, script_error, snake, RhaiResult};
+    use crate::engine::bindings::{
+        arg, block_on, ledgered, read, runtime, script_error, snake, RhaiResult,
+    };
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};
 
@@ -70,9 +97,16 @@ pub mod port_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn check(ctx: NativeCallContext, numbers: Dynamic) -> RhaiResult<Dynamic> {
-        let n = port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
+        let n =
+            port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
         let rt = runtime(&ctx)?;
-        let v = read(&ctx, &rt, "check portability", json!({"numbers": format!("{n:?}")}), rt.client.port_check(&n, None))?;
+        let v = read(
+            &ctx,
+            &rt,
+            "check portability",
+            json!({"numbers": format!("{n:?}")}),
+            rt.client.port_check(&n, None),
+        )?;
         Ok(snake(v))
     }
 
@@ -82,11 +116,22 @@ pub mod port_module {
     /// let c = port::check("01914980100", "WHCExpress");
     /// ```
     #[rhai_fn(name = "check", return_raw)]
-    pub fn check_product(ctx: NativeCallContext, numbers: Dynamic, product: &str) -> RhaiResult<Dynamic> {
-        let n = port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
+    pub fn check_product(
+        ctx: NativeCallContext,
+        numbers: Dynamic,
+        product: &str,
+    ) -> RhaiResult<Dynamic> {
+        let n =
+            port_numbers(&numbers).map_err(|e| script_error(&ctx, format!("port::check: {e}")))?;
         let rt = runtime(&ctx)?;
         let request = json!({"numbers": format!("{n:?}"), "product": product});
-        let v = read(&ctx, &rt, "check portability", request, rt.client.port_check(&n, Some(product)))?;
+        let v = read(
+            &ctx,
+            &rt,
+            "check portability",
+            request,
+            rt.client.port_check(&n, Some(product)),
+        )?;
         Ok(snake(v))
     }
 
@@ -104,8 +149,11 @@ pub mod port_module {
             .get("numbers")
             .or_else(|| request.get("range"))
             .ok_or_else(|| script_error(&ctx, "port::earliest_date: give numbers (or range)"))?;
-        let n = port_numbers(numbers).map_err(|e| script_error(&ctx, format!("port::earliest_date: {e}")))?;
-        let losing = request.get("losing_provider").and_then(|d| d.clone().into_string().ok());
+        let n = port_numbers(numbers)
+            .map_err(|e| script_error(&ctx, format!("port::earliest_date: {e}")))?;
+        let losing = request
+            .get("losing_provider")
+            .and_then(|d| d.clone().into_string().ok());
         let rt = runtime(&ctx)?;
         let v = read(
             &ctx,
@@ -114,7 +162,10 @@ pub mod port_module {
             json!({"kind": kind, "numbers": format!("{n:?}"), "losing_provider": losing}),
             rt.client.earliest_port_date(kind, &n, losing.as_deref()),
         )?;
-        Ok(v.get("earliestPortDate").and_then(Value::as_str).unwrap_or_default().to_string())
+        Ok(v.get("earliestPortDate")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// Places a SingleLine or MultiLine import (port) order — DESIGN.md's `port::import`, which
@@ -162,8 +213,16 @@ pub mod port_module {
         let numbers = match (a.numbers, a.number, a.range) {
             (Some(list), None, None) => super::PortNumbers::List(list),
             (None, Some(n), None) => super::PortNumbers::List(vec![n]),
-            (None, None, Some(r)) => super::PortNumbers::Range { start: r.start, end: r.end },
-            _ => return Err(script_error(&ctx, "port::import_order: give one of numbers, number or range")),
+            (None, None, Some(r)) => super::PortNumbers::Range {
+                start: r.start,
+                end: r.end,
+            },
+            _ => {
+                return Err(script_error(
+                    &ctx,
+                    "port::import_order: give one of numbers, number or range",
+                ))
+            }
         };
         let (list, range) = numbers_json(&numbers);
         let rt = runtime(&ctx)?;
@@ -193,13 +252,30 @@ pub mod port_module {
                 }
                 body
             },
-            |body| block_on(&ctx, &rt, "place import order", rt.client.create_import_order(body.clone())),
+            |body| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    "place import order",
+                    rt.client.create_import_order(body.clone()),
+                )
+            },
             |recorded| {
-                let ext = recorded.get("externalId").and_then(Value::as_str).unwrap_or("");
-                block_on(&ctx, &rt, "find import order", rt.client.find_import_order(ext))
+                let ext = recorded
+                    .get("externalId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                block_on(
+                    &ctx,
+                    &rt,
+                    "find import order",
+                    rt.client.find_import_order(ext),
+                )
             },
         )?;
-        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+        Ok(snake(
+            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
+        ))
     }
 
     /// One import order: `state` (acknowledged, inProgress, completed, rejected, cancelled),
@@ -212,7 +288,13 @@ pub mod port_module {
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        Ok(snake(read(&ctx, &rt, "get import order", json!({"id": id}), rt.client.get_import_order(id))?))
+        Ok(snake(read(
+            &ctx,
+            &rt,
+            "get import order",
+            json!({"id": id}),
+            rt.client.get_import_order(id),
+        )?))
     }
 
     /// Changes an open import order: `#{port_date, numbers}` (or `range`). Changing the numbers
@@ -225,7 +307,10 @@ pub mod port_module {
     pub fn amend(ctx: NativeCallContext, id: &str, changes: Map) -> RhaiResult<Dynamic> {
         let mut patch = json!({});
         if let Some(d) = changes.get("port_date") {
-            patch["portDate"] = json!(d.clone().into_string().map_err(|t| script_error(&ctx, format!("port::amend: port_date must be a string, not {t}")))?);
+            patch["portDate"] = json!(d.clone().into_string().map_err(|t| script_error(
+                &ctx,
+                format!("port::amend: port_date must be a string, not {t}")
+            ))?);
         }
         if let Some(n) = changes.get("numbers").or_else(|| changes.get("range")) {
             let n = port_numbers(n).map_err(|e| script_error(&ctx, format!("port::amend: {e}")))?;
@@ -239,7 +324,12 @@ pub mod port_module {
         }
         for k in changes.keys() {
             if !["port_date", "numbers", "range"].contains(&k.as_str()) {
-                return Err(script_error(&ctx, format!("port::amend: unknown field `{k}`, expected port_date, numbers or range")));
+                return Err(script_error(
+                    &ctx,
+                    format!(
+                        "port::amend: unknown field `{k}`, expected port_date, numbers or range"
+                    ),
+                ));
             }
         }
         let rt = runtime(&ctx)?;
@@ -248,11 +338,20 @@ pub mod port_module {
             &rt,
             "amend import order",
             |_| json!({"id": id, "patch": patch}),
-            |_| block_on(&ctx, &rt, "amend import order", rt.client.amend_import_order(id, patch.clone())),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    "amend import order",
+                    rt.client.amend_import_order(id, patch.clone()),
+                )
+            },
             // The same PATCH again changes nothing more: send it.
             |_| Ok(None),
         )?;
-        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+        Ok(snake(
+            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
+        ))
     }
 
     /// Cancels an import order that has not completed.
@@ -268,13 +367,27 @@ pub mod port_module {
             &rt,
             "cancel import order",
             |_| json!({"id": id}),
-            |_| block_on(&ctx, &rt, "cancel import order", rt.client.cancel_import_order(id)),
             |_| {
-                let o = block_on(&ctx, &rt, "get import order", rt.client.get_import_order(id))?;
+                block_on(
+                    &ctx,
+                    &rt,
+                    "cancel import order",
+                    rt.client.cancel_import_order(id),
+                )
+            },
+            |_| {
+                let o = block_on(
+                    &ctx,
+                    &rt,
+                    "get import order",
+                    rt.client.get_import_order(id),
+                )?;
                 Ok((o.get("state").and_then(Value::as_str) == Some("cancelled")).then_some(o))
             },
         )?;
-        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+        Ok(snake(
+            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
+        ))
     }
 
     /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
@@ -290,11 +403,20 @@ pub mod port_module {
             &rt,
             "allocate ported numbers",
             |_| json!({"id": id, "service_id": service_id}),
-            |_| block_on(&ctx, &rt, "allocate ported numbers", rt.client.allocate_ported(&rt.cug, id, service_id)),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    "allocate ported numbers",
+                    rt.client.allocate_ported(&rt.cug, id, service_id),
+                )
+            },
             // Allocating again to the same company gives the same answer.
             |_| Ok(None),
         )?;
-        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+        Ok(snake(
+            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
+        ))
     }
 
     /// Activates an accepted port on its port date and completes the import order. Earlier than
@@ -313,11 +435,18 @@ pub mod port_module {
             |_| json!({"id": id}),
             |_| block_on(&ctx, &rt, "activate port", rt.client.activate_port(id)),
             |_| {
-                let o = block_on(&ctx, &rt, "get import order", rt.client.get_import_order(id))?;
+                let o = block_on(
+                    &ctx,
+                    &rt,
+                    "get import order",
+                    rt.client.get_import_order(id),
+                )?;
                 Ok((o.get("state").and_then(Value::as_str) == Some("completed")).then_some(o))
             },
         )?;
-        Ok(snake(crate::engine::convert::to_json(&v).unwrap_or(Value::Null)))
+        Ok(snake(
+            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
+        ))
     }
 
     /// Import orders, newest first: `#{state, external_id, offset, limit}`.
@@ -345,7 +474,9 @@ pub mod port_module {
         };
         let rt = runtime(&ctx)?;
         let request = json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
-        let v = read(&ctx, &rt, "list import orders", request, async { Ok(rt.client.list_import_orders(&f).await?.body) })?;
+        let v = read(&ctx, &rt, "list import orders", request, async {
+            Ok(rt.client.list_import_orders(&f).await?.body)
+        })?;
         Ok(snake(v))
     }
 }

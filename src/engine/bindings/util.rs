@@ -138,7 +138,6 @@ pub mod time_module {
         d.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
-
     /// The current time as an RFC 3339 UTC string. With the sandbox profile this is the
     /// sandbox's clock, which may run faster than real time or have been moved forward.
     ///
@@ -158,8 +157,12 @@ pub mod time_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn sleep_until(ctx: NativeCallContext, when: &str) -> RhaiResult<()> {
-        let target = parse_any(when)
-            .ok_or_else(|| script_error(&ctx, format!("time::sleep_until: cannot read {when:?} as a date-time")))?;
+        let target = parse_any(when).ok_or_else(|| {
+            script_error(
+                &ctx,
+                format!("time::sleep_until: cannot read {when:?} as a date-time"),
+            )
+        })?;
         let now = current(&ctx).unwrap_or_else(Utc::now);
         let gap = (target - now).num_milliseconds();
         if gap <= 0 {
@@ -172,7 +175,10 @@ pub mod time_module {
                 &format!("sandbox: moving the clock forward to {}", fmt(target)),
             );
             block_on(&ctx, &rt, "advance the sandbox clock", async {
-                rt.client.sandbox_advance(gap as f64 / 1000.0).await.map(|_| ())
+                rt.client
+                    .sandbox_advance(gap as f64 / 1000.0)
+                    .await
+                    .map(|_| ())
             })
         } else {
             let d = std::time::Duration::from_millis(gap as u64);

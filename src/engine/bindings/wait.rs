@@ -27,7 +27,13 @@ fn fallback_interval(rt: &Runtime) -> Duration {
 }
 
 /// A script error for a wait that ended badly: `#{kind, order_id, state, message, summary}`.
-pub(crate) fn wait_error(ctx: &NativeCallContext, kind: &str, order_id: &str, state: &str, message: String) -> Box<EvalAltResult> {
+pub(crate) fn wait_error(
+    ctx: &NativeCallContext,
+    kind: &str,
+    order_id: &str,
+    state: &str,
+    message: String,
+) -> Box<EvalAltResult> {
     let mut m = Map::new();
     m.insert("kind".into(), kind.into());
     m.insert("order_id".into(), order_id.into());
@@ -38,7 +44,13 @@ pub(crate) fn wait_error(ctx: &NativeCallContext, kind: &str, order_id: &str, st
 }
 
 /// Sleeps until a notification about `order_id` arrives or `pause` passes.
-fn nap(ctx: &NativeCallContext, rt: &Runtime, rx: &mut Option<broadcast::Receiver<Notification>>, order_id: &str, pause: Duration) -> RhaiResult<Option<Notification>> {
+fn nap(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    rx: &mut Option<broadcast::Receiver<Notification>>,
+    order_id: &str,
+    pause: Duration,
+) -> RhaiResult<Option<Notification>> {
     block_on(ctx, rt, "wait", async {
         let Some(rx) = rx.as_mut() else {
             tokio::time::sleep(pause).await;
@@ -76,14 +88,21 @@ pub(crate) fn wait_for_order(
     let mut last = String::new();
     loop {
         let order = block_on(ctx, rt, "get order", rt.client.get_any_order(order_id))?;
-        let state = order.get("state").and_then(Value::as_str).unwrap_or("").to_string();
+        let state = order
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if state != last {
-            rt.out.log(LogLevel::Info, &format!("order {order_id}: {state}"));
+            rt.out
+                .log(LogLevel::Info, &format!("order {order_id}: {state}"));
             last = state.clone();
         }
         match judge(&order) {
             Verdict::Done(v) => return Ok(v),
-            Verdict::Fail { kind, message } => return Err(wait_error(ctx, kind, order_id, &state, message)),
+            Verdict::Fail { kind, message } => {
+                return Err(wait_error(ctx, kind, order_id, &state, message))
+            }
             Verdict::Continue => {}
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -93,7 +112,10 @@ pub(crate) fn wait_for_order(
                 "timeout",
                 order_id,
                 &state,
-                format!("order {order_id} still {state} after {} s", timeout.as_secs()),
+                format!(
+                    "order {order_id} still {state} after {} s",
+                    timeout.as_secs()
+                ),
             ));
         }
         nap(ctx, rt, &mut rx, order_id, fallback_interval(rt).min(left))?;
@@ -130,7 +152,13 @@ pub(crate) fn event_from_order(order: &Value, event_type: &str) -> Option<Value>
 
 /// Waits for a notification of `event_type` about an order: already stored, arriving, or
 /// (fallback) visible in the order itself.
-pub(crate) fn wait_for_event(ctx: &NativeCallContext, rt: &Runtime, order_id: &str, event_type: &str, timeout: Duration) -> RhaiResult<Value> {
+pub(crate) fn wait_for_event(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    order_id: &str,
+    event_type: &str,
+    timeout: Duration,
+) -> RhaiResult<Value> {
     let deadline = Instant::now() + timeout;
     let mut rx = rt.events.as_ref().map(|h| h.subscribe());
     loop {
@@ -155,7 +183,10 @@ pub(crate) fn wait_for_event(ctx: &NativeCallContext, rt: &Runtime, order_id: &s
                 "timeout",
                 order_id,
                 state,
-                format!("no {event_type} event for order {order_id} within {} s (order is {state})", timeout.as_secs()),
+                format!(
+                    "no {event_type} event for order {order_id} within {} s (order is {state})",
+                    timeout.as_secs()
+                ),
             ));
         }
         // A matching notification wakes us at once; anything else, or nothing, re-checks.

@@ -3,10 +3,14 @@
 
 pub mod address;
 pub mod admin;
+pub mod ethernet;
+pub mod faults;
+pub mod notifications;
 pub mod numbers;
 pub mod oauth;
 pub mod order_rules;
 pub mod orders;
+pub mod porting;
 pub mod qualify;
 pub mod verify;
 

@@ -84,6 +84,10 @@ async fn ringfence(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
+    // Allocating an accepted port's numbers ahead of the port date (see routes/porting.rs).
+    if str_at(&body, "/numbers/characteristics/portOrderId").is_some() {
+        return super::porting::ringfence_ported(&state, &body);
+    }
     let mut errs = SchemaErrors::default();
     let cug = require_str(&body, "/customer/id", "customer.id", &mut errs);
     if let Some(cug) = cug {

@@ -1,0 +1,214 @@
+//! Meta-commands (`:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`) and the session's
+//! record of successful statements that `:save` turns into a recipe.
+
+use std::path::PathBuf;
+
+/// The meta-commands, with their one-line descriptions (`:help` and completion read this).
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        ":help [name]",
+        "list the modules, or show a function's signature, doc and example (also help(name))",
+    ),
+    (
+        ":profile",
+        "show the profile, base URL, CUG and billing account",
+    ),
+    (":vars", "list the session's variables and functions"),
+    (
+        ":load FILE",
+        "run a .rhai file into the session (its variables and functions stay)",
+    ),
+    (
+        ":save FILE",
+        "write the session's successful statements as a recipe for `btw run`",
+    ),
+    (
+        ":reset",
+        "forget every variable and function: a fresh session",
+    ),
+    (":quit", "leave (also Ctrl-D)"),
+];
+
+/// A parsed meta-command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Meta {
+    Help(Option<String>),
+    Profile,
+    Vars,
+    Load(PathBuf),
+    Save(PathBuf),
+    Reset,
+    Quit,
+    /// Hidden: pushes a line through the notification path (tests, demos).
+    Notify(String),
+    /// A meta-command used wrongly, with what to say.
+    Bad(String),
+}
+
+/// Reads a meta-command (`:name args`) or `help(name)`; `None` for script text.
+pub fn parse(line: &str) -> Option<Meta> {
+    let line = line.trim();
+    if let Some(arg) = help_call(line) {
+        return Some(Meta::Help(arg));
+    }
+    let rest = line.strip_prefix(':')?;
+    let (cmd, arg) = match rest.split_once(char::is_whitespace) {
+        Some((c, a)) => (c, a.trim()),
+        None => (rest, ""),
+    };
+    let arg_opt = (!arg.is_empty()).then(|| arg.to_string());
+    let need_file = |make: fn(PathBuf) -> Meta, usage: &str| match &arg_opt {
+        Some(a) => make(PathBuf::from(a.trim_matches('"'))),
+        None => Meta::Bad(format!("usage: {usage}")),
+    };
+    Some(match cmd {
+        "help" | "h" | "?" => Meta::Help(arg_opt),
+        "profile" => Meta::Profile,
+        "vars" => Meta::Vars,
+        "load" | "l" => need_file(Meta::Load, ":load FILE.rhai"),
+        "save" | "s" => need_file(Meta::Save, ":save FILE.rhai"),
+        "reset" => Meta::Reset,
+        "quit" | "q" | "exit" => Meta::Quit,
+        "notify" => Meta::Notify(arg.to_string()),
+        other => Meta::Bad(format!(
+            "unknown meta-command :{other} (known: {})",
+            COMMANDS
+                .iter()
+                .map(|(c, _)| c.split_whitespace().next().unwrap_or(c))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+    })
+}
+
+/// `help()`, `help(whc::company)`, `help("whc::company")` → the argument (REPL only: it is not a script function).
+fn help_call(line: &str) -> Option<Option<String>> {
+    let inner = line
+        .trim_end_matches(';')
+        .trim_end()
+        .strip_prefix("help")?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')?
+        .trim()
+        .trim_matches(|c| c == '"' || c == '`' || c == '\'');
+    if inner.contains(['(', ')', ';']) {
+        return None;
+    }
+    Some((!inner.is_empty()).then(|| inner.to_string()))
+}
+
+/// The statements of a session that ran without error, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript {
+    entries: Vec<String>,
+}
+
+impl Transcript {
+    pub fn push(&mut self, text: &str) {
+        let t = text.trim();
+        if !t.is_empty() {
+            self.entries.push(t.to_string());
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The session as a recipe: a `//!` header, then each statement, terminated so they parse
+    /// as one script; the last one stays an expression, so the recipe's result is the session's
+    /// last result.
+    pub fn to_recipe(&self, name: &str, profile: &str) -> String {
+        let mut out = format!(
+            "//! name: {}\n//! params:\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
+            name.replace('\n', " "),
+            chrono::Local::now().format("%Y-%m-%d %H:%M")
+        );
+        let n = self.entries.len();
+        for (i, e) in self.entries.iter().enumerate() {
+            // Doc comments (`//!`) belong only at the top of a file.
+            let body: Vec<&str> = e
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//!"))
+                .collect();
+            let body = body.join("\n");
+            let body = body.trim();
+            if body.is_empty() {
+                continue;
+            }
+            out.push_str(body);
+            if i + 1 < n && !ends_statement(body) {
+                // After a line comment, the `;` goes on a line of its own.
+                let last = body.lines().last().unwrap_or("");
+                out.push_str(if last.contains("//") { "\n;" } else { ";" });
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Whether a statement needs no `;` after it.
+fn ends_statement(s: &str) -> bool {
+    s.lines().last().unwrap_or("").trim().ends_with(';')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_meta_commands() {
+        assert_eq!(parse(":help"), Some(Meta::Help(None)));
+        assert_eq!(
+            parse(":help whc::qualify_company"),
+            Some(Meta::Help(Some("whc::qualify_company".into())))
+        );
+        assert_eq!(
+            parse("help(whc::company)"),
+            Some(Meta::Help(Some("whc::company".into())))
+        );
+        assert_eq!(
+            parse("help(\"whc::company\");"),
+            Some(Meta::Help(Some("whc::company".into())))
+        );
+        assert_eq!(parse("help()"), Some(Meta::Help(None)));
+        assert_eq!(parse(":load a b.rhai"), Some(Meta::Load("a b.rhai".into())));
+        assert!(matches!(parse(":load"), Some(Meta::Bad(_))));
+        assert!(matches!(parse(":frobnicate"), Some(Meta::Bad(_))));
+        assert_eq!(parse(":q"), Some(Meta::Quit));
+        assert_eq!(
+            parse(":notify hello there"),
+            Some(Meta::Notify("hello there".into()))
+        );
+        assert_eq!(parse("let x = 1"), None);
+        assert_eq!(parse("helper(1)"), None);
+        assert_eq!(parse("help(f(1))"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn recipes_parse_and_give_the_last_result() {
+        let mut t = Transcript::default();
+        t.push("let a = #{x: 40}");
+        t.push("fn add(v) { v + 2 }");
+        t.push("if a.x > 1 { a.x = 40 }");
+        t.push("let b = add(a.x) // the answer");
+        t.push("let u = \"http://example.com\"");
+        t.push("//! stray header\nb");
+        let src = t.to_recipe("test session", "sandbox");
+        assert!(src.starts_with("//! name: test session\n"), "{src}");
+        let engine = rhai::Engine::new();
+        let v: i64 = engine.eval(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        assert_eq!(v, 42);
+    }
+}

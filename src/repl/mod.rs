@@ -1,0 +1,259 @@
+//! `btw repl`: an interactive session on the same engine as `btw run`, with completion, hints,
+//! help from the engine's metadata, multi-line input, history, Ctrl-C cancelling the running call,
+//! and notifications printed above the prompt. `btw defs` writes editor definition files.
+//!
+//! - [`helper`]: the rustyline helper (completion, hints, validator, highlighting);
+//! - [`help`]: signatures, docs and examples read from the engine;
+//! - [`render`]: values as coloured, indented text;
+//! - [`meta`]: `:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`;
+//! - [`session`]: one persistent scope and the evaluation of each input.
+
+pub mod defs;
+pub mod help;
+pub mod helper;
+pub mod meta;
+pub mod render;
+mod session;
+
+use crate::config::Settings;
+use crate::engine::Cancel;
+use crate::runner::{exit, Failure};
+use help::Docs;
+use helper::{ReplHelper, Snapshot};
+use meta::Meta;
+use render::Paint;
+use rustyline::error::ReadlineError;
+use rustyline::{CompletionType, Config, Editor, ExternalPrinter as _};
+use session::Session;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+pub use defs::defs_command;
+
+/// A channel of ready-to-print lines (order notifications) for a REPL session: give the receiver
+/// to [`run`], keep the sender for whoever produces the lines (the callback listener). Lines
+/// arriving while the user types are printed above the prompt, leaving the edited line intact.
+pub fn notification_sink() -> (mpsc::Sender<String>, mpsc::Receiver<String>) {
+    mpsc::channel()
+}
+
+/// Bridges a broadcast of notification lines into a [`notification_sink`] receiver.
+pub fn from_broadcast(mut rx: tokio::sync::broadcast::Receiver<String>) -> mpsc::Receiver<String> {
+    let (tx, out) = mpsc::channel();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(line) => {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let _ = tx.send(format!("({n} notifications skipped)"));
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    out
+}
+
+/// Runs an interactive session until `:quit` or Ctrl-D; returns the exit code.
+/// `notifications`, when given, are printed as they arrive.
+pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<String>>) -> i32 {
+    let (client, sandbox) = match crate::app::connect(settings).await {
+        Ok(c) => c,
+        Err(f) => {
+            eprintln!("{}", f.render());
+            return f.exit_code();
+        }
+    };
+    let cancel = Cancel::default();
+    let evaluating = Arc::new(AtomicBool::new(false));
+    // Ctrl-C while a script runs cancels it. At the prompt the line editor reads Ctrl-C as a key
+    // (the terminal is in raw mode), so the signal only arrives during evaluation.
+    let sigint = {
+        let cancel = cancel.clone();
+        let evaluating = evaluating.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if evaluating.load(Ordering::SeqCst) {
+                    cancel.cancel();
+                }
+            }
+        })
+    };
+    let session = Session::new(
+        settings,
+        client,
+        tokio::runtime::Handle::current(),
+        cancel,
+        evaluating,
+    );
+    let settings = settings.clone();
+    let code = tokio::task::spawn_blocking(move || interact(session, &settings, notifications))
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("error: the REPL thread failed: {e}");
+            exit::INTERNAL
+        });
+    sigint.abort();
+    if let Some(h) = sandbox {
+        h.shutdown().await;
+    }
+    code
+}
+
+/// The read-eval-print loop, on a blocking thread.
+fn interact(
+    mut session: Session,
+    settings: &Settings,
+    notifications: Option<mpsc::Receiver<String>>,
+) -> i32 {
+    let paint = Paint::detect();
+    session.paint = paint;
+    let docs = Arc::new(Docs::from_engine(&session.engine));
+    let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .auto_add_history(true)
+        .history_ignore_space(true)
+        .max_history_size(5000)
+        .map(|b| b.build())
+        .unwrap_or_default();
+    let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> =
+        match Editor::with_config(config) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: cannot start the line editor: {e}");
+                return exit::INTERNAL;
+            }
+        };
+    editor.set_helper(Some(ReplHelper::new(docs.clone(), snapshot.clone(), paint)));
+    let history = settings.data_dir.join("repl_history");
+    let _ = std::fs::create_dir_all(&settings.data_dir);
+    let _ = editor.load_history(&history);
+
+    // Notifications (and `:notify`) reach the terminal through rustyline's external printer,
+    // which redraws the line being edited below them.
+    let (notify_tx, notify_rx) = notification_sink();
+    if let Some(external) = notifications {
+        let tx = notify_tx.clone();
+        std::thread::spawn(move || {
+            for line in external {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let printer = editor.create_external_printer().ok();
+    std::thread::spawn(move || {
+        let mut printer = printer;
+        for line in notify_rx {
+            let text = if line.ends_with('\n') {
+                line
+            } else {
+                format!("{line}\n")
+            };
+            match printer.as_mut() {
+                Some(p) => {
+                    if p.print(text.clone()).is_err() {
+                        print!("{text}");
+                    }
+                }
+                None => {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }
+            }
+        }
+    });
+
+    println!("{}", session.banner());
+    let prompt = format!("btw:{}> ", settings.profile.name());
+    loop {
+        session.refresh(&snapshot);
+        let line = match editor.readline(&prompt) {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => {
+                // Ctrl-C at the prompt clears the line.
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("error: reading input: {e}");
+                break;
+            }
+        };
+        let _ = editor.save_history(&history);
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match meta::parse(text) {
+            Some(Meta::Quit) => break,
+            Some(Meta::Help(name)) => {
+                let out = match name {
+                    Some(n) => docs.help(&n, paint),
+                    None => docs.overview(paint),
+                };
+                println!("{out}");
+            }
+            Some(Meta::Profile) => println!("{}", session.profile_text()),
+            Some(Meta::Vars) => println!("{}", session.vars_text()),
+            Some(Meta::Reset) => {
+                session.reset();
+                println!("session reset: no variables or functions");
+            }
+            Some(Meta::Load(path)) => session.load(&path),
+            Some(Meta::Save(path)) => session.save(&path),
+            Some(Meta::Notify(text)) => notify_later(&notify_tx, &text),
+            Some(Meta::Bad(msg)) => eprintln!("{}", paint.red(&msg)),
+            None => session.eval_and_print(&line),
+        }
+    }
+    let _ = editor.save_history(&history);
+    exit::OK
+}
+
+/// `:notify [+SECS] text`: sends `text` through the notification path, after SECS when given
+/// (so it arrives while the next line is being typed).
+fn notify_later(tx: &mpsc::Sender<String>, text: &str) {
+    let (delay, msg) = match text.strip_prefix('+').and_then(|t| t.split_once(' ')) {
+        Some((secs, rest)) => match secs.parse::<f64>() {
+            Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
+                (Duration::from_secs_f64(s), rest.to_string())
+            }
+            _ => (Duration::ZERO, text.to_string()),
+        },
+        None => (Duration::ZERO, text.to_string()),
+    };
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let _ = tx.send(msg);
+    });
+}
+
+/// Shown when a failure is rendered: the REPL's name for the input it came from.
+pub(crate) const INPUT_NAME: &str = "<repl>";
+
+/// A failure as the REPL prints it (like `btw run`, with `<repl>:line:col`).
+pub(crate) fn render_failure(f: &Failure, paint: Paint) -> String {
+    match f {
+        Failure::Cancelled { .. } => {
+            paint.yellow("interrupted: back at the prompt (variables kept)")
+        }
+        _ => {
+            let text = f.render();
+            match text.strip_prefix("error:") {
+                Some(rest) => format!("{}{rest}", paint.red("error:")),
+                None => text,
+            }
+        }
+    }
+}

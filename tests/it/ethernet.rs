@@ -1,0 +1,100 @@
+//! Ethernet through scripts: both recipes, and the errors a recipe must be able to catch.
+
+use crate::common::*;
+use btw::runner;
+use serde_json::Map;
+
+async fn eth_sandbox() -> btw::sandbox::SandboxHandle {
+    sandbox_with(btw::sandbox::SandboxConfig {
+        order_step_secs: 0.1,
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fttp_recipe_completes() {
+    let sb = eth_sandbox().await;
+    let (ctx, out) = context(client(&sb.base_url()));
+    let outcome = runner::run(ctx, recipe("ethernet_fttp.rhai"), Map::new()).await;
+    let lines = out.take();
+    let r = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    assert_eq!(r["state"], "completed");
+    assert!(r["service_id"].as_str().unwrap().starts_with("ETH"));
+    for n in 1..=6 {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("[{n}/6]"))),
+            "{lines:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ead_modify_recipe_completes_and_ceases() {
+    let sb = eth_sandbox().await;
+    let (ctx, out) = context(client(&sb.base_url()));
+    let outcome = runner::run(ctx, recipe("ethernet_ead_modify.rhai"), Map::new()).await;
+    let lines = out.take();
+    let r = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    assert_eq!(r["state"], "ceased");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("bandwidth now 10000 Mbit/s")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("£1250.00 install + £506.25/month")),
+        "priced from the table: {lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn ethernet_errors_are_catchable() {
+    let sb = eth_sandbox().await;
+    let url = sb.base_url();
+    let src = r#"
+        let seen = #{};
+        // GEA without an appointment.
+        let q = ethernet::quote(#{product: "EtherwayGEAFTTP", bandwidth: 330, term: 12, a_end: "IP5 3RE"});
+        try { ethernet::order(#{quote_id: q.id}); } catch (e) { seen.no_appointment = e; }
+        // A place where the product is unavailable.
+        let q2 = ethernet::quote(#{product: "EtherwayGEAFTTP", bandwidth: 80, term: 12, a_end: "EH2 3BU"});
+        try { ethernet::order(#{quote_id: q2.id}); } catch (e) { seen.unavailable = e; }
+        // An expired quote: a month and a day later.
+        let q3 = ethernet::quote(#{product: "EtherflowInternet", bandwidth: 100, term: 12, a_end: "LS1 5HD"});
+        time::sleep_until(time::add_secs(time::now(), 32 * 86400));
+        try { ethernet::order(#{quote_id: q3.id}); } catch (e) { seen.expired = e; }
+        // A modify of a ceased service.
+        let q4 = ethernet::quote(#{product: "EtherflowInternet", bandwidth: 100, term: 12, a_end: "LS1 5HD"});
+        let o = ethernet::order(#{quote_id: q4.id});
+        let live = order::wait(o.id, "completed", 30);
+        let service = live.product_order_item[0].product.id;
+        let c = ethernet::cease(service, #{});
+        order::wait(c.id, "completed", 30);
+        try { ethernet::modify(service, #{bandwidth: 200}); } catch (e) { seen.ceased = e; }
+        seen
+    "#;
+    let (outcome, lines) = run_text(client(&url), src).await;
+    let seen = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    for (key, reason) in [
+        ("no_appointment", "AppointmentRequired"),
+        ("unavailable", "ProductUnavailable"),
+        ("expired", "QuoteExpired"),
+        ("ceased", "ServiceCeased"),
+    ] {
+        assert_eq!(seen[key]["kind"], "bt", "{key}: {}", seen[key]);
+        assert_eq!(seen[key]["status"], 400, "{key}");
+        assert_eq!(seen[key]["code"], "22", "{key}");
+        assert_eq!(seen[key]["reason"], reason, "{key}: {}", seen[key]);
+        assert!(!seen[key]["message"].as_str().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,215 @@
+//! `btw repl` driven through a pseudo-terminal (rexpect): completion, help, errors that keep the
+//! session, multi-line input, Ctrl-C, notifications above the prompt, and `:save` → `btw run`.
+
+use crate::common::*;
+use rexpect::session::PtySession;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const PROMPT: &str = "btw:sandbox> ";
+
+fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btw"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data_dir)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("BTW_BASE_URL", url)
+        .env("BTW_DATA_DIR", data_dir)
+        .current_dir(repo())
+        .arg("repl");
+    rexpect::session::spawn_with_options(
+        cmd,
+        rexpect::reader::Options {
+            timeout_ms: Some(20_000),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("spawn btw repl in a pty")
+}
+
+/// Types without pressing Enter.
+fn type_keys(p: &mut PtySession, keys: &str) {
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
+/// Types a line, then waits for what it should print (when `expect` is not empty) and the next
+/// prompt. The line editor redraws the line (and its prompt) on every key, always with `\r`;
+/// the first `\n` is the Enter.
+fn line(p: &mut PtySession, input: &str, expect: &str) -> String {
+    p.send_line(input).unwrap();
+    p.exp_string("\n").unwrap();
+    if !expect.is_empty() {
+        p.exp_string(expect)
+            .unwrap_or_else(|e| panic!("after {input:?}, expected {expect:?}: {e}"));
+    }
+    p.exp_string(PROMPT)
+        .unwrap_or_else(|e| panic!("no prompt after {input:?}: {e}"))
+}
+
+#[test]
+fn a_session_through_a_terminal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_repl(&sb.base_url(), dir.path());
+    p.exp_string("btw repl").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Verify: the seeded company is taken, so its map prints.
+    line(
+        &mut p,
+        r#"whc::company("Acme Widgets Ltd")"#,
+        "Acme Widgets Ltd",
+    );
+
+    // Qualify into a variable, then read it.
+    line(
+        &mut p,
+        r#"let q = whc::qualify_company(#{name: "Zephyr Looms Ltd", domain: "zephyrlooms.co.uk"})"#,
+        "",
+    );
+    line(&mut p, "q.result", "\"Qualified\"");
+    p.send_line("q.id").unwrap();
+    p.exp_string("\n").unwrap();
+    let (_, id) = p.exp_regex(r#""[A-Za-z0-9-]+""#).unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Tab completes a module function; Ctrl-C at the prompt clears the line.
+    type_keys(&mut p, "whc::qu");
+    type_keys(&mut p, "\t");
+    p.exp_string("whc::qualify_company(").unwrap();
+    // The hint shows the signature of the call being typed.
+    let got = p.exp_string("whc::qualify_company(request");
+    assert!(got.is_ok(), "{got:?}");
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Help: signature, doc and example; and the module list.
+    p.send_line(":help whc::qualify_company").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string("whc::qualify_company(").unwrap();
+    p.exp_string("Example:").unwrap();
+    p.exp_string("let q = whc::qualify_company(#{").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, ":help", "numbers::");
+
+    // A failing call prints BT's error with <repl>:line:col; the session and `q` survive.
+    p.send_line(
+        r#"numbers::ringfence(#{area_code: "0121", service_id: "X", qualification_id: "Y"})"#,
+    )
+    .unwrap();
+    p.exp_string("error: <repl>:1:").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, "q.id", &id);
+
+    // Multi-line input while brackets are open; functions persist across inputs.
+    p.send_line("let m = #{").unwrap();
+    p.send_line("  a: 1,").unwrap();
+    p.send_line("  b: [1, 2]").unwrap();
+    line(&mut p, "}", "");
+    line(&mut p, "m", "#{a: 1, b: [1, 2]}");
+    line(&mut p, "fn double(x) { x * 2 }", "");
+    line(&mut p, "double(m.a + 20)", "42");
+
+    // Ctrl-C stops a long call quickly and keeps the variables.
+    p.send_line("time::sleep(30)").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "Ctrl-C took {:?}",
+        started.elapsed()
+    );
+    line(&mut p, "q.id", &id);
+
+    // A notification arriving while a line is typed prints above it; the line survives.
+    line(&mut p, ":notify +0.5 order BTWKN000123 completed", "");
+    type_keys(&mut p, "let zz = 4");
+    p.exp_string("order BTWKN000123 completed").unwrap();
+    p.exp_string("let zz = 4").unwrap();
+    line(&mut p, "2", "");
+    line(&mut p, "zz", "42");
+
+    // :save writes the successful statements as a recipe; :quit leaves.
+    let saved = dir.path().join("session.rhai");
+    line(&mut p, &format!(":save {}", saved.display()), "saved");
+    line(&mut p, "double(zz)", "84");
+    line(&mut p, &format!(":save {}", saved.display()), "saved");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+
+    let recipe = std::fs::read_to_string(&saved).unwrap();
+    assert!(recipe.starts_with("//! name: "), "{recipe}");
+    assert!(
+        !recipe.contains("ringfence"),
+        "failed statements are left out:\n{recipe}"
+    );
+    assert!(
+        !recipe.contains("sleep"),
+        "interrupted statements are left out:\n{recipe}"
+    );
+    assert!(!recipe.contains(":help"), "{recipe}");
+
+    // The recipe runs with `btw run` to the same effect.
+    let o = rt.block_on(output(
+        btw(&sb.base_url(), dir.path()).args(["run", saved.to_str().unwrap()]),
+    ));
+    assert_eq!(
+        o.code, 0,
+        "stdout: {}\nstderr: {}\n{recipe}",
+        o.stdout, o.stderr
+    );
+    assert_eq!(o.stdout.trim(), "84", "{}", o.stdout);
+
+    // History was kept in the data folder.
+    let history = std::fs::read_to_string(dir.path().join("repl_history")).unwrap();
+    assert!(
+        history.contains("whc::company(\"Acme Widgets Ltd\")"),
+        "{history}"
+    );
+}
+
+#[test]
+fn load_reset_and_profile() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lib.rhai");
+    std::fs::write(
+        &file,
+        "//! name: helpers\nfn triple(x) { x * 3 }\nlet loaded = triple(5);\n",
+    )
+    .unwrap();
+    let mut p = spawn_repl(&sb.base_url(), dir.path());
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, ":profile", &sb.base_url());
+    line(&mut p, &format!(":load {}", file.display()), "");
+    line(&mut p, "loaded + triple(1)", "18");
+    // A syntax error points at <repl>:line:col.
+    line(&mut p, "let x = 1 + ;", "error: <repl>:1:");
+    line(&mut p, ":reset", "session reset");
+    line(&mut p, "loaded", "not found");
+    // `()` prints nothing: the next thing after the prompt is the prompt.
+    let between = line(&mut p, "()", "");
+    assert_eq!(between.trim(), "", "{between:?}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[tokio::test]
+async fn defs_writes_a_definition_file_per_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("defs");
+    let o =
+        output(btw("http://127.0.0.1:9", dir.path()).args(["defs", out.to_str().unwrap()])).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let whc = std::fs::read_to_string(out.join("whc.d.rhai")).unwrap();
+    assert!(whc.contains("fn qualify_company("), "{whc}");
+    assert!(whc.contains("qualif"), "{whc}");
+}
