@@ -67,11 +67,26 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Check { scripts } => check(&overrides, &scripts),
         Command::Run(args) => run(&overrides, args).await,
         Command::Sandbox(args) => serve_sandbox(&overrides, args).await,
+        Command::Serve(args) => match Settings::load(&overrides) {
+            Ok(s) => {
+                let opts = crate::serve::ServeOptions {
+                    store: args.state.clone().unwrap_or_else(|| s.data_dir.join("btw.db")),
+                    recipes: args.recipes,
+                    grace: Duration::from_secs(args.grace),
+                    catch_up: Duration::from_secs(args.catch_up),
+                    debounce: Duration::from_millis(args.debounce_ms.max(10)),
+                };
+                crate::serve::serve(&s, opts).await
+            }
+            Err(e) => fail(&Failure::Usage { message: e.0 }),
+        },
         Command::Repl => match Settings::load(&overrides) {
             Ok(s) => crate::repl::run(&s, None).await,
             Err(e) => fail(&Failure::Usage { message: e.0 }),
         },
         Command::Defs { dir } => crate::repl::defs_command(dir),
+        Command::Bench(args) => crate::bench::main(args).await,
+        Command::Schedule(args) => crate::schedule::cli::command(&overrides, args),
     }
 }
 

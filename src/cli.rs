@@ -50,6 +50,14 @@ pub enum Command {
         #[arg(required = true, value_name = "SCRIPT")]
         scripts: Vec<PathBuf>,
     },
+    /// The daemon: watch a recipes folder, run on-drop recipes and inbox jobs, fire scheduled
+    /// jobs, run recipes on order notifications, and write a report for every run.
+    ///
+    /// Folder layout: DIR/*.rhai recipes (their `//! trigger:` header says when they run),
+    /// DIR/inbox/*.json jobs ({"recipe", "params", "at"}), DIR/runs/<run_id>.json reports.
+    /// Stop with Ctrl-C or SIGTERM: runs in flight get --grace seconds, then are interrupted
+    /// and resumed on the next start.
+    Serve(ServeArgs),
     /// Run the BT sandbox on its own, for curl, Postman or other btw processes.
     Sandbox(SandboxArgs),
     /// Explore the API interactively: a Rhai prompt with the whole script surface.
@@ -65,6 +73,15 @@ pub enum Command {
         #[arg(value_name = "DIR", default_value = "defs")]
         dir: Option<std::path::PathBuf>,
     },
+    /// Measure btw against the sandbox: journeys/s, per-call latency, overhead against plain
+    /// reqwest, latency-bound bulk, start-up and peak RSS; prints a table and writes BENCHMARKS.md.
+    ///
+    /// Run it from the repository with a release build: cargo run --release -- bench
+    /// (about three minutes on 2 cores; --quick for a smoke test).
+    Bench(crate::bench::BenchArgs),
+    /// Scheduled jobs: list, add (--at WHEN or --cron EXPR, in UK time) and cancel recipes that
+    /// `btw serve` runs at a set time. Works on the daemon's store while it runs.
+    Schedule(crate::schedule::cli::ScheduleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -132,4 +149,25 @@ pub struct SandboxArgs {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The recipes folder to watch (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub recipes: PathBuf,
+    /// The store (SQLite: ledger, runs, scheduled jobs, notifications); default: the data folder's btw.db.
+    /// `btw schedule --state FILE` works on the same file while the daemon runs.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Seconds in-flight runs get to finish on shutdown before they are interrupted.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace: u64,
+    /// A scheduled job missed while the daemon was down runs (once) if it is at most this late;
+    /// later, it is marked missed.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub catch_up: u64,
+    /// Milliseconds a file must stay unchanged before it is read.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    pub debounce_ms: u64,
 }

@@ -15,11 +15,16 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod recipe;
 pub mod repl;
 pub mod runner;
 pub mod sandbox;
+pub mod schedule;
+pub mod serve;
 pub mod store;
+pub mod watch;

@@ -25,6 +25,7 @@ use render::Paint;
 use rustyline::error::ReadlineError;
 use rustyline::{CompletionType, Config, Editor, ExternalPrinter as _};
 use session::Session;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -69,6 +70,30 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
             return f.exit_code();
         }
     };
+    // With the sandbox, listen for order notifications: they feed `order::wait`/`events::wait`
+    // and are printed above the prompt as they arrive.
+    let mut listener = None;
+    let mut events = None;
+    let mut notifications = notifications;
+    if let Ok(store) = crate::store::Store::open(&settings.data_dir.join("btw.db")) {
+        if let Some((hub, l)) = crate::app::listen_for_notifications(settings, &client, &store).await {
+            if notifications.is_none() {
+                let (tx, rx) = notification_sink();
+                let mut feed = hub.subscribe();
+                tokio::spawn(async move {
+                    while let Ok(n) = feed.recv().await {
+                        let state = n.state.as_deref().unwrap_or("");
+                        if tx.send(format!("[notification] {} {} {state}", n.order_id, n.event_type)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                notifications = Some(rx);
+            }
+            events = Some(hub);
+            listener = Some(l);
+        }
+    }
     let cancel = Cancel::default();
     let evaluating = Arc::new(AtomicBool::new(false));
     // Ctrl-C while a script runs cancels it. At the prompt the line editor reads Ctrl-C as a key
@@ -80,6 +105,9 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
             while tokio::signal::ctrl_c().await.is_ok() {
                 if evaluating.load(Ordering::SeqCst) {
                     cancel.cancel();
+                } else if !std::io::stdin().is_terminal() {
+                    // Input from a pipe has no line editor to read Ctrl-C as a key: leave.
+                    std::process::exit(exit::INTERRUPTED);
                 }
             }
         })
@@ -90,6 +118,7 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
         tokio::runtime::Handle::current(),
         cancel,
         evaluating,
+        events,
     );
     let settings = settings.clone();
     let code = tokio::task::spawn_blocking(move || interact(session, &settings, notifications))
@@ -99,6 +128,9 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
             exit::INTERNAL
         });
     sigint.abort();
+    if let Some(l) = listener {
+        l.shutdown().await;
+    }
     if let Some(h) = sandbox {
         h.shutdown().await;
     }

@@ -43,6 +43,7 @@ impl Session {
         handle: tokio::runtime::Handle,
         cancel: Cancel,
         evaluating: Arc<AtomicBool>,
+        events: Option<crate::store::EventHub>,
     ) -> Session {
         let out: Arc<dyn engine::Output> = Arc::new(StdOutput {
             prints_to_stderr: false,
@@ -62,7 +63,7 @@ impl Session {
             cancel.clone(),
         );
         let base_url = client.base_url().to_string();
-        let rt = Runtime::new(
+        let mut rt = Runtime::new(
             client,
             handle.clone(),
             settings.profile,
@@ -72,6 +73,7 @@ impl Session {
             cancel.clone(),
             format!("repl-{}", runner::new_run_id()),
         );
+        rt.events = events;
         engine::attach(&mut engine, Arc::new(rt));
         let mut limits = settings.limits.clone();
         limits.timeout_secs = per_input;

@@ -49,6 +49,51 @@ const MIGRATIONS: &[&str] = &[
         updated_at  TEXT NOT NULL
     );
     "#,
+    // 3: the daemon: on-drop contents already run, and the runs it started (to resume after a stop).
+    r#"
+    CREATE TABLE daemon_seen (
+        path        TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        run_id      TEXT,
+        seen_at     TEXT NOT NULL,
+        PRIMARY KEY (path, hash)
+    );
+    CREATE TABLE daemon_runs (
+        run_id      TEXT PRIMARY KEY,
+        recipe      TEXT NOT NULL,
+        params      TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'interrupted')),
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    "#,
+    // 4: scheduled jobs (src/store/jobs.rs). Times are UTC RFC 3339 with milliseconds and `Z`,
+    // so text order is time order.
+    r#"
+    CREATE TABLE jobs (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (kind IN ('at', 'cron')),
+        at            TEXT,
+        cron          TEXT,
+        tz            TEXT NOT NULL DEFAULT 'Europe/London',
+        recipe        TEXT NOT NULL,
+        params        TEXT NOT NULL,
+        next_run_at   TEXT,
+        state         TEXT NOT NULL CHECK (state IN
+                        ('scheduled', 'running', 'done', 'missed', 'cancelled', 'failed')),
+        run_id        TEXT,
+        lease_owner   TEXT,
+        lease_until   TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_outcome  TEXT,
+        last_run_id   TEXT,
+        catch_up_secs INTEGER,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX jobs_due ON jobs (state, next_run_at);
+    "#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -3,12 +3,19 @@
 //! Everything here is synchronous and quick; callers on the async runtime wrap it in
 //! `spawn_blocking` where it matters, scripts call it from their own blocking thread.
 
+mod daemon;
 mod events;
+mod jobs;
 mod ledger;
 mod migrations;
 mod runs;
 
+pub use daemon::UnfinishedRun;
 pub use events::{state_rank, EventHub, Notification};
+pub use jobs::{
+    new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind, JobState,
+    NewJob,
+};
 pub use ledger::{LedgerEntry, StepState};
 pub use runs::RunRecord;
 
@@ -92,6 +99,6 @@ impl Store {
     }
 }
 
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -1,0 +1,217 @@
+//! Recipe headers: the `//!` lines that say what a recipe is, its parameters and when it runs.
+//!
+//! ```text
+//! //! name: Port one number into a company and activate it on the port date
+//! //! params: number, company_service_id, port_date
+//! //! trigger: manual | on-drop | at 2026-12-01T10:00 Europe/London | cron "0 10 * * 1-5" Europe/London
+//! //!          | on order.state=completed | on event=portLcpAccepted
+//! ```
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// When a recipe runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// Only when asked: `btw run`, an inbox job, a schedule.
+    Manual,
+    /// Once per distinct content, when dropped into (or saved in) the watched folder.
+    OnDrop,
+    /// Once, at an instant.
+    At(DateTime<Utc>),
+    /// On a cron schedule in a time zone.
+    Cron { expr: String, tz: Tz },
+    /// When an order notification arrives whose order state is this (`on order.state=completed`).
+    OrderState(String),
+    /// When an order notification of this type arrives (`on event=portLcpAccepted`).
+    Event(String),
+}
+
+impl Trigger {
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Manual => "manual".into(),
+            Trigger::OnDrop => "on-drop".into(),
+            Trigger::At(t) => format!("at {}", t.to_rfc3339()),
+            Trigger::Cron { expr, tz } => format!("cron \"{expr}\" {tz}"),
+            Trigger::OrderState(s) => format!("on order.state={s}"),
+            Trigger::Event(e) => format!("on event={e}"),
+        }
+    }
+}
+
+/// A recipe's header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    pub name: Option<String>,
+    pub params: Vec<String>,
+    pub trigger: Trigger,
+}
+
+/// A header line that cannot be read: its 1-based line and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeaderError {
+    pub line: usize,
+    pub message: String,
+}
+
+const LONDON: Tz = chrono_tz::Europe::London;
+
+/// Reads the header from the leading `//!` lines. Lines without a known `key:` are prose.
+pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
+    let mut header = Header {
+        name: None,
+        params: Vec::new(),
+        trigger: Trigger::Manual,
+    };
+    for (i, line) in source.lines().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("//!") else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            break;
+        };
+        let rest = rest.trim();
+        let Some((key, value)) = rest.split_once(':') else { continue };
+        let value = value.trim();
+        match key.trim() {
+            "name" => header.name = Some(value.to_string()),
+            "params" => {
+                header.params = value
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            }
+            "trigger" => {
+                header.trigger = parse_trigger(value).map_err(|message| HeaderError { line: i + 1, message })?
+            }
+            _ => {}
+        }
+    }
+    Ok(header)
+}
+
+/// One trigger expression (the text after `trigger:`).
+pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
+    // Comments after the trigger (`(or: …)`) are allowed, as in DESIGN.md.
+    let text = text.split("  ").next().unwrap_or(text).trim();
+    let lower = text.to_ascii_lowercase();
+    if lower == "manual" {
+        return Ok(Trigger::Manual);
+    }
+    if lower == "on-drop" || lower == "on drop" {
+        return Ok(Trigger::OnDrop);
+    }
+    if let Some(rest) = text.strip_prefix("at ") {
+        return parse_at(rest.trim()).map(Trigger::At);
+    }
+    if let Some(rest) = text.strip_prefix("cron ") {
+        let rest = rest.trim();
+        let (expr, tz) = if let Some(r) = rest.strip_prefix('"') {
+            let (expr, after) = r.split_once('"').ok_or("cron: the expression needs a closing quote")?;
+            (expr.to_string(), after.trim())
+        } else {
+            return Err("cron: quote the expression, e.g. cron \"0 10 * * 1-5\" Europe/London".into());
+        };
+        let tz = if tz.is_empty() {
+            LONDON
+        } else {
+            tz.parse::<Tz>().map_err(|_| format!("cron: unknown time zone {tz:?}"))?
+        };
+        if expr.split_whitespace().count() < 5 {
+            return Err(format!("cron: {expr:?} needs five fields (minute hour day month weekday)"));
+        }
+        return Ok(Trigger::Cron { expr, tz });
+    }
+    if let Some(rest) = text.strip_prefix("on ") {
+        let rest = rest.trim();
+        if let Some(state) = rest.strip_prefix("order.state=") {
+            let state = state.trim();
+            if state.is_empty() {
+                return Err("on order.state=…: name the state, e.g. completed".into());
+            }
+            return Ok(Trigger::OrderState(state.to_string()));
+        }
+        if let Some(ev) = rest.strip_prefix("event=") {
+            let ev = ev.trim();
+            if ev.is_empty() {
+                return Err("on event=…: name the event type, e.g. portLcpAccepted".into());
+            }
+            return Ok(Trigger::Event(ev.to_string()));
+        }
+        return Err(format!("unknown event trigger {rest:?}: use on order.state=STATE or on event=TYPE"));
+    }
+    Err(format!(
+        "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE or on event=TYPE"
+    ))
+}
+
+/// `2026-12-01T10:00 Europe/London`, `2026-12-01 10:00`, or RFC 3339.
+fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let mut parts = text.rsplitn(2, ' ');
+    let last = parts.next().unwrap_or("");
+    let (when, tz) = match last.parse::<Tz>() {
+        Ok(tz) => (parts.next().unwrap_or("").trim(), tz),
+        Err(_) => (text, LONDON),
+    };
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(when, fmt) {
+            return tz
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| format!("at: {when} does not exist in {tz} (the clocks go forward then)"));
+        }
+    }
+    Err(format!("at: cannot read {text:?} as a date-time, e.g. 2026-12-01T10:00 Europe/London"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_header_is_read() {
+        let h = parse_header(
+            "//! name: Port one number\n//! params: number, port_date\n//! trigger: on-drop\n\nlet x = 1;\n//! trigger: manual\n",
+        )
+        .unwrap();
+        assert_eq!(h.name.as_deref(), Some("Port one number"));
+        assert_eq!(h.params, ["number", "port_date"]);
+        assert_eq!(h.trigger, Trigger::OnDrop, "header lines after the code are not header");
+    }
+
+    #[test]
+    fn every_trigger_form_parses() {
+        assert_eq!(parse_trigger("manual").unwrap(), Trigger::Manual);
+        assert_eq!(
+            parse_trigger("at 2026-12-01T10:00 Europe/London").unwrap(),
+            Trigger::At("2026-12-01T10:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            parse_trigger("at 2026-07-01 10:00").unwrap(),
+            Trigger::At("2026-07-01T09:00:00Z".parse().unwrap()),
+            "summer time: 10:00 in London is 09:00 UTC"
+        );
+        assert_eq!(
+            parse_trigger("cron \"0 10 * * 1-5\" Europe/London").unwrap(),
+            Trigger::Cron { expr: "0 10 * * 1-5".into(), tz: LONDON }
+        );
+        assert_eq!(parse_trigger("on order.state=completed").unwrap(), Trigger::OrderState("completed".into()));
+        assert_eq!(parse_trigger("on event=portLcpAccepted").unwrap(), Trigger::Event("portLcpAccepted".into()));
+    }
+
+    #[test]
+    fn bad_triggers_are_explained_with_their_line() {
+        let e = parse_header("//! name: x\n//! trigger: sometimes\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("unknown trigger"), "{}", e.message);
+        assert!(parse_trigger("cron 0 10 * * *").unwrap_err().contains("quote"));
+        assert!(parse_trigger("at 2026-03-29 01:30").unwrap_err().contains("does not exist"));
+        assert!(parse_trigger("on order.state=").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! What `btw serve` keeps in the store: which on-drop recipe contents already ran, and the runs
+//! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
+
+use super::{now_rfc3339, Store, StoreError};
+use rusqlite::params;
+use serde_json::Value;
+
+/// A run the daemon started and had not seen finish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnfinishedRun {
+    pub run_id: String,
+    pub recipe: String,
+    pub params: Value,
+    pub origin: String,
+}
+
+impl Store {
+    /// Claims an on-drop run for this content of this recipe: true the first time only.
+    pub fn claim_drop(&self, path: &str, hash: &str, run_id: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO daemon_seen (path, hash, run_id, seen_at) VALUES (?1, ?2, ?3, ?4)",
+                params![path, hash, run_id, now_rfc3339()],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn daemon_run_started(&self, run_id: &str, recipe: &str, params: &Value, origin: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)
+                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL",
+                params![run_id, recipe, params.to_string(), origin, now_rfc3339()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Marks a daemon run `done`, or `interrupted` (stopped by shutdown: resume it on restart).
+    pub fn daemon_run_finished(&self, run_id: &str, interrupted: bool) -> Result<(), StoreError> {
+        let state = if interrupted { "interrupted" } else { "done" };
+        self.conn()
+            .execute(
+                "UPDATE daemon_runs SET state = ?2, finished_at = ?3 WHERE run_id = ?1",
+                params![run_id, state, now_rfc3339()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs left `running` (the daemon died) or `interrupted` (it was stopped mid-run).
+    pub fn daemon_unfinished(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT run_id, recipe, params, origin FROM daemon_runs WHERE state != 'done' ORDER BY started_at")
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(UnfinishedRun {
+                    run_id: r.get(0)?,
+                    recipe: r.get(1)?,
+                    params: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+                    origin: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_content_is_claimed_once() {
+        let s = Store::in_memory();
+        assert!(s.claim_drop("/r/a.rhai", "h1", "r1").unwrap());
+        assert!(!s.claim_drop("/r/a.rhai", "h1", "r2").unwrap());
+        assert!(s.claim_drop("/r/a.rhai", "h2", "r3").unwrap());
+    }
+
+    #[test]
+    fn unfinished_runs_are_found() {
+        let s = Store::in_memory();
+        s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop").unwrap();
+        s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox").unwrap();
+        s.daemon_run_finished("r1", false).unwrap();
+        let left = s.daemon_unfinished().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].run_id, "r2");
+        s.daemon_run_finished("r2", true).unwrap();
+        assert_eq!(s.daemon_unfinished().unwrap().len(), 1, "interrupted runs are resumed too");
+    }
+}
