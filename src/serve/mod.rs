@@ -296,7 +296,9 @@ impl Daemon {
         }
     }
 
-    /// A new order notification: run every recipe whose trigger matches it.
+    /// A new order notification: run every recipe whose trigger matches it — once per order
+    /// reaching a state (several events can carry the same state: line complete, then complete),
+    /// once per event id for event triggers, even across restarts and daemons.
     fn notification(self: &Arc<Self>, n: &Notification) {
         let matching: Vec<PathBuf> = self
             .recipes
@@ -311,13 +313,27 @@ impl Daemon {
             .map(|(p, _)| p.clone())
             .collect();
         for path in matching {
+            let trigger = self.recipes.lock().unwrap_or_else(|p| p.into_inner()).get(&path).map(|l| l.trigger.clone());
+            let key = match trigger {
+                Some(Trigger::OrderState(s)) => format!("order-state:{}:{s}", n.order_id),
+                _ => format!("event:{}", n.event_id),
+            };
+            let run_id = runner::new_run_id();
+            match self.store.claim_drop(&path.display().to_string(), &key, &run_id) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    say(&self.log, LogLevel::Error, format!("{}: {e}", path.display()));
+                    continue;
+                }
+            }
             let mut params = Map::new();
             params.insert("order_id".into(), json!(n.order_id));
             params.insert("event_type".into(), json!(n.event_type));
             params.insert("event_id".into(), json!(n.event_id));
             params.insert("state".into(), json!(n.state));
             params.insert("event".into(), crate::api::snake::snake_keys(n.body.clone()));
-            self.launch(path, params, format!("event:{}", n.event_type), None, false);
+            self.launch(path, params, format!("event:{}", n.event_type), Some(run_id), false);
         }
     }
 }

@@ -15,7 +15,8 @@ pub struct UnfinishedRun {
 }
 
 impl Store {
-    /// Claims an on-drop run for this content of this recipe: true the first time only.
+    /// Claims a run of a recipe for a key (an on-drop content hash, an order reaching a state, an
+    /// event id): true the first time only.
     pub fn claim_drop(&self, path: &str, hash: &str, run_id: &str) -> Result<bool, StoreError> {
         self.conn()
             .execute(
