@@ -71,7 +71,10 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Serve(args) => match Settings::load(&overrides) {
             Ok(s) => {
                 let opts = crate::serve::ServeOptions {
-                    store: args.state.clone().unwrap_or_else(|| s.data_dir.join("btw.db")),
+                    store: args
+                        .state
+                        .clone()
+                        .unwrap_or_else(|| s.data_dir.join("btw.db")),
                     recipes: args.recipes,
                     grace: Duration::from_secs(args.grace),
                     catch_up: Duration::from_secs(args.catch_up),

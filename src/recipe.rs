@@ -72,7 +72,9 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
             break;
         };
         let rest = rest.trim();
-        let Some((key, value)) = rest.split_once(':') else { continue };
+        let Some((key, value)) = rest.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         match key.trim() {
             "name" => header.name = Some(value.to_string()),
@@ -84,7 +86,10 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
                     .collect()
             }
             "trigger" => {
-                header.trigger = parse_trigger(value).map_err(|message| HeaderError { line: i + 1, message })?
+                header.trigger = parse_trigger(value).map_err(|message| HeaderError {
+                    line: i + 1,
+                    message,
+                })?
             }
             _ => {}
         }
@@ -109,18 +114,25 @@ pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
     if let Some(rest) = text.strip_prefix("cron ") {
         let rest = rest.trim();
         let (expr, tz) = if let Some(r) = rest.strip_prefix('"') {
-            let (expr, after) = r.split_once('"').ok_or("cron: the expression needs a closing quote")?;
+            let (expr, after) = r
+                .split_once('"')
+                .ok_or("cron: the expression needs a closing quote")?;
             (expr.to_string(), after.trim())
         } else {
-            return Err("cron: quote the expression, e.g. cron \"0 10 * * 1-5\" Europe/London".into());
+            return Err(
+                "cron: quote the expression, e.g. cron \"0 10 * * 1-5\" Europe/London".into(),
+            );
         };
         let tz = if tz.is_empty() {
             LONDON
         } else {
-            tz.parse::<Tz>().map_err(|_| format!("cron: unknown time zone {tz:?}"))?
+            tz.parse::<Tz>()
+                .map_err(|_| format!("cron: unknown time zone {tz:?}"))?
         };
         if expr.split_whitespace().count() < 5 {
-            return Err(format!("cron: {expr:?} needs five fields (minute hour day month weekday)"));
+            return Err(format!(
+                "cron: {expr:?} needs five fields (minute hour day month weekday)"
+            ));
         }
         return Ok(Trigger::Cron { expr, tz });
     }
@@ -140,7 +152,9 @@ pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
             }
             return Ok(Trigger::Event(ev.to_string()));
         }
-        return Err(format!("unknown event trigger {rest:?}: use on order.state=STATE or on event=TYPE"));
+        return Err(format!(
+            "unknown event trigger {rest:?}: use on order.state=STATE or on event=TYPE"
+        ));
     }
     Err(format!(
         "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE or on event=TYPE"
@@ -158,16 +172,25 @@ fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
         Ok(tz) => (parts.next().unwrap_or("").trim(), tz),
         Err(_) => (text, LONDON),
     };
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(when, fmt) {
             return tz
                 .from_local_datetime(&n)
                 .earliest()
                 .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| format!("at: {when} does not exist in {tz} (the clocks go forward then)"));
+                .ok_or_else(|| {
+                    format!("at: {when} does not exist in {tz} (the clocks go forward then)")
+                });
         }
     }
-    Err(format!("at: cannot read {text:?} as a date-time, e.g. 2026-12-01T10:00 Europe/London"))
+    Err(format!(
+        "at: cannot read {text:?} as a date-time, e.g. 2026-12-01T10:00 Europe/London"
+    ))
 }
 
 #[cfg(test)]
@@ -182,7 +205,11 @@ mod tests {
         .unwrap();
         assert_eq!(h.name.as_deref(), Some("Port one number"));
         assert_eq!(h.params, ["number", "port_date"]);
-        assert_eq!(h.trigger, Trigger::OnDrop, "header lines after the code are not header");
+        assert_eq!(
+            h.trigger,
+            Trigger::OnDrop,
+            "header lines after the code are not header"
+        );
     }
 
     #[test]
@@ -199,10 +226,19 @@ mod tests {
         );
         assert_eq!(
             parse_trigger("cron \"0 10 * * 1-5\" Europe/London").unwrap(),
-            Trigger::Cron { expr: "0 10 * * 1-5".into(), tz: LONDON }
+            Trigger::Cron {
+                expr: "0 10 * * 1-5".into(),
+                tz: LONDON
+            }
         );
-        assert_eq!(parse_trigger("on order.state=completed").unwrap(), Trigger::OrderState("completed".into()));
-        assert_eq!(parse_trigger("on event=portLcpAccepted").unwrap(), Trigger::Event("portLcpAccepted".into()));
+        assert_eq!(
+            parse_trigger("on order.state=completed").unwrap(),
+            Trigger::OrderState("completed".into())
+        );
+        assert_eq!(
+            parse_trigger("on event=portLcpAccepted").unwrap(),
+            Trigger::Event("portLcpAccepted".into())
+        );
     }
 
     #[test]
@@ -210,8 +246,12 @@ mod tests {
         let e = parse_header("//! name: x\n//! trigger: sometimes\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("unknown trigger"), "{}", e.message);
-        assert!(parse_trigger("cron 0 10 * * *").unwrap_err().contains("quote"));
-        assert!(parse_trigger("at 2026-03-29 01:30").unwrap_err().contains("does not exist"));
+        assert!(parse_trigger("cron 0 10 * * *")
+            .unwrap_err()
+            .contains("quote"));
+        assert!(parse_trigger("at 2026-03-29 01:30")
+            .unwrap_err()
+            .contains("does not exist"));
         assert!(parse_trigger("on order.state=").is_err());
     }
 }

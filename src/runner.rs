@@ -504,13 +504,24 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| name.clone());
-        if let Err(e) = store.run_started(
-            &run_id,
-            &recorded,
-            &script_hash(&script.source),
-            &params_json,
+        // SQLite work waits on the store's lock: off the async workers, which serve every BT call.
+        let (s, id, hash, p, profile) = (
+            store.clone(),
+            run_id.clone(),
+            script_hash(&script.source),
+            params_json.clone(),
             ctx.profile.name(),
-        ) {
+        );
+        let recorded_start =
+            tokio::task::spawn_blocking(move || s.run_started(&id, &recorded, &hash, &p, profile))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::store::StoreError {
+                        path: String::new(),
+                        detail: e.to_string(),
+                    })
+                });
+        if let Err(e) = recorded_start {
             return RunOutcome {
                 run_id,
                 script: name,
@@ -553,11 +564,19 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         );
         rt.ledger = ctx.store.clone();
         rt.events = ctx.events.clone();
+        rt.script_dir = script.dir.clone();
+        rt.limits = ctx.limits.clone();
+        rt.dirs = script.dir.clone().into_iter().collect();
         if let Some(p) = ctx.poll_interval {
             rt.poll_interval = p;
         }
         engine::attach(&mut engine, Arc::new(rt));
-        let ast = compile(&engine, &script)?;
+        // Compiled once per process and source text: bulk runs of one recipe parse it once.
+        let ast =
+            engine::compile_cached(&engine, &script.source).map_err(|e| Failure::Compile {
+                message: e.err_type().to_string(),
+                location: Location::of(&script, None, e.position()),
+            })?;
         let mut scope = Scope::new();
         scope.push_constant("params", convert::to_dynamic(&Value::Object(params)));
         let value = engine
@@ -600,7 +619,10 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         };
         let mut report = outcome.to_json();
         report["params"] = params_json;
-        if let Err(e) = store.run_finished(&outcome.run_id, kind, &report) {
+        let (s, id) = (store.clone(), outcome.run_id.clone());
+        let finished =
+            tokio::task::spawn_blocking(move || s.run_finished(&id, kind, &report)).await;
+        if let Ok(Err(e)) = finished {
             tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
         }
     }

@@ -25,7 +25,12 @@ pub enum Settled {
 pub fn classify(dir: &Path, path: &Path) -> Option<Settled> {
     let name = path.file_name()?.to_str()?;
     // Editor and tool temporaries: hidden files, backups, swap and partial files.
-    if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".tmp") || name.ends_with(".part") {
+    if name.starts_with('.')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+    {
         return None;
     }
     let parent = path.parent()?;
@@ -93,18 +98,19 @@ impl Debouncer {
 
 /// Watches `dir` (and `dir/inbox`), sending every changed path on `tx`.
 pub fn watch(dir: &Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::Result<RecommendedWatcher> {
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(event) => {
-            // Reads (ours included) raise access events; only changes matter.
-            if matches!(event.kind, notify::EventKind::Access(_)) {
-                return;
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(event) => {
+                // Reads (ours included) raise access events; only changes matter.
+                if matches!(event.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                for p in event.paths {
+                    let _ = tx.send(p);
+                }
             }
-            for p in event.paths {
-                let _ = tx.send(p);
-            }
-        }
-        Err(e) => tracing::warn!("file watcher: {e}"),
-    })?;
+            Err(e) => tracing::warn!("file watcher: {e}"),
+        })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     let inbox = dir.join("inbox");
     if inbox.is_dir() {
@@ -136,9 +142,22 @@ mod tests {
     #[test]
     fn only_recipes_and_inbox_jobs_count() {
         let d = Path::new("/r");
-        assert_eq!(classify(d, Path::new("/r/a.rhai")), Some(Settled::Recipe("/r/a.rhai".into())));
-        assert_eq!(classify(d, Path::new("/r/inbox/j.json")), Some(Settled::InboxJob("/r/inbox/j.json".into())));
-        for p in ["/r/.a.rhai.swp", "/r/a.rhai~", "/r/runs/x.json", "/r/a.txt", "/r/inbox/j.json.tmp", "/r/sub/a.rhai"] {
+        assert_eq!(
+            classify(d, Path::new("/r/a.rhai")),
+            Some(Settled::Recipe("/r/a.rhai".into()))
+        );
+        assert_eq!(
+            classify(d, Path::new("/r/inbox/j.json")),
+            Some(Settled::InboxJob("/r/inbox/j.json".into()))
+        );
+        for p in [
+            "/r/.a.rhai.swp",
+            "/r/a.rhai~",
+            "/r/runs/x.json",
+            "/r/a.txt",
+            "/r/inbox/j.json.tmp",
+            "/r/sub/a.rhai",
+        ] {
             assert_eq!(classify(d, Path::new(p)), None, "{p}");
         }
     }
@@ -151,9 +170,15 @@ mod tests {
         let mut d = Debouncer::new(Duration::from_millis(100));
         let t0 = Instant::now();
         d.touch(p.clone(), t0);
-        assert!(d.settled(t0 + Duration::from_millis(50)).is_empty(), "not quiet yet");
+        assert!(
+            d.settled(t0 + Duration::from_millis(50)).is_empty(),
+            "not quiet yet"
+        );
         std::fs::write(&p, "let a = 1;\nlet b = 2;").unwrap();
-        assert!(d.settled(t0 + Duration::from_millis(150)).is_empty(), "it grew: wait again");
+        assert!(
+            d.settled(t0 + Duration::from_millis(150)).is_empty(),
+            "it grew: wait again"
+        );
         assert_eq!(d.settled(t0 + Duration::from_millis(300)), vec![p]);
         assert!(d.is_idle());
     }

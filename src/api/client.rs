@@ -158,6 +158,9 @@ struct Stats {
     calls: AtomicU64,
     token_requests: AtomicU64,
     retries: AtomicU64,
+    /// Per-call latencies (µs) are kept only while this is on (`btw bench`): off, it costs one load.
+    latency_on: std::sync::atomic::AtomicBool,
+    latencies: std::sync::Mutex<Vec<u32>>,
 }
 
 struct Inner {
@@ -231,6 +234,37 @@ impl BtClient {
     /// Retries made so far (attempts after the first, for any reason).
     pub fn retries_made(&self) -> u64 {
         self.inner.stats.retries.load(Ordering::Relaxed)
+    }
+
+    /// Starts (or stops) keeping the latency of every API call, for `btw bench`.
+    pub fn record_latencies(&self, on: bool) {
+        self.inner.stats.latency_on.store(on, Ordering::Relaxed);
+    }
+
+    /// The latencies kept so far (send to body read, per attempt, token calls excluded), emptied.
+    pub fn take_latencies(&self) -> Vec<Duration> {
+        let mut kept = self
+            .inner
+            .stats
+            .latencies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *kept)
+            .into_iter()
+            .map(|us| Duration::from_micros(us as u64))
+            .collect()
+    }
+
+    fn note_latency(&self, started: Instant) {
+        let stats = &self.inner.stats;
+        if stats.latency_on.load(Ordering::Relaxed) {
+            let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+            stats
+                .latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(us);
+        }
     }
 
     /// Drops the cached token, so the next call fetches a new one.
@@ -403,7 +437,9 @@ impl BtClient {
                     let total_count = header("x-total-count");
                     let result_count = header("x-result-count");
                     let wait = retry_after(&resp);
-                    let text = match resp.text().await {
+                    let text = resp.text().await;
+                    self.note_latency(call_started);
+                    let text = match text {
                         Ok(t) => t,
                         Err(e) => {
                             // Headers came, the body did not: BT processed the call.
@@ -458,6 +494,7 @@ impl BtClient {
                     return Err(ApiError::Bt(Box::new(bt)));
                 }
                 Err(e) => {
+                    self.note_latency(call_started);
                     let err = transport_error(req.operation, &url, &e, opts.call_timeout);
                     // A connect error means nothing was sent, so even a mutating call may go again.
                     let may_retry = req.kind == Kind::Safe || e.is_connect();

@@ -5,10 +5,12 @@
 //! the same engine without one.
 
 pub mod bindings;
+mod cache;
 pub mod convert;
 mod output;
 mod resolver;
 
+pub use cache::compile_cached;
 pub use output::{LogLevel, Output, StdOutput, VecOutput};
 pub use resolver::RecipeResolver;
 
@@ -88,6 +90,12 @@ pub struct Runtime {
     /// Order notifications received by this process's callback listener; without them,
     /// waits poll BT.
     pub events: Option<EventHub>,
+    /// The run's limits, for the recipes it starts itself (`batch::run`).
+    pub limits: Limits,
+    /// Folders `batch::run` finds recipes in (the script's own); none: the current folder.
+    pub dirs: Vec<PathBuf>,
+    /// The running script's folder: `schedule::at/cron` resolve relative recipe paths against it.
+    pub script_dir: Option<PathBuf>,
     /// Mutating calls made so far in this run (the ledger's step numbers).
     pub(crate) step: std::sync::atomic::AtomicU64,
     /// `btw::unique_suffix` calls so far: with the run id, the seed of the next suffix.
@@ -122,6 +130,9 @@ impl Runtime {
             run_id,
             ledger: None,
             events: None,
+            limits: Limits::default(),
+            dirs: Vec::new(),
+            script_dir: None,
             step: Default::default(),
             suffixes: Default::default(),
         }
@@ -164,7 +175,11 @@ pub struct EngineOptions {
 /// Builds the engine every run uses. `out` receives `print`, `debug` and `log::*`;
 /// `cancel` and the limits' timeout stop a running script at its next operation.
 pub fn build_engine(opts: &EngineOptions, out: Arc<dyn Output>, cancel: Cancel) -> Engine {
-    let mut engine = Engine::new();
+    // `Engine::new()`, less its default resolver and print (both replaced below), with the
+    // standard library built once per process and shared, not rebuilt for every run.
+    let mut engine = Engine::new_raw();
+    engine.set_max_strings_interned(256);
+    engine.register_global_module(standard_package());
     let l = &opts.limits;
     engine.set_max_operations(l.max_operations);
     engine.set_max_call_levels(l.max_call_depth);
@@ -196,6 +211,14 @@ pub fn build_engine(opts: &EngineOptions, out: Arc<dyn Output>, cancel: Cancel) 
     });
     bindings::register_all(&mut engine);
     engine
+}
+
+/// Rhai's standard package, built once.
+fn standard_package() -> rhai::Shared<rhai::Module> {
+    use rhai::packages::Package;
+    static STD: std::sync::OnceLock<rhai::Shared<rhai::Module>> = std::sync::OnceLock::new();
+    STD.get_or_init(|| rhai::packages::StandardPackage::new().as_shared_module())
+        .clone()
 }
 
 /// Attaches a runtime to an engine, so native functions can call BT.

@@ -56,7 +56,11 @@ impl ModuleResolver for RecipeResolver {
             )
             .into());
         }
-        let text = if let Some((_, src)) = STDLIB.iter().find(|(n, _)| *n == name) {
+        let stdlib = STDLIB.iter().find(|(n, _)| *n == name);
+        if let Some(m) = stdlib.and_then(|(n, _)| stdlib_cache().get(n).cloned()) {
+            return Ok(m);
+        }
+        let text = if let Some((_, src)) = stdlib {
             src.to_string()
         } else {
             let found = self
@@ -80,10 +84,27 @@ impl ModuleResolver for RecipeResolver {
             .compile(&text)
             .map_err(|e| EvalAltResult::ErrorInModule(path.to_string(), e.into(), pos))?;
         ast.set_source(name);
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
-            .map_err(|e| EvalAltResult::ErrorInModule(path.to_string(), e, pos))?;
-        Ok(module.into())
+        let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| EvalAltResult::ErrorInModule(path.to_string(), e, pos))?
+            .into();
+        if let Some((n, _)) = stdlib {
+            // Shipped modules only define functions: evaluated once, shared by every run.
+            let _ = stdlib_cache().insert(n, module.clone());
+        }
+        Ok(module)
     }
+}
+
+/// The shipped modules, once evaluated.
+fn stdlib_cache(
+) -> std::sync::MutexGuard<'static, std::collections::HashMap<&'static str, Shared<Module>>> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<&'static str, Shared<Module>>>,
+    > = std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

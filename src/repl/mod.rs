@@ -76,14 +76,22 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
     let mut events = None;
     let mut notifications = notifications;
     if let Ok(store) = crate::store::Store::open(&settings.data_dir.join("btw.db")) {
-        if let Some((hub, l)) = crate::app::listen_for_notifications(settings, &client, &store).await {
+        if let Some((hub, l)) =
+            crate::app::listen_for_notifications(settings, &client, &store).await
+        {
             if notifications.is_none() {
                 let (tx, rx) = notification_sink();
                 let mut feed = hub.subscribe();
                 tokio::spawn(async move {
                     while let Ok(n) = feed.recv().await {
                         let state = n.state.as_deref().unwrap_or("");
-                        if tx.send(format!("[notification] {} {} {state}", n.order_id, n.event_type)).is_err() {
+                        if tx
+                            .send(format!(
+                                "[notification] {} {} {state}",
+                                n.order_id, n.event_type
+                            ))
+                            .is_err()
+                        {
                             break;
                         }
                     }

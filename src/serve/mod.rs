@@ -15,7 +15,9 @@ use crate::config::{Profile, Settings};
 use crate::engine::{Cancel, LogLevel, Output, StdOutput};
 use crate::recipe::{self, Trigger};
 use crate::runner::{self, Failure, RunContext, Script};
-use crate::schedule::{self, BoxFuture, Clock, JobExecutor, JobOptions, JobOutcome, SchedulerConfig};
+use crate::schedule::{
+    self, BoxFuture, Clock, JobExecutor, JobOptions, JobOutcome, SchedulerConfig,
+};
 use crate::store::{EventHub, Job, Notification, Store};
 use crate::watch::{self, Debouncer, Settled};
 use serde_json::{json, Map, Value};
@@ -82,18 +84,31 @@ impl Clock for SandboxClock {
 
 impl Daemon {
     /// Runs a recipe now, as its own task: records it, writes its report.
-    fn launch(self: &Arc<Self>, recipe: PathBuf, params: Map<String, Value>, origin: String, run_id: Option<String>, resuming: bool) {
+    fn launch(
+        self: &Arc<Self>,
+        recipe: PathBuf,
+        params: Map<String, Value>,
+        origin: String,
+        run_id: Option<String>,
+        resuming: bool,
+    ) {
         let me = self.clone();
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.spawn(async move {
-            me.run_recipe(&recipe, params, &origin, run_id, resuming).await;
+            me.run_recipe(&recipe, params, &origin, run_id, resuming)
+                .await;
         });
     }
 
     /// The recipe to run: the last version of it that compiled when it is one of the folder's,
     /// else the file as it is now.
     fn script_for(&self, recipe: &Path) -> Result<Script, Failure> {
-        if let Some(l) = self.recipes.lock().unwrap_or_else(|p| p.into_inner()).get(recipe) {
+        if let Some(l) = self
+            .recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(recipe)
+        {
             return Ok(Script {
                 name: recipe.display().to_string(),
                 source: l.source.clone(),
@@ -105,20 +120,45 @@ impl Daemon {
     }
 
     /// Runs a recipe to its end (or interruption); returns the outcome.
-    async fn run_recipe(&self, recipe: &Path, params: Map<String, Value>, origin: &str, run_id: Option<String>, resuming: bool) -> runner::RunOutcome {
+    async fn run_recipe(
+        &self,
+        recipe: &Path,
+        params: Map<String, Value>,
+        origin: &str,
+        run_id: Option<String>,
+        resuming: bool,
+    ) -> runner::RunOutcome {
         let run_id = run_id.unwrap_or_else(runner::new_run_id);
-        let name = recipe.file_name().and_then(|n| n.to_str()).unwrap_or("recipe").to_string();
+        let name = recipe
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("recipe")
+            .to_string();
         let started_at = crate::store::now_rfc3339();
         let params_json = Value::Object(params.clone());
         let recipe_text = recipe.display().to_string();
-        if let Err(e) = self.store.daemon_run_started(&run_id, &recipe_text, &params_json, origin) {
-            say(&self.log, LogLevel::Error, format!("{name}: cannot record the run: {e}"));
+        if let Err(e) = self
+            .store
+            .daemon_run_started(&run_id, &recipe_text, &params_json, origin)
+        {
+            say(
+                &self.log,
+                LogLevel::Error,
+                format!("{name}: cannot record the run: {e}"),
+            );
         }
         let runlog = Arc::new(report::RunLog::new(&name));
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
         ctx.resume = Some(run_id.clone());
-        say(&self.log, LogLevel::Info, format!("{name}: run {run_id} started ({origin}){}", if resuming { ", resuming" } else { "" }));
+        say(
+            &self.log,
+            LogLevel::Info,
+            format!(
+                "{name}: run {run_id} started ({origin}){}",
+                if resuming { ", resuming" } else { "" }
+            ),
+        );
         let outcome = match self.script_for(recipe) {
             Ok(script) => runner::run(ctx, script, params).await,
             Err(f) => runner::RunOutcome {
@@ -130,17 +170,48 @@ impl Daemon {
             },
         };
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
-        let rep = report::build(&outcome, &recipe_text, origin, &params_json, &started_at, &self.store, runlog.lines());
+        let rep = report::build(
+            &outcome,
+            &recipe_text,
+            origin,
+            &params_json,
+            &started_at,
+            &self.store,
+            runlog.lines(),
+        );
         if let Err(e) = report::write(&self.dir, &rep) {
-            say(&self.log, LogLevel::Error, format!("{name}: cannot write the report of run {run_id}: {e}"));
+            say(
+                &self.log,
+                LogLevel::Error,
+                format!("{name}: cannot write the report of run {run_id}: {e}"),
+            );
         }
         if let Err(e) = self.store.daemon_run_finished(&run_id, interrupted) {
-            say(&self.log, LogLevel::Error, format!("{name}: cannot record the end of run {run_id}: {e}"));
+            say(
+                &self.log,
+                LogLevel::Error,
+                format!("{name}: cannot record the end of run {run_id}: {e}"),
+            );
         }
         match &outcome.result {
-            Ok(_) => say(&self.log, LogLevel::Info, format!("{name}: run {run_id} ok")),
-            Err(f) if interrupted => say(&self.log, LogLevel::Warn, format!("{name}: run {run_id} interrupted; it resumes on the next start ({})", f.message())),
-            Err(f) => say(&self.log, LogLevel::Warn, format!("{name}: run {run_id} failed: {}", f.render())),
+            Ok(_) => say(
+                &self.log,
+                LogLevel::Info,
+                format!("{name}: run {run_id} ok"),
+            ),
+            Err(f) if interrupted => say(
+                &self.log,
+                LogLevel::Warn,
+                format!(
+                    "{name}: run {run_id} interrupted; it resumes on the next start ({})",
+                    f.message()
+                ),
+            ),
+            Err(f) => say(
+                &self.log,
+                LogLevel::Warn,
+                format!("{name}: run {run_id} failed: {}", f.render()),
+            ),
         }
         outcome
     }
@@ -148,19 +219,36 @@ impl Daemon {
     /// A recipe file settled: load it if it compiles (else keep the last good version), then act
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: chrono::DateTime<chrono::Utc>) {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         let source = match std::fs::read_to_string(path) {
             Ok(s) => s,
             Err(_) => {
                 // Gone (deleted or renamed away): forget it; its scheduled jobs stay until cancelled.
-                if self.recipes.lock().unwrap_or_else(|p| p.into_inner()).remove(path).is_some() {
+                if self
+                    .recipes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(path)
+                    .is_some()
+                {
                     say(&self.log, LogLevel::Info, format!("{name}: removed"));
                 }
                 return;
             }
         };
         let hash = runner::script_hash(&source);
-        if self.recipes.lock().unwrap_or_else(|p| p.into_inner()).get(path).map(|l| l.hash.as_str()) == Some(hash.as_str()) {
+        if self
+            .recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .map(|l| l.hash.as_str())
+            == Some(hash.as_str())
+        {
             return; // Saved again unchanged: nothing to do.
         }
         let script = Script {
@@ -169,8 +257,16 @@ impl Daemon {
             dir: Some(self.dir.clone()),
             path: Some(path.to_path_buf()),
         };
-        let had_previous = self.recipes.lock().unwrap_or_else(|p| p.into_inner()).contains_key(path);
-        let keep = if had_previous { "; the previous version stays active" } else { "; not loaded" };
+        let had_previous = self
+            .recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(path);
+        let keep = if had_previous {
+            "; the previous version stays active"
+        } else {
+            "; not loaded"
+        };
         let problem = match runner::check(&script, &self.base.limits) {
             Err(f) => Some(f.render()),
             Ok(()) => recipe::parse_header(&source)
@@ -181,36 +277,73 @@ impl Daemon {
             let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
             if broken.get(path) != Some(&hash) {
                 broken.insert(path.to_path_buf(), hash);
-                say(&self.log, LogLevel::Error, format!("{name}: broken edit{keep}\n{problem}"));
+                say(
+                    &self.log,
+                    LogLevel::Error,
+                    format!("{name}: broken edit{keep}\n{problem}"),
+                );
             }
             return;
         }
-        self.broken.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+        self.broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
         let header = match recipe::parse_header(&source) {
             Ok(h) => h,
             Err(_) => return,
         };
-        say(&self.log, LogLevel::Info, format!("{name}: loaded ({}){}", header.trigger.describe(), header.name.as_deref().map(|n| format!(" — {n}")).unwrap_or_default()));
-        self.recipes.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            path.to_path_buf(),
-            Loaded {
-                hash: hash.clone(),
-                trigger: header.trigger.clone(),
-                source: source.clone(),
-            },
+        say(
+            &self.log,
+            LogLevel::Info,
+            format!(
+                "{name}: loaded ({}){}",
+                header.trigger.describe(),
+                header
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default()
+            ),
         );
+        self.recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                path.to_path_buf(),
+                Loaded {
+                    hash: hash.clone(),
+                    trigger: header.trigger.clone(),
+                    source: source.clone(),
+                },
+            );
         match &header.trigger {
             Trigger::OnDrop => {
                 let run_id = runner::new_run_id();
-                match self.store.claim_drop(&path.display().to_string(), &hash, &run_id) {
-                    Ok(true) => self.launch(path.to_path_buf(), Map::new(), "on-drop".into(), Some(run_id), false),
-                    Ok(false) => say(&self.log, LogLevel::Info, format!("{name}: this content already ran; not running it again")),
+                match self
+                    .store
+                    .claim_drop(&path.display().to_string(), &hash, &run_id)
+                {
+                    Ok(true) => self.launch(
+                        path.to_path_buf(),
+                        Map::new(),
+                        "on-drop".into(),
+                        Some(run_id),
+                        false,
+                    ),
+                    Ok(false) => say(
+                        &self.log,
+                        LogLevel::Info,
+                        format!("{name}: this content already ran; not running it again"),
+                    ),
                     Err(e) => say(&self.log, LogLevel::Error, format!("{name}: {e}")),
                 }
             }
-            Trigger::At(when) => self.schedule(path, &format!("at:{}", when.to_rfc3339()), |store, opts| {
-                schedule::add_at(store, *when, path, json!({}), opts, now)
-            }),
+            Trigger::At(when) => {
+                self.schedule(path, &format!("at:{}", when.to_rfc3339()), |store, opts| {
+                    schedule::add_at(store, *when, path, json!({}), opts, now)
+                })
+            }
             Trigger::Cron { expr, tz } => {
                 let tz = tz.name().to_string();
                 self.schedule(path, &format!("cron:{expr}:{tz}"), |store, opts| {
@@ -232,10 +365,20 @@ impl Daemon {
         add: impl FnOnce(&Store, &JobOptions) -> Result<Job, schedule::ScheduleError>,
     ) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-        let id = format!("recipe-{}", &runner::script_hash(&format!("{}|{trigger_key}", path.display())));
+        let id = format!(
+            "recipe-{}",
+            &runner::script_hash(&format!("{}|{trigger_key}", path.display()))
+        );
         match self.store.job_get(&id) {
             Ok(Some(job)) => {
-                say(&self.log, LogLevel::Info, format!("{name}: already scheduled as job {id} ({})", job.state.as_str()));
+                say(
+                    &self.log,
+                    LogLevel::Info,
+                    format!(
+                        "{name}: already scheduled as job {id} ({})",
+                        job.state.as_str()
+                    ),
+                );
                 return;
             }
             Ok(None) => {}
@@ -249,50 +392,104 @@ impl Daemon {
             ..Default::default()
         };
         match add(&self.store, &opts) {
-            Ok(job) => say(&self.log, LogLevel::Info, format!("{name}: scheduled job {} for {}", job.id, job.next_run_at.map(|t| t.to_rfc3339()).unwrap_or_default())),
-            Err(e) => say(&self.log, LogLevel::Error, format!("{name}: cannot schedule: {e}")),
+            Ok(job) => say(
+                &self.log,
+                LogLevel::Info,
+                format!(
+                    "{name}: scheduled job {} for {}",
+                    job.id,
+                    job.next_run_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                ),
+            ),
+            Err(e) => say(
+                &self.log,
+                LogLevel::Error,
+                format!("{name}: cannot schedule: {e}"),
+            ),
         }
     }
 
     /// An inbox job settled: run it now, or schedule it; then move the file out of the inbox.
     fn inbox_settled(self: &Arc<Self>, path: &Path, now: chrono::DateTime<chrono::Utc>) {
-        let Ok(text) = std::fs::read_to_string(path) else { return };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
         let result = (|| -> Result<String, String> {
             let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-            let recipe = v.get("recipe").and_then(Value::as_str).ok_or("no \"recipe\"")?;
+            let recipe = v
+                .get("recipe")
+                .and_then(Value::as_str)
+                .ok_or("no \"recipe\"")?;
             let params = match v.get("params") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(m)) => m.clone(),
                 Some(_) => return Err("\"params\" must be an object".into()),
             };
-            let recipe_path = schedule::resolve_recipe(recipe, Some(&self.dir)).map_err(|e| e.to_string())?;
+            let recipe_path =
+                schedule::resolve_recipe(recipe, Some(&self.dir)).map_err(|e| e.to_string())?;
             match v.get("at").and_then(Value::as_str) {
                 Some(at) => {
                     let when = schedule::parse_when(at, schedule::LONDON)?;
-                    let job = schedule::add_at(&self.store, when, &recipe_path, Value::Object(params), &JobOptions::default(), now)
-                        .map_err(|e| e.to_string())?;
-                    Ok(format!("scheduled as job {} for {}", job.id, when.to_rfc3339()))
+                    let job = schedule::add_at(
+                        &self.store,
+                        when,
+                        &recipe_path,
+                        Value::Object(params),
+                        &JobOptions::default(),
+                        now,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    Ok(format!(
+                        "scheduled as job {} for {}",
+                        job.id,
+                        when.to_rfc3339()
+                    ))
                 }
                 None => {
-                    self.launch(recipe_path, params, format!("inbox:{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?")), None, false);
+                    self.launch(
+                        recipe_path,
+                        params,
+                        format!(
+                            "inbox:{}",
+                            path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+                        ),
+                        None,
+                        false,
+                    );
                     Ok("started".into())
                 }
             }
         })();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("job.json").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("job.json")
+            .to_string();
         let (folder, msg) = match &result {
             Ok(m) => ("done", m.clone()),
             Err(e) => ("failed", e.clone()),
         };
         let target_dir = self.dir.join("inbox").join(folder);
-        let moved = std::fs::create_dir_all(&target_dir).and_then(|_| std::fs::rename(path, target_dir.join(&name)));
+        let moved = std::fs::create_dir_all(&target_dir)
+            .and_then(|_| std::fs::rename(path, target_dir.join(&name)));
         if result.is_err() {
-            let _ = std::fs::write(target_dir.join(format!("{name}.error.txt")), format!("{msg}\n"));
+            let _ = std::fs::write(
+                target_dir.join(format!("{name}.error.txt")),
+                format!("{msg}\n"),
+            );
         }
-        let level = if result.is_ok() { LogLevel::Info } else { LogLevel::Error };
+        let level = if result.is_ok() {
+            LogLevel::Info
+        } else {
+            LogLevel::Error
+        };
         say(&self.log, level, format!("inbox/{name}: {msg}"));
         if let Err(e) = moved {
-            say(&self.log, LogLevel::Error, format!("inbox/{name}: cannot move it to inbox/{folder}/: {e}"));
+            say(
+                &self.log,
+                LogLevel::Error,
+                format!("inbox/{name}: cannot move it to inbox/{folder}/: {e}"),
+            );
         }
     }
 
@@ -313,17 +510,29 @@ impl Daemon {
             .map(|(p, _)| p.clone())
             .collect();
         for path in matching {
-            let trigger = self.recipes.lock().unwrap_or_else(|p| p.into_inner()).get(&path).map(|l| l.trigger.clone());
+            let trigger = self
+                .recipes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&path)
+                .map(|l| l.trigger.clone());
             let key = match trigger {
                 Some(Trigger::OrderState(s)) => format!("order-state:{}:{s}", n.order_id),
                 _ => format!("event:{}", n.event_id),
             };
             let run_id = runner::new_run_id();
-            match self.store.claim_drop(&path.display().to_string(), &key, &run_id) {
+            match self
+                .store
+                .claim_drop(&path.display().to_string(), &key, &run_id)
+            {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    say(&self.log, LogLevel::Error, format!("{}: {e}", path.display()));
+                    say(
+                        &self.log,
+                        LogLevel::Error,
+                        format!("{}: {e}", path.display()),
+                    );
                     continue;
                 }
             }
@@ -332,8 +541,17 @@ impl Daemon {
             params.insert("event_type".into(), json!(n.event_type));
             params.insert("event_id".into(), json!(n.event_id));
             params.insert("state".into(), json!(n.state));
-            params.insert("event".into(), crate::api::snake::snake_keys(n.body.clone()));
-            self.launch(path, params, format!("event:{}", n.event_type), Some(run_id), false);
+            params.insert(
+                "event".into(),
+                crate::api::snake::snake_keys(n.body.clone()),
+            );
+            self.launch(
+                path,
+                params,
+                format!("event:{}", n.event_type),
+                Some(run_id),
+                false,
+            );
         }
     }
 }
@@ -342,15 +560,32 @@ impl Daemon {
 struct DaemonExecutor(Arc<Daemon>);
 
 impl JobExecutor for DaemonExecutor {
-    fn execute<'a>(&'a self, job: &'a Job, run_id: &'a str, resume: bool) -> BoxFuture<'a, JobOutcome> {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        run_id: &'a str,
+        resume: bool,
+    ) -> BoxFuture<'a, JobOutcome> {
         Box::pin(async move {
             let params = job.params.as_object().cloned().unwrap_or_default();
             let origin = format!("schedule:{}", job.id);
             // Always pass the run id: a fresh firing has an empty ledger; a resumed one replays.
-            let outcome = self.0.run_recipe(Path::new(&job.recipe), params, &origin, Some(run_id.to_string()), resume).await;
+            let outcome = self
+                .0
+                .run_recipe(
+                    Path::new(&job.recipe),
+                    params,
+                    &origin,
+                    Some(run_id.to_string()),
+                    resume,
+                )
+                .await;
             match &outcome.result {
                 Ok(v) => JobOutcome::Ok {
-                    summary: format!("run {run_id}: {}", v.to_string().chars().take(200).collect::<String>()),
+                    summary: format!(
+                        "run {run_id}: {}",
+                        v.to_string().chars().take(200).collect::<String>()
+                    ),
                 },
                 Err(Failure::Cancelled { .. }) => JobOutcome::Interrupted,
                 Err(f) => JobOutcome::Failed {
@@ -371,9 +606,16 @@ pub async fn serve(settings: &Settings, opts: ServeOptions) -> i32 {
         eprintln!("error: {msg}");
         runner::exit::USAGE
     };
-    let dir = match std::fs::create_dir_all(&opts.recipes).and_then(|_| std::fs::canonicalize(&opts.recipes)) {
+    let dir = match std::fs::create_dir_all(&opts.recipes)
+        .and_then(|_| std::fs::canonicalize(&opts.recipes))
+    {
         Ok(d) => d,
-        Err(e) => return fail(format!("cannot use the recipes folder {}: {e}", opts.recipes.display())),
+        Err(e) => {
+            return fail(format!(
+                "cannot use the recipes folder {}: {e}",
+                opts.recipes.display()
+            ))
+        }
     };
     for sub in ["inbox", "runs"] {
         if let Err(e) = std::fs::create_dir_all(dir.join(sub)) {
@@ -391,10 +633,11 @@ pub async fn serve(settings: &Settings, opts: ServeOptions) -> i32 {
             return f.exit_code();
         }
     };
-    let (hub, listener) = match crate::app::listen_for_notifications(settings, &client, &store).await {
-        Some((h, l)) => (Some(h), Some(l)),
-        None => (None, None),
-    };
+    let (hub, listener) =
+        match crate::app::listen_for_notifications(settings, &client, &store).await {
+            Some((h, l)) => (Some(h), Some(l)),
+            None => (None, None),
+        };
     let hub = hub.unwrap_or_else(|| EventHub::new(store.clone()));
     let cancel = Cancel::default();
     let base = RunContext {
@@ -424,24 +667,45 @@ pub async fn serve(settings: &Settings, opts: ServeOptions) -> i32 {
     } else {
         Arc::new(schedule::SystemClock)
     };
-    say(&log, LogLevel::Info, format!(
-        "serving {} (profile {}, store {}){}",
-        dir.display(),
-        settings.profile,
-        store.path().display(),
-        listener.as_ref().map(|l| format!(", notifications on {}", l.url())).unwrap_or_default()
-    ));
+    say(
+        &log,
+        LogLevel::Info,
+        format!(
+            "serving {} (profile {}, store {}){}",
+            dir.display(),
+            settings.profile,
+            store.path().display(),
+            listener
+                .as_ref()
+                .map(|l| format!(", notifications on {}", l.url()))
+                .unwrap_or_default()
+        ),
+    );
 
     // Runs a stop or a crash left unfinished resume first, replaying what they had done.
     match store.daemon_unfinished() {
         Ok(left) => {
             for r in left {
-                say(&log, LogLevel::Warn, format!("resuming run {} of {} ({})", r.run_id, r.recipe, r.origin));
+                say(
+                    &log,
+                    LogLevel::Warn,
+                    format!("resuming run {} of {} ({})", r.run_id, r.recipe, r.origin),
+                );
                 let params = r.params.as_object().cloned().unwrap_or_default();
-                daemon.launch(PathBuf::from(r.recipe), params, r.origin, Some(r.run_id), true);
+                daemon.launch(
+                    PathBuf::from(r.recipe),
+                    params,
+                    r.origin,
+                    Some(r.run_id),
+                    true,
+                );
             }
         }
-        Err(e) => say(&log, LogLevel::Error, format!("cannot read unfinished runs: {e}")),
+        Err(e) => say(
+            &log,
+            LogLevel::Error,
+            format!("cannot read unfinished runs: {e}"),
+        ),
     }
 
     // The folder: what is there now, then every change.
@@ -523,7 +787,14 @@ pub async fn serve(settings: &Settings, opts: ServeOptions) -> i32 {
     ));
 
     crate::app::wait_for_shutdown().await;
-    say(&log, LogLevel::Info, format!("stopping: runs in flight get {} s to finish", opts.grace.as_secs()));
+    say(
+        &log,
+        LogLevel::Info,
+        format!(
+            "stopping: runs in flight get {} s to finish",
+            opts.grace.as_secs()
+        ),
+    );
     let _ = stop_tx.send(true);
     drop(watcher);
     let _ = folder.await;
@@ -531,9 +802,16 @@ pub async fn serve(settings: &Settings, opts: ServeOptions) -> i32 {
     // In-flight runs finish within the grace period, or are interrupted (recorded, resumed on
     // the next start; their ledger makes the resume repeat nothing).
     let mut runs = std::mem::take(&mut *daemon.runs.lock().unwrap_or_else(|p| p.into_inner()));
-    let drained = tokio::time::timeout(opts.grace, async { while runs.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(opts.grace, async {
+        while runs.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        say(&log, LogLevel::Warn, "grace period over: interrupting the runs still going".into());
+        say(
+            &log,
+            LogLevel::Warn,
+            "grace period over: interrupting the runs still going".into(),
+        );
         cancel.cancel();
         while runs.join_next().await.is_some() {}
     }

@@ -27,7 +27,13 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    pub fn daemon_run_started(&self, run_id: &str, recipe: &str, params: &Value, origin: &str) -> Result<(), StoreError> {
+    pub fn daemon_run_started(
+        &self,
+        run_id: &str,
+        recipe: &str,
+        params: &Value,
+        origin: &str,
+    ) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)
@@ -66,7 +72,8 @@ impl Store {
                 })
             })
             .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.error(e))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
     }
 }
 
@@ -86,13 +93,19 @@ mod tests {
     #[test]
     fn unfinished_runs_are_found() {
         let s = Store::in_memory();
-        s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop").unwrap();
-        s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox").unwrap();
+        s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
+            .unwrap();
+        s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox")
+            .unwrap();
         s.daemon_run_finished("r1", false).unwrap();
         let left = s.daemon_unfinished().unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].run_id, "r2");
         s.daemon_run_finished("r2", true).unwrap();
-        assert_eq!(s.daemon_unfinished().unwrap().len(), 1, "interrupted runs are resumed too");
+        assert_eq!(
+            s.daemon_unfinished().unwrap().len(),
+            1,
+            "interrupted runs are resumed too"
+        );
     }
 }

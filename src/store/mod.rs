@@ -13,8 +13,8 @@ mod runs;
 pub use daemon::UnfinishedRun;
 pub use events::{state_rank, EventHub, Notification};
 pub use jobs::{
-    new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind, JobState,
-    NewJob,
+    new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
+    JobState, NewJob,
 };
 pub use ledger::{LedgerEntry, StepState};
 pub use runs::RunRecord;

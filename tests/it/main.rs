@@ -2,6 +2,7 @@
 
 mod common;
 
+mod batch;
 mod callbacks;
 mod cli;
 mod ethernet;
@@ -13,3 +14,5 @@ mod sandbox_contract;
 mod sandbox_ethernet;
 mod sandbox_faults;
 mod sandbox_porting;
+mod schedule;
+mod serve;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 const PROMPT: &str = "btw:sandbox> ";
 
 fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btw"));
+    // A wide terminal, so long inputs do not wrap (the editor's only `\n` is then the Enter).
+    let mut cmd = std::process::Command::new("sh");
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", data_dir)
@@ -18,7 +19,8 @@ fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
         .env("BTW_BASE_URL", url)
         .env("BTW_DATA_DIR", data_dir)
         .current_dir(repo())
-        .arg("repl");
+        .args(["-c", "stty cols 400 rows 50; exec \"$0\" repl"])
+        .arg(env!("CARGO_BIN_EXE_btw"));
     rexpect::session::spawn_with_options(
         cmd,
         rexpect::reader::Options {

@@ -35,7 +35,10 @@ fn start(url: &str, root: &Path, extra: &[&str]) -> Daemon {
 }
 
 fn uuid_like() -> String {
-    format!("{:?}", Instant::now()).chars().filter(|c| c.is_ascii_digit()).collect::<String>()
+    format!("{:?}", Instant::now())
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect::<String>()
 }
 
 impl Daemon {
@@ -46,7 +49,11 @@ impl Daemon {
     async fn wait_log(&self, needle: &str, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.log().matches(needle).count() < count {
-            assert!(Instant::now() < deadline, "waited for {count}× {needle:?} in:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "waited for {count}× {needle:?} in:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -56,7 +63,9 @@ impl Daemon {
             .map(|d| {
                 d.flatten()
                     .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .filter_map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok())
+                    .filter_map(|e| {
+                        serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -71,7 +80,12 @@ impl Daemon {
             if r.len() >= n {
                 return r;
             }
-            assert!(Instant::now() < deadline, "waited for {n} reports, have {}:\n{}", r.len(), self.log());
+            assert!(
+                Instant::now() < deadline,
+                "waited for {n} reports, have {}:\n{}",
+                r.len(),
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -86,7 +100,9 @@ impl Daemon {
     async fn stop(mut self) -> String {
         // SIGTERM: a graceful stop.
         let pid = self.child.id().unwrap() as i32;
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
         self.log()
     }
@@ -106,7 +122,11 @@ async fn on_drop_runs_once_per_content_and_half_written_files_never_run() {
     assert_eq!(r[0]["outcome"], "ok");
     assert_eq!(r[0]["result"]["version"], 1);
     assert_eq!(r[0]["origin"], "on-drop");
-    assert!(r[0]["api_calls"].as_array().unwrap().iter().any(|c| c["operation"] == "get reseller data"));
+    assert!(r[0]["api_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["operation"] == "get reseller data"));
 
     // Saved again, unchanged (write-temp-then-rename): reloaded, not re-run.
     d.save("hello.rhai", HELLO);
@@ -114,14 +134,19 @@ async fn on_drop_runs_once_per_content_and_half_written_files_never_run() {
     assert_eq!(d.reports().len(), 1, "same content never runs twice");
 
     // A half-written file: written in pieces, slowly; only the complete version runs.
-    let v2 = HELLO.replace("version: 1", "version: 2").replace("v1", "v2");
+    let v2 = HELLO
+        .replace("version: 1", "version: 2")
+        .replace("v1", "v2");
     let path = d.recipes.join("hello.rhai");
     let cut = v2.len() / 2;
     std::fs::write(&path, &v2[..cut]).unwrap();
-    for piece in v2[cut..].as_bytes().chunks(8) {
+    for piece in v2.as_bytes()[cut..].chunks(8) {
         tokio::time::sleep(Duration::from_millis(40)).await;
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(piece).unwrap();
     }
     let r = d.wait_reports(2).await;
@@ -139,15 +164,32 @@ async fn a_broken_edit_is_reported_and_the_previous_version_keeps_serving() {
     let root = tempfile::tempdir().unwrap();
     let d = start(&sb.base_url(), root.path(), &[]);
     d.wait_log("serving", 1).await;
-    d.save("greet.rhai", "//! name: greet\n//! trigger: manual\n#{greeting: `hello ${params.who}`}\n");
+    d.save(
+        "greet.rhai",
+        "//! name: greet\n//! trigger: manual\n#{greeting: `hello ${params.who}`}\n",
+    );
     d.wait_log("greet.rhai: loaded", 1).await;
-    d.save("greet.rhai", "//! name: greet\n//! trigger: manual\n#{greeting: `hello ${params.who}`\n");
-    d.wait_log("greet.rhai: broken edit; the previous version stays active", 1).await;
+    d.save(
+        "greet.rhai",
+        "//! name: greet\n//! trigger: manual\n#{greeting: `hello ${params.who}`\n",
+    );
+    d.wait_log(
+        "greet.rhai: broken edit; the previous version stays active",
+        1,
+    )
+    .await;
     let log = d.log();
-    assert!(log.contains("greet.rhai:4:1: Expecting '}'"), "file:line:column in the report: {log}");
+    assert!(
+        log.contains("greet.rhai:4:1: Expecting '}'"),
+        "file:line:column in the report: {log}"
+    );
 
     // An inbox job runs the last good version, and its report lands in runs/.
-    std::fs::write(d.recipes.join("inbox/job1.json"), json!({"recipe": "greet.rhai", "params": {"who": "ops"}}).to_string()).unwrap();
+    std::fs::write(
+        d.recipes.join("inbox/job1.json"),
+        json!({"recipe": "greet.rhai", "params": {"who": "ops"}}).to_string(),
+    )
+    .unwrap();
     let r = d.wait_reports(1).await;
     assert_eq!(r[0]["outcome"], "ok", "{:#}", r[0]);
     assert_eq!(r[0]["result"]["greeting"], "hello ops");
@@ -176,20 +218,39 @@ async fn a_recipe_runs_when_an_order_completes() {
         "//! name: tell ops\n//! trigger: on order.state=completed\nprint(`order ${params.order_id} completed`);\n#{seen: params.order_id, type: params.event_type}\n",
     );
     d.wait_log("on_complete.rhai: loaded", 1).await;
-    std::fs::copy(repo().join("scripts/whc_provide.rhai"), d.recipes.join("whc_provide.rhai")).unwrap();
+    std::fs::copy(
+        repo().join("scripts/whc_provide.rhai"),
+        d.recipes.join("whc_provide.rhai"),
+    )
+    .unwrap();
     d.wait_log("whc_provide.rhai: loaded", 1).await;
-    std::fs::write(d.recipes.join("inbox/provide.json"), json!({"recipe": "whc_provide.rhai"}).to_string()).unwrap();
+    std::fs::write(
+        d.recipes.join("inbox/provide.json"),
+        json!({"recipe": "whc_provide.rhai"}).to_string(),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reports = d.reports();
-        let provide = reports.iter().find(|r| r["recipe"].as_str().unwrap().ends_with("whc_provide.rhai"));
-        let triggered = reports.iter().find(|r| r["recipe"].as_str().unwrap().ends_with("on_complete.rhai"));
+        let provide = reports
+            .iter()
+            .find(|r| r["recipe"].as_str().unwrap().ends_with("whc_provide.rhai"));
+        let triggered = reports
+            .iter()
+            .find(|r| r["recipe"].as_str().unwrap().ends_with("on_complete.rhai"));
         if let (Some(p), Some(t)) = (provide, triggered) {
             assert_eq!(t["result"]["seen"], p["result"]["order_id"], "{t:#}");
-            assert!(t["origin"].as_str().unwrap().starts_with("event:order"), "{t:#}");
+            assert!(
+                t["origin"].as_str().unwrap().starts_with("event:order"),
+                "{t:#}"
+            );
             // Several events carry the completed state (each line, then the order): one run.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let runs = d.reports().iter().filter(|r| r["recipe"].as_str().unwrap().ends_with("on_complete.rhai")).count();
+            let runs = d
+                .reports()
+                .iter()
+                .filter(|r| r["recipe"].as_str().unwrap().ends_with("on_complete.rhai"))
+                .count();
             assert_eq!(runs, 1, "{}", d.log());
             break;
         }
@@ -200,12 +261,20 @@ async fn a_recipe_runs_when_an_order_completes() {
 }
 
 async fn sandbox_now(url: &str) -> chrono::DateTime<chrono::Utc> {
-    let v: Value = reqwest::get(format!("{url}/__sandbox/clock")).await.unwrap().json().await.unwrap();
+    let v: Value = reqwest::get(format!("{url}/__sandbox/clock"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     v["now"].as_str().unwrap().parse().unwrap()
 }
 
 /// Schedule a job for T; kill the daemon (SIGKILL) before T; restart after T.
-async fn killed_then_restarted_after(late_secs: f64, catch_up: &str) -> (Value, Vec<Value>, String) {
+async fn killed_then_restarted_after(
+    late_secs: f64,
+    catch_up: &str,
+) -> (Value, Vec<Value>, String) {
     let sb = sandbox_with(btw::sandbox::SandboxConfig {
         clock_speed: 0.0,
         ..Default::default()
@@ -215,11 +284,21 @@ async fn killed_then_restarted_after(late_secs: f64, catch_up: &str) -> (Value, 
     let root = tempfile::tempdir().unwrap();
     let mut d = start(&url, root.path(), &["--catch-up", catch_up]);
     d.wait_log("serving", 1).await;
-    std::fs::write(d.recipes.join("job.rhai"), "//! name: scheduled\n#{reseller: whc::reseller().reseller_id}\n").unwrap();
+    std::fs::write(
+        d.recipes.join("job.rhai"),
+        "//! name: scheduled\n#{reseller: whc::reseller().reseller_id}\n",
+    )
+    .unwrap();
     d.wait_log("job.rhai: loaded", 1).await;
     let t = sandbox_now(&url).await + chrono::Duration::seconds(60);
     let when = t.to_rfc3339();
-    let o = output(btw(&url, &root.path().join("data")).args(["schedule", "add", "--at", &when, "--state"]).arg(root.path().join("data/btw.db")).arg(d.recipes.join("job.rhai"))).await;
+    let o = output(
+        btw(&url, &root.path().join("data"))
+            .args(["schedule", "add", "--at", &when, "--state"])
+            .arg(root.path().join("data/btw.db"))
+            .arg(d.recipes.join("job.rhai")),
+    )
+    .await;
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     tokio::time::sleep(Duration::from_millis(600)).await;
     d.child.start_kill().unwrap(); // SIGKILL, before T
@@ -230,7 +309,12 @@ async fn killed_then_restarted_after(late_secs: f64, catch_up: &str) -> (Value, 
     let d2 = start(&url, root.path(), &["--catch-up", catch_up]);
     d2.wait_log("serving", 1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let o = output(btw(&url, &root.path().join("data")).args(["schedule", "list", "--all", "--state"]).arg(root.path().join("data/btw.db"))).await;
+    let o = output(
+        btw(&url, &root.path().join("data"))
+            .args(["schedule", "list", "--all", "--state"])
+            .arg(root.path().join("data/btw.db")),
+    )
+    .await;
     let reports = d2.reports();
     let log = d2.stop().await;
     (json!({"list": o.stdout, "code": o.code}), reports, log)
@@ -248,7 +332,10 @@ async fn a_job_missed_while_killed_runs_once_inside_the_catch_up_window() {
 async fn a_job_missed_beyond_the_catch_up_window_is_marked_missed() {
     let (list, reports, log) = killed_then_restarted_after(7200.0, "600").await;
     assert!(reports.is_empty(), "not run: {reports:#?}");
-    assert!(list["list"].as_str().unwrap().contains("missed"), "{list}\n{log}");
+    assert!(
+        list["list"].as_str().unwrap().contains("missed"),
+        "{list}\n{log}"
+    );
 }
 
 #[tokio::test]
@@ -264,14 +351,21 @@ async fn a_run_cut_short_by_shutdown_is_resumed_on_restart() {
     d.wait_log("slow.rhai: run", 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log = d.stop().await;
-    assert!(log.contains("interrupted; it resumes on the next start"), "{log}");
+    assert!(
+        log.contains("interrupted; it resumes on the next start"),
+        "{log}"
+    );
 
     let d2 = start(&sb.base_url(), root.path(), &["--grace", "1"]);
     d2.wait_log("resuming run", 1).await;
     d2.wait_log("run", 2).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let done: Vec<Value> = d2.reports().into_iter().filter(|r| r["outcome"] == "ok").collect();
+        let done: Vec<Value> = d2
+            .reports()
+            .into_iter()
+            .filter(|r| r["outcome"] == "ok")
+            .collect();
         if let Some(r) = done.first() {
             assert_eq!(r["result"]["done"], true);
             assert_eq!(r["origin"], "on-drop");
@@ -281,5 +375,9 @@ async fn a_run_cut_short_by_shutdown_is_resumed_on_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = d2.stop().await;
-    assert!(!log.contains("this content already ran; not running it again") || log.contains("resuming run"), "{log}");
+    assert!(
+        !log.contains("this content already ran; not running it again")
+            || log.contains("resuming run"),
+        "{log}"
+    );
 }

@@ -4,12 +4,14 @@
 //! and turn BT errors into catchable script errors.
 
 mod address;
+mod batch;
 mod btw;
 mod ethernet;
 mod events;
 mod numbers;
 mod order;
 mod port;
+mod schedule;
 mod util;
 mod wait;
 mod whc;
@@ -39,15 +41,34 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
             rhai::exported_module!(ethernet::ethernet_module),
         ),
         ("events", rhai::exported_module!(events::events_module)),
+        (
+            "schedule",
+            rhai::exported_module!(schedule::schedule_module),
+        ),
+        ("batch", rhai::exported_module!(batch::batch_module)),
         ("log", rhai::exported_module!(util::log_module)),
         ("json", rhai::exported_module!(util::json_module)),
         ("time", rhai::exported_module!(util::time_module)),
     ]
 }
 
+/// Registers every script module. They are built and indexed once per process and shared by
+/// every engine (an engine per run, so this keeps a run's set-up cheap).
 pub fn register_all(engine: &mut Engine) {
-    for (name, module) in modules() {
-        engine.register_static_module(name, module.into());
+    static BUILT: std::sync::OnceLock<Vec<(&'static str, rhai::Shared<rhai::Module>)>> =
+        std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        modules()
+            .into_iter()
+            .map(|(name, mut module)| {
+                module.set_id(name);
+                module.build_index();
+                (name, module.into())
+            })
+            .collect()
+    });
+    for (name, module) in built {
+        engine.register_static_module(*name, module.clone());
     }
 }
 
@@ -312,8 +333,7 @@ pub(crate) fn recorded_read(
     }
     let value = call()?;
     store
-        .ledger_begin(&rt.run_id, step, operation, &request)
-        .and_then(|_| store.ledger_finish(&rt.run_id, step, StepState::Done, &value))
+        .ledger_record_done(&rt.run_id, step, operation, &request, &value)
         .map_err(store_err)?;
     Ok(value)
 }

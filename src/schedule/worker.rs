@@ -1,0 +1,257 @@
+//! The scheduler loop: tick, claim what is due, run each job (bounded), keep its lease while it
+//! runs, record how it ended; on shutdown stop claiming and give running jobs a grace period.
+//! Also [`RecipeExecutor`], the executor that runs a job's recipe through the runner.
+
+use super::{claim_due, complete, renew, Clock, JobExecutor, JobOutcome, SchedulerConfig};
+use crate::runner::{self, Failure, RunContext, Script};
+use crate::store::{ClaimedJob, Job, Store};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Aborts a spawned task when dropped: a job task abandoned at shutdown takes its run with it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Store calls are quick but may wait on another process's write lock (up to the busy
+/// timeout): keep them off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// Runs the scheduler until `shutdown` turns true (or its sender is dropped).
+///
+/// Each tick claims at most as many due jobs as there are free slots
+/// (`config.max_concurrent`), runs each with `executor`, renews its lease every third of
+/// `config.lease`, and completes it. Late jobs are reported as `tracing` warnings (and recorded
+/// on the job). On shutdown, running jobs get `config.grace`; any still running then are
+/// abandoned with their lease, so a restarted daemon resumes them when it expires.
+pub async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+    executor: Arc<dyn JobExecutor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let config = Arc::new(SchedulerConfig {
+        max_concurrent: config.max_concurrent.max(1),
+        ..config
+    });
+    // Jobs this process is running: never claimed again by it, whatever their lease says.
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut inflight: JoinSet<()> = JoinSet::new();
+    tracing::info!(owner = %config.owner, "scheduler started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        while inflight.try_join_next().is_some() {}
+        let free = config.max_concurrent.saturating_sub(inflight.len());
+        if free > 0 {
+            match clock.now().await {
+                Ok(now) => {
+                    let (s, c) = (store.clone(), config.clone());
+                    let claimed =
+                        blocking(move || claim_due(&s, &c.owner.clone(), now, free, &c)).await;
+                    match claimed {
+                        Some(Ok(batch)) => {
+                            for (job, note) in &batch.missed {
+                                tracing::warn!(job = %job.id, recipe = %job.recipe, "{note}");
+                            }
+                            for job in &batch.abandoned {
+                                tracing::error!(job = %job.id, recipe = %job.recipe,
+                                    "{}", job.last_outcome.as_deref().unwrap_or("given up"));
+                            }
+                            for c in batch.claimed {
+                                let fresh = running
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(c.job.id.clone());
+                                if !fresh {
+                                    // Our own lease expired under us (the process stalled):
+                                    // the run is still going here, so do not start a second.
+                                    tracing::warn!(job = %c.job.id, "lease expired while running here; keeping the run in progress");
+                                    continue;
+                                }
+                                inflight.spawn(run_one(
+                                    store.clone(),
+                                    clock.clone(),
+                                    config.clone(),
+                                    executor.clone(),
+                                    running.clone(),
+                                    c,
+                                ));
+                            }
+                        }
+                        Some(Err(e)) => tracing::error!("scheduler: cannot claim jobs: {e}"),
+                        None => tracing::error!("scheduler: the claim task failed"),
+                    }
+                }
+                Err(e) => tracing::warn!("scheduler: cannot read the clock, skipping a tick: {e}"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+        }
+    }
+    if !inflight.is_empty() {
+        tracing::info!(
+            jobs = inflight.len(),
+            grace_secs = config.grace.as_secs(),
+            "scheduler stopping: waiting for running jobs"
+        );
+        let all = async { while inflight.join_next().await.is_some() {} };
+        if tokio::time::timeout(config.grace, all).await.is_err() {
+            tracing::warn!(
+                jobs = inflight.len(),
+                "scheduler stopped with jobs still running: they keep their lease and resume after a restart"
+            );
+        }
+    }
+    inflight.abort_all();
+    tracing::info!(owner = %config.owner, "scheduler stopped");
+}
+
+async fn run_one(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: Arc<SchedulerConfig>,
+    executor: Arc<dyn JobExecutor>,
+    running: Arc<Mutex<HashSet<String>>>,
+    claimed: ClaimedJob,
+) {
+    let id = claimed.job.id.clone();
+    tracing::info!(job = %id, run_id = %claimed.run_id, resume = claimed.resume,
+        recipe = %claimed.job.recipe, "running scheduled job");
+    // Its own task, so a panicking executor is a failed run rather than a lost one.
+    let exec = {
+        let (job, run_id, resume) = (claimed.job.clone(), claimed.run_id.clone(), claimed.resume);
+        tokio::spawn(async move { executor.execute(&job, &run_id, resume).await })
+    };
+    let _guard = AbortOnDrop(exec.abort_handle());
+    tokio::pin!(exec);
+    let every = (config.lease / 3).max(std::time::Duration::from_millis(50));
+    let outcome = loop {
+        tokio::select! {
+            joined = &mut exec => break joined.unwrap_or_else(|e| JobOutcome::Failed {
+                error: format!("the job's run failed inside btw: {e}"),
+            }),
+            _ = tokio::time::sleep(every) => {
+                let (s, c, o, l) = (store.clone(), claimed.clone(), config.owner.clone(), config.lease);
+                match blocking(move || renew(&s, &c, &o, l)).await {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) => tracing::warn!(job = %id,
+                        "the job's lease is no longer ours (cancelled, or taken after a stall); letting this run finish"),
+                    Some(Err(e)) => tracing::warn!(job = %id, "cannot renew the lease: {e}"),
+                    None => {}
+                }
+            }
+        }
+    };
+    // The next cron occurrence is computed from the scheduler's clock; without it, from the
+    // occurrence just run (never that occurrence again).
+    let now = clock
+        .now()
+        .await
+        .ok()
+        .or(claimed.job.next_run_at)
+        .unwrap_or_else(chrono::Utc::now);
+    let (s, c, o, out) = (
+        store.clone(),
+        claimed.clone(),
+        config.owner.clone(),
+        outcome.clone(),
+    );
+    match blocking(move || complete(&s, &c, &o, &out, now)).await {
+        Some(Ok(Some(job))) => match &outcome {
+            JobOutcome::Failed { error } => {
+                tracing::warn!(job = %id, run_id = %claimed.run_id, state = job.state.as_str(), "scheduled job failed: {error}")
+            }
+            _ => tracing::info!(job = %id, run_id = %claimed.run_id, state = job.state.as_str(),
+                next_run_at = ?job.next_run_at, "scheduled job finished"),
+        },
+        Some(Ok(None)) => {
+            tracing::warn!(job = %id, "finished, but the job was no longer ours: result not recorded on the job (the run's own record has it)")
+        }
+        Some(Err(e)) => tracing::error!(job = %id, "cannot record the job's outcome: {e}"),
+        None => tracing::error!(job = %id, "the completion task failed"),
+    }
+    running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
+}
+
+/// Runs a job's recipe through the runner, as `btw run` would: same engine, limits, ledger.
+/// Each run gets a clone of `base` with the job's run id as `resume` (see [`JobExecutor`]).
+/// A cancel of `base.cancel` (daemon shutdown) makes the outcome `Interrupted`.
+#[derive(Clone)]
+pub struct RecipeExecutor {
+    pub base: RunContext,
+}
+
+impl JobExecutor for RecipeExecutor {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        run_id: &'a str,
+        resume: bool,
+    ) -> super::BoxFuture<'a, JobOutcome> {
+        Box::pin(async move {
+            let script = match Script::from_file(Path::new(&job.recipe)) {
+                Ok(s) => s,
+                Err(f) => return JobOutcome::Failed { error: f.message() },
+            };
+            let params = job.params.as_object().cloned().unwrap_or_default();
+            let mut ctx = self.base.clone();
+            ctx.resume = Some(run_id.to_string());
+            if resume {
+                ctx.out.log(
+                    crate::engine::LogLevel::Warn,
+                    &format!(
+                        "job {}: resuming run {run_id} after an interruption",
+                        job.id
+                    ),
+                );
+            }
+            let outcome = runner::run(ctx, script, params).await;
+            match &outcome.result {
+                Ok(v) => JobOutcome::Ok {
+                    summary: summary(&outcome.run_id, v),
+                },
+                Err(Failure::Cancelled { .. }) => JobOutcome::Interrupted,
+                Err(f) => JobOutcome::Failed {
+                    error: format!("run {}: {}", outcome.run_id, f.message()),
+                },
+            }
+        })
+    }
+}
+
+/// A short line for a job's `last_outcome`: the run id and the start of its result.
+fn summary(run_id: &str, v: &Value) -> String {
+    let mut text = v.to_string();
+    if text.len() > 200 {
+        let mut cut = 200;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("run {run_id}: {text}")
+}
