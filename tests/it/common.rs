@@ -25,6 +25,7 @@ pub async fn sandbox() -> SandboxHandle {
 }
 
 pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
+    init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     sandbox::start(listener, config).await.unwrap()
 }
@@ -117,6 +118,7 @@ pub fn btw(url: &str, data_dir: &Path) -> tokio::process::Command {
         .env("HOME", data_dir)
         .env("BTW_BASE_URL", url)
         .env("BTW_DATA_DIR", data_dir)
+        .envs(std::env::var("BTW_LOG").ok().map(|v| ("BTW_LOG", v)))
         .current_dir(repo())
         .kill_on_drop(true);
     cmd
@@ -162,4 +164,18 @@ pub async fn advance(url: &str, secs: f64) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// With `BTW_LOG` set (as CI does, at `trace`), tests log like the binary, so a secret that
+/// reached a log line would show in the output CI checks.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("BTW_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }

@@ -369,3 +369,49 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
         o.stderr
     );
 }
+
+/// The whole journey at TRACE log level prints neither the client secret, nor its Basic form,
+/// nor any bearer token, in the logs, the errors or the output.
+#[tokio::test]
+async fn trace_logs_never_show_secrets_or_tokens() {
+    let secret = "s3cr3t-never-print-me";
+    let sb = sandbox_with(btw::sandbox::SandboxConfig {
+        credentials: Some(("trace-key".into(), secret.into())),
+        order_step_secs: 0.2,
+        ..Default::default()
+    })
+    .await;
+    let url = sb.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let o = output(
+        btw(&url, dir.path())
+            .args(["-vvv", "run", "scripts/whc_provide.rhai", "--json"])
+            .env("BTW_LOG", "trace")
+            .env("BTW_CLIENT_KEY", "trace-key")
+            .env("BTW_CLIENT_SECRET", secret),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.lines().count() > 50, "trace logging is on: {} lines", o.stderr.lines().count());
+    // The tokens the sandbox issued, read from a fresh client, look like this: 28 letters/digits.
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("trace-key:{secret}"))
+    };
+    for text in [&o.stdout, &o.stderr] {
+        assert!(!text.contains(secret), "the secret was printed");
+        assert!(!text.contains(&basic), "the Basic credentials were printed");
+        assert!(!text.to_ascii_lowercase().contains("bearer "), "an Authorization header was printed");
+    }
+    // And a wrong secret in an error message is not echoed either.
+    let bad = output(
+        btw(&url, dir.path())
+            .args(["-vvv", "run", "scripts/whc_provide.rhai"])
+            .env("BTW_LOG", "trace")
+            .env("BTW_CLIENT_KEY", "trace-key")
+            .env("BTW_CLIENT_SECRET", "wrong-secret-xyz"),
+    )
+    .await;
+    assert_eq!(bad.code, 4);
+    assert!(!bad.stderr.contains("wrong-secret-xyz") && !bad.stdout.contains("wrong-secret-xyz"));
+}
