@@ -368,42 +368,34 @@ mod tests {
         (dir, p)
     }
 
+    /// A one-off job of `r` at `when`, with no params, created at `now`.
+    fn at_job(s: &Store, when: &str, r: &Path, opts: &JobOptions, now: DateTime<Utc>) -> Job {
+        add_at(s, utc(when), r, json!({}), opts, now).unwrap()
+    }
+
+    /// A job of `r` on `expr`, with no params and default options, created at `now`.
+    fn cron_job(s: &Store, expr: &str, r: &Path, now: DateTime<Utc>) -> Job {
+        add_cron(s, expr, r, json!({}), &Default::default(), now).unwrap()
+    }
+
     #[test]
     fn catch_up_runs_a_slightly_late_job_and_misses_a_very_late_one() {
         let (_d, r) = recipe();
         let s = Store::in_memory();
         let cfg = SchedulerConfig::default();
         let now = utc("2026-12-01T12:00:00Z");
-        let soon = add_at(
+        let soon = at_job(&s, "2026-12-01T11:50:00Z", &r, &Default::default(), now);
+        let late = at_job(&s, "2026-12-01T10:00:00Z", &r, &Default::default(), now);
+        let own = at_job(
             &s,
-            utc("2026-12-01T11:50:00Z"),
+            "2026-12-01T10:00:00Z",
             &r,
-            json!({}),
-            &Default::default(),
-            now,
-        )
-        .unwrap();
-        let late = add_at(
-            &s,
-            utc("2026-12-01T10:00:00Z"),
-            &r,
-            json!({}),
-            &Default::default(),
-            now,
-        )
-        .unwrap();
-        let own = add_at(
-            &s,
-            utc("2026-12-01T10:00:00Z"),
-            &r,
-            json!({}),
             &JobOptions {
                 catch_up_secs: Some(3 * 3600),
                 ..Default::default()
             },
             now,
-        )
-        .unwrap();
+        );
         let b = claim_due(&s, "a", now, 10, &cfg).unwrap();
         let mut ids: Vec<_> = b.claimed.iter().map(|c| c.job.id.clone()).collect();
         ids.sort();
@@ -431,15 +423,7 @@ mod tests {
         let cfg = SchedulerConfig::default();
         let created = utc("2026-12-01T08:00:00Z");
         // Every 15 minutes; the daemon was down from 08:00 to 10:20.
-        let job = add_cron(
-            &s,
-            "*/15 * * * *",
-            &r,
-            json!({}),
-            &Default::default(),
-            created,
-        )
-        .unwrap();
+        let job = cron_job(&s, "*/15 * * * *", &r, created);
         assert_eq!(job.next_run_at, Some(utc("2026-12-01T08:15:00Z")));
         let now = utc("2026-12-01T10:20:00Z");
         let b = claim_due(&s, "a", now, 10, &cfg).unwrap();
@@ -466,15 +450,7 @@ mod tests {
             .is_empty());
 
         // Down for a whole day with a daily job: missed, moved to tomorrow, not run.
-        let daily = add_cron(
-            &s,
-            "0 10 * * *",
-            &r,
-            json!({}),
-            &Default::default(),
-            created,
-        )
-        .unwrap();
+        let daily = cron_job(&s, "0 10 * * *", &r, created);
         let much_later = utc("2026-12-02T14:00:00Z");
         let b = claim_due(&s, "a", much_later, 10, &cfg).unwrap();
         let ran: Vec<_> = b.claimed.iter().map(|c| &c.job.id).collect();
@@ -493,15 +469,7 @@ mod tests {
         let (_d, r) = recipe();
         let s = Store::in_memory();
         let cfg = SchedulerConfig::default();
-        let job = add_cron(
-            &s,
-            "0 10 * * 1-5",
-            &r,
-            json!({}),
-            &Default::default(),
-            utc("2026-03-27T08:00:00Z"),
-        )
-        .unwrap();
+        let job = cron_job(&s, "0 10 * * 1-5", &r, utc("2026-03-27T08:00:00Z"));
         let b = claim_due(&s, "a", utc("2026-03-27T10:00:00Z"), 10, &cfg).unwrap();
         // Completed with a clock that reads earlier than the occurrence (clocks differ).
         let after = complete(

@@ -23,6 +23,11 @@ async fn listener(window: Option<Duration>) -> (callbacks::CallbackListener, Eve
     (callbacks::start(config, hub.clone()).await.unwrap(), hub)
 }
 
+/// A post to the listener with the right credentials.
+fn authed(http: &reqwest::Client, l: &callbacks::CallbackListener) -> reqwest::RequestBuilder {
+    http.post(l.url()).basic_auth("bt", Some("callback-pass"))
+}
+
 #[tokio::test]
 async fn unauthenticated_and_oversized_posts_are_refused_and_not_stored() {
     let (l, hub) = listener(None).await;
@@ -46,21 +51,9 @@ async fn unauthenticated_and_oversized_posts_are_refused_and_not_stored() {
     assert_eq!(r.status(), 401);
     let mut big = body.clone();
     big["padding"] = json!("x".repeat(10_000));
-    let r = http
-        .post(l.url())
-        .basic_auth("bt", Some("callback-pass"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
+    let r = authed(&http, &l).json(&big).send().await.unwrap();
     assert_eq!(r.status(), 413);
-    let r = http
-        .post(l.url())
-        .basic_auth("bt", Some("callback-pass"))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let r = authed(&http, &l).body("{not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(
         hub.store.notification_count("BTWKN1").unwrap(),
@@ -68,13 +61,7 @@ async fn unauthenticated_and_oversized_posts_are_refused_and_not_stored() {
         "nothing refused was stored"
     );
 
-    let r = http
-        .post(l.url())
-        .basic_auth("bt", Some("callback-pass"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = authed(&http, &l).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(hub.store.notification_count("BTWKN1").unwrap(), 1);
 }
@@ -83,35 +70,7 @@ async fn unauthenticated_and_oversized_posts_are_refused_and_not_stored() {
 async fn duplicated_and_reordered_deliveries_store_one_event_each_and_never_go_back() {
     let (l, hub) = listener(None).await;
     let http = reqwest::Client::new();
-    let events = [
-        envelope(
-            "e3",
-            "BTWKN7",
-            "orderComplete",
-            "completed",
-            "2026-11-22T10:00:04Z",
-        ),
-        envelope(
-            "e1",
-            "BTWKN7",
-            "orderAcknowledged",
-            "acknowledged",
-            "2026-11-22T10:00:00Z",
-        ),
-        envelope(
-            "e3",
-            "BTWKN7",
-            "orderComplete",
-            "completed",
-            "2026-11-22T10:00:04Z",
-        ),
-        envelope(
-            "e2",
-            "BTWKN7",
-            "orderInProgress",
-            "inProgress",
-            "2026-11-22T10:00:02Z",
-        ),
+    let (e1, e2, e3) = (
         envelope(
             "e1",
             "BTWKN7",
@@ -126,16 +85,18 @@ async fn duplicated_and_reordered_deliveries_store_one_event_each_and_never_go_b
             "inProgress",
             "2026-11-22T10:00:02Z",
         ),
-    ];
+        envelope(
+            "e3",
+            "BTWKN7",
+            "orderComplete",
+            "completed",
+            "2026-11-22T10:00:04Z",
+        ),
+    );
+    let events = [&e3, &e1, &e3, &e2, &e1, &e2];
     let mut duplicates = 0;
-    for e in &events {
-        let r = http
-            .post(l.url())
-            .basic_auth("bt", Some("callback-pass"))
-            .json(e)
-            .send()
-            .await
-            .unwrap();
+    for e in events {
+        let r = authed(&http, &l).json(e).send().await.unwrap();
         assert_eq!(
             r.status(),
             200,
@@ -166,23 +127,11 @@ async fn events_outside_the_replay_window_are_refused() {
         "completed",
         "2020-01-01T00:00:00Z",
     );
-    let r = http
-        .post(l.url())
-        .basic_auth("bt", Some("callback-pass"))
-        .json(&old)
-        .send()
-        .await
-        .unwrap();
+    let r = authed(&http, &l).json(&old).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let now = chrono::Utc::now().to_rfc3339();
     let fresh = envelope("fresh", "BTWKN9", "orderComplete", "completed", &now);
-    let r = http
-        .post(l.url())
-        .basic_auth("bt", Some("callback-pass"))
-        .json(&fresh)
-        .send()
-        .await
-        .unwrap();
+    let r = authed(&http, &l).json(&fresh).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(hub.store.notification_count("BTWKN9").unwrap(), 1);
 }

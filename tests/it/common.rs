@@ -81,6 +81,21 @@ pub async fn run_text_with(
     (outcome, out.take())
 }
 
+/// Runs recipe `name` with no params; its result and every line it printed. A failed run
+/// panics, showing the failure and the lines.
+pub async fn completed_recipe(
+    ctx: RunContext,
+    out: &VecOutput,
+    name: &str,
+) -> (Value, Vec<String>) {
+    let outcome = runner::run(ctx, recipe(name), Map::new()).await;
+    let lines = out.take();
+    let result = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    (result, lines)
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,8 +1,6 @@
 //! Ethernet through scripts: both recipes, and the errors a recipe must be able to catch.
 
 use crate::common::*;
-use btw::runner;
-use serde_json::Map;
 
 async fn eth_sandbox() -> btw::sandbox::SandboxHandle {
     sandbox_with(btw::sandbox::SandboxConfig {
@@ -16,11 +14,7 @@ async fn eth_sandbox() -> btw::sandbox::SandboxHandle {
 async fn fttp_recipe_completes() {
     let sb = eth_sandbox().await;
     let (ctx, out) = context(client(&sb.base_url()));
-    let outcome = runner::run(ctx, recipe("ethernet_fttp.rhai"), Map::new()).await;
-    let lines = out.take();
-    let r = outcome
-        .result
-        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    let (r, lines) = completed_recipe(ctx, &out, "ethernet_fttp.rhai").await;
     assert_eq!(r["state"], "completed");
     assert!(r["service_id"].as_str().unwrap().starts_with("ETH"));
     for n in 1..=6 {
@@ -35,11 +29,7 @@ async fn fttp_recipe_completes() {
 async fn ead_modify_recipe_completes_and_ceases() {
     let sb = eth_sandbox().await;
     let (ctx, out) = context(client(&sb.base_url()));
-    let outcome = runner::run(ctx, recipe("ethernet_ead_modify.rhai"), Map::new()).await;
-    let lines = out.take();
-    let r = outcome
-        .result
-        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    let (r, lines) = completed_recipe(ctx, &out, "ethernet_ead_modify.rhai").await;
     assert_eq!(r["state"], "ceased");
     assert!(
         lines

@@ -16,12 +16,7 @@ async fn provide_recipe_completes_with_one_token() {
     let url = sb.base_url();
     let c = client(&url);
     let (ctx, out) = context(c.clone());
-    let outcome = btw::runner::run(ctx, recipe("whc_provide.rhai"), Map::new()).await;
-    let lines = out.take();
-    let result = outcome
-        .result
-        .as_ref()
-        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    let (result, lines) = completed_recipe(ctx, &out, "whc_provide.rhai").await;
     assert_eq!(result["state"], "completed");
     let order_id = result["order_id"].as_str().unwrap();
     assert!(order_id.starts_with("BTWKN"), "{order_id}");

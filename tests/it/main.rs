@@ -8,6 +8,7 @@ mod cli;
 mod ethernet;
 mod journey;
 mod porting;
+mod raw;
 mod reliability;
 mod repl;
 mod sandbox_contract;

@@ -30,11 +30,7 @@ async fn port_recipe_completes_following_notifications() {
     let (mut ctx, out) = context(client(&url));
     ctx.events = Some(hub.clone());
     let started = Instant::now();
-    let outcome = runner::run(ctx, recipe("whc_port.rhai"), Map::new()).await;
-    let lines = out.take();
-    let result = outcome
-        .result
-        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    let (result, lines) = completed_recipe(ctx, &out, "whc_port.rhai").await;
     assert_eq!(result["state"], "completed");
     assert!(
         started.elapsed() < Duration::from_secs(30),

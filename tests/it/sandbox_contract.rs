@@ -1,150 +1,23 @@
 //! Contract tests for the embedded BT sandbox: each starts its own sandbox on port 0 and talks
 //! to it over real HTTP, checking the shapes, codes and rules of `src/sandbox/CONTRACT.md`.
 
-use btw::sandbox::{start, SandboxConfig, SandboxHandle};
-use reqwest::{header::HeaderMap, Method, StatusCode};
+use crate::raw::{fetch, sandbox_with, Reply, Sb, BASIC, TOKEN};
+use btw::sandbox::SandboxConfig;
+use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 const CUG: &str = "CUG5019851064";
-const BASIC: &str = "Basic a2V5OnNlY3JldA=="; // key:secret
 const VERIFY: &str = "/bt-wholesale/v1/whc/resourceInventory/resellers/CUG5019851064";
 const QUALIFY: &str = "/bt-wholesale/v1/whc/productOfferingQualification";
 const RINGFENCE: &str = "/v1/resourceManagement/directoryNumbers/ringFence";
 const ADDRESS: &str = "/common/geographicAddressManagement/v1/geographicAddress";
 const ORDER: &str = "/bt-wholesale/v1/order";
 
-struct Sb {
-    handle: SandboxHandle,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-    fn reason(&self) -> &str {
-        self.body["reason"].as_str().unwrap_or("")
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-async fn sandbox_with(config: SandboxConfig) -> Sb {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = start(listener, config).await.unwrap();
-    let base = handle.base_url();
-    let mut sb = Sb {
-        handle,
-        http: reqwest::Client::new(),
-        base,
-        token: String::new(),
-    };
-    sb.refresh_token().await;
-    sb
-}
-
 async fn sandbox() -> Sb {
     sandbox_with(SandboxConfig::default()).await
 }
 
-fn tracking() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-async fn reply(resp: reqwest::Response) -> Reply {
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 impl Sb {
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    async fn refresh_token(&mut self) {
-        let r = self
-            .raw(
-                Method::GET,
-                "/oauth/accesstoken?grant_type=client_credentials",
-            )
-            .header("Authorization", BASIC)
-            .send()
-            .await
-            .unwrap();
-        let r = reply(r).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.token = r.body["accessToken"].as_str().unwrap().to_string();
-    }
-
-    fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path))
-    }
-
-    /// An authorised call with a fresh tracking header.
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .raw(method, path)
-            .header("APIGW-Tracking-Header", tracking())
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.raw(method, path);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
-    /// Advances the sandbox clock and gets a new token (the old one may have expired).
-    async fn advance(&mut self, secs: f64) {
-        let r = self
-            .admin(
-                Method::POST,
-                "/__sandbox/clock",
-                Some(json!({ "advance_secs": secs })),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.refresh_token().await;
-    }
-
     async fn qualify(&self, name: &str, domain: &str) -> Reply {
         self.post(QUALIFY, qualify_body(name, domain, "SWAINsTelecom"))
             .await
@@ -185,6 +58,30 @@ impl Sb {
             svc,
             range["startNumber"].as_str().unwrap().to_string(),
             range["endNumber"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A fresh company with `quantity` numbers and the body of its new-company order (site at
+    /// `nad`, `users` users), not yet placed.
+    async fn new_company_order(
+        &self,
+        external_id: &str,
+        name: &str,
+        domain: &str,
+        quantity: u64,
+        nad: &str,
+        users: usize,
+    ) -> Value {
+        let (qid, svc, start, end) = self.company_with_numbers(name, domain, quantity).await;
+        order_body(
+            external_id,
+            name,
+            domain,
+            &svc,
+            &qid,
+            nad,
+            (&start, &end),
+            users,
         )
     }
 }
@@ -274,47 +171,22 @@ async fn token_endpoint() {
     assert_eq!(sb.token.len(), 28);
     assert!(sb.token.chars().all(|c| c.is_ascii_alphanumeric()));
 
-    let r = reply(
-        sb.raw(
-            Method::GET,
-            "/oauth/accesstoken?grant_type=client_credentials",
-        )
-        .header("Authorization", BASIC)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let r = fetch(sb.raw(Method::GET, TOKEN).header("Authorization", BASIC)).await;
     assert_eq!(r.body["tokenType"], "BearerToken");
     assert_eq!(r.body["expiresIn"], 899);
 
-    let r = reply(
-        sb.raw(
-            Method::GET,
-            "/oauth/accesstoken?grant_type=client_credentials",
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let r = fetch(sb.raw(Method::GET, TOKEN)).await;
     assert_eq!((r.status.as_u16(), r.code()), (401, "40"));
 
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, "/oauth/accesstoken")
-            .header("Authorization", BASIC)
-            .send()
-            .await
-            .unwrap(),
+            .header("Authorization", BASIC),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "27"));
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, "/oauth/accesstoken?grant_type=password")
-            .header("Authorization", BASIC)
-            .send()
-            .await
-            .unwrap(),
+            .header("Authorization", BASIC),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "28"));
@@ -327,17 +199,7 @@ async fn token_endpoint() {
     };
     assert!(!format!("{cfg:?}").contains("secret\""));
     let sb2 = sandbox_with(cfg).await; // fetches with key:secret
-    let r = reply(
-        sb2.raw(
-            Method::GET,
-            "/oauth/accesstoken?grant_type=client_credentials",
-        )
-        .basic_auth("key", Some("wrong"))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let r = fetch(sb2.raw(Method::GET, TOKEN).basic_auth("key", Some("wrong"))).await;
     assert_eq!((r.status.as_u16(), r.code()), (401, "41"));
     let r = sb2.get(VERIFY).await;
     assert_eq!(r.status, 200);
@@ -349,27 +211,17 @@ async fn token_endpoint() {
 async fn gateway_rules() {
     let sb = sandbox().await;
     // Missing tracking header.
-    let r = reply(
-        sb.raw(Method::GET, VERIFY)
-            .bearer_auth(&sb.token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = fetch(sb.raw(Method::GET, VERIFY).bearer_auth(&sb.token)).await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.body,
         json!({"code":"25","reason":"Missing header","message":"Missing header: APIGW-Tracking-Header"})
     );
     // Invalid tracking header.
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, VERIFY)
             .header("APIGW-Tracking-Header", "has spaces in it")
-            .bearer_auth(&sb.token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&sb.token),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "26"));
@@ -381,12 +233,9 @@ async fn gateway_rules() {
         ("E00501", 503, "05"),
         ("E08001", 429, "80"),
     ] {
-        let r = reply(
+        let r = fetch(
             sb.raw(Method::GET, VERIFY)
-                .header("APIGW-Tracking-Header", value)
-                .send()
-                .await
-                .unwrap(),
+                .header("APIGW-Tracking-Header", value),
         )
         .await;
         assert_eq!((r.status.as_u16(), r.code()), (status, code), "{value}");
@@ -395,22 +244,16 @@ async fn gateway_rules() {
         }
     }
     // Bearer auth.
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, VERIFY)
-            .header("APIGW-Tracking-Header", "t1")
-            .send()
-            .await
-            .unwrap(),
+            .header("APIGW-Tracking-Header", "t1"),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (401, "40"));
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, VERIFY)
             .header("APIGW-Tracking-Header", "t2")
-            .bearer_auth("nosuchtoken")
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth("nosuchtoken"),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (401, "41"));
@@ -419,25 +262,19 @@ async fn gateway_rules() {
     assert_eq!((r.status.as_u16(), r.code()), (404, "60"));
     let r = sb.get(QUALIFY).await;
     assert_eq!((r.status.as_u16(), r.code()), (405, "61"));
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::POST, QUALIFY)
             .header("APIGW-Tracking-Header", "t3")
             .header("Content-Type", "application/json")
             .bearer_auth(&sb.token)
-            .body("{not json")
-            .send()
-            .await
-            .unwrap(),
+            .body("{not json"),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "22"));
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::POST, QUALIFY)
             .header("APIGW-Tracking-Header", "t4")
-            .bearer_auth(&sb.token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&sb.token),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "21"));
@@ -837,17 +674,9 @@ async fn order_progresses_on_its_own() {
         ..SandboxConfig::default()
     })
     .await;
-    let (qid, svc, start, end) = sb.company_with_numbers("Quick Co", "quick.co.uk", 1).await;
-    let body = order_body(
-        "q-1",
-        "Quick Co",
-        "quick.co.uk",
-        &svc,
-        &qid,
-        "R00000020001",
-        (&start, &end),
-        0,
-    );
+    let body = sb
+        .new_company_order("q-1", "Quick Co", "quick.co.uk", 1, "R00000020001", 0)
+        .await;
     let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let mut events = sb.handle.state().subscribe();
@@ -1006,13 +835,10 @@ async fn order_rules() {
 #[tokio::test]
 async fn journal_and_reset() {
     let sb = sandbox().await;
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::GET, VERIFY)
             .header("APIGW-Tracking-Header", "journal-probe-1")
-            .bearer_auth(&sb.token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&sb.token),
     )
     .await;
     assert_eq!(r.status, 200);
@@ -1078,17 +904,9 @@ async fn persistence_via_state_file() {
         ..SandboxConfig::default()
     };
     let sb = sandbox_with(config.clone()).await;
-    let (qid, svc, start, end) = sb.company_with_numbers("Kept Ltd", "kept.co.uk", 2).await;
-    let body = order_body(
-        "kept-1",
-        "Kept Ltd",
-        "kept.co.uk",
-        &svc,
-        &qid,
-        "R00000010003",
-        (&start, &end),
-        1,
-    );
+    let body = sb
+        .new_company_order("kept-1", "Kept Ltd", "kept.co.uk", 2, "R00000010003", 1)
+        .await;
     let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let order_id = r.body["id"].as_str().unwrap().to_string();
@@ -1114,27 +932,14 @@ async fn persistence_via_state_file() {
 #[tokio::test]
 async fn more_gateway_edges() {
     let sb = sandbox().await;
-    let r = reply(
-        sb.raw(
-            Method::POST,
-            "/oauth/accesstoken?grant_type=client_credentials",
-        )
-        .header("Authorization", BASIC)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let r = fetch(sb.raw(Method::POST, TOKEN).header("Authorization", BASIC)).await;
     assert_eq!((r.status.as_u16(), r.code()), (405, "61"));
-    let r = reply(
+    let r = fetch(
         sb.raw(Method::POST, QUALIFY)
             .header("APIGW-Tracking-Header", "t5")
             .header("Content-Type", "text/plain")
             .bearer_auth(&sb.token)
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
+            .body("{}"),
     )
     .await;
     assert_eq!((r.status.as_u16(), r.code()), (415, "68"));
@@ -1170,17 +975,9 @@ async fn concurrent_requests_get_unique_ids() {
 #[tokio::test]
 async fn extensions_are_unique_per_company() {
     let sb = sandbox().await;
-    let (qid, svc, start, end) = sb.company_with_numbers("Ext Ltd", "ext.co.uk", 1).await;
-    let mut body = order_body(
-        "ext-1",
-        "Ext Ltd",
-        "ext.co.uk",
-        &svc,
-        &qid,
-        "R00000010004",
-        (&start, &end),
-        2,
-    );
+    let mut body = sb
+        .new_company_order("ext-1", "Ext Ltd", "ext.co.uk", 1, "R00000010004", 2)
+        .await;
     // Acme uses 2001: fine in another company.
     body["productOrderItem"][3]["product"]["productCharacteristic"][3]["value"] = json!("2001");
     let r = sb
@@ -1200,17 +997,9 @@ async fn extensions_are_unique_per_company() {
         .await;
     assert_eq!(r.status, 404);
     // Twice in one order is not.
-    let (qid, svc, start, end) = sb.company_with_numbers("Ext Two", "ext2.co.uk", 1).await;
-    let mut body = order_body(
-        "ext-2",
-        "Ext Two",
-        "ext2.co.uk",
-        &svc,
-        &qid,
-        "R00000010004",
-        (&start, &end),
-        2,
-    );
+    let mut body = sb
+        .new_company_order("ext-2", "Ext Two", "ext2.co.uk", 1, "R00000010004", 2)
+        .await;
     body["productOrderItem"][1]["product"]["productCharacteristic"][0]["value"] =
         json!("Ext Two Site");
     body["productOrderItem"][4]["product"]["productCharacteristic"][3]["value"] = json!("3000");

@@ -2,13 +2,13 @@
 //! product orders (place, modify, amend, cease, cancel, track), each against its own sandbox on
 //! port 0 over real HTTP, as CONTRACT.md's `## Ethernet` section describes.
 
-use btw::sandbox::{start, SandboxConfig, SandboxHandle};
+use crate::raw::{sandbox_with, Reply, Sb};
+use btw::sandbox::SandboxConfig;
 use chrono::{DateTime, Datelike, Utc, Weekday};
-use reqwest::{header::HeaderMap, Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-const BASIC: &str = "Basic a2V5OnNlY3JldA=="; // key:secret
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
 const POQ: &str =
     "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
@@ -20,138 +20,16 @@ const INVENTORY: &str = "/tmf-api/productInventory/v4/product";
 /// Comfortably more than a whole provide (four steps of 2 s).
 const ALL_STEPS: f64 = 30.0;
 
-struct Sb {
-    _handle: SandboxHandle,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn reason(&self) -> &str {
-        self.body["reason"].as_str().unwrap_or("")
-    }
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or("").to_string()
-    }
-    /// Asserts a 400/22 business failure with `reason`.
-    fn rejects(&self, reason: &str) {
-        assert_eq!(self.status, 400, "{}", self.body);
-        assert_eq!(self.code(), "22", "{}", self.body);
-        assert_eq!(self.reason(), reason, "{}", self.body);
-    }
-}
-
 /// A sandbox with a frozen clock, so that only explicit advances move orders along.
 async fn sandbox() -> Sb {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = start(
-        listener,
-        SandboxConfig {
-            clock_speed: 0.0,
-            ..SandboxConfig::default()
-        },
-    )
+    sandbox_with(SandboxConfig {
+        clock_speed: 0.0,
+        ..SandboxConfig::default()
+    })
     .await
-    .unwrap();
-    let base = handle.base_url();
-    let mut sb = Sb {
-        _handle: handle,
-        http: reqwest::Client::new(),
-        base,
-        token: String::new(),
-    };
-    sb.refresh_token().await;
-    sb
-}
-
-async fn reply(resp: reqwest::Response) -> Reply {
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
 }
 
 impl Sb {
-    async fn refresh_token(&mut self) {
-        let r = self
-            .http
-            .get(format!(
-                "{}/oauth/accesstoken?grant_type=client_credentials",
-                self.base
-            ))
-            .header("Authorization", BASIC)
-            .send()
-            .await
-            .unwrap();
-        let r = reply(r).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.token = r.body["accessToken"].as_str().unwrap().to_string();
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("APIGW-Tracking-Header", uuid::Uuid::new_v4().to_string())
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-
-    /// Advances the sandbox clock, then gets a new token (a big advance expires the old one).
-    async fn advance(&mut self, secs: f64) {
-        let r = reply(
-            self.http
-                .post(format!("{}/__sandbox/clock", self.base))
-                .json(&json!({ "advance_secs": secs }))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.refresh_token().await;
-    }
-
     async fn quote(&self, product: &str, places: Value, bandwidth: &str, term: &str) -> Reply {
         self.post(QUOTE, quote_body(None, product, places, bandwidth, term))
             .await
@@ -1005,15 +883,13 @@ async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
 async fn order_changes_are_notified() {
     let mut sb = sandbox().await;
     let (url, seen) = receiver().await;
-    let r = reply(
-        sb.http
-            .post(format!("{}/__sandbox/callback", sb.base))
-            .json(&json!({"url": url, "username": "bt", "password": "pw"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = sb
+        .admin(
+            Method::POST,
+            "/__sandbox/callback",
+            Some(json!({"url": url, "username": "bt", "password": "pw"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let service = sb.live_service("note-1").await;
     let c = sb.order(change("delete", &service, None)).await.id();

@@ -1,48 +1,18 @@
 //! Fault injection in the embedded sandbox: status faults, Retry-After, latency, lost responses,
 //! error rates and the admin endpoints, checked over real HTTP with reqwest.
 
+use crate::common::{journal, orders_created};
+use crate::raw::{sandbox_with, Reply, Sb, BASIC, TOKEN};
 use btw::sandbox::faults::{parse_fault, Drop, FaultRule};
-use btw::sandbox::{start, SandboxConfig, SandboxHandle};
-use reqwest::{Method, StatusCode};
+use btw::sandbox::{start, SandboxConfig};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-const BASIC: &str = "Basic a2V5OnNlY3JldA=="; // key:secret
 const VERIFY: &str = "/bt-wholesale/v1/whc/resourceInventory/resellers/CUG5019851064";
 const ORDER: &str = "/bt-wholesale/v1/order/productOrder";
 const CUG: &str = "CUG5019851064";
-
-struct Sb {
-    _handle: SandboxHandle,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-async fn sandbox_with(config: SandboxConfig) -> Sb {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = start(listener, config).await.unwrap();
-    let base = handle.base_url();
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .get(format!(
-            "{base}/oauth/accesstoken?grant_type=client_credentials"
-        ))
-        .header("Authorization", BASIC)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Sb {
-        _handle: handle,
-        http,
-        base,
-        token: token["accessToken"].as_str().unwrap().to_string(),
-    }
-}
 
 async fn sandbox() -> Sb {
     sandbox_with(SandboxConfig::default()).await
@@ -50,17 +20,13 @@ async fn sandbox() -> Sb {
 
 impl Sb {
     /// An authorised API call; `Err` when the connection gave no (complete) answer.
-    async fn call(
+    async fn try_call(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Result<Reply> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("APIGW-Tracking-Header", uuid::Uuid::new_v4().to_string())
-            .bearer_auth(&self.token);
+        let mut req = self.authed(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -76,66 +42,29 @@ impl Sb {
         })
     }
 
-    /// Like `call`, but `send()` alone must fail: no status line may reach the client.
+    /// Like `try_call`, but `send()` alone must fail: no status line may reach the client.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Value,
     ) -> reqwest::Result<reqwest::Response> {
-        self.http
-            .request(method, format!("{}{}", self.base, path))
-            .header("APIGW-Tracking-Header", uuid::Uuid::new_v4().to_string())
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.authed(method, path).json(&body).send().await
     }
 
     async fn add_faults(&self, rules: Value) -> Value {
-        let (status, body) = self
+        let r = self
             .admin(Method::POST, "/__sandbox/faults", Some(rules))
             .await;
-        assert_eq!(status, 200, "{body}");
-        body
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
     }
 
     async fn faults(&self) -> Vec<Value> {
-        let (status, body) = self.admin(Method::GET, "/__sandbox/faults", None).await;
-        assert_eq!(status, 200);
-        body["faults"].as_array().unwrap().clone()
+        let r = self.admin(Method::GET, "/__sandbox/faults", None).await;
+        assert_eq!(r.status, 200);
+        r.body["faults"].as_array().unwrap().clone()
     }
-
-    async fn journal(&self) -> Value {
-        self.admin(Method::GET, "/__sandbox/journal", None).await.1
-    }
-
-    async fn orders_created(&self) -> Vec<String> {
-        self.journal().await["created"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["kind"] == "order")
-            .map(|c| c["id"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
 }
 
 /// A follow-on order for the seeded Acme company adding one site (unique per `n`).
@@ -168,19 +97,19 @@ async fn status_503_three_times_then_success() {
         .await;
     assert_eq!(list["faults"][0]["remaining"], 3);
     for _ in 0..3 {
-        let r = sb.call(Method::GET, VERIFY, None).await.unwrap();
+        let r = sb.try_call(Method::GET, VERIFY, None).await.unwrap();
         assert_eq!(r.status, 503);
         assert_eq!(r.body["code"], "05");
         assert!(r.body["reason"].is_string() && r.body["message"].is_string());
     }
-    let r = sb.call(Method::GET, VERIFY, None).await.unwrap();
+    let r = sb.try_call(Method::GET, VERIFY, None).await.unwrap();
     assert_eq!(r.status, 200);
     let faults = sb.faults().await;
     assert_eq!(faults[0]["remaining"], 0);
     assert_eq!(faults[0]["applied"], 3);
     assert_eq!(faults[0]["fired"], 3);
     // The faulted requests are journaled with their status.
-    let statuses: Vec<u64> = sb.journal().await["requests"]
+    let statuses: Vec<u64> = journal(&sb.base).await["requests"]
         .as_array()
         .unwrap()
         .iter()
@@ -197,12 +126,12 @@ async fn too_many_requests_with_retry_after() {
         json!([{"status": 429, "retry_after_secs": 7, "count": 1}, {"status": 429, "count": 1}]),
     )
     .await;
-    let r = sb.call(Method::GET, VERIFY, None).await.unwrap();
+    let r = sb.try_call(Method::GET, VERIFY, None).await.unwrap();
     assert_eq!(r.status, 429);
     assert_eq!(r.headers["retry-after"], "7");
     assert_eq!(r.body["code"], "80");
     // Without retry_after_secs there is no header.
-    let r = sb.call(Method::GET, VERIFY, None).await.unwrap();
+    let r = sb.try_call(Method::GET, VERIFY, None).await.unwrap();
     assert_eq!(r.status, 429);
     assert!(r.headers.get("retry-after").is_none());
 }
@@ -212,26 +141,16 @@ async fn token_call_can_be_faulted() {
     let sb = sandbox().await;
     sb.add_faults(json!({"path_prefix": "/oauth", "status": 500, "count": 1}))
         .await;
-    let url = format!(
-        "{}/oauth/accesstoken?grant_type=client_credentials",
-        sb.base
-    );
-    let r = sb
-        .http
-        .get(&url)
-        .header("Authorization", BASIC)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 500);
-    let r = sb
-        .http
-        .get(&url)
-        .header("Authorization", BASIC)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    // The first token call is faulted, the next one is not.
+    for status in [500, 200] {
+        let r = sb
+            .raw(Method::GET, TOKEN)
+            .header("Authorization", BASIC)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status);
+    }
 }
 
 #[tokio::test]
@@ -255,7 +174,7 @@ async fn latency_delays_the_answer_after_processing() {
         }
     });
     // While the client is still waiting, the order already exists.
-    while sb.orders_created().await.is_empty() {
+    while orders_created(&sb.base).await.is_empty() {
         assert!(t0.elapsed() < Duration::from_millis(1400), "not processed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -269,7 +188,7 @@ async fn latency_delays_the_answer_after_processing() {
     );
     // The rule is used up: the next call is quick.
     let t1 = Instant::now();
-    sb.call(Method::GET, VERIFY, None).await.unwrap();
+    sb.try_call(Method::GET, VERIFY, None).await.unwrap();
     assert!(t1.elapsed() < Duration::from_millis(1500));
 }
 
@@ -288,7 +207,7 @@ async fn client_timeout_during_latency_still_processed() {
         .send()
         .await;
     assert!(r.unwrap_err().is_timeout());
-    assert_eq!(sb.orders_created().await.len(), 1);
+    assert_eq!(orders_created(&sb.base).await.len(), 1);
 }
 
 #[tokio::test]
@@ -301,11 +220,11 @@ async fn drop_after_processes_then_loses_the_answer() {
         .await
         .unwrap_err();
     assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
-    let created = sb.orders_created().await;
+    let created = orders_created(&sb.base).await;
     assert_eq!(created.len(), 1, "the order was created");
     // The client's retry is answered normally: the id is taken.
     let r = sb
-        .call(Method::POST, ORDER, Some(order_body(3)))
+        .try_call(Method::POST, ORDER, Some(order_body(3)))
         .await
         .unwrap();
     assert_eq!(r.status, 400);
@@ -323,8 +242,8 @@ async fn drop_before_loses_the_request() {
         .await
         .unwrap_err();
     assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
-    assert!(sb.orders_created().await.is_empty());
-    let journal = sb.journal().await;
+    assert!(orders_created(&sb.base).await.is_empty());
+    let journal = journal(&sb.base).await;
     let dropped: Vec<&Value> = journal["requests"]
         .as_array()
         .unwrap()
@@ -335,7 +254,7 @@ async fn drop_before_loses_the_request() {
     assert_eq!(dropped[0]["status"], 0);
     // The same request again goes through.
     let r = sb
-        .call(Method::POST, ORDER, Some(order_body(4)))
+        .try_call(Method::POST, ORDER, Some(order_body(4)))
         .await
         .unwrap();
     assert_eq!(r.status, 201, "{}", r.body);
@@ -347,7 +266,7 @@ async fn error_rate_zero_never_fires() {
     sb.add_faults(json!([{"status": 503, "error_rate": 0.0, "count": 20, "method": "GET"}]))
         .await;
     for _ in 0..20 {
-        let r = sb.call(Method::GET, VERIFY, None).await.unwrap();
+        let r = sb.try_call(Method::GET, VERIFY, None).await.unwrap();
         assert_eq!(r.status, 200);
     }
     let faults = sb.faults().await;
@@ -359,9 +278,9 @@ async fn error_rate_zero_never_fires() {
 async fn admin_paths_are_never_faulted() {
     let sb = sandbox().await;
     sb.add_faults(json!({"drop": "before"})).await;
-    let (status, _) = sb.admin(Method::GET, "/__sandbox/health", None).await;
+    let Reply { status, .. } = sb.admin(Method::GET, "/__sandbox/health", None).await;
     assert_eq!(status, 200);
-    assert!(sb.call(Method::GET, VERIFY, None).await.is_err());
+    assert!(sb.try_call(Method::GET, VERIFY, None).await.is_err());
 }
 
 #[tokio::test]
@@ -371,19 +290,19 @@ async fn delete_and_reset_clear_the_rules() {
     sb.add_faults(json!([{"latency_ms": 1}, {"drop": "after", "count": 2}]))
         .await;
     assert_eq!(sb.faults().await.len(), 3);
-    let (status, body) = sb.admin(Method::DELETE, "/__sandbox/faults", None).await;
+    let Reply { status, body, .. } = sb.admin(Method::DELETE, "/__sandbox/faults", None).await;
     assert_eq!((status.as_u16(), body), (200, json!({"faults": []})));
     assert_eq!(
-        sb.call(Method::GET, VERIFY, None).await.unwrap().status,
+        sb.try_call(Method::GET, VERIFY, None).await.unwrap().status,
         200
     );
 
     sb.add_faults(json!({"status": 503})).await;
     assert_eq!(
-        sb.call(Method::GET, VERIFY, None).await.unwrap().status,
+        sb.try_call(Method::GET, VERIFY, None).await.unwrap().status,
         503
     );
-    let (status, _) = sb.admin(Method::POST, "/__sandbox/reset", None).await;
+    let Reply { status, .. } = sb.admin(Method::POST, "/__sandbox/reset", None).await;
     assert_eq!(status, 200);
     assert!(sb.faults().await.is_empty());
 }
@@ -391,7 +310,7 @@ async fn delete_and_reset_clear_the_rules() {
 #[tokio::test]
 async fn invalid_rules_are_400_29() {
     let sb = sandbox().await;
-    let (status, body) = sb
+    let Reply { status, body, .. } = sb
         .admin(
             Method::POST,
             "/__sandbox/faults",
@@ -409,7 +328,7 @@ async fn invalid_rules_are_400_29() {
     assert!(fields.contains(&"[1].colour"), "{body}");
     // All or nothing: the good rule was not added either.
     assert!(sb.faults().await.is_empty());
-    let (status, body) = sb
+    let Reply { status, body, .. } = sb
         .admin(
             Method::POST,
             "/__sandbox/faults",
@@ -441,11 +360,11 @@ async fn starting_rules_from_config() {
     })
     .await;
     assert_eq!(
-        sb.call(Method::GET, VERIFY, None).await.unwrap().status,
+        sb.try_call(Method::GET, VERIFY, None).await.unwrap().status,
         503
     );
     assert_eq!(
-        sb.call(Method::GET, VERIFY, None).await.unwrap().status,
+        sb.try_call(Method::GET, VERIFY, None).await.unwrap().status,
         200
     );
 
@@ -486,7 +405,9 @@ async fn count_is_exact_under_concurrency() {
     let calls: Vec<_> = (0..40)
         .map(|_| {
             let sb = sb.clone();
-            tokio::spawn(async move { sb.call(Method::GET, VERIFY, None).await.unwrap().status })
+            tokio::spawn(
+                async move { sb.try_call(Method::GET, VERIFY, None).await.unwrap().status },
+            )
         })
         .collect();
     let mut failed = 0;

@@ -1,10 +1,11 @@
 //! Contract tests for number porting and outbound notifications in the embedded sandbox
 //! (CONTRACT.md "Number porting" and "Order notifications"), over real HTTP on port 0.
 
+use crate::raw::{sandbox_with, Reply, Sb};
 use axum::http::{HeaderMap as AxHeaders, StatusCode as AxStatus};
 use base64::Engine;
-use btw::sandbox::{start, SandboxConfig, SandboxHandle};
-use reqwest::{header::HeaderMap, Method, StatusCode};
+use btw::sandbox::SandboxConfig;
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,71 +13,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 const CUG: &str = "CUG5019851064";
-const BASIC: &str = "Basic a2V5OnNlY3JldA=="; // key:secret
 const CHECK: &str = "/bt-wholesale/v1/whc/numberPortability";
 const IMPORT: &str = "/bt-wholesale/v1/order/numberImportOrder";
 const ACTIVATE: &str = "/bt-wholesale/v1/order/activatePort";
 const RINGFENCE: &str = "/v1/resourceManagement/directoryNumbers/ringFence";
 const NUMBERS: &str = "/v1/resourceManagement/directoryNumbers";
 const ACME: &str = "WHHCBTWKN1000";
-
-struct Sb {
-    _handle: SandboxHandle,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn reason(&self) -> &str {
-        self.body["reason"].as_str().unwrap_or("")
-    }
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-    fn message(&self) -> &str {
-        self.body["message"].as_str().unwrap_or("")
-    }
-    fn s(&self, key: &str) -> &str {
-        self.body[key].as_str().unwrap_or("")
-    }
-}
-
-async fn reply(resp: reqwest::Response) -> Reply {
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn sandbox_with(config: SandboxConfig) -> Sb {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = start(listener, config).await.unwrap();
-    let base = handle.base_url();
-    let mut sb = Sb {
-        _handle: handle,
-        http: reqwest::Client::new(),
-        base,
-        token: String::new(),
-    };
-    sb.refresh_token().await;
-    sb
-}
 
 /// A sandbox whose LCP decides after `lcp_secs` sandbox seconds.
 async fn sandbox(lcp_secs: f64) -> Sb {
@@ -89,67 +31,11 @@ async fn sandbox(lcp_secs: f64) -> Sb {
 }
 
 impl Sb {
-    async fn refresh_token(&mut self) {
-        let r = self
-            .http
-            .get(format!(
-                "{}/oauth/accesstoken?grant_type=client_credentials",
-                self.base
-            ))
-            .header("Authorization", BASIC)
-            .send()
-            .await
-            .unwrap();
-        let r = reply(r).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.token = r.body["accessToken"].as_str().unwrap().to_string();
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("APIGW-Tracking-Header", uuid::Uuid::new_v4().to_string())
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
     async fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let r = self.admin(Method::GET, "/__sandbox/clock", None).await;
         chrono::DateTime::parse_from_rfc3339(r.s("now"))
             .unwrap()
             .to_utc()
-    }
-
-    async fn advance(&mut self, secs: f64) {
-        let r = self
-            .admin(
-                Method::POST,
-                "/__sandbox/clock",
-                Some(json!({ "advance_secs": secs })),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.refresh_token().await;
     }
 
     /// Freezes the sandbox clock at `at` (RFC 3339, in the future).
@@ -185,7 +71,7 @@ impl Sb {
         self.post(IMPORT, body).await
     }
 
-    async fn order(&self, id: &str) -> Reply {
+    async fn import_order(&self, id: &str) -> Reply {
         self.get(&format!("{IMPORT}/{id}")).await
     }
 
@@ -226,9 +112,7 @@ fn import_body(
 }
 
 fn assert_rule(r: &Reply, reason: &str) {
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert_eq!(r.code(), "22", "{}", r.body);
-    assert_eq!(r.reason(), reason, "{}", r.body);
+    r.rejects(reason);
 }
 
 #[tokio::test]
@@ -448,7 +332,7 @@ async fn a_port_from_order_to_activation() {
     assert_eq!(r.s("portState"), "portInProgress");
 
     sb.advance(31.0).await;
-    let r = sb.order(&id).await;
+    let r = sb.import_order(&id).await;
     assert_eq!(r.s("state"), "inProgress", "{}", r.body);
     assert_eq!(r.s("lcpStatus"), "accepted");
     assert_eq!(r.s("confirmedPortDate"), date);
@@ -559,7 +443,7 @@ async fn lcp_rejects_for_each_reason() {
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.s("id").to_string();
-        let r = sb.order(&id).await;
+        let r = sb.import_order(&id).await;
         match reason {
             Some(reason) => {
                 assert_eq!(r.s("state"), "rejected", "{number}: {}", r.body);
@@ -667,7 +551,7 @@ async fn amend_and_cancel() {
     assert_eq!(patch(&sb, &id, json!({})).await.code(), "29");
 
     sb.advance(31.0).await;
-    assert_eq!(sb.order(&id).await.s("lcpStatus"), "accepted");
+    assert_eq!(sb.import_order(&id).await.s("lcpStatus"), "accepted");
     assert_eq!(sb.ringfence_port(&id, ACME).await.status, 201);
     // A later port date on an accepted port is confirmed at once.
     let r = patch(&sb, &id, json!({"portDate": d7})).await;
@@ -692,7 +576,7 @@ async fn amend_and_cancel() {
         .await;
     assert!(!r.body.to_string().contains("01914980100"), "released");
     sb.advance(31.0).await;
-    let r = sb.order(&id).await;
+    let r = sb.import_order(&id).await;
     assert_eq!(r.s("lcpStatus"), "accepted", "{}", r.body);
     assert_eq!(r.s("confirmedPortDate"), d7);
 

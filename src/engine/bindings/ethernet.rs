@@ -1,5 +1,6 @@
 //! `ethernet::` — quote, qualify, book an engineer, order, modify, amend, cease and track Ethernet.
 
+use crate::engine::bindings::snake_of;
 use rhai::plugin::*;
 use serde_json::{json, Value};
 
@@ -38,10 +39,6 @@ fn money(v: &Value, price_type: &str) -> Value {
         .and_then(|p| p.pointer("/price/dutyFreeAmount/value"))
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-fn snake_of(v: &rhai::Dynamic) -> rhai::Dynamic {
-    crate::engine::bindings::snake(crate::engine::convert::to_json(v).unwrap_or(Value::Null))
 }
 
 fn site_contact(c: &Value) -> Value {
@@ -91,9 +88,9 @@ fn place_order(
 
 #[export_module]
 pub mod ethernet_module {
-    use super::{bandwidth, money, place, place_order, site_contact, snake_of};
+    use super::{bandwidth, money, place, place_order, site_contact};
     use crate::engine::bindings::{
-        arg, block_on, ledgered, read, runtime, script_error, snake, RhaiResult,
+        arg, block_on, ledgered, read, runtime, script_error, snake, snake_of, RhaiResult,
     };
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};

@@ -111,42 +111,27 @@ pub(crate) fn block_on<T>(
 pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
     let mut m = Map::new();
     let summary = e.to_string();
-    let kind = match &e {
+    let (kind, operation) = match &e {
         ApiError::Bt(bt) => {
             m.insert("status".into(), Dynamic::from_int(bt.status as i64));
             m.insert("code".into(), bt.code.clone().into());
             m.insert("reason".into(), bt.reason.clone().into());
             m.insert("message".into(), bt.message.clone().into());
-            m.insert("operation".into(), bt.operation.clone().into());
             if !bt.errors.is_empty() {
                 m.insert(
                     "errors".into(),
                     to_dynamic(&Value::Array(bt.errors.clone())),
                 );
             }
-            "bt"
+            ("bt", &bt.operation)
         }
-        ApiError::Transport { operation, .. } => {
-            m.insert("operation".into(), operation.clone().into());
-            "transport"
-        }
-        ApiError::Timeout { operation, .. } => {
-            m.insert("operation".into(), operation.clone().into());
-            "timeout"
-        }
-        ApiError::Decode { operation, .. } => {
-            m.insert("operation".into(), operation.clone().into());
-            "decode"
-        }
-        ApiError::Refused { operation, .. } => {
-            m.insert("operation".into(), operation.clone().into());
-            "refused"
-        }
-        ApiError::Cancelled { operation } => {
-            m.insert("operation".into(), operation.clone().into());
-            "cancelled"
-        }
+        ApiError::Transport { operation, .. } => ("transport", operation),
+        ApiError::Timeout { operation, .. } => ("timeout", operation),
+        ApiError::Decode { operation, .. } => ("decode", operation),
+        ApiError::Refused { operation, .. } => ("refused", operation),
+        ApiError::Cancelled { operation } => ("cancelled", operation),
     };
+    m.insert("operation".into(), operation.clone().into());
     m.insert("kind".into(), kind.into());
     m.entry("message".into())
         .or_insert_with(|| summary.clone().into());
@@ -169,6 +154,38 @@ pub(crate) fn arg<T: DeserializeOwned>(
 /// A JSON answer from BT as a script value with snake_case keys.
 pub(crate) fn snake(v: Value) -> Dynamic {
     to_dynamic(&crate::api::snake::snake_keys(v))
+}
+
+/// [`snake`] for an answer that is already a script value.
+pub(crate) fn snake_of(v: &Dynamic) -> Dynamic {
+    snake(to_json(v).unwrap_or(Value::Null))
+}
+
+/// The filter of `order::list` and `port::list`, `#{state, external_id, offset, limit}` (all
+/// optional; limit defaults to 20), and the request it is recorded as.
+pub(crate) fn list_filter(
+    ctx: &NativeCallContext,
+    func: &str,
+    filter: Map,
+) -> RhaiResult<(crate::api::order::OrderFilter, Value)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Args {
+        state: Option<String>,
+        external_id: Option<String>,
+        #[serde(default)]
+        offset: u32,
+        limit: Option<u32>,
+    }
+    let a: Args = arg(ctx, func, filter)?;
+    let f = crate::api::order::OrderFilter {
+        state: a.state,
+        external_id: a.external_id,
+        offset: a.offset,
+        limit: a.limit.unwrap_or(20),
+    };
+    let request = serde_json::json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
+    Ok((f, request))
 }
 
 /// Signatures of the script surface, e.g. `whc::company(name: &str) -> Dynamic`, for messages and help.

@@ -4,11 +4,12 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod order_module {
-    use crate::api::order::{OrderFilter, OrderSpec};
+    use crate::api::order::OrderSpec;
     use crate::api::snake::snake_keys;
     use crate::engine::bindings::wait::{wait_for_order, Verdict};
     use crate::engine::bindings::{
-        arg, block_on, ledgered, read, recorded_read, runtime, script_error, snake, RhaiResult,
+        arg, block_on, ledgered, list_filter, read, recorded_read, runtime, script_error, snake,
+        RhaiResult,
     };
     use rhai::{Array, Dynamic, Map, INT};
     use serde_json::{json, Value};
@@ -127,24 +128,8 @@ pub mod order_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Array> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            state: Option<String>,
-            external_id: Option<String>,
-            #[serde(default)]
-            offset: u32,
-            limit: Option<u32>,
-        }
-        let a: Args = arg(&ctx, "order::list", filter)?;
+        let (f, request) = list_filter(&ctx, "order::list", filter)?;
         let rt = runtime(&ctx)?;
-        let f = OrderFilter {
-            state: a.state,
-            external_id: a.external_id,
-            offset: a.offset,
-            limit: a.limit.unwrap_or(20),
-        };
-        let request = json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
         let body = read(&ctx, &rt, "list orders", request, async {
             Ok(rt.client.list_orders(&f).await?.body)
         })?;

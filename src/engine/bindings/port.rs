@@ -77,11 +77,28 @@ fn import_type(
     }
 }
 
+/// The import order `id` when it has reached `state`: how a lost answer is recovered.
+fn import_order_in(
+    ctx: &NativeCallContext,
+    rt: &crate::engine::Runtime,
+    id: &str,
+    state: &str,
+) -> crate::engine::bindings::RhaiResult<Option<Value>> {
+    let o = crate::engine::bindings::block_on(
+        ctx,
+        rt,
+        "get import order",
+        rt.client.get_import_order(id),
+    )?;
+    Ok((o.get("state").and_then(Value::as_str) == Some(state)).then_some(o))
+}
+
 #[export_module]
 pub mod port_module {
-    use super::{import_type, numbers_json, port_numbers};
+    use super::{import_order_in, import_type, numbers_json, port_numbers};
     use crate::engine::bindings::{
-        arg, block_on, ledgered, read, runtime, script_error, snake, RhaiResult,
+        arg, block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of,
+        RhaiResult,
     };
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};
@@ -273,9 +290,7 @@ pub mod port_module {
                 )
             },
         )?;
-        Ok(snake(
-            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
-        ))
+        Ok(snake_of(&v))
     }
 
     /// One import order: `state` (acknowledged, inProgress, completed, rejected, cancelled),
@@ -349,9 +364,7 @@ pub mod port_module {
             // The same PATCH again changes nothing more: send it.
             |_| Ok(None),
         )?;
-        Ok(snake(
-            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
-        ))
+        Ok(snake_of(&v))
     }
 
     /// Cancels an import order that has not completed.
@@ -375,19 +388,9 @@ pub mod port_module {
                     rt.client.cancel_import_order(id),
                 )
             },
-            |_| {
-                let o = block_on(
-                    &ctx,
-                    &rt,
-                    "get import order",
-                    rt.client.get_import_order(id),
-                )?;
-                Ok((o.get("state").and_then(Value::as_str) == Some("cancelled")).then_some(o))
-            },
+            |_| import_order_in(&ctx, &rt, id, "cancelled"),
         )?;
-        Ok(snake(
-            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
-        ))
+        Ok(snake_of(&v))
     }
 
     /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
@@ -414,9 +417,7 @@ pub mod port_module {
             // Allocating again to the same company gives the same answer.
             |_| Ok(None),
         )?;
-        Ok(snake(
-            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
-        ))
+        Ok(snake_of(&v))
     }
 
     /// Activates an accepted port on its port date and completes the import order. Earlier than
@@ -434,19 +435,9 @@ pub mod port_module {
             "activate port",
             |_| json!({"id": id}),
             |_| block_on(&ctx, &rt, "activate port", rt.client.activate_port(id)),
-            |_| {
-                let o = block_on(
-                    &ctx,
-                    &rt,
-                    "get import order",
-                    rt.client.get_import_order(id),
-                )?;
-                Ok((o.get("state").and_then(Value::as_str) == Some("completed")).then_some(o))
-            },
+            |_| import_order_in(&ctx, &rt, id, "completed"),
         )?;
-        Ok(snake(
-            crate::engine::convert::to_json(&v).unwrap_or(Value::Null),
-        ))
+        Ok(snake_of(&v))
     }
 
     /// Import orders, newest first: `#{state, external_id, offset, limit}`.
@@ -456,24 +447,8 @@ pub mod port_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            state: Option<String>,
-            external_id: Option<String>,
-            #[serde(default)]
-            offset: u32,
-            limit: Option<u32>,
-        }
-        let a: Args = arg(&ctx, "port::list", filter)?;
-        let f = crate::api::order::OrderFilter {
-            state: a.state,
-            external_id: a.external_id,
-            offset: a.offset,
-            limit: a.limit.unwrap_or(20),
-        };
+        let (f, request) = list_filter(&ctx, "port::list", filter)?;
         let rt = runtime(&ctx)?;
-        let request = json!({"state": f.state, "external_id": f.external_id, "offset": f.offset, "limit": f.limit});
         let v = read(&ctx, &rt, "list import orders", request, async {
             Ok(rt.client.list_import_orders(&f).await?.body)
         })?;

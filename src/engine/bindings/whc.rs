@@ -2,8 +2,23 @@
 
 use rhai::plugin::*;
 
+/// The reseller's own data (`whc::reseller`), read through the run's ledger.
+fn reseller_data(
+    ctx: &NativeCallContext,
+    rt: &crate::engine::Runtime,
+) -> crate::engine::bindings::RhaiResult<serde_json::Value> {
+    crate::engine::bindings::read(
+        ctx,
+        rt,
+        "get reseller data",
+        serde_json::json!({}),
+        rt.client.reseller(&rt.cug),
+    )
+}
+
 #[export_module]
 pub mod whc_module {
+    use super::reseller_data;
     use crate::api::whc::QualifyRequest;
     use crate::engine::bindings::{arg, block_on, ledgered, read, runtime, snake, RhaiResult};
     use rhai::{Dynamic, Map};
@@ -18,14 +33,7 @@ pub mod whc_module {
     #[rhai_fn(return_raw)]
     pub fn reseller(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let v = read(
-            &ctx,
-            &rt,
-            "get reseller data",
-            json!({}),
-            rt.client.reseller(&rt.cug),
-        )?;
-        Ok(snake(v))
+        Ok(snake(reseller_data(&ctx, &rt)?))
     }
 
     /// Verify data for a company name: `()` when the name is free, the existing company's map when taken
@@ -105,13 +113,7 @@ pub mod whc_module {
         let group = match a.group {
             Some(g) => g,
             None => {
-                let me = read(
-                    &ctx,
-                    &rt,
-                    "get reseller data",
-                    json!({}),
-                    rt.client.reseller(&rt.cug),
-                )?;
+                let me = reseller_data(&ctx, &rt)?;
                 me.get("customerGroups")
                     .and_then(|g| g.get(0))
                     .and_then(|g| g.as_str())

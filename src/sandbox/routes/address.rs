@@ -1,6 +1,6 @@
 //! Geographic address search by postcode (RoBT or Openreach) and temporary address creation.
 
-use super::{created, json_body, paginated, str_at, QueryParams, RawBody};
+use super::{created, object_body, paginated, str_at, QueryParams, RawBody};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{fixture_addresses, Address, SandboxState};
 use axum::extract::{RawQuery, State};
@@ -59,17 +59,21 @@ async fn search(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let postcode = postcode_key(query.required("postcode")?);
-    let source = match query.get("addressSource") {
-        None => Source::Robt,
-        Some(s) if s.eq_ignore_ascii_case("ROBT") => Source::Robt,
-        Some(s) if s.eq_ignore_ascii_case("Openreach") => Source::Openreach,
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "addressSource",
-                "must be ROBT or Openreach",
-            ))
-        }
-    };
+    let source = query
+        .parsed(
+            "addressSource",
+            |s| {
+                if s.eq_ignore_ascii_case("ROBT") {
+                    Some(Source::Robt)
+                } else if s.eq_ignore_ascii_case("Openreach") {
+                    Some(Source::Openreach)
+                } else {
+                    None
+                }
+            },
+            "must be ROBT or Openreach",
+        )?
+        .unwrap_or(Source::Robt);
     let (offset, limit) = query.page()?;
     let building = query.get("buildingName").map(str::to_lowercase);
     let street_nr = query.get("streetNr");
@@ -131,12 +135,7 @@ async fn create(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let body = json_body(&headers, &body)?;
-    if !body.is_object() {
-        return Err(ApiError::schema(vec![
-            crate::sandbox::error::FieldError::new("", "must be a JSON object"),
-        ]));
-    }
+    let body = object_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();
     let mut address = Address {
         id: String::new(),

@@ -5,8 +5,8 @@
 
 use super::address::normalise_postcode;
 use super::{
-    characteristics, created, json_body, paginated, require_str, rfc3339, str_at, PathParams,
-    QueryParams, RawBody,
+    characteristics, created, find, find_mut, newest_first, object_body, paginated, require_str,
+    rfc3339, str_at, PathParams, QueryParams, RawBody,
 };
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::ethernet_state::{
@@ -189,16 +189,6 @@ fn external_id(body: &Value, errs: &mut SchemaErrors) -> Option<String> {
             None
         }
     }
-}
-
-fn object_body(headers: &HeaderMap, body: &axum::body::Bytes) -> Result<Value, ApiError> {
-    let body = json_body(headers, body)?;
-    if !body.is_object() {
-        return Err(ApiError::schema(vec![
-            crate::sandbox::error::FieldError::new("", "must be a JSON object"),
-        ]));
-    }
-    Ok(body)
 }
 
 fn step_secs(state: &SandboxState) -> f64 {
@@ -434,11 +424,7 @@ async fn quote_get(
 ) -> Result<Json<Value>, ApiError> {
     state.with_world(|w| {
         let now = w.now();
-        w.ethernet
-            .quotes
-            .get(id.trim())
-            .map(|q| Json(render_quote(q, now)))
-            .ok_or_else(|| ApiError::not_found(format!("No quote {id}")))
+        find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q, now)))
     })
 }
 
@@ -448,28 +434,25 @@ async fn quote_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = query.get("state");
-    if wanted.is_some_and(|s| !["approved", "expired", "accepted"].contains(&s)) {
-        return Err(ApiError::invalid_query(
-            "state",
-            "must be approved, expired or accepted",
-        ));
-    }
+    let wanted = query.parsed(
+        "state",
+        |s| {
+            ["approved", "expired", "accepted"]
+                .into_iter()
+                .find(|x| *x == s)
+        },
+        "must be approved, expired or accepted",
+    )?;
     let external = query.get("externalId");
     let all = state.with_world(|w| {
         let now = w.now();
-        let mut quotes: Vec<&Quote> = w
+        let quotes = w
             .ethernet
             .quotes
             .values()
             .filter(|q| wanted.is_none_or(|s| q.state(now) == s))
-            .filter(|q| external.is_none_or(|x| q.external_id.as_deref() == Some(x)))
-            .collect();
-        quotes.sort_by_key(|q| std::cmp::Reverse(q.seq));
-        quotes
-            .into_iter()
-            .map(|q| render_quote(q, now))
-            .collect::<Vec<_>>()
+            .filter(|q| external.is_none_or(|x| q.external_id.as_deref() == Some(x)));
+        newest_first(quotes, |q| q.seq, |q| render_quote(q, now))
     });
     Ok(paginated(all, offset, limit))
 }
@@ -583,12 +566,9 @@ async fn qualification_get(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.with_world(|w| {
-        w.ethernet
-            .qualifications
-            .get(id.trim())
+        find(&w.ethernet.qualifications, "qualification", &id)
             .cloned()
             .map(Json)
-            .ok_or_else(|| ApiError::not_found(format!("No qualification {id}")))
     })
 }
 
@@ -751,11 +731,7 @@ async fn appointment_get(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.with_world(|w| {
-        w.ethernet
-            .appointments
-            .get(id.trim())
-            .map(|a| Json(a.render()))
-            .ok_or_else(|| ApiError::not_found(format!("No appointment {id}")))
+        find(&w.ethernet.appointments, "appointment", &id).map(|a| Json(a.render()))
     })
 }
 
@@ -775,11 +751,7 @@ async fn appointment_patch(
     errs.into_result()?;
     state.with_world(|w| {
         let id = id.trim();
-        let a = w
-            .ethernet
-            .appointments
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("No appointment {id}")))?;
+        let a = find(&w.ethernet.appointments, "appointment", id)?;
         let held_by = a
             .order_id
             .as_ref()
@@ -1181,21 +1153,11 @@ async fn order_create(
     Ok(created(body.unwrap_or_else(|| json!({"id": rendered}))))
 }
 
-fn no_order(id: &str) -> ApiError {
-    ApiError::not_found(format!("No order {id}"))
-}
-
 async fn order_get(
     State(state): State<SandboxState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.with_world(|w| {
-        w.ethernet
-            .orders
-            .get(id.trim())
-            .map(|o| Json(o.render()))
-            .ok_or_else(|| no_order(&id))
-    })
+    state.with_world(|w| find(&w.ethernet.orders, "order", &id).map(|o| Json(o.render())))
 }
 
 async fn order_list(
@@ -1204,31 +1166,23 @@ async fn order_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = match query.get("state") {
-        None => None,
-        Some(s) => Some(
-            EthOrderState::parse(s)
-                .ok_or_else(|| ApiError::invalid_query("state", "not an order state"))?,
-        ),
-    };
-    let open = match query.get("hasOpenActions") {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "hasOpenActions",
-                "must be true or false",
-            ))
-        }
-    };
+    let wanted = query.parsed("state", EthOrderState::parse, "not an order state")?;
+    let open = query.parsed(
+        "hasOpenActions",
+        |v| match v {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        "must be true or false",
+    )?;
     let (id, external, milestone) = (
         query.get("id"),
         query.get("externalId"),
         query.get("milestone"),
     );
     let all = state.with_world(|w| {
-        let mut orders: Vec<&EthOrder> = w
+        let orders = w
             .ethernet
             .orders
             .values()
@@ -1236,10 +1190,8 @@ async fn order_list(
             .filter(|o| id.is_none_or(|x| o.id == x))
             .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
             .filter(|o| milestone.is_none_or(|m| o.reached(m)))
-            .filter(|o| open.is_none_or(|b| o.open_actions.is_empty() != b))
-            .collect();
-        orders.sort_by_key(|o| std::cmp::Reverse(o.seq));
-        orders.into_iter().map(EthOrder::render).collect::<Vec<_>>()
+            .filter(|o| open.is_none_or(|b| o.open_actions.is_empty() != b));
+        newest_first(orders, |o| o.seq, EthOrder::render)
     });
     Ok(paginated(all, offset, limit))
 }
@@ -1275,7 +1227,7 @@ async fn order_amend(
     let rendered = state.with_world(|w| {
         let now = w.now();
         let id = id.trim();
-        let o = w.ethernet.orders.get(id).ok_or_else(|| no_order(id))?;
+        let o = find(&w.ethernet.orders, "order", id)?;
         if !o.state.is_open() {
             return Err(ApiError::business(
                 "OrderNotAmendable",
@@ -1314,13 +1266,7 @@ async fn order_amend(
         Ok(id.to_string())
     })?;
     state.tick();
-    state.with_world(|w| {
-        w.ethernet
-            .orders
-            .get(&rendered)
-            .map(|o| Json(o.render()))
-            .ok_or_else(|| no_order(&rendered))
-    })
+    state.with_world(|w| find(&w.ethernet.orders, "order", &rendered).map(|o| Json(o.render())))
 }
 
 async fn order_cancel(
@@ -1336,11 +1282,7 @@ async fn order_cancel(
     errs.into_result()?;
     state.with_world(|w| {
         let now = w.now();
-        let o = w
-            .ethernet
-            .orders
-            .get_mut(&id)
-            .ok_or_else(|| no_order(&id))?;
+        let o = find_mut(&mut w.ethernet.orders, "order", &id)?;
         if !o.state.is_open() {
             return Err(ApiError::business(
                 "OrderNotCancellable",
@@ -1370,13 +1312,7 @@ async fn product_get(
     State(state): State<SandboxState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.with_world(|w| {
-        w.ethernet
-            .services
-            .get(id.trim())
-            .map(|s| Json(s.render()))
-            .ok_or_else(|| ApiError::not_found(format!("No product {id}")))
-    })
+    state.with_world(|w| find(&w.ethernet.services, "product", &id).map(|s| Json(s.render())))
 }
 
 async fn product_list(
@@ -1385,17 +1321,15 @@ async fn product_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = match query.get("status") {
-        None => None,
-        Some("active") => Some(ServiceStatus::Active),
-        Some("ceased") => Some(ServiceStatus::Ceased),
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "status",
-                "must be active or ceased",
-            ))
-        }
-    };
+    let wanted = query.parsed(
+        "status",
+        |v| match v {
+            "active" => Some(ServiceStatus::Active),
+            "ceased" => Some(ServiceStatus::Ceased),
+            _ => None,
+        },
+        "must be active or ceased",
+    )?;
     let all = state.with_world(|w| {
         w.ethernet
             .services

@@ -73,6 +73,28 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
     }
 }
 
+/// The record under `id` (trimmed); 404/60 "No {what} {id}" when there is none.
+pub fn find<'a, T>(
+    records: &'a BTreeMap<String, T>,
+    what: &str,
+    id: &str,
+) -> Result<&'a T, ApiError> {
+    records
+        .get(id.trim())
+        .ok_or_else(|| ApiError::not_found(format!("No {what} {id}")))
+}
+
+/// [`find`] for a change to the record.
+pub fn find_mut<'a, T>(
+    records: &'a mut BTreeMap<String, T>,
+    what: &str,
+    id: &str,
+) -> Result<&'a mut T, ApiError> {
+    records
+        .get_mut(id.trim())
+        .ok_or_else(|| ApiError::not_found(format!("No {what} {id}")))
+}
+
 /// A `201 Created` JSON answer.
 pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
@@ -136,6 +158,18 @@ impl QueryParams {
         self.get(name).ok_or_else(|| ApiError::missing_query(name))
     }
 
+    /// `name` read by `parse`: `None` when absent, 400/28 saying `why` when `parse` refuses it.
+    pub fn parsed<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        why: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| parse(v).ok_or_else(|| ApiError::invalid_query(name, why)))
+            .transpose()
+    }
+
     /// `offset` (default 0) and `limit` (default 20, above 100 read as 100); 400/28 when not a
     /// number or `limit` is 0.
     pub fn page(&self) -> Result<(usize, usize), ApiError> {
@@ -159,6 +193,17 @@ impl QueryParams {
         };
         Ok((offset, limit))
     }
+}
+
+/// `records` as BT lists them, newest (highest `seq`) first, each rendered.
+pub fn newest_first<'a, T: 'a>(
+    records: impl Iterator<Item = &'a T>,
+    seq: impl Fn(&T) -> u64,
+    render: impl FnMut(&'a T) -> Value,
+) -> Vec<Value> {
+    let mut records: Vec<&T> = records.collect();
+    records.sort_by_key(|r| std::cmp::Reverse(seq(r)));
+    records.into_iter().map(render).collect()
 }
 
 /// A 200 JSON array page with `X-Total-Count` and `X-Result-Count`.
@@ -188,6 +233,17 @@ pub fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid_body(format!("Body is not valid JSON: {e}")))
+}
+
+/// [`json_body`] that must be a JSON object: 400/29 (field `""`) otherwise.
+pub fn object_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let body = json_body(headers, body)?;
+    if !body.is_object() {
+        let mut errs = SchemaErrors::default();
+        errs.push("", "must be a JSON object");
+        errs.into_result()?;
+    }
+    Ok(body)
 }
 
 /// A non-blank string at a JSON pointer (trimmed).

@@ -1,7 +1,7 @@
 //! Admin endpoints for outbound notifications: the reseller's callback registration and the
 //! delivery settings and log (`/__sandbox/callback`, `/__sandbox/notifications`).
 
-use super::{json_body, RawBody};
+use super::{json_body, object_body, RawBody};
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::notify::Callback;
 use crate::sandbox::state::SandboxState;
@@ -93,11 +93,8 @@ async fn settings(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_body(&headers, &body)?;
+    let body = object_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();
-    if !body.is_object() {
-        errs.push("", "must be a JSON object");
-    }
     let mut flag = |name: &str| match body.get(name) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),

@@ -2,7 +2,8 @@
 
 use super::order_rules::{create_order, parse, roll_back};
 use super::{
-    created, json_body, paginated, require_str, rfc3339, PathParams, QueryParams, RawBody,
+    created, find, find_mut, json_body, newest_first, paginated, require_str, rfc3339, PathParams,
+    QueryParams, RawBody,
 };
 use crate::sandbox::error::{ApiError, SchemaErrors};
 use crate::sandbox::state::{Order, OrderState, SandboxState};
@@ -79,10 +80,6 @@ fn order_ref(headers: &HeaderMap, body: &axum::body::Bytes) -> Result<String, Ap
     Ok(id.unwrap_or_default().to_string())
 }
 
-fn unknown(id: &str) -> ApiError {
-    ApiError::not_found(format!("No order {id}"))
-}
-
 async fn submit(
     State(state): State<SandboxState>,
     headers: HeaderMap,
@@ -91,7 +88,7 @@ async fn submit(
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
         let now = w.now();
-        let order = w.orders.get_mut(&id).ok_or_else(|| unknown(&id))?;
+        let order = find_mut(&mut w.orders, "order", &id)?;
         if order.state != OrderState::Pending {
             return Err(ApiError::business(
                 "OrderAlreadySubmitted",
@@ -118,7 +115,7 @@ async fn cancel(
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
         let now = w.now();
-        let order = w.orders.get(&id).ok_or_else(|| unknown(&id))?;
+        let order = find(&w.orders, "order", &id)?;
         if !matches!(order.state, OrderState::Pending | OrderState::Acknowledged) {
             return Err(ApiError::business(
                 "OrderNotCancellable",
@@ -137,12 +134,7 @@ async fn one(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     state
-        .with_world(|w| {
-            w.orders
-                .get(id.trim())
-                .map(render)
-                .ok_or_else(|| unknown(&id))
-        })
+        .with_world(|w| find(&w.orders, "order", &id).map(render))
         .map(Json)
 }
 
@@ -152,23 +144,15 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = match query.get("state") {
-        None => None,
-        Some(s) => Some(
-            OrderState::parse(s)
-                .ok_or_else(|| ApiError::invalid_query("state", "not an order state"))?,
-        ),
-    };
+    let wanted = query.parsed("state", OrderState::parse, "not an order state")?;
     let external = query.get("externalId");
     let all = state.with_world(|w| {
-        let mut orders: Vec<&Order> = w
+        let orders = w
             .orders
             .values()
             .filter(|o| wanted.is_none_or(|s| o.state == s))
-            .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
-            .collect();
-        orders.sort_by_key(|o| std::cmp::Reverse(o.seq));
-        orders.into_iter().map(render).collect::<Vec<_>>()
+            .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)));
+        newest_first(orders, |o| o.seq, render)
     });
     Ok(paginated(all, offset, limit))
 }

@@ -5,8 +5,8 @@
 
 use super::order_rules::expand_range;
 use super::{
-    check_cug, created, json_body, paginated, related_party_cug, require_str, str_at, PathParams,
-    QueryParams, RawBody,
+    check_cug, created, find, find_mut, json_body, newest_first, object_body, paginated,
+    related_party_cug, require_str, str_at, PathParams, QueryParams, RawBody,
 };
 use crate::sandbox::calendar::{is_working_day, parse_date};
 use crate::sandbox::clock::secs_f64;
@@ -118,19 +118,17 @@ async fn check(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = QueryParams::parse(raw.as_deref());
-    let express = match q.get("product") {
-        None => false,
-        Some(p) => match p.replace(' ', "").to_ascii_lowercase().as_str() {
-            "whc" => false,
-            "whcexpress" => true,
-            _ => {
-                return Err(ApiError::invalid_query(
-                    "product",
-                    "must be WHC or WHCExpress",
-                ))
-            }
-        },
-    };
+    let express = q
+        .parsed(
+            "product",
+            |p| match p.replace(' ', "").to_ascii_lowercase().as_str() {
+                "whc" => Some(false),
+                "whcexpress" => Some(true),
+                _ => None,
+            },
+            "must be WHC or WHCExpress",
+        )?
+        .unwrap_or(false);
     let sel = query_selection(&q, "number", false)?;
     if express && sel.range.is_some() {
         return Err(range_not_supported("WHC Express"));
@@ -337,10 +335,6 @@ fn optional_string(body: &Value, name: &str, errs: &mut SchemaErrors) -> Option<
     }
 }
 
-fn unknown(id: &str) -> ApiError {
-    ApiError::not_found(format!("No import order {id}"))
-}
-
 async fn create(
     State(state): State<SandboxState>,
     headers: HeaderMap,
@@ -460,11 +454,7 @@ async fn one(
     state
         .with_world(|w| {
             catch_up(w);
-            w.ports
-                .orders
-                .get(id.trim())
-                .map(porting::render)
-                .ok_or_else(|| unknown(&id))
+            find(&w.ports.orders, "import order", &id).map(porting::render)
         })
         .map(Json)
 }
@@ -475,25 +465,17 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::parse(raw.as_deref());
     let (offset, limit) = q.page()?;
-    let wanted = match q.get("state") {
-        None => None,
-        Some(s) => Some(
-            ImportState::parse(s)
-                .ok_or_else(|| ApiError::invalid_query("state", "not an import order state"))?,
-        ),
-    };
+    let wanted = q.parsed("state", ImportState::parse, "not an import order state")?;
     let external = q.get("externalId");
     let all = state.with_world(|w| {
         catch_up(w);
-        let mut orders: Vec<&ImportOrder> = w
+        let orders = w
             .ports
             .orders
             .values()
             .filter(|o| wanted.is_none_or(|s| o.state == s))
-            .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
-            .collect();
-        orders.sort_by_key(|o| std::cmp::Reverse(o.seq));
-        orders.into_iter().map(porting::render).collect::<Vec<_>>()
+            .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)));
+        newest_first(orders, |o| o.seq, porting::render)
     });
     Ok(paginated(all, offset, limit))
 }
@@ -504,11 +486,8 @@ async fn amend(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_body(&headers, &body)?;
+    let body = object_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();
-    if !body.is_object() {
-        errs.push("", "must be a JSON object");
-    }
     let new_sel = body_selection(&body, &mut errs);
     let new_date = port_date_field(&body, &mut errs, false);
     if errs.is_empty() && new_sel.is_none() && new_date.is_none() {
@@ -520,7 +499,7 @@ async fn amend(
     state
         .with_world(|w| {
             catch_up(w);
-            let o = w.ports.orders.get(&id).ok_or_else(|| unknown(&id))?;
+            let o = find(&w.ports.orders, "import order", &id)?;
             if !o.state.is_open() {
                 return Err(ApiError::business(
                     "OrderNotAmendable",
@@ -549,9 +528,7 @@ async fn amend(
             if numbers_changed {
                 porting::release_allocation(w, &id);
             }
-            let Some(o) = w.ports.orders.get_mut(&id) else {
-                return Err(unknown(&id));
-            };
+            let o = find_mut(&mut w.ports.orders, "import order", &id)?;
             let date_changed = port_date != o.port_date;
             o.port_date = port_date;
             o.lcp_is_range_holder = holder;
@@ -572,11 +549,7 @@ async fn amend(
                 }
             }
             porting::advance(w, now);
-            w.ports
-                .orders
-                .get(&id)
-                .map(porting::render)
-                .ok_or_else(|| unknown(&id))
+            find(&w.ports.orders, "import order", &id).map(porting::render)
         })
         .map(Json)
 }
@@ -588,7 +561,7 @@ async fn cancel(
     let id = id.trim().to_string();
     let order = state.with_world(|w| {
         catch_up(w);
-        let o = w.ports.orders.get(&id).ok_or_else(|| unknown(&id))?;
+        let o = find(&w.ports.orders, "import order", &id)?;
         if !o.state.is_open() {
             return Err(ApiError::business(
                 "OrderNotCancellable",
@@ -601,11 +574,7 @@ async fn cancel(
             o.state = ImportState::Cancelled;
         }
         porting::notify(w, &id, "orderCancelled", now);
-        w.ports
-            .orders
-            .get(&id)
-            .map(porting::render)
-            .ok_or_else(|| unknown(&id))
+        find(&w.ports.orders, "import order", &id).map(porting::render)
     })?;
     Ok(created(order))
 }
@@ -644,7 +613,7 @@ async fn activate(
     let id = id.unwrap_or_default();
     let order = state.with_world(|w| {
         catch_up(w);
-        let o = w.ports.orders.get(&id).ok_or_else(|| unknown(&id))?;
+        let o = find(&w.ports.orders, "import order", &id)?;
         require_accepted(o)?;
         let today = today(w);
         let port_date = o.confirmed_port_date.unwrap_or(o.port_date);
@@ -686,11 +655,7 @@ async fn activate(
         }
         porting::notify(w, &id, "portActivated", now);
         porting::notify(w, &id, "orderComplete", now);
-        w.ports
-            .orders
-            .get(&id)
-            .map(porting::render)
-            .ok_or_else(|| unknown(&id))
+        find(&w.ports.orders, "import order", &id).map(porting::render)
     })?;
     Ok(created(order))
 }
@@ -711,11 +676,7 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
     let numbers = state.with_world(|w| {
         catch_up(w);
         let now = w.now();
-        let o = w
-            .ports
-            .orders
-            .get(&port_id)
-            .ok_or_else(|| unknown(&port_id))?;
+        let o = find(&w.ports.orders, "import order", &port_id)?;
         require_accepted(o)?;
         let known = w.companies.contains_key(&company)
             || w.qualifications.values().any(|q| {

@@ -1,0 +1,271 @@
+//! `batch::` — run one recipe over many parameter maps, a bounded number at a time.
+//!
+//! Each item runs in its own engine and [`Runtime`] on the blocking pool, sharing the calling
+//! run's BT client (one token, one connection pool), cancel and ledger. Items get run ids
+//! derived from the caller's (`<run id>-<n>`, n from 1), so their ledger steps are their own and
+//! a resumed run (`btw run --resume`) replays what its items already did.
+
+use crate::engine::bindings::{script_error, RhaiResult};
+use crate::engine::{self, EngineOptions, Runtime};
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, EvalAltResult, Map, Scope};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// Most items in flight at once (each holds a thread of the blocking pool while it runs).
+pub const MAX_CONCURRENCY: i64 = 256;
+/// In flight when the script does not say.
+pub const DEFAULT_CONCURRENCY: i64 = 8;
+
+/// Finds a recipe like `import` does: a relative name, in the calling script's folder.
+fn find_recipe(rt: &Runtime, name: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(name);
+    let plain = !name.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return Err(format!(
+            "batch::run: recipe {name:?} refused: name a recipe in the script's folder, like \"whc_provide\" (no .., no absolute paths)"
+        ));
+    }
+    let file = if name.ends_with(".rhai") {
+        rel.to_path_buf()
+    } else {
+        PathBuf::from(format!("{name}.rhai"))
+    };
+    let dirs = if rt.dirs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        rt.dirs.clone()
+    };
+    dirs.iter()
+        .map(|d| d.join(&file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "batch::run: no recipe {} in {}",
+                file.display(),
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// A failed item's error as a map: BT errors keep their fields, anything else gets `kind` and `message`.
+fn error_map(err: &EvalAltResult) -> Map {
+    let mut inner = err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, e, _)
+    | EvalAltResult::ErrorInModule(_, e, _) = inner
+    {
+        inner = e;
+    }
+    let mut m = match inner {
+        EvalAltResult::ErrorRuntime(v, _) => match v.read_lock::<Map>() {
+            Some(map) => map.clone(),
+            None => {
+                let mut m = Map::new();
+                m.insert("kind".into(), "script".into());
+                m.insert("message".into(), v.to_string().into());
+                m
+            }
+        },
+        EvalAltResult::ErrorTerminated(..) => {
+            let mut m = Map::new();
+            m.insert("kind".into(), "cancelled".into());
+            m.insert("message".into(), inner.to_string().into());
+            m
+        }
+        other => {
+            let mut m = Map::new();
+            m.insert("kind".into(), "script".into());
+            m.insert("message".into(), other.to_string().into());
+            m
+        }
+    };
+    if let Some(line) = inner.position().line() {
+        m.entry("line".into())
+            .or_insert_with(|| Dynamic::from_int(line as i64));
+    }
+    m
+}
+
+/// Runs one item: its own engine and runtime, the shared client, the compiled recipe.
+fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, params: Map) -> Map {
+    let mut engine = engine::build_engine(
+        &EngineOptions {
+            limits: parent.limits.clone(),
+            module_dirs: vec![dir.to_path_buf()],
+        },
+        parent.out.clone(),
+        parent.cancel.clone(),
+    );
+    let mut rt = Runtime::new(
+        parent.client.clone(),
+        parent.handle.clone(),
+        parent.profile,
+        parent.cug.clone(),
+        parent.billing_account.clone(),
+        parent.out.clone(),
+        parent.cancel.clone(),
+        run_id,
+    );
+    rt.poll_interval = parent.poll_interval;
+    rt.ledger = parent.ledger.clone();
+    rt.events = parent.events.clone();
+    rt.limits = parent.limits.clone();
+    rt.dirs = vec![dir.to_path_buf()];
+    engine::attach(&mut engine, Arc::new(rt));
+    let mut scope = Scope::new();
+    scope.push_constant("params", params);
+    let mut out = Map::new();
+    match engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast) {
+        Ok(v) => {
+            out.insert("ok".into(), true.into());
+            out.insert("result".into(), v);
+        }
+        Err(e) => {
+            out.insert("ok".into(), false.into());
+            out.insert("error".into(), error_map(&e).into());
+        }
+    }
+    out
+}
+
+fn run_batch(
+    ctx: &NativeCallContext,
+    recipe: &str,
+    items: Array,
+    concurrency: i64,
+) -> RhaiResult<Array> {
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        return Err(script_error(
+            ctx,
+            format!(
+                "batch::run: concurrency must be from 1 to {MAX_CONCURRENCY} (got {concurrency})"
+            ),
+        ));
+    }
+    let rt = crate::engine::bindings::runtime(ctx)?;
+    let mut all_params = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        if item.is_unit() {
+            all_params.push(Map::new());
+        } else {
+            match item.try_cast::<Map>() {
+                Some(m) => all_params.push(m),
+                None => {
+                    return Err(script_error(
+                        ctx,
+                        format!("batch::run: item {i} is not a map of parameters"),
+                    ))
+                }
+            }
+        }
+    }
+    let path = find_recipe(&rt, recipe).map_err(|m| script_error(ctx, m))?;
+    let source = std::fs::read_to_string(&path).map_err(|e| {
+        script_error(
+            ctx,
+            format!("batch::run: cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let ast = engine::compile_cached(ctx.engine(), &source).map_err(|e| {
+        script_error(
+            ctx,
+            format!(
+                "batch::run: {} does not compile: {} at {}",
+                path.display(),
+                e.err_type(),
+                e.position()
+            ),
+        )
+    })?;
+    let n = all_params.len();
+    let results = rt.handle.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, params) in all_params.into_iter().enumerate() {
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
+            let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.clone());
+            let run_id = format!("{}-{}", rt.run_id, i + 1);
+            set.spawn_blocking(move || {
+                let r = run_item(&rt, run_id, &dir, &ast, params);
+                drop(permit);
+                (i, r)
+            });
+        }
+        let mut results: Vec<Option<Map>> = vec![None; n];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+        }
+        results
+    });
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            Dynamic::from_map(r.unwrap_or_else(|| {
+                let mut m = Map::new();
+                let mut e = Map::new();
+                e.insert("kind".into(), "internal".into());
+                e.insert("message".into(), "the item's thread failed".into());
+                m.insert("ok".into(), false.into());
+                m.insert("error".into(), e.into());
+                m
+            }))
+        })
+        .collect())
+}
+
+#[export_module]
+pub mod batch_module {
+    use super::{run_batch, DEFAULT_CONCURRENCY};
+    use crate::engine::bindings::RhaiResult;
+    use rhai::Array;
+
+    /// Runs a recipe once per parameter map, at most `concurrency` (1 to 256) at a time, and
+    /// returns one `#{ok, result}` or `#{ok: false, error}` per item, in the order given.
+    /// A failing item does not stop the others. The recipe is found like `import` finds modules
+    /// (a name in this script's folder, `.rhai` optional) and compiled once; each item runs in its
+    /// own engine with its own `params`, sharing this run's BT connection, token and ledger
+    /// (item n's calls are recorded under `<run id>-n`, so `btw run --resume` repeats nothing an
+    /// item completed).
+    ///
+    /// ```rhai
+    /// let companies = ["Alpha Ltd", "Beta Ltd", "Gamma Ltd"];
+    /// let items = companies.map(|name| #{company_name: name});
+    /// let results = batch::run("whc_provide", items, 10);
+    /// for i in 0..results.len() {
+    ///     let r = results[i];
+    ///     if r.ok { print(`${companies[i]}: order ${r.result.order_id}`); }
+    ///     else { print(`${companies[i]} failed: ${r.error.message}`); }
+    /// }
+    /// ```
+    #[rhai_fn(name = "run", return_raw)]
+    pub fn run_with(
+        ctx: NativeCallContext,
+        recipe: &str,
+        items: Array,
+        concurrency: i64,
+    ) -> RhaiResult<Array> {
+        run_batch(&ctx, recipe, items, concurrency)
+    }
+
+    /// `batch::run(recipe, items)` with 8 items at a time.
+    ///
+    /// ```rhai
+    /// let results = batch::run("bench_provide", [#{}, #{}, #{}]);
+    /// print(results.filter(|r| r.ok).len());
+    /// ```
+    #[rhai_fn(name = "run", return_raw)]
+    pub fn run_default(ctx: NativeCallContext, recipe: &str, items: Array) -> RhaiResult<Array> {
+        run_batch(&ctx, recipe, items, DEFAULT_CONCURRENCY)
+    }
+}
