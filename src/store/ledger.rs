@@ -69,6 +69,7 @@ impl Store {
     }
 
     /// Records that a step is about to call BT. Replaces a failed attempt of the same step.
+    /// Returns once committed (group commit: see `writer.rs`).
     pub fn ledger_begin(
         &self,
         run_id: &str,
@@ -76,25 +77,25 @@ impl Store {
         operation: &str,
         request: &Value,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
-             VALUES (?1, ?2, ?3, ?4, 'started', ?5)
-             ON CONFLICT (run_id, step) DO UPDATE SET
-               operation = excluded.operation, request = excluded.request, state = 'started',
-               result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL",
-            )
-            .map_err(|e| self.error(e))?;
-        stmt.execute(params![
-            run_id,
-            step as i64,
-            operation,
+        let (run_id, operation, request, now) = (
+            run_id.to_string(),
+            operation.to_string(),
             request.to_string(),
-            now_rfc3339()
-        ])
-        .map_err(|e| self.error(e))?;
-        Ok(())
+            now_rfc3339(),
+        );
+        self.writer
+            .write(Box::new(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
+                     VALUES (?1, ?2, ?3, ?4, 'started', ?5)
+                     ON CONFLICT (run_id, step) DO UPDATE SET
+                       operation = excluded.operation, request = excluded.request, state = 'started',
+                       result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL",
+                )?
+                .execute(params![run_id, step as i64, operation, request, now])
+            }))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
     }
 
     /// Records a step that is already done, in one write: a read, recorded after its answer
@@ -107,28 +108,27 @@ impl Store {
         request: &Value,
         result: &Value,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let now = now_rfc3339();
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?6)
-             ON CONFLICT (run_id, step) DO UPDATE SET
-               operation = excluded.operation, request = excluded.request, state = 'done',
-               result = excluded.result, error = NULL, started_at = excluded.started_at,
-               finished_at = excluded.finished_at",
-            )
-            .map_err(|e| self.error(e))?;
-        stmt.execute(params![
-            run_id,
-            step as i64,
-            operation,
+        let (run_id, operation, request, result, now) = (
+            run_id.to_string(),
+            operation.to_string(),
             request.to_string(),
             result.to_string(),
-            now
-        ])
-        .map_err(|e| self.error(e))?;
-        Ok(())
+            now_rfc3339(),
+        );
+        self.writer
+            .write(Box::new(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?6)
+                     ON CONFLICT (run_id, step) DO UPDATE SET
+                       operation = excluded.operation, request = excluded.request, state = 'done',
+                       result = excluded.result, error = NULL, started_at = excluded.started_at,
+                       finished_at = excluded.finished_at",
+                )?
+                .execute(params![run_id, step as i64, operation, request, result, now])
+            }))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
     }
 
     /// Records a step's outcome.
@@ -143,22 +143,23 @@ impl Store {
             StepState::Done => (Some(value.to_string()), None),
             _ => (None, Some(value.to_string())),
         };
-        let conn = self.conn();
-        let n = conn
-            .prepare_cached(
-                "UPDATE ledger SET state = ?3, result = ?4, error = ?5, finished_at = ?6
-                 WHERE run_id = ?1 AND step = ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    run_id,
+        let (id, now) = (run_id.to_string(), now_rfc3339());
+        let n = self
+            .writer
+            .write(Box::new(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE ledger SET state = ?3, result = ?4, error = ?5, finished_at = ?6
+                     WHERE run_id = ?1 AND step = ?2",
+                )?
+                .execute(params![
+                    id,
                     step as i64,
                     state.as_str(),
                     result,
                     error,
-                    now_rfc3339()
+                    now
                 ])
-            })
+            }))
             .map_err(|e| self.error(e))?;
         if n == 0 {
             return Err(self.error(format!("no ledger entry for run {run_id} step {step}")));

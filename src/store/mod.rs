@@ -9,6 +9,7 @@ mod jobs;
 mod ledger;
 mod migrations;
 mod runs;
+mod writer;
 
 pub use daemon::UnfinishedRun;
 pub use events::{state_rank, EventHub, Notification};
@@ -37,6 +38,8 @@ pub struct StoreError {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Group commit for the ledger's writes (see `writer.rs`).
+    writer: writer::Writer,
 }
 
 impl std::fmt::Debug for Store {
@@ -66,8 +69,10 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| err(e.to_string()))?;
         migrations::migrate(&conn).map_err(|e| err(e.to_string()))?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: writer::Writer::start(conn.clone()),
+            conn,
             path: path.to_path_buf(),
         })
     }
@@ -76,8 +81,10 @@ impl Store {
     pub fn in_memory() -> Store {
         let conn = Connection::open_in_memory().expect("SQLite in memory");
         migrations::migrate(&conn).expect("schema");
+        let conn = Arc::new(Mutex::new(conn));
         Store {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: writer::Writer::start(conn.clone()),
+            conn,
             path: PathBuf::from(":memory:"),
         }
     }

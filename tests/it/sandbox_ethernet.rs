@@ -150,6 +150,11 @@ fn characteristic(product: &Value, name: &str) -> String {
         .to_string()
 }
 
+/// Why the first item of a qualification is unavailable (its first reason code).
+fn unavailable(r: &Reply) -> &Value {
+    &r.body["productOfferingQualificationItem"][0]["eligibilityUnavailabilityReason"][0]["code"]
+}
+
 fn milestones(order: &Value) -> Vec<String> {
     order["milestone"]
         .as_array()
@@ -385,28 +390,19 @@ async fn qualification_says_where_products_are_available() {
         .post(POQ, only("EtherwayGEAFTTP", json!({"postcode": "EH2 3BU"})))
         .await;
     assert_eq!(r.body["qualificationResult"], "unqualified");
-    assert_eq!(
-        r.body["productOfferingQualificationItem"][0]["eligibilityUnavailabilityReason"][0]["code"],
-        "NoFTTPAtExchange"
-    );
+    assert_eq!(unavailable(&r), "NoFTTPAtExchange");
     let r = sb
         .post(
             POQ,
             only("EtherwayGEASOGEA", json!({"postcode": "BS1 1SE"})),
         )
         .await;
-    assert_eq!(
-        r.body["productOfferingQualificationItem"][0]["eligibilityUnavailabilityReason"][0]["code"],
-        "NoSOGEAAtExchange"
-    );
+    assert_eq!(unavailable(&r), "NoSOGEAAtExchange");
     // Non-Gold premises: FTTP does not pass them; a Gold neighbour is fine.
     let r = sb
         .post(POQ, only("EtherwayGEAFTTP", json!({"id": "R00000020003"})))
         .await;
-    assert_eq!(
-        r.body["productOfferingQualificationItem"][0]["eligibilityUnavailabilityReason"][0]["code"],
-        "PremisesNotPassed"
-    );
+    assert_eq!(unavailable(&r), "PremisesNotPassed");
     let r = sb
         .post(POQ, only("EtherwayGEAFTTP", json!({"id": "R00000020001"})))
         .await;
