@@ -326,15 +326,33 @@ async fn run(overrides: &Overrides, args: RunArgs) -> i32 {
 }
 
 /// With the sandbox profile: a callback listener on loopback, registered with the sandbox, so
-/// waits follow notifications. Elsewhere (BT needs a public URL, given at onboarding) `btw run`
-/// polls; `btw serve` runs the listener. Failing to listen is not fatal: waits fall back to polling.
+/// waits follow notifications. With BT (test, live), the callback URL and its credentials are
+/// given to BT at onboarding: the listener runs when `BTW_CALLBACK_BIND`, `BTW_CALLBACK_USERNAME`
+/// and `BTW_CALLBACK_PASSWORD` say where and how, with a five-minute replay window; otherwise
+/// waits poll. Failing to listen is not fatal: waits fall back to polling.
 pub async fn listen_for_notifications(
     settings: &Settings,
     client: &BtClient,
     store: &Store,
 ) -> Option<(EventHub, CallbackListener)> {
     if settings.profile != crate::config::Profile::Sandbox {
-        return None;
+        let env = crate::config::process_env;
+        let (bind, username, password) = (env("BTW_CALLBACK_BIND")?, env("BTW_CALLBACK_USERNAME")?, env("BTW_CALLBACK_PASSWORD")?);
+        let hub = EventHub::new(store.clone());
+        let config = CallbackConfig {
+            bind,
+            username,
+            password: crate::api::Secret::new(password),
+            max_body_bytes: 64 * 1024,
+            replay_window: Some(Duration::from_secs(300)),
+        };
+        return match callbacks::start(config, hub.clone()).await {
+            Ok(l) => Some((hub, l)),
+            Err(e) => {
+                tracing::warn!("no notification listener ({e}); waits will poll");
+                None
+            }
+        };
     }
     let hub = EventHub::new(store.clone());
     let config = CallbackConfig::for_sandbox();
