@@ -200,6 +200,31 @@ fn load_reset_and_profile() {
     // `()` prints nothing: the next thing after the prompt is the prompt.
     let between = line(&mut p, "()", "");
     assert_eq!(between.trim(), "", "{between:?}");
+
+    line(
+        &mut p,
+        r#"let q = whc::qualify_company(#{name: "Waiting Room Ltd", domain: "waitingroom.co.uk"})"#,
+        "",
+    );
+    // And during order::wait on an order that will not complete (created, never submitted).
+    line(
+        &mut p,
+        r#"let o = order::create(#{company: #{name: "Waiting Room Ltd", domain: "waitingroom.co.uk", group: "SWAINsTelecom", service_id: q.service_id, qualification_id: q.id}})"#,
+        "",
+    );
+    p.send_line(r#"order::wait(o.id, "completed", 60)"#).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "Ctrl-C during order::wait took {:?}",
+        started.elapsed()
+    );
+    line(&mut p, "q.result", "\"Qualified\"");
+
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
