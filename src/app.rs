@@ -337,7 +337,11 @@ pub async fn listen_for_notifications(
 ) -> Option<(EventHub, CallbackListener)> {
     if settings.profile != crate::config::Profile::Sandbox {
         let env = crate::config::process_env;
-        let (bind, username, password) = (env("BTW_CALLBACK_BIND")?, env("BTW_CALLBACK_USERNAME")?, env("BTW_CALLBACK_PASSWORD")?);
+        let (bind, username, password) = (
+            env("BTW_CALLBACK_BIND")?,
+            env("BTW_CALLBACK_USERNAME")?,
+            env("BTW_CALLBACK_PASSWORD")?,
+        );
         let hub = EventHub::new(store.clone());
         let config = CallbackConfig {
             bind,

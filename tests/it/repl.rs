@@ -212,7 +212,8 @@ fn load_reset_and_profile() {
         r#"let o = order::create(#{company: #{name: "Waiting Room Ltd", domain: "waitingroom.co.uk", group: "SWAINsTelecom", service_id: q.service_id, qualification_id: q.id}})"#,
         "",
     );
-    p.send_line(r#"order::wait(o.id, "completed", 60)"#).unwrap();
+    p.send_line(r#"order::wait(o.id, "completed", 60)"#)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     let started = Instant::now();
     p.send_control('c').unwrap();
