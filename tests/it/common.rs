@@ -27,7 +27,39 @@ pub async fn sandbox() -> SandboxHandle {
 pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
     init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    sandbox::start(listener, config).await.unwrap()
+    let handle = sandbox::start(listener, config).await.unwrap();
+    keep_clear_of_midnight(&handle.base_url()).await;
+    handle
+}
+
+/// Qualifications expire at 23:59 UK time on the day they are made, as at BT, so a journey
+/// started in the last minutes of a day fails for real. Tests must pass whenever they run: a
+/// sandbox whose clock is within `MIDNIGHT_GUARD_MINS` of midnight (London) is moved on to 09:00
+/// the next day before any test uses it.
+const MIDNIGHT_GUARD_MINS: i64 = 30;
+
+async fn keep_clear_of_midnight(url: &str) {
+    use chrono::{Duration as Span, TimeZone, Timelike};
+    use chrono_tz::Europe::London;
+    let clock: Value = reqwest::get(format!("{url}/__sandbox/clock"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now: chrono::DateTime<chrono::Utc> = clock["now"].as_str().unwrap().parse().unwrap();
+    let local = now.with_timezone(&London);
+    let mins_to_midnight = 24 * 60 - (local.hour() as i64 * 60 + local.minute() as i64);
+    if mins_to_midnight > MIDNIGHT_GUARD_MINS {
+        return;
+    }
+    let tomorrow = local.date_naive() + Span::days(1);
+    let nine = London
+        .from_local_datetime(&tomorrow.and_hms_opt(9, 0, 0).unwrap())
+        .earliest()
+        .unwrap();
+    let secs = (nine.with_timezone(&chrono::Utc) - now).num_seconds() as f64;
+    advance(url, secs).await;
 }
 
 pub fn client(url: &str) -> BtClient {
