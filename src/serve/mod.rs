@@ -267,32 +267,31 @@ impl Daemon {
         } else {
             "; not loaded"
         };
-        let problem = match runner::check(&script, &self.base.limits) {
-            Err(f) => Some(f.render()),
+        // Compiles and has a readable header, or the problem to report.
+        let checked = match runner::check(&script, &self.base.limits) {
+            Err(f) => Err(f.render()),
             Ok(()) => recipe::parse_header(&source)
-                .err()
-                .map(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
+                .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
         };
-        if let Some(problem) = problem {
-            let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
-            if broken.get(path) != Some(&hash) {
-                broken.insert(path.to_path_buf(), hash);
-                say(
-                    &self.log,
-                    LogLevel::Error,
-                    format!("{name}: broken edit{keep}\n{problem}"),
-                );
+        let header = match checked {
+            Ok(h) => h,
+            Err(problem) => {
+                let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
+                if broken.get(path) != Some(&hash) {
+                    broken.insert(path.to_path_buf(), hash);
+                    say(
+                        &self.log,
+                        LogLevel::Error,
+                        format!("{name}: broken edit{keep}\n{problem}"),
+                    );
+                }
+                return;
             }
-            return;
-        }
+        };
         self.broken
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(path);
-        let header = match recipe::parse_header(&source) {
-            Ok(h) => h,
-            Err(_) => return,
-        };
         say(
             &self.log,
             LogLevel::Info,
