@@ -78,10 +78,10 @@ pub enum Command {
     ///
     /// Run it from the repository with a release build: cargo run --release -- bench
     /// (about three minutes on 2 cores; --quick for a smoke test).
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Scheduled jobs: list, add (--at WHEN or --cron EXPR, in UK time) and cancel recipes that
     /// `btw serve` runs at a set time. Works on the daemon's store while it runs.
-    Schedule(crate::schedule::cli::ScheduleArgs),
+    Schedule(ScheduleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,4 +170,94 @@ pub struct ServeArgs {
     /// Milliseconds a file must stay unchanged before it is read.
     #[arg(long, default_value_t = 300, value_name = "MS")]
     pub debounce_ms: u64,
+}
+
+/// Options of `btw bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Journeys per throughput measurement (default 400; 150 with --quick).
+    #[arg(long, value_name = "N")]
+    pub journeys: Option<usize>,
+    /// Journeys in flight at once in the throughput scenario.
+    #[arg(long, value_name = "C", default_value_t = 32)]
+    pub concurrency: usize,
+    /// A smaller, faster run (one repetition, fewer journeys): a smoke test, not the numbers.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write the results (the notes section of an existing file is kept).
+    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
+    pub out: PathBuf,
+    /// Repetitions of each throughput measurement; the median is reported (default 5; 1 with --quick).
+    #[arg(long, value_name = "R")]
+    pub reps: Option<usize>,
+    /// Internal: run one scenario in this process and print it as JSON (`rss`).
+    #[arg(long, hide = true)]
+    pub scenario: Option<String>,
+    /// Internal: the sandbox a child scenario talks to.
+    #[arg(long, hide = true)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The store file (default: btw.db in btw's data folder), as given to `btw serve --state`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Print JSON instead of a table or a sentence.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// List jobs still to run (scheduled or running), soonest first; times shown in UK time.
+    List {
+        /// Also jobs that have ended: done, missed, cancelled, failed.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Schedule a recipe: once (--at) or on a cron expression (--cron), in UK time by default.
+    ///
+    /// Examples: btw schedule add --at "2026-12-01 10:00" scripts/port_activate.rhai --param port_id=PO123
+    ///           btw schedule add --cron "0 10 * * 1-5" scripts/daily_report.rhai
+    Add(AddArgs),
+    /// Cancel a job so it never fires again (a run in progress finishes).
+    Cancel {
+        /// The job id, as `btw schedule list` shows it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// When to run once: RFC 3339 (2026-12-01T10:00:00Z) or local time ("2026-12-01 10:00").
+    /// A local time in the spring-forward gap runs when the gap ends; in the repeated autumn
+    /// hour, at its first occurrence.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        conflicts_with = "cron",
+        required_unless_present = "cron"
+    )]
+    pub at: Option<String>,
+    /// A cron expression (minute hour day month weekday), e.g. "0 10 * * 1-5": 10:00 local time
+    /// on weekdays, all year.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// The recipe script to run (stored as an absolute path; it must exist now).
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+    /// A parameter for the recipe, key=value (as for `btw run`). Repeatable.
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The time zone for --at local times and --cron.
+    #[arg(long, value_name = "ZONE", default_value = "Europe/London")]
+    pub tz: String,
+    /// Run it anyway if the daemon reaches it this many seconds late (after downtime);
+    /// later than that it is marked missed. Default: the daemon's window (1 hour).
+    #[arg(long, value_name = "SECS")]
+    pub catch_up: Option<u64>,
 }

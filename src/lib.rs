@@ -14,10 +14,10 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
-pub mod app;
 pub mod bench;
 pub mod callbacks;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod recipe;
@@ -26,5 +26,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod schedule;
 pub mod serve;
+pub mod session;
 pub mod store;
 pub mod watch;

@@ -1,5 +1,10 @@
-//! The `btw` binary: everything lives in the library; this only turns its outcome into an exit code.
+//! The `btw` binary: parse the command line, dispatch, exit with the command's code.
 
-fn main() {
-    std::process::exit(btw::app::main());
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    match btw::cli::Cli::try_parse() {
+        Ok(cli) => btw::commands::dispatch(cli),
+        Err(e) => btw::commands::parse_error(e),
+    }
 }

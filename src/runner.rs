@@ -4,7 +4,7 @@
 //! error locations and exit codes are the same everywhere.
 
 use crate::api::BtClient;
-use crate::config::{Limits, Profile};
+use crate::config::{Limits, Profile, Settings};
 use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime};
 use crate::store::{EventHub, Store};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
@@ -424,6 +424,69 @@ pub struct RunContext {
     pub resume: Option<String>,
     /// Notifications received by this process, for `order::wait` and `events::wait`.
     pub events: Option<EventHub>,
+}
+
+impl RunContext {
+    /// A context for `client` on `profile` with default limits: no store, no notifications,
+    /// not resuming, the engine's own poll interval; the `with_*` methods set the rest.
+    pub fn new(client: BtClient, profile: Profile, out: Arc<dyn Output>) -> RunContext {
+        RunContext {
+            client,
+            profile,
+            cug: String::new(),
+            billing_account: String::new(),
+            limits: Limits::default(),
+            out,
+            cancel: Cancel::default(),
+            poll_interval: None,
+            store: None,
+            resume: None,
+            events: None,
+        }
+    }
+
+    /// A context with the settings' profile, account and limits.
+    pub fn for_settings(client: BtClient, settings: &Settings, out: Arc<dyn Output>) -> RunContext {
+        RunContext::new(client, settings.profile, out)
+            .with_account(&settings.cug, &settings.billing_account)
+            .with_limits(settings.limits.clone())
+    }
+
+    pub fn with_account(mut self, cug: &str, billing_account: &str) -> RunContext {
+        self.cug = cug.to_string();
+        self.billing_account = billing_account.to_string();
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> RunContext {
+        self.limits = limits;
+        self
+    }
+
+    pub fn with_cancel(mut self, cancel: Cancel) -> RunContext {
+        self.cancel = cancel;
+        self
+    }
+
+    pub fn with_store(mut self, store: Option<Store>) -> RunContext {
+        self.store = store;
+        self
+    }
+
+    pub fn with_events(mut self, events: Option<EventHub>) -> RunContext {
+        self.events = events;
+        self
+    }
+
+    pub fn with_resume(mut self, run_id: Option<String>) -> RunContext {
+        self.resume = run_id;
+        self
+    }
+
+    pub fn with_poll_interval(mut self, every: Duration) -> RunContext {
+        self.poll_interval = Some(every);
+        self
+    }
 }
 
 /// The result of a run.

@@ -14,6 +14,7 @@ mod micro;
 mod report;
 mod server;
 
+use crate::cli::BenchArgs;
 use crate::runner::{self, Script};
 use crate::store::Store;
 use journeys::{Baseline, Measured, CALLS_PER_JOURNEY};
@@ -22,32 +23,6 @@ use serde_json::{json, Map, Value};
 use server::BenchSandbox;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Options of `btw bench`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
-    /// Journeys per throughput measurement (default 400; 150 with --quick).
-    #[arg(long, value_name = "N")]
-    pub journeys: Option<usize>,
-    /// Journeys in flight at once in the throughput scenario.
-    #[arg(long, value_name = "C", default_value_t = 32)]
-    pub concurrency: usize,
-    /// A smaller, faster run (one repetition, fewer journeys): a smoke test, not the numbers.
-    #[arg(long)]
-    pub quick: bool,
-    /// Where to write the results (the notes section of an existing file is kept).
-    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// Repetitions of each throughput measurement; the median is reported (default 5; 1 with --quick).
-    #[arg(long, value_name = "R")]
-    pub reps: Option<usize>,
-    /// Internal: run one scenario in this process and print it as JSON (`rss`).
-    #[arg(long, hide = true)]
-    pub scenario: Option<String>,
-    /// Internal: the sandbox a child scenario talks to.
-    #[arg(long, hide = true)]
-    pub url: Option<String>,
-}
 
 fn say(msg: impl AsRef<str>) {
     eprintln!("bench: {}", msg.as_ref());

@@ -60,47 +60,35 @@ pub fn from_broadcast(mut rx: tokio::sync::broadcast::Receiver<String>) -> mpsc:
     out
 }
 
-/// Runs an interactive session until `:quit` or Ctrl-D; returns the exit code.
-/// `notifications`, when given, are printed as they arrive.
-pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<String>>) -> i32 {
-    let (client, sandbox) = match crate::app::connect(settings).await {
-        Ok(c) => c,
-        Err(f) => {
-            eprintln!("{}", f.render());
-            return f.exit_code();
-        }
-    };
-    // With the sandbox, listen for order notifications: they feed `order::wait`/`events::wait`
-    // and are printed above the prompt as they arrive.
-    let mut listener = None;
-    let mut events = None;
+/// Runs an interactive session over `session` until `:quit` or Ctrl-D; returns the exit code.
+/// `notifications`, when given, are printed as they arrive; otherwise the session's own
+/// notifications are (they also feed `order::wait`/`events::wait`).
+pub async fn run(
+    settings: &Settings,
+    session: &crate::session::Session,
+    notifications: Option<mpsc::Receiver<String>>,
+) -> i32 {
+    let client = session.client.clone();
+    let events = session.events.clone();
     let mut notifications = notifications;
-    if let Ok(store) = crate::store::Store::open(&settings.data_dir.join("btw.db")) {
-        if let Some((hub, l)) =
-            crate::app::listen_for_notifications(settings, &client, &store).await
-        {
-            if notifications.is_none() {
-                let (tx, rx) = notification_sink();
-                let mut feed = hub.subscribe();
-                tokio::spawn(async move {
-                    while let Ok(n) = feed.recv().await {
-                        let state = n.state.as_deref().unwrap_or("");
-                        if tx
-                            .send(format!(
-                                "[notification] {} {} {state}",
-                                n.order_id, n.event_type
-                            ))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                });
-                notifications = Some(rx);
+    if let (None, Some(hub)) = (&notifications, &events) {
+        let (tx, rx) = notification_sink();
+        let mut feed = hub.subscribe();
+        tokio::spawn(async move {
+            while let Ok(n) = feed.recv().await {
+                let state = n.state.as_deref().unwrap_or("");
+                if tx
+                    .send(format!(
+                        "[notification] {} {} {state}",
+                        n.order_id, n.event_type
+                    ))
+                    .is_err()
+                {
+                    break;
+                }
             }
-            events = Some(hub);
-            listener = Some(l);
-        }
+        });
+        notifications = Some(rx);
     }
     let cancel = Cancel::default();
     let evaluating = Arc::new(AtomicBool::new(false));
@@ -136,12 +124,6 @@ pub async fn run(settings: &Settings, notifications: Option<mpsc::Receiver<Strin
             exit::INTERNAL
         });
     sigint.abort();
-    if let Some(l) = listener {
-        l.shutdown().await;
-    }
-    if let Some(h) = sandbox {
-        h.shutdown().await;
-    }
     code
 }
 

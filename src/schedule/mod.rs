@@ -6,22 +6,17 @@
 //! Times are Europe/London unless a job says otherwise; see [`clock`] and [`cron`] for what
 //! happens in the daylight-saving gap and the repeated hour.
 //!
-//! The daemon calls [`run`] with its clock and a [`JobExecutor`]; scripts use
-//! `schedule::at/cron/list/cancel`; `btw schedule` is [`cli`].
-//!
-//! Layers: [`clock`], [`cron`] and the job functions in this file use only the store, so the
-//! engine's `schedule::` bindings can call them; the loop (`worker`, with [`RecipeExecutor`])
-//! and [`cli`] sit above the runner.
+//! This is the job model only (jobs, cron, clock, claiming): it uses only the store, so it sits
+//! below the engine, whose `schedule::at/cron/list/cancel` bindings call it. The loop that runs
+//! jobs is the daemon's (`serve::scheduler`, given a [`JobExecutor`]); `btw schedule` is a
+//! command (`commands/schedule.rs`).
 
-pub mod cli;
 pub mod clock;
 pub mod cron;
-mod worker;
 
 pub use crate::store::{ClaimBatch, ClaimedJob, Job, JobKind, JobState};
 pub use clock::{parse_when, BoxFuture, Clock, ManualClock, SystemClock, LONDON};
 pub use cron::CronSchedule;
-pub use worker::{run, RecipeExecutor};
 
 use crate::store::{ClaimRequest, Completion, DueDecision, NewJob, Store, StoreError};
 use chrono::{DateTime, Utc};

@@ -4,7 +4,7 @@
 //! Every change is one `BEGIN IMMEDIATE` transaction: SQLite then serialises writers across
 //! processes, so a claim reads and takes a job before any other claimer can look at it.
 //! What is due and what to do with a late job (the misfire policy, cron arithmetic) is decided by
-//! the caller (`crate::schedule`), which this lower layer does not import: it is handed a
+//! the caller (the `schedule` module), which this lower layer does not import: it is handed a
 //! [`DueDecision`] per due job instead.
 
 use super::{Store, StoreError};

@@ -5,9 +5,10 @@
 use crate::common::*;
 use btw::runner::{self, Script};
 use btw::schedule::{
-    self, BoxFuture, Job, JobExecutor, JobOutcome, JobState, ManualClock, RecipeExecutor,
-    SchedulerConfig, SystemClock,
+    self, BoxFuture, Job, JobExecutor, JobOutcome, JobState, ManualClock, SchedulerConfig,
+    SystemClock,
 };
+use btw::serve::scheduler;
 use btw::store::Store;
 use chrono::{DateTime, Duration as CDuration, Utc};
 use serde_json::{json, Map, Value};
@@ -176,7 +177,7 @@ async fn two_scheduler_loops_on_one_store_run_each_of_100_jobs_once() {
     let loops: Vec<_> = ["daemon-a", "daemon-b"]
         .into_iter()
         .map(|owner| {
-            tokio::spawn(schedule::run(
+            tokio::spawn(scheduler::run(
                 Store::open(&db).unwrap(),
                 clock.clone(),
                 config(owner),
@@ -249,7 +250,7 @@ async fn after_downtime_a_late_job_runs_once_a_very_late_one_is_missed_and_cron_
     let clock = Arc::new(ManualClock::new(now));
     let exec = Arc::new(FakeExecutor::default());
     let (tx, rx) = watch::channel(false);
-    let l = tokio::spawn(schedule::run(
+    let l = tokio::spawn(scheduler::run(
         store.clone(),
         clock.clone(),
         config("d"),
@@ -320,7 +321,7 @@ async fn a_crash_mid_run_is_resumed_with_the_same_run_id() {
 
     // Daemon A claims and starts the job, then stops dead (no grace): it keeps its lease.
     let (tx_a, rx_a) = watch::channel(false);
-    let a = tokio::spawn(schedule::run(
+    let a = tokio::spawn(scheduler::run(
         Store::open(&db).unwrap(),
         Arc::new(SystemClock),
         short("daemon-a"),
@@ -345,7 +346,7 @@ async fn a_crash_mid_run_is_resumed_with_the_same_run_id() {
 
     // Daemon B waits for the lease to expire, then resumes the same run.
     let (tx_b, rx_b) = watch::channel(false);
-    let b = tokio::spawn(schedule::run(
+    let b = tokio::spawn(scheduler::run(
         Store::open(&db).unwrap(),
         Arc::new(SystemClock),
         short("daemon-b"),
@@ -480,7 +481,7 @@ async fn scheduling_mistakes_are_clear_script_errors() {
 }
 
 #[tokio::test]
-async fn the_loop_runs_a_real_recipe_against_the_sandbox() {
+async fn the_daemon_runs_a_scheduled_recipe_against_the_sandbox() {
     let sb = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let r = recipe(
@@ -489,29 +490,30 @@ async fn the_loop_runs_a_real_recipe_against_the_sandbox() {
         "let r = whc::reseller();\nif r.reseller_id == () { throw \"no reseller\"; }\nparams.x * 2\n",
     );
     let bad = recipe(dir.path(), "bad.rhai", "throw \"no such port\";\n");
-    let store = Store::open(&dir.path().join("btw.db")).unwrap();
-    let now = Utc::now();
+    let db = dir.path().join("btw.db");
+    let store = Store::open(&db).unwrap();
+    // Due a moment ago: the daemon reads the sandbox's clock, which the test sandbox keeps ahead.
+    let now = Utc::now() - CDuration::seconds(5);
     let ok = schedule::add_at(&store, now, &r, json!({"x": 21}), &Default::default(), now).unwrap();
     let fails = schedule::add_at(&store, now, &bad, json!({}), &Default::default(), now).unwrap();
-    let (mut ctx, _out) = context(client(&sb.base_url()));
-    ctx.store = Some(store.clone());
-    let exec = Arc::new(RecipeExecutor { base: ctx });
-    let (tx, rx) = watch::channel(false);
-    let l = tokio::spawn(schedule::run(
-        store.clone(),
-        Arc::new(SystemClock),
-        config("d"),
-        exec,
-        rx,
-    ));
+    let mut daemon = btw(&sb.base_url(), &dir.path().join("data"))
+        .args(["serve", "--recipes"])
+        .arg(dir.path().join("recipes"))
+        .arg("--state")
+        .arg(&db)
+        .args(["--catch-up", "100000000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     wait_until("both jobs end", 30, || {
         [&ok.id, &fails.id]
             .iter()
             .all(|id| !store.job_get(id).unwrap().unwrap().state.is_live())
     })
     .await;
-    tx.send(true).unwrap();
-    l.await.unwrap();
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
     let done = store.job_get(&ok.id).unwrap().unwrap();
     assert_eq!(done.state, JobState::Done);
     assert!(

@@ -1,11 +1,15 @@
 //! The scheduler loop: tick, claim what is due, run each job (bounded), keep its lease while it
 //! runs, record how it ended; on shutdown stop claiming and give running jobs a grace period.
-//! Also [`RecipeExecutor`], the executor that runs a job's recipe through the runner.
+//! The daemon's jobs run through [`DaemonExecutor`], so they are recorded and reported like
+//! every run; in the sandbox profile, time is the sandbox's ([`SandboxClock`]).
 
-use super::{claim_due, complete, renew, Clock, JobExecutor, JobOutcome, SchedulerConfig};
-use crate::runner::{self, Failure, RunContext, Script};
+use super::{blocking, Daemon};
+use crate::api::BtClient;
+use crate::runner::Failure;
+use crate::schedule::{
+    claim_due, complete, renew, BoxFuture, Clock, JobExecutor, JobOutcome, SchedulerConfig,
+};
 use crate::store::{ClaimedJob, Job, Store};
-use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,12 +23,6 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Store calls are quick but may wait on another process's write lock (up to the busy
-/// timeout): keep them off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(f).await.ok()
 }
 
 /// Runs the scheduler until `shutdown` turns true (or its sender is dropped).
@@ -196,62 +194,57 @@ async fn run_one(
         .remove(&id);
 }
 
-/// Runs a job's recipe through the runner, as `btw run` would: same engine, limits, ledger.
-/// Each run gets a clone of `base` with the job's run id as `resume` (see [`JobExecutor`]).
-/// A cancel of `base.cancel` (daemon shutdown) makes the outcome `Interrupted`.
-#[derive(Clone)]
-pub struct RecipeExecutor {
-    pub base: RunContext,
+/// The sandbox's clock, for schedules in the sandbox profile (so a port date days ahead in
+/// sandbox time is reached when the sandbox gets there).
+pub(super) struct SandboxClock(pub(super) BtClient);
+
+impl Clock for SandboxClock {
+    fn now(&self) -> BoxFuture<'_, Result<chrono::DateTime<chrono::Utc>, String>> {
+        Box::pin(async move {
+            let t = self.0.sandbox_now().await.map_err(|e| e.to_string())?;
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
-impl JobExecutor for RecipeExecutor {
+/// Runs scheduled jobs through the daemon, so they are recorded and reported like every run.
+pub(super) struct DaemonExecutor(pub(super) Arc<Daemon>);
+
+impl JobExecutor for DaemonExecutor {
     fn execute<'a>(
         &'a self,
         job: &'a Job,
         run_id: &'a str,
         resume: bool,
-    ) -> super::BoxFuture<'a, JobOutcome> {
+    ) -> BoxFuture<'a, JobOutcome> {
         Box::pin(async move {
-            let script = match Script::from_file(Path::new(&job.recipe)) {
-                Ok(s) => s,
-                Err(f) => return JobOutcome::Failed { error: f.message() },
-            };
             let params = job.params.as_object().cloned().unwrap_or_default();
-            let mut ctx = self.base.clone();
-            ctx.resume = Some(run_id.to_string());
-            if resume {
-                ctx.out.log(
-                    crate::engine::LogLevel::Warn,
-                    &format!(
-                        "job {}: resuming run {run_id} after an interruption",
-                        job.id
-                    ),
-                );
-            }
-            let outcome = runner::run(ctx, script, params).await;
+            let origin = format!("schedule:{}", job.id);
+            // Always pass the run id: a fresh firing has an empty ledger; a resumed one replays.
+            let outcome = self
+                .0
+                .run_recipe(
+                    Path::new(&job.recipe),
+                    params,
+                    &origin,
+                    Some(run_id.to_string()),
+                    resume,
+                )
+                .await;
             match &outcome.result {
                 Ok(v) => JobOutcome::Ok {
-                    summary: summary(&outcome.run_id, v),
+                    summary: format!(
+                        "run {run_id}: {}",
+                        v.to_string().chars().take(200).collect::<String>()
+                    ),
                 },
                 Err(Failure::Cancelled { .. }) => JobOutcome::Interrupted,
                 Err(f) => JobOutcome::Failed {
-                    error: format!("run {}: {}", outcome.run_id, f.message()),
+                    error: format!("run {run_id}: {}", f.message()),
                 },
             }
         })
     }
-}
-
-/// A short line for a job's `last_outcome`: the run id and the start of its result.
-fn summary(run_id: &str, v: &Value) -> String {
-    let mut text = v.to_string();
-    if text.len() > 200 {
-        let mut cut = 200;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    format!("run {run_id}: {text}")
 }

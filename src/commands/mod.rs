@@ -1,0 +1,99 @@
+//! The commands of the `btw` binary, one file each; every command returns
+//! `Result<ExitCode, Failure>` and [`dispatch`] is the one place a failure becomes an exit code.
+
+mod bench;
+mod check;
+mod defs;
+mod repl;
+mod run;
+mod sandbox;
+mod schedule;
+mod serve;
+
+use crate::cli::{Cli, Command};
+use crate::config::Overrides;
+use crate::runner::{exit, Failure};
+use std::process::ExitCode;
+
+/// What a command ends with: the exit code it chose, or the failure that stopped it.
+type Outcome = Result<ExitCode, Failure>;
+
+/// An exit code from the documented numbers (all below 256).
+fn code(n: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(n).unwrap_or(1))
+}
+
+/// A command-line parse error (or `--help`/`--version`): printed as clap formats it.
+pub fn parse_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    code(if e.use_stderr() {
+        exit::USAGE
+    } else {
+        exit::OK
+    })
+}
+
+/// Runs the parsed command on a multi-threaded runtime and returns its exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    // The daemon's log is its interface: what it loads, runs and schedules shows by default.
+    let daemon = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.global.verbose.max(u8::from(daemon)));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return code(exit::INTERNAL);
+        }
+    };
+    let overrides = Overrides {
+        profile: cli.global.profile,
+        config_file: cli.global.config.clone(),
+        confirm_live: cli.global.confirm_live,
+    };
+    let outcome = rt.block_on(async move {
+        match cli.command {
+            Command::Check { scripts } => check::command(&overrides, &scripts),
+            Command::Run(args) => run::command(&overrides, args).await,
+            Command::Sandbox(args) => sandbox::command(&overrides, args).await,
+            Command::Serve(args) => serve::command(&overrides, args).await,
+            Command::Repl => repl::command(&overrides).await,
+            Command::Defs { dir } => defs::command(dir),
+            Command::Bench(args) => bench::command(args).await,
+            Command::Schedule(args) => schedule::command(&overrides, args),
+        }
+    });
+    match outcome {
+        Ok(c) => c,
+        Err(f) => {
+            eprintln!("{}", f.render());
+            code(f.exit_code())
+        }
+    }
+}
+
+/// A usage failure (exit code 2) with this message.
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure::Usage {
+        message: message.to_string(),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("BTW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

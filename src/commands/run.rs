@@ -1,0 +1,109 @@
+//! `btw run`: one recipe, with its parameters (or a failed run resumed), over one session.
+
+use super::{code, usage, Outcome};
+use crate::cli::RunArgs;
+use crate::config::{Overrides, Settings};
+use crate::engine::{Cancel, LogLevel, StdOutput};
+use crate::runner::{self, Failure, RunContext, Script};
+use crate::session::Session;
+use crate::store::Store;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
+    let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    let store = Store::open(&settings.data_dir.join("btw.db")).map_err(usage)?;
+    let (script_path, params) = match &args.resume {
+        Some(run_id) => resumed(&store, run_id, &args)?,
+        None => (
+            args.script.clone().unwrap_or_default(),
+            collect_params(&args)?,
+        ),
+    };
+    let script = Script::from_file(&script_path)?;
+    let session = Session::open(&settings, Some(&store)).await?;
+    let cancel = Cancel::default();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping the script");
+            on_ctrl_c.cancel();
+        }
+    });
+    let out = Arc::new(StdOutput {
+        prints_to_stderr: args.json,
+        min_level: LogLevel::Info,
+    });
+    let ctx = RunContext::for_settings(session.client.clone(), &settings, out)
+        .with_cancel(cancel)
+        .with_store(Some(store))
+        .with_resume(args.resume.clone())
+        .with_events(session.events.clone());
+    let outcome = runner::run(ctx, script, params).await;
+    if let Err(f) = &outcome.result {
+        eprintln!("{}", f.render());
+        if !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
+            eprintln!("run id {}: fix the cause, then `btw run --resume {}` repeats nothing that completed", outcome.run_id, outcome.run_id);
+        }
+    }
+    if args.json {
+        println!("{}", outcome.to_json());
+    } else if let Ok(v) = &outcome.result {
+        if !v.is_null() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+            );
+        }
+    }
+    session.close().await;
+    Ok(code(outcome.exit_code()))
+}
+
+/// The script and parameters of a recorded run (the script argument, when given, wins).
+fn resumed(
+    store: &Store,
+    run_id: &str,
+    args: &RunArgs,
+) -> Result<(PathBuf, Map<String, Value>), Failure> {
+    let r = store
+        .run_get(run_id)
+        .map_err(usage)?
+        .ok_or_else(|| usage(format!("no run {run_id} in {}", store.path().display())))?;
+    if r.outcome == "ok" {
+        eprintln!(
+            "note: run {run_id} already succeeded; re-running it repeats nothing it recorded"
+        );
+    }
+    let params = r.params.as_object().cloned().unwrap_or_default();
+    let script = args
+        .script
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&r.script));
+    Ok((script, params))
+}
+
+/// Reads `--params FILE` then `--param k=v` (which win).
+fn collect_params(args: &RunArgs) -> Result<Map<String, Value>, Failure> {
+    let mut params = Map::new();
+    if let Some(path) = &args.params_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read --params {}: {e}", path.display())))?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(m)) => params.extend(m),
+            Ok(_) => {
+                return Err(usage(format!(
+                    "--params {}: expected a JSON object",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(usage(format!("--params {}: {e}", path.display()))),
+        }
+    }
+    for p in &args.params {
+        let (k, v) = runner::parse_param(p).map_err(usage)?;
+        params.insert(k, v);
+    }
+    Ok(params)
+}

@@ -1,0 +1,24 @@
+//! `btw serve`: the daemon (see [`crate::serve`]), with its options from the command line.
+
+use super::{code, usage, Outcome};
+use crate::cli::ServeArgs;
+use crate::config::{Overrides, Settings};
+use crate::runner::exit;
+use crate::serve::{self, ServeOptions};
+use std::time::Duration;
+
+pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
+    let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    let opts = ServeOptions {
+        store: args
+            .state
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("btw.db")),
+        recipes: args.recipes,
+        grace: Duration::from_secs(args.grace),
+        catch_up: Duration::from_secs(args.catch_up),
+        debounce: Duration::from_millis(args.debounce_ms.max(10)),
+    };
+    serve::serve(&settings, opts).await?;
+    Ok(code(exit::OK))
+}

@@ -1,0 +1,275 @@
+//! Each run of the daemon and its report: one JSON file per run in `DIR/runs/`, written
+//! atomically, and the output sink that both echoes a recipe's lines to the daemon's log and
+//! keeps them for the report.
+
+use super::{blocking, Daemon};
+use crate::engine::{LogLevel, Output};
+use crate::runner::{self, Failure, RunOutcome, Script};
+use crate::store::Store;
+use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Echoes a run's lines to stderr, prefixed with the recipe, and keeps them for its report.
+pub(super) struct RunLog {
+    prefix: String,
+    lines: Mutex<Vec<String>>,
+}
+
+impl RunLog {
+    pub(super) fn new(prefix: &str) -> Self {
+        RunLog {
+            prefix: prefix.to_string(),
+            lines: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn keep(&self, line: String) {
+        let _ = writeln!(std::io::stderr().lock(), "[{}] {line}", self.prefix);
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        // A chatty recipe must not grow the daemon without bound.
+        if lines.len() < 10_000 {
+            lines.push(line);
+        }
+    }
+}
+
+impl Output for RunLog {
+    fn print(&self, line: &str) {
+        self.keep(line.to_string());
+    }
+    fn log(&self, level: LogLevel, msg: &str) {
+        self.keep(format!("[{}] {msg}", level.label()));
+    }
+}
+
+/// The report of one run: recipe, params, start, end, outcome, result or error with its
+/// location, and the BT calls the run made (from its ledger).
+pub(super) fn build(
+    outcome: &RunOutcome,
+    recipe: &str,
+    origin: &str,
+    params: &Value,
+    started_at: &str,
+    store: &Store,
+    output: Vec<String>,
+) -> Value {
+    let calls: Vec<Value> = store
+        .ledger_steps(&outcome.run_id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| json!({"step": s.step, "operation": s.operation, "state": format!("{:?}", s.state).to_lowercase()}))
+        .collect();
+    let mut report = json!({
+        "run_id": outcome.run_id,
+        "recipe": recipe,
+        "origin": origin,
+        "params": params,
+        "started_at": started_at,
+        "finished_at": crate::store::now_rfc3339(),
+        "elapsed_ms": outcome.elapsed.as_millis() as u64,
+        "http_calls": outcome.api_calls,
+        "api_calls": calls,
+        "output": output,
+    });
+    match &outcome.result {
+        Ok(v) => {
+            report["outcome"] = json!("ok");
+            report["result"] = v.clone();
+        }
+        Err(f) => {
+            report["outcome"] = json!(f.kind());
+            report["error"] = f.to_json();
+        }
+    }
+    report
+}
+
+/// Writes `DIR/runs/<run_id>.json` through a temporary file and a rename, so a reader never
+/// sees half a report.
+pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
+    let runs = dir.join("runs");
+    std::fs::create_dir_all(&runs)?;
+    let id = report["run_id"].as_str().unwrap_or("unknown");
+    let tmp = runs.join(format!(".{id}.json.tmp"));
+    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text + "\n")?;
+    std::fs::rename(&tmp, runs.join(format!("{id}.json")))
+}
+
+/// A run's description, for its records and log lines.
+struct RunInfo {
+    run_id: String,
+    name: String,
+    recipe_text: String,
+    origin: String,
+    params: Value,
+    started_at: String,
+}
+
+impl Daemon {
+    /// Runs a recipe now, as its own task: records it, writes its report.
+    pub(super) fn launch(
+        self: &Arc<Self>,
+        recipe: PathBuf,
+        params: Map<String, Value>,
+        origin: String,
+        run_id: Option<String>,
+        resuming: bool,
+    ) {
+        let me = self.clone();
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.spawn(async move {
+            me.run_recipe(&recipe, params, &origin, run_id, resuming)
+                .await;
+        });
+    }
+
+    /// Relaunches the runs a stop or a crash left unfinished, with their run ids (so their
+    /// ledgers replay what they had done).
+    pub(super) async fn resume_unfinished(self: &Arc<Self>) {
+        let store = self.store.clone();
+        match blocking(move || store.daemon_unfinished()).await {
+            Some(Ok(left)) => {
+                for r in left {
+                    tracing::warn!("resuming run {} of {} ({})", r.run_id, r.recipe, r.origin);
+                    let params = r.params.as_object().cloned().unwrap_or_default();
+                    self.launch(
+                        PathBuf::from(r.recipe),
+                        params,
+                        r.origin,
+                        Some(r.run_id),
+                        true,
+                    );
+                }
+            }
+            Some(Err(e)) => tracing::error!("cannot read unfinished runs: {e}"),
+            None => tracing::error!("cannot read unfinished runs: the task failed"),
+        }
+    }
+
+    /// The recipe to run: the last version of it that compiled when it is one of the folder's,
+    /// else the file as it is now.
+    fn script_for(&self, recipe: &Path) -> Result<Script, Failure> {
+        if let Some(l) = self
+            .recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(recipe)
+        {
+            return Ok(Script {
+                name: recipe.display().to_string(),
+                source: l.source.clone(),
+                dir: Some(self.dir.clone()),
+                path: Some(recipe.to_path_buf()),
+            });
+        }
+        Script::from_file(recipe)
+    }
+
+    /// Runs a recipe to its end (or interruption); returns the outcome.
+    pub(super) async fn run_recipe(
+        self: &Arc<Self>,
+        recipe: &Path,
+        params: Map<String, Value>,
+        origin: &str,
+        run_id: Option<String>,
+        resuming: bool,
+    ) -> RunOutcome {
+        let info = RunInfo {
+            run_id: run_id.unwrap_or_else(runner::new_run_id),
+            name: recipe
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("recipe")
+                .to_string(),
+            recipe_text: recipe.display().to_string(),
+            origin: origin.to_string(),
+            params: Value::Object(params.clone()),
+            started_at: crate::store::now_rfc3339(),
+        };
+        let (store, i) = (
+            self.store.clone(),
+            (
+                info.run_id.clone(),
+                info.recipe_text.clone(),
+                info.params.clone(),
+                info.origin.clone(),
+            ),
+        );
+        if let Some(Err(e)) =
+            blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
+        {
+            tracing::error!("{}: cannot record the run: {e}", info.name);
+        }
+        let runlog = Arc::new(RunLog::new(&info.name));
+        let mut ctx = self.base.clone();
+        ctx.out = runlog.clone();
+        ctx.resume = Some(info.run_id.clone());
+        tracing::info!(
+            "{}: run {} started ({origin}){}",
+            info.name,
+            info.run_id,
+            if resuming { ", resuming" } else { "" }
+        );
+        let (me, path) = (self.clone(), recipe.to_path_buf());
+        let script = blocking(move || me.script_for(&path))
+            .await
+            .unwrap_or_else(|| Script::from_file(recipe));
+        let outcome = match script {
+            Ok(script) => runner::run(ctx, script, params).await,
+            Err(f) => RunOutcome {
+                run_id: info.run_id.clone(),
+                script: info.recipe_text.clone(),
+                elapsed: Duration::ZERO,
+                api_calls: 0,
+                result: Err(f),
+            },
+        };
+        self.record_end(outcome, info, runlog).await
+    }
+
+    /// Writes the run's report and records its end, then logs it. The daemon's runtime is
+    /// multi-threaded: `block_in_place` hands this worker's other tasks to the rest meanwhile.
+    async fn record_end(
+        self: &Arc<Self>,
+        outcome: RunOutcome,
+        info: RunInfo,
+        runlog: Arc<RunLog>,
+    ) -> RunOutcome {
+        let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
+        let (name, run_id) = (&info.name, &info.run_id);
+        tokio::task::block_in_place(|| {
+            let rep = build(
+                &outcome,
+                &info.recipe_text,
+                &info.origin,
+                &info.params,
+                &info.started_at,
+                &self.store,
+                runlog.lines(),
+            );
+            if let Err(e) = write(&self.dir, &rep) {
+                tracing::error!("{name}: cannot write the report of run {run_id}: {e}");
+            }
+            if let Err(e) = self.store.daemon_run_finished(run_id, interrupted) {
+                tracing::error!("{name}: cannot record the end of run {run_id}: {e}");
+            }
+        });
+        match &outcome.result {
+            Ok(_) => tracing::info!("{name}: run {run_id} ok"),
+            Err(f) if interrupted => tracing::warn!(
+                "{name}: run {run_id} interrupted; it resumes on the next start ({})",
+                f.message()
+            ),
+            Err(f) => tracing::warn!("{name}: run {run_id} failed: {}", f.render()),
+        }
+        outcome
+    }
+}
