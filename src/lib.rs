@@ -28,4 +28,5 @@ pub mod schedule;
 pub mod serve;
 pub mod session;
 pub mod store;
+pub mod time;
 pub mod watch;

@@ -7,7 +7,8 @@
 //! //!          | on order.state=completed | on event=portLcpAccepted
 //! ```
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use crate::time::{self, LONDON};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 /// When a recipe runs.
@@ -32,7 +33,7 @@ impl Trigger {
         match self {
             Trigger::Manual => "manual".into(),
             Trigger::OnDrop => "on-drop".into(),
-            Trigger::At(t) => format!("at {}", t.to_rfc3339()),
+            Trigger::At(t) => format!("at {}", time::rfc3339(*t)),
             Trigger::Cron { expr, tz } => format!("cron \"{expr}\" {tz}"),
             Trigger::OrderState(s) => format!("on order.state={s}"),
             Trigger::Event(e) => format!("on event={e}"),
@@ -46,6 +47,9 @@ pub struct Header {
     pub name: Option<String>,
     pub params: Vec<String>,
     pub trigger: Trigger,
+    /// What the reader should know though the header is valid (an `at` time moved out of the
+    /// spring-forward gap).
+    pub warning: Option<String>,
 }
 
 /// A header line that cannot be read: its 1-based line and why.
@@ -55,14 +59,13 @@ pub struct HeaderError {
     pub message: String,
 }
 
-const LONDON: Tz = chrono_tz::Europe::London;
-
 /// Reads the header from the leading `//!` lines. Lines without a known `key:` are prose.
 pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
     let mut header = Header {
         name: None,
         params: Vec::new(),
         trigger: Trigger::Manual,
+        warning: None,
     };
     for (i, line) in source.lines().enumerate() {
         let Some(rest) = line.trim_start().strip_prefix("//!") else {
@@ -86,10 +89,12 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
                     .collect()
             }
             "trigger" => {
-                header.trigger = parse_trigger(value).map_err(|message| HeaderError {
+                let (trigger, warning) = read_trigger(value).map_err(|message| HeaderError {
                     line: i + 1,
                     message,
-                })?
+                })?;
+                header.trigger = trigger;
+                header.warning = warning.map(|w| format!("line {}: {w}", i + 1));
             }
             _ => {}
         }
@@ -99,17 +104,28 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
 
 /// One trigger expression (the text after `trigger:`).
 pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
+    read_trigger(text).map(|(t, _)| t)
+}
+
+/// A trigger, and a warning when its `at` time was moved out of the spring-forward gap.
+fn read_trigger(text: &str) -> Result<(Trigger, Option<String>), String> {
     // Comments after the trigger (`(or: …)`) are allowed, as in DESIGN.md.
     let text = text.split("  ").next().unwrap_or(text).trim();
+    if let Some(rest) = text.strip_prefix("at ") {
+        let p = parse_at(rest.trim())?;
+        return Ok((Trigger::At(p.at), p.warning));
+    }
+    untimed_trigger(text).map(|t| (t, None))
+}
+
+/// Every trigger but `at`.
+fn untimed_trigger(text: &str) -> Result<Trigger, String> {
     let lower = text.to_ascii_lowercase();
     if lower == "manual" {
         return Ok(Trigger::Manual);
     }
     if lower == "on-drop" || lower == "on drop" {
         return Ok(Trigger::OnDrop);
-    }
-    if let Some(rest) = text.strip_prefix("at ") {
-        return parse_at(rest.trim()).map(Trigger::At);
     }
     if let Some(rest) = text.strip_prefix("cron ") {
         let rest = rest.trim();
@@ -161,36 +177,18 @@ pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
     ))
 }
 
-/// `2026-12-01T10:00 Europe/London`, `2026-12-01 10:00`, or RFC 3339.
-fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
+/// `2026-12-01T10:00 Europe/London`, `2026-12-01 10:00`, or RFC 3339; read by
+/// [`crate::time`], so a time in the spring-forward gap runs when the gap ends (with a warning).
+fn parse_at(text: &str) -> Result<time::Parsed, String> {
     let mut parts = text.rsplitn(2, ' ');
     let last = parts.next().unwrap_or("");
     let (when, tz) = match last.parse::<Tz>() {
         Ok(tz) => (parts.next().unwrap_or("").trim(), tz),
         Err(_) => (text, LONDON),
     };
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(when, fmt) {
-            return tz
-                .from_local_datetime(&n)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| {
-                    format!("at: {when} does not exist in {tz} (the clocks go forward then)")
-                });
-        }
-    }
-    Err(format!(
-        "at: cannot read {text:?} as a date-time, e.g. 2026-12-01T10:00 Europe/London"
-    ))
+    time::parse_in(when, tz).map_err(|_| {
+        format!("at: cannot read {text:?} as a date-time, e.g. 2026-12-01T10:00 Europe/London")
+    })
 }
 
 #[cfg(test)]
@@ -242,6 +240,23 @@ mod tests {
     }
 
     #[test]
+    fn an_at_time_in_the_spring_gap_runs_when_it_ends_with_a_warning() {
+        let h = parse_header("//! name: x\n//! trigger: at 2026-03-29 01:30\n").unwrap();
+        assert_eq!(
+            h.trigger,
+            Trigger::At("2026-03-29T01:00:00Z".parse().unwrap())
+        );
+        let w = h.warning.unwrap();
+        assert!(w.starts_with("line 2: ") && w.contains("02:00 BST"), "{w}");
+        let h = parse_header("//! trigger: at 2026-10-25 01:30\n").unwrap();
+        assert_eq!(
+            h.trigger,
+            Trigger::At("2026-10-25T00:30:00Z".parse().unwrap())
+        );
+        assert_eq!(h.warning, None);
+    }
+
+    #[test]
     fn bad_triggers_are_explained_with_their_line() {
         let e = parse_header("//! name: x\n//! trigger: sometimes\n").unwrap_err();
         assert_eq!(e.line, 2);
@@ -249,9 +264,7 @@ mod tests {
         assert!(parse_trigger("cron 0 10 * * *")
             .unwrap_err()
             .contains("quote"));
-        assert!(parse_trigger("at 2026-03-29 01:30")
-            .unwrap_err()
-            .contains("does not exist"));
+        assert!(parse_trigger("at someday").is_err());
         assert!(parse_trigger("on order.state=").is_err());
     }
 }

@@ -127,7 +127,11 @@ fn add_job(store: &Store, add: AddArgs, json: bool) -> Outcome {
     let now = Utc::now();
     let added = match (&add.at, &add.cron) {
         (Some(when), _) => {
-            let t = clock::parse_when(when, tz).map_err(usage)?;
+            let parsed = crate::time::parse_in(when, tz).map_err(usage)?;
+            if let Some(w) = &parsed.warning {
+                eprintln!("warning: --at {w}");
+            }
+            let t = parsed.at;
             if t < now {
                 return Err(usage(format!(
                     "--at {when}: {} is in the past (now {})",

@@ -1,14 +1,7 @@
-//! Time for the scheduler: the [`Clock`] it follows (system, the sandbox's, or a test's) and
-//! how a UK local time written by an operator becomes an instant.
-//!
-//! Local times across daylight-saving changes (Europe/London):
-//! - **spring forward** (last Sunday of March, 01:00 → 02:00): a time in the missing hour, such
-//!   as 01:30, is taken as the first instant after the gap, 02:00 BST (01:00Z). This matches
-//!   what the cron crate does for a fixed-time cron job, so `at` and `cron` agree;
-//! - **fall back** (last Sunday of October, 02:00 → 01:00): a time in the repeated hour, such as
-//!   01:30, is its first occurrence, 01:30 BST (00:30Z). A cron job fires once in it.
+//! The [`Clock`] the scheduler follows (system, the sandbox's, or a test's). Local times and
+//! their daylight-saving rule are [`crate::time`]'s, re-exported here for the job model.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use std::future::Future;
 use std::pin::Pin;
@@ -61,77 +54,12 @@ impl Clock for ManualClock {
     }
 }
 
-/// The default time zone of schedules.
-pub const LONDON: Tz = chrono_tz::Europe::London;
+pub use crate::time::{fmt_local, parse_tz, rfc3339 as fmt_utc, LONDON};
 
-/// Reads a time zone name such as `Europe/London`.
-pub fn parse_tz(name: &str) -> Result<Tz, String> {
-    name.trim()
-        .parse::<Tz>()
-        .map_err(|_| format!("unknown time zone {name:?} (expected e.g. \"Europe/London\")"))
-}
-
-/// A wall-clock time in `tz` as an instant, by the rules in this module's doc: a time in a
-/// spring-forward gap moves to the end of the gap; a repeated time is its first occurrence.
-pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
-    if let Some(d) = tz.from_local_datetime(&local).earliest() {
-        return d.with_timezone(&Utc);
-    }
-    // In a gap: its end is the first wall-clock minute after `local` that exists (transitions
-    // fall on whole minutes; gaps last at most a few hours): 02:00 BST on the March change.
-    let start = local
-        .with_second(0)
-        .and_then(|l| l.with_nanosecond(0))
-        .unwrap_or(local);
-    for m in 1..=24 * 60 {
-        if let Some(d) = tz
-            .from_local_datetime(&(start + Duration::minutes(m)))
-            .earliest()
-        {
-            return d.with_timezone(&Utc);
-        }
-    }
-    // Not reachable with real zone data; keep the naive time as UTC rather than panic.
-    local.and_utc()
-}
-
-/// Reads when a job should fire: RFC 3339 (`2026-12-01T10:00:00Z`, `…+01:00`), or a local time
-/// in `tz` without an offset: `2026-12-01 10:00`, `2026-12-01T10:00[:SS]`, or a date (midnight).
+/// When a job should fire (see [`crate::time::parse_in`]; a gap warning is dropped here: callers
+/// that can show one use `time` directly).
 pub fn parse_when(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
-    let t = text.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d.with_timezone(&Utc));
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
-            return Ok(local_to_utc(n, tz));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if let Some(n) = d.and_hms_opt(0, 0, 0) {
-            return Ok(local_to_utc(n, tz));
-        }
-    }
-    Err(format!(
-        "cannot read {text:?} as a time: expected RFC 3339 (2026-12-01T10:00:00Z) or a local time \
-         in {} (2026-12-01 10:00)",
-        tz.name()
-    ))
-}
-
-/// An instant as RFC 3339 UTC to the second, for people and scripts.
-pub fn fmt_utc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// An instant as local time in `tz` with its offset, e.g. `2026-12-01 10:00 GMT`.
-pub fn fmt_local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+    crate::time::parse_in(text, tz).map(|p| p.at)
 }
 
 #[cfg(test)]

@@ -65,7 +65,11 @@ impl Daemon {
             self.launch(recipe_path, params, origin, None, false);
             return Ok("started".into());
         };
-        let when = schedule::parse_when(at, schedule::LONDON)?;
+        let parsed = crate::time::parse(at)?;
+        if let Some(w) = &parsed.warning {
+            tracing::warn!("inbox/{}: {w}", file_name(path));
+        }
+        let when = parsed.at;
         let job = schedule::add_at(
             &self.store,
             when,
@@ -78,7 +82,7 @@ impl Daemon {
         Ok(format!(
             "scheduled as job {} for {}",
             job.id,
-            when.to_rfc3339()
+            crate::time::rfc3339(when)
         ))
     }
 }

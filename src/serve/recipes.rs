@@ -111,6 +111,9 @@ impl Daemon {
                 .map(|n| format!(" — {n}"))
                 .unwrap_or_default()
         );
+        if let Some(w) = &header.warning {
+            tracing::warn!("{name}: {w}");
+        }
         self.loaded().insert(
             path.to_path_buf(),
             Loaded {
@@ -231,7 +234,9 @@ impl Daemon {
             Ok(job) => tracing::info!(
                 "{name}: scheduled job {} for {}",
                 job.id,
-                job.next_run_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                job.next_run_at
+                    .map(crate::time::rfc3339)
+                    .unwrap_or_default()
             ),
             Err(e) => tracing::error!("{name}: cannot schedule: {e}"),
         }

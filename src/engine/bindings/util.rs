@@ -101,37 +101,14 @@ pub mod time_module {
     use super::sandbox_time as current;
     use crate::api::ApiError;
     use crate::engine::bindings::{block_on, runtime, script_error, RhaiResult};
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+    use chrono::{DateTime, SecondsFormat, Utc};
     use chrono_tz::Europe::London;
     use rhai::{FLOAT, INT};
 
+    /// RFC 3339, or a local date-time without an offset in UK time (how BT and operators
+    /// write them), by the one rule of [`crate::time`].
     fn parse_any(text: &str) -> Option<DateTime<Utc>> {
-        let t = text.trim();
-        if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-            return Some(d.with_timezone(&Utc));
-        }
-        // A local date-time without an offset is UK time: that is how BT and operators write them.
-        for fmt in [
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%d %H:%M",
-        ] {
-            if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
-                return London
-                    .from_local_datetime(&n)
-                    .earliest()
-                    .map(|d| d.with_timezone(&Utc));
-            }
-        }
-        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-            let n = d.and_hms_opt(0, 0, 0)?;
-            return London
-                .from_local_datetime(&n)
-                .earliest()
-                .map(|d| d.with_timezone(&Utc));
-        }
-        None
+        crate::time::parse(text).ok().map(|p| p.at)
     }
 
     fn fmt(d: DateTime<Utc>) -> String {
