@@ -1,12 +1,13 @@
-//! The drop folder: notify events on the recipes folder and its `inbox/`, debounced into
-//! "this file has settled" notices.
+//! The drop folder: change events on the recipes folder and its `inbox/`, debounced by
+//! `notify-debouncer-full` and then held by [`Stability`] into "this file has settled" notices.
 //!
 //! Directories are watched rather than files, so an editor's write-temp-then-rename save is seen
-//! as a change of the target name. A path is reported only once it has been quiet for the
-//! debounce period *and* its size and modification time held still across it, so a file still
-//! being written is never picked up half-way.
+//! as a change of the target name. A path is reported only once it has been quiet (the
+//! debouncer) *and* its size and modification time held still for a further period (the check
+//! on top), so a file still being written is never picked up half-way.
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, RecommendedCache};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -48,16 +49,16 @@ fn fingerprint(path: &Path) -> Option<(u64, SystemTime)> {
     Some((m.len(), m.modified().ok()?))
 }
 
-/// Debounces raw change notices into settled paths.
+/// Holds debounced paths until their size and modification time stop moving.
 #[derive(Debug)]
-pub struct Debouncer {
+pub struct Stability {
     quiet: Duration,
     pending: HashMap<PathBuf, (Instant, Option<(u64, SystemTime)>)>,
 }
 
-impl Debouncer {
+impl Stability {
     pub fn new(quiet: Duration) -> Self {
-        Debouncer {
+        Stability {
             quiet,
             pending: HashMap::new(),
         }
@@ -96,20 +97,36 @@ impl Debouncer {
     }
 }
 
-/// Watches `dir` (and `dir/inbox`), sending every changed path on `tx`.
-pub fn watch(dir: &Path, tx: mpsc::UnboundedSender<PathBuf>) -> notify::Result<RecommendedWatcher> {
+/// A running watch of the folder; dropping it stops it.
+pub type FolderWatcher = notify_debouncer_full::Debouncer<RecommendedWatcher, RecommendedCache>;
+
+/// Watches `dir` (and `dir/inbox`), sending each changed path on `tx` once it has been quiet
+/// for `quiet`.
+pub fn watch(
+    dir: &Path,
+    quiet: Duration,
+    tx: mpsc::UnboundedSender<PathBuf>,
+) -> notify::Result<FolderWatcher> {
     let mut watcher =
-        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(event) => {
-                // Reads (ours included) raise access events; only changes matter.
-                if matches!(event.kind, notify::EventKind::Access(_)) {
-                    return;
+        notify_debouncer_full::new_debouncer(quiet, None, move |res: DebounceEventResult| {
+            match res {
+                Ok(events) => {
+                    for event in events {
+                        // Reads (ours included) raise access events; only changes matter.
+                        if matches!(event.kind, notify::EventKind::Access(_)) {
+                            continue;
+                        }
+                        for p in &event.paths {
+                            let _ = tx.send(p.clone());
+                        }
+                    }
                 }
-                for p in event.paths {
-                    let _ = tx.send(p);
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!("file watcher: {e}");
+                    }
                 }
             }
-            Err(e) => tracing::warn!("file watcher: {e}"),
         })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     let inbox = dir.join("inbox");
@@ -167,7 +184,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.rhai");
         std::fs::write(&p, "let a = 1;").unwrap();
-        let mut d = Debouncer::new(Duration::from_millis(100));
+        let mut d = Stability::new(Duration::from_millis(100));
         let t0 = Instant::now();
         d.touch(p.clone(), t0);
         assert!(

@@ -6,7 +6,7 @@ use crate::recipe::{self, Header, Trigger};
 use crate::runner::{self, Script};
 use crate::schedule::{self, Clock, JobOptions, ScheduleError};
 use crate::store::{Job, Store};
-use crate::watch::{self, Debouncer, Settled};
+use crate::watch::{self, FolderWatcher, Settled, Stability};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map};
 use std::path::{Path, PathBuf};
@@ -25,15 +25,17 @@ pub(super) struct Loaded {
 }
 
 /// Handles what the folder holds now, then follows it until `stop`; the watcher must live as
-/// long as the task.
+/// long as the task. Of the quiet period, half is the watcher's debounce, half the check that
+/// size and modification time held still.
 pub(super) async fn start(
     daemon: Arc<Daemon>,
     clock: Arc<dyn Clock>,
     quiet: Duration,
     mut stop: tokio_watch::Receiver<bool>,
-) -> notify::Result<(JoinHandle<()>, notify::RecommendedWatcher)> {
+) -> notify::Result<(JoinHandle<()>, FolderWatcher)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-    let watcher = watch::watch(&daemon.dir, tx)?;
+    let half = (quiet / 2).max(Duration::from_millis(5));
+    let watcher = watch::watch(&daemon.dir, half, tx)?;
     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
     let dir = daemon.dir.clone();
     let present = blocking(move || watch::scan(&dir))
@@ -41,19 +43,19 @@ pub(super) async fn start(
         .unwrap_or_default();
     settle(&daemon, present, now).await;
     let task = tokio::spawn(async move {
-        let mut debouncer = Debouncer::new(quiet);
-        let mut tick = tokio::time::interval(Duration::from_millis(50).min(quiet));
+        let mut stability = Stability::new(half);
+        let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(p) = rx.recv() => {
                     if watch::classify(&daemon.dir, &p).is_some() {
-                        debouncer.touch(p, Instant::now());
+                        stability.touch(p, Instant::now());
                     }
                 }
                 _ = tick.tick() => {
-                    if debouncer.is_idle() { continue; }
-                    let settled = debouncer.settled(Instant::now());
+                    if stability.is_idle() { continue; }
+                    let settled = stability.settled(Instant::now());
                     if settled.is_empty() { continue; }
                     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
                     let files = settled.iter().filter_map(|p| watch::classify(&daemon.dir, p)).collect();
