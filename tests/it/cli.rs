@@ -69,7 +69,7 @@ async fn check_shows_file_line_column_and_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.rhai");
     std::fs::write(&bad, "let a = 1;\nlet b = (a + ;\nprint(b);\n").unwrap();
-    let o = output(btw("http://127.0.0.1:9", dir.path()).arg("check").arg(&bad)).await;
+    let o = output(btw(&closed_port_url(), dir.path()).arg("check").arg(&bad)).await;
     assert_eq!(o.code, 3);
     let expected = format!("{}:2:", bad.display());
     assert!(o.stderr.contains(&expected), "{}", o.stderr);
@@ -80,7 +80,7 @@ async fn check_shows_file_line_column_and_the_line() {
 #[tokio::test]
 async fn every_shipped_recipe_compiles() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = btw("http://127.0.0.1:9", dir.path());
+    let mut cmd = btw(&closed_port_url(), dir.path());
     cmd.arg("check");
     for entry in std::fs::read_dir(repo().join("scripts")).unwrap() {
         let p = entry.unwrap().path();
@@ -95,9 +95,9 @@ async fn every_shipped_recipe_compiles() {
 #[tokio::test]
 async fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let o = output(btw("http://127.0.0.1:9", dir.path()).args(["run", "--bogus"])).await;
+    let o = output(btw(&closed_port_url(), dir.path()).args(["run", "--bogus"])).await;
     assert_eq!(o.code, 2);
-    let o = output(btw("http://127.0.0.1:9", dir.path()).args([
+    let o = output(btw(&closed_port_url(), dir.path()).args([
         "run",
         "scripts/whc_provide.rhai",
         "--param",
@@ -106,7 +106,7 @@ async fn usage_errors_exit_2() {
     .await;
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("expected key=value"), "{}", o.stderr);
-    let o = output(btw("http://127.0.0.1:9", dir.path()).args(["run", "no/such/file.rhai"])).await;
+    let o = output(btw(&closed_port_url(), dir.path()).args(["run", "no/such/file.rhai"])).await;
     assert_eq!(o.code, 2);
     assert!(
         o.stderr.contains("cannot read no/such/file.rhai"),
@@ -120,9 +120,9 @@ async fn unreachable_bt_exits_5() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("one.rhai");
     std::fs::write(&script, "whc::reseller()").unwrap();
-    // Port 9 (discard) is closed on loopback: connection refused.
+    // A port nothing listens on: connection refused.
     let o = output(
-        btw("http://127.0.0.1:9", dir.path())
+        btw(&closed_port_url(), dir.path())
             .arg("run")
             .arg(&script)
             .env("BTW_CALL_TIMEOUT_SECS", "2"),

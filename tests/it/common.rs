@@ -158,6 +158,14 @@ pub async fn orders_created(url: &str) -> Vec<String> {
 }
 
 /// The `btw` binary with its environment pointed at `url` and a private data folder.
+/// A loopback URL nothing listens on: a port the system gave out, then released.
+pub fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
 pub fn btw(url: &str, data_dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_btw"));
     cmd.env_clear()

@@ -117,8 +117,10 @@ fn a_session_through_a_terminal() {
     line(&mut p, "double(m.a + 20)", "42");
 
     // Ctrl-C stops a long call quickly and keeps the variables.
-    p.send_line("time::sleep(30)").unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The call prints before it blocks (the echo of the line does not spell "napping").
+    p.send_line(r#"print("nap" + "ping"); time::sleep(30)"#)
+        .unwrap();
+    p.exp_string("napping").unwrap();
     let started = Instant::now();
     p.send_control('c').unwrap();
     p.exp_string("interrupted").unwrap();
@@ -212,9 +214,9 @@ fn load_reset_and_profile() {
         r#"let o = order::create(#{company: #{name: "Waiting Room Ltd", domain: "waitingroom.co.uk", group: "SWAINsTelecom", service_id: q.service_id, qualification_id: q.id}})"#,
         "",
     );
-    p.send_line(r#"order::wait(o.id, "completed", 60)"#)
+    p.send_line(r#"print("wait" + "ing"); order::wait(o.id, "completed", 60)"#)
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    p.exp_string("waiting").unwrap();
     let started = Instant::now();
     p.send_control('c').unwrap();
     p.exp_string("interrupted").unwrap();
@@ -234,8 +236,7 @@ fn load_reset_and_profile() {
 async fn defs_writes_a_definition_file_per_module() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("defs");
-    let o =
-        output(btw("http://127.0.0.1:9", dir.path()).args(["defs", out.to_str().unwrap()])).await;
+    let o = output(btw(&closed_port_url(), dir.path()).args(["defs", out.to_str().unwrap()])).await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let whc = std::fs::read_to_string(out.join("whc.d.rhai")).unwrap();
     assert!(whc.contains("fn qualify_company("), "{whc}");

@@ -536,7 +536,7 @@ async fn the_daemon_runs_a_scheduled_recipe_against_the_sandbox() {
 async fn btw_schedule_adds_lists_and_cancels_on_the_shared_store() {
     let dir = tempfile::tempdir().unwrap();
     let r = recipe(dir.path(), "activate.rhai", "1");
-    let url = "http://127.0.0.1:9";
+    let url = &closed_port_url();
     let json_of = |o: &Output| -> Value {
         serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.stdout))
     };

@@ -300,7 +300,6 @@ async fn killed_then_restarted_after(
     )
     .await;
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
-    tokio::time::sleep(Duration::from_millis(600)).await;
     d.child.start_kill().unwrap(); // SIGKILL, before T
     d.child.wait().await.unwrap();
     assert!(d.reports().is_empty(), "nothing ran before T");
@@ -308,7 +307,17 @@ async fn killed_then_restarted_after(
     advance(&url, 60.0 + late_secs).await;
     let d2 = start(&url, root.path(), &["--catch-up", catch_up]);
     d2.wait_log("serving", 1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The job ends (run, or marked missed) once the restarted daemon reaches it.
+    let db = root.path().join("data/btw.db");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = btw::store::Store::open(&db).unwrap().job_list(&[]).unwrap();
+        if !jobs.is_empty() && jobs.iter().all(|j| !j.state.is_live()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", d2.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let o = output(
         btw(&url, &root.path().join("data"))
             .args(["schedule", "list", "--all", "--state"])
@@ -346,10 +355,10 @@ async fn a_run_cut_short_by_shutdown_is_resumed_on_restart() {
     d.wait_log("serving", 1).await;
     d.save(
         "slow.rhai",
-        "//! name: slow\n//! trigger: on-drop\nlet q = whc::reseller();\ntime::sleep(4);\n#{done: true, reseller: q.reseller_id}\n",
+        "//! name: slow\n//! trigger: on-drop\nlet q = whc::reseller();\nprint(\"nap\" + \"ping\");\ntime::sleep(4);\n#{done: true, reseller: q.reseller_id}\n",
     );
-    d.wait_log("slow.rhai: run", 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped while the run sleeps.
+    d.wait_log("napping", 1).await;
     let log = d.stop().await;
     assert!(
         log.contains("interrupted; it resumes on the next start"),
@@ -374,10 +383,12 @@ async fn a_run_cut_short_by_shutdown_is_resumed_on_restart() {
         assert!(Instant::now() < deadline, "{}", d2.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The interrupted run was resumed under its own run id (one report), and the recipe's
+    // content was not run afresh on reload.
+    assert_eq!(d2.reports().len(), 1, "{}", d2.log());
     let log = d2.stop().await;
     assert!(
-        !log.contains("this content already ran; not running it again")
-            || log.contains("resuming run"),
+        log.contains("slow.rhai: this content already ran; not running it again"),
         "{log}"
     );
 }
