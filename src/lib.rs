@@ -1,10 +1,13 @@
 //! btw: a scriptable runtime for BT Wholesale's ordering APIs (WHC hosted voice, porting, Ethernet).
 //!
 //! Layers, each depending only on those before it:
-//! - [`api`]: the typed async BT REST client (knows nothing of scripts);
+//! - `time` (UK local time) and [`store`] (SQLite);
+//! - [`api`]: the typed async BT REST client (knows nothing of scripts); [`schedule`]: the job
+//!   model; [`callbacks`]: the notification listener;
 //! - [`engine`]: the Rhai engine and the script surface (`whc::`, `numbers::`, `order::`, …);
 //! - [`runner`]: runs one script with parameters and classifies the outcome;
-//! - [`app`] / [`cli`]: the commands.
+//! - `session` (one connection per command), [`repl`], [`serve`] (the daemon);
+//! - [`cli`] (every argument) and [`commands`] (one file per command).
 //!
 //! [`sandbox`] stands beside them: the embedded BT sandbox, which shares no types with the client
 //! and meets it only over HTTP.
@@ -12,21 +15,22 @@
 // Failures carry their location and source line for the user; they are built once per failed
 // run, never on a hot path, so their size does not matter and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
+#![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bench;
+pub(crate) mod bench;
 pub mod callbacks;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
-pub mod recipe;
+pub(crate) mod recipe;
 pub mod repl;
 pub mod runner;
 pub mod sandbox;
 pub mod schedule;
 pub mod serve;
-pub mod session;
+pub(crate) mod session;
 pub mod store;
-pub mod time;
-pub mod watch;
+pub(crate) mod time;
+pub(crate) mod watch;

@@ -1,5 +1,7 @@
 //! The `btw` binary: parse the command line, dispatch, exit with the command's code.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -102,12 +102,7 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
     Ok(header)
 }
 
-/// One trigger expression (the text after `trigger:`).
-pub fn parse_trigger(text: &str) -> Result<Trigger, String> {
-    read_trigger(text).map(|(t, _)| t)
-}
-
-/// A trigger, and a warning when its `at` time was moved out of the spring-forward gap.
+/// One trigger expression (the text after `trigger:`), and a warning when its `at` time was moved out of the spring-forward gap.
 fn read_trigger(text: &str) -> Result<(Trigger, Option<String>), String> {
     // Comments after the trigger (`(or: …)`) are allowed, as in DESIGN.md.
     let text = text.split("  ").next().unwrap_or(text).trim();
@@ -194,6 +189,10 @@ fn parse_at(text: &str) -> Result<time::Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_trigger(text: &str) -> Result<Trigger, String> {
+        read_trigger(text).map(|(t, _)| t)
+    }
 
     #[test]
     fn a_full_header_is_read() {

@@ -43,8 +43,13 @@ pub async fn run(
         max_concurrent: config.max_concurrent.max(1),
         ..config
     });
-    // Jobs this process is running: never claimed again by it, whatever their lease says.
-    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let shared = Shared {
+        store,
+        clock,
+        config: config.clone(),
+        executor,
+        running: Arc::default(),
+    };
     let mut inflight: JoinSet<()> = JoinSet::new();
     tracing::info!(owner = %config.owner, "scheduler started");
     loop {
@@ -54,47 +59,7 @@ pub async fn run(
         while inflight.try_join_next().is_some() {}
         let free = config.max_concurrent.saturating_sub(inflight.len());
         if free > 0 {
-            match clock.now().await {
-                Ok(now) => {
-                    let (s, c) = (store.clone(), config.clone());
-                    let claimed =
-                        blocking(move || claim_due(&s, &c.owner.clone(), now, free, &c)).await;
-                    match claimed {
-                        Some(Ok(batch)) => {
-                            for (job, note) in &batch.missed {
-                                tracing::warn!(job = %job.id, recipe = %job.recipe, "{note}");
-                            }
-                            for job in &batch.abandoned {
-                                tracing::error!(job = %job.id, recipe = %job.recipe,
-                                    "{}", job.last_outcome.as_deref().unwrap_or("given up"));
-                            }
-                            for c in batch.claimed {
-                                let fresh = running
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .insert(c.job.id.clone());
-                                if !fresh {
-                                    // Our own lease expired under us (the process stalled):
-                                    // the run is still going here, so do not start a second.
-                                    tracing::warn!(job = %c.job.id, "lease expired while running here; keeping the run in progress");
-                                    continue;
-                                }
-                                inflight.spawn(run_one(
-                                    store.clone(),
-                                    clock.clone(),
-                                    config.clone(),
-                                    executor.clone(),
-                                    running.clone(),
-                                    c,
-                                ));
-                            }
-                        }
-                        Some(Err(e)) => tracing::error!("scheduler: cannot claim jobs: {e}"),
-                        None => tracing::error!("scheduler: the claim task failed"),
-                    }
-                }
-                Err(e) => tracing::warn!("scheduler: cannot read the clock, skipping a tick: {e}"),
-            }
+            shared.claim(free, &mut inflight).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(config.tick) => {}
@@ -122,6 +87,64 @@ pub async fn run(
     }
     inflight.abort_all();
     tracing::info!(owner = %config.owner, "scheduler stopped");
+}
+
+/// What the loop hands each claim.
+struct Shared {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: Arc<SchedulerConfig>,
+    executor: Arc<dyn JobExecutor>,
+    /// Jobs this process is running: never claimed again by it, whatever their lease says.
+    running: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Shared {
+    /// Claims up to `free` due jobs and starts each in `inflight`; reports missed and
+    /// abandoned ones.
+    async fn claim(&self, free: usize, inflight: &mut JoinSet<()>) {
+        let now = match self.clock.now().await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!("scheduler: cannot read the clock, skipping a tick: {e}");
+                return;
+            }
+        };
+        let (s, c) = (self.store.clone(), self.config.clone());
+        let batch = match blocking(move || claim_due(&s, &c.owner.clone(), now, free, &c)).await {
+            Some(Ok(batch)) => batch,
+            Some(Err(e)) => return tracing::error!("scheduler: cannot claim jobs: {e}"),
+            None => return tracing::error!("scheduler: the claim task failed"),
+        };
+        for (job, note) in &batch.missed {
+            tracing::warn!(job = %job.id, recipe = %job.recipe, "{note}");
+        }
+        for job in &batch.abandoned {
+            tracing::error!(job = %job.id, recipe = %job.recipe,
+                "{}", job.last_outcome.as_deref().unwrap_or("given up"));
+        }
+        for c in batch.claimed {
+            let fresh = self
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.job.id.clone());
+            if !fresh {
+                // Our own lease expired under us (the process stalled): the run is still
+                // going here, so do not start a second.
+                tracing::warn!(job = %c.job.id, "lease expired while running here; keeping the run in progress");
+                continue;
+            }
+            inflight.spawn(run_one(
+                self.store.clone(),
+                self.clock.clone(),
+                self.config.clone(),
+                self.executor.clone(),
+                self.running.clone(),
+                c,
+            ));
+        }
+    }
 }
 
 async fn run_one(
