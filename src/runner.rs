@@ -5,7 +5,7 @@
 
 use crate::api::BtClient;
 use crate::config::{Limits, Profile, Settings};
-use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime};
+use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime, RuntimeConfig};
 use crate::store::{EventHub, Store};
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use serde_json::{json, Map, Value};
@@ -615,16 +615,16 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             ctx.out.clone(),
             ctx.cancel.clone(),
         );
-        let mut rt = Runtime::new(
-            ctx.client.clone(),
+        let mut rt = Runtime::new(RuntimeConfig {
+            client: ctx.client.clone(),
             handle,
-            ctx.profile,
-            ctx.cug.clone(),
-            ctx.billing_account.clone(),
-            ctx.out.clone(),
-            ctx.cancel.clone(),
-            id,
-        );
+            profile: ctx.profile,
+            cug: ctx.cug.clone(),
+            billing_account: ctx.billing_account.clone(),
+            out: ctx.out.clone(),
+            cancel: ctx.cancel.clone(),
+            run_id: id,
+        });
         rt.ledger = ctx.store.clone();
         rt.events = ctx.events.clone();
         rt.script_dir = script.dir.clone();

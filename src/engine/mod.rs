@@ -102,18 +102,31 @@ pub struct Runtime {
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
 }
 
+/// What a [`Runtime`] is made from; the rest (ledger, events, limits, folders) starts empty
+/// and is set on the runtime.
+pub struct RuntimeConfig {
+    pub client: BtClient,
+    pub handle: tokio::runtime::Handle,
+    pub profile: Profile,
+    pub cug: String,
+    pub billing_account: String,
+    pub out: Arc<dyn Output>,
+    pub cancel: Cancel,
+    pub run_id: String,
+}
+
 impl Runtime {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: BtClient,
-        handle: tokio::runtime::Handle,
-        profile: Profile,
-        cug: String,
-        billing_account: String,
-        out: Arc<dyn Output>,
-        cancel: Cancel,
-        run_id: String,
-    ) -> Self {
+    pub fn new(config: RuntimeConfig) -> Self {
+        let RuntimeConfig {
+            client,
+            handle,
+            profile,
+            cug,
+            billing_account,
+            out,
+            cancel,
+            run_id,
+        } = config;
         Runtime {
             client,
             handle,

@@ -7,7 +7,7 @@ use super::render::{self, Paint};
 use super::{render_failure, INPUT_NAME};
 use crate::api::BtClient;
 use crate::config::{Limits, Profile, Settings};
-use crate::engine::{self, Cancel, EngineOptions, LogLevel, Runtime, StdOutput};
+use crate::engine::{self, Cancel, EngineOptions, LogLevel, Runtime, RuntimeConfig, StdOutput};
 use crate::runner::{self, Failure, Script};
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::path::{Path, PathBuf};
@@ -63,16 +63,16 @@ impl Session {
             cancel.clone(),
         );
         let base_url = client.base_url().to_string();
-        let mut rt = Runtime::new(
+        let mut rt = Runtime::new(RuntimeConfig {
             client,
-            handle.clone(),
-            settings.profile,
-            settings.cug.clone(),
-            settings.billing_account.clone(),
+            handle: handle.clone(),
+            profile: settings.profile,
+            cug: settings.cug.clone(),
+            billing_account: settings.billing_account.clone(),
             out,
-            cancel.clone(),
-            format!("repl-{}", runner::new_run_id()),
-        );
+            cancel: cancel.clone(),
+            run_id: format!("repl-{}", runner::new_run_id()),
+        });
         rt.events = events;
         engine::attach(&mut engine, Arc::new(rt));
         let mut limits = settings.limits.clone();

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use btw::api::{BtClient, ClientOptions, Credentials, Secret};
-use btw::config::{Limits, Profile};
-use btw::engine::{Cancel, VecOutput};
+use btw::config::Profile;
+use btw::engine::VecOutput;
 use btw::runner::{self, RunContext, RunOutcome, Script};
 use btw::sandbox::{self, SandboxConfig, SandboxHandle};
 use serde_json::{Map, Value};
@@ -80,19 +80,9 @@ pub fn client_with(url: &str, key: &str, secret: &str) -> BtClient {
 
 pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
     let out = Arc::new(VecOutput::default());
-    let ctx = RunContext {
-        client,
-        profile: Profile::Sandbox,
-        cug: CUG.into(),
-        billing_account: BILLING.into(),
-        limits: Limits::default(),
-        out: out.clone(),
-        cancel: Cancel::default(),
-        poll_interval: Some(Duration::from_millis(50)),
-        store: None,
-        resume: None,
-        events: None,
-    };
+    let ctx = RunContext::new(client, Profile::Sandbox, out.clone())
+        .with_account(CUG, BILLING)
+        .with_poll_interval(Duration::from_millis(50));
     (ctx, out)
 }
 

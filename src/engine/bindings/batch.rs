@@ -6,7 +6,7 @@
 //! a resumed run (`btw run --resume`) replays what its items already did.
 
 use crate::engine::bindings::{script_error, RhaiResult};
-use crate::engine::{self, EngineOptions, Runtime};
+use crate::engine::{self, EngineOptions, Runtime, RuntimeConfig};
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, EvalAltResult, Map, Scope};
 use std::path::{Component, Path, PathBuf};
@@ -99,16 +99,16 @@ fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, param
         parent.out.clone(),
         parent.cancel.clone(),
     );
-    let mut rt = Runtime::new(
-        parent.client.clone(),
-        parent.handle.clone(),
-        parent.profile,
-        parent.cug.clone(),
-        parent.billing_account.clone(),
-        parent.out.clone(),
-        parent.cancel.clone(),
+    let mut rt = Runtime::new(RuntimeConfig {
+        client: parent.client.clone(),
+        handle: parent.handle.clone(),
+        profile: parent.profile,
+        cug: parent.cug.clone(),
+        billing_account: parent.billing_account.clone(),
+        out: parent.out.clone(),
+        cancel: parent.cancel.clone(),
         run_id,
-    );
+    });
     rt.poll_interval = parent.poll_interval;
     rt.ledger = parent.ledger.clone();
     rt.events = parent.events.clone();
