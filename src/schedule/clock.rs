@@ -1,5 +1,5 @@
 //! The [`Clock`] the scheduler follows (system, the sandbox's, or a test's). Local times and
-//! their daylight-saving rule are [`crate::time`]'s, re-exported here for the job model.
+//! their daylight-saving rule are `crate::time`'s, re-exported here for the job model.
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -56,7 +56,7 @@ impl Clock for ManualClock {
 
 pub use crate::time::{fmt_local, parse_tz, rfc3339 as fmt_utc, LONDON};
 
-/// When a job should fire (see [`crate::time::parse_in`]; a gap warning is dropped here: callers
+/// When a job should fire (see `crate::time::parse_in`; a gap warning is dropped here: callers
 /// that can show one use `time` directly).
 pub fn parse_when(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     crate::time::parse_in(text, tz).map(|p| p.at)

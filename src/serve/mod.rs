@@ -1,8 +1,8 @@
 //! `btw serve`: the daemon operators run all day. It watches a recipes folder, runs on-drop
 //! recipes and inbox jobs, fires scheduled jobs, runs recipes on order notifications, and writes
 //! a report for every run — all through the same runner as `btw run`. This file wires the parts:
-//! [`recipes`] (the watched folder), [`inbox`], [`triggers`] (notifications), [`scheduler`]
-//! (the job loop) and [`reports`] (each run and its report).
+//! `recipes` (the watched folder), `inbox`, `triggers` (notifications), [`scheduler`]
+//! (the job loop) and `reports` (each run and its report).
 //!
 //! Folder layout (`--recipes DIR`):
 //! - `DIR/*.rhai`: recipes; the header (`//! trigger: …`) says when each runs;
@@ -32,7 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// How the daemon runs.
 #[derive(Clone, Debug)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     pub recipes: PathBuf,
     /// The SQLite store (ledger, runs, jobs, notifications).
     pub store: PathBuf,
@@ -79,7 +79,7 @@ struct Tasks {
 }
 
 /// Starts the daemon and runs it until SIGINT/SIGTERM.
-pub async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(), Failure> {
+pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(), Failure> {
     let dir = prepare_folder(&opts.recipes)?;
     let store = Store::open(&opts.store).map_err(usage)?;
     let session = Session::open(settings, Some(&store)).await?;

@@ -184,6 +184,8 @@ impl Daemon {
                     Err(e) => tracing::error!("{name}: {e}"),
                 }
             }
+            // The key is part of the job id: its format must not change, or a reloaded recipe
+            // would be scheduled a second time under a new id.
             Trigger::At(when) => {
                 self.schedule(path, &format!("at:{}", when.to_rfc3339()), |store, opts| {
                     schedule::add_at(store, *when, path, json!({}), opts, now)

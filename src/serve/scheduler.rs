@@ -1,7 +1,7 @@
 //! The scheduler loop: tick, claim what is due, run each job (bounded), keep its lease while it
 //! runs, record how it ended; on shutdown stop claiming and give running jobs a grace period.
-//! The daemon's jobs run through [`DaemonExecutor`], so they are recorded and reported like
-//! every run; in the sandbox profile, time is the sandbox's ([`SandboxClock`]).
+//! The daemon's jobs run through `DaemonExecutor`, so they are recorded and reported like
+//! every run; in the sandbox profile, time is the sandbox's (`SandboxClock`).
 
 use super::{blocking, Daemon};
 use crate::api::BtClient;
