@@ -607,6 +607,26 @@ async fn btw_schedule_adds_lists_and_cancels_on_the_shared_store() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(Store::open(&other).unwrap().job_list(&[]).unwrap().len(), 1);
 
+    // A time the clocks skip (29 March 2099, 01:00 → 02:00) runs when the gap ends, and says so.
+    let o = output(btw(url, dir.path()).args([
+        "schedule",
+        "add",
+        "--state",
+        other.to_str().unwrap(),
+        "--at",
+        "2099-03-29 01:30",
+        r.to_str().unwrap(),
+        "--json",
+    ]))
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(json_of(&o)["next_run_at"], "2099-03-29T01:00:00Z");
+    assert!(
+        o.stderr.contains("warning:") && o.stderr.contains("2099-03-29 02:00 BST"),
+        "{}",
+        o.stderr
+    );
+
     // Mistakes: exit code 2 and a plain message.
     for (args, want) in [
         (

@@ -392,3 +392,22 @@ async fn a_run_cut_short_by_shutdown_is_resumed_on_restart() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn an_at_header_in_the_spring_gap_is_scheduled_when_the_gap_ends_with_a_warning() {
+    let sb = sandbox().await;
+    let root = tempfile::tempdir().unwrap();
+    let d = start(&sb.base_url(), root.path(), &[]);
+    d.wait_log("serving", 1).await;
+    d.save(
+        "gap.rhai",
+        "//! name: gap\n//! trigger: at 2099-03-29 01:30\n1\n",
+    );
+    d.wait_log("gap.rhai: scheduled job", 1).await;
+    let log = d.stop().await;
+    assert!(
+        log.contains("gap.rhai: line 2: 2099-03-29 01:30 does not exist in Europe/London"),
+        "{log}"
+    );
+    assert!(log.contains("for 2099-03-29T01:00:00Z"), "{log}");
+}
