@@ -25,9 +25,8 @@ pub struct Script {
 
 impl Script {
     pub fn from_file(path: &Path) -> Result<Script, Failure> {
-        let source = std::fs::read_to_string(path).map_err(|e| Failure::Usage {
-            message: format!("cannot read {}: {e}", path.display()),
-        })?;
+        let source =
+            engine::limits::read_script_file(path).map_err(|message| Failure::Usage { message })?;
         Ok(Script {
             name: path.display().to_string(),
             path: std::fs::canonicalize(path).ok(),
@@ -385,6 +384,10 @@ fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {
             location,
         },
         Some("cancelled") => Failure::Cancelled { location },
+        Some("limit") => Failure::Limit {
+            message: field("message").unwrap_or(summary),
+            location,
+        },
         _ => Failure::Script {
             message: summary,
             location,
@@ -497,6 +500,18 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
     let client = ctx.client.clone();
     let store = ctx.store.clone();
     let cancel = ctx.cancel.clone();
+    if let Err(message) = engine::limits::check_params(&params, &ctx.limits) {
+        return RunOutcome {
+            run_id,
+            script: name,
+            elapsed: started.elapsed(),
+            api_calls: 0,
+            result: Err(Failure::Limit {
+                message,
+                location: None,
+            }),
+        };
+    }
     let params_json = Value::Object(params.clone());
     if let Some(store) = &store {
         let recorded = script

@@ -69,9 +69,9 @@ impl ModuleResolver for RecipeResolver {
                 .map(|d| d.join(format!("{name}.rhai")))
                 .find(|p| p.is_file());
             match found {
-                Some(p) => std::fs::read_to_string(&p).map_err(|e| {
+                Some(p) => super::limits::read_script_file(&p).map_err(|e| {
                     Box::new(EvalAltResult::ErrorModuleNotFound(
-                        format!("{path} ({}: {e})", p.display()),
+                        format!("{path} ({e})"),
                         pos,
                     ))
                 })?,

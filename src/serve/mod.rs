@@ -410,10 +410,14 @@ impl Daemon {
 
     /// An inbox job settled: run it now, or schedule it; then move the file out of the inbox.
     fn inbox_settled(self: &Arc<Self>, path: &Path, now: chrono::DateTime<chrono::Utc>) {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
+        let max = crate::engine::limits::MAX_JSON_BYTES;
+        // A job too large to read fails like any bad job; one already gone is nobody's.
+        let text = match crate::engine::limits::read_regular_file(path, max) {
+            Err(_) if !path.exists() => return,
+            t => t,
         };
         let result = (|| -> Result<String, String> {
+            let text = text?;
             let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
             let recipe = v
                 .get("recipe")
@@ -424,6 +428,7 @@ impl Daemon {
                 Some(Value::Object(m)) => m.clone(),
                 Some(_) => return Err("\"params\" must be an object".into()),
             };
+            crate::engine::limits::check_params(&params, &self.base.limits)?;
             let recipe_path =
                 schedule::resolve_recipe(recipe, Some(&self.dir)).map_err(|e| e.to_string())?;
             match v.get("at").and_then(Value::as_str) {
