@@ -370,9 +370,7 @@ fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {
             location,
             error: json.unwrap_or(Value::Null),
         },
-        Some("transport") | Some("timeout") | Some("decode")
-            if field("operation").is_some() && field("order_id").is_none() =>
-        {
+        Some("transport") | Some("timeout") | Some("decode") if field("operation").is_some() => {
             Failure::Unreachable {
                 message: summary,
                 location,
@@ -513,6 +511,25 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         };
     }
     let params_json = Value::Object(params.clone());
+    let mut lease = None;
+    if let Some(store) = &store {
+        let on_lost = cancel.clone();
+        match crate::store::HeldLease::take(store, &run_id, move || on_lost.cancel()).await {
+            Ok(l) => lease = Some(l),
+            Err(message) => {
+                return RunOutcome {
+                    run_id,
+                    script: name,
+                    elapsed: started.elapsed(),
+                    api_calls: 0,
+                    result: Err(Failure::Refused {
+                        message,
+                        location: None,
+                    }),
+                }
+            }
+        }
+    }
     if let Some(store) = &store {
         let recorded = script
             .path
@@ -537,6 +554,9 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
                     })
                 });
         if let Err(e) = recorded_start {
+            if let Some(l) = lease {
+                l.release().await;
+            }
             return RunOutcome {
                 run_id,
                 script: name,
@@ -640,6 +660,9 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         if let Ok(Err(e)) = finished {
             tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
         }
+    }
+    if let Some(l) = lease {
+        l.release().await;
     }
     outcome
 }

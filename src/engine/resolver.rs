@@ -42,14 +42,11 @@ impl ModuleResolver for RecipeResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let name = path.strip_suffix(".rhai").unwrap_or(path);
         if !valid_name(name) {
-            return Err(EvalAltResult::ErrorInModule(
-                path.to_string(),
-                EvalAltResult::ErrorRuntime(
-                    format!(
-                        "import {path:?} refused: modules are named like \"journey\" or \"team/helpers\" and load only from stdlib/ and the recipes folder (no .., no absolute paths)"
-                    )
-                    .into(),
-                    pos,
+            // Not wrapped as an error *in* the module: nothing of it was read, and the place to
+            // show is the importing script's line.
+            return Err(EvalAltResult::ErrorRuntime(
+                format!(
+                    "import {path:?} refused: modules are named like \"journey\" or \"team/helpers\" and load only from stdlib/ and the recipes folder (no .., no absolute paths)"
                 )
                 .into(),
                 pos,

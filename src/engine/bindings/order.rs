@@ -168,7 +168,7 @@ pub mod order_module {
     /// BT's notifications when they come, and polls the order as a fallback. Works for WHC,
     /// number import and Ethernet orders alike.
     /// Throws `#{kind: "order", state, …}` if the order ends in another final state
-    /// (rejected, cancelled, failed, completed) and `#{kind: "timeout"}` after `timeout_secs`.
+    /// (rejected, cancelled, failed, completed) and `#{kind: "wait_timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
     /// let done = order::wait(o.id, "completed", 120);
