@@ -166,7 +166,7 @@ async fn the_time_limit_and_ctrl_c_stop_batch_items() {
     assert!(started.elapsed() < Duration::from_secs(20));
 
     let data = tempfile::tempdir().unwrap();
-    let mut child = btw(&sb.base_url(), data.path())
+    let child = btw(&sb.base_url(), data.path())
         .current_dir(dir.path())
         .args(["run", "outer.rhai"])
         .stdout(Stdio::piped())
