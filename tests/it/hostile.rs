@@ -396,3 +396,63 @@ async fn a_refused_import_names_the_importing_line() {
     assert!(o.stderr.contains("imp.rhai:2:"), "{}", o.stderr);
     assert!(!o.stderr.contains("module /etc/passwd"), "{}", o.stderr);
 }
+
+/// An interrupted create whose `externalId` BT already has on an order of other content (as
+/// another execution of the run would leave): the resumed run refuses to adopt it.
+#[tokio::test]
+async fn an_order_found_by_external_id_is_adopted_only_if_it_matches() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "create.rhai",
+        r#"let q = whc::qualify_company(#{name: "Adopt Check Ltd", domain: "adoptcheck.co.uk"});
+let o = order::create(#{company: #{name: "Adopt Check Ltd", domain: "adoptcheck.co.uk", group: "SWAINsTelecom", service_id: q.service_id, qualification_id: q.id}});
+o.id
+"#,
+    );
+    // The create is processed at once but its answer held back: time to kill the process.
+    let rule = serde_json::json!({"method": "POST", "path_prefix": "/bt-wholesale/v1/order/productOrder", "latency_ms": 20000, "count": 1});
+    let r = reqwest::Client::new()
+        .post(format!("{url}/__sandbox/faults"))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut child = btw(&url, dir.path())
+        .arg("run")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while orders_created(&url).await.is_empty() {
+        assert!(Instant::now() < deadline, "the create never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let run_id = started_run(dir.path()).await;
+    // What this attempt asked for is not what BT has under its externalId.
+    let db = rusqlite::Connection::open(dir.path().join("btw.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE ledger SET request = json_set(request,
+               '$.productOrderItem[0].product.productCharacteristic[0].value', 'Other Ltd')
+             WHERE run_id = ?1 AND operation = 'create order' AND state = 'started'",
+            [&run_id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let o = limited(
+        btw(&url, dir.path()).args(["run", "--resume", &run_id]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_fails(&o, 3, "was not adopted");
+    assert_eq!(orders_created(&url).await.len(), 1, "no second order");
+}
