@@ -224,10 +224,11 @@ impl Daemon {
             .and_then(|n| n.to_str())
             .unwrap_or("?")
             .to_string();
-        let source = match std::fs::read_to_string(path) {
+        let source = match crate::engine::limits::read_script_file(path) {
             Ok(s) => s,
             Err(_) => {
-                // Gone (deleted or renamed away): forget it; its scheduled jobs stay until cancelled.
+                // Gone (deleted or renamed away), or not a recipe file at all (a device, too
+                // large): forget it; its scheduled jobs stay until cancelled.
                 if self
                     .recipes
                     .lock()
