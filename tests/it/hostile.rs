@@ -166,7 +166,7 @@ async fn the_time_limit_and_ctrl_c_stop_batch_items() {
     assert!(started.elapsed() < Duration::from_secs(20));
 
     let data = tempfile::tempdir().unwrap();
-    let child = btw(&sb.base_url(), data.path())
+    let mut child = btw(&sb.base_url(), data.path())
         .current_dir(dir.path())
         .args(["run", "outer.rhai"])
         .stdout(Stdio::piped())
@@ -174,7 +174,24 @@ async fn the_time_limit_and_ctrl_c_stop_batch_items() {
         .spawn()
         .unwrap();
     // Interrupt once the run is recorded (Ctrl-C is handled from before then).
-    started_run(data.path()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = btw::store::Store::open(&data.path().join("btw.db"))
+            .ok()
+            .and_then(|s| s.latest_run_id().ok().flatten());
+        if found.is_some() {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let o = child.wait_with_output().await.unwrap();
+            panic!(
+                "ended before it was interrupted ({status}): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
         .args(["-INT", &pid])
