@@ -240,9 +240,15 @@ async fn settings_out_of_range_are_named_and_refused() {
         ("BTW_TIMEOUT_SECS", "18446744073709551615"),
         ("BTW_TIMEOUT_SECS", "0"),
         ("BTW_MAX_OPERATIONS", "0"),
+        ("BTW_SANDBOX_PORT", "99999"),
     ] {
         let o = limited(
-            btw(url, dir.path()).env(var, value).arg("run").arg(&script),
+            // No base URL: the embedded sandbox's port is a setting too (refused before any start).
+            btw(url, dir.path())
+                .env_remove("BTW_BASE_URL")
+                .env(var, value)
+                .arg("run")
+                .arg(&script),
             Duration::from_secs(30),
         )
         .await;
