@@ -226,31 +226,9 @@ impl Settings {
                 "the {profile} profile needs your CUG id (Business Zone): set BTW_CUG or cug under [profiles.{profile}] in btw.toml"
             )));
         }
-        let mut limits = file.limits.clone();
         let file_name = file_path.as_deref().unwrap_or(Path::new("btw.toml"));
-        limits.validate(|k| format!("{} [limits] {k}", file_name.display()))?;
-        if let Some(v) = env("BTW_MAX_OPERATIONS") {
-            limits.max_operations = parse_num("BTW_MAX_OPERATIONS", &v)?;
-            in_range("BTW_MAX_OPERATIONS", limits.max_operations, MAX_OPERATIONS)?;
-        }
-        if let Some(v) = env("BTW_TIMEOUT_SECS") {
-            limits.timeout_secs = parse_num("BTW_TIMEOUT_SECS", &v)?;
-            in_range("BTW_TIMEOUT_SECS", limits.timeout_secs, TIMEOUT_SECS)?;
-        }
-        let call_timeout = match env("BTW_CALL_TIMEOUT_SECS") {
-            Some(v) => {
-                let secs = parse_num::<f64>("BTW_CALL_TIMEOUT_SECS", &v)?;
-                in_range("BTW_CALL_TIMEOUT_SECS", secs, CALL_TIMEOUT_SECS)?
-            }
-            None => {
-                let secs = section.call_timeout_secs.unwrap_or(30.0);
-                let name = format!(
-                    "{} [profiles.{profile}] call_timeout_secs",
-                    file_name.display()
-                );
-                in_range(&name, secs, CALL_TIMEOUT_SECS)?
-            }
-        };
+        let limits = limits_from(&file.limits, file_name, env)?;
+        let call_timeout = call_timeout_from(&section, profile, file_name, env)?;
         let data_dir = env("BTW_DATA_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::data_dir().map(|d| d.join("btw")))
@@ -276,6 +254,44 @@ impl Settings {
         (self.profile == Profile::Live && !self.confirm_live).then(|| {
             "the live profile places real orders; run again with --confirm-live to allow calls that change anything at BT".to_string()
         })
+    }
+}
+
+/// The file's limits with the environment's overrides, each checked against its range.
+fn limits_from(file: &Limits, file_name: &Path, env: EnvFn) -> Result<Limits, ConfigError> {
+    let mut limits = file.clone();
+    limits.validate(|k| format!("{} [limits] {k}", file_name.display()))?;
+    if let Some(v) = env("BTW_MAX_OPERATIONS") {
+        limits.max_operations = parse_num("BTW_MAX_OPERATIONS", &v)?;
+        in_range("BTW_MAX_OPERATIONS", limits.max_operations, MAX_OPERATIONS)?;
+    }
+    if let Some(v) = env("BTW_TIMEOUT_SECS") {
+        limits.timeout_secs = parse_num("BTW_TIMEOUT_SECS", &v)?;
+        in_range("BTW_TIMEOUT_SECS", limits.timeout_secs, TIMEOUT_SECS)?;
+    }
+    Ok(limits)
+}
+
+/// The time allowed for one HTTP call, in seconds: the environment's, the profile's or 30.
+fn call_timeout_from(
+    section: &ProfileFile,
+    profile: Profile,
+    file_name: &Path,
+    env: EnvFn,
+) -> Result<f64, ConfigError> {
+    match env("BTW_CALL_TIMEOUT_SECS") {
+        Some(v) => {
+            let secs = parse_num::<f64>("BTW_CALL_TIMEOUT_SECS", &v)?;
+            in_range("BTW_CALL_TIMEOUT_SECS", secs, CALL_TIMEOUT_SECS)
+        }
+        None => {
+            let secs = section.call_timeout_secs.unwrap_or(30.0);
+            let name = format!(
+                "{} [profiles.{profile}] call_timeout_secs",
+                file_name.display()
+            );
+            in_range(&name, secs, CALL_TIMEOUT_SECS)
+        }
     }
 }
 

@@ -486,6 +486,37 @@ pub fn script_hash(source: &str) -> String {
     format!("{h:016x}")
 }
 
+/// The outcome of a run refused before it started (nothing recorded, no call made).
+fn not_started(run_id: String, script: String, started: Instant, failure: Failure) -> RunOutcome {
+    RunOutcome {
+        run_id,
+        script,
+        elapsed: started.elapsed(),
+        api_calls: 0,
+        result: Err(failure),
+    }
+}
+
+/// Takes the run id's lease in the store (one execution per run id); should another process
+/// take it over while the run goes on, the run is cancelled.
+async fn take_lease(
+    store: Option<&Store>,
+    run_id: &str,
+    cancel: &Cancel,
+) -> Result<Option<crate::store::HeldLease>, Failure> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let on_lost = cancel.clone();
+    crate::store::HeldLease::take(store, run_id, move || on_lost.cancel())
+        .await
+        .map(Some)
+        .map_err(|message| Failure::Refused {
+            message,
+            location: None,
+        })
+}
+
 /// Runs `script` with `params` on a blocking thread, while its BT calls run on the tokio runtime.
 /// With a store, the run is recorded and its mutating calls go through the ledger.
 pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
@@ -499,37 +530,17 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
     let store = ctx.store.clone();
     let cancel = ctx.cancel.clone();
     if let Err(message) = engine::limits::check_params(&params, &ctx.limits) {
-        return RunOutcome {
-            run_id,
-            script: name,
-            elapsed: started.elapsed(),
-            api_calls: 0,
-            result: Err(Failure::Limit {
-                message,
-                location: None,
-            }),
+        let refused = Failure::Limit {
+            message,
+            location: None,
         };
+        return not_started(run_id, name, started, refused);
     }
     let params_json = Value::Object(params.clone());
-    let mut lease = None;
-    if let Some(store) = &store {
-        let on_lost = cancel.clone();
-        match crate::store::HeldLease::take(store, &run_id, move || on_lost.cancel()).await {
-            Ok(l) => lease = Some(l),
-            Err(message) => {
-                return RunOutcome {
-                    run_id,
-                    script: name,
-                    elapsed: started.elapsed(),
-                    api_calls: 0,
-                    result: Err(Failure::Refused {
-                        message,
-                        location: None,
-                    }),
-                }
-            }
-        }
-    }
+    let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
+        Ok(l) => l,
+        Err(f) => return not_started(run_id, name, started, f),
+    };
     if let Some(store) = &store {
         let recorded = script
             .path

@@ -156,6 +156,69 @@ fn limit_error(results: &[Option<Map>]) -> Option<Dynamic> {
     })
 }
 
+/// Runs the items one after another on this thread, until the run is cancelled.
+fn run_in_turn(rt: &Runtime, dir: &Path, ast: &rhai::AST, all: Vec<Map>) -> Vec<Option<Map>> {
+    let mut results: Vec<Option<Map>> = vec![None; all.len()];
+    for (i, params) in all.into_iter().enumerate() {
+        if rt.cancel.is_cancelled() {
+            break;
+        }
+        let run_id = format!("{}-{}", rt.run_id, i + 1);
+        results[i] = Some(run_item(rt, run_id, dir, ast, params));
+    }
+    results
+}
+
+/// Runs the items on the blocking pool, `concurrency` at a time, until the run is cancelled.
+fn run_concurrently(
+    rt: &Arc<Runtime>,
+    dir: &Path,
+    ast: &rhai::AST,
+    all: Vec<Map>,
+    concurrency: usize,
+) -> Vec<Option<Map>> {
+    let n = all.len();
+    let cancel = rt.cancel.clone();
+    rt.handle.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, params) in all.into_iter().enumerate() {
+            let permit = tokio::select! {
+                p = sem.clone().acquire_owned() => p,
+                () = cancel.cancelled() => break,
+            };
+            let Ok(permit) = permit else {
+                break;
+            };
+            let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.to_path_buf());
+            let run_id = format!("{}-{}", rt.run_id, i + 1);
+            set.spawn_blocking(move || {
+                let r = run_item(&rt, run_id, &dir, &ast, params);
+                drop(permit);
+                (i, r)
+            });
+        }
+        let mut results: Vec<Option<Map>> = vec![None; n];
+        loop {
+            // Stop waiting when the run is cancelled or times out: items not started yet are
+            // dropped, running ones stop at their next operation.
+            let joined = tokio::select! {
+                j = set.join_next() => j,
+                () = cancel.cancelled() => {
+                    set.abort_all();
+                    break;
+                }
+            };
+            match joined {
+                Some(Ok((i, r))) => results[i] = Some(r),
+                Some(Err(_)) => {}
+                None => break,
+            }
+        }
+        results
+    })
+}
+
 fn run_batch(
     ctx: &NativeCallContext,
     recipe: &str,
@@ -208,59 +271,13 @@ fn run_batch(
             ),
         )
     })?;
-    let n = all_params.len();
     let cancel = rt.cancel.clone();
     // A nested batch runs its items one by one on its own thread: threads stay bounded by the
     // top-level batch's concurrency, so nested batches cannot use up the pool and wait for good.
     let results = if rt.batch_depth > 0 {
-        let mut results: Vec<Option<Map>> = vec![None; n];
-        for (i, params) in all_params.into_iter().enumerate() {
-            if cancel.is_cancelled() {
-                break;
-            }
-            let run_id = format!("{}-{}", rt.run_id, i + 1);
-            results[i] = Some(run_item(&rt, run_id, &dir, &ast, params));
-        }
-        results
+        run_in_turn(&rt, &dir, &ast, all_params)
     } else {
-        rt.handle.block_on(async {
-            let sem = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
-            let mut set = tokio::task::JoinSet::new();
-            for (i, params) in all_params.into_iter().enumerate() {
-                let permit = tokio::select! {
-                    p = sem.clone().acquire_owned() => p,
-                    () = cancel.cancelled() => break,
-                };
-                let Ok(permit) = permit else {
-                    break;
-                };
-                let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.clone());
-                let run_id = format!("{}-{}", rt.run_id, i + 1);
-                set.spawn_blocking(move || {
-                    let r = run_item(&rt, run_id, &dir, &ast, params);
-                    drop(permit);
-                    (i, r)
-                });
-            }
-            let mut results: Vec<Option<Map>> = vec![None; n];
-            loop {
-                // Stop waiting when the run is cancelled or times out: items not started yet are
-                // dropped, running ones stop at their next operation.
-                let joined = tokio::select! {
-                    j = set.join_next() => j,
-                    () = cancel.cancelled() => {
-                        set.abort_all();
-                        break;
-                    }
-                };
-                match joined {
-                    Some(Ok((i, r))) => results[i] = Some(r),
-                    Some(Err(_)) => {}
-                    None => break,
-                }
-            }
-            results
-        })
+        run_concurrently(&rt, &dir, &ast, all_params, concurrency as usize)
     };
     if cancel.is_cancelled() {
         let token = if cancel.is_timed_out() {
