@@ -501,3 +501,48 @@ o.id
     assert_fails(&o, 3, "was not adopted");
     assert_eq!(orders_created(&url).await.len(), 1, "no second order");
 }
+
+/// A daemon job whose parameters are over the limits fails as a job (moved to `inbox/failed`
+/// with the reason); it neither runs nor lands in a report or the store.
+#[tokio::test]
+async fn a_job_with_oversized_params_fails_without_running() {
+    let sb = sandbox().await;
+    let root = tempfile::tempdir().unwrap();
+    let recipes = root.path().join("recipes");
+    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
+    write(&recipes, "p.rhai", "//! trigger: manual\n1\n");
+    let config = write(
+        root.path(),
+        "btw.toml",
+        "[limits]\nmax_string_size = 1000\n",
+    );
+    let job = serde_json::json!({"recipe": "p.rhai", "params": {"s": "x".repeat(5000)}});
+    let tmp = write(root.path(), "job.tmp", &job.to_string());
+    let mut daemon = btw(&sb.base_url(), &root.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--recipes"])
+        .arg(&recipes)
+        .args(["--debounce-ms", "150"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::rename(&tmp, recipes.join("inbox/big.json")).unwrap();
+    let reason = recipes.join("inbox/failed/big.json.error.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reason.exists() {
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon stopped");
+        assert!(
+            !recipes.join("inbox/done/big.json").exists(),
+            "the job was taken"
+        );
+        assert!(Instant::now() < deadline, "the job was not refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&reason).unwrap();
+    assert!(text.contains("max_string_size"), "{text}");
+    assert!(recipes.join("inbox/failed/big.json").exists());
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
