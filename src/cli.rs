@@ -124,10 +124,10 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub reset: bool,
     /// Sandbox clock speed relative to real time (e.g. 60: a minute per second).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::config::secs_in(0.001..=100_000.0))]
     pub speed: f64,
     /// Sandbox-clock seconds between order states (acknowledged → inProgress → completed).
-    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 2.0, value_name = "SECS", value_parser = crate::config::secs_in(0.0..=86_400.0))]
     pub order_step: f64,
     /// Accept only this client key (with --client-secret); by default any key and secret get a token.
     #[arg(long, requires = "client_secret", env = "BTW_SANDBOX_CLIENT_KEY")]
@@ -139,7 +139,7 @@ pub struct SandboxArgs {
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
     /// Sandbox-clock seconds before the losing provider accepts or rejects a port.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = crate::config::secs_in(0.0..=86_400.0))]
     pub lcp_delay: f64,
     /// The secret that goes with --client-key.
     #[arg(
@@ -161,14 +161,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Seconds in-flight runs get to finish on shutdown before they are interrupted.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub grace: u64,
     /// A scheduled job missed while the daemon was down runs (once) if it is at most this late;
     /// later, it is marked missed.
-    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=366 * 86_400))]
     pub catch_up: u64,
     /// Milliseconds a file must stay unchanged before it is read.
-    #[arg(long, default_value_t = 300, value_name = "MS")]
+    #[arg(long, default_value_t = 300, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub debounce_ms: u64,
 }
 

@@ -7,6 +7,7 @@ use crate::api::{Credentials, Secret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -83,7 +84,7 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// Wall-clock limit for one run, in seconds (0: none).
+    /// Wall-clock limit for one run, in seconds.
     pub timeout_secs: u64,
 }
 
@@ -225,22 +226,9 @@ impl Settings {
                 "the {profile} profile needs your CUG id (Business Zone): set BTW_CUG or cug under [profiles.{profile}] in btw.toml"
             )));
         }
-        let mut limits = file.limits.clone();
-        if let Some(v) = env("BTW_MAX_OPERATIONS") {
-            limits.max_operations = parse_num("BTW_MAX_OPERATIONS", &v)?;
-        }
-        if let Some(v) = env("BTW_TIMEOUT_SECS") {
-            limits.timeout_secs = parse_num("BTW_TIMEOUT_SECS", &v)?;
-        }
-        let call_timeout = match env("BTW_CALL_TIMEOUT_SECS") {
-            Some(v) => parse_num::<f64>("BTW_CALL_TIMEOUT_SECS", &v)?,
-            None => section.call_timeout_secs.unwrap_or(30.0),
-        };
-        if !(call_timeout.is_finite() && call_timeout > 0.0) {
-            return Err(ConfigError(
-                "the call timeout must be a positive number of seconds".into(),
-            ));
-        }
+        let file_name = file_path.as_deref().unwrap_or(Path::new("btw.toml"));
+        let limits = limits_from(&file.limits, file_name, env)?;
+        let call_timeout = call_timeout_from(&section, profile, file_name, env)?;
         let data_dir = env("BTW_DATA_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::data_dir().map(|d| d.join("btw")))
@@ -269,6 +257,44 @@ impl Settings {
     }
 }
 
+/// The file's limits with the environment's overrides, each checked against its range.
+fn limits_from(file: &Limits, file_name: &Path, env: EnvFn) -> Result<Limits, ConfigError> {
+    let mut limits = file.clone();
+    limits.validate(|k| format!("{} [limits] {k}", file_name.display()))?;
+    if let Some(v) = env("BTW_MAX_OPERATIONS") {
+        limits.max_operations = parse_num("BTW_MAX_OPERATIONS", &v)?;
+        in_range("BTW_MAX_OPERATIONS", limits.max_operations, MAX_OPERATIONS)?;
+    }
+    if let Some(v) = env("BTW_TIMEOUT_SECS") {
+        limits.timeout_secs = parse_num("BTW_TIMEOUT_SECS", &v)?;
+        in_range("BTW_TIMEOUT_SECS", limits.timeout_secs, TIMEOUT_SECS)?;
+    }
+    Ok(limits)
+}
+
+/// The time allowed for one HTTP call, in seconds: the environment's, the profile's or 30.
+fn call_timeout_from(
+    section: &ProfileFile,
+    profile: Profile,
+    file_name: &Path,
+    env: EnvFn,
+) -> Result<f64, ConfigError> {
+    match env("BTW_CALL_TIMEOUT_SECS") {
+        Some(v) => {
+            let secs = parse_num::<f64>("BTW_CALL_TIMEOUT_SECS", &v)?;
+            in_range("BTW_CALL_TIMEOUT_SECS", secs, CALL_TIMEOUT_SECS)
+        }
+        None => {
+            let secs = section.call_timeout_secs.unwrap_or(30.0);
+            let name = format!(
+                "{} [profiles.{profile}] call_timeout_secs",
+                file_name.display()
+            );
+            in_range(&name, secs, CALL_TIMEOUT_SECS)
+        }
+    }
+}
+
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -283,6 +309,77 @@ fn validate_url(url: &str) -> Result<String, ConfigError> {
         )));
     }
     Ok(trimmed.to_string())
+}
+
+/// The ranges settings accept: beyond them a run cannot work (or would overflow a clock), so
+/// they are refused with the setting's name instead. Zero is no longer "unlimited".
+pub const MAX_OPERATIONS: RangeInclusive<u64> = 1..=1_000_000_000_000;
+pub const TIMEOUT_SECS: RangeInclusive<u64> = 1..=30 * 24 * 3600;
+pub const CALL_TIMEOUT_SECS: RangeInclusive<f64> = 0.001..=3600.0;
+const CALL_DEPTH: RangeInclusive<usize> = 1..=256;
+const EXPR_DEPTH: RangeInclusive<usize> = 1..=512;
+const STRING_SIZE: RangeInclusive<usize> = 1..=256 * 1024 * 1024;
+const COLLECTION_SIZE: RangeInclusive<usize> = 1..=10_000_000;
+
+impl Limits {
+    /// Refuses a limit out of its range; `name_of` says where a limit's value came from.
+    pub fn validate(&self, name_of: impl Fn(&str) -> String) -> Result<(), ConfigError> {
+        in_range(
+            &name_of("max_operations"),
+            self.max_operations,
+            MAX_OPERATIONS,
+        )?;
+        in_range(&name_of("timeout_secs"), self.timeout_secs, TIMEOUT_SECS)?;
+        in_range(&name_of("max_call_depth"), self.max_call_depth, CALL_DEPTH)?;
+        in_range(&name_of("max_expr_depth"), self.max_expr_depth, EXPR_DEPTH)?;
+        in_range(
+            &name_of("max_string_size"),
+            self.max_string_size,
+            STRING_SIZE,
+        )?;
+        in_range(
+            &name_of("max_array_size"),
+            self.max_array_size,
+            COLLECTION_SIZE,
+        )?;
+        in_range(&name_of("max_map_size"), self.max_map_size, COLLECTION_SIZE)?;
+        Ok(())
+    }
+}
+
+/// `value` if it lies in `range` (NaN never does), else an error naming the setting.
+pub fn in_range<T: PartialOrd + fmt::Display + Copy>(
+    name: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(ConfigError(format!(
+        "{name} = {value} is out of range: expected {} to {}",
+        range.start(),
+        range.end()
+    )))
+}
+
+/// A clap value parser for a number of seconds in `range` (flags get the same checks as settings).
+pub fn secs_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<f64, String> + Clone {
+    move |text| {
+        let v: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number"))?;
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "{v} is out of range: expected {} to {}",
+                range.start(),
+                range.end()
+            ))
+        }
+    }
 }
 
 fn parse_num<T: FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {

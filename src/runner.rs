@@ -25,9 +25,8 @@ pub struct Script {
 
 impl Script {
     pub fn from_file(path: &Path) -> Result<Script, Failure> {
-        let source = std::fs::read_to_string(path).map_err(|e| Failure::Usage {
-            message: format!("cannot read {}: {e}", path.display()),
-        })?;
+        let source =
+            engine::limits::read_script_file(path).map_err(|message| Failure::Usage { message })?;
         Ok(Script {
             name: path.display().to_string(),
             path: std::fs::canonicalize(path).ok(),
@@ -371,9 +370,7 @@ fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {
             location,
             error: json.unwrap_or(Value::Null),
         },
-        Some("transport") | Some("timeout") | Some("decode")
-            if field("operation").is_some() && field("order_id").is_none() =>
-        {
+        Some("transport") | Some("timeout") | Some("decode") if field("operation").is_some() => {
             Failure::Unreachable {
                 message: summary,
                 location,
@@ -385,6 +382,10 @@ fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {
             location,
         },
         Some("cancelled") => Failure::Cancelled { location },
+        Some("limit") => Failure::Limit {
+            message: field("message").unwrap_or(summary),
+            location,
+        },
         _ => Failure::Script {
             message: summary,
             location,
@@ -548,6 +549,37 @@ pub fn script_hash(source: &str) -> String {
     format!("{h:016x}")
 }
 
+/// The outcome of a run refused before it started (nothing recorded, no call made).
+fn not_started(run_id: String, script: String, started: Instant, failure: Failure) -> RunOutcome {
+    RunOutcome {
+        run_id,
+        script,
+        elapsed: started.elapsed(),
+        api_calls: 0,
+        result: Err(failure),
+    }
+}
+
+/// Takes the run id's lease in the store (one execution per run id); should another process
+/// take it over while the run goes on, the run is cancelled.
+async fn take_lease(
+    store: Option<&Store>,
+    run_id: &str,
+    cancel: &Cancel,
+) -> Result<Option<crate::store::HeldLease>, Failure> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let on_lost = cancel.clone();
+    crate::store::HeldLease::take(store, run_id, move || on_lost.cancel())
+        .await
+        .map(Some)
+        .map_err(|message| Failure::Refused {
+            message,
+            location: None,
+        })
+}
+
 /// Runs `script` with `params` on a blocking thread, while its BT calls run on the tokio runtime.
 /// With a store, the run is recorded and its mutating calls go through the ledger.
 pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
@@ -560,7 +592,18 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
     let client = ctx.client.clone();
     let store = ctx.store.clone();
     let cancel = ctx.cancel.clone();
+    if let Err(message) = engine::limits::check_params(&params, &ctx.limits) {
+        let refused = Failure::Limit {
+            message,
+            location: None,
+        };
+        return not_started(run_id, name, started, refused);
+    }
     let params_json = Value::Object(params.clone());
+    let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
+        Ok(l) => l,
+        Err(f) => return not_started(run_id, name, started, f),
+    };
     if let Some(store) = &store {
         let recorded = script
             .path
@@ -585,6 +628,9 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
                     })
                 });
         if let Err(e) = recorded_start {
+            if let Some(l) = lease {
+                l.release().await;
+            }
             return RunOutcome {
                 run_id,
                 script: name,
@@ -688,6 +734,9 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         if let Ok(Err(e)) = finished {
             tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
         }
+    }
+    if let Some(l) = lease {
+        l.release().await;
     }
     outcome
 }

@@ -61,10 +61,12 @@ async fn connect(settings: &Settings) -> Result<(BtClient, Option<SandboxHandle>
     let (base_url, handle) = match &settings.target {
         Target::Url(url) => (url.clone(), None),
         Target::EmbeddedSandbox => {
-            let port = std::env::var("BTW_SANDBOX_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(SANDBOX_PORT);
+            let port = match crate::config::process_env("BTW_SANDBOX_PORT") {
+                Some(p) => p.trim().parse().map_err(|_| Failure::Usage {
+                    message: format!("BTW_SANDBOX_PORT = {p:?} is not a port (0 to 65535)"),
+                })?,
+                None => SANDBOX_PORT,
+            };
             let (url, handle) = embedded_sandbox(settings, port).await?;
             (url, handle)
         }

@@ -88,8 +88,9 @@ fn resumed(
 fn collect_params(args: &RunArgs) -> Result<Map<String, Value>, Failure> {
     let mut params = Map::new();
     if let Some(path) = &args.params_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read --params {}: {e}", path.display())))?;
+        let text =
+            crate::engine::limits::read_regular_file(path, crate::engine::limits::MAX_JSON_BYTES)
+                .map_err(|e| usage(format!("--params: {e}")))?;
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(m)) => params.extend(m),
             Ok(_) => {

@@ -7,6 +7,7 @@
 pub mod bindings;
 mod cache;
 pub mod convert;
+pub mod limits;
 mod output;
 mod resolver;
 
@@ -100,6 +101,8 @@ pub struct Runtime {
     pub(crate) step: std::sync::atomic::AtomicU64,
     /// `btw::unique_suffix` calls so far: with the run id, the seed of the next suffix.
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
+    /// How many `batch::run` calls this run is nested in (0: a top-level run).
+    pub(crate) batch_depth: usize,
 }
 
 /// What a [`Runtime`] is made from; the rest (ledger, events, limits, folders) starts empty
@@ -148,6 +151,7 @@ impl Runtime {
             script_dir: None,
             step: Default::default(),
             suffixes: Default::default(),
+            batch_depth: 0,
         }
     }
 

@@ -42,14 +42,11 @@ impl ModuleResolver for RecipeResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let name = path.strip_suffix(".rhai").unwrap_or(path);
         if !valid_name(name) {
-            return Err(EvalAltResult::ErrorInModule(
-                path.to_string(),
-                EvalAltResult::ErrorRuntime(
-                    format!(
-                        "import {path:?} refused: modules are named like \"journey\" or \"team/helpers\" and load only from stdlib/ and the recipes folder (no .., no absolute paths)"
-                    )
-                    .into(),
-                    pos,
+            // Not wrapped as an error *in* the module: nothing of it was read, and the place to
+            // show is the importing script's line.
+            return Err(EvalAltResult::ErrorRuntime(
+                format!(
+                    "import {path:?} refused: modules are named like \"journey\" or \"team/helpers\" and load only from stdlib/ and the recipes folder (no .., no absolute paths)"
                 )
                 .into(),
                 pos,
@@ -69,9 +66,9 @@ impl ModuleResolver for RecipeResolver {
                 .map(|d| d.join(format!("{name}.rhai")))
                 .find(|p| p.is_file());
             match found {
-                Some(p) => std::fs::read_to_string(&p).map_err(|e| {
+                Some(p) => super::limits::read_script_file(&p).map_err(|e| {
                     Box::new(EvalAltResult::ErrorModuleNotFound(
-                        format!("{path} ({}: {e})", p.display()),
+                        format!("{path} ({e})"),
                         pos,
                     ))
                 })?,

@@ -11,10 +11,15 @@ use std::sync::Arc;
 impl Daemon {
     /// An inbox job settled: run it now, or schedule it; then move the file out of the inbox.
     pub(super) fn inbox_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
+        // A job too large to read fails like any bad job; one already gone is nobody's.
+        let result = match crate::engine::limits::read_regular_file(
+            path,
+            crate::engine::limits::MAX_JSON_BYTES,
+        ) {
+            Err(_) if !path.exists() => return,
+            Err(e) => Err(e),
+            Ok(text) => self.take_job(path, &text, now),
         };
-        let result = self.take_job(path, &text, now);
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -58,6 +63,7 @@ impl Daemon {
             Some(Value::Object(m)) => m.clone(),
             Some(_) => return Err("\"params\" must be an object".into()),
         };
+        crate::engine::limits::check_params(&params, &self.base.limits)?;
         let recipe_path =
             schedule::resolve_recipe(recipe, Some(&self.dir)).map_err(|e| e.to_string())?;
         let Some(at) = v.get("at").and_then(Value::as_str) else {

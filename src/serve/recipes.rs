@@ -86,8 +86,9 @@ impl Daemon {
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
         let name = file_name(path);
-        let Ok(source) = std::fs::read_to_string(path) else {
-            // Gone (deleted or renamed away): forget it; its scheduled jobs stay until cancelled.
+        let Ok(source) = crate::engine::limits::read_script_file(path) else {
+            // Gone (deleted or renamed away), or not a recipe file at all (a device, too
+            // large): forget it; its scheduled jobs stay until cancelled.
             if self.loaded().remove(path).is_some() {
                 tracing::info!("{name}: removed");
             }

@@ -94,6 +94,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX jobs_due ON jobs (state, next_run_at);
     "#,
+    // 5: one execution per run id (src/store/leases.rs).
+    r#"
+    CREATE TABLE run_leases (
+        run_id      TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -6,6 +6,7 @@
 mod daemon;
 mod events;
 mod jobs;
+mod leases;
 mod ledger;
 mod migrations;
 mod runs;
@@ -17,6 +18,7 @@ pub use jobs::{
     new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
+pub use leases::{new_lease_owner, HeldLease, LeaseHolder, LEASE_TTL};
 pub use ledger::{LedgerEntry, StepState};
 pub use runs::RunRecord;
 

@@ -16,6 +16,9 @@ use std::sync::Arc;
 pub const MAX_CONCURRENCY: i64 = 256;
 /// In flight when the script does not say.
 pub const DEFAULT_CONCURRENCY: i64 = 8;
+/// Most `batch::run` calls nested in each other: a recipe that runs itself would otherwise use
+/// up the blocking pool and wait for good.
+pub const MAX_NESTING: usize = 4;
 
 /// Finds a recipe like `import` does: a relative name, in the calling script's folder.
 fn find_recipe(rt: &Runtime, name: &str) -> Result<PathBuf, String> {
@@ -114,6 +117,7 @@ fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, param
     rt.events = parent.events.clone();
     rt.limits = parent.limits.clone();
     rt.dirs = vec![dir.to_path_buf()];
+    rt.batch_depth = parent.batch_depth + 1;
     engine::attach(&mut engine, Arc::new(rt));
     let mut scope = Scope::new();
     scope.push_constant("params", params);
@@ -131,6 +135,90 @@ fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, param
     out
 }
 
+/// The nesting limit's error: kind `limit`, which every enclosing `batch::run` passes up, so the
+/// run itself fails instead of reporting it as one failed item.
+fn nesting_error(ctx: &NativeCallContext) -> Box<EvalAltResult> {
+    let mut m = Map::new();
+    m.insert("kind".into(), "limit".into());
+    let message = format!(
+        "batch::run nested more than {MAX_NESTING} deep (does a recipe run itself through batch::run?)"
+    );
+    m.insert("message".into(), message.into());
+    EvalAltResult::ErrorRuntime(m.into(), ctx.call_position()).into()
+}
+
+/// An item's limit error, which fails the whole batch (see [`nesting_error`]).
+fn limit_error(results: &[Option<Map>]) -> Option<Dynamic> {
+    results.iter().flatten().find_map(|r| {
+        let e = r.get("error")?.read_lock::<Map>()?.clone();
+        let kind = e.get("kind")?.clone().into_string().ok()?;
+        (kind == "limit").then(|| e.into())
+    })
+}
+
+/// Runs the items one after another on this thread, until the run is cancelled.
+fn run_in_turn(rt: &Runtime, dir: &Path, ast: &rhai::AST, all: Vec<Map>) -> Vec<Option<Map>> {
+    let mut results: Vec<Option<Map>> = vec![None; all.len()];
+    for (i, params) in all.into_iter().enumerate() {
+        if rt.cancel.is_cancelled() {
+            break;
+        }
+        let run_id = format!("{}-{}", rt.run_id, i + 1);
+        results[i] = Some(run_item(rt, run_id, dir, ast, params));
+    }
+    results
+}
+
+/// Runs the items on the blocking pool, `concurrency` at a time, until the run is cancelled.
+fn run_concurrently(
+    rt: &Arc<Runtime>,
+    dir: &Path,
+    ast: &rhai::AST,
+    all: Vec<Map>,
+    concurrency: usize,
+) -> Vec<Option<Map>> {
+    let n = all.len();
+    let cancel = rt.cancel.clone();
+    rt.handle.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, params) in all.into_iter().enumerate() {
+            let permit = tokio::select! {
+                p = sem.clone().acquire_owned() => p,
+                () = cancel.cancelled() => break,
+            };
+            let Ok(permit) = permit else {
+                break;
+            };
+            let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.to_path_buf());
+            let run_id = format!("{}-{}", rt.run_id, i + 1);
+            set.spawn_blocking(move || {
+                let r = run_item(&rt, run_id, &dir, &ast, params);
+                drop(permit);
+                (i, r)
+            });
+        }
+        let mut results: Vec<Option<Map>> = vec![None; n];
+        loop {
+            // Stop waiting when the run is cancelled or times out: items not started yet are
+            // dropped, running ones stop at their next operation.
+            let joined = tokio::select! {
+                j = set.join_next() => j,
+                () = cancel.cancelled() => {
+                    set.abort_all();
+                    break;
+                }
+            };
+            match joined {
+                Some(Ok((i, r))) => results[i] = Some(r),
+                Some(Err(_)) => {}
+                None => break,
+            }
+        }
+        results
+    })
+}
+
 fn run_batch(
     ctx: &NativeCallContext,
     recipe: &str,
@@ -146,6 +234,9 @@ fn run_batch(
         ));
     }
     let rt = crate::engine::bindings::runtime(ctx)?;
+    if rt.batch_depth >= MAX_NESTING {
+        return Err(nesting_error(ctx));
+    }
     let mut all_params = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         if item.is_unit() {
@@ -163,12 +254,8 @@ fn run_batch(
         }
     }
     let path = find_recipe(&rt, recipe).map_err(|m| script_error(ctx, m))?;
-    let source = std::fs::read_to_string(&path).map_err(|e| {
-        script_error(
-            ctx,
-            format!("batch::run: cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let source = engine::limits::read_script_file(&path)
+        .map_err(|e| script_error(ctx, format!("batch::run: {e}")))?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -184,30 +271,25 @@ fn run_batch(
             ),
         )
     })?;
-    let n = all_params.len();
-    let results = rt.handle.block_on(async {
-        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
-        let mut set = tokio::task::JoinSet::new();
-        for (i, params) in all_params.into_iter().enumerate() {
-            let Ok(permit) = sem.clone().acquire_owned().await else {
-                break;
-            };
-            let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.clone());
-            let run_id = format!("{}-{}", rt.run_id, i + 1);
-            set.spawn_blocking(move || {
-                let r = run_item(&rt, run_id, &dir, &ast, params);
-                drop(permit);
-                (i, r)
-            });
-        }
-        let mut results: Vec<Option<Map>> = vec![None; n];
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                results[i] = Some(r);
-            }
-        }
-        results
-    });
+    let cancel = rt.cancel.clone();
+    // A nested batch runs its items one by one on its own thread: threads stay bounded by the
+    // top-level batch's concurrency, so nested batches cannot use up the pool and wait for good.
+    let results = if rt.batch_depth > 0 {
+        run_in_turn(&rt, &dir, &ast, all_params)
+    } else {
+        run_concurrently(&rt, &dir, &ast, all_params, concurrency as usize)
+    };
+    if cancel.is_cancelled() {
+        let token = if cancel.is_timed_out() {
+            engine::TIMED_OUT
+        } else {
+            engine::CANCELLED
+        };
+        return Err(EvalAltResult::ErrorTerminated(token.into(), ctx.call_position()).into());
+    }
+    if let Some(e) = limit_error(&results) {
+        return Err(EvalAltResult::ErrorRuntime(e, ctx.call_position()).into());
+    }
     Ok(results
         .into_iter()
         .map(|r| {
@@ -236,7 +318,8 @@ pub mod batch_module {
     /// (a name in this script's folder, `.rhai` optional) and compiled once; each item runs in its
     /// own engine with its own `params`, sharing this run's BT connection, token and ledger
     /// (item n's calls are recorded under `<run id>-n`, so `btw run --resume` repeats nothing an
-    /// item completed).
+    /// item completed). A recipe run this way may call `batch::run` itself, at most 4 deep; such
+    /// nested items run one at a time. The run's time limit and Ctrl-C stop every item.
     ///
     /// ```rhai
     /// let companies = ["Alpha Ltd", "Beta Ltd", "Gamma Ltd"];

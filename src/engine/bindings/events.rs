@@ -16,7 +16,7 @@ pub mod events_module {
     /// `portLcpAccepted`, `portLcpRejected`, `portDateConfirmed`, `portActivated`.
     /// An event that already arrived is returned at once; if notifications are lost, the order
     /// is polled and an event made from what it shows (then `source` is `"poll"`).
-    /// Throws `#{kind: "timeout"}` after `timeout_secs`.
+    /// Throws `#{kind: "wait_timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
     /// let e = events::wait(port.id, "portLcpAccepted", 120);

@@ -4,6 +4,7 @@
 //! and turn BT errors into catchable script errors.
 
 mod address;
+mod adopt;
 mod batch;
 mod btw;
 mod ethernet;

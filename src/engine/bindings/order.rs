@@ -74,7 +74,15 @@ pub mod order_module {
                     "find order",
                     rt.client.find_order_by_external_id(ext),
                 )?;
-                Ok(found.map(|id| result(id, recorded)))
+                let Some(id) = found else { return Ok(None) };
+                let order = block_on(&ctx, &rt, "get order", rt.client.get_any_order(&id))?;
+                if !crate::engine::bindings::adopt::order_matches_request(recorded, &order) {
+                    return Err(script_error(
+                        &ctx,
+                        format!("create order: externalId {ext} is already used by order {id}, whose content differs from this request; it was not adopted (another execution of this run, or a reused external_id?)"),
+                    ));
+                }
+                Ok(Some(result(id, recorded)))
             },
         )
     }
@@ -168,7 +176,7 @@ pub mod order_module {
     /// BT's notifications when they come, and polls the order as a fallback. Works for WHC,
     /// number import and Ethernet orders alike.
     /// Throws `#{kind: "order", state, …}` if the order ends in another final state
-    /// (rejected, cancelled, failed, completed) and `#{kind: "timeout"}` after `timeout_secs`.
+    /// (rejected, cancelled, failed, completed) and `#{kind: "wait_timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
     /// let done = order::wait(o.id, "completed", 120);

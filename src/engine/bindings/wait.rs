@@ -27,6 +27,14 @@ fn fallback_interval(rt: &Runtime) -> Duration {
 }
 
 /// A script error for a wait that ended badly: `#{kind, order_id, state, message, summary}`.
+/// When a wait of `timeout` ends; a timeout past any real wait (a script may pass any INT)
+/// waits a century instead of overflowing the clock.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
 pub(crate) fn wait_error(
     ctx: &NativeCallContext,
     kind: &str,
@@ -82,7 +90,7 @@ pub(crate) fn wait_for_order(
     timeout: Duration,
     mut judge: impl FnMut(&Value) -> Verdict,
 ) -> RhaiResult<Value> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     // Subscribe before the first fetch, so an event between the two is not missed.
     let mut rx = rt.events.as_ref().map(|h| h.subscribe());
     let mut last = String::new();
@@ -109,7 +117,7 @@ pub(crate) fn wait_for_order(
         if left.is_zero() {
             return Err(wait_error(
                 ctx,
-                "timeout",
+                "wait_timeout",
                 order_id,
                 &state,
                 format!(
@@ -159,7 +167,7 @@ pub(crate) fn wait_for_event(
     event_type: &str,
     timeout: Duration,
 ) -> RhaiResult<Value> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     let mut rx = rt.events.as_ref().map(|h| h.subscribe());
     loop {
         if let Some(hub) = &rt.events {
@@ -180,7 +188,7 @@ pub(crate) fn wait_for_event(
             let state = order.get("state").and_then(Value::as_str).unwrap_or("");
             return Err(wait_error(
                 ctx,
-                "timeout",
+                "wait_timeout",
                 order_id,
                 state,
                 format!(

@@ -1,0 +1,246 @@
+//! One execution per run id: a lease row (owner, expiry) taken before a run starts, renewed
+//! while it runs, released when it ends.
+//!
+//! A row rather than a file lock, so it holds across machines once the store is shared
+//! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
+
+use super::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use std::time::Duration;
+
+/// Who holds a run id's lease, and until when (UTC RFC 3339).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseHolder {
+    pub owner: String,
+    pub until: String,
+}
+
+/// A lease owner name for this process: host, process id and a random part (two runs of one
+/// process hold two leases).
+pub fn new_lease_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains(':'))
+        .unwrap_or_else(|| "localhost".into());
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &rand[..8])
+}
+
+/// Whether `owner` is a process of this host that no longer exists (killed before it could
+/// release). Only said where the process table can be read; elsewhere the lease must expire.
+fn owner_is_gone(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let mine = new_lease_owner();
+    let my_host = mine.split(':').next().unwrap_or_default();
+    let proc_root = std::path::Path::new("/proc");
+    host == my_host
+        && proc_root.join("self").exists()
+        && pid.parse::<u32>().is_ok()
+        && !proc_root.join(pid).exists()
+}
+
+fn expiry(ttl: Duration) -> String {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+    (chrono::Utc::now() + ttl).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Takes the lease of `run_id` for `ttl`: `Ok(None)` when taken, `Ok(Some(holder))` when
+    /// someone else holds it. An expired lease, or one of a process gone from this host, is taken over.
+    pub fn lease_acquire(
+        &self,
+        run_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseHolder>, StoreError> {
+        let conn = self.conn();
+        let now = super::now_rfc3339();
+        let held: Option<LeaseHolder> = conn
+            .query_row(
+                "SELECT owner, expires_at FROM run_leases WHERE run_id = ?1",
+                [run_id],
+                |r| {
+                    Ok(LeaseHolder {
+                        owner: r.get(0)?,
+                        until: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        let taken_over = held.as_ref().map(|h| h.owner.clone());
+        if let Some(h) = held {
+            if h.owner != owner && h.until > now && !owner_is_gone(&h.owner) {
+                return Ok(Some(h));
+            }
+        }
+        // Conditional on the row seen above: of two takers racing, one changes it.
+        let changed = conn
+            .execute(
+                "INSERT INTO run_leases (run_id, owner, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner,
+                   expires_at = excluded.expires_at
+                 WHERE run_leases.owner IS ?4",
+                params![run_id, owner, expiry(ttl), taken_over],
+            )
+            .map_err(|e| self.error(e))?;
+        if changed == 1 {
+            return Ok(None);
+        }
+        Ok(Some(LeaseHolder {
+            owner: "another process".into(),
+            until: now,
+        }))
+    }
+
+    /// Extends a lease this owner holds; `false` when it is no longer this owner's.
+    pub fn lease_renew(
+        &self,
+        run_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE run_leases SET expires_at = ?3 WHERE run_id = ?1 AND owner = ?2",
+                params![run_id, owner, expiry(ttl)],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(changed == 1)
+    }
+
+    /// Gives a lease up (only this owner's).
+    pub fn lease_release(&self, run_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM run_leases WHERE run_id = ?1 AND owner = ?2",
+                params![run_id, owner],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
+/// How long a lease lasts without renewal: a process that stops renewing (killed elsewhere,
+/// frozen) gives its run id up after this.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// A lease this process holds, renewed in the background until [`HeldLease::release`].
+pub struct HeldLease {
+    store: Store,
+    run_id: String,
+    owner: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl HeldLease {
+    /// Takes `run_id`'s lease, or says who holds it. `on_lost` runs if another owner takes it
+    /// over while the run goes on (this process stalled past the expiry): the run must stop.
+    pub async fn take(
+        store: &Store,
+        run_id: &str,
+        on_lost: impl FnOnce() + Send + 'static,
+    ) -> Result<HeldLease, String> {
+        let owner = new_lease_owner();
+        let (s, id, o) = (store.clone(), run_id.to_string(), owner.clone());
+        let taken = tokio::task::spawn_blocking(move || s.lease_acquire(&id, &o, LEASE_TTL))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if let Some(h) = taken {
+            return Err(format!(
+                "run {run_id} is already running ({}, lease until {}): one execution per run id; wait for it to end",
+                h.owner, h.until
+            ));
+        }
+        let (s, id, o) = (store.clone(), run_id.to_string(), owner.clone());
+        let renewer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE_TTL / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (s2, id2, o2) = (s.clone(), id.clone(), o.clone());
+                let kept =
+                    tokio::task::spawn_blocking(move || s2.lease_renew(&id2, &o2, LEASE_TTL)).await;
+                match kept {
+                    Ok(Ok(false)) => {
+                        tracing::error!("run {id}: lost its lease to another process; stopping it");
+                        on_lost();
+                        return;
+                    }
+                    Ok(Err(e)) => tracing::warn!("run {id}: cannot renew its lease: {e}"),
+                    _ => {}
+                }
+            }
+        });
+        Ok(HeldLease {
+            store: store.clone(),
+            run_id: run_id.to_string(),
+            owner,
+            renewer,
+        })
+    }
+
+    /// Stops renewing and gives the lease up.
+    pub async fn release(self) {
+        self.renewer.abort();
+        let HeldLease {
+            store,
+            run_id,
+            owner,
+            ..
+        } = self;
+        let released =
+            tokio::task::spawn_blocking(move || store.lease_release(&run_id, &owner)).await;
+        if let Ok(Err(e)) = released {
+            tracing::warn!("cannot release a run lease: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_owner_at_a_time_until_expiry_or_release() {
+        let s = Store::in_memory();
+        let ttl = Duration::from_secs(30);
+        assert_eq!(s.lease_acquire("r1", "h:1:a", ttl).unwrap(), None);
+        let held = s.lease_acquire("r1", "h:1:b", ttl).unwrap().unwrap();
+        assert_eq!(held.owner, "h:1:a");
+        assert!(s.lease_renew("r1", "h:1:a", ttl).unwrap());
+        assert!(!s.lease_renew("r1", "h:1:b", ttl).unwrap());
+        s.lease_release("r1", "h:1:b").unwrap();
+        assert!(s.lease_acquire("r1", "h:1:b", ttl).unwrap().is_some());
+        s.lease_release("r1", "h:1:a").unwrap();
+        assert_eq!(s.lease_acquire("r1", "h:1:b", ttl).unwrap(), None);
+        // Expired: taken over.
+        assert_eq!(
+            s.lease_acquire("r2", "h:1:a", Duration::ZERO).unwrap(),
+            None
+        );
+        assert_eq!(s.lease_acquire("r2", "h:1:b", ttl).unwrap(), None);
+        assert!(!s.lease_renew("r2", "h:1:a", ttl).unwrap());
+    }
+
+    #[test]
+    fn a_lease_of_a_process_gone_from_this_host_is_taken_over() {
+        if !std::path::Path::new("/proc/self").exists() {
+            return;
+        }
+        let s = Store::in_memory();
+        let ttl = Duration::from_secs(30);
+        let host = new_lease_owner().split(':').next().unwrap().to_string();
+        // Beyond any pid the kernel hands out (pid_max is at most 2^22).
+        let dead = format!("{host}:{}:x", 1u32 << 30);
+        assert_eq!(s.lease_acquire("r", &dead, ttl).unwrap(), None);
+        assert_eq!(s.lease_acquire("r", &new_lease_owner(), ttl).unwrap(), None);
+    }
+}
