@@ -6,16 +6,22 @@
 mod auth;
 mod client;
 mod error;
+mod operation;
+mod request;
+mod retry;
 pub mod snake;
 
 pub mod address;
 pub mod ethernet;
 pub mod numbers;
 pub mod order;
-pub mod porting;
+pub mod port;
 mod sandbox_admin;
 pub mod whc;
 
 pub use auth::{Credentials, Secret};
-pub use client::{BtClient, ClientOptions, Page, RetryPolicy};
+pub use client::{BtClient, ClientOptions};
 pub use error::{ApiError, BtError};
+pub use operation::Operation;
+pub use request::Page;
+pub use retry::RetryPolicy;

@@ -1,7 +1,9 @@
 //! Directory numbers: ringfence (reserve new or ported numbers for a company) and availability.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::{Page, Request};
 use serde_json::{json, Value};
 
 /// What a ringfence asks for.
@@ -45,7 +47,7 @@ impl BtClient {
             "qualifierId": r.qualification_id,
         });
         let req = Request::post(
-            "ringfence numbers",
+            Operation::NumbersRingfence,
             "/v1/resourceManagement/directoryNumbers/ringFence",
             body,
         );
@@ -59,7 +61,7 @@ impl BtClient {
         let start = s("/numberRange/startNumber");
         if start.is_empty() {
             return Err(ApiError::Decode {
-                operation: "ringfence numbers".into(),
+                operation: Operation::NumbersRingfence.into(),
                 detail: "no numberRange.startNumber in the answer".into(),
             });
         }
@@ -86,7 +88,7 @@ impl BtClient {
             NumberScope::Site(v) => ("siteServiceId", v),
         };
         let req = Request::get(
-            "get available numbers",
+            Operation::NumbersAvailable,
             "/v1/resourceManagement/directoryNumbers",
         )
         .query(key, value.clone())

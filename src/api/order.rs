@@ -1,7 +1,9 @@
 //! Product orders (TMF622 style): create from a plain description, submit, get, list, cancel.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::{Page, Request};
 use super::whc::seg;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -227,9 +229,9 @@ impl BtClient {
     }
 
     async fn create_order_once(&self, body: Value) -> Result<String, ApiError> {
-        let req = Request::post("create order", format!("{BASE}/productOrder"), body);
+        let req = Request::post(Operation::OrderCreate, format!("{BASE}/productOrder"), body);
         let v = self.send(req).await?.body;
-        id_of("create order", &v)
+        id_of(Operation::OrderCreate, &v)
     }
 
     /// The id of the order carrying `external_id`, if BT has one.
@@ -258,7 +260,7 @@ impl BtClient {
     pub async fn submit_order(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
         let req = Request::post(
-            "submit order",
+            Operation::OrderSubmit,
             format!("{BASE}/submit-product-order"),
             body.clone(),
         );
@@ -268,8 +270,11 @@ impl BtClient {
                 if self.order_submitted(id).await? {
                     return Ok(json!({"id": id, "productOrder": body["productOrder"]}));
                 }
-                let req =
-                    Request::post("submit order", format!("{BASE}/submit-product-order"), body);
+                let req = Request::post(
+                    Operation::OrderSubmit,
+                    format!("{BASE}/submit-product-order"),
+                    body,
+                );
                 Ok(self.send(req).await?.body)
             }
             other => Ok(other?.body),
@@ -289,9 +294,9 @@ impl BtClient {
     /// orders and Ethernet orders, each from its own resource.
     pub async fn get_any_order(&self, id: &str) -> Result<Value, ApiError> {
         if id.starts_with("BTWPI") {
-            self.get_import_order(id).await
+            self.port_get(id).await
         } else if id.starts_with("EOR") {
-            self.get_ethernet_order(id).await
+            self.ethernet_get(id).await
         } else {
             self.get_order(id).await
         }
@@ -299,13 +304,16 @@ impl BtClient {
 
     /// One order, with its state and items.
     pub async fn get_order(&self, id: &str) -> Result<Value, ApiError> {
-        let req = Request::get("get order", format!("{BASE}/productOrder/{}", seg(id)));
+        let req = Request::get(
+            Operation::OrderGet,
+            format!("{BASE}/productOrder/{}", seg(id)),
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// A page of orders matching `filter`, newest first.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
-        let mut req = Request::get("list orders", format!("{BASE}/productOrder"))
+        let mut req = Request::get(Operation::OrderList, format!("{BASE}/productOrder"))
             .query("offset", filter.offset.to_string())
             .query("limit", filter.limit.max(1).to_string());
         if let Some(s) = &filter.state {
@@ -320,12 +328,16 @@ impl BtClient {
     /// Asks BT to cancel an order that has not started.
     pub async fn cancel_order(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
-        let req = Request::post("cancel order", format!("{BASE}/cancelProductOrder"), body);
+        let req = Request::post(
+            Operation::OrderCancel,
+            format!("{BASE}/cancelProductOrder"),
+            body,
+        );
         Ok(self.send(req).await?.body)
     }
 }
 
-fn id_of(op: &str, v: &Value) -> Result<String, ApiError> {
+fn id_of(op: Operation, v: &Value) -> Result<String, ApiError> {
     v.get("id")
         .and_then(Value::as_str)
         .map(str::to_string)

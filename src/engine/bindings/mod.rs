@@ -18,7 +18,7 @@ mod whc;
 
 use super::convert::{to_dynamic, to_json};
 use super::Runtime;
-use crate::api::ApiError;
+use crate::api::{ApiError, Operation};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -93,14 +93,14 @@ pub(crate) fn script_error(ctx: &NativeCallContext, msg: impl Into<String>) -> B
 pub(crate) fn block_on<T>(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    op: &str,
+    op: impl Into<String>,
     fut: impl Future<Output = Result<T, ApiError>>,
 ) -> RhaiResult<T> {
     let cancel = rt.cancel.clone();
     let result = rt.handle.block_on(async {
         tokio::select! {
             r = fut => r,
-            _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.to_string() }),
+            _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.into() }),
         }
     });
     result.map_err(|e| api_error(ctx.call_position(), e))
@@ -235,7 +235,7 @@ fn outcome_unknown(err: &EvalAltResult) -> bool {
 pub(crate) fn ledgered(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: impl FnOnce(u64) -> Value,
     call: impl FnOnce(&Value) -> RhaiResult<Value>,
     recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
@@ -256,7 +256,7 @@ pub(crate) fn ledgered(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation {
+        if entry.operation != operation.as_str() {
             return Err(script_error(
                 ctx,
                 format!(
@@ -319,7 +319,7 @@ pub(crate) fn ledgered(
 pub(crate) fn recorded_read(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: Value,
     call: impl FnOnce() -> RhaiResult<Value>,
 ) -> RhaiResult<Value> {
@@ -335,7 +335,7 @@ pub(crate) fn recorded_read(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation {
+        if entry.operation != operation.as_str() {
             return Err(script_error(
                 ctx,
                 format!(
@@ -359,7 +359,7 @@ pub(crate) fn recorded_read(
 pub(crate) fn read(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: Value,
     fut: impl Future<Output = Result<Value, ApiError>>,
 ) -> RhaiResult<Value> {

@@ -6,6 +6,7 @@ use rhai::plugin::*;
 pub mod order_module {
     use crate::api::order::OrderSpec;
     use crate::api::snake::snake_keys;
+    use crate::api::Operation;
     use crate::engine::bindings::wait::{wait_for_order, Verdict};
     use crate::engine::bindings::{
         arg, block_on, ledgered, list_filter, read, recorded_read, runtime, script_error, snake,
@@ -45,7 +46,7 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "create order",
+            Operation::OrderCreate,
             // The external id follows from the step, so every attempt and a resume send the same one.
             |step| {
                 let ext = spec
@@ -58,7 +59,7 @@ pub mod order_module {
                 let id = block_on(
                     &ctx,
                     &rt,
-                    "create order",
+                    Operation::OrderCreate,
                     rt.client.create_order(body.clone()),
                 )?;
                 Ok(result(id, body))
@@ -71,7 +72,7 @@ pub mod order_module {
                 let found = block_on(
                     &ctx,
                     &rt,
-                    "find order",
+                    Operation::OrderFind,
                     rt.client.find_order_by_external_id(ext),
                 )?;
                 Ok(found.map(|id| result(id, recorded)))
@@ -90,14 +91,24 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "submit order",
+            Operation::OrderSubmit,
             |_| json!({"id": id}),
             |_| {
-                let v = block_on(&ctx, &rt, "submit order", rt.client.submit_order(id))?;
+                let v = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderSubmit,
+                    rt.client.submit_order(id),
+                )?;
                 Ok(snake_keys(v))
             },
             |_| {
-                let done = block_on(&ctx, &rt, "get order", rt.client.order_submitted(id))?;
+                let done = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderGet,
+                    rt.client.order_submitted(id),
+                )?;
                 Ok(done.then(|| json!({"id": id, "product_order": {"id": id, "referred_type": "ProductOrder"}})))
             },
         )
@@ -114,7 +125,7 @@ pub mod order_module {
         let v = read(
             &ctx,
             &rt,
-            "get order",
+            Operation::OrderGet,
             json!({"id": id}),
             rt.client.get_order(id),
         )?;
@@ -130,7 +141,7 @@ pub mod order_module {
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Array> {
         let (f, request) = list_filter(&ctx, "order::list", filter)?;
         let rt = runtime(&ctx)?;
-        let body = read(&ctx, &rt, "list orders", request, async {
+        let body = read(&ctx, &rt, Operation::OrderList, request, async {
             Ok(rt.client.list_orders(&f).await?.body)
         })?;
         Ok(match body {
@@ -150,14 +161,19 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "cancel order",
+            Operation::OrderCancel,
             |_| json!({"id": id}),
             |_| {
-                let v = block_on(&ctx, &rt, "cancel order", rt.client.cancel_order(id))?;
+                let v = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderCancel,
+                    rt.client.cancel_order(id),
+                )?;
                 Ok(snake_keys(v))
             },
             |_| {
-                let order = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+                let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.get_order(id))?;
                 let state = order.get("state").and_then(Value::as_str).unwrap_or("");
                 Ok((state == "cancelled").then(|| json!({"id": id, "state": state})))
             },
@@ -192,7 +208,7 @@ pub mod order_module {
         let v = recorded_read(
             &ctx,
             &rt,
-            "wait for order",
+            Operation::OrderWait,
             json!({"id": id, "state": state}),
             || {
                 wait_for_order(&ctx, &rt, id, timeout, |order| {

@@ -1,6 +1,7 @@
 //! `port::` — number porting: portability check, import orders, allocation, activation.
 
-use crate::api::porting::PortNumbers;
+use crate::api::port::PortNumbers;
+use crate::api::Operation;
 use rhai::plugin::*;
 use rhai::{Dynamic, Map};
 use serde_json::Value;
@@ -84,18 +85,14 @@ fn import_order_in(
     id: &str,
     state: &str,
 ) -> crate::engine::bindings::RhaiResult<Option<Value>> {
-    let o = crate::engine::bindings::block_on(
-        ctx,
-        rt,
-        "get import order",
-        rt.client.get_import_order(id),
-    )?;
+    let o = crate::engine::bindings::block_on(ctx, rt, Operation::PortGet, rt.client.port_get(id))?;
     Ok((o.get("state").and_then(Value::as_str) == Some(state)).then_some(o))
 }
 
 #[export_module]
 pub mod port_module {
     use super::{import_order_in, import_type, numbers_json, port_numbers};
+    use crate::api::Operation;
     use crate::engine::bindings::{
         arg, block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of,
         RhaiResult,
@@ -120,7 +117,7 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "check portability",
+            Operation::PortCheck,
             json!({"numbers": format!("{n:?}")}),
             rt.client.port_check(&n, None),
         )?;
@@ -145,7 +142,7 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "check portability",
+            Operation::PortCheck,
             request,
             rt.client.port_check(&n, Some(product)),
         )?;
@@ -175,9 +172,9 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "earliest port date",
+            Operation::PortEarliestDate,
             json!({"kind": kind, "numbers": format!("{n:?}"), "losing_provider": losing}),
-            rt.client.earliest_port_date(kind, &n, losing.as_deref()),
+            rt.client.port_earliest_date(kind, &n, losing.as_deref()),
         )?;
         Ok(v.get("earliestPortDate")
             .and_then(Value::as_str)
@@ -246,7 +243,7 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "place import order",
+            Operation::PortImport,
             |step| {
                 let mut body = json!({
                     "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
@@ -273,8 +270,8 @@ pub mod port_module {
                 block_on(
                     &ctx,
                     &rt,
-                    "place import order",
-                    rt.client.create_import_order(body.clone()),
+                    Operation::PortImport,
+                    rt.client.port_import(body.clone()),
                 )
             },
             |recorded| {
@@ -282,12 +279,7 @@ pub mod port_module {
                     .get("externalId")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                block_on(
-                    &ctx,
-                    &rt,
-                    "find import order",
-                    rt.client.find_import_order(ext),
-                )
+                block_on(&ctx, &rt, Operation::PortFind, rt.client.port_find(ext))
             },
         )?;
         Ok(snake_of(&v))
@@ -306,9 +298,9 @@ pub mod port_module {
         Ok(snake(read(
             &ctx,
             &rt,
-            "get import order",
+            Operation::PortGet,
             json!({"id": id}),
-            rt.client.get_import_order(id),
+            rt.client.port_get(id),
         )?))
     }
 
@@ -351,14 +343,14 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "amend import order",
+            Operation::PortAmend,
             |_| json!({"id": id, "patch": patch}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "amend import order",
-                    rt.client.amend_import_order(id, patch.clone()),
+                    Operation::PortAmend,
+                    rt.client.port_amend(id, patch.clone()),
                 )
             },
             // The same PATCH again changes nothing more: send it.
@@ -378,16 +370,9 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "cancel import order",
+            Operation::PortCancel,
             |_| json!({"id": id}),
-            |_| {
-                block_on(
-                    &ctx,
-                    &rt,
-                    "cancel import order",
-                    rt.client.cancel_import_order(id),
-                )
-            },
+            |_| block_on(&ctx, &rt, Operation::PortCancel, rt.client.port_cancel(id)),
             |_| import_order_in(&ctx, &rt, id, "cancelled"),
         )?;
         Ok(snake_of(&v))
@@ -404,14 +389,14 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "allocate ported numbers",
+            Operation::PortAllocate,
             |_| json!({"id": id, "service_id": service_id}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "allocate ported numbers",
-                    rt.client.allocate_ported(&rt.cug, id, service_id),
+                    Operation::PortAllocate,
+                    rt.client.port_allocate(&rt.cug, id, service_id),
                 )
             },
             // Allocating again to the same company gives the same answer.
@@ -432,9 +417,16 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "activate port",
+            Operation::PortActivate,
             |_| json!({"id": id}),
-            |_| block_on(&ctx, &rt, "activate port", rt.client.activate_port(id)),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    Operation::PortActivate,
+                    rt.client.port_activate(id),
+                )
+            },
             |_| import_order_in(&ctx, &rt, id, "completed"),
         )?;
         Ok(snake_of(&v))
@@ -449,8 +441,8 @@ pub mod port_module {
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Dynamic> {
         let (f, request) = list_filter(&ctx, "port::list", filter)?;
         let rt = runtime(&ctx)?;
-        let v = read(&ctx, &rt, "list import orders", request, async {
-            Ok(rt.client.list_import_orders(&f).await?.body)
+        let v = read(&ctx, &rt, Operation::PortList, request, async {
+            Ok(rt.client.port_list(&f).await?.body)
         })?;
         Ok(snake(v))
     }

@@ -4,6 +4,7 @@
 //! Adding a job is a ledgered step: a resumed or re-run script finds the job it already added
 //! instead of adding a second one.
 
+use crate::api::Operation;
 use crate::engine::bindings::{arg, ledgered, runtime, script_error, RhaiResult};
 use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::Runtime;
@@ -84,7 +85,7 @@ fn add(
     let done = ledgered(
         ctx,
         &rt,
-        "schedule job",
+        Operation::ScheduleAdd,
         // The job's id is chosen before it is added and recorded with the step, so a resume
         // can tell whether the job made it into the store.
         |_step| json!({"id": new_job_id(), "kind": kind, "when": spec, "recipe": recipe, "params": params}),
