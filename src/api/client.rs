@@ -271,38 +271,46 @@ impl BtClient {
             tracking = %tracking,
             "BT call"
         );
-        if status.is_success() {
-            let body = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).map_err(|e| {
-                    fail(
-                        Failure::fatal(ApiError::Decode {
-                            operation: req.operation.into(),
-                            detail: format!("body is not JSON ({e})"),
-                        }),
-                        None,
-                    )
-                })?
-            };
-            return Ok(Page {
-                status: status.as_u16(),
-                body,
-                total_count,
-                result_count,
-            });
-        }
-        let bt = BtError::from_body(req.operation.as_str(), status.as_u16(), &text);
-        let code = bt.code.clone();
-        Err(fail(
-            Failure {
-                retryable: req.kind == Kind::Safe && retryable_status(status.as_u16()),
-                retry_after: wait,
-                error: ApiError::Bt(Box::new(bt)),
-            },
-            Some((status.as_u16(), code)),
-        ))
+        page_or_failure(req, status, &text, (total_count, result_count), wait)
+            .map_err(|(failure, status)| fail(failure, status))
     }
+}
+
+/// What BT's answer means: a page, or a failure (with BT's status and code when it said no).
+fn page_or_failure(
+    req: &Request,
+    status: StatusCode,
+    text: &str,
+    (total_count, result_count): (Option<u64>, Option<u64>),
+    wait: Option<Duration>,
+) -> Result<Page, (Failure, Option<(u16, String)>)> {
+    if status.is_success() {
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                let error = ApiError::Decode {
+                    operation: req.operation.into(),
+                    detail: format!("body is not JSON ({e})"),
+                };
+                (Failure::fatal(error), None)
+            })?
+        };
+        return Ok(Page {
+            status: status.as_u16(),
+            body,
+            total_count,
+            result_count,
+        });
+    }
+    let bt = BtError::from_body(req.operation.as_str(), status.as_u16(), text);
+    let code = bt.code.clone();
+    let failure = Failure {
+        retryable: req.kind == Kind::Safe && retryable_status(status.as_u16()),
+        retry_after: wait,
+        error: ApiError::Bt(Box::new(bt)),
+    };
+    Err((failure, Some((status.as_u16(), code))))
 }
 
 /// A failed attempt, with what a token refresh needs to know.

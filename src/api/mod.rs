@@ -10,6 +10,7 @@ mod operation;
 mod request;
 mod retry;
 pub mod snake;
+mod token;
 
 pub mod address;
 pub mod ethernet;
