@@ -6,6 +6,7 @@ mod batch;
 mod callbacks;
 mod cli;
 mod ethernet;
+mod examples;
 mod journey;
 mod porting;
 mod raw;

@@ -173,6 +173,26 @@ pub mod ethernet_module {
         Ok(snake_of(&v))
     }
 
+    /// A quote again by its id (`state`, `valid_for`, `quote_item`, …), e.g. to see whether it
+    /// is still valid before ordering it.
+    ///
+    /// ```rhai
+    /// let again = ethernet::get_quote(q.id);
+    /// print(`${again.id} ${again.state}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn get_quote(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = read(
+            &ctx,
+            &rt,
+            Operation::EthernetGetQuote,
+            json!({"id": id}),
+            rt.client.ethernet_get_quote(id),
+        )?;
+        Ok(snake(v))
+    }
+
     /// Which Ethernet products are available at a place (postcode or NAD key). Returns
     /// `#{id, result, available: [products], unavailable: #{product: reason}, …}`.
     ///
@@ -308,7 +328,7 @@ pub mod ethernet_module {
     /// ethernet::cancel_appointment(appt.id);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn ethernet_cancel_appointment(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+    pub fn cancel_appointment(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
         let v = ledgered(
             &ctx,
@@ -547,7 +567,7 @@ pub mod ethernet_module {
     /// A live (or ceased) Ethernet service: `#{id, status, product_characteristic, …}`.
     ///
     /// ```rhai
-    /// print(ethernet::service("ETH000001").status);
+    /// print(ethernet::service(service_id).status);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn service(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {

@@ -20,7 +20,7 @@ pub mod events_module {
     /// Throws `#{kind: "timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
-    /// let e = events::wait(port.id, "portLcpAccepted", 120);
+    /// let e = events::wait(p.id, "portLcpAccepted", 120);
     /// print(e.event.product_order.confirmed_port_date);
     /// ```
     #[rhai_fn(return_raw)]

@@ -24,11 +24,11 @@ pub mod order_module {
     ///
     /// ```rhai
     /// let o = order::create(#{
-    ///     company: #{name: "The Fun Network", domain: "thefunnetwork.com", group: "SWAINsTelecom",
+    ///     company: #{name: name, domain: domain, group: whc::reseller().customer_groups[0],
     ///                service_id: q.service_id, qualification_id: q.id},
-    ///     sites: [#{name: "Head Office", nad_key: addr.id}],
+    ///     sites: [#{name: `${name} HQ`, nad_key: addr.id, location_code: "THEFUNHQ01"}],
     ///     numbers: [#{start: block.start, end: block.end}],
-    ///     users: [#{first_name: "Ada", last_name: "Lovelace", username: "ada@thefunnetwork.com",
+    ///     users: [#{first_name: "Ada", last_name: "Lovelace", username: `ada@${domain}`,
     ///               extension: "2001", number: block.start}],
     /// });
     /// print(o.id);
@@ -117,7 +117,7 @@ pub mod order_module {
     /// One order with its `state` and `product_order_item`s.
     ///
     /// ```rhai
-    /// print(order::get("BTWKN1485").state);
+    /// print(order::get(o.id).state);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
@@ -187,6 +187,7 @@ pub mod order_module {
     /// (rejected, cancelled, failed, completed) and `#{kind: "timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
+    /// order::submit(o.id);
     /// let done = order::wait(o.id, "completed", 120);
     /// print(done.state);
     /// ```

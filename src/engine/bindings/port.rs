@@ -189,8 +189,9 @@ pub mod port_module {
     /// postcode, losing_provider, company_service_id, external_id}`. Returns the order (`id`, `state`, …).
     ///
     /// ```rhai
-    /// let p = port::import_order(#{kind: "single", numbers: ["01914980100"], port_date: "2026-12-01",
-    ///                        postcode: "NE1 4ST", losing_provider: "BT"});
+    /// let date = port::earliest_date(#{kind: "single", numbers: ["01914980100"]});
+    /// let p = port::import_order(#{kind: "single", numbers: ["01914980100"], port_date: date,
+    ///                            postcode: "NE1 4ST", losing_provider: "BT"});
     /// print(`${p.id} ${p.state}`);
     /// ```
     #[rhai_fn(return_raw)]
@@ -289,8 +290,8 @@ pub mod port_module {
     /// `lcp_status`, `rejection_reason`, `port_date`, `confirmed_port_date`, …
     ///
     /// ```rhai
-    /// let p = port::get("BTWPI001001");
-    /// print(`${p.state} ${p.lcp_status}`);
+    /// let now = port::get(p.id);
+    /// print(`${now.state} ${now.lcp_status}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
@@ -381,6 +382,7 @@ pub mod port_module {
     /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
     ///
     /// ```rhai
+    /// events::wait(p.id, "portLcpAccepted", 120);   // allocation needs the losing provider's yes
     /// port::allocate(p.id, q.service_id);
     /// ```
     #[rhai_fn(return_raw)]

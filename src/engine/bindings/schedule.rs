@@ -195,7 +195,7 @@ pub mod schedule_module {
     /// repeated autumn hour runs at its first occurrence.
     ///
     /// ```rhai
-    /// let job = schedule::at(`${port.port_date} 10:00`, "port_activate.rhai", #{port_id: port.id});
+    /// let job = schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id});
     /// print(`activation scheduled: ${job}`);
     /// ```
     #[rhai_fn(return_raw)]
@@ -215,7 +215,8 @@ pub mod schedule_module {
     /// this many seconds late; later, it is marked missed).
     ///
     /// ```rhai
-    /// schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"}, #{catch_up_secs: 600});
+    /// schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id},
+    ///              #{catch_up_secs: 600});
     /// ```
     #[rhai_fn(name = "at", return_raw)]
     pub fn at_with(
@@ -240,7 +241,7 @@ pub mod schedule_module {
     /// job id. After downtime it runs at most once to catch up, then carries on.
     ///
     /// ```rhai
-    /// let job = schedule::cron("0 10 * * 1-5", "daily_port_report.rhai", #{});
+    /// let job = schedule::cron("0 10 * * 1-5", "whc_port.rhai", #{});
     /// ```
     #[rhai_fn(return_raw)]
     pub fn cron(
@@ -262,7 +263,7 @@ pub mod schedule_module {
     /// As `schedule::cron`, with options `tz` and `catch_up_secs`.
     ///
     /// ```rhai
-    /// schedule::cron("30 9 * * *", "report.rhai", #{}, #{tz: "Europe/Dublin"});
+    /// schedule::cron("30 9 * * *", "whc_port.rhai", #{}, #{tz: "Europe/Dublin"});
     /// ```
     #[rhai_fn(name = "cron", return_raw)]
     pub fn cron_with(
@@ -309,7 +310,7 @@ pub mod schedule_module {
     /// Cancelling twice is fine; cancelling a job that already ended is an error.
     ///
     /// ```rhai
-    /// let job = schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"});
+    /// let job = schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id});
     /// schedule::cancel(job);
     /// ```
     #[rhai_fn(return_raw)]
