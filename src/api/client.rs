@@ -1,6 +1,6 @@
 //! The HTTP core every BT call goes through: tracking header, bearer token, retries, timeouts.
 
-use super::auth::{CachedToken, Credentials};
+use super::auth::{CachedToken, Credentials, Secret};
 use super::error::{ApiError, BtError};
 use super::request::{Kind, Page, Request};
 use super::retry::{retry_after, retryable_status, Failure, RetryPolicy};
@@ -192,6 +192,31 @@ impl BtClient {
             .await
     }
 
+    /// The HTTP request for `req`: a fresh tracking header, the bearer token, the call timeout.
+    fn request_builder(
+        &self,
+        req: &Request,
+        url: &str,
+        token: &Secret,
+        tracking: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = self
+            .inner
+            .http
+            .request(req.method.clone(), url)
+            .header("APIGW-Tracking-Header", tracking)
+            .header("Authorization", format!("Bearer {}", token.expose()))
+            .header("Accept", "application/json")
+            .timeout(self.inner.options.call_timeout);
+        if !req.query.is_empty() {
+            builder = builder.query(&req.query);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        builder
+    }
+
     /// One attempt: token, request, answer.
     async fn send_once(&self, req: &Request, url: &str) -> Result<Page, Attempt> {
         let (token, generation) = self.token().await.map_err(|e| Attempt {
@@ -206,20 +231,7 @@ impl BtClient {
         };
         let tracking = uuid::Uuid::new_v4().to_string();
         let opts = &self.inner.options;
-        let mut builder = self
-            .inner
-            .http
-            .request(req.method.clone(), url)
-            .header("APIGW-Tracking-Header", &tracking)
-            .header("Authorization", format!("Bearer {}", token.expose()))
-            .header("Accept", "application/json")
-            .timeout(opts.call_timeout);
-        if !req.query.is_empty() {
-            builder = builder.query(&req.query);
-        }
-        if let Some(body) = &req.body {
-            builder = builder.json(body);
-        }
+        let builder = self.request_builder(req, url, &token, &tracking);
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let call_started = Instant::now();
         let resp = match builder.send().await {

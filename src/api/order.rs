@@ -112,6 +112,23 @@ fn chars(pairs: &[(&str, Option<&str>)]) -> Value {
     )
 }
 
+impl UserSpec {
+    fn characteristics(&self) -> Value {
+        let device = self.device.as_ref();
+        chars(&[
+            ("firstName", Some(&self.first_name)),
+            ("lastName", Some(&self.last_name)),
+            ("username", Some(&self.username)),
+            ("extension", self.extension.as_deref()),
+            ("email", self.email.as_deref()),
+            ("directoryNumber", self.number.as_deref()),
+            ("licence", self.licence.as_deref()),
+            ("deviceName", device.map(|d| d.name.as_str())),
+            ("macAddress", device.and_then(|d| d.mac.as_deref())),
+        ])
+    }
+}
+
 impl OrderSpec {
     /// The TMF622 create body. `cug`, `billing_account` and `external_id` must be filled by then.
     pub fn to_body(&self, cug: &str, billing_account: &str, external_id: &str) -> Value {
@@ -170,23 +187,7 @@ impl OrderSpec {
             );
         }
         for u in &self.users {
-            let device = u.device.as_ref();
-            push(
-                "add",
-                "WHCUser",
-                chars(&[
-                    ("firstName", Some(&u.first_name)),
-                    ("lastName", Some(&u.last_name)),
-                    ("username", Some(&u.username)),
-                    ("extension", u.extension.as_deref()),
-                    ("email", u.email.as_deref()),
-                    ("directoryNumber", u.number.as_deref()),
-                    ("licence", u.licence.as_deref()),
-                    ("deviceName", device.map(|d| d.name.as_str())),
-                    ("macAddress", device.and_then(|d| d.mac.as_deref())),
-                ]),
-                None,
-            );
+            push("add", "WHCUser", u.characteristics(), None);
         }
         json!({
             "externalId": external_id,

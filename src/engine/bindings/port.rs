@@ -78,6 +78,61 @@ fn import_type(
     }
 }
 
+/// `port::import_order`'s argument map.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportArgs {
+    /// Read by [`import_type`] first; listed so that it is not an unknown field.
+    #[serde(default)]
+    #[allow(dead_code)]
+    kind: Option<String>,
+    #[serde(default)]
+    numbers: Option<Vec<String>>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    range: Option<ImportRange>,
+    port_date: String,
+    postcode: String,
+    #[serde(default)]
+    losing_provider: Option<String>,
+    #[serde(default)]
+    company_service_id: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRange {
+    start: String,
+    end: String,
+}
+
+/// Reads `port::import_order`'s map: the arguments, BT's import type, and the numbers.
+fn import_args(
+    ctx: &NativeCallContext,
+    request: Map,
+) -> crate::engine::bindings::RhaiResult<(ImportArgs, &'static str, PortNumbers)> {
+    let kind = import_type(ctx, request.get("kind"))?;
+    let a: ImportArgs = crate::engine::bindings::arg(ctx, "port::import_order", request)?;
+    let numbers = match (&a.numbers, &a.number, &a.range) {
+        (Some(list), None, None) => PortNumbers::List(list.clone()),
+        (None, Some(n), None) => PortNumbers::List(vec![n.clone()]),
+        (None, None, Some(r)) => PortNumbers::Range {
+            start: r.start.clone(),
+            end: r.end.clone(),
+        },
+        _ => {
+            return Err(crate::engine::bindings::script_error(
+                ctx,
+                "port::import_order: give one of numbers, number or range",
+            ))
+        }
+    };
+    Ok((a, kind, numbers))
+}
+
 /// The import order `id` when it has reached `state`: how a lost answer is recovered.
 fn import_order_in(
     ctx: &NativeCallContext,
@@ -94,8 +149,7 @@ pub mod port_module {
     use super::{import_order_in, import_type, numbers_json, port_numbers};
     use crate::api::Operation;
     use crate::engine::bindings::{
-        arg, block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of,
-        RhaiResult,
+        block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of, RhaiResult,
     };
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};
@@ -196,49 +250,7 @@ pub mod port_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn import_order(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            #[serde(default)]
-            kind: Option<String>,
-            #[serde(default)]
-            numbers: Option<Vec<String>>,
-            #[serde(default)]
-            number: Option<String>,
-            #[serde(default)]
-            range: Option<Range>,
-            port_date: String,
-            postcode: String,
-            #[serde(default)]
-            losing_provider: Option<String>,
-            #[serde(default)]
-            company_service_id: Option<String>,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Range {
-            start: String,
-            end: String,
-        }
-        let kind = import_type(&ctx, request.get("kind"))?;
-        let a: Args = arg(&ctx, "port::import_order", request)?;
-        let _ = a.kind;
-        let numbers = match (a.numbers, a.number, a.range) {
-            (Some(list), None, None) => super::PortNumbers::List(list),
-            (None, Some(n), None) => super::PortNumbers::List(vec![n]),
-            (None, None, Some(r)) => super::PortNumbers::Range {
-                start: r.start,
-                end: r.end,
-            },
-            _ => {
-                return Err(script_error(
-                    &ctx,
-                    "port::import_order: give one of numbers, number or range",
-                ))
-            }
-        };
+        let (a, kind, numbers) = super::import_args(&ctx, request)?;
         let (list, range) = numbers_json(&numbers);
         let rt = runtime(&ctx)?;
         let v = ledgered(

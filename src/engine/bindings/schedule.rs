@@ -52,6 +52,33 @@ fn script_now(rt: &Runtime) -> DateTime<Utc> {
     Utc::now()
 }
 
+/// Adds the job to the store; a one-off time must not be in the past.
+fn store_job(
+    store: &Store,
+    when: &When,
+    tz: chrono_tz::Tz,
+    recipe: &std::path::Path,
+    params: Value,
+    opts: &JobOptions,
+    now: DateTime<Utc>,
+) -> Result<Job, String> {
+    let added = match when {
+        When::At(w) => {
+            let t = clock::parse_when(w, tz)?;
+            if t < now {
+                return Err(format!(
+                    "{} is in the past (now {})",
+                    clock::fmt_local(t, tz),
+                    clock::fmt_local(now, tz)
+                ));
+            }
+            schedule::add_at(store, t, recipe, params, opts, now)
+        }
+        When::Cron(e) => schedule::add_cron(store, e, recipe, params, opts, now),
+    };
+    added.map_err(|e| e.to_string())
+}
+
 fn add(
     ctx: &NativeCallContext,
     func: &str,
@@ -95,23 +122,16 @@ fn add(
             let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
                 .map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
-            let job = match &when {
-                When::At(w) => {
-                    let t = clock::parse_when(w, tz).map_err(err)?;
-                    if t < now {
-                        return Err(err(format!(
-                            "{} is in the past (now {})",
-                            clock::fmt_local(t, tz),
-                            clock::fmt_local(now, tz)
-                        )));
-                    }
-                    schedule::add_at(&store, t, &recipe, params.clone(), &job_opts(id), now)
-                }
-                When::Cron(e) => {
-                    schedule::add_cron(&store, e, &recipe, params.clone(), &job_opts(id), now)
-                }
-            }
-            .map_err(|e| err(e.to_string()))?;
+            let job = store_job(
+                &store,
+                &when,
+                tz,
+                &recipe,
+                params.clone(),
+                &job_opts(id),
+                now,
+            )
+            .map_err(err)?;
             rt.out.log(
                 crate::engine::LogLevel::Info,
                 &format!(
