@@ -9,7 +9,7 @@ mod error;
 mod operation;
 mod request;
 mod retry;
-pub mod snake;
+pub(crate) mod snake;
 mod token;
 
 pub mod address;

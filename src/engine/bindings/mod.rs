@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Every script module, as (name, module). The REPL and `btw defs` read this list too.
-pub fn modules() -> Vec<(&'static str, rhai::Module)> {
+pub(crate) fn modules() -> Vec<(&'static str, rhai::Module)> {
     vec![
         ("btw", rhai::exported_module!(btw::btw_module)),
         ("whc", rhai::exported_module!(whc::whc_module)),
@@ -54,7 +54,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
 
 /// Registers every script module. They are built and indexed once per process and shared by
 /// every engine (an engine per run, so this keeps a run's set-up cheap).
-pub fn register_all(engine: &mut Engine) {
+pub(crate) fn register_all(engine: &mut Engine) {
     static BUILT: std::sync::OnceLock<Vec<(&'static str, rhai::Shared<rhai::Module>)>> =
         std::sync::OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -189,7 +189,7 @@ pub(crate) fn list_filter(
 }
 
 /// Signatures of the script surface, e.g. `whc::company(name: &str) -> Dynamic`, for messages and help.
-pub fn signatures(engine: &Engine) -> Vec<String> {
+pub(crate) fn signatures(engine: &Engine) -> Vec<String> {
     engine
         .gen_fn_signatures(false)
         .into_iter()
