@@ -21,7 +21,7 @@ pub struct AddressQuery {
 
 impl BtClient {
     /// Addresses at a postcode; an empty list when BT has none.
-    pub async fn search_addresses(&self, q: &AddressQuery) -> Result<Vec<Value>, ApiError> {
+    pub async fn address_search(&self, q: &AddressQuery) -> Result<Vec<Value>, ApiError> {
         let mut req = Request::get(Operation::AddressSearch, PATH)
             .query("postcode", q.postcode.clone())
             .query(
@@ -43,7 +43,7 @@ impl BtClient {
     }
 
     /// Creates a temporary address (camelCase BT fields) and returns its NAD key.
-    pub async fn create_address(&self, fields: Map<String, Value>) -> Result<String, ApiError> {
+    pub async fn address_create(&self, fields: Map<String, Value>) -> Result<String, ApiError> {
         let req = Request::post(Operation::AddressCreate, PATH, Value::Object(fields));
         let v = self.send(req).await?.body;
         v.get("id")

@@ -2,6 +2,12 @@
 //!
 //! `client` owns the HTTP plumbing (tracking header, bearer token, retries, timeouts);
 //! each API family lives in its own file and only builds requests and reads responses.
+//!
+//! One name per operation: each family's file is named after its script module (`port.rs` serves
+//! `port::`), and a method is named after the script function it serves, with the module in
+//! front where the bare name would be ambiguous on [`BtClient`] (`port_earliest_date` for
+//! `port::earliest_date`, `ethernet_order` for `ethernet::order`; `whc::`'s names are unique as
+//! they are). Ledger steps and error messages name operations by [`Operation`].
 
 mod auth;
 mod client;

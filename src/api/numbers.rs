@@ -37,7 +37,7 @@ pub enum NumberScope {
 
 impl BtClient {
     /// Ringfences `quantity` numbers in an area for a qualified company.
-    pub async fn ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
+    pub async fn numbers_ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
         let body = json!({
             "customer": {"id": r.cug, "type": "BUSINESS"},
             "numbers": {"quantity": r.quantity, "characteristics": {"numberString": r.area_code}},
@@ -76,7 +76,7 @@ impl BtClient {
     }
 
     /// Numbers (new and ported) free to use in a scope, one page.
-    pub async fn available_numbers(
+    pub async fn numbers_available(
         &self,
         scope: &NumberScope,
         offset: u32,
@@ -98,10 +98,10 @@ impl BtClient {
     }
 
     /// Every number available in a scope, all pages.
-    pub async fn all_available_numbers(&self, scope: &NumberScope) -> Result<Vec<Value>, ApiError> {
+    pub async fn numbers_all_available(&self, scope: &NumberScope) -> Result<Vec<Value>, ApiError> {
         let mut out = Vec::new();
         loop {
-            let page = self.available_numbers(scope, out.len() as u32, 100).await?;
+            let page = self.numbers_available(scope, out.len() as u32, 100).await?;
             let items = match page.body {
                 Value::Array(items) => items,
                 _ => Vec::new(),

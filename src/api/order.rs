@@ -204,23 +204,23 @@ impl BtClient {
     /// Never creates it twice: when the outcome of the POST is unknown (timeout, connection lost
     /// after sending) or BT says the `externalId` exists, the order is looked up by its
     /// `externalId`, and only sent again if BT has no such order.
-    pub async fn create_order(&self, body: Value) -> Result<String, ApiError> {
+    pub async fn order_create(&self, body: Value) -> Result<String, ApiError> {
         let external_id = body
             .get("externalId")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let first = self.create_order_once(body.clone()).await;
+        let first = self.order_create_once(body.clone()).await;
         let Some(ext) = external_id else { return first };
         match first {
             Err(e) if e.outcome_unknown() => {
                 tracing::warn!(external_id = %ext, "create order: outcome unknown ({e}); looking the order up");
-                match self.find_order_by_external_id(&ext).await? {
+                match self.order_find(&ext).await? {
                     Some(id) => Ok(id),
-                    None => self.create_order_once(body).await,
+                    None => self.order_create_once(body).await,
                 }
             }
             Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
-                match self.find_order_by_external_id(&ext).await? {
+                match self.order_find(&ext).await? {
                     Some(id) => Ok(id),
                     None => Err(ApiError::Bt(e)),
                 }
@@ -229,19 +229,16 @@ impl BtClient {
         }
     }
 
-    async fn create_order_once(&self, body: Value) -> Result<String, ApiError> {
+    async fn order_create_once(&self, body: Value) -> Result<String, ApiError> {
         let req = Request::post(Operation::OrderCreate, format!("{BASE}/productOrder"), body);
         let v = self.send(req).await?.body;
         id_of(Operation::OrderCreate, &v)
     }
 
     /// The id of the order carrying `external_id`, if BT has one.
-    pub async fn find_order_by_external_id(
-        &self,
-        external_id: &str,
-    ) -> Result<Option<String>, ApiError> {
+    pub async fn order_find(&self, external_id: &str) -> Result<Option<String>, ApiError> {
         let page = self
-            .list_orders(&OrderFilter {
+            .order_list(&OrderFilter {
                 external_id: Some(external_id.to_string()),
                 limit: 1,
                 ..Default::default()
@@ -258,7 +255,7 @@ impl BtClient {
 
     /// Submits a created order for processing. When the outcome is unknown, the order's state
     /// tells whether the submit took effect, and it is only sent again if the order is still pending.
-    pub async fn submit_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_submit(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
         let req = Request::post(
             Operation::OrderSubmit,
@@ -284,7 +281,7 @@ impl BtClient {
 
     /// Whether an order has left the `pending` (created, not submitted) state.
     pub async fn order_submitted(&self, id: &str) -> Result<bool, ApiError> {
-        let order = self.get_order(id).await?;
+        let order = self.order_get(id).await?;
         Ok(order
             .get("state")
             .and_then(Value::as_str)
@@ -293,18 +290,18 @@ impl BtClient {
 
     /// Any kind of order by its id: WHC provide and follow-on orders (`BTWKN…`), number import
     /// orders and Ethernet orders, each from its own resource.
-    pub async fn get_any_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_get_any(&self, id: &str) -> Result<Value, ApiError> {
         if id.starts_with("BTWPI") {
             self.port_get(id).await
         } else if id.starts_with("EOR") {
             self.ethernet_get(id).await
         } else {
-            self.get_order(id).await
+            self.order_get(id).await
         }
     }
 
     /// One order, with its state and items.
-    pub async fn get_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_get(&self, id: &str) -> Result<Value, ApiError> {
         let req = Request::get(
             Operation::OrderGet,
             format!("{BASE}/productOrder/{}", seg(id)),
@@ -313,7 +310,7 @@ impl BtClient {
     }
 
     /// A page of orders matching `filter`, newest first.
-    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
+    pub async fn order_list(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
         let mut req = Request::get(Operation::OrderList, format!("{BASE}/productOrder"))
             .query("offset", filter.offset.to_string())
             .query("limit", filter.limit.max(1).to_string());
@@ -327,7 +324,7 @@ impl BtClient {
     }
 
     /// Asks BT to cancel an order that has not started.
-    pub async fn cancel_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_cancel(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
         let req = Request::post(
             Operation::OrderCancel,

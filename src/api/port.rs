@@ -69,7 +69,7 @@ impl BtClient {
         Ok(self.send(req).await?.body)
     }
 
-    /// Places an import order; never twice (see [`BtClient::create_order`]): when the outcome is
+    /// Places an import order; never twice (see [`BtClient::order_create`]): when the outcome is
     /// unknown the order is looked up by its `externalId` first.
     pub async fn port_import(&self, body: Value) -> Result<Value, ApiError> {
         let external_id = body

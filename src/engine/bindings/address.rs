@@ -11,7 +11,7 @@ fn search_with(ctx: &NativeCallContext, q: AddressQuery) -> RhaiResult<Array> {
     let rt = runtime(ctx)?;
     let request = json!({"postcode": q.postcode, "source": q.source, "building": q.building, "street_nr": q.street_nr});
     let found = read(ctx, &rt, Operation::AddressSearch, request, async {
-        Ok(Value::Array(rt.client.search_addresses(&q).await?))
+        Ok(Value::Array(rt.client.address_search(&q).await?))
     })?;
     Ok(match found {
         Value::Array(items) => items.into_iter().map(snake).collect(),
@@ -122,7 +122,7 @@ pub mod address_module {
                     &ctx,
                     &rt,
                     Operation::AddressCreate,
-                    rt.client.create_address(body.clone()),
+                    rt.client.address_create(body.clone()),
                 )?;
                 Ok(serde_json::json!({"id": id}))
             },

@@ -42,7 +42,7 @@ pub mod numbers_module {
             };
         let request = json!({"scope": format!("{scope:?}")});
         let found = read(&ctx, &rt, Operation::NumbersAvailable, request, async {
-            let items = rt.client.all_available_numbers(&scope).await?;
+            let items = rt.client.numbers_all_available(&scope).await?;
             let s = |item: &Value, k: &str| item.get(k).cloned().unwrap_or(Value::Null);
             Ok(Value::Array(
                 items
@@ -101,7 +101,7 @@ pub mod numbers_module {
                     &ctx,
                     &rt,
                     Operation::NumbersRingfence,
-                    rt.client.ringfence(&req),
+                    rt.client.numbers_ringfence(&req),
                 )?;
                 Ok(
                     json!({"start": r.start, "end": r.end, "ringfence_id": r.ringfence_id, "status": r.status}),

@@ -60,7 +60,7 @@ pub mod order_module {
                     &ctx,
                     &rt,
                     Operation::OrderCreate,
-                    rt.client.create_order(body.clone()),
+                    rt.client.order_create(body.clone()),
                 )?;
                 Ok(result(id, body))
             },
@@ -69,12 +69,7 @@ pub mod order_module {
                     .get("externalId")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let found = block_on(
-                    &ctx,
-                    &rt,
-                    Operation::OrderFind,
-                    rt.client.find_order_by_external_id(ext),
-                )?;
+                let found = block_on(&ctx, &rt, Operation::OrderFind, rt.client.order_find(ext))?;
                 Ok(found.map(|id| result(id, recorded)))
             },
         )
@@ -98,7 +93,7 @@ pub mod order_module {
                     &ctx,
                     &rt,
                     Operation::OrderSubmit,
-                    rt.client.submit_order(id),
+                    rt.client.order_submit(id),
                 )?;
                 Ok(snake_keys(v))
             },
@@ -127,7 +122,7 @@ pub mod order_module {
             &rt,
             Operation::OrderGet,
             json!({"id": id}),
-            rt.client.get_order(id),
+            rt.client.order_get(id),
         )?;
         Ok(snake(v))
     }
@@ -142,7 +137,7 @@ pub mod order_module {
         let (f, request) = list_filter(&ctx, "order::list", filter)?;
         let rt = runtime(&ctx)?;
         let body = read(&ctx, &rt, Operation::OrderList, request, async {
-            Ok(rt.client.list_orders(&f).await?.body)
+            Ok(rt.client.order_list(&f).await?.body)
         })?;
         Ok(match body {
             Value::Array(items) => items.into_iter().map(snake).collect(),
@@ -168,12 +163,12 @@ pub mod order_module {
                     &ctx,
                     &rt,
                     Operation::OrderCancel,
-                    rt.client.cancel_order(id),
+                    rt.client.order_cancel(id),
                 )?;
                 Ok(snake_keys(v))
             },
             |_| {
-                let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.get_order(id))?;
+                let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.order_get(id))?;
                 let state = order.get("state").and_then(Value::as_str).unwrap_or("");
                 Ok((state == "cancelled").then(|| json!({"id": id, "state": state})))
             },

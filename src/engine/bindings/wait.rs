@@ -92,7 +92,7 @@ pub(crate) fn wait_for_order(
             ctx,
             rt,
             Operation::OrderGet,
-            rt.client.get_any_order(order_id),
+            rt.client.order_get_any(order_id),
         )?;
         let state = order
             .get("state")
@@ -181,7 +181,7 @@ pub(crate) fn wait_for_event(
             ctx,
             rt,
             Operation::OrderGet,
-            rt.client.get_any_order(order_id),
+            rt.client.order_get_any(order_id),
         )?;
         if let Some(v) = event_from_order(&order, event_type) {
             return Ok(v);
