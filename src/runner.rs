@@ -7,11 +7,14 @@ use crate::api::BtClient;
 use crate::config::{Limits, Profile, Settings};
 use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime, RuntimeConfig};
 use crate::store::{EventHub, Store};
-use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope, AST};
+use rhai::{Dynamic, Scope};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod failure;
+pub use failure::{check, classify, compile, exit, Failure, Location};
 
 /// A script to run or check: its name for messages, its text, and the folder its imports may use.
 #[derive(Clone, Debug)]
@@ -49,362 +52,6 @@ impl Script {
             path: None,
         }
     }
-}
-
-/// Where in a script something went wrong.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Location {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    /// The offending line's text, when known.
-    pub text: Option<String>,
-}
-
-impl Location {
-    fn of(script: &Script, source_name: Option<&str>, pos: Position) -> Option<Location> {
-        let line = pos.line()?;
-        let column = pos.position().unwrap_or(1);
-        // Errors inside imported modules carry the module's name; their text is not this script's.
-        let (file, text) = match source_name {
-            Some(m) if !m.is_empty() && m != script.name => (format!("module {m}"), None),
-            _ => (
-                script.name.clone(),
-                script.source.lines().nth(line - 1).map(str::to_string),
-            ),
-        };
-        Some(Location {
-            file,
-            line,
-            column,
-            text,
-        })
-    }
-}
-
-/// How a run or check failed. Each kind has its own exit code (see [`Failure::exit_code`]).
-#[derive(Clone, Debug)]
-pub enum Failure {
-    /// Bad invocation: unreadable file, bad parameters, bad configuration.
-    Usage { message: String },
-    /// The script does not compile.
-    Compile {
-        message: String,
-        location: Option<Location>,
-    },
-    /// The script failed: `throw`, a type error, an unknown function, a bad argument.
-    Script {
-        message: String,
-        location: Option<Location>,
-        /// The thrown value, when it was one.
-        value: Option<Value>,
-    },
-    /// A limit stopped the script: operations, call depth, sizes, run time.
-    Limit {
-        message: String,
-        location: Option<Location>,
-    },
-    /// BT answered an error the script did not catch.
-    Bt {
-        message: String,
-        location: Option<Location>,
-        error: Value,
-    },
-    /// BT could not be reached or did not answer.
-    Unreachable {
-        message: String,
-        location: Option<Location>,
-        error: Value,
-    },
-    /// A local rule refused a call (live profile without confirmation, missing credentials).
-    Refused {
-        message: String,
-        location: Option<Location>,
-    },
-    /// Stopped by Ctrl-C or shutdown.
-    Cancelled { location: Option<Location> },
-    /// A bug in btw itself.
-    Internal { message: String },
-}
-
-/// Documented exit codes (README, "Exit codes").
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const INTERNAL: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const SCRIPT: i32 = 3;
-    pub const BT_ERROR: i32 = 4;
-    pub const UNREACHABLE: i32 = 5;
-    pub const INTERRUPTED: i32 = 130;
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Failure::Usage { .. } | Failure::Refused { .. } => exit::USAGE,
-            Failure::Compile { .. } | Failure::Script { .. } | Failure::Limit { .. } => {
-                exit::SCRIPT
-            }
-            Failure::Bt { .. } => exit::BT_ERROR,
-            Failure::Unreachable { .. } => exit::UNREACHABLE,
-            Failure::Cancelled { .. } => exit::INTERRUPTED,
-            Failure::Internal { .. } => exit::INTERNAL,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Failure::Usage { .. } => "usage",
-            Failure::Compile { .. } => "compile",
-            Failure::Script { .. } => "script",
-            Failure::Limit { .. } => "limit",
-            Failure::Bt { .. } => "bt",
-            Failure::Unreachable { .. } => "unreachable",
-            Failure::Refused { .. } => "refused",
-            Failure::Cancelled { .. } => "cancelled",
-            Failure::Internal { .. } => "internal",
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            Failure::Usage { message }
-            | Failure::Internal { message }
-            | Failure::Compile { message, .. }
-            | Failure::Script { message, .. }
-            | Failure::Limit { message, .. }
-            | Failure::Bt { message, .. }
-            | Failure::Unreachable { message, .. }
-            | Failure::Refused { message, .. } => message.clone(),
-            Failure::Cancelled { .. } => "cancelled".into(),
-        }
-    }
-
-    pub fn location(&self) -> Option<&Location> {
-        match self {
-            Failure::Compile { location, .. }
-            | Failure::Script { location, .. }
-            | Failure::Limit { location, .. }
-            | Failure::Bt { location, .. }
-            | Failure::Unreachable { location, .. }
-            | Failure::Refused { location, .. }
-            | Failure::Cancelled { location } => location.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// The failure for humans: `error: file:line:col: message`, then the line and a caret.
-    pub fn render(&self) -> String {
-        let mut out = String::from("error: ");
-        if let Some(l) = self.location() {
-            out.push_str(&format!("{}:{}:{}: ", l.file, l.line, l.column));
-        }
-        out.push_str(&self.message());
-        if let Some(Location {
-            line,
-            column,
-            text: Some(text),
-            ..
-        }) = self.location()
-        {
-            let num = line.to_string();
-            let pad = " ".repeat(num.len());
-            out.push_str(&format!(
-                "\n {pad} |\n {num} | {text}\n {pad} | {}^",
-                " ".repeat(column.saturating_sub(1))
-            ));
-        }
-        out
-    }
-
-    /// The failure as JSON, for `--json` and run reports.
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({"kind": self.kind(), "message": self.message()});
-        if let Some(l) = self.location() {
-            v["file"] = json!(l.file);
-            v["line"] = json!(l.line);
-            v["column"] = json!(l.column);
-        }
-        match self {
-            Failure::Bt { error, .. } | Failure::Unreachable { error, .. } => {
-                v["bt"] = error.clone();
-            }
-            Failure::Script {
-                value: Some(val), ..
-            } => v["thrown"] = val.clone(),
-            _ => {}
-        }
-        v
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.render())
-    }
-}
-
-/// Compiles a script with the engine, mapping a syntax error to its location.
-pub fn compile(engine: &Engine, script: &Script) -> Result<AST, Failure> {
-    engine.compile(&script.source).map_err(|e| {
-        let pos = e.position();
-        Failure::Compile {
-            message: e.err_type().to_string(),
-            location: Location::of(script, None, pos),
-        }
-    })
-}
-
-/// Finds the most useful message for an evaluation error: the innermost one, with its place.
-pub fn classify(engine: &Engine, script: &Script, err: &EvalAltResult) -> Failure {
-    // Unwrap calls into script functions and modules down to the error itself, remembering
-    // which module it happened in.
-    let mut err = err;
-    let mut source: Option<String> = None;
-    loop {
-        match err {
-            EvalAltResult::ErrorInFunctionCall(_, src, inner, _) => {
-                if !src.is_empty() {
-                    source = Some(src.clone());
-                }
-                err = inner;
-            }
-            EvalAltResult::ErrorInModule(name, inner, _) => {
-                source = Some(name.clone());
-                err = inner;
-            }
-            _ => break,
-        }
-    }
-    let location = Location::of(script, source.as_deref(), err.position());
-    match err {
-        EvalAltResult::ErrorParsing(kind, _) => Failure::Compile {
-            message: kind.to_string(),
-            location,
-        },
-        EvalAltResult::ErrorTerminated(token, _) => {
-            let token = token.clone().into_string().unwrap_or_default();
-            if token == engine::TIMED_OUT {
-                Failure::Limit {
-                    message: "run timed out: the script ran longer than the run time limit (limits.timeout_secs / BTW_TIMEOUT_SECS)".into(),
-                    location,
-                }
-            } else {
-                Failure::Cancelled { location }
-            }
-        }
-        EvalAltResult::ErrorTooManyOperations(_) => Failure::Limit {
-            message: format!(
-                "operations limit reached: the script ran more than {} operations (an endless loop?); raise limits.max_operations in btw.toml if it is real work",
-                engine.max_operations()
-            ),
-            location,
-        },
-        EvalAltResult::ErrorStackOverflow(_) => Failure::Limit {
-            message: format!(
-                "call depth limit reached: functions nested more than {} deep (endless recursion?)",
-                engine.max_call_levels()
-            ),
-            location,
-        },
-        EvalAltResult::ErrorDataTooLarge(what, _) => Failure::Limit {
-            message: format!("size limit reached: {what} is larger than the limit allows"),
-            location,
-        },
-        EvalAltResult::ErrorTooManyModules(_) => Failure::Limit {
-            message: "too many modules imported".into(),
-            location,
-        },
-        EvalAltResult::ErrorFunctionNotFound(sig, _) => Failure::Script {
-            message: function_not_found(engine, sig),
-            location,
-            value: None,
-        },
-        EvalAltResult::ErrorRuntime(value, _) => runtime_error(value, location),
-        other => Failure::Script {
-            message: other.to_string(),
-            location,
-            value: None,
-        },
-    }
-}
-
-/// Rhai says `Function not found: whc::company (i64)`; add what the function does take.
-fn function_not_found(engine: &Engine, sig: &str) -> String {
-    let name = sig.split(" (").next().unwrap_or(sig).trim();
-    let known: Vec<String> = crate::engine::bindings::signatures(engine)
-        .into_iter()
-        .filter(|s| s.split('(').next() == Some(name))
-        .collect();
-    let args = sig
-        .split_once(" (")
-        .map(|(_, a)| a.trim_end_matches(')'))
-        .unwrap_or("");
-    if known.is_empty() {
-        format!(
-            "no function {name}({args}): not defined (check the name; `btw defs` lists them all)"
-        )
-    } else {
-        format!(
-            "{name} cannot take ({args}); it takes: {}",
-            known.join(" | ")
-        )
-    }
-}
-
-fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {
-    let json = convert::to_json(value).ok();
-    let field = |k: &str| {
-        json.as_ref()
-            .and_then(|j| j.get(k))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let summary = field("summary").unwrap_or_else(|| match value.clone().into_string() {
-        Ok(s) => s,
-        Err(_) => value.to_string(),
-    });
-    match field("kind").as_deref() {
-        Some("bt") => Failure::Bt {
-            message: summary,
-            location,
-            error: json.unwrap_or(Value::Null),
-        },
-        Some("transport") | Some("timeout") | Some("decode") if field("operation").is_some() => {
-            Failure::Unreachable {
-                message: summary,
-                location,
-                error: json.unwrap_or(Value::Null),
-            }
-        }
-        Some("refused") => Failure::Refused {
-            message: summary,
-            location,
-        },
-        Some("cancelled") => Failure::Cancelled { location },
-        Some("limit") => Failure::Limit {
-            message: field("message").unwrap_or(summary),
-            location,
-        },
-        _ => Failure::Script {
-            message: summary,
-            location,
-            value: json,
-        },
-    }
-}
-
-/// Compiles a script without running it.
-pub fn check(script: &Script, limits: &Limits) -> Result<(), Failure> {
-    let engine = engine::build_engine(
-        &EngineOptions {
-            limits: limits.clone(),
-            module_dirs: script.dir.clone().into_iter().collect(),
-        },
-        Arc::new(engine::VecOutput::default()),
-        Cancel::default(),
-    );
-    compile(&engine, script).map(|_| ())
 }
 
 /// Everything one run needs from its surroundings.
@@ -587,8 +234,6 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
     let started = Instant::now();
     let calls_before = ctx.client.calls_made();
     let name = script.name.clone();
-    let handle = tokio::runtime::Handle::current();
-    let id = run_id.clone();
     let client = ctx.client.clone();
     let store = ctx.store.clone();
     let cancel = ctx.cancel.clone();
@@ -605,29 +250,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         Err(f) => return not_started(run_id, name, started, f),
     };
     if let Some(store) = &store {
-        let recorded = script
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| name.clone());
-        // SQLite work waits on the store's lock: off the async workers, which serve every BT call.
-        let (s, id, hash, p, profile) = (
-            store.clone(),
-            run_id.clone(),
-            script_hash(&script.source),
-            params_json.clone(),
-            ctx.profile.name(),
-        );
-        let recorded_start =
-            tokio::task::spawn_blocking(move || s.run_started(&id, &recorded, &hash, &p, profile))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(crate::store::StoreError {
-                        path: String::new(),
-                        detail: e.to_string(),
-                    })
-                });
-        if let Err(e) = recorded_start {
+        if let Err(e) = record_start(store, &run_id, &script, &params_json, ctx.profile).await {
             if let Some(l) = lease {
                 l.release().await;
             }
@@ -652,52 +275,10 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             cancel.time_out();
         })
     });
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut engine = engine::build_engine(
-            &EngineOptions {
-                limits: ctx.limits.clone(),
-                module_dirs: script.dir.clone().into_iter().collect(),
-            },
-            ctx.out.clone(),
-            ctx.cancel.clone(),
-        );
-        let mut rt = Runtime::new(RuntimeConfig {
-            client: ctx.client.clone(),
-            handle,
-            profile: ctx.profile,
-            cug: ctx.cug.clone(),
-            billing_account: ctx.billing_account.clone(),
-            out: ctx.out.clone(),
-            cancel: ctx.cancel.clone(),
-            run_id: id,
-        });
-        rt.ledger = ctx.store.clone();
-        rt.events = ctx.events.clone();
-        rt.script_dir = script.dir.clone();
-        rt.limits = ctx.limits.clone();
-        rt.dirs = script.dir.clone().into_iter().collect();
-        if let Some(p) = ctx.poll_interval {
-            rt.poll_interval = p;
-        }
-        engine::attach(&mut engine, Arc::new(rt));
-        // Compiled once per process and source text: bulk runs of one recipe parse it once.
-        let ast =
-            engine::compile_cached(&engine, &script.source).map_err(|e| Failure::Compile {
-                message: e.err_type().to_string(),
-                location: Location::of(&script, None, e.position()),
-            })?;
-        let mut scope = Scope::new();
-        scope.push_constant("params", convert::to_dynamic(&Value::Object(params)));
-        let value = engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-            .map_err(|e| classify(&engine, &script, &e))?;
-        convert::to_json(&value).map_err(|e| Failure::Script {
-            message: format!("the script's result cannot be reported: {e}"),
-            location: None,
-            value: None,
-        })
-    })
-    .await;
+    let handle = tokio::runtime::Handle::current();
+    let id = run_id.clone();
+    let joined =
+        tokio::task::spawn_blocking(move || evaluate(ctx, &script, params, handle, id)).await;
     if let Some(t) = timer {
         t.abort();
     }
@@ -722,23 +303,110 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         result,
     };
     if let Some(store) = &store {
-        let kind = match &outcome.result {
-            Ok(_) => "ok",
-            Err(f) => f.kind(),
-        };
-        let mut report = outcome.to_json();
-        report["params"] = params_json;
-        let (s, id) = (store.clone(), outcome.run_id.clone());
-        let finished =
-            tokio::task::spawn_blocking(move || s.run_finished(&id, kind, &report)).await;
-        if let Ok(Err(e)) = finished {
-            tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
-        }
+        record_finish(store, &outcome, params_json).await;
     }
     if let Some(l) = lease {
         l.release().await;
     }
     outcome
+}
+
+/// Records that the run starts. SQLite work waits on the store's lock: it runs off the async
+/// workers, which serve every BT call.
+async fn record_start(
+    store: &Store,
+    run_id: &str,
+    script: &Script,
+    params: &Value,
+    profile: Profile,
+) -> Result<(), crate::store::StoreError> {
+    let recorded = script
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| script.name.clone());
+    let (s, id, hash, p, profile) = (
+        store.clone(),
+        run_id.to_string(),
+        script_hash(&script.source),
+        params.clone(),
+        profile.name(),
+    );
+    tokio::task::spawn_blocking(move || s.run_started(&id, &recorded, &hash, &p, profile))
+        .await
+        .unwrap_or_else(|e| {
+            Err(crate::store::StoreError {
+                path: String::new(),
+                detail: e.to_string(),
+            })
+        })
+}
+
+/// Records how the run ended, with its params; a failure to record is logged, not raised.
+async fn record_finish(store: &Store, outcome: &RunOutcome, params: Value) {
+    let kind = match &outcome.result {
+        Ok(_) => "ok",
+        Err(f) => f.kind(),
+    };
+    let mut report = outcome.to_json();
+    report["params"] = params;
+    let (s, id) = (store.clone(), outcome.run_id.clone());
+    let finished = tokio::task::spawn_blocking(move || s.run_finished(&id, kind, &report)).await;
+    if let Ok(Err(e)) = finished {
+        tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
+    }
+}
+
+/// Builds the run's engine and runtime, and evaluates the script (on a blocking thread).
+fn evaluate(
+    ctx: RunContext,
+    script: &Script,
+    params: Map<String, Value>,
+    handle: tokio::runtime::Handle,
+    run_id: String,
+) -> Result<Value, Failure> {
+    let mut engine = engine::build_engine(
+        &EngineOptions {
+            limits: ctx.limits.clone(),
+            module_dirs: script.dir.clone().into_iter().collect(),
+        },
+        ctx.out.clone(),
+        ctx.cancel.clone(),
+    );
+    let mut rt = Runtime::new(RuntimeConfig {
+        client: ctx.client.clone(),
+        handle,
+        profile: ctx.profile,
+        cug: ctx.cug.clone(),
+        billing_account: ctx.billing_account.clone(),
+        out: ctx.out.clone(),
+        cancel: ctx.cancel.clone(),
+        run_id,
+    });
+    rt.ledger = ctx.store.clone();
+    rt.events = ctx.events.clone();
+    rt.script_dir = script.dir.clone();
+    rt.limits = ctx.limits.clone();
+    rt.dirs = script.dir.clone().into_iter().collect();
+    if let Some(p) = ctx.poll_interval {
+        rt.poll_interval = p;
+    }
+    engine::attach(&mut engine, Arc::new(rt));
+    // Compiled once per process and source text: bulk runs of one recipe parse it once.
+    let ast = engine::compile_cached(&engine, &script.source).map_err(|e| Failure::Compile {
+        message: e.err_type().to_string(),
+        location: Location::of(script, None, e.position()),
+    })?;
+    let mut scope = Scope::new();
+    scope.push_constant("params", convert::to_dynamic(&Value::Object(params)));
+    let value = engine
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        .map_err(|e| classify(&engine, script, &e))?;
+    convert::to_json(&value).map_err(|e| Failure::Script {
+        message: format!("the script's result cannot be reported: {e}"),
+        location: None,
+        value: None,
+    })
 }
 
 /// Parses `--param key=value`: the value is JSON when it is a JSON number, boolean, null, array

@@ -1,7 +1,9 @@
 //! Geographic address management: find NAD keys by postcode, create temporary addresses.
 
-use super::client::{BtClient, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::Request;
 use super::whc::not_found_is_none;
 use serde_json::{Map, Value};
 
@@ -19,8 +21,8 @@ pub struct AddressQuery {
 
 impl BtClient {
     /// Addresses at a postcode; an empty list when BT has none.
-    pub async fn search_addresses(&self, q: &AddressQuery) -> Result<Vec<Value>, ApiError> {
-        let mut req = Request::get("search addresses", PATH)
+    pub async fn address_search(&self, q: &AddressQuery) -> Result<Vec<Value>, ApiError> {
+        let mut req = Request::get(Operation::AddressSearch, PATH)
             .query("postcode", q.postcode.clone())
             .query(
                 "addressSource",
@@ -41,14 +43,14 @@ impl BtClient {
     }
 
     /// Creates a temporary address (camelCase BT fields) and returns its NAD key.
-    pub async fn create_address(&self, fields: Map<String, Value>) -> Result<String, ApiError> {
-        let req = Request::post("create address", PATH, Value::Object(fields));
+    pub async fn address_create(&self, fields: Map<String, Value>) -> Result<String, ApiError> {
+        let req = Request::post(Operation::AddressCreate, PATH, Value::Object(fields));
         let v = self.send(req).await?.body;
         v.get("id")
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| ApiError::Decode {
-                operation: "create address".into(),
+                operation: Operation::AddressCreate.into(),
                 detail: "no id in the answer".into(),
             })
     }

@@ -1,7 +1,9 @@
 //! Ethernet: quotes (TMF648), qualification (TMF679), appointments (TMF646), orders (TMF622), services.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::{Page, Request};
 use super::whc::seg;
 use serde_json::{json, Value};
 
@@ -24,61 +26,49 @@ fn with_query(mut req: Request, q: &Query) -> Request {
 }
 
 impl BtClient {
-    pub async fn create_quote(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_quote(&self, body: Value) -> Result<Value, ApiError> {
         // A quote reserves nothing and costs nothing: a repeat only makes another quote.
         Ok(self
-            .send(Request::post("create quote", QUOTE, body))
+            .send(Request::post(Operation::EthernetQuote, QUOTE, body))
             .await?
             .body)
     }
 
-    pub async fn get_quote(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(self
-            .send(Request::get("get quote", format!("{QUOTE}/{}", seg(id))))
-            .await?
-            .body)
-    }
-
-    pub async fn list_quotes(&self, q: &Query) -> Result<Page, ApiError> {
-        self.send(with_query(Request::get("list quotes", QUOTE), q))
-            .await
-    }
-
-    /// Which Ethernet products are available at a place.
-    pub async fn ethernet_qualify(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self
-            .send(Request::post("check Ethernet availability", QUALIFY, body).safe())
-            .await?
-            .body)
-    }
-
-    pub async fn search_time_slots(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self
-            .send(Request::post("search time slots", SLOTS, body).safe())
-            .await?
-            .body)
-    }
-
-    pub async fn book_appointment(&self, body: Value) -> Result<Value, ApiError> {
-        Ok(self
-            .send(Request::post("book appointment", APPOINTMENT, body))
-            .await?
-            .body)
-    }
-
-    pub async fn get_appointment(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn ethernet_get_quote(&self, id: &str) -> Result<Value, ApiError> {
         Ok(self
             .send(Request::get(
-                "get appointment",
-                format!("{APPOINTMENT}/{}", seg(id)),
+                Operation::EthernetGetQuote,
+                format!("{QUOTE}/{}", seg(id)),
             ))
             .await?
             .body)
     }
 
-    pub async fn cancel_appointment(&self, id: &str) -> Result<Value, ApiError> {
+    /// Which Ethernet products are available at a place.
+    pub async fn ethernet_qualify(&self, body: Value) -> Result<Value, ApiError> {
+        Ok(self
+            .send(Request::post(Operation::EthernetQualify, QUALIFY, body).safe())
+            .await?
+            .body)
+    }
+
+    pub async fn ethernet_slots(&self, body: Value) -> Result<Value, ApiError> {
+        Ok(self
+            .send(Request::post(Operation::EthernetSlots, SLOTS, body).safe())
+            .await?
+            .body)
+    }
+
+    pub async fn ethernet_book(&self, body: Value) -> Result<Value, ApiError> {
+        Ok(self
+            .send(Request::post(Operation::EthernetBook, APPOINTMENT, body))
+            .await?
+            .body)
+    }
+
+    pub async fn ethernet_cancel_appointment(&self, id: &str) -> Result<Value, ApiError> {
         let req = Request::patch(
-            "cancel appointment",
+            Operation::EthernetCancelAppointment,
             format!("{APPOINTMENT}/{}", seg(id)),
             json!({"status": "cancelled"}),
         );
@@ -87,7 +77,7 @@ impl BtClient {
 
     /// Places an Ethernet order (provide, modify or cease); never twice: an unknown outcome is
     /// settled by looking the order up by its `externalId` before sending again.
-    pub async fn place_ethernet_order(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_order(&self, body: Value) -> Result<Value, ApiError> {
         let external_id = body
             .get("externalId")
             .and_then(Value::as_str)
@@ -95,7 +85,7 @@ impl BtClient {
         let path = format!("{ORDERS}/productOrder");
         let first = self
             .send(Request::post(
-                "place Ethernet order",
+                Operation::EthernetOrder,
                 path.clone(),
                 body.clone(),
             ))
@@ -103,15 +93,15 @@ impl BtClient {
             .map(|p| p.body);
         let Some(ext) = external_id else { return first };
         match first {
-            Err(e) if e.outcome_unknown() => match self.find_ethernet_order(&ext).await? {
+            Err(e) if e.outcome_unknown() => match self.ethernet_find(&ext).await? {
                 Some(o) => Ok(o),
                 None => Ok(self
-                    .send(Request::post("place Ethernet order", path, body))
+                    .send(Request::post(Operation::EthernetOrder, path, body))
                     .await?
                     .body),
             },
             Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
-                match self.find_ethernet_order(&ext).await? {
+                match self.ethernet_find(&ext).await? {
                     Some(o) => Ok(o),
                     None => Err(ApiError::Bt(e)),
                 }
@@ -120,9 +110,9 @@ impl BtClient {
         }
     }
 
-    pub async fn find_ethernet_order(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
+    pub async fn ethernet_find(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
         let page = self
-            .list_ethernet_orders(&vec![
+            .ethernet_track(&vec![
                 ("externalId", external_id.to_string()),
                 ("limit", "1".into()),
             ])
@@ -130,38 +120,38 @@ impl BtClient {
         Ok(page.body.as_array().and_then(|a| a.first()).cloned())
     }
 
-    pub async fn get_ethernet_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn ethernet_get(&self, id: &str) -> Result<Value, ApiError> {
         Ok(self
             .send(Request::get(
-                "get Ethernet order",
+                Operation::EthernetGet,
                 format!("{ORDERS}/productOrder/{}", seg(id)),
             ))
             .await?
             .body)
     }
 
-    pub async fn list_ethernet_orders(&self, q: &Query) -> Result<Page, ApiError> {
+    pub async fn ethernet_track(&self, q: &Query) -> Result<Page, ApiError> {
         self.send(with_query(
-            Request::get("track Ethernet orders", format!("{ORDERS}/productOrder")),
+            Request::get(Operation::EthernetTrack, format!("{ORDERS}/productOrder")),
             q,
         ))
         .await
     }
 
     /// Changes an open order in flight (site contact, bandwidth).
-    pub async fn amend_ethernet_order(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_amend(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
         let req = Request::patch(
-            "amend Ethernet order",
+            Operation::EthernetAmend,
             format!("{ORDERS}/productOrder/{}", seg(id)),
             patch,
         );
         Ok(self.send(req).await?.body)
     }
 
-    pub async fn cancel_ethernet_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn ethernet_cancel(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id}});
         let req = Request::post(
-            "cancel Ethernet order",
+            Operation::EthernetCancel,
             format!("{ORDERS}/cancelProductOrder"),
             body,
         );
@@ -169,10 +159,10 @@ impl BtClient {
     }
 
     /// A live (or ceased) Ethernet service.
-    pub async fn get_service(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn ethernet_service(&self, id: &str) -> Result<Value, ApiError> {
         Ok(self
             .send(Request::get(
-                "get Ethernet service",
+                Operation::EthernetService,
                 format!("{INVENTORY}/{}", seg(id)),
             ))
             .await?

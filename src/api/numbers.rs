@@ -1,7 +1,9 @@
 //! Directory numbers: ringfence (reserve new or ported numbers for a company) and availability.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::{Page, Request};
 use serde_json::{json, Value};
 
 /// What a ringfence asks for.
@@ -35,7 +37,7 @@ pub enum NumberScope {
 
 impl BtClient {
     /// Ringfences `quantity` numbers in an area for a qualified company.
-    pub async fn ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
+    pub async fn numbers_ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
         let body = json!({
             "customer": {"id": r.cug, "type": "BUSINESS"},
             "numbers": {"quantity": r.quantity, "characteristics": {"numberString": r.area_code}},
@@ -45,7 +47,7 @@ impl BtClient {
             "qualifierId": r.qualification_id,
         });
         let req = Request::post(
-            "ringfence numbers",
+            Operation::NumbersRingfence,
             "/v1/resourceManagement/directoryNumbers/ringFence",
             body,
         );
@@ -59,7 +61,7 @@ impl BtClient {
         let start = s("/numberRange/startNumber");
         if start.is_empty() {
             return Err(ApiError::Decode {
-                operation: "ringfence numbers".into(),
+                operation: Operation::NumbersRingfence.into(),
                 detail: "no numberRange.startNumber in the answer".into(),
             });
         }
@@ -74,7 +76,7 @@ impl BtClient {
     }
 
     /// Numbers (new and ported) free to use in a scope, one page.
-    pub async fn available_numbers(
+    pub async fn numbers_available(
         &self,
         scope: &NumberScope,
         offset: u32,
@@ -86,7 +88,7 @@ impl BtClient {
             NumberScope::Site(v) => ("siteServiceId", v),
         };
         let req = Request::get(
-            "get available numbers",
+            Operation::NumbersAvailable,
             "/v1/resourceManagement/directoryNumbers",
         )
         .query(key, value.clone())
@@ -96,10 +98,10 @@ impl BtClient {
     }
 
     /// Every number available in a scope, all pages.
-    pub async fn all_available_numbers(&self, scope: &NumberScope) -> Result<Vec<Value>, ApiError> {
+    pub async fn numbers_all_available(&self, scope: &NumberScope) -> Result<Vec<Value>, ApiError> {
         let mut out = Vec::new();
         loop {
-            let page = self.available_numbers(scope, out.len() as u32, 100).await?;
+            let page = self.numbers_available(scope, out.len() as u32, 100).await?;
             let items = match page.body {
                 Value::Array(items) => items,
                 _ => Vec::new(),

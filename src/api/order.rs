@@ -1,7 +1,9 @@
 //! Product orders (TMF622 style): create from a plain description, submit, get, list, cancel.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::{Page, Request};
 use super::whc::seg;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -110,6 +112,23 @@ fn chars(pairs: &[(&str, Option<&str>)]) -> Value {
     )
 }
 
+impl UserSpec {
+    fn characteristics(&self) -> Value {
+        let device = self.device.as_ref();
+        chars(&[
+            ("firstName", Some(&self.first_name)),
+            ("lastName", Some(&self.last_name)),
+            ("username", Some(&self.username)),
+            ("extension", self.extension.as_deref()),
+            ("email", self.email.as_deref()),
+            ("directoryNumber", self.number.as_deref()),
+            ("licence", self.licence.as_deref()),
+            ("deviceName", device.map(|d| d.name.as_str())),
+            ("macAddress", device.and_then(|d| d.mac.as_deref())),
+        ])
+    }
+}
+
 impl OrderSpec {
     /// The TMF622 create body. `cug`, `billing_account` and `external_id` must be filled by then.
     pub fn to_body(&self, cug: &str, billing_account: &str, external_id: &str) -> Value {
@@ -168,23 +187,7 @@ impl OrderSpec {
             );
         }
         for u in &self.users {
-            let device = u.device.as_ref();
-            push(
-                "add",
-                "WHCUser",
-                chars(&[
-                    ("firstName", Some(&u.first_name)),
-                    ("lastName", Some(&u.last_name)),
-                    ("username", Some(&u.username)),
-                    ("extension", u.extension.as_deref()),
-                    ("email", u.email.as_deref()),
-                    ("directoryNumber", u.number.as_deref()),
-                    ("licence", u.licence.as_deref()),
-                    ("deviceName", device.map(|d| d.name.as_str())),
-                    ("macAddress", device.and_then(|d| d.mac.as_deref())),
-                ]),
-                None,
-            );
+            push("add", "WHCUser", u.characteristics(), None);
         }
         json!({
             "externalId": external_id,
@@ -201,23 +204,23 @@ impl BtClient {
     /// Never creates it twice: when the outcome of the POST is unknown (timeout, connection lost
     /// after sending) or BT says the `externalId` exists, the order is looked up by its
     /// `externalId`, and only sent again if BT has no such order.
-    pub async fn create_order(&self, body: Value) -> Result<String, ApiError> {
+    pub async fn order_create(&self, body: Value) -> Result<String, ApiError> {
         let external_id = body
             .get("externalId")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let first = self.create_order_once(body.clone()).await;
+        let first = self.order_create_once(body.clone()).await;
         let Some(ext) = external_id else { return first };
         match first {
             Err(e) if e.outcome_unknown() => {
                 tracing::warn!(external_id = %ext, "create order: outcome unknown ({e}); looking the order up");
-                match self.find_order_by_external_id(&ext).await? {
+                match self.order_find(&ext).await? {
                     Some(id) => Ok(id),
-                    None => self.create_order_once(body).await,
+                    None => self.order_create_once(body).await,
                 }
             }
             Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
-                match self.find_order_by_external_id(&ext).await? {
+                match self.order_find(&ext).await? {
                     Some(id) => Ok(id),
                     None => Err(ApiError::Bt(e)),
                 }
@@ -226,19 +229,16 @@ impl BtClient {
         }
     }
 
-    async fn create_order_once(&self, body: Value) -> Result<String, ApiError> {
-        let req = Request::post("create order", format!("{BASE}/productOrder"), body);
+    async fn order_create_once(&self, body: Value) -> Result<String, ApiError> {
+        let req = Request::post(Operation::OrderCreate, format!("{BASE}/productOrder"), body);
         let v = self.send(req).await?.body;
-        id_of("create order", &v)
+        id_of(Operation::OrderCreate, &v)
     }
 
     /// The id of the order carrying `external_id`, if BT has one.
-    pub async fn find_order_by_external_id(
-        &self,
-        external_id: &str,
-    ) -> Result<Option<String>, ApiError> {
+    pub async fn order_find(&self, external_id: &str) -> Result<Option<String>, ApiError> {
         let page = self
-            .list_orders(&OrderFilter {
+            .order_list(&OrderFilter {
                 external_id: Some(external_id.to_string()),
                 limit: 1,
                 ..Default::default()
@@ -255,10 +255,10 @@ impl BtClient {
 
     /// Submits a created order for processing. When the outcome is unknown, the order's state
     /// tells whether the submit took effect, and it is only sent again if the order is still pending.
-    pub async fn submit_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_submit(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
         let req = Request::post(
-            "submit order",
+            Operation::OrderSubmit,
             format!("{BASE}/submit-product-order"),
             body.clone(),
         );
@@ -268,8 +268,11 @@ impl BtClient {
                 if self.order_submitted(id).await? {
                     return Ok(json!({"id": id, "productOrder": body["productOrder"]}));
                 }
-                let req =
-                    Request::post("submit order", format!("{BASE}/submit-product-order"), body);
+                let req = Request::post(
+                    Operation::OrderSubmit,
+                    format!("{BASE}/submit-product-order"),
+                    body,
+                );
                 Ok(self.send(req).await?.body)
             }
             other => Ok(other?.body),
@@ -278,7 +281,7 @@ impl BtClient {
 
     /// Whether an order has left the `pending` (created, not submitted) state.
     pub async fn order_submitted(&self, id: &str) -> Result<bool, ApiError> {
-        let order = self.get_order(id).await?;
+        let order = self.order_get(id).await?;
         Ok(order
             .get("state")
             .and_then(Value::as_str)
@@ -287,25 +290,28 @@ impl BtClient {
 
     /// Any kind of order by its id: WHC provide and follow-on orders (`BTWKN…`), number import
     /// orders and Ethernet orders, each from its own resource.
-    pub async fn get_any_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_get_any(&self, id: &str) -> Result<Value, ApiError> {
         if id.starts_with("BTWPI") {
-            self.get_import_order(id).await
+            self.port_get(id).await
         } else if id.starts_with("EOR") {
-            self.get_ethernet_order(id).await
+            self.ethernet_get(id).await
         } else {
-            self.get_order(id).await
+            self.order_get(id).await
         }
     }
 
     /// One order, with its state and items.
-    pub async fn get_order(&self, id: &str) -> Result<Value, ApiError> {
-        let req = Request::get("get order", format!("{BASE}/productOrder/{}", seg(id)));
+    pub async fn order_get(&self, id: &str) -> Result<Value, ApiError> {
+        let req = Request::get(
+            Operation::OrderGet,
+            format!("{BASE}/productOrder/{}", seg(id)),
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// A page of orders matching `filter`, newest first.
-    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
-        let mut req = Request::get("list orders", format!("{BASE}/productOrder"))
+    pub async fn order_list(&self, filter: &OrderFilter) -> Result<Page, ApiError> {
+        let mut req = Request::get(Operation::OrderList, format!("{BASE}/productOrder"))
             .query("offset", filter.offset.to_string())
             .query("limit", filter.limit.max(1).to_string());
         if let Some(s) = &filter.state {
@@ -318,14 +324,18 @@ impl BtClient {
     }
 
     /// Asks BT to cancel an order that has not started.
-    pub async fn cancel_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn order_cancel(&self, id: &str) -> Result<Value, ApiError> {
         let body = json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}});
-        let req = Request::post("cancel order", format!("{BASE}/cancelProductOrder"), body);
+        let req = Request::post(
+            Operation::OrderCancel,
+            format!("{BASE}/cancelProductOrder"),
+            body,
+        );
         Ok(self.send(req).await?.body)
     }
 }
 
-fn id_of(op: &str, v: &Value) -> Result<String, ApiError> {
+fn id_of(op: Operation, v: &Value) -> Result<String, ApiError> {
     v.get("id")
         .and_then(Value::as_str)
         .map(str::to_string)

@@ -1,7 +1,9 @@
 //! WHC pre-order: the reseller's own data, verify data (unique names) and company qualification.
 
-use super::client::{BtClient, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
+use super::request::Request;
 use serde_json::{json, Value};
 
 const INVENTORY: &str = "/bt-wholesale/v1/whc/resourceInventory/resellers";
@@ -51,14 +53,14 @@ fn characteristic(name: &str, value: &str) -> Value {
 impl BtClient {
     /// The reseller's own data: reseller id, sales tag, products, customer groups.
     pub async fn reseller(&self, cug: &str) -> Result<Value, ApiError> {
-        let req = Request::get("get reseller data", format!("{INVENTORY}/{}", seg(cug)));
+        let req = Request::get(Operation::WhcReseller, format!("{INVENTORY}/{}", seg(cug)));
         Ok(self.send(req).await?.body)
     }
 
     /// Verify data for a company name: `None` when the name is free, the company when it is taken.
     pub async fn company(&self, cug: &str, name: &str) -> Result<Option<Value>, ApiError> {
         let req = Request::get(
-            "verify company name",
+            Operation::WhcCompany,
             format!("{INVENTORY}/{}/company", seg(cug)),
         )
         .query("companyName", name);
@@ -70,7 +72,7 @@ impl BtClient {
         let Some((_, segment)) = IN_USE_KINDS.iter().find(|(k, _)| *k == kind) else {
             let kinds: Vec<&str> = IN_USE_KINDS.iter().map(|(k, _)| *k).collect();
             return Err(ApiError::Refused {
-                operation: "verify data".into(),
+                operation: Operation::WhcInUse.into(),
                 detail: format!(
                     "unknown kind {kind:?}; expected one of {}",
                     kinds.join(", ")
@@ -80,8 +82,11 @@ impl BtClient {
         if *segment == "company" {
             return Ok(self.company(cug, value).await?.is_some());
         }
-        let req = Request::get("verify data", format!("{INVENTORY}/{}/{segment}", seg(cug)))
-            .query("value", value);
+        let req = Request::get(
+            Operation::WhcInUse,
+            format!("{INVENTORY}/{}/{segment}", seg(cug)),
+        )
+        .query("value", value);
         Ok(not_found_is_none(self.send(req).await.map(|p| p.body))?.is_some())
     }
 
@@ -101,7 +106,7 @@ impl BtClient {
             }]
         });
         let req = Request::post(
-            "qualify company",
+            Operation::WhcQualifyCompany,
             "/bt-wholesale/v1/whc/productOfferingQualification",
             body,
         );
@@ -112,7 +117,7 @@ impl BtClient {
 
 fn parse_qualification(raw: Value) -> Result<Qualification, ApiError> {
     let decode = |detail: &str| ApiError::Decode {
-        operation: "qualify company".into(),
+        operation: Operation::WhcQualifyCompany.into(),
         detail: detail.into(),
     };
     let id = raw

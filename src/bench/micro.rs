@@ -78,11 +78,17 @@ pub fn measure(recipe: &str, scratch: &std::path::Path) -> Vec<Micro> {
         let reps = 1000u64;
         for step in 1..=reps {
             let t = Instant::now();
-            let _ = store.ledger_begin("micro-old", step, "get reseller data", &req);
+            let _ = store.ledger_begin("micro-old", step, crate::api::Operation::WhcReseller, &req);
             let _ = store.ledger_finish("micro-old", step, StepState::Done, &val);
             old_t += t.elapsed();
             let t = Instant::now();
-            let _ = store.ledger_record_done("micro-new", step, "get reseller data", &req, &val);
+            let _ = store.ledger_record_done(
+                "micro-new",
+                step,
+                crate::api::Operation::WhcReseller,
+                &req,
+                &val,
+            );
             new_t += t.elapsed();
         }
         let old_us = old_t.as_secs_f64() * 1e6 / reps as f64;

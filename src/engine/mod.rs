@@ -4,9 +4,9 @@
 //! run. The engine itself carries no connection, so `btw check`, `btw defs` and REPL help build
 //! the same engine without one.
 
-pub mod bindings;
+pub(crate) mod bindings;
 mod cache;
-pub mod convert;
+pub(crate) mod convert;
 pub mod limits;
 mod output;
 mod resolver;

@@ -1,6 +1,8 @@
 //! The rustyline helper: completion (modules, functions, variables, map keys, meta-commands),
 //! signature hints, multi-line validation and highlighting.
 
+mod scan;
+
 use super::help::Docs;
 use super::render::Paint;
 use rhai::{Dynamic, Map};
@@ -9,6 +11,7 @@ use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
+use scan::{code_only, in_string_or_comment, scan, Scan};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
@@ -307,171 +310,6 @@ pub fn validate(input: &str) -> ValidationResult {
         Scan::Open => ValidationResult::Incomplete,
         Scan::Closed | Scan::Mismatched => ValidationResult::Valid(None),
     }
-}
-
-#[derive(Debug, PartialEq)]
-enum Scan {
-    Closed,
-    Open,
-    Mismatched,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Frame {
-    Bracket(char),
-    Backtick,
-    Interp,
-}
-
-/// Walks Rhai's lexical structure far enough to know what is still open.
-fn scan(input: &str) -> Scan {
-    scan_with(input, |_, _| {})
-}
-
-/// As [`scan`], calling `mark(index, masked)` for each char: masked chars are inside a string or
-/// comment.
-fn scan_with(input: &str, mut mark: impl FnMut(usize, bool)) -> Scan {
-    let chars: Vec<char> = input.chars().collect();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if stack.last() == Some(&Frame::Backtick) {
-            mark(i, true);
-            match c {
-                '`' => {
-                    stack.pop();
-                }
-                '$' if next == Some('{') => {
-                    mark(i + 1, true);
-                    stack.push(Frame::Interp);
-                    i += 1;
-                }
-                '\\' => {
-                    if next.is_some() {
-                        mark(i + 1, true);
-                    }
-                    i += 1;
-                }
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            '/' if next == Some('/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    mark(i, true);
-                    i += 1;
-                }
-                continue;
-            }
-            '/' if next == Some('*') => {
-                let mut depth = 0;
-                loop {
-                    if i >= chars.len() {
-                        return Scan::Open;
-                    }
-                    mark(i, true);
-                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                        depth += 1;
-                        mark(i + 1, true);
-                        i += 2;
-                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                        depth -= 1;
-                        mark(i + 1, true);
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                continue;
-            }
-            '"' | '\'' => {
-                mark(i, true);
-                i += 1;
-                loop {
-                    if i >= chars.len() {
-                        return Scan::Open;
-                    }
-                    mark(i, true);
-                    if chars[i] == '\\' {
-                        if i + 1 < chars.len() {
-                            mark(i + 1, true);
-                        }
-                        i += 2;
-                        continue;
-                    }
-                    if chars[i] == c {
-                        break;
-                    }
-                    i += 1;
-                }
-            }
-            '`' => {
-                mark(i, true);
-                stack.push(Frame::Backtick);
-            }
-            '(' | '[' | '{' => {
-                mark(i, false);
-                stack.push(Frame::Bracket(c));
-            }
-            ')' | ']' | '}' => {
-                mark(i, false);
-                let open = match c {
-                    ')' => '(',
-                    ']' => '[',
-                    _ => '{',
-                };
-                match stack.last() {
-                    Some(Frame::Bracket(b)) if *b == open => {
-                        stack.pop();
-                    }
-                    Some(Frame::Interp) if c == '}' => {
-                        stack.pop();
-                    }
-                    _ => return Scan::Mismatched,
-                }
-            }
-            _ => mark(i, false),
-        }
-        i += 1;
-    }
-    if stack.is_empty() {
-        Scan::Closed
-    } else {
-        Scan::Open
-    }
-}
-
-/// Whether the end of `before` is inside a string or a comment.
-fn in_string_or_comment(before: &str) -> bool {
-    let mut last = false;
-    let n = before.chars().count();
-    scan_with(before, |i, masked| {
-        if i + 1 == n {
-            last = masked;
-        }
-    });
-    // A closing quote is masked too: only count it when the string is still open.
-    last && !(before.ends_with('"') && scan(before) != Scan::Open)
-}
-
-/// `before` with string and comment contents blanked, for bracket matching.
-fn code_only(before: &str) -> String {
-    let mut chars: Vec<char> = before.chars().collect();
-    scan_with(before, |i, masked| {
-        if masked {
-            if let Some(c) = chars.get_mut(i) {
-                *c = ' ';
-            }
-        }
-    });
-    chars.into_iter().collect()
 }
 
 /// Byte index where the name (with `::` and `.` parts) before the cursor starts.

@@ -2,6 +2,7 @@
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
 use super::{now_rfc3339, Store, StoreError};
+use crate::api::Operation;
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
@@ -34,6 +35,7 @@ impl StepState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LedgerEntry {
     pub step: u64,
+    /// As stored: an [`Operation`]'s name, or a name from a version that had other operations.
     pub operation: String,
     pub request: Value,
     pub state: StepState,
@@ -74,12 +76,12 @@ impl Store {
         &self,
         run_id: &str,
         step: u64,
-        operation: &str,
+        operation: Operation,
         request: &Value,
     ) -> Result<(), StoreError> {
         let (run_id, operation, request, now) = (
             run_id.to_string(),
-            operation.to_string(),
+            operation.as_str(),
             request.to_string(),
             now_rfc3339(),
         );
@@ -104,13 +106,13 @@ impl Store {
         &self,
         run_id: &str,
         step: u64,
-        operation: &str,
+        operation: Operation,
         request: &Value,
         result: &Value,
     ) -> Result<(), StoreError> {
         let (run_id, operation, request, result, now) = (
             run_id.to_string(),
-            operation.to_string(),
+            operation.as_str(),
             request.to_string(),
             result.to_string(),
             now_rfc3339(),
@@ -202,7 +204,7 @@ mod tests {
     fn a_step_is_written_before_and_after() {
         let s = Store::in_memory();
         assert!(s.ledger_get("r1", 1).unwrap().is_none());
-        s.ledger_begin("r1", 1, "create order", &json!({"a": 1}))
+        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
             .unwrap();
         let e = s.ledger_get("r1", 1).unwrap().unwrap();
         assert_eq!(e.state, StepState::Started);
@@ -220,7 +222,7 @@ mod tests {
         s.ledger_record_done(
             "r1",
             2,
-            "get order",
+            Operation::OrderGet,
             &json!({"id": 1}),
             &json!({"state": "x"}),
         )
@@ -238,7 +240,7 @@ mod tests {
         let path = dir.path().join("btw.db");
         {
             let s = Store::open(&path).unwrap();
-            s.ledger_begin("r", 1, "submit order", &json!("BTWKN1"))
+            s.ledger_begin("r", 1, Operation::OrderSubmit, &json!("BTWKN1"))
                 .unwrap();
         }
         let s = Store::open(&path).unwrap();

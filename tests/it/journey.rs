@@ -35,7 +35,7 @@ async fn provide_recipe_completes_with_one_token() {
     );
     assert_eq!(orders_created(&url).await, vec![order_id.to_string()]);
     // The sandbox agrees the order completed.
-    let order = c.get_order(order_id).await.unwrap();
+    let order = c.order_get(order_id).await.unwrap();
     assert_eq!(order["state"], "completed");
 }
 

@@ -6,6 +6,7 @@ mod batch;
 mod callbacks;
 mod cli;
 mod ethernet;
+mod examples;
 mod hostile;
 mod journey;
 mod porting;

@@ -1,6 +1,7 @@
 //! `address::` — find an address's NAD key by postcode, or create a temporary one.
 
 use crate::api::address::AddressQuery;
+use crate::api::Operation;
 use crate::engine::bindings::{read, runtime, snake, RhaiResult};
 use rhai::plugin::*;
 use rhai::Array;
@@ -9,8 +10,8 @@ use serde_json::{json, Value};
 fn search_with(ctx: &NativeCallContext, q: AddressQuery) -> RhaiResult<Array> {
     let rt = runtime(ctx)?;
     let request = json!({"postcode": q.postcode, "source": q.source, "building": q.building, "street_nr": q.street_nr});
-    let found = read(ctx, &rt, "search addresses", request, async {
-        Ok(Value::Array(rt.client.search_addresses(&q).await?))
+    let found = read(ctx, &rt, Operation::AddressSearch, request, async {
+        Ok(Value::Array(rt.client.address_search(&q).await?))
     })?;
     Ok(match found {
         Value::Array(items) => items.into_iter().map(snake).collect(),
@@ -22,6 +23,7 @@ fn search_with(ctx: &NativeCallContext, q: AddressQuery) -> RhaiResult<Array> {
 pub mod address_module {
     use super::search_with;
     use crate::api::address::AddressQuery;
+    use crate::api::Operation;
     use crate::engine::bindings::{arg, block_on, ledgered, runtime, RhaiResult};
     use rhai::{Array, Map};
     use serde_json::{Map as JsonMap, Value};
@@ -113,14 +115,14 @@ pub mod address_module {
         ledgered(
             &ctx,
             &rt,
-            "create address",
+            Operation::AddressCreate,
             |_| Value::Object(body.clone()),
             |_| {
                 let id = block_on(
                     &ctx,
                     &rt,
-                    "create address",
-                    rt.client.create_address(body.clone()),
+                    Operation::AddressCreate,
+                    rt.client.address_create(body.clone()),
                 )?;
                 Ok(serde_json::json!({"id": id}))
             },

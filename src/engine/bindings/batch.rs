@@ -237,22 +237,7 @@ fn run_batch(
     if rt.batch_depth >= MAX_NESTING {
         return Err(nesting_error(ctx));
     }
-    let mut all_params = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        if item.is_unit() {
-            all_params.push(Map::new());
-        } else {
-            match item.try_cast::<Map>() {
-                Some(m) => all_params.push(m),
-                None => {
-                    return Err(script_error(
-                        ctx,
-                        format!("batch::run: item {i} is not a map of parameters"),
-                    ))
-                }
-            }
-        }
-    }
+    let all_params = item_params(ctx, items)?;
     let path = find_recipe(&rt, recipe).map_err(|m| script_error(ctx, m))?;
     let source = engine::limits::read_script_file(&path)
         .map_err(|e| script_error(ctx, format!("batch::run: {e}")))?;
@@ -292,18 +277,38 @@ fn run_batch(
     }
     Ok(results
         .into_iter()
-        .map(|r| {
-            Dynamic::from_map(r.unwrap_or_else(|| {
-                let mut m = Map::new();
-                let mut e = Map::new();
-                e.insert("kind".into(), "internal".into());
-                e.insert("message".into(), "the item's thread failed".into());
-                m.insert("ok".into(), false.into());
-                m.insert("error".into(), e.into());
-                m
-            }))
-        })
+        .map(|r| Dynamic::from_map(r.unwrap_or_else(thread_failed)))
         .collect())
+}
+
+/// Each item's parameters: a map, or `()` for none.
+fn item_params(ctx: &NativeCallContext, items: Array) -> RhaiResult<Vec<Map>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if item.is_unit() {
+                return Ok(Map::new());
+            }
+            item.try_cast::<Map>().ok_or_else(|| {
+                script_error(
+                    ctx,
+                    format!("batch::run: item {i} is not a map of parameters"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The result of an item whose thread died before it could report.
+fn thread_failed() -> Map {
+    let mut m = Map::new();
+    let mut e = Map::new();
+    e.insert("kind".into(), "internal".into());
+    e.insert("message".into(), "the item's thread failed".into());
+    m.insert("ok".into(), false.into());
+    m.insert("error".into(), e.into());
+    m
 }
 
 #[export_module]

@@ -1,5 +1,6 @@
 //! `ethernet::` — quote, qualify, book an engineer, order, modify, amend, cease and track Ethernet.
 
+use crate::api::Operation;
 use crate::engine::bindings::snake_of;
 use rhai::plugin::*;
 use serde_json::{json, Value};
@@ -48,7 +49,7 @@ fn site_contact(c: &Value) -> Value {
 
 fn place_order(
     ctx: &NativeCallContext,
-    operation: &str,
+    operation: Operation,
     external_id: Option<String>,
     body: Value,
 ) -> crate::engine::bindings::RhaiResult<rhai::Dynamic> {
@@ -66,8 +67,8 @@ fn place_order(
             crate::engine::bindings::block_on(
                 ctx,
                 &rt,
-                "place Ethernet order",
-                rt.client.place_ethernet_order(b.clone()),
+                Operation::EthernetOrder,
+                rt.client.ethernet_order(b.clone()),
             )
         },
         |recorded| {
@@ -78,8 +79,8 @@ fn place_order(
             crate::engine::bindings::block_on(
                 ctx,
                 &rt,
-                "find Ethernet order",
-                rt.client.find_ethernet_order(ext),
+                Operation::EthernetFind,
+                rt.client.ethernet_find(ext),
             )
         },
     )?;
@@ -89,6 +90,7 @@ fn place_order(
 #[export_module]
 pub mod ethernet_module {
     use super::{bandwidth, money, place, place_order, site_contact};
+    use crate::api::Operation;
     use crate::engine::bindings::{
         arg, block_on, ledgered, read, runtime, script_error, snake, snake_of, RhaiResult,
     };
@@ -144,7 +146,7 @@ pub mod ethernet_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "create quote",
+            Operation::EthernetQuote,
             |step| {
                 json!({
                     "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
@@ -157,8 +159,8 @@ pub mod ethernet_module {
                 let mut q = block_on(
                     &ctx,
                     &rt,
-                    "create quote",
-                    rt.client.create_quote(body.clone()),
+                    Operation::EthernetQuote,
+                    rt.client.ethernet_quote(body.clone()),
                 )?;
                 let (install, rental) = (money(&q, "nonRecurring"), money(&q, "recurring"));
                 q["install"] = install;
@@ -169,6 +171,26 @@ pub mod ethernet_module {
             |_| Ok(None),
         )?;
         Ok(snake_of(&v))
+    }
+
+    /// A quote again by its id (`state`, `valid_for`, `quote_item`, …), e.g. to see whether it
+    /// is still valid before ordering it.
+    ///
+    /// ```rhai
+    /// let again = ethernet::get_quote(q.id);
+    /// print(`${again.id} ${again.state}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn get_quote(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = read(
+            &ctx,
+            &rt,
+            Operation::EthernetGetQuote,
+            json!({"id": id}),
+            rt.client.ethernet_get_quote(id),
+        )?;
+        Ok(snake(v))
     }
 
     /// Which Ethernet products are available at a place (postcode or NAD key). Returns
@@ -185,7 +207,7 @@ pub mod ethernet_module {
         let mut v = read(
             &ctx,
             &rt,
-            "check Ethernet availability",
+            Operation::EthernetQualify,
             body.clone(),
             rt.client.ethernet_qualify(body),
         )?;
@@ -238,9 +260,9 @@ pub mod ethernet_module {
         let v = read(
             &ctx,
             &rt,
-            "search time slots",
+            Operation::EthernetSlots,
             body.clone(),
-            rt.client.search_time_slots(body),
+            rt.client.ethernet_slots(body),
         )?;
         let slots: Vec<Value> = v
             .get("availableTimeSlot")
@@ -275,7 +297,7 @@ pub mod ethernet_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "book appointment",
+            Operation::EthernetBook,
             |step| {
                 let mut body = json!({"externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
                                       "relatedPlace": place(&a.place)});
@@ -290,8 +312,8 @@ pub mod ethernet_module {
                 block_on(
                     &ctx,
                     &rt,
-                    "book appointment",
-                    rt.client.book_appointment(body.clone()),
+                    Operation::EthernetBook,
+                    rt.client.ethernet_book(body.clone()),
                 )
             },
             // An interrupted booking: sending again finds the slot taken (by us) at worst.
@@ -311,14 +333,14 @@ pub mod ethernet_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "cancel appointment",
+            Operation::EthernetCancelAppointment,
             |_| json!({"id": id}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "cancel appointment",
-                    rt.client.cancel_appointment(id),
+                    Operation::EthernetCancelAppointment,
+                    rt.client.ethernet_cancel_appointment(id),
                 )
             },
             |_| Ok(None),
@@ -360,7 +382,7 @@ pub mod ethernet_module {
         if let Some(c) = &a.site_contact {
             body["relatedParty"] = site_contact(c);
         }
-        place_order(&ctx, "place Ethernet order", a.external_id, body)
+        place_order(&ctx, Operation::EthernetOrder, a.external_id, body)
     }
 
     /// Changes a live service, e.g. its bandwidth: `#{bandwidth}`. The service must be active
@@ -388,7 +410,7 @@ pub mod ethernet_module {
         })?;
         let body = json!({"productOrderItem": [{"id": "1", "action": "modify",
             "product": {"id": service_id, "productCharacteristic": [{"name": "bandwidth", "value": bw}]}}]});
-        place_order(&ctx, "modify Ethernet service", a.external_id, body)
+        place_order(&ctx, Operation::EthernetModify, a.external_id, body)
     }
 
     /// Changes an order in flight: `#{bandwidth, site_contact: #{name, phone}}`. Refused once
@@ -425,14 +447,14 @@ pub mod ethernet_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "amend Ethernet order",
+            Operation::EthernetAmend,
             |_| json!({"id": order_id, "patch": patch}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "amend Ethernet order",
-                    rt.client.amend_ethernet_order(order_id, patch.clone()),
+                    Operation::EthernetAmend,
+                    rt.client.ethernet_amend(order_id, patch.clone()),
                 )
             },
             |_| Ok(None),
@@ -456,7 +478,7 @@ pub mod ethernet_module {
         }
         let a: Args = arg(&ctx, "ethernet::cease", options)?;
         let body = json!({"productOrderItem": [{"id": "1", "action": "delete", "product": {"id": service_id}}]});
-        place_order(&ctx, "cease Ethernet service", a.external_id, body)
+        place_order(&ctx, Operation::EthernetCease, a.external_id, body)
     }
 
     /// Cancels an Ethernet order that has not completed.
@@ -470,22 +492,22 @@ pub mod ethernet_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "cancel Ethernet order",
+            Operation::EthernetCancel,
             |_| json!({"id": order_id}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "cancel Ethernet order",
-                    rt.client.cancel_ethernet_order(order_id),
+                    Operation::EthernetCancel,
+                    rt.client.ethernet_cancel(order_id),
                 )
             },
             |_| {
                 let o = block_on(
                     &ctx,
                     &rt,
-                    "get Ethernet order",
-                    rt.client.get_ethernet_order(order_id),
+                    Operation::EthernetGet,
+                    rt.client.ethernet_get(order_id),
                 )?;
                 Ok((o.get("state").and_then(Value::as_str) == Some("cancelled")).then_some(o))
             },
@@ -535,8 +557,8 @@ pub mod ethernet_module {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>());
-        let v = read(&ctx, &rt, "track Ethernet orders", request, async {
-            let page = rt.client.list_ethernet_orders(&q).await?;
+        let v = read(&ctx, &rt, Operation::EthernetTrack, request, async {
+            let page = rt.client.ethernet_track(&q).await?;
             Ok(json!({"total": page.total_count, "orders": page.body}))
         })?;
         Ok(snake(v))
@@ -545,7 +567,7 @@ pub mod ethernet_module {
     /// A live (or ceased) Ethernet service: `#{id, status, product_characteristic, …}`.
     ///
     /// ```rhai
-    /// print(ethernet::service("ETH000001").status);
+    /// print(ethernet::service(service_id).status);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn service(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
@@ -553,9 +575,9 @@ pub mod ethernet_module {
         Ok(snake(read(
             &ctx,
             &rt,
-            "get Ethernet service",
+            Operation::EthernetService,
             json!({"id": id}),
-            rt.client.get_service(id),
+            rt.client.ethernet_service(id),
         )?))
     }
 }

@@ -4,6 +4,7 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod events_module {
+    use crate::api::Operation;
     use crate::engine::bindings::wait::wait_for_event;
     use crate::engine::bindings::{recorded_read, runtime, script_error, snake, RhaiResult};
     use rhai::{Dynamic, INT};
@@ -19,7 +20,7 @@ pub mod events_module {
     /// Throws `#{kind: "wait_timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
-    /// let e = events::wait(port.id, "portLcpAccepted", 120);
+    /// let e = events::wait(p.id, "portLcpAccepted", 120);
     /// print(e.event.product_order.confirmed_port_date);
     /// ```
     #[rhai_fn(return_raw)]
@@ -40,7 +41,7 @@ pub mod events_module {
         let v = recorded_read(
             &ctx,
             &rt,
-            "wait for event",
+            Operation::EventsWait,
             json!({"order_id": order_id, "event_type": event_type}),
             || wait_for_event(&ctx, &rt, order_id, event_type, timeout),
         )?;

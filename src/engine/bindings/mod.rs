@@ -19,7 +19,7 @@ mod whc;
 
 use super::convert::{to_dynamic, to_json};
 use super::Runtime;
-use crate::api::ApiError;
+use crate::api::{ApiError, Operation};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -29,7 +29,7 @@ use std::sync::Arc;
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Every script module, as (name, module). The REPL and `btw defs` read this list too.
-pub fn modules() -> Vec<(&'static str, rhai::Module)> {
+pub(crate) fn modules() -> Vec<(&'static str, rhai::Module)> {
     vec![
         ("btw", rhai::exported_module!(btw::btw_module)),
         ("whc", rhai::exported_module!(whc::whc_module)),
@@ -55,7 +55,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
 
 /// Registers every script module. They are built and indexed once per process and shared by
 /// every engine (an engine per run, so this keeps a run's set-up cheap).
-pub fn register_all(engine: &mut Engine) {
+pub(crate) fn register_all(engine: &mut Engine) {
     static BUILT: std::sync::OnceLock<Vec<(&'static str, rhai::Shared<rhai::Module>)>> =
         std::sync::OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -94,14 +94,14 @@ pub(crate) fn script_error(ctx: &NativeCallContext, msg: impl Into<String>) -> B
 pub(crate) fn block_on<T>(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    op: &str,
+    op: impl Into<String>,
     fut: impl Future<Output = Result<T, ApiError>>,
 ) -> RhaiResult<T> {
     let cancel = rt.cancel.clone();
     let result = rt.handle.block_on(async {
         tokio::select! {
             r = fut => r,
-            _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.to_string() }),
+            _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.into() }),
         }
     });
     result.map_err(|e| api_error(ctx.call_position(), e))
@@ -190,7 +190,7 @@ pub(crate) fn list_filter(
 }
 
 /// Signatures of the script surface, e.g. `whc::company(name: &str) -> Dynamic`, for messages and help.
-pub fn signatures(engine: &Engine) -> Vec<String> {
+pub(crate) fn signatures(engine: &Engine) -> Vec<String> {
     engine
         .gen_fn_signatures(false)
         .into_iter()
@@ -236,7 +236,7 @@ fn outcome_unknown(err: &EvalAltResult) -> bool {
 pub(crate) fn ledgered(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: impl FnOnce(u64) -> Value,
     call: impl FnOnce(&Value) -> RhaiResult<Value>,
     recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
@@ -257,7 +257,7 @@ pub(crate) fn ledgered(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation {
+        if entry.operation != operation.as_str() {
             return Err(script_error(
                 ctx,
                 format!(
@@ -320,7 +320,7 @@ pub(crate) fn ledgered(
 pub(crate) fn recorded_read(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: Value,
     call: impl FnOnce() -> RhaiResult<Value>,
 ) -> RhaiResult<Value> {
@@ -336,7 +336,7 @@ pub(crate) fn recorded_read(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation {
+        if entry.operation != operation.as_str() {
             return Err(script_error(
                 ctx,
                 format!(
@@ -360,7 +360,7 @@ pub(crate) fn recorded_read(
 pub(crate) fn read(
     ctx: &NativeCallContext,
     rt: &Runtime,
-    operation: &str,
+    operation: Operation,
     request: Value,
     fut: impl Future<Output = Result<Value, ApiError>>,
 ) -> RhaiResult<Value> {

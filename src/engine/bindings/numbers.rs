@@ -5,6 +5,7 @@ use rhai::plugin::*;
 #[export_module]
 pub mod numbers_module {
     use crate::api::numbers::{NumberScope, RingfenceRequest};
+    use crate::api::Operation;
     use crate::engine::bindings::{
         arg, block_on, ledgered, read, runtime, script_error, RhaiResult,
     };
@@ -40,8 +41,8 @@ pub mod numbers_module {
                 )),
             };
         let request = json!({"scope": format!("{scope:?}")});
-        let found = read(&ctx, &rt, "get available numbers", request, async {
-            let items = rt.client.all_available_numbers(&scope).await?;
+        let found = read(&ctx, &rt, Operation::NumbersAvailable, request, async {
+            let items = rt.client.numbers_all_available(&scope).await?;
             let s = |item: &Value, k: &str| item.get(k).cloned().unwrap_or(Value::Null);
             Ok(Value::Array(
                 items
@@ -90,13 +91,18 @@ pub mod numbers_module {
         ledgered(
             &ctx,
             &rt,
-            "ringfence numbers",
+            Operation::NumbersRingfence,
             |_| {
                 json!({"area_code": req.area_code, "quantity": req.quantity,
                         "service_id": req.service_id, "qualification_id": req.qualification_id})
             },
             |_| {
-                let r = block_on(&ctx, &rt, "ringfence numbers", rt.client.ringfence(&req))?;
+                let r = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::NumbersRingfence,
+                    rt.client.numbers_ringfence(&req),
+                )?;
                 Ok(
                     json!({"start": r.start, "end": r.end, "ringfence_id": r.ringfence_id, "status": r.status}),
                 )

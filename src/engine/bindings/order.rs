@@ -6,6 +6,7 @@ use rhai::plugin::*;
 pub mod order_module {
     use crate::api::order::OrderSpec;
     use crate::api::snake::snake_keys;
+    use crate::api::Operation;
     use crate::engine::bindings::wait::{wait_for_order, Verdict};
     use crate::engine::bindings::{
         arg, block_on, ledgered, list_filter, read, recorded_read, runtime, script_error, snake,
@@ -23,11 +24,11 @@ pub mod order_module {
     ///
     /// ```rhai
     /// let o = order::create(#{
-    ///     company: #{name: "The Fun Network", domain: "thefunnetwork.com", group: "SWAINsTelecom",
+    ///     company: #{name: name, domain: domain, group: whc::reseller().customer_groups[0],
     ///                service_id: q.service_id, qualification_id: q.id},
-    ///     sites: [#{name: "Head Office", nad_key: addr.id}],
+    ///     sites: [#{name: `${name} HQ`, nad_key: addr.id, location_code: "THEFUNHQ01"}],
     ///     numbers: [#{start: block.start, end: block.end}],
-    ///     users: [#{first_name: "Ada", last_name: "Lovelace", username: "ada@thefunnetwork.com",
+    ///     users: [#{first_name: "Ada", last_name: "Lovelace", username: `ada@${domain}`,
     ///               extension: "2001", number: block.start}],
     /// });
     /// print(o.id);
@@ -45,7 +46,7 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "create order",
+            Operation::OrderCreate,
             // The external id follows from the step, so every attempt and a resume send the same one.
             |step| {
                 let ext = spec
@@ -58,8 +59,8 @@ pub mod order_module {
                 let id = block_on(
                     &ctx,
                     &rt,
-                    "create order",
-                    rt.client.create_order(body.clone()),
+                    Operation::OrderCreate,
+                    rt.client.order_create(body.clone()),
                 )?;
                 Ok(result(id, body))
             },
@@ -68,14 +69,9 @@ pub mod order_module {
                     .get("externalId")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let found = block_on(
-                    &ctx,
-                    &rt,
-                    "find order",
-                    rt.client.find_order_by_external_id(ext),
-                )?;
+                let found = block_on(&ctx, &rt, Operation::OrderFind, rt.client.order_find(ext))?;
                 let Some(id) = found else { return Ok(None) };
-                let order = block_on(&ctx, &rt, "get order", rt.client.get_any_order(&id))?;
+                let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.order_get_any(&id))?;
                 if !crate::engine::bindings::adopt::order_matches_request(recorded, &order) {
                     return Err(script_error(
                         &ctx,
@@ -98,14 +94,24 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "submit order",
+            Operation::OrderSubmit,
             |_| json!({"id": id}),
             |_| {
-                let v = block_on(&ctx, &rt, "submit order", rt.client.submit_order(id))?;
+                let v = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderSubmit,
+                    rt.client.order_submit(id),
+                )?;
                 Ok(snake_keys(v))
             },
             |_| {
-                let done = block_on(&ctx, &rt, "get order", rt.client.order_submitted(id))?;
+                let done = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderGet,
+                    rt.client.order_submitted(id),
+                )?;
                 Ok(done.then(|| json!({"id": id, "product_order": {"id": id, "referred_type": "ProductOrder"}})))
             },
         )
@@ -114,7 +120,7 @@ pub mod order_module {
     /// One order with its `state` and `product_order_item`s.
     ///
     /// ```rhai
-    /// print(order::get("BTWKN1485").state);
+    /// print(order::get(o.id).state);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
@@ -122,9 +128,9 @@ pub mod order_module {
         let v = read(
             &ctx,
             &rt,
-            "get order",
+            Operation::OrderGet,
             json!({"id": id}),
-            rt.client.get_order(id),
+            rt.client.order_get(id),
         )?;
         Ok(snake(v))
     }
@@ -138,8 +144,8 @@ pub mod order_module {
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Array> {
         let (f, request) = list_filter(&ctx, "order::list", filter)?;
         let rt = runtime(&ctx)?;
-        let body = read(&ctx, &rt, "list orders", request, async {
-            Ok(rt.client.list_orders(&f).await?.body)
+        let body = read(&ctx, &rt, Operation::OrderList, request, async {
+            Ok(rt.client.order_list(&f).await?.body)
         })?;
         Ok(match body {
             Value::Array(items) => items.into_iter().map(snake).collect(),
@@ -158,14 +164,19 @@ pub mod order_module {
         ledgered(
             &ctx,
             &rt,
-            "cancel order",
+            Operation::OrderCancel,
             |_| json!({"id": id}),
             |_| {
-                let v = block_on(&ctx, &rt, "cancel order", rt.client.cancel_order(id))?;
+                let v = block_on(
+                    &ctx,
+                    &rt,
+                    Operation::OrderCancel,
+                    rt.client.order_cancel(id),
+                )?;
                 Ok(snake_keys(v))
             },
             |_| {
-                let order = block_on(&ctx, &rt, "get order", rt.client.get_order(id))?;
+                let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.order_get(id))?;
                 let state = order.get("state").and_then(Value::as_str).unwrap_or("");
                 Ok((state == "cancelled").then(|| json!({"id": id, "state": state})))
             },
@@ -179,6 +190,7 @@ pub mod order_module {
     /// (rejected, cancelled, failed, completed) and `#{kind: "wait_timeout"}` after `timeout_secs`.
     ///
     /// ```rhai
+    /// order::submit(o.id);
     /// let done = order::wait(o.id, "completed", 120);
     /// print(done.state);
     /// ```
@@ -200,7 +212,7 @@ pub mod order_module {
         let v = recorded_read(
             &ctx,
             &rt,
-            "wait for order",
+            Operation::OrderWait,
             json!({"id": id, "state": state}),
             || {
                 wait_for_order(&ctx, &rt, id, timeout, |order| {

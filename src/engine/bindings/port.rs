@@ -1,6 +1,7 @@
 //! `port::` — number porting: portability check, import orders, allocation, activation.
 
-use crate::api::porting::PortNumbers;
+use crate::api::port::PortNumbers;
+use crate::api::Operation;
 use rhai::plugin::*;
 use rhai::{Dynamic, Map};
 use serde_json::Value;
@@ -77,6 +78,61 @@ fn import_type(
     }
 }
 
+/// `port::import_order`'s argument map.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportArgs {
+    /// Read by [`import_type`] first; listed so that it is not an unknown field.
+    #[serde(default)]
+    #[allow(dead_code)]
+    kind: Option<String>,
+    #[serde(default)]
+    numbers: Option<Vec<String>>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    range: Option<ImportRange>,
+    port_date: String,
+    postcode: String,
+    #[serde(default)]
+    losing_provider: Option<String>,
+    #[serde(default)]
+    company_service_id: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRange {
+    start: String,
+    end: String,
+}
+
+/// Reads `port::import_order`'s map: the arguments, BT's import type, and the numbers.
+fn import_args(
+    ctx: &NativeCallContext,
+    request: Map,
+) -> crate::engine::bindings::RhaiResult<(ImportArgs, &'static str, PortNumbers)> {
+    let kind = import_type(ctx, request.get("kind"))?;
+    let a: ImportArgs = crate::engine::bindings::arg(ctx, "port::import_order", request)?;
+    let numbers = match (&a.numbers, &a.number, &a.range) {
+        (Some(list), None, None) => PortNumbers::List(list.clone()),
+        (None, Some(n), None) => PortNumbers::List(vec![n.clone()]),
+        (None, None, Some(r)) => PortNumbers::Range {
+            start: r.start.clone(),
+            end: r.end.clone(),
+        },
+        _ => {
+            return Err(crate::engine::bindings::script_error(
+                ctx,
+                "port::import_order: give one of numbers, number or range",
+            ))
+        }
+    };
+    Ok((a, kind, numbers))
+}
+
 /// The import order `id` when it has reached `state`: how a lost answer is recovered.
 fn import_order_in(
     ctx: &NativeCallContext,
@@ -84,21 +140,16 @@ fn import_order_in(
     id: &str,
     state: &str,
 ) -> crate::engine::bindings::RhaiResult<Option<Value>> {
-    let o = crate::engine::bindings::block_on(
-        ctx,
-        rt,
-        "get import order",
-        rt.client.get_import_order(id),
-    )?;
+    let o = crate::engine::bindings::block_on(ctx, rt, Operation::PortGet, rt.client.port_get(id))?;
     Ok((o.get("state").and_then(Value::as_str) == Some(state)).then_some(o))
 }
 
 #[export_module]
 pub mod port_module {
     use super::{import_order_in, import_type, numbers_json, port_numbers};
+    use crate::api::Operation;
     use crate::engine::bindings::{
-        arg, block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of,
-        RhaiResult,
+        block_on, ledgered, list_filter, read, runtime, script_error, snake, snake_of, RhaiResult,
     };
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};
@@ -120,7 +171,7 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "check portability",
+            Operation::PortCheck,
             json!({"numbers": format!("{n:?}")}),
             rt.client.port_check(&n, None),
         )?;
@@ -145,7 +196,7 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "check portability",
+            Operation::PortCheck,
             request,
             rt.client.port_check(&n, Some(product)),
         )?;
@@ -175,9 +226,9 @@ pub mod port_module {
         let v = read(
             &ctx,
             &rt,
-            "earliest port date",
+            Operation::PortEarliestDate,
             json!({"kind": kind, "numbers": format!("{n:?}"), "losing_provider": losing}),
-            rt.client.earliest_port_date(kind, &n, losing.as_deref()),
+            rt.client.port_earliest_date(kind, &n, losing.as_deref()),
         )?;
         Ok(v.get("earliestPortDate")
             .and_then(Value::as_str)
@@ -192,61 +243,20 @@ pub mod port_module {
     /// postcode, losing_provider, company_service_id, external_id}`. Returns the order (`id`, `state`, …).
     ///
     /// ```rhai
-    /// let p = port::import_order(#{kind: "single", numbers: ["01914980100"], port_date: "2026-12-01",
-    ///                        postcode: "NE1 4ST", losing_provider: "BT"});
+    /// let date = port::earliest_date(#{kind: "single", numbers: ["01914980100"]});
+    /// let p = port::import_order(#{kind: "single", numbers: ["01914980100"], port_date: date,
+    ///                            postcode: "NE1 4ST", losing_provider: "BT"});
     /// print(`${p.id} ${p.state}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn import_order(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            #[serde(default)]
-            kind: Option<String>,
-            #[serde(default)]
-            numbers: Option<Vec<String>>,
-            #[serde(default)]
-            number: Option<String>,
-            #[serde(default)]
-            range: Option<Range>,
-            port_date: String,
-            postcode: String,
-            #[serde(default)]
-            losing_provider: Option<String>,
-            #[serde(default)]
-            company_service_id: Option<String>,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Range {
-            start: String,
-            end: String,
-        }
-        let kind = import_type(&ctx, request.get("kind"))?;
-        let a: Args = arg(&ctx, "port::import_order", request)?;
-        let _ = a.kind;
-        let numbers = match (a.numbers, a.number, a.range) {
-            (Some(list), None, None) => super::PortNumbers::List(list),
-            (None, Some(n), None) => super::PortNumbers::List(vec![n]),
-            (None, None, Some(r)) => super::PortNumbers::Range {
-                start: r.start,
-                end: r.end,
-            },
-            _ => {
-                return Err(script_error(
-                    &ctx,
-                    "port::import_order: give one of numbers, number or range",
-                ))
-            }
-        };
+        let (a, kind, numbers) = super::import_args(&ctx, request)?;
         let (list, range) = numbers_json(&numbers);
         let rt = runtime(&ctx)?;
         let v = ledgered(
             &ctx,
             &rt,
-            "place import order",
+            Operation::PortImport,
             |step| {
                 let mut body = json!({
                     "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
@@ -273,8 +283,8 @@ pub mod port_module {
                 block_on(
                     &ctx,
                     &rt,
-                    "place import order",
-                    rt.client.create_import_order(body.clone()),
+                    Operation::PortImport,
+                    rt.client.port_import(body.clone()),
                 )
             },
             |recorded| {
@@ -282,12 +292,7 @@ pub mod port_module {
                     .get("externalId")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                block_on(
-                    &ctx,
-                    &rt,
-                    "find import order",
-                    rt.client.find_import_order(ext),
-                )
+                block_on(&ctx, &rt, Operation::PortFind, rt.client.port_find(ext))
             },
         )?;
         Ok(snake_of(&v))
@@ -297,8 +302,8 @@ pub mod port_module {
     /// `lcp_status`, `rejection_reason`, `port_date`, `confirmed_port_date`, …
     ///
     /// ```rhai
-    /// let p = port::get("BTWPI001001");
-    /// print(`${p.state} ${p.lcp_status}`);
+    /// let now = port::get(p.id);
+    /// print(`${now.state} ${now.lcp_status}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
@@ -306,9 +311,9 @@ pub mod port_module {
         Ok(snake(read(
             &ctx,
             &rt,
-            "get import order",
+            Operation::PortGet,
             json!({"id": id}),
-            rt.client.get_import_order(id),
+            rt.client.port_get(id),
         )?))
     }
 
@@ -351,14 +356,14 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "amend import order",
+            Operation::PortAmend,
             |_| json!({"id": id, "patch": patch}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "amend import order",
-                    rt.client.amend_import_order(id, patch.clone()),
+                    Operation::PortAmend,
+                    rt.client.port_amend(id, patch.clone()),
                 )
             },
             // The same PATCH again changes nothing more: send it.
@@ -378,16 +383,9 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "cancel import order",
+            Operation::PortCancel,
             |_| json!({"id": id}),
-            |_| {
-                block_on(
-                    &ctx,
-                    &rt,
-                    "cancel import order",
-                    rt.client.cancel_import_order(id),
-                )
-            },
+            |_| block_on(&ctx, &rt, Operation::PortCancel, rt.client.port_cancel(id)),
             |_| import_order_in(&ctx, &rt, id, "cancelled"),
         )?;
         Ok(snake_of(&v))
@@ -396,6 +394,7 @@ pub mod port_module {
     /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
     ///
     /// ```rhai
+    /// events::wait(p.id, "portLcpAccepted", 120);   // allocation needs the losing provider's yes
     /// port::allocate(p.id, q.service_id);
     /// ```
     #[rhai_fn(return_raw)]
@@ -404,14 +403,14 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "allocate ported numbers",
+            Operation::PortAllocate,
             |_| json!({"id": id, "service_id": service_id}),
             |_| {
                 block_on(
                     &ctx,
                     &rt,
-                    "allocate ported numbers",
-                    rt.client.allocate_ported(&rt.cug, id, service_id),
+                    Operation::PortAllocate,
+                    rt.client.port_allocate(&rt.cug, id, service_id),
                 )
             },
             // Allocating again to the same company gives the same answer.
@@ -432,9 +431,16 @@ pub mod port_module {
         let v = ledgered(
             &ctx,
             &rt,
-            "activate port",
+            Operation::PortActivate,
             |_| json!({"id": id}),
-            |_| block_on(&ctx, &rt, "activate port", rt.client.activate_port(id)),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    Operation::PortActivate,
+                    rt.client.port_activate(id),
+                )
+            },
             |_| import_order_in(&ctx, &rt, id, "completed"),
         )?;
         Ok(snake_of(&v))
@@ -449,8 +455,8 @@ pub mod port_module {
     pub fn list(ctx: NativeCallContext, filter: Map) -> RhaiResult<Dynamic> {
         let (f, request) = list_filter(&ctx, "port::list", filter)?;
         let rt = runtime(&ctx)?;
-        let v = read(&ctx, &rt, "list import orders", request, async {
-            Ok(rt.client.list_import_orders(&f).await?.body)
+        let v = read(&ctx, &rt, Operation::PortList, request, async {
+            Ok(rt.client.port_list(&f).await?.body)
         })?;
         Ok(snake(v))
     }

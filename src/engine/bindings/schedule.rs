@@ -4,6 +4,7 @@
 //! Adding a job is a ledgered step: a resumed or re-run script finds the job it already added
 //! instead of adding a second one.
 
+use crate::api::Operation;
 use crate::engine::bindings::{arg, ledgered, runtime, script_error, RhaiResult};
 use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::Runtime;
@@ -51,6 +52,33 @@ fn script_now(rt: &Runtime) -> DateTime<Utc> {
     Utc::now()
 }
 
+/// Adds the job to the store; a one-off time must not be in the past.
+fn store_job(
+    store: &Store,
+    when: &When,
+    tz: chrono_tz::Tz,
+    recipe: &std::path::Path,
+    params: Value,
+    opts: &JobOptions,
+    now: DateTime<Utc>,
+) -> Result<Job, String> {
+    let added = match when {
+        When::At(w) => {
+            let t = clock::parse_when(w, tz)?;
+            if t < now {
+                return Err(format!(
+                    "{} is in the past (now {})",
+                    clock::fmt_local(t, tz),
+                    clock::fmt_local(now, tz)
+                ));
+            }
+            schedule::add_at(store, t, recipe, params, opts, now)
+        }
+        When::Cron(e) => schedule::add_cron(store, e, recipe, params, opts, now),
+    };
+    added.map_err(|e| e.to_string())
+}
+
 fn add(
     ctx: &NativeCallContext,
     func: &str,
@@ -84,7 +112,7 @@ fn add(
     let done = ledgered(
         ctx,
         &rt,
-        "schedule job",
+        Operation::ScheduleAdd,
         // The job's id is chosen before it is added and recorded with the step, so a resume
         // can tell whether the job made it into the store.
         |_step| json!({"id": new_job_id(), "kind": kind, "when": spec, "recipe": recipe, "params": params}),
@@ -94,23 +122,16 @@ fn add(
             let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
                 .map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
-            let job = match &when {
-                When::At(w) => {
-                    let t = clock::parse_when(w, tz).map_err(err)?;
-                    if t < now {
-                        return Err(err(format!(
-                            "{} is in the past (now {})",
-                            clock::fmt_local(t, tz),
-                            clock::fmt_local(now, tz)
-                        )));
-                    }
-                    schedule::add_at(&store, t, &recipe, params.clone(), &job_opts(id), now)
-                }
-                When::Cron(e) => {
-                    schedule::add_cron(&store, e, &recipe, params.clone(), &job_opts(id), now)
-                }
-            }
-            .map_err(|e| err(e.to_string()))?;
+            let job = store_job(
+                &store,
+                &when,
+                tz,
+                &recipe,
+                params.clone(),
+                &job_opts(id),
+                now,
+            )
+            .map_err(err)?;
             rt.out.log(
                 crate::engine::LogLevel::Info,
                 &format!(
@@ -194,7 +215,7 @@ pub mod schedule_module {
     /// repeated autumn hour runs at its first occurrence.
     ///
     /// ```rhai
-    /// let job = schedule::at(`${port.port_date} 10:00`, "port_activate.rhai", #{port_id: port.id});
+    /// let job = schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id});
     /// print(`activation scheduled: ${job}`);
     /// ```
     #[rhai_fn(return_raw)]
@@ -214,7 +235,8 @@ pub mod schedule_module {
     /// this many seconds late; later, it is marked missed).
     ///
     /// ```rhai
-    /// schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"}, #{catch_up_secs: 600});
+    /// schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id},
+    ///              #{catch_up_secs: 600});
     /// ```
     #[rhai_fn(name = "at", return_raw)]
     pub fn at_with(
@@ -239,7 +261,7 @@ pub mod schedule_module {
     /// job id. After downtime it runs at most once to catch up, then carries on.
     ///
     /// ```rhai
-    /// let job = schedule::cron("0 10 * * 1-5", "daily_port_report.rhai", #{});
+    /// let job = schedule::cron("0 10 * * 1-5", "whc_port.rhai", #{});
     /// ```
     #[rhai_fn(return_raw)]
     pub fn cron(
@@ -261,7 +283,7 @@ pub mod schedule_module {
     /// As `schedule::cron`, with options `tz` and `catch_up_secs`.
     ///
     /// ```rhai
-    /// schedule::cron("30 9 * * *", "report.rhai", #{}, #{tz: "Europe/Dublin"});
+    /// schedule::cron("30 9 * * *", "whc_port.rhai", #{}, #{tz: "Europe/Dublin"});
     /// ```
     #[rhai_fn(name = "cron", return_raw)]
     pub fn cron_with(
@@ -308,7 +330,7 @@ pub mod schedule_module {
     /// Cancelling twice is fine; cancelling a job that already ended is an error.
     ///
     /// ```rhai
-    /// let job = schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"});
+    /// let job = schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id});
     /// schedule::cancel(job);
     /// ```
     #[rhai_fn(return_raw)]

@@ -130,7 +130,7 @@ pub mod time_module {
     /// (cancellable with Ctrl-C).
     ///
     /// ```rhai
-    /// time::sleep_until(`${port.port_date}T10:00:00`);   // 10:00 UK time on the port date
+    /// time::sleep_until(`${p.port_date}T10:00:00`);   // 10:00 UK time on the port date
     /// ```
     #[rhai_fn(return_raw)]
     pub fn sleep_until(ctx: NativeCallContext, when: &str) -> RhaiResult<()> {

@@ -2,6 +2,7 @@
 
 use super::{block_on, script_error, RhaiResult};
 use crate::api::ApiError;
+use crate::api::Operation;
 use crate::engine::{LogLevel, Runtime};
 use crate::store::Notification;
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
@@ -95,7 +96,12 @@ pub(crate) fn wait_for_order(
     let mut rx = rt.events.as_ref().map(|h| h.subscribe());
     let mut last = String::new();
     loop {
-        let order = block_on(ctx, rt, "get order", rt.client.get_any_order(order_id))?;
+        let order = block_on(
+            ctx,
+            rt,
+            Operation::OrderGet,
+            rt.client.order_get_any(order_id),
+        )?;
         let state = order
             .get("state")
             .and_then(Value::as_str)
@@ -179,7 +185,12 @@ pub(crate) fn wait_for_event(
                 return Ok(v);
             }
         }
-        let order = block_on(ctx, rt, "get order", rt.client.get_any_order(order_id))?;
+        let order = block_on(
+            ctx,
+            rt,
+            Operation::OrderGet,
+            rt.client.order_get_any(order_id),
+        )?;
         if let Some(v) = event_from_order(&order, event_type) {
             return Ok(v);
         }

@@ -1,5 +1,6 @@
 //! `whc::` — verify data and company qualification (steps 2 and 3 of BT's provide journey).
 
+use crate::api::Operation;
 use rhai::plugin::*;
 
 /// The reseller's own data (`whc::reseller`), read through the run's ledger.
@@ -10,7 +11,7 @@ fn reseller_data(
     crate::engine::bindings::read(
         ctx,
         rt,
-        "get reseller data",
+        Operation::WhcReseller,
         serde_json::json!({}),
         rt.client.reseller(&rt.cug),
     )
@@ -20,6 +21,7 @@ fn reseller_data(
 pub mod whc_module {
     use super::reseller_data;
     use crate::api::whc::QualifyRequest;
+    use crate::api::Operation;
     use crate::engine::bindings::{arg, block_on, ledgered, read, runtime, snake, RhaiResult};
     use rhai::{Dynamic, Map};
     use serde_json::{json, Value};
@@ -49,7 +51,7 @@ pub mod whc_module {
         let found = read(
             &ctx,
             &rt,
-            "verify company name",
+            Operation::WhcCompany,
             json!({"name": name}),
             async {
                 Ok(rt
@@ -79,7 +81,7 @@ pub mod whc_module {
         let v = read(
             &ctx,
             &rt,
-            "verify data",
+            Operation::WhcInUse,
             json!({"kind": kind, "value": value}),
             async { Ok(Value::Bool(rt.client.in_use(&rt.cug, kind, value).await?)) },
         )?;
@@ -133,13 +135,13 @@ pub mod whc_module {
         ledgered(
             &ctx,
             &rt,
-            "qualify company",
+            Operation::WhcQualifyCompany,
             |_| json!({"name": req.name, "domain": req.domain, "group": req.group, "billing_account": req.billing_account}),
             |_| {
                 let q = block_on(
                     &ctx,
                     &rt,
-                    "qualify company",
+                    Operation::WhcQualifyCompany,
                     rt.client.qualify_company(&req),
                 )?;
                 Ok(json!({

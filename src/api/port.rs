@@ -1,8 +1,10 @@
 //! Number porting (WHC import orders): portability check, lead times, import orders, activation.
 
-use super::client::{BtClient, Page, Request};
+use super::client::BtClient;
 use super::error::ApiError;
+use super::operation::Operation;
 use super::order::OrderFilter;
+use super::request::{Page, Request};
 use super::whc::seg;
 use serde_json::{json, Value};
 
@@ -36,7 +38,7 @@ impl BtClient {
         product: Option<&str>,
     ) -> Result<Value, ApiError> {
         let mut req = numbers.add_query(Request::get(
-            "check portability",
+            Operation::PortCheck,
             "/bt-wholesale/v1/whc/numberPortability",
         ));
         if let Some(p) = product {
@@ -46,14 +48,17 @@ impl BtClient {
     }
 
     /// The earliest port date BT accepts for an import of these numbers, from today.
-    pub async fn earliest_port_date(
+    pub async fn port_earliest_date(
         &self,
         import_type: &str,
         numbers: &PortNumbers,
         losing_provider: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let mut req = Request::get("earliest port date", format!("{BASE}/earliestPortDate"))
-            .query("importType", import_type);
+        let mut req = Request::get(
+            Operation::PortEarliestDate,
+            format!("{BASE}/earliestPortDate"),
+        )
+        .query("importType", import_type);
         req = match numbers {
             PortNumbers::List(list) => req.query("numbers", list.join(",")),
             other => other.add_query(req),
@@ -64,16 +69,16 @@ impl BtClient {
         Ok(self.send(req).await?.body)
     }
 
-    /// Places an import order; never twice (see [`BtClient::create_order`]): when the outcome is
+    /// Places an import order; never twice (see [`BtClient::order_create`]): when the outcome is
     /// unknown the order is looked up by its `externalId` first.
-    pub async fn create_import_order(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn port_import(&self, body: Value) -> Result<Value, ApiError> {
         let external_id = body
             .get("externalId")
             .and_then(Value::as_str)
             .map(str::to_string);
         let send = |b: Value| async {
             Ok::<_, ApiError>(
-                self.send(Request::post("place import order", BASE, b))
+                self.send(Request::post(Operation::PortImport, BASE, b))
                     .await?
                     .body,
             )
@@ -81,12 +86,12 @@ impl BtClient {
         let first = send(body.clone()).await;
         let Some(ext) = external_id else { return first };
         match first {
-            Err(e) if e.outcome_unknown() => match self.find_import_order(&ext).await? {
+            Err(e) if e.outcome_unknown() => match self.port_find(&ext).await? {
                 Some(order) => Ok(order),
                 None => send(body).await,
             },
             Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
-                match self.find_import_order(&ext).await? {
+                match self.port_find(&ext).await? {
                     Some(order) => Ok(order),
                     None => Err(ApiError::Bt(e)),
                 }
@@ -96,9 +101,9 @@ impl BtClient {
     }
 
     /// The import order carrying `external_id`, if BT has one.
-    pub async fn find_import_order(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
+    pub async fn port_find(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
         let page = self
-            .list_import_orders(&OrderFilter {
+            .port_list(&OrderFilter {
                 external_id: Some(external_id.into()),
                 limit: 1,
                 ..Default::default()
@@ -107,18 +112,18 @@ impl BtClient {
         Ok(page.body.as_array().and_then(|a| a.first()).cloned())
     }
 
-    pub async fn get_import_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn port_get(&self, id: &str) -> Result<Value, ApiError> {
         Ok(self
             .send(Request::get(
-                "get import order",
+                Operation::PortGet,
                 format!("{BASE}/{}", seg(id)),
             ))
             .await?
             .body)
     }
 
-    pub async fn list_import_orders(&self, f: &OrderFilter) -> Result<Page, ApiError> {
-        let mut req = Request::get("list import orders", BASE)
+    pub async fn port_list(&self, f: &OrderFilter) -> Result<Page, ApiError> {
+        let mut req = Request::get(Operation::PortList, BASE)
             .query("offset", f.offset.to_string())
             .query("limit", f.limit.max(1).to_string());
         if let Some(s) = &f.state {
@@ -131,10 +136,10 @@ impl BtClient {
     }
 
     /// Changes an open import order's port date and/or numbers.
-    pub async fn amend_import_order(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
+    pub async fn port_amend(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
         Ok(self
             .send(Request::patch(
-                "amend import order",
+                Operation::PortAmend,
                 format!("{BASE}/{}", seg(id)),
                 patch,
             ))
@@ -142,9 +147,9 @@ impl BtClient {
             .body)
     }
 
-    pub async fn cancel_import_order(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn port_cancel(&self, id: &str) -> Result<Value, ApiError> {
         let req = Request::post(
-            "cancel import order",
+            Operation::PortCancel,
             format!("{BASE}/{}/cancel", seg(id)),
             json!({}),
         );
@@ -152,9 +157,9 @@ impl BtClient {
     }
 
     /// Activates an accepted port on its port date, completing the import order.
-    pub async fn activate_port(&self, id: &str) -> Result<Value, ApiError> {
+    pub async fn port_activate(&self, id: &str) -> Result<Value, ApiError> {
         let req = Request::post(
-            "activate port",
+            Operation::PortActivate,
             "/bt-wholesale/v1/order/activatePort",
             json!({"importOrderId": id}),
         );
@@ -162,7 +167,7 @@ impl BtClient {
     }
 
     /// Ringfences an accepted port's numbers to a company ahead of the port date.
-    pub async fn allocate_ported(
+    pub async fn port_allocate(
         &self,
         cug: &str,
         port_order_id: &str,
@@ -176,7 +181,7 @@ impl BtClient {
             "ringFenceId": service_id,
         });
         let req = Request::post(
-            "allocate ported numbers",
+            Operation::PortAllocate,
             "/v1/resourceManagement/directoryNumbers/ringFence",
             body,
         );
