@@ -501,7 +501,7 @@ async fn the_daemon_runs_a_scheduled_recipe_against_the_sandbox() {
         .arg(dir.path().join("recipes"))
         .arg("--state")
         .arg(&db)
-        .args(["--catch-up", "100000000"])
+        .args(["--catch-up", "604800"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
