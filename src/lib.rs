@@ -6,8 +6,8 @@
 //! - [`runner`]: runs one script with parameters and classifies the outcome;
 //! - [`app`] / [`cli`]: the commands.
 //!
-//! [`sandbox`] stands beside them: the embedded BT sandbox, which shares no types with the client
-//! and meets it only over HTTP.
+//! The embedded BT sandbox is its own crate, `btw_sandbox`, which shares no types with the client
+//! and meets it only over HTTP; btw uses it only to start it.
 
 // Failures carry their location and source line for the user; they are built once per failed
 // run, never on a hot path, so their size does not matter and boxing them would only add noise.
@@ -23,7 +23,6 @@ pub mod engine;
 pub mod recipe;
 pub mod repl;
 pub mod runner;
-pub mod sandbox;
 pub mod schedule;
 pub mod serve;
 pub mod store;

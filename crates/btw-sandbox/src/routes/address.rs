@@ -1,8 +1,8 @@
 //! Geographic address search by postcode (RoBT or Openreach) and temporary address creation.
 
 use super::{created, object_body, paginated, str_at, QueryParams, RawBody};
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::state::{fixture_addresses, Address, SandboxState};
+use crate::error::{ApiError, SchemaErrors};
+use crate::state::{fixture_addresses, Address, SandboxState};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -2,8 +2,8 @@
 //! valid order makes to the world (and its undoing when an order is cancelled).
 
 use super::{characteristics, related_party_cug, require_str, str_at};
-use crate::sandbox::error::{ApiError, FieldError, SchemaErrors};
-use crate::sandbox::state::{
+use crate::error::{ApiError, FieldError, SchemaErrors};
+use crate::state::{
     norm, norm_mac, Company, CompanyStatus, Device, Kind, NumberStatus, Order, OrderItem,
     OrderState, Site, User, World, BILLING_ACCOUNT,
 };

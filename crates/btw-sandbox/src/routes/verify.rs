@@ -1,8 +1,8 @@
 //! WHC verify data: the reseller's own data, and whether a company or other unique name is taken.
 
 use super::{check_cug, PathParams, QueryParams};
-use crate::sandbox::error::ApiError;
-use crate::sandbox::state::{
+use crate::error::ApiError;
+use crate::state::{
     Kind, SandboxState, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG,
 };
 use axum::extract::{RawQuery, State};

@@ -8,14 +8,14 @@ use super::{
     characteristics, created, find, find_mut, newest_first, object_body, paginated, require_str,
     rfc3339, str_at, PathParams, QueryParams, RawBody,
 };
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::ethernet_state::{
+use crate::error::{ApiError, SchemaErrors};
+use crate::ethernet_state::{
     distance_band, first_bookable_day, format_bandwidth, notify, parse_bandwidth, price,
     release_appointment, release_quote, slots_from, unavailability, with_vat, Appointment,
     AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place, Product, Quote,
     QuoteItem, ServiceStatus, Slot, CONFIRM_SITE_CONTACT, TERMS,
 };
-use crate::sandbox::state::{SandboxState, World};
+use crate::state::{SandboxState, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -1063,7 +1063,7 @@ async fn order_create(
 ) -> Result<Response, ApiError> {
     let body = object_body(&headers, &body)?;
     let req = parse_order(&body)?;
-    let step = crate::sandbox::clock::secs_f64(step_secs(&state));
+    let step = crate::clock::secs_f64(step_secs(&state));
     let rendered = state.with_world(|w| {
         let now = w.now();
         if let Some(x) = &req.external {
@@ -1223,7 +1223,7 @@ async fn order_amend(
         );
     }
     errs.into_result()?;
-    let step = crate::sandbox::clock::secs_f64(step_secs(&state));
+    let step = crate::clock::secs_f64(step_secs(&state));
     let rendered = state.with_world(|w| {
         let now = w.now();
         let id = id.trim();

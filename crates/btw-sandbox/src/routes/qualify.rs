@@ -3,10 +3,8 @@
 use super::{
     characteristics, created, json_body, related_party_cug, require_str, rfc3339, RawBody,
 };
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::state::{
-    Qualification, SandboxState, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS,
-};
+use crate::error::{ApiError, SchemaErrors};
+use crate::state::{Qualification, SandboxState, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;

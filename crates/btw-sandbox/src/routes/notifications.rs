@@ -2,9 +2,9 @@
 //! delivery settings and log (`/__sandbox/callback`, `/__sandbox/notifications`).
 
 use super::{json_body, object_body, RawBody};
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::notify::Callback;
-use crate::sandbox::state::SandboxState;
+use crate::error::{ApiError, SchemaErrors};
+use crate::notify::Callback;
+use crate::state::SandboxState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;

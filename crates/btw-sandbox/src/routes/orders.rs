@@ -5,8 +5,8 @@ use super::{
     created, find, find_mut, json_body, newest_first, paginated, require_str, rfc3339, PathParams,
     QueryParams, RawBody,
 };
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::state::{Order, OrderState, SandboxState};
+use crate::error::{ApiError, SchemaErrors};
+use crate::state::{Order, OrderState, SandboxState};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

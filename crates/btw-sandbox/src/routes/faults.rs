@@ -1,9 +1,9 @@
 //! Admin endpoints for fault injection: list, add and clear the rules of `sandbox::faults`.
 
 use super::{json_body, RawBody};
-use crate::sandbox::error::ApiError;
-use crate::sandbox::faults::{rules_from_json, LiveRule};
-use crate::sandbox::state::SandboxState;
+use crate::error::ApiError;
+use crate::faults::{rules_from_json, LiveRule};
+use crate::state::SandboxState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;

@@ -1,8 +1,8 @@
 //! Directory numbers: ringfence a block for a qualified company, and list numbers held.
 
 use super::{check_cug, created, json_body, paginated, require_str, str_at, QueryParams, RawBody};
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::state::{NumberRecord, NumberStatus, SandboxState, World};
+use crate::error::{ApiError, SchemaErrors};
+use crate::state::{NumberRecord, NumberStatus, SandboxState, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

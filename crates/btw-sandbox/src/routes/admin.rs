@@ -1,9 +1,9 @@
 //! Admin endpoints under `/__sandbox/`: health, reset, journal, token expiry and the clock.
 
 use super::{object_body, RawBody};
-use crate::sandbox::clock::{secs_f64, MAX_SPEED};
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::state::{SandboxState, World};
+use crate::clock::{secs_f64, MAX_SPEED};
+use crate::error::{ApiError, SchemaErrors};
+use crate::state::{SandboxState, World};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};

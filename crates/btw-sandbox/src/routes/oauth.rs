@@ -1,8 +1,8 @@
 //! `GET /oauth/accesstoken`: OAuth 2 client credentials, answering BT's token shape.
 
 use super::QueryParams;
-use crate::sandbox::error::ApiError;
-use crate::sandbox::state::{SandboxState, Token};
+use crate::error::ApiError;
+use crate::state::{SandboxState, Token};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 pub fn router() -> Router<SandboxState> {
-    Router::new().route(crate::sandbox::gateway::TOKEN_PATH, get(token))
+    Router::new().route(crate::gateway::TOKEN_PATH, get(token))
 }
 
 /// `key:secret` from a Basic authorization header; `None` when missing or garbled.

@@ -6,7 +6,7 @@
 //!
 //! The wire contract follows.
 //!
-#![doc = include_str!("CONTRACT.md")]
+#![doc = include_str!("../CONTRACT.md")]
 
 pub mod calendar;
 pub mod clock;

@@ -8,14 +8,14 @@ use super::{
     check_cug, created, find, find_mut, json_body, newest_first, object_body, paginated,
     related_party_cug, require_str, str_at, PathParams, QueryParams, RawBody,
 };
-use crate::sandbox::calendar::{is_working_day, parse_date};
-use crate::sandbox::clock::secs_f64;
-use crate::sandbox::error::{ApiError, SchemaErrors};
-use crate::sandbox::porting::{
+use crate::calendar::{is_working_day, parse_date};
+use crate::clock::secs_f64;
+use crate::error::{ApiError, SchemaErrors};
+use crate::porting::{
     self, earliest_port_date, lead_time_days, line_info, normalise_number, range_info, today,
     ImportOrder, ImportState, ImportType, LcpStatus, PortState,
 };
-use crate::sandbox::state::{NumberRecord, NumberStatus, SandboxState, World};
+use crate::state::{NumberRecord, NumberStatus, SandboxState, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
