@@ -5,20 +5,13 @@
 //! the middleware sits in front of the gateway so that every API path, the token call included,
 //! can be faulted, while `/__sandbox/*` never is.
 
-use super::error::{ApiError, FieldError};
-use super::gateway::{valid_tracking_header, ADMIN_PREFIX, TRACKING_HEADER};
-use super::state::{RequestEntry, SandboxState};
-use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use crate::error::{ApiError, FieldError};
+use crate::wire::ADMIN_PREFIX;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Largest `latency_ms` / `jitter_ms`: ten minutes is longer than any client timeout worth testing.
@@ -481,100 +474,6 @@ pub fn failure_for(status: u16, retry_after_secs: Option<u64>) -> ApiError {
     // Exactly as configured: a faulted 429 without `retry_after_secs` has no Retry-After.
     e.retry_after = retry_after_secs.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
     e
-}
-
-/// A response body that fails at once: hyper then closes the connection without writing the
-/// (still buffered) head, so the client sees a transport error rather than a status.
-struct LostBody;
-
-impl HttpBody for LostBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        Poll::Ready(Some(Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "sandbox fault: response dropped",
-        ))))
-    }
-}
-
-fn lost_response() -> Response {
-    Response::new(Body::new(LostBody))
-}
-
-fn is_admin(path: &str) -> bool {
-    path == ADMIN_PREFIX || path.starts_with("/__sandbox/")
-}
-
-/// Journals a request the gateway never saw (answered or dropped here).
-fn journal(state: &SandboxState, req: &Request, status: u16) {
-    let tracking = req
-        .headers()
-        .get(TRACKING_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_tracking_header(v))
-        .map(str::to_string);
-    let entry_method = req.method().to_string();
-    let path: String = req.uri().path().chars().take(1024).collect();
-    state.with_world(|w| {
-        let at = w.now();
-        w.record_request(RequestEntry {
-            at,
-            method: entry_method,
-            path,
-            status,
-            tracking_header: tracking,
-        })
-    });
-}
-
-/// The fault middleware (`axum::middleware::from_fn_with_state`), outermost in the router.
-pub async fn layer(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if is_admin(path) {
-        // Reset clears the faults too; done here so that the admin routes need not know of them.
-        let is_reset = req.method() == Method::POST && path == "/__sandbox/reset";
-        let response = next.run(req).await;
-        if is_reset && response.status().is_success() {
-            state.faults().clear();
-        }
-        return response;
-    }
-    let decision = state
-        .faults()
-        .decide(req.method().as_str(), path, &mut rand::rng());
-    let Some(Decision { delay, effect }) = decision else {
-        return next.run(req).await;
-    };
-    match effect {
-        Effect::Status(e) => {
-            tokio::time::sleep(delay).await;
-            journal(&state, &req, e.status.as_u16());
-            e.into_response()
-        }
-        Effect::Drop(Drop::Before) => {
-            tokio::time::sleep(delay).await;
-            journal(&state, &req, 0);
-            lost_response()
-        }
-        Effect::Drop(Drop::After) => {
-            let response = next.run(req).await;
-            tokio::time::sleep(delay).await;
-            std::mem::drop(response);
-            lost_response()
-        }
-        Effect::Pass => {
-            // Processed first, answered late: a client that gives up meanwhile has still had its
-            // request carried out, which is what "killed while waiting" tests need.
-            let response = next.run(req).await;
-            tokio::time::sleep(delay).await;
-            response
-        }
-    }
 }
 
 #[cfg(test)]

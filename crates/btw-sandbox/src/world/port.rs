@@ -1,17 +1,21 @@
 //! Number porting in the sandbox: fixture numbers, portability, lead times, import orders and the
 //! losing provider's (LCP's) decision on the sandbox clock.
 //!
-//! HTTP lives in `routes/porting.rs`; this module is the world-side logic, so the rules can be unit
-//! tested and the clock tick (`World::advance_orders`) can drive LCP decisions.
+//! HTTP lives in `http/routes/port.rs`; this module is the world-side logic, so the rules can be
+//! unit tested and the clock tick (`World::advance_orders`) can drive LCP decisions. It gets the
+//! parts of the world it needs (import orders, the number inventory, the outbox), not the world.
 
 use super::calendar::{add_working_days, london_date};
-use super::notify::queue_event_at;
-use super::routes::rfc3339;
-use super::state::{NumberStatus, World};
+use super::model::{NumberRecord, NumberStatus};
+use super::outbox::{queue_event_at, Notification};
+use crate::wire::rfc3339;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// The number inventory, by number (no spaces).
+pub type Numbers = BTreeMap<String, NumberRecord>;
 
 /// An import order's state (TMF622 names); the order of variants is the only way forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -381,7 +385,8 @@ pub fn postcode_key(s: &str) -> String {
 /// names (it decides `lcp_is_holder` for non-fixture numbers); `own_order` is an import order
 /// whose numbers do not count as "port in progress" (the order being amended).
 pub fn line_info(
-    w: &World,
+    ports: &Ports,
+    numbers: &Numbers,
     number: &str,
     losing_provider: Option<&str>,
     own_order: Option<&str>,
@@ -420,9 +425,9 @@ pub fn line_info(
     };
     // What the sandbox itself holds overrides the fixtures, except the order's own allocation.
     let own_allocation = own_order
-        .and_then(|id| w.ports.orders.get(id))
+        .and_then(|id| ports.orders.get(id))
         .is_some_and(|o| o.numbers.iter().any(|n| n == number));
-    let held = w.numbers.get(number).filter(|r| {
+    let held = numbers.get(number).filter(|r| {
         !(own_allocation && r.kind == "ported" && r.status == NumberStatus::Ringfenced)
     });
     if let Some(rec) = held {
@@ -436,7 +441,7 @@ pub fn line_info(
         };
     }
     if info.port_state == PortState::Portable {
-        let busy = w.ports.orders.values().any(|o| {
+        let busy = ports.orders.values().any(|o| {
             o.state.is_open()
                 && own_order.is_none_or(|own| own != o.id)
                 && o.numbers.iter().any(|n| n == number)
@@ -452,12 +457,17 @@ pub fn line_info(
 }
 
 /// The portability of a range: its worst number's state, its first number's details.
-pub fn range_info(w: &World, numbers: &[String], losing_provider: Option<&str>) -> LineInfo {
+pub fn range_info(
+    ports: &Ports,
+    inventory: &Numbers,
+    numbers: &[String],
+    losing_provider: Option<&str>,
+) -> LineInfo {
     let mut infos = numbers
         .iter()
-        .map(|n| line_info(w, n, losing_provider, None));
+        .map(|n| line_info(ports, inventory, n, losing_provider, None));
     let Some(mut first) = infos.next() else {
-        return line_info(w, "", losing_provider, None);
+        return line_info(ports, inventory, "", losing_provider, None);
     };
     for info in infos {
         if info.holder != first.holder && first.port_state.rank() < 3 {
@@ -493,9 +503,9 @@ pub fn lead_time_days(
     }
 }
 
-/// Today's Europe/London date on the sandbox clock.
-pub fn today(w: &World) -> NaiveDate {
-    london_date(w.now())
+/// Today's Europe/London date when the sandbox clock reads `now`.
+pub fn today(now: DateTime<Utc>) -> NaiveDate {
+    london_date(now)
 }
 
 /// The earliest allowed port date from `today` for a lead time of `days` working days.
@@ -504,11 +514,11 @@ pub fn earliest_port_date(today: NaiveDate, days: u32) -> NaiveDate {
 }
 
 /// The LCP's answer for an order: `Err(reason)` for a rejection.
-pub fn lcp_decision(w: &World, o: &ImportOrder) -> Result<(), &'static str> {
+pub fn lcp_decision(ports: &Ports, numbers: &Numbers, o: &ImportOrder) -> Result<(), &'static str> {
     let infos: Vec<LineInfo> = o
         .numbers
         .iter()
-        .map(|n| line_info(w, n, o.losing_provider.as_deref(), Some(&o.id)))
+        .map(|n| line_info(ports, numbers, n, o.losing_provider.as_deref(), Some(&o.id)))
         .collect();
     let postcode = postcode_key(&o.installation_postcode);
     let rejects = |reason: &str, info: &LineInfo| match reason {
@@ -599,18 +609,28 @@ pub fn event_order(o: &ImportOrder) -> Value {
 }
 
 /// Queues `event_type` about import order `id` (nothing if it is gone).
-pub fn notify(w: &mut World, id: &str, event_type: &str, at: DateTime<Utc>) {
-    if let Some(o) = w.ports.orders.get(id) {
+pub fn notify(
+    ports: &Ports,
+    outbox: &mut Vec<Notification>,
+    id: &str,
+    event_type: &str,
+    at: DateTime<Utc>,
+) {
+    if let Some(o) = ports.orders.get(id) {
         let order = event_order(o);
-        queue_event_at(w, at, event_type, order);
+        queue_event_at(outbox, at, event_type, order);
     }
 }
 
 /// Applies due LCP decisions up to `now` (called from the clock tick and before porting requests).
 /// Returns whether anything changed.
-pub fn advance(w: &mut World, now: DateTime<Utc>) -> bool {
-    let due: Vec<String> = w
-        .ports
+pub fn advance(
+    ports: &mut Ports,
+    numbers: &mut Numbers,
+    outbox: &mut Vec<Notification>,
+    now: DateTime<Utc>,
+) -> bool {
+    let due: Vec<String> = ports
         .orders
         .values()
         .filter(|o| {
@@ -619,12 +639,12 @@ pub fn advance(w: &mut World, now: DateTime<Utc>) -> bool {
         .map(|o| o.id.clone())
         .collect();
     for id in &due {
-        let Some(o) = w.ports.orders.get(id) else {
+        let Some(o) = ports.orders.get(id) else {
             continue;
         };
-        let decision = lcp_decision(w, o);
+        let decision = lcp_decision(ports, numbers, o);
         let at = o.lcp_decision_at;
-        let Some(o) = w.ports.orders.get_mut(id) else {
+        let Some(o) = ports.orders.get_mut(id) else {
             continue;
         };
         match decision {
@@ -633,15 +653,15 @@ pub fn advance(w: &mut World, now: DateTime<Utc>) -> bool {
                 o.confirmed_port_date = Some(o.port_date);
                 // Never backwards: an amended order that was already inProgress stays there.
                 o.state = o.state.max(ImportState::InProgress);
-                notify(w, id, "portLcpAccepted", at);
-                notify(w, id, "portDateConfirmed", at);
+                notify(ports, outbox, id, "portLcpAccepted", at);
+                notify(ports, outbox, id, "portDateConfirmed", at);
             }
             Err(reason) => {
                 o.lcp_status = LcpStatus::Rejected;
                 o.rejection_reason = Some(reason.to_string());
                 o.state = ImportState::Rejected;
-                release_allocation(w, id);
-                notify(w, id, "portLcpRejected", at);
+                release_allocation(ports, numbers, id);
+                notify(ports, outbox, id, "portLcpRejected", at);
             }
         }
     }
@@ -649,8 +669,8 @@ pub fn advance(w: &mut World, now: DateTime<Utc>) -> bool {
 }
 
 /// Drops the ringfenced (not yet used, not yet active) ported numbers of import order `id`.
-pub fn release_allocation(w: &mut World, id: &str) {
-    let Some(o) = w.ports.orders.get_mut(id) else {
+pub fn release_allocation(ports: &mut Ports, inventory: &mut Numbers, id: &str) {
+    let Some(o) = ports.orders.get_mut(id) else {
         return;
     };
     let Some(company) = o.allocated_to.take() else {
@@ -658,14 +678,14 @@ pub fn release_allocation(w: &mut World, id: &str) {
     };
     let numbers = o.numbers.clone();
     for n in numbers {
-        let free = w.numbers.get(&n).is_some_and(|r| {
+        let free = inventory.get(&n).is_some_and(|r| {
             r.kind == "ported"
                 && r.status == NumberStatus::Ringfenced
                 && r.order_id.is_none()
                 && r.company_service_id == company
         });
         if free {
-            w.numbers.remove(&n);
+            inventory.remove(&n);
         }
     }
 }
@@ -673,6 +693,7 @@ pub fn release_allocation(w: &mut World, id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::World;
 
     fn order(numbers: &[&str], t: ImportType, postcode: &str) -> ImportOrder {
         let now = Utc::now();
@@ -736,7 +757,7 @@ mod tests {
     #[test]
     fn fixture_states() {
         let w = World::seed(0.0);
-        let st = |n: &str| line_info(&w, n, None, None).port_state;
+        let st = |n: &str| line_info(&w.ports, &w.numbers, n, None, None).port_state;
         assert_eq!(st("01914980100"), PortState::Portable);
         assert_eq!(st("02920180500"), PortState::AlreadyPortedIn);
         assert_eq!(st("02920180600"), PortState::PortInProgress);
@@ -746,14 +767,14 @@ mod tests {
         );
         assert_eq!(st("02079460003"), PortState::NotPortable("numberOnWhc"));
         assert_eq!(st("08001234567"), PortState::NotPortable("notGeographic"));
-        let unknown = line_info(&w, "01134960999", Some("Gamma"), None);
+        let unknown = line_info(&w.ports, &w.numbers, "01134960999", Some("Gamma"), None);
         assert_eq!(unknown.port_state, PortState::Portable);
         assert_eq!(unknown.holder, "Openreach");
         assert!(!unknown.lcp_is_holder);
-        assert!(!line_info(&w, "01914980101", None, None).lcp_is_holder);
+        assert!(!line_info(&w.ports, &w.numbers, "01914980101", None, None).lcp_is_holder);
         let range: Vec<String> = (199..=200).map(|n| format!("01914980{n:03}")).collect();
         assert_eq!(
-            range_info(&w, &range, None).port_state,
+            range_info(&w.ports, &w.numbers, &range, None).port_state,
             PortState::NotPortable("mixedRangeHolders")
         );
     }
@@ -762,7 +783,7 @@ mod tests {
     fn lcp_decisions() {
         use ImportType::*;
         let w = World::seed(0.0);
-        let d = |n: &[&str], t, p| lcp_decision(&w, &order(n, t, p));
+        let d = |n: &[&str], t, p| lcp_decision(&w.ports, &w.numbers, &order(n, t, p));
         assert_eq!(d(&["01914980100"], SingleLine, "ne1 4st"), Ok(()));
         assert_eq!(
             d(&["01914980100"], SingleLine, "NE1 7RU"),

@@ -1,15 +1,11 @@
-//! Outbound order notifications: the event envelope BT POSTs to a reseller's callback URL.
-//!
-//! Producers (WHC order transitions, port milestones, Ethernet orders) call [`queue_event`] with the
-//! world locked; the event waits in `World::outbox` until the delivery task ([`spawn_delivery`])
-//! takes it, POSTs it with HTTP Basic auth and retries with exponential backoff. The world lock is
+//! Delivery of queued notifications: takes events from the world's outbox, POSTs them to the
+//! registered callback with HTTP Basic auth and retries with exponential backoff. The world lock is
 //! only taken briefly between awaits, never held across one.
 
-use super::routes::rfc3339;
-use super::state::{OrderState, OrderTransition, SandboxState, World};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use crate::state::SandboxState;
+use crate::world::outbox::{Delivery, Notification};
+use crate::world::World;
+use serde_json::Value;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -23,175 +19,6 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REORDER_WINDOW: Duration = Duration::from_millis(300);
 /// Delivery records kept for `GET /__sandbox/notifications`.
 pub const DELIVERY_LIMIT: usize = 1000;
-
-/// One notification in BT's envelope shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Notification {
-    pub event_id: String,
-    pub event_time: DateTime<Utc>,
-    pub event_type: String,
-    /// `{"productOrder": {...}}`.
-    pub event: serde_json::Value,
-}
-
-impl Notification {
-    /// The JSON body that is POSTed.
-    pub fn envelope(&self) -> Value {
-        json!({
-            "eventId": self.event_id,
-            "eventTime": rfc3339(self.event_time),
-            "eventType": self.event_type,
-            "event": self.event,
-        })
-    }
-
-    fn order_id(&self) -> Option<String> {
-        self.event
-            .pointer("/productOrder/id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }
-}
-
-/// Where BT delivers, and how it authenticates there (HTTP Basic with the reseller's credentials).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Callback {
-    pub url: String,
-    pub username: String,
-    pub password: String,
-}
-
-// Hand-written so the password never reaches a log line.
-impl std::fmt::Debug for Callback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// One delivery (one copy of one event) and how it went.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    /// Internal key, so the task can update its record after the world lock was released.
-    pub key: u64,
-    pub event_id: String,
-    pub event_type: String,
-    pub event_time: DateTime<Utc>,
-    pub order_id: Option<String>,
-    pub copy: u8,
-    /// `pending`, `delivered` or `failed`.
-    pub state: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-}
-
-impl Delivery {
-    pub fn render(&self) -> Value {
-        json!({
-            "eventId": self.event_id,
-            "eventType": self.event_type,
-            "eventTime": rfc3339(self.event_time),
-            "orderId": self.order_id,
-            "copy": self.copy,
-            "state": self.state,
-            "attempts": self.attempts,
-            "lastStatus": self.last_status,
-            "lastError": self.last_error,
-        })
-    }
-}
-
-/// Registration, test settings and the delivery log.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct NotifyState {
-    pub callback: Option<Callback>,
-    pub duplicate: bool,
-    pub reorder: bool,
-    pub deliveries: Vec<Delivery>,
-    pub next_key: u64,
-}
-
-/// Queues one notification (`eventType` with `event.productOrder`) stamped with the sandbox
-/// clock, for delivery to the registered callback.
-pub fn queue_event(world: &mut World, event_type: &str, product_order: serde_json::Value) {
-    let at = world.now();
-    queue_event_at(world, at, event_type, product_order);
-}
-
-/// Like [`queue_event`], for a milestone that happened at `at` (e.g. a clock-driven step that
-/// the tick applies a little later).
-pub fn queue_event_at(
-    world: &mut World,
-    at: DateTime<Utc>,
-    event_type: &str,
-    product_order: serde_json::Value,
-) {
-    let note = Notification {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        event_time: at,
-        event_type: event_type.to_string(),
-        event: serde_json::json!({ "productOrder": product_order }),
-    };
-    world.outbox.push(note);
-}
-
-/// The event type for a WHC order entering `to` (`None`: no event, e.g. created but not submitted).
-pub fn whc_event_type(to: OrderState) -> Option<&'static str> {
-    // By name, so states added later (rejected, failed) map without touching this file's callers.
-    Some(match to.as_str() {
-        "acknowledged" => "orderAcknowledged",
-        "inProgress" => "orderInProgress",
-        "completed" => "orderComplete",
-        "cancelled" => "orderCancelled",
-        "rejected" => "orderRejected",
-        "failed" => "orderFailed",
-        _ => return None,
-    })
-}
-
-/// Queues the notifications for a WHC product order's state change (called from
-/// `World::transition`): on completion one `orderLineComplete` per item, then `orderComplete`.
-pub fn on_order_transition(world: &mut World, t: &OrderTransition) {
-    let Some(event_type) = whc_event_type(t.to) else {
-        return;
-    };
-    let Some(order) = world.orders.get(&t.order_id) else {
-        return;
-    };
-    let state = t.to.as_str();
-    let items: Vec<Value> = order
-        .items
-        .iter()
-        .map(|i| json!({"id": i.id, "action": i.action, "state": state}))
-        .collect();
-    let base = json!({
-        "id": order.id,
-        "externalId": order.external_id,
-        "@type": "ProductOrder",
-        "state": state,
-    });
-    let with_items = |items: Vec<Value>| {
-        let mut v = base.clone();
-        v["productOrderItem"] = Value::Array(items);
-        v
-    };
-    let mut events = Vec::new();
-    if t.to == OrderState::Completed {
-        for item in &items {
-            events.push(("orderLineComplete", with_items(vec![item.clone()])));
-        }
-    }
-    events.push((event_type, with_items(items)));
-    for (kind, order) in events {
-        queue_event_at(world, t.at, kind, order);
-    }
-}
 
 /// One delivery to make: the record's key and the body.
 struct Job {
@@ -350,6 +177,8 @@ pub fn spawn_delivery(state: SandboxState) -> DeliveryTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::outbox::Callback;
+    use serde_json::json;
 
     #[test]
     fn backoff_doubles() {
@@ -359,23 +188,9 @@ mod tests {
     }
 
     #[test]
-    fn whc_event_names() {
-        assert_eq!(whc_event_type(OrderState::Pending), None);
-        assert_eq!(
-            whc_event_type(OrderState::Acknowledged),
-            Some("orderAcknowledged")
-        );
-        assert_eq!(whc_event_type(OrderState::Completed), Some("orderComplete"));
-        assert_eq!(
-            whc_event_type(OrderState::Cancelled),
-            Some("orderCancelled")
-        );
-    }
-
-    #[test]
     fn batches_follow_the_settings() {
         let mut w = World::seed(0.0);
-        queue_event(&mut w, "a", json!({"id": "X1"}));
+        w.queue_event("a", json!({"id": "X1"}));
         assert!(take_batch(&mut w).is_empty(), "no callback: dropped");
         assert!(w.outbox.is_empty());
         w.notify.callback = Some(Callback {
@@ -386,8 +201,8 @@ mod tests {
         assert!(!format!("{:?}", w.notify).contains("secret"));
         w.notify.duplicate = true;
         w.notify.reorder = true;
-        queue_event(&mut w, "a", json!({"id": "X1"}));
-        queue_event(&mut w, "b", json!({"id": "X1"}));
+        w.queue_event("a", json!({"id": "X1"}));
+        w.queue_event("b", json!({"id": "X1"}));
         let jobs = take_batch(&mut w);
         let types: Vec<&str> = jobs
             .iter()

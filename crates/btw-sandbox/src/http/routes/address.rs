@@ -1,8 +1,10 @@
 //! Geographic address search by postcode (RoBT or Openreach) and temporary address creation.
 
-use super::{created, object_body, paginated, str_at, QueryParams, RawBody};
 use crate::error::{ApiError, SchemaErrors};
-use crate::state::{fixture_addresses, Address, SandboxState};
+use crate::http::extract::{created, object_body, paginated, QueryParams, RawBody};
+use crate::state::SandboxState;
+use crate::wire::str_at;
+use crate::world::{fixture_addresses, Address};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -1,10 +1,9 @@
 //! WHC verify data: the reseller's own data, and whether a company or other unique name is taken.
 
-use super::{check_cug, PathParams, QueryParams};
 use crate::error::ApiError;
-use crate::state::{
-    Kind, SandboxState, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG,
-};
+use crate::http::extract::{check_cug, PathParams, QueryParams};
+use crate::state::SandboxState;
+use crate::world::{Kind, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG};
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};

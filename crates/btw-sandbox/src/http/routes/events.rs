@@ -1,10 +1,10 @@
 //! Admin endpoints for outbound notifications: the reseller's callback registration and the
 //! delivery settings and log (`/__sandbox/callback`, `/__sandbox/notifications`).
 
-use super::{json_body, object_body, RawBody};
 use crate::error::{ApiError, SchemaErrors};
-use crate::notify::Callback;
+use crate::http::extract::{json_body, object_body, RawBody};
 use crate::state::SandboxState;
+use crate::world::outbox::Callback;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;

@@ -1,9 +1,10 @@
 //! Admin endpoints under `/__sandbox/`: health, reset, journal, token expiry and the clock.
 
-use super::{object_body, RawBody};
-use crate::clock::{secs_f64, MAX_SPEED};
 use crate::error::{ApiError, SchemaErrors};
-use crate::state::{SandboxState, World};
+use crate::http::extract::{object_body, RawBody};
+use crate::state::SandboxState;
+use crate::world::clock::{secs_f64, MAX_SPEED};
+use crate::world::World;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -57,7 +58,7 @@ async fn expire_tokens(State(state): State<SandboxState>) -> Json<Value> {
 fn clock_body(state: &SandboxState) -> Json<Value> {
     state.with_world(|w| {
         let s = w.clock.snapshot();
-        Json(json!({"now": super::rfc3339(s.now), "speed": s.speed}))
+        Json(json!({"now": crate::wire::rfc3339(s.now), "speed": s.speed}))
     })
 }
 

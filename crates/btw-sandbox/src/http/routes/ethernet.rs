@@ -1,21 +1,22 @@
 //! Ethernet endpoints: quotes (TMF648), product qualification (TMF679), engineer appointments
 //! (TMF646, GEA only), product orders (TMF622: place, modify, amend, cease, cancel, track) and the
-//! product inventory of live services. Rules and records live in `sandbox::ethernet_state`;
+//! product inventory of live services. Rules and records live in `world/ethernet.rs`;
 //! the wire contract is CONTRACT.md's `## Ethernet` section.
 
 use super::address::normalise_postcode;
-use super::{
-    characteristics, created, find, find_mut, newest_first, object_body, paginated, require_str,
-    rfc3339, str_at, PathParams, QueryParams, RawBody,
-};
 use crate::error::{ApiError, SchemaErrors};
-use crate::ethernet_state::{
-    distance_band, first_bookable_day, format_bandwidth, notify, parse_bandwidth, price,
-    release_appointment, release_quote, slots_from, unavailability, with_vat, Appointment,
-    AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place, Product, Quote,
-    QuoteItem, ServiceStatus, Slot, CONFIRM_SITE_CONTACT, TERMS,
+use crate::http::extract::{
+    created, find, find_mut, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
 };
-use crate::state::{SandboxState, World};
+use crate::state::SandboxState;
+use crate::wire::{characteristics, require_str, rfc3339, str_at};
+use crate::world::ethernet::{
+    distance_band, first_bookable_day, format_bandwidth, parse_bandwidth, price, slots_from,
+    unavailability, with_vat, Appointment, AppointmentStatus, EthOrder, EthOrderState, OpenAction,
+    OrderAction, Place, Product, Quote, QuoteItem, ServiceStatus, Slot, CONFIRM_SITE_CONTACT,
+    TERMS,
+};
+use crate::world::World;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -1063,7 +1064,7 @@ async fn order_create(
 ) -> Result<Response, ApiError> {
     let body = object_body(&headers, &body)?;
     let req = parse_order(&body)?;
-    let step = crate::clock::secs_f64(step_secs(&state));
+    let step = crate::world::clock::secs_f64(step_secs(&state));
     let rendered = state.with_world(|w| {
         let now = w.now();
         if let Some(x) = &req.external {
@@ -1144,7 +1145,7 @@ async fn order_create(
         };
         w.ethernet.orders.insert(id.clone(), order);
         w.record_created("ethernetOrder", &id, req.external.clone());
-        notify(w, "orderAcknowledged", &id);
+        w.notify_ethernet("orderAcknowledged", &id);
         Ok(id)
     })?;
     // A zero step moves the order on at once.
@@ -1223,7 +1224,7 @@ async fn order_amend(
         );
     }
     errs.into_result()?;
-    let step = crate::clock::secs_f64(step_secs(&state));
+    let step = crate::world::clock::secs_f64(step_secs(&state));
     let rendered = state.with_world(|w| {
         let now = w.now();
         let id = id.trim();
@@ -1262,7 +1263,7 @@ async fn order_amend(
             // Released from its hold: the next step follows one step after the amend.
             o.next_due = Some(now + step);
         }
-        notify(w, "orderAmended", id);
+        w.notify_ethernet("orderAmended", id);
         Ok(id.to_string())
     })?;
     state.tick();
@@ -1292,9 +1293,9 @@ async fn order_cancel(
         o.state = EthOrderState::Cancelled;
         o.next_due = None;
         o.completion_date = Some(now);
-        release_appointment(w, &id);
-        release_quote(w, &id);
-        notify(w, "orderCancelled", &id);
+        w.ethernet.release_appointment(&id);
+        w.ethernet.release_quote(&id);
+        w.notify_ethernet("orderCancelled", &id);
         Ok(())
     })?;
     Ok(created(json!({

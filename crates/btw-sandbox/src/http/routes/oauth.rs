@@ -1,8 +1,9 @@
 //! `GET /oauth/accesstoken`: OAuth 2 client credentials, answering BT's token shape.
 
-use super::QueryParams;
 use crate::error::ApiError;
-use crate::state::{SandboxState, Token};
+use crate::http::extract::QueryParams;
+use crate::state::SandboxState;
+use crate::world::Token;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::get;
@@ -12,7 +13,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 pub fn router() -> Router<SandboxState> {
-    Router::new().route(crate::gateway::TOKEN_PATH, get(token))
+    Router::new().route(crate::http::gateway::TOKEN_PATH, get(token))
 }
 
 /// `key:secret` from a Basic authorization header; `None` when missing or garbled.

@@ -1,36 +1,18 @@
-//! The sandbox's endpoints, one module per API family, and the helpers they share
-//! (query parsing, JSON bodies, pagination, characteristics, CUG checks).
+//! What the routes share: extractors with FailureResponse rejections, query parsing, JSON
+//! bodies, pagination and CUG checks.
 
-pub mod address;
-pub mod admin;
-pub mod ethernet;
-pub mod faults;
-pub mod notifications;
-pub mod numbers;
-pub mod oauth;
-pub mod order_rules;
-pub mod orders;
-pub mod porting;
-pub mod qualify;
-pub mod verify;
-
-use super::error::{ApiError, SchemaErrors};
-use super::state::CUG_ID;
+use crate::error::{ApiError, SchemaErrors};
+use crate::wire::str_at;
+use crate::world::CUG_ID;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// RFC 3339 in UTC with a `Z` and whole seconds, as BT writes dates.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// 403/50 unless `cug` is the seeded reseller's CUG.
 pub fn check_cug(cug: &str) -> Result<(), ApiError> {
@@ -100,46 +82,15 @@ pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component (lossy on bad UTF-8).
-pub fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A parsed query string; never fails.
 #[derive(Debug, Default, Clone)]
 pub struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
     pub fn parse(raw: Option<&str>) -> QueryParams {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (url_decode(k), url_decode(v)),
-                None => (url_decode(p), String::new()),
-            })
+        // `application/x-www-form-urlencoded`, lossy on bad UTF-8 and bad escapes.
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         QueryParams(pairs)
     }
@@ -246,67 +197,6 @@ pub fn object_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError>
     Ok(body)
 }
 
-/// A non-blank string at a JSON pointer (trimmed).
-pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// Requires a non-blank string at `pointer`; records `field` as missing otherwise.
-pub fn require_str<'a>(
-    v: &'a Value,
-    pointer: &str,
-    field: &str,
-    errs: &mut SchemaErrors,
-) -> Option<&'a str> {
-    let s = str_at(v, pointer);
-    if s.is_none() {
-        errs.missing(field);
-    }
-    s
-}
-
-/// Reads `product.productCharacteristic` as name → value (strings only; other value types are
-/// schema errors named under `field`).
-pub fn characteristics(
-    product: Option<&Value>,
-    field: &str,
-    errs: &mut SchemaErrors,
-) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let Some(list) = product.and_then(|p| p.get("productCharacteristic")) else {
-        return out;
-    };
-    let Some(list) = list.as_array() else {
-        errs.push(format!("{field}.productCharacteristic"), "must be an array");
-        return out;
-    };
-    for (i, c) in list.iter().enumerate() {
-        let Some(name) = str_at(c, "/name") else {
-            errs.push(
-                format!("{field}.productCharacteristic[{i}].name"),
-                "is required",
-            );
-            continue;
-        };
-        match c.get("value") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => {
-                if !s.trim().is_empty() {
-                    out.insert(name.to_string(), s.trim().to_string());
-                }
-            }
-            Some(_) => errs.push(
-                format!("{field}.productCharacteristic[{i}].value"),
-                "must be a string",
-            ),
-        }
-    }
-    out
-}
-
 /// The customer CUG in a `relatedParty` array (first entry with an id); 29 when absent,
 /// 50 when not ours.
 pub fn related_party_cug(body: &Value, errs: &mut SchemaErrors) -> Result<(), ApiError> {
@@ -330,7 +220,6 @@ pub fn related_party_cug(body: &Value, errs: &mut SchemaErrors) -> Result<(), Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn query_parsing() {
@@ -342,10 +231,11 @@ mod tests {
         assert_eq!(q.get("bad"), Some("%zz"));
         assert_eq!(q.get("x"), None);
         assert_eq!(q.required("nope").unwrap_err().code, "27");
-        assert_eq!(url_decode("%"), "%");
-        assert_eq!(url_decode("%4"), "%4");
-        assert_eq!(url_decode("%41"), "A");
-        assert_eq!(url_decode("%C3%A9"), "é");
+        let q = QueryParams::parse(Some("a=%4&b=%41&c=%C3%A9&d=%"));
+        assert_eq!(
+            [q.get("a"), q.get("b"), q.get("c"), q.get("d")],
+            [Some("%4"), Some("A"), Some("é"), Some("%")]
+        );
     }
 
     #[test]
@@ -368,15 +258,6 @@ mod tests {
                 .code,
             "28"
         );
-    }
-
-    #[test]
-    fn characteristic_reading() {
-        let mut errs = SchemaErrors::default();
-        let p = json!({"productCharacteristic":[{"name":"a","value":" x "},{"name":"b","value":3},{"value":"y"}]});
-        let c = characteristics(Some(&p), "item", &mut errs);
-        assert_eq!(c.get("a").map(String::as_str), Some("x"));
-        assert_eq!(errs.0.len(), 2);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The API gateway in front of every route: tracking header rules, forced errors, bearer auth,
 //! order progress, the request journal and state saving; plus the 404/405 fallbacks.
 
-use super::error::ApiError;
-use super::state::{RequestEntry, SandboxState};
+use crate::error::ApiError;
+use crate::state::SandboxState;
+use crate::world::RequestEntry;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 pub const TRACKING_HEADER: &str = "APIGW-Tracking-Header";
 pub const TOKEN_PATH: &str = "/oauth/accesstoken";
-pub const ADMIN_PREFIX: &str = "/__sandbox";
+pub use crate::wire::ADMIN_PREFIX;
 
 /// `^[\w.~:@-]{1,255}$` with ASCII `\w`.
 pub fn valid_tracking_header(v: &str) -> bool {
@@ -22,7 +23,7 @@ pub fn valid_tracking_header(v: &str) -> bool {
 /// The error a tracking-header value forces, if any.
 pub fn forced_error(v: &str) -> Option<ApiError> {
     Some(match v {
-        "E02901" => ApiError::schema(vec![super::error::FieldError::new(
+        "E02901" => ApiError::schema(vec![crate::error::FieldError::new(
             "APIGW-Tracking-Header",
             "forced error E02901",
         )]),

@@ -1,6 +1,6 @@
 //! Persistence of the sandbox world to its state file (JSON, written to a temp file then renamed).
 
-use super::state::World;
+use crate::world::World;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

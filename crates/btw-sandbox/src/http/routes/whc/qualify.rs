@@ -1,10 +1,10 @@
 //! WHC validate-and-qualify company (TMF679 style): reserves a service id for a free name.
 
-use super::{
-    characteristics, created, json_body, related_party_cug, require_str, rfc3339, RawBody,
-};
 use crate::error::{ApiError, SchemaErrors};
-use crate::state::{Qualification, SandboxState, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
+use crate::http::extract::{created, json_body, related_party_cug, RawBody};
+use crate::state::SandboxState;
+use crate::wire::{characteristics, require_str, rfc3339};
+use crate::world::{Qualification, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -100,7 +100,7 @@ async fn qualify(
     }
     let field = "productOfferingQualificationItem[0].product";
     let chars = characteristics(item.and_then(|i| i.get("product")), field, &mut errs);
-    if let Some(offering) = item.and_then(|i| super::str_at(i, "/productOffering/id")) {
+    if let Some(offering) = item.and_then(|i| crate::wire::str_at(i, "/productOffering/id")) {
         if offering != "WHCCompany" {
             errs.push(
                 "productOfferingQualificationItem[0].productOffering.id",

@@ -1,12 +1,14 @@
 //! WHC product orders (TMF622 style): create, submit, get, list and cancel.
 
-use super::order_rules::{create_order, parse, roll_back};
-use super::{
-    created, find, find_mut, json_body, newest_first, paginated, require_str, rfc3339, PathParams,
-    QueryParams, RawBody,
-};
 use crate::error::{ApiError, SchemaErrors};
-use crate::state::{Order, OrderState, SandboxState};
+use crate::http::extract::{
+    created, find, find_mut, json_body, newest_first, paginated, PathParams, QueryParams, RawBody,
+};
+use crate::http::order_body::parse;
+use crate::state::SandboxState;
+use crate::wire::{require_str, rfc3339};
+use crate::world::whc::{create_order, roll_back};
+use crate::world::{Order, OrderState};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

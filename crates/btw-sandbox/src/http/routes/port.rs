@@ -1,21 +1,23 @@
 //! WHC number porting endpoints: portability check, import orders (create, get, list, amend,
 //! cancel), earliest port date, port activation, and ringfencing ported numbers ahead of the port.
 //!
-//! The rules themselves live in `sandbox/porting.rs`; this file parses requests and renders answers.
+//! The rules themselves live in `world/port.rs`; this file parses requests and renders answers.
 
-use super::order_rules::expand_range;
-use super::{
-    check_cug, created, find, find_mut, json_body, newest_first, object_body, paginated,
-    related_party_cug, require_str, str_at, PathParams, QueryParams, RawBody,
-};
-use crate::calendar::{is_working_day, parse_date};
-use crate::clock::secs_f64;
 use crate::error::{ApiError, SchemaErrors};
-use crate::porting::{
-    self, earliest_port_date, lead_time_days, line_info, normalise_number, range_info, today,
-    ImportOrder, ImportState, ImportType, LcpStatus, PortState,
+use crate::http::extract::{
+    check_cug, created, find, find_mut, json_body, newest_first, object_body, paginated,
+    related_party_cug, PathParams, QueryParams, RawBody,
 };
-use crate::state::{NumberRecord, NumberStatus, SandboxState, World};
+use crate::state::SandboxState;
+use crate::wire::{require_str, str_at};
+use crate::world::calendar::{is_working_day, parse_date};
+use crate::world::clock::secs_f64;
+use crate::world::port::{
+    self as porting, earliest_port_date, lead_time_days, line_info, normalise_number, range_info,
+    today, ImportOrder, ImportState, ImportType, LcpStatus, PortState,
+};
+use crate::world::whc::expand_range;
+use crate::world::{NumberRecord, NumberStatus, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -110,7 +112,7 @@ fn range_not_supported(what: &str) -> ApiError {
 /// Applies due LCP decisions, so an answer never shows a decision the clock has passed.
 fn catch_up(w: &mut World) {
     let now = w.now();
-    porting::advance(w, now);
+    porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
 }
 
 async fn check(
@@ -136,9 +138,9 @@ async fn check(
     let body = state.with_world(|w| {
         catch_up(w);
         let info = if sel.range.is_some() {
-            range_info(w, &sel.numbers, None)
+            range_info(&w.ports, &w.numbers, &sel.numbers, None)
         } else {
-            line_info(w, &sel.numbers[0], None, None)
+            line_info(&w.ports, &w.numbers, &sel.numbers[0], None, None)
         };
         let mut v = match &sel.range {
             Some((s, e)) => {
@@ -162,7 +164,7 @@ async fn check(
                 None => (ImportType::SingleLine, false),
             };
             let days = lead_time_days(t, sel.numbers.len(), is_range, info.lcp_is_holder);
-            v["earliestPortDate"] = json!(earliest_port_date(today(w), days).to_string());
+            v["earliestPortDate"] = json!(earliest_port_date(today(w.now()), days).to_string());
         }
         v
     });
@@ -185,9 +187,9 @@ async fn earliest(
         let holder = sel
             .numbers
             .iter()
-            .all(|n| line_info(w, n, lp, None).lcp_is_holder);
+            .all(|n| line_info(&w.ports, &w.numbers, n, lp, None).lcp_is_holder);
         let days = lead_time_days(import_type, sel.numbers.len(), sel.range.is_some(), holder);
-        let today = today(w);
+        let today = today(w.now());
         json!({
             "importType": import_type.as_str(),
             "quantity": sel.numbers.len(),
@@ -263,7 +265,7 @@ fn check_port(
     }
     let mut holder = true;
     for n in &sel.numbers {
-        let info = line_info(w, n, losing_provider, own);
+        let info = line_info(&w.ports, &w.numbers, n, losing_provider, own);
         match info.port_state {
             PortState::Portable => {}
             PortState::NotPortable(r) => {
@@ -294,7 +296,7 @@ fn check_port(
             format!("Port date {port_date} is a weekend or bank holiday"),
         ));
     }
-    let earliest = earliest_port_date(today(w), days);
+    let earliest = earliest_port_date(today(w.now()), days);
     if port_date < earliest {
         return Err(ApiError::business(
             "LeadTimeNotMet",
@@ -439,9 +441,9 @@ async fn create(
             },
         );
         w.record_created("importOrder", &id, external_id);
-        porting::notify(w, &id, "orderAcknowledged", now);
+        porting::notify(&w.ports, &mut w.outbox, &id, "orderAcknowledged", now);
         // A zero delay decides at once.
-        porting::advance(w, now);
+        porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
         Ok(w.ports.orders.get(&id).map(porting::render))
     })?;
     Ok(created(order.unwrap_or(Value::Null)))
@@ -526,7 +528,7 @@ async fn amend(
             let numbers_changed = old != new;
             let now = w.now();
             if numbers_changed {
-                porting::release_allocation(w, &id);
+                porting::release_allocation(&mut w.ports, &mut w.numbers, &id);
             }
             let o = find_mut(&mut w.ports.orders, "import order", &id)?;
             let date_changed = port_date != o.port_date;
@@ -545,10 +547,10 @@ async fn amend(
                 o.range = sel.range;
                 if date_changed && o.lcp_status == LcpStatus::Accepted {
                     o.confirmed_port_date = Some(port_date);
-                    porting::notify(w, &id, "portDateConfirmed", now);
+                    porting::notify(&w.ports, &mut w.outbox, &id, "portDateConfirmed", now);
                 }
             }
-            porting::advance(w, now);
+            porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
             find(&w.ports.orders, "import order", &id).map(porting::render)
         })
         .map(Json)
@@ -568,12 +570,12 @@ async fn cancel(
                 format!("Import order {id} is {}", o.state.as_str()),
             ));
         }
-        porting::release_allocation(w, &id);
+        porting::release_allocation(&mut w.ports, &mut w.numbers, &id);
         let now = w.now();
         if let Some(o) = w.ports.orders.get_mut(&id) {
             o.state = ImportState::Cancelled;
         }
-        porting::notify(w, &id, "orderCancelled", now);
+        porting::notify(&w.ports, &mut w.outbox, &id, "orderCancelled", now);
         find(&w.ports.orders, "import order", &id).map(porting::render)
     })?;
     Ok(created(order))
@@ -615,7 +617,7 @@ async fn activate(
         catch_up(w);
         let o = find(&w.ports.orders, "import order", &id)?;
         require_accepted(o)?;
-        let today = today(w);
+        let today = today(w.now());
         let port_date = o.confirmed_port_date.unwrap_or(o.port_date);
         if today < port_date {
             return Err(ApiError::business(
@@ -653,8 +655,8 @@ async fn activate(
             o.activation_date = Some(now);
             o.completion_date = Some(now);
         }
-        porting::notify(w, &id, "portActivated", now);
-        porting::notify(w, &id, "orderComplete", now);
+        porting::notify(&w.ports, &mut w.outbox, &id, "portActivated", now);
+        porting::notify(&w.ports, &mut w.outbox, &id, "orderComplete", now);
         find(&w.ports.orders, "import order", &id).map(porting::render)
     })?;
     Ok(created(order))

@@ -1,8 +1,10 @@
 //! Directory numbers: ringfence a block for a qualified company, and list numbers held.
 
-use super::{check_cug, created, json_body, paginated, require_str, str_at, QueryParams, RawBody};
 use crate::error::{ApiError, SchemaErrors};
-use crate::state::{NumberRecord, NumberStatus, SandboxState, World};
+use crate::http::extract::{check_cug, created, json_body, paginated, QueryParams, RawBody};
+use crate::state::SandboxState;
+use crate::wire::{require_str, str_at};
+use crate::world::{NumberRecord, NumberStatus, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -84,9 +86,9 @@ async fn ringfence(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
-    // Allocating an accepted port's numbers ahead of the port date (see routes/porting.rs).
+    // Allocating an accepted port's numbers ahead of the port date (see `port.rs`).
     if str_at(&body, "/numbers/characteristics/portOrderId").is_some() {
-        return super::porting::ringfence_ported(&state, &body);
+        return super::port::ringfence_ported(&state, &body);
     }
     let mut errs = SchemaErrors::default();
     let cug = require_str(&body, "/customer/id", "customer.id", &mut errs);
