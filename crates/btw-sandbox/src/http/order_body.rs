@@ -39,87 +39,7 @@ pub fn parse(body: &Value) -> Result<ParsedOrder, ApiError> {
     let mut items = Vec::new();
     let mut ids = BTreeSet::new();
     for (i, item) in list.iter().enumerate() {
-        let f = format!("productOrderItem[{i}]");
-        let id = require_str(item, "/id", &format!("{f}.id"), &mut errs);
-        if let Some(id) = id {
-            if !ids.insert(id.to_string()) {
-                errs.push(format!("{f}.id"), "duplicate item id");
-            }
-        }
-        let action = require_str(item, "/action", &format!("{f}.action"), &mut errs);
-        let offering = match str_at(item, "/productOffering/id") {
-            None => {
-                errs.missing(format!("{f}.productOffering.id"));
-                None
-            }
-            Some(o) => {
-                let parsed = Offering::parse(o);
-                if parsed.is_none() {
-                    errs.push(
-                        format!("{f}.productOffering.id"),
-                        "must be WHCCompany, WHCSite, WHCNumberBlock or WHCUser",
-                    );
-                }
-                parsed
-            }
-        };
-        let chars = characteristics(item.get("product"), &format!("{f}.product"), &mut errs);
-        let (Some(id), Some(action), Some(offering)) = (id, action, offering) else {
-            continue;
-        };
-        let allowed: &[&str] = if offering == Offering::Company {
-            &["add", "noChange"]
-        } else {
-            &["add"]
-        };
-        if !allowed.contains(&action) {
-            errs.push(
-                format!("{f}.action"),
-                format!("must be one of: {}", allowed.join(", ")),
-            );
-        }
-        for name in offering.required(action) {
-            if !chars.contains_key(*name) {
-                errs.missing(format!("{f}.product.productCharacteristic.{name}"));
-            }
-        }
-        let mut nad_key = None;
-        if offering == Offering::Site {
-            nad_key = item
-                .get("relatedPlace")
-                .and_then(Value::as_array)
-                .and_then(|places| {
-                    places
-                        .iter()
-                        .find(|p| {
-                            str_at(p, "/role")
-                                .is_none_or(|r| r.eq_ignore_ascii_case("installationAddress"))
-                        })
-                        .and_then(|p| str_at(p, "/id"))
-                })
-                .map(str::to_string);
-            if nad_key.is_none() {
-                errs.push(
-                    format!("{f}.relatedPlace"),
-                    "an installationAddress with an id (NAD key) is required",
-                );
-            }
-        }
-        check_values(offering, &chars, &f, &mut errs);
-        items.push(ParsedItem {
-            id: id.to_string(),
-            action: action.to_string(),
-            offering,
-            chars,
-            nad_key,
-            raw: OrderItem {
-                id: id.to_string(),
-                action: action.to_string(),
-                product_offering: item.get("productOffering").cloned().unwrap_or(Value::Null),
-                product: item.get("product").cloned().unwrap_or(Value::Null),
-                related_place: item.get("relatedPlace").cloned(),
-            },
-        });
+        items.extend(parse_item(i, item, &mut ids, &mut errs));
     }
     let companies = items
         .iter()
@@ -139,6 +59,104 @@ pub fn parse(body: &Value) -> Result<ParsedOrder, ApiError> {
         billing_account_id: account.unwrap_or_default().to_string(),
         items,
     })
+}
+
+/// One order item, schema-checked; `None` (with the errors recorded) when it cannot be read.
+fn parse_item(
+    i: usize,
+    item: &Value,
+    ids: &mut BTreeSet<String>,
+    errs: &mut SchemaErrors,
+) -> Option<ParsedItem> {
+    let f = format!("productOrderItem[{i}]");
+    let id = require_str(item, "/id", &format!("{f}.id"), errs);
+    if let Some(id) = id {
+        if !ids.insert(id.to_string()) {
+            errs.push(format!("{f}.id"), "duplicate item id");
+        }
+    }
+    let action = require_str(item, "/action", &format!("{f}.action"), errs);
+    let offering = offering(item, &f, errs);
+    let chars = characteristics(item.get("product"), &format!("{f}.product"), errs);
+    let (Some(id), Some(action), Some(offering)) = (id, action, offering) else {
+        return None;
+    };
+    let allowed: &[&str] = if offering == Offering::Company {
+        &["add", "noChange"]
+    } else {
+        &["add"]
+    };
+    if !allowed.contains(&action) {
+        errs.push(
+            format!("{f}.action"),
+            format!("must be one of: {}", allowed.join(", ")),
+        );
+    }
+    for name in offering.required(action) {
+        if !chars.contains_key(*name) {
+            errs.missing(format!("{f}.product.productCharacteristic.{name}"));
+        }
+    }
+    let mut nad_key = None;
+    if offering == Offering::Site {
+        nad_key = installation_address(item);
+        if nad_key.is_none() {
+            errs.push(
+                format!("{f}.relatedPlace"),
+                "an installationAddress with an id (NAD key) is required",
+            );
+        }
+    }
+    check_values(offering, &chars, &f, errs);
+    Some(ParsedItem {
+        id: id.to_string(),
+        action: action.to_string(),
+        offering,
+        chars,
+        nad_key,
+        raw: OrderItem {
+            id: id.to_string(),
+            action: action.to_string(),
+            product_offering: item.get("productOffering").cloned().unwrap_or(Value::Null),
+            product: item.get("product").cloned().unwrap_or(Value::Null),
+            related_place: item.get("relatedPlace").cloned(),
+        },
+    })
+}
+
+/// The item's `productOffering.id`, recorded as missing or unknown otherwise.
+fn offering(item: &Value, f: &str, errs: &mut SchemaErrors) -> Option<Offering> {
+    match str_at(item, "/productOffering/id") {
+        None => {
+            errs.missing(format!("{f}.productOffering.id"));
+            None
+        }
+        Some(o) => {
+            let parsed = Offering::parse(o);
+            if parsed.is_none() {
+                errs.push(
+                    format!("{f}.productOffering.id"),
+                    "must be WHCCompany, WHCSite, WHCNumberBlock or WHCUser",
+                );
+            }
+            parsed
+        }
+    }
+}
+
+/// The NAD key of a site item's installation address.
+fn installation_address(item: &Value) -> Option<String> {
+    item.get("relatedPlace")
+        .and_then(Value::as_array)
+        .and_then(|places| {
+            places
+                .iter()
+                .find(|p| {
+                    str_at(p, "/role").is_none_or(|r| r.eq_ignore_ascii_case("installationAddress"))
+                })
+                .and_then(|p| str_at(p, "/id"))
+        })
+        .map(str::to_string)
 }
 
 /// Format checks on characteristic values.

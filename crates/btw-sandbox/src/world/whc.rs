@@ -125,10 +125,42 @@ fn unique(
     Ok(())
 }
 
+/// The items of `p` of one offering.
+fn of(p: &ParsedOrder, o: Offering) -> impl Iterator<Item = &ParsedItem> {
+    p.items.iter().filter(move |i| i.offering == o)
+}
+
 /// Applies the business rules and, when they all pass, records the order (state `pending`) and
 /// what it adds. Nothing changes on failure. Returns the new order's id.
 pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
-    let now = w.now();
+    check_order(w, &p)?;
+    let Some(company) = of(&p, Offering::Company).next() else {
+        return Err(ApiError::schema(vec![]));
+    };
+    let svc = company.get("serviceId").to_string();
+    let creates = company.action == "add";
+    let new_company = if creates {
+        Some(check_new_company(w, company, &svc)?)
+    } else if !w.companies.contains_key(&svc) {
+        return Err(rule(
+            "UnknownCompany",
+            format!("No company has service id {svc}"),
+        ));
+    } else {
+        None
+    };
+    check_sites(w, &p, &svc)?;
+    let block_numbers = check_blocks(w, &p, &svc)?;
+    let user_numbers = check_users(w, &p, &svc, &block_numbers)?;
+    let numbers = OrderNumbers {
+        blocks: block_numbers,
+        users: user_numbers,
+    };
+    Ok(apply(w, p, svc, new_company, numbers))
+}
+
+/// Order-wide rules: the billing account, the user limit and a fresh external id.
+fn check_order(w: &World, p: &ParsedOrder) -> Result<(), ApiError> {
     if p.billing_account_id != BILLING_ACCOUNT {
         return Err(rule(
             "UnknownBillingAccount",
@@ -138,8 +170,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             ),
         ));
     }
-    let of = |o: Offering| p.items.iter().filter(move |i| i.offering == o);
-    let users = of(Offering::User).count();
+    let users = of(p, Offering::User).count();
     if users > MAX_USERS {
         return Err(rule(
             "TooManyUsers",
@@ -157,72 +188,67 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             ));
         }
     }
-    let Some(company) = of(Offering::Company).next() else {
-        return Err(ApiError::schema(vec![]));
-    };
-    let svc = company.get("serviceId").to_string();
-    let creates = company.action == "add";
-    let mut new_company = None;
-    if creates {
-        let qid = company.get("qualifierId");
-        let q = w.qualifications.get(qid).ok_or_else(|| {
-            rule(
-                "QualificationNotFound",
-                format!("Qualification {qid} not found"),
-            )
-        })?;
-        if now >= q.expires_at {
-            return Err(rule(
-                "QualificationExpired",
-                format!("Qualification {qid} has expired; qualify again"),
-            ));
-        }
-        let same = |a: &str, b: &str| norm(a) == norm(b);
-        if !q.qualified
-            || q.service_id.as_deref() != Some(svc.as_str())
-            || !same(&q.customer_name, company.get("customerName"))
-            || !same(&q.customer_domain, company.get("customerDomain"))
-            || !same(&q.customer_group, company.get("customerGroup"))
-        {
-            return Err(rule(
-                "QualificationMismatch",
-                "The company name, domain, group or service id differ from the qualification",
-            ));
-        }
-        if w.company_by_name(&q.customer_name).is_some() || w.companies.contains_key(&svc) {
-            return Err(rule(
-                "CompanyNameInUse",
-                format!("{} is already in use", q.customer_name),
-            ));
-        }
-        if w.company_by_domain(&q.customer_domain).is_some() {
-            return Err(rule(
-                "CompanyDomainInUse",
-                format!("{} is already in use", q.customer_domain),
-            ));
-        }
-        new_company = Some(Company {
-            service_id: svc.clone(),
-            name: q.customer_name.clone(),
-            domain: q.customer_domain.clone(),
-            group: q.customer_group.clone(),
-            status: CompanyStatus::Pending,
-            order_id: None,
-            sites: vec![],
-            users: vec![],
-            devices: vec![],
-            trunks: vec![],
-        });
-    } else if !w.companies.contains_key(&svc) {
+    Ok(())
+}
+
+/// A company `add`: its qualification must be live and match, and its name and domain free.
+fn check_new_company(w: &World, company: &ParsedItem, svc: &str) -> Result<Company, ApiError> {
+    let qid = company.get("qualifierId");
+    let q = w.qualifications.get(qid).ok_or_else(|| {
+        rule(
+            "QualificationNotFound",
+            format!("Qualification {qid} not found"),
+        )
+    })?;
+    if w.now() >= q.expires_at {
         return Err(rule(
-            "UnknownCompany",
-            format!("No company has service id {svc}"),
+            "QualificationExpired",
+            format!("Qualification {qid} has expired; qualify again"),
         ));
     }
+    let same = |a: &str, b: &str| norm(a) == norm(b);
+    if !q.qualified
+        || q.service_id.as_deref() != Some(svc)
+        || !same(&q.customer_name, company.get("customerName"))
+        || !same(&q.customer_domain, company.get("customerDomain"))
+        || !same(&q.customer_group, company.get("customerGroup"))
+    {
+        return Err(rule(
+            "QualificationMismatch",
+            "The company name, domain, group or service id differ from the qualification",
+        ));
+    }
+    if w.company_by_name(&q.customer_name).is_some() || w.companies.contains_key(svc) {
+        return Err(rule(
+            "CompanyNameInUse",
+            format!("{} is already in use", q.customer_name),
+        ));
+    }
+    if w.company_by_domain(&q.customer_domain).is_some() {
+        return Err(rule(
+            "CompanyDomainInUse",
+            format!("{} is already in use", q.customer_domain),
+        ));
+    }
+    Ok(Company {
+        service_id: svc.to_string(),
+        name: q.customer_name.clone(),
+        domain: q.customer_domain.clone(),
+        group: q.customer_group.clone(),
+        status: CompanyStatus::Pending,
+        order_id: None,
+        sites: vec![],
+        users: vec![],
+        devices: vec![],
+        trunks: vec![],
+    })
+}
 
+/// Sites: a known NAD key, and a name and location code free across the world and the order.
+fn check_sites(w: &World, p: &ParsedOrder, svc: &str) -> Result<(), ApiError> {
     let mut seen = BTreeSet::new();
     let mut seen_codes = BTreeSet::new();
-    for site in of(Offering::Site) {
+    for site in of(p, Offering::Site) {
         let nad = site.nad_key.as_deref().unwrap_or("");
         if w.address(nad).is_none() {
             return Err(rule(
@@ -236,7 +262,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             Kind::SiteName,
             site.get("siteName"),
             "SiteNameInUse",
-            &svc,
+            svc,
         )?;
         unique(
             w,
@@ -244,21 +270,27 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             Kind::SiteLocationCode,
             site.get("siteLocationCode"),
             "SiteLocationCodeInUse",
-            &svc,
+            svc,
         )?;
     }
+    Ok(())
+}
 
-    let holds = |n: &str| {
-        w.numbers.get(n).is_some_and(|r| {
-            r.company_service_id.eq_ignore_ascii_case(&svc) && r.status == NumberStatus::Ringfenced
-        })
-    };
+/// Whether `n` is ringfenced to company `svc`.
+fn holds(w: &World, svc: &str, n: &str) -> bool {
+    w.numbers.get(n).is_some_and(|r| {
+        r.company_service_id.eq_ignore_ascii_case(svc) && r.status == NumberStatus::Ringfenced
+    })
+}
+
+/// Number blocks: every number ringfenced to the company, none twice. Returns the numbers.
+fn check_blocks(w: &World, p: &ParsedOrder, svc: &str) -> Result<BTreeSet<String>, ApiError> {
     let mut block_numbers = BTreeSet::new();
-    for block in of(Offering::NumberBlock) {
+    for block in of(p, Offering::NumberBlock) {
         let range = expand_range(block.get("startNumber"), block.get("endNumber"))
             .ok_or_else(|| ApiError::schema(vec![]))?;
         for n in range {
-            if !holds(&n) || !block_numbers.insert(n.clone()) {
+            if !holds(w, svc, &n) || !block_numbers.insert(n.clone()) {
                 return Err(rule(
                     "NumberNotRingfenced",
                     format!("{n} is not ringfenced to {svc}"),
@@ -266,32 +298,36 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             }
         }
     }
+    Ok(block_numbers)
+}
+
+/// Users: free usernames, extensions, device names and MACs, and directory numbers the company
+/// holds. Returns the ringfenced numbers the users take outside this order's blocks.
+fn check_users(
+    w: &World,
+    p: &ParsedOrder,
+    svc: &str,
+    block_numbers: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, ApiError> {
     let mut user_numbers = BTreeSet::new();
     let (mut names, mut exts, mut devices, mut macs) = Default::default();
-    for user in of(Offering::User) {
+    for user in of(p, Offering::User) {
         unique(
             w,
             &mut names,
             Kind::Username,
             user.get("username"),
             "UsernameInUse",
-            &svc,
+            svc,
         )?;
         if let Some(x) = user.chars.get("extension") {
-            unique(w, &mut exts, Kind::Extension, x, "ExtensionInUse", &svc)?;
+            unique(w, &mut exts, Kind::Extension, x, "ExtensionInUse", svc)?;
         }
         if let Some(d) = user.chars.get("deviceName") {
-            unique(
-                w,
-                &mut devices,
-                Kind::DeviceName,
-                d,
-                "DeviceNameInUse",
-                &svc,
-            )?;
+            unique(w, &mut devices, Kind::DeviceName, d, "DeviceNameInUse", svc)?;
         }
         if let Some(m) = user.chars.get("macAddress") {
-            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse", &svc)?;
+            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse", svc)?;
         }
         if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
             // A user may take any number the company holds: ringfenced, in this order's blocks,
@@ -299,29 +335,48 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
             let company_holds = w
                 .numbers
                 .get(&n)
-                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(&svc));
+                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(svc));
             if !block_numbers.contains(&n) && !company_holds {
                 return Err(rule(
                     "NumberNotRingfenced",
                     format!("{n} is not ringfenced to {svc}"),
                 ));
             }
-            if holds(&n) && !block_numbers.contains(&n) {
+            if holds(w, svc, &n) && !block_numbers.contains(&n) {
                 user_numbers.insert(n);
             }
         }
     }
+    Ok(user_numbers)
+}
 
-    // All rules passed: apply.
+/// The numbers a valid order assigns: its blocks', and those its users take besides.
+struct OrderNumbers {
+    blocks: BTreeSet<String>,
+    users: BTreeSet<String>,
+}
+
+/// Records a valid order and what it adds; returns its id.
+fn apply(
+    w: &mut World,
+    p: ParsedOrder,
+    svc: String,
+    new_company: Option<Company>,
+    numbers: OrderNumbers,
+) -> String {
+    let now = w.now();
+    let creates = new_company.is_some();
     let (order_id, seq) = w.next_order_id();
     let oid = Some(order_id.clone());
-    let site_ids: Vec<String> = of(Offering::Site).map(|_| w.next_service_id()).collect();
+    let site_ids: Vec<String> = of(&p, Offering::Site)
+        .map(|_| w.next_service_id())
+        .collect();
     if let Some(mut c) = new_company {
         c.order_id = oid.clone();
         w.companies.insert(svc.clone(), c);
     }
     let first_site = site_ids.first().cloned();
-    for n in block_numbers.iter().chain(user_numbers.iter()) {
+    for n in numbers.blocks.iter().chain(numbers.users.iter()) {
         if let Some(r) = w.numbers.get_mut(n) {
             r.status = NumberStatus::Assigned;
             r.order_id = oid.clone();
@@ -329,35 +384,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
         }
     }
     if let Some(c) = w.companies.get_mut(&svc) {
-        for (site, sid) in of(Offering::Site).zip(site_ids) {
-            c.sites.push(Site {
-                service_id: sid,
-                name: site.get("siteName").to_string(),
-                location_code: site.get("siteLocationCode").to_string(),
-                nad_key: site.nad_key.clone().unwrap_or_default(),
-                order_id: oid.clone(),
-            });
-        }
-        for u in of(Offering::User) {
-            if let Some(d) = u.opt("deviceName") {
-                c.devices.push(Device {
-                    name: d,
-                    mac_address: u.opt("macAddress"),
-                    order_id: oid.clone(),
-                });
-            }
-            c.users.push(User {
-                username: u.get("username").to_string(),
-                extension: u.get("extension").to_string(),
-                first_name: u.get("firstName").to_string(),
-                last_name: u.get("lastName").to_string(),
-                email: u.opt("email"),
-                directory_number: u.opt("directoryNumber").and_then(|n| digits(&n)),
-                licence: u.opt("licence"),
-                device_name: u.opt("deviceName"),
-                order_id: oid.clone(),
-            });
-        }
+        add_to_company(c, &p, site_ids, &oid);
     }
     w.orders.insert(
         order_id.clone(),
@@ -377,7 +404,40 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
         },
     );
     w.record_created("order", &order_id, p.external_id);
-    Ok(order_id)
+    order_id
+}
+
+/// The sites, devices and users an order adds to its company.
+fn add_to_company(c: &mut Company, p: &ParsedOrder, site_ids: Vec<String>, oid: &Option<String>) {
+    for (site, sid) in of(p, Offering::Site).zip(site_ids) {
+        c.sites.push(Site {
+            service_id: sid,
+            name: site.get("siteName").to_string(),
+            location_code: site.get("siteLocationCode").to_string(),
+            nad_key: site.nad_key.clone().unwrap_or_default(),
+            order_id: oid.clone(),
+        });
+    }
+    for u in of(p, Offering::User) {
+        if let Some(d) = u.opt("deviceName") {
+            c.devices.push(Device {
+                name: d,
+                mac_address: u.opt("macAddress"),
+                order_id: oid.clone(),
+            });
+        }
+        c.users.push(User {
+            username: u.get("username").to_string(),
+            extension: u.get("extension").to_string(),
+            first_name: u.get("firstName").to_string(),
+            last_name: u.get("lastName").to_string(),
+            email: u.opt("email"),
+            directory_number: u.opt("directoryNumber").and_then(|n| digits(&n)),
+            licence: u.opt("licence"),
+            device_name: u.opt("deviceName"),
+            order_id: oid.clone(),
+        });
+    }
 }
 
 /// Undoes what an order added: its company (if it created it), sites, users, devices and

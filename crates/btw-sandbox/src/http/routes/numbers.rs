@@ -90,12 +90,34 @@ async fn ringfence(
     if str_at(&body, "/numbers/characteristics/portOrderId").is_some() {
         return super::port::ringfence_ported(&state, &body);
     }
+    let req = read_ringfence(&body)?;
+    let (start, end) = state.with_world(|w| ringfence_new(w, &req))?;
+    let ring_fence_id = req.ring_fence_id;
+    Ok(created(json!({
+        "action": "Ringfence",
+        "numberRange": {"startNumber": start, "endNumber": end},
+        "ringFenceId": ring_fence_id,
+        "status": "RINGFENCED",
+    })))
+}
+
+/// A ringfence request for new numbers, schema-checked.
+#[derive(Clone, Copy)]
+struct RingfenceReq<'a> {
+    quantity: usize,
+    number_string: &'a str,
+    ring_fence_id: &'a str,
+    qualifier_id: &'a str,
+}
+
+/// The schema checks of a ringfence request (400/29, or 403/50 for a foreign CUG).
+fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
     let mut errs = SchemaErrors::default();
-    let cug = require_str(&body, "/customer/id", "customer.id", &mut errs);
+    let cug = require_str(body, "/customer/id", "customer.id", &mut errs);
     if let Some(cug) = cug {
         check_cug(cug)?;
     }
-    require_str(&body, "/customer/type", "customer.type", &mut errs);
+    require_str(body, "/customer/type", "customer.type", &mut errs);
     let quantity = match body.pointer("/numbers/quantity") {
         None => {
             errs.missing("numbers.quantity");
@@ -110,91 +132,98 @@ async fn ringfence(
         },
     };
     let number_string = require_str(
-        &body,
+        body,
         "/numbers/characteristics/numberString",
         "numbers.characteristics.numberString",
         &mut errs,
     );
-    require_str(&body, "/product/name", "product.name", &mut errs);
-    match str_at(&body, "/action") {
+    require_str(body, "/product/name", "product.name", &mut errs);
+    match str_at(body, "/action") {
         None => errs.missing("action"),
         Some(a) if !a.eq_ignore_ascii_case("RingFence") => errs.push("action", "must be RingFence"),
         Some(_) => {}
     }
-    let ring_fence_id = require_str(&body, "/ringFenceId", "ringFenceId", &mut errs);
-    let qualifier_id = require_str(&body, "/qualifierId", "qualifierId", &mut errs);
+    let ring_fence_id = require_str(body, "/ringFenceId", "ringFenceId", &mut errs);
+    let qualifier_id = require_str(body, "/qualifierId", "qualifierId", &mut errs);
     errs.into_result()?;
     let (Some(quantity), Some(number_string), Some(ring_fence_id), Some(qualifier_id)) =
         (quantity, number_string, ring_fence_id, qualifier_id)
     else {
         return Err(ApiError::schema(vec![]));
     };
-    let result = state.with_world(|w| {
-        let now = w.now();
-        let q = w.qualifications.get(qualifier_id).ok_or_else(|| {
-            ApiError::business(
-                "QualificationNotFound",
-                format!("Qualification {qualifier_id} not found"),
-            )
-        })?;
-        // Once an order has created the company, its qualification keeps serving ringfences.
-        let company_exists = q
-            .service_id
-            .as_ref()
-            .is_some_and(|s| w.companies.contains_key(s));
-        if now >= q.expires_at && !company_exists {
-            return Err(ApiError::business(
-                "QualificationExpired",
-                format!("Qualification {qualifier_id} has expired; qualify again"),
-            ));
-        }
-        if !q.qualified {
-            return Err(ApiError::business(
-                "Unqualified",
-                format!("Qualification {qualifier_id} did not qualify"),
-            ));
-        }
-        if q.service_id.as_deref() != Some(ring_fence_id) {
-            return Err(ApiError::business(
-                "QualificationMismatch",
-                "ringFenceId is not the qualification's service id",
-            ));
-        }
-        let pools = candidates(number_string).ok_or_else(|| {
-            ApiError::business(
-                "UnknownAreaCode",
-                format!("No numbers are available for {number_string}"),
-            )
-        })?;
-        let block = find_block(w, &pools, quantity).ok_or_else(|| {
-            ApiError::business(
-                "NumbersExhausted",
-                format!("No block of {quantity} consecutive numbers is free for {number_string}"),
-            )
-        })?;
-        for n in &block {
-            w.numbers.insert(
-                n.clone(),
-                NumberRecord {
-                    company_service_id: ring_fence_id.to_string(),
-                    kind: "new".into(),
-                    status: NumberStatus::Ringfenced,
-                    order_id: None,
-                    site_service_id: None,
-                },
-            );
-        }
-        let (start, end) = (block[0].clone(), block[block.len() - 1].clone());
-        w.record_created("ringfence", &format!("{start}-{end}"), None);
-        Ok((start, end))
-    });
-    let (start, end) = result?;
-    Ok(created(json!({
-        "action": "Ringfence",
-        "numberRange": {"startNumber": start, "endNumber": end},
-        "ringFenceId": ring_fence_id,
-        "status": "RINGFENCED",
-    })))
+    Ok(RingfenceReq {
+        quantity,
+        number_string,
+        ring_fence_id,
+        qualifier_id,
+    })
+}
+
+/// Ringfences a block of new numbers under a live qualification; answers the block's ends.
+fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), ApiError> {
+    let RingfenceReq {
+        quantity,
+        number_string,
+        ring_fence_id,
+        qualifier_id,
+    } = *r;
+    let now = w.now();
+    let q = w.qualifications.get(qualifier_id).ok_or_else(|| {
+        ApiError::business(
+            "QualificationNotFound",
+            format!("Qualification {qualifier_id} not found"),
+        )
+    })?;
+    // Once an order has created the company, its qualification keeps serving ringfences.
+    let company_exists = q
+        .service_id
+        .as_ref()
+        .is_some_and(|s| w.companies.contains_key(s));
+    if now >= q.expires_at && !company_exists {
+        return Err(ApiError::business(
+            "QualificationExpired",
+            format!("Qualification {qualifier_id} has expired; qualify again"),
+        ));
+    }
+    if !q.qualified {
+        return Err(ApiError::business(
+            "Unqualified",
+            format!("Qualification {qualifier_id} did not qualify"),
+        ));
+    }
+    if q.service_id.as_deref() != Some(ring_fence_id) {
+        return Err(ApiError::business(
+            "QualificationMismatch",
+            "ringFenceId is not the qualification's service id",
+        ));
+    }
+    let pools = candidates(number_string).ok_or_else(|| {
+        ApiError::business(
+            "UnknownAreaCode",
+            format!("No numbers are available for {number_string}"),
+        )
+    })?;
+    let block = find_block(w, &pools, quantity).ok_or_else(|| {
+        ApiError::business(
+            "NumbersExhausted",
+            format!("No block of {quantity} consecutive numbers is free for {number_string}"),
+        )
+    })?;
+    for n in &block {
+        w.numbers.insert(
+            n.clone(),
+            NumberRecord {
+                company_service_id: ring_fence_id.to_string(),
+                kind: "new".into(),
+                status: NumberStatus::Ringfenced,
+                order_id: None,
+                site_service_id: None,
+            },
+        );
+    }
+    let (start, end) = (block[0].clone(), block[block.len() - 1].clone());
+    w.record_created("ringfence", &format!("{start}-{end}"), None);
+    Ok((start, end))
 }
 
 async fn available(

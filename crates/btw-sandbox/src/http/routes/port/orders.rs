@@ -10,11 +10,13 @@ use crate::state::SandboxState;
 use crate::wire::{require_str, str_at};
 use crate::world::clock::secs_f64;
 use crate::world::port::{self as porting, today, ImportOrder, ImportState, ImportType, LcpStatus};
+use crate::world::World;
 use crate::world::{NumberRecord, NumberStatus};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
+use chrono::NaiveDate;
 use serde_json::Value;
 
 pub(super) async fn create(
@@ -23,9 +25,29 @@ pub(super) async fn create(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
+    let req = read_new_import(&body)?;
+    let delay = secs_f64(state.config().lcp_decision_secs);
+    let order = state.with_world(|w| place_import(w, req, delay))?;
+    Ok(created(order.unwrap_or(Value::Null)))
+}
+
+/// A schema-valid import order request.
+struct NewImport {
+    import_type: ImportType,
+    sel: Selection,
+    port_date: NaiveDate,
+    postcode: String,
+    external_id: Option<String>,
+    losing_provider: Option<String>,
+    company: Option<String>,
+    related_party: Value,
+}
+
+/// The schema checks of an import order (400/29, or 403/50 for a foreign CUG).
+fn read_new_import(body: &Value) -> Result<NewImport, ApiError> {
     let mut errs = SchemaErrors::default();
-    related_party_cug(&body, &mut errs)?;
-    let import_type = match str_at(&body, "/importType") {
+    related_party_cug(body, &mut errs)?;
+    let import_type = match str_at(body, "/importType") {
         None => {
             errs.missing("importType");
             None
@@ -38,95 +60,118 @@ pub(super) async fn create(
             t
         }
     };
-    let sel = body_selection(&body, &mut errs);
+    let sel = body_selection(body, &mut errs);
     if sel.is_none() && errs.is_empty() {
         errs.missing("numbers");
     }
-    let port_date = port_date_field(&body, &mut errs, true);
+    let port_date = port_date_field(body, &mut errs, true);
     let postcode = require_str(
-        &body,
+        body,
         "/installationPostcode",
         "installationPostcode",
         &mut errs,
     )
     .map(str::to_string);
-    let external_id = optional_string(&body, "externalId", &mut errs);
-    let losing_provider = optional_string(&body, "losingProvider", &mut errs);
-    let company = optional_string(&body, "companyServiceId", &mut errs);
+    let external_id = optional_string(body, "externalId", &mut errs);
+    let losing_provider = optional_string(body, "losingProvider", &mut errs);
+    let company = optional_string(body, "companyServiceId", &mut errs);
     errs.into_result()?;
     let (Some(import_type), Some(sel), Some(port_date), Some(postcode)) =
         (import_type, sel, port_date, postcode)
     else {
         return Err(ApiError::schema(vec![]));
     };
-    let related_party = body.get("relatedParty").cloned().unwrap_or(Value::Null);
-    let delay = secs_f64(state.config().lcp_decision_secs);
-    let order = state.with_world(|w| {
-        catch_up(w);
-        if let Some(x) = &external_id {
-            if w.ports
-                .orders
-                .values()
-                .any(|o| o.external_id.as_ref() == Some(x))
-            {
-                return Err(ApiError::business(
-                    "DuplicateExternalId",
-                    format!("An import order with externalId {x} exists"),
-                ));
-            }
+    Ok(NewImport {
+        import_type,
+        sel,
+        port_date,
+        postcode,
+        external_id,
+        losing_provider,
+        company,
+        related_party: body.get("relatedParty").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// Applies the rules to a new import order and records it; answers it rendered.
+fn place_import(
+    w: &mut World,
+    req: NewImport,
+    delay: chrono::Duration,
+) -> Result<Option<Value>, ApiError> {
+    let NewImport {
+        import_type,
+        sel,
+        port_date,
+        postcode,
+        external_id,
+        losing_provider,
+        company,
+        related_party,
+    } = req;
+    catch_up(w);
+    if let Some(x) = &external_id {
+        if w.ports
+            .orders
+            .values()
+            .any(|o| o.external_id.as_ref() == Some(x))
+        {
+            return Err(ApiError::business(
+                "DuplicateExternalId",
+                format!("An import order with externalId {x} exists"),
+            ));
         }
-        if let Some(c) = &company {
-            if !w.companies.contains_key(c) {
-                return Err(ApiError::business(
-                    "UnknownCompany",
-                    format!("No company {c}"),
-                ));
-            }
+    }
+    if let Some(c) = &company {
+        if !w.companies.contains_key(c) {
+            return Err(ApiError::business(
+                "UnknownCompany",
+                format!("No company {c}"),
+            ));
         }
-        let (holder, days) = check_port(
-            w,
+    }
+    let (holder, days) = check_port(
+        w,
+        import_type,
+        &sel,
+        losing_provider.as_deref(),
+        port_date,
+        None,
+    )?;
+    let now = w.now();
+    let (id, seq) = w.ports.next_id();
+    w.ports.orders.insert(
+        id.clone(),
+        ImportOrder {
+            id: id.clone(),
+            seq,
+            external_id: external_id.clone(),
             import_type,
-            &sel,
-            losing_provider.as_deref(),
+            state: ImportState::Acknowledged,
+            lcp_status: LcpStatus::Pending,
+            rejection_reason: None,
             port_date,
-            None,
-        )?;
-        let now = w.now();
-        let (id, seq) = w.ports.next_id();
-        w.ports.orders.insert(
-            id.clone(),
-            ImportOrder {
-                id: id.clone(),
-                seq,
-                external_id: external_id.clone(),
-                import_type,
-                state: ImportState::Acknowledged,
-                lcp_status: LcpStatus::Pending,
-                rejection_reason: None,
-                port_date,
-                confirmed_port_date: None,
-                numbers: sel.numbers,
-                range: sel.range,
-                installation_postcode: postcode,
-                losing_provider,
-                lcp_is_range_holder: holder,
-                lead_time_days: days,
-                company_service_id: company,
-                allocated_to: None,
-                order_date: now,
-                lcp_decision_at: now + delay,
-                activation_date: None,
-                completion_date: None,
-                related_party,
-            },
-        );
-        w.record_created("importOrder", &id, external_id);
-        porting::notify(&w.ports, &mut w.outbox, &id, "orderAcknowledged", now);
-        // A zero delay decides at once.
-        porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
-        Ok(w.ports.orders.get(&id).map(porting::render))
-    })?;
-    Ok(created(order.unwrap_or(Value::Null)))
+            confirmed_port_date: None,
+            numbers: sel.numbers,
+            range: sel.range,
+            installation_postcode: postcode,
+            losing_provider,
+            lcp_is_range_holder: holder,
+            lead_time_days: days,
+            company_service_id: company,
+            allocated_to: None,
+            order_date: now,
+            lcp_decision_at: now + delay,
+            activation_date: None,
+            completion_date: None,
+            related_party,
+        },
+    );
+    w.record_created("importOrder", &id, external_id);
+    porting::notify(&w.ports, &mut w.outbox, &id, "orderAcknowledged", now);
+    // A zero delay decides at once.
+    porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
+    Ok(w.ports.orders.get(&id).map(porting::render))
 }
 
 pub(super) async fn one(

@@ -4,7 +4,7 @@ use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{created, json_body, related_party_cug, RawBody};
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339};
-use crate::world::{Qualification, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
+use crate::world::{Qualification, World, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -88,9 +88,45 @@ async fn qualify(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, &body)?;
+    let QualifyReq {
+        account,
+        name,
+        domain,
+        group,
+    } = read_qualify(&body)?;
+    if account != BILLING_ACCOUNT {
+        return Err(ApiError::business(
+            "UnknownBillingAccount",
+            format!("Billing account {account} is not associated with this reseller"),
+        ));
+    }
+    let Some(group) = CUSTOMER_GROUPS
+        .iter()
+        .find(|g| g.eq_ignore_ascii_case(&group))
+    else {
+        return Err(ApiError::business(
+            "UnknownCustomerGroup",
+            format!("Customer group {group} is not one of this reseller's"),
+        ));
+    };
+    let account = account.to_string();
+    let rendered = state.with_world(|w| record(w, account, name, domain, group));
+    Ok(created(rendered))
+}
+
+/// A schema-valid qualification request.
+struct QualifyReq<'a> {
+    account: &'a str,
+    name: String,
+    domain: String,
+    group: String,
+}
+
+/// The schema checks of a qualification request (400/29, or 403/50 for a foreign CUG).
+fn read_qualify(body: &Value) -> Result<QualifyReq<'_>, ApiError> {
     let mut errs = SchemaErrors::default();
-    related_party_cug(&body, &mut errs)?;
-    let account = require_str(&body, "/billingAccount/id", "billingAccount.id", &mut errs);
+    related_party_cug(body, &mut errs)?;
+    let account = require_str(body, "/billingAccount/id", "billingAccount.id", &mut errs);
     let item = body
         .get("productOfferingQualificationItem")
         .and_then(Value::as_array)
@@ -141,59 +177,50 @@ async fn qualify(
     else {
         return Err(ApiError::schema(vec![]));
     };
-    if account != BILLING_ACCOUNT {
-        return Err(ApiError::business(
-            "UnknownBillingAccount",
-            format!("Billing account {account} is not associated with this reseller"),
+    Ok(QualifyReq {
+        account,
+        name,
+        domain,
+        group,
+    })
+}
+
+/// Qualifies a company (its name and domain must be free) and records the answer, rendered.
+fn record(w: &mut World, account: String, name: String, domain: String, group: &str) -> Value {
+    let now = w.now();
+    let mut reasons = Vec::new();
+    if w.company_by_name(&name).is_some() {
+        reasons.push((
+            "CompanyNameInUse".to_string(),
+            "The company name is already in use".to_string(),
         ));
     }
-    let Some(group) = CUSTOMER_GROUPS
-        .iter()
-        .find(|g| g.eq_ignore_ascii_case(&group))
-    else {
-        return Err(ApiError::business(
-            "UnknownCustomerGroup",
-            format!("Customer group {group} is not one of this reseller's"),
+    if w.company_by_domain(&domain).is_some() {
+        reasons.push((
+            "CompanyDomainInUse".to_string(),
+            "The company domain is already in use".to_string(),
         ));
+    }
+    let qualified = reasons.is_empty();
+    let id = w.next_qualification_id();
+    let service_id = qualified.then(|| w.next_service_id());
+    let q = Qualification {
+        id: id.clone(),
+        cug_id: CUG_ID.to_string(),
+        billing_account: account,
+        customer_name: name,
+        customer_domain: domain,
+        customer_group: group.to_string(),
+        qualified,
+        service_id,
+        reasons,
+        created_at: now,
+        expires_at: expiry_for(now),
     };
-    let account = account.to_string();
-    let rendered = state.with_world(|w| {
-        let now = w.now();
-        let mut reasons = Vec::new();
-        if w.company_by_name(&name).is_some() {
-            reasons.push((
-                "CompanyNameInUse".to_string(),
-                "The company name is already in use".to_string(),
-            ));
-        }
-        if w.company_by_domain(&domain).is_some() {
-            reasons.push((
-                "CompanyDomainInUse".to_string(),
-                "The company domain is already in use".to_string(),
-            ));
-        }
-        let qualified = reasons.is_empty();
-        let id = w.next_qualification_id();
-        let service_id = qualified.then(|| w.next_service_id());
-        let q = Qualification {
-            id: id.clone(),
-            cug_id: CUG_ID.to_string(),
-            billing_account: account,
-            customer_name: name,
-            customer_domain: domain,
-            customer_group: group.to_string(),
-            qualified,
-            service_id,
-            reasons,
-            created_at: now,
-            expires_at: expiry_for(now),
-        };
-        let rendered = render(&q);
-        w.qualifications.insert(id.clone(), q);
-        w.record_created("qualification", &id, None);
-        rendered
-    });
-    Ok(created(rendered))
+    let rendered = render(&q);
+    w.qualifications.insert(id.clone(), q);
+    w.record_created("qualification", &id, None);
+    rendered
 }
 
 #[cfg(test)]
