@@ -5,7 +5,9 @@
 use crate::state::SandboxState;
 use crate::world::outbox::{Delivery, Notification};
 use crate::world::World;
+use backon::{ExponentialBuilder, Retryable};
 use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -77,50 +79,80 @@ fn record(state: &SandboxState, key: u64, f: impl FnOnce(&mut Delivery)) {
     });
 }
 
-/// The delay before retry number `attempt` (1-based count of failed attempts so far).
-pub fn backoff(attempt: u32) -> Duration {
-    FIRST_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1).min(16))
+/// The delays between attempts: `FIRST_BACKOFF`, doubling, `MAX_ATTEMPTS - 1` of them.
+fn retry_policy() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(FIRST_BACKOFF)
+        .with_factor(2.0)
+        .with_max_delay(FIRST_BACKOFF * 2u32.pow(MAX_ATTEMPTS))
+        .with_max_times(MAX_ATTEMPTS as usize - 1)
+}
+
+/// Why an attempt did not deliver.
+#[derive(Debug)]
+enum Undelivered {
+    /// The registration is gone: give up at once.
+    NoCallback,
+    /// The callback failed or did not answer 2xx: try again.
+    Failed,
 }
 
 async fn deliver(state: &SandboxState, client: &reqwest::Client, job: Job) {
-    for attempt in 1..=MAX_ATTEMPTS {
-        // Re-read each time: a removed (or replaced) registration applies to pending retries.
-        let Some(cb) = state.with_world(|w| w.notify.callback.clone()) else {
-            record(state, job.key, |d| {
-                d.state = "failed".into();
-                d.last_error = Some("callback removed".into());
-            });
-            return;
-        };
-        let result = client
-            .post(&cb.url)
-            .basic_auth(&cb.username, Some(&cb.password))
-            .json(&job.body)
-            .send()
-            .await;
-        let (status, error) = match result {
-            Ok(r) => (Some(r.status().as_u16()), None),
-            Err(e) => (None, Some(without_url(&e))),
-        };
-        let ok = status.is_some_and(|s| (200..300).contains(&s));
-        record(state, job.key, |d| {
-            d.attempts = attempt;
-            d.last_status = status;
-            d.last_error = error.clone();
-            if ok {
-                d.state = "delivered".into();
-            } else if attempt == MAX_ATTEMPTS {
-                d.state = "failed".into();
-            }
-        });
-        if ok {
-            return;
-        }
-        if attempt < MAX_ATTEMPTS {
-            tokio::time::sleep(backoff(attempt)).await;
-        }
+    let attempts = AtomicU32::new(0);
+    let result = (|| async {
+        let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        attempt(state, client, &job, n).await
+    })
+    .retry(retry_policy())
+    .sleep(tokio::time::sleep)
+    .when(|e| matches!(e, Undelivered::Failed))
+    .await;
+    if matches!(result, Err(Undelivered::Failed)) {
+        tracing::warn!("sandbox: gave up delivering a notification after {MAX_ATTEMPTS} attempts");
     }
-    tracing::warn!("sandbox: gave up delivering a notification after {MAX_ATTEMPTS} attempts");
+}
+
+/// One POST of `job` (attempt number `n`), recorded in its delivery record.
+async fn attempt(
+    state: &SandboxState,
+    client: &reqwest::Client,
+    job: &Job,
+    n: u32,
+) -> Result<(), Undelivered> {
+    // Re-read each time: a removed (or replaced) registration applies to pending retries.
+    let Some(cb) = state.with_world(|w| w.notify.callback.clone()) else {
+        record(state, job.key, |d| {
+            d.state = "failed".into();
+            d.last_error = Some("callback removed".into());
+        });
+        return Err(Undelivered::NoCallback);
+    };
+    let result = client
+        .post(&cb.url)
+        .basic_auth(&cb.username, Some(&cb.password))
+        .json(&job.body)
+        .send()
+        .await;
+    let (status, error) = match result {
+        Ok(r) => (Some(r.status().as_u16()), None),
+        Err(e) => (None, Some(without_url(&e))),
+    };
+    let ok = status.is_some_and(|s| (200..300).contains(&s));
+    record(state, job.key, |d| {
+        d.attempts = n;
+        d.last_status = status;
+        d.last_error = error;
+        if ok {
+            d.state = "delivered".into();
+        } else if n >= MAX_ATTEMPTS {
+            d.state = "failed".into();
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Undelivered::Failed)
+    }
 }
 
 /// The error text without the URL (it could carry credentials in its userinfo).
@@ -182,9 +214,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(2), Duration::from_millis(400));
-        assert_eq!(backoff(7), Duration::from_millis(12_800));
+        use backon::BackoffBuilder;
+        let delays: Vec<u64> = retry_policy()
+            .build()
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 6400, 12_800]);
     }
 
     #[test]

@@ -203,43 +203,7 @@ pub(super) fn check_add(
             ));
         }
     }
-    let mut appointment_id = None;
-    if item.product.is_gea() {
-        let Some(a_id) = appointment else {
-            return Err(ApiError::business(
-                "AppointmentRequired",
-                format!(
-                    "{} needs a confirmed engineer appointment (appointment.id)",
-                    item.product.code()
-                ),
-            ));
-        };
-        let a = w.ethernet.appointments.get(a_id).ok_or_else(|| {
-            ApiError::business("AppointmentNotFound", format!("No appointment {a_id}"))
-        })?;
-        if a.status != AppointmentStatus::Confirmed {
-            return Err(ApiError::business(
-                "AppointmentRequired",
-                format!("Appointment {a_id} is {}, not confirmed", a.status.as_str()),
-            ));
-        }
-        if item.places.iter().all(|p| p.postcode != a.place.postcode) {
-            return Err(ApiError::business(
-                "AppointmentMismatch",
-                format!(
-                    "Appointment {a_id} is at {}, not at the quoted place",
-                    a.place.postcode
-                ),
-            ));
-        }
-        if let Some(o) = &a.order_id {
-            return Err(ApiError::business(
-                "AppointmentInUse",
-                format!("Appointment {a_id} is held by order {o}"),
-            ));
-        }
-        appointment_id = Some(a.id.clone());
-    }
+    let appointment_id = check_appointment(w, item.product, &item.places, appointment)?;
     Ok(Target {
         product: item.product,
         places: item.places.clone(),
@@ -249,6 +213,52 @@ pub(super) fn check_add(
         appointment_id,
         service_id: None,
     })
+}
+
+/// A GEA product needs a confirmed appointment of its own at the quoted place; others none.
+fn check_appointment(
+    w: &World,
+    product: Product,
+    places: &[Place],
+    appointment: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    if !product.is_gea() {
+        return Ok(None);
+    }
+    let Some(a_id) = appointment else {
+        return Err(ApiError::business(
+            "AppointmentRequired",
+            format!(
+                "{} needs a confirmed engineer appointment (appointment.id)",
+                product.code()
+            ),
+        ));
+    };
+    let a = w.ethernet.appointments.get(a_id).ok_or_else(|| {
+        ApiError::business("AppointmentNotFound", format!("No appointment {a_id}"))
+    })?;
+    if a.status != AppointmentStatus::Confirmed {
+        return Err(ApiError::business(
+            "AppointmentRequired",
+            format!("Appointment {a_id} is {}, not confirmed", a.status.as_str()),
+        ));
+    }
+    if places.iter().all(|p| p.postcode != a.place.postcode) {
+        return Err(ApiError::business(
+            "AppointmentMismatch",
+            format!(
+                "Appointment {a_id} is at {}, not at the quoted place",
+                a.place.postcode
+            ),
+        ));
+    }
+    if let Some(o) = &a.order_id {
+        return Err(ApiError::business(
+            "AppointmentInUse",
+            format!("Appointment {a_id} is held by order {o}"),
+        ));
+    }
+    Ok(Some(a.id.clone()))
 }
 
 pub(super) fn check_change(
@@ -301,93 +311,111 @@ pub(super) async fn order_create(
     let body = object_body(&headers, &body)?;
     let req = parse_order(&body)?;
     let step = crate::world::clock::secs_f64(step_secs(&state));
-    let rendered = state.with_world(|w| {
-        let now = w.now();
-        if let Some(x) = &req.external {
-            if let Some(o) = w
-                .ethernet
-                .orders
-                .values()
-                .find(|o| o.external_id.as_deref() == Some(x))
-            {
-                return Err(ApiError::business(
-                    "DuplicateExternalId",
-                    format!("Order {} already has externalId {x}", o.id),
-                ));
-            }
-        }
-        let (action, target) = match &req.req {
-            OrderReq::Add {
-                quote_id,
-                quote_item,
-                appointment,
-            } => (
-                OrderAction::Add,
-                check_add(w, quote_id, quote_item, appointment.as_deref())?,
-            ),
-            OrderReq::Modify { service, bandwidth } => (
-                OrderAction::Modify,
-                check_change(w, service, Some(bandwidth))?,
-            ),
-            OrderReq::Delete { service } => (OrderAction::Delete, check_change(w, service, None)?),
-        };
-        let id = w.ethernet.next_order_id();
-        let open_actions = if action == OrderAction::Add
-            && target.product.needs_site_contact()
-            && !has_site_contact(&req.related_party)
-        {
-            vec![site_contact_action()]
-        } else {
-            Vec::new()
-        };
-        if let Some((q, i)) = &target.quote {
-            if let Some(item) = w
-                .ethernet
-                .quotes
-                .get_mut(q)
-                .and_then(|q| q.items.iter_mut().find(|it| &it.id == i))
-            {
-                item.ordered_by = Some(id.clone());
-            }
-        }
-        if let Some(a) = target
-            .appointment_id
-            .as_ref()
-            .and_then(|a| w.ethernet.appointments.get_mut(a))
-        {
-            a.order_id = Some(id.clone());
-        }
-        let order = EthOrder {
-            id: id.clone(),
-            seq: w.ethernet.next_seq(),
-            external_id: req.external.clone(),
-            action,
-            item_id: req.item_id.clone(),
-            state: EthOrderState::Acknowledged,
-            order_date: now,
-            completion_date: None,
-            related_party: req.related_party.clone(),
-            product: target.product,
-            places: target.places,
-            kbps: target.kbps,
-            term: target.term,
-            quote: target.quote,
-            appointment_id: target.appointment_id,
-            service_id: target.service_id,
-            milestones: Vec::new(),
-            open_actions,
-            stage: 0,
-            next_due: Some(now + step),
-        };
-        w.ethernet.orders.insert(id.clone(), order);
-        w.record_created("ethernetOrder", &id, req.external.clone());
-        w.notify_ethernet("orderAcknowledged", &id);
-        Ok(id)
-    })?;
+    let rendered = state.with_world(|w| place_order(w, &req, step))?;
     // A zero step moves the order on at once.
     state.tick();
     let body = state.with_world(|w| w.ethernet.orders.get(&rendered).map(EthOrder::render));
     Ok(created(body.unwrap_or_else(|| json!({"id": rendered}))))
+}
+
+/// Places a parsed order: checks what it acts on, holds its quote item and appointment, and
+/// records it acknowledged. Returns its id.
+fn place_order(
+    w: &mut World,
+    req: &PlaceOrder,
+    step: chrono::Duration,
+) -> Result<String, ApiError> {
+    let now = w.now();
+    if let Some(x) = &req.external {
+        if let Some(o) = w
+            .ethernet
+            .orders
+            .values()
+            .find(|o| o.external_id.as_deref() == Some(x))
+        {
+            return Err(ApiError::business(
+                "DuplicateExternalId",
+                format!("Order {} already has externalId {x}", o.id),
+            ));
+        }
+    }
+    let (action, target) = target_for(w, &req.req)?;
+    let id = w.ethernet.next_order_id();
+    let open_actions = if action == OrderAction::Add
+        && target.product.needs_site_contact()
+        && !has_site_contact(&req.related_party)
+    {
+        vec![site_contact_action()]
+    } else {
+        Vec::new()
+    };
+    hold(w, &target, &id);
+    let order = EthOrder {
+        id: id.clone(),
+        seq: w.ethernet.next_seq(),
+        external_id: req.external.clone(),
+        action,
+        item_id: req.item_id.clone(),
+        state: EthOrderState::Acknowledged,
+        order_date: now,
+        completion_date: None,
+        related_party: req.related_party.clone(),
+        product: target.product,
+        places: target.places,
+        kbps: target.kbps,
+        term: target.term,
+        quote: target.quote,
+        appointment_id: target.appointment_id,
+        service_id: target.service_id,
+        milestones: Vec::new(),
+        open_actions,
+        stage: 0,
+        next_due: Some(now + step),
+    };
+    w.ethernet.orders.insert(id.clone(), order);
+    w.record_created("ethernetOrder", &id, req.external.clone());
+    w.notify_ethernet("orderAcknowledged", &id);
+    Ok(id)
+}
+
+/// The action and what it acts on, checked against the world.
+fn target_for(w: &World, req: &OrderReq) -> Result<(OrderAction, Target), ApiError> {
+    Ok(match req {
+        OrderReq::Add {
+            quote_id,
+            quote_item,
+            appointment,
+        } => (
+            OrderAction::Add,
+            check_add(w, quote_id, quote_item, appointment.as_deref())?,
+        ),
+        OrderReq::Modify { service, bandwidth } => (
+            OrderAction::Modify,
+            check_change(w, service, Some(bandwidth))?,
+        ),
+        OrderReq::Delete { service } => (OrderAction::Delete, check_change(w, service, None)?),
+    })
+}
+
+/// Marks the quote item and the appointment as taken by order `id`.
+fn hold(w: &mut World, target: &Target, id: &str) {
+    if let Some((q, i)) = &target.quote {
+        if let Some(item) = w
+            .ethernet
+            .quotes
+            .get_mut(q)
+            .and_then(|q| q.items.iter_mut().find(|it| &it.id == i))
+        {
+            item.ordered_by = Some(id.to_string());
+        }
+    }
+    if let Some(a) = target
+        .appointment_id
+        .as_ref()
+        .and_then(|a| w.ethernet.appointments.get_mut(a))
+    {
+        a.order_id = Some(id.to_string());
+    }
 }
 
 pub(super) async fn order_get(
