@@ -4,10 +4,10 @@
 //! caller's tokio runtime until [`SandboxHandle::shutdown`]. Dropping the handle leaves it running.
 //! Order state changes can be observed with [`SandboxState::subscribe`].
 //!
-//! It depends on nothing of btw. Layers, each importing only those before it: [`error`] and
-//! [`wire`] (TMF helpers); [`world`], the domain with no HTTP; `store` (persistence) and
-//! [`state`] (the world behind a lock); `delivery` (notifications out); `http` (routers per
-//! resource, gateway and fault middleware); this file, which starts it all.
+//! It depends on nothing of btw. Layers, each importing only those before it: `error` and
+//! `wire` (TMF helpers); `world`, the domain with no HTTP; `store` (persistence) and `state`
+//! (the world behind a lock); `delivery` (notifications out); `http` (routers per resource,
+//! gateway and fault middleware); this file, which starts it all.
 //!
 //! The wire contract follows.
 //!
@@ -16,17 +16,18 @@
 
 mod config;
 mod delivery;
-pub mod error;
+mod error;
 pub mod faults;
 mod http;
-pub mod state;
+mod state;
 mod store;
 mod wire;
-pub mod world;
+mod world;
 
 pub use config::SandboxConfig;
+pub use error::ApiError;
 pub use state::SandboxState;
-pub use world::calendar;
+pub use world::{calendar, OrderState, OrderTransition, World};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -109,7 +109,6 @@ fn parse_item(
     }
     check_values(offering, &chars, &f, errs);
     Some(ParsedItem {
-        id: id.to_string(),
         action: action.to_string(),
         offering,
         chars,

@@ -51,7 +51,6 @@ impl Offering {
 /// One schema-valid order item.
 #[derive(Debug, Clone)]
 pub struct ParsedItem {
-    pub id: String,
     pub action: String,
     pub offering: Offering,
     pub chars: BTreeMap<String, String>,
