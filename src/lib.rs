@@ -9,8 +9,8 @@
 //! - `session` (one connection per command), [`repl`], [`serve`] (the daemon);
 //! - [`cli`] (every argument) and [`commands`] (one file per command).
 //!
-//! [`sandbox`] stands beside them: the embedded BT sandbox, which shares no types with the client
-//! and meets it only over HTTP.
+//! The embedded BT sandbox is its own crate, `btw_sandbox`, which shares no types with the client
+//! and meets it only over HTTP; btw uses it only to start it.
 
 // Failures carry their location and source line for the user; they are built once per failed
 // run, never on a hot path, so their size does not matter and boxing them would only add noise.
@@ -27,7 +27,6 @@ pub mod engine;
 pub(crate) mod recipe;
 pub mod repl;
 pub mod runner;
-pub mod sandbox;
 pub mod schedule;
 pub mod serve;
 pub(crate) mod session;

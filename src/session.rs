@@ -5,8 +5,8 @@ use crate::api::{BtClient, ClientOptions};
 use crate::callbacks::{self, CallbackConfig, CallbackListener};
 use crate::config::{Settings, Target, SANDBOX_PORT};
 use crate::runner::Failure;
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::{EventHub, Store};
+use btw_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 use serde_json::Value;
 use std::time::Duration;
 

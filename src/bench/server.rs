@@ -1,7 +1,7 @@
 //! The sandbox the bench measures against: in memory, on port 0, on its own tokio runtime (its
 //! own two worker threads), so serving requests never queues behind the client's tasks.
 
-use crate::sandbox::{self, faults::FaultRule, SandboxConfig};
+use btw_sandbox::{self as sandbox, faults::FaultRule, SandboxConfig};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 

@@ -4,7 +4,7 @@ use super::{code, usage, Outcome};
 use crate::cli::SandboxArgs;
 use crate::config::{Overrides, Settings};
 use crate::runner::{exit, Failure};
-use crate::sandbox::{self, SandboxConfig};
+use btw_sandbox::{self as sandbox, SandboxConfig};
 use std::path::PathBuf;
 
 pub(super) async fn command(overrides: &Overrides, args: SandboxArgs) -> Outcome {

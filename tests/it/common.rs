@@ -6,7 +6,7 @@ use btw::api::{BtClient, ClientOptions, Credentials, Secret};
 use btw::config::Profile;
 use btw::engine::VecOutput;
 use btw::runner::{self, RunContext, RunOutcome, Script};
-use btw::sandbox::{self, SandboxConfig, SandboxHandle};
+use btw_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 
 use crate::common::*;
 
-async fn eth_sandbox() -> btw::sandbox::SandboxHandle {
-    sandbox_with(btw::sandbox::SandboxConfig {
+async fn eth_sandbox() -> btw_sandbox::SandboxHandle {
+    sandbox_with(btw_sandbox::SandboxConfig {
         order_step_secs: 0.1,
         ..Default::default()
     })

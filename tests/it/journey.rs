@@ -204,7 +204,7 @@ async fn expired_token_is_refreshed_transparently() {
 
 #[tokio::test]
 async fn bad_credentials_are_a_clear_bt_error() {
-    let sb = sandbox_with(btw::sandbox::SandboxConfig {
+    let sb = sandbox_with(btw_sandbox::SandboxConfig {
         credentials: Some(("right-key".into(), "right-secret".into())),
         ..Default::default()
     })

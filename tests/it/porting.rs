@@ -13,8 +13,8 @@ fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
-async fn port_sandbox() -> btw::sandbox::SandboxHandle {
-    sandbox_with(btw::sandbox::SandboxConfig {
+async fn port_sandbox() -> btw_sandbox::SandboxHandle {
+    sandbox_with(btw_sandbox::SandboxConfig {
         order_step_secs: 0.2,
         lcp_decision_secs: 0.5,
         ..Default::default()

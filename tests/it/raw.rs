@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use btw::sandbox::{SandboxConfig, SandboxHandle};
+use btw_sandbox::{SandboxConfig, SandboxHandle};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 

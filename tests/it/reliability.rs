@@ -374,7 +374,7 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
 #[tokio::test]
 async fn trace_logs_never_show_secrets_or_tokens() {
     let secret = "s3cr3t-never-print-me";
-    let sb = sandbox_with(btw::sandbox::SandboxConfig {
+    let sb = sandbox_with(btw_sandbox::SandboxConfig {
         credentials: Some(("trace-key".into(), secret.into())),
         order_step_secs: 0.2,
         ..Default::default()

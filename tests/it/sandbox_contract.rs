@@ -1,8 +1,8 @@
 //! Contract tests for the embedded BT sandbox: each starts its own sandbox on port 0 and talks
-//! to it over real HTTP, checking the shapes, codes and rules of `src/sandbox/CONTRACT.md`.
+//! to it over real HTTP, checking the shapes, codes and rules of `crates/btw-sandbox/CONTRACT.md`.
 
 use crate::raw::{fetch, sandbox_with, Reply, Sb, BASIC, TOKEN};
-use btw::sandbox::SandboxConfig;
+use btw_sandbox::SandboxConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
 

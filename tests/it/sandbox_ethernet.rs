@@ -3,7 +3,7 @@
 //! port 0 over real HTTP, as CONTRACT.md's `## Ethernet` section describes.
 
 use crate::raw::{sandbox_with, Reply, Sb};
-use btw::sandbox::SandboxConfig;
+use btw_sandbox::SandboxConfig;
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use reqwest::Method;
 use serde_json::{json, Value};

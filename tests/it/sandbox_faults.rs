@@ -3,8 +3,8 @@
 
 use crate::common::{journal, orders_created};
 use crate::raw::{sandbox_with, Reply, Sb, BASIC, TOKEN};
-use btw::sandbox::faults::{parse_fault, Drop, FaultRule};
-use btw::sandbox::{start, SandboxConfig};
+use btw_sandbox::faults::{parse_fault, Drop, FaultRule};
+use btw_sandbox::{start, SandboxConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

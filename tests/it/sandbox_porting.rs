@@ -4,7 +4,7 @@
 use crate::raw::{sandbox_with, Reply, Sb};
 use axum::http::{HeaderMap as AxHeaders, StatusCode as AxStatus};
 use base64::Engine;
-use btw::sandbox::SandboxConfig;
+use btw_sandbox::SandboxConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -615,7 +615,7 @@ async fn patch(sb: &Sb, id: &str, v: Value) -> Reply {
 }
 
 fn calendar_working(d: chrono::NaiveDate) -> bool {
-    btw::sandbox::calendar::is_working_day(d)
+    btw_sandbox::calendar::is_working_day(d)
 }
 
 fn next_saturday(from: chrono::NaiveDate) -> String {

@@ -275,7 +275,7 @@ async fn killed_then_restarted_after(
     late_secs: f64,
     catch_up: &str,
 ) -> (Value, Vec<Value>, String) {
-    let sb = sandbox_with(btw::sandbox::SandboxConfig {
+    let sb = sandbox_with(btw_sandbox::SandboxConfig {
         clock_speed: 0.0,
         ..Default::default()
     })

@@ -1,0 +1,43 @@
+//! The product inventory of live Ethernet services.
+
+use crate::error::ApiError;
+use crate::http::extract::{find, paginated, PathParams, QueryParams};
+use crate::state::SandboxState;
+use crate::world::ethernet::ServiceStatus;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::Json;
+use serde_json::Value;
+
+pub(super) async fn product_get(
+    State(state): State<SandboxState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.with_world(|w| find(&w.ethernet.services, "product", &id).map(|s| Json(s.render())))
+}
+
+pub(super) async fn product_list(
+    State(state): State<SandboxState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let (offset, limit) = query.page()?;
+    let wanted = query.parsed(
+        "status",
+        |v| match v {
+            "active" => Some(ServiceStatus::Active),
+            "ceased" => Some(ServiceStatus::Ceased),
+            _ => None,
+        },
+        "must be active or ceased",
+    )?;
+    let all = state.with_world(|w| {
+        w.ethernet
+            .services
+            .values()
+            .filter(|s| wanted.is_none_or(|x| s.status == x))
+            .map(|s| s.render())
+            .collect::<Vec<_>>()
+    });
+    Ok(paginated(all, offset, limit))
+}

@@ -1,0 +1,276 @@
+//! Ethernet quotes (TMF648): create, read and list, with the price table's answers.
+
+use super::common::*;
+use crate::error::{ApiError, SchemaErrors};
+use crate::http::extract::{
+    created, find, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
+};
+use crate::state::SandboxState;
+use crate::wire::{characteristics, require_str, rfc3339, str_at};
+use crate::world::ethernet::{
+    distance_band, format_bandwidth, price, with_vat, Place, Product, Quote, QuoteItem, TERMS,
+};
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Months, Utc};
+use serde_json::{json, Value};
+
+pub(super) fn money(pence: u64) -> Value {
+    json!({"unit": "GBP", "value": pence as f64 / 100.0})
+}
+
+pub(super) fn price_entry(kind: &str, name: &str, pence: u64) -> Value {
+    let mut v = json!({"priceType": kind});
+    if kind == "recurring" {
+        v["recurringChargePeriod"] = json!("month");
+    }
+    v["name"] = json!(name);
+    v["price"] = json!({
+        "dutyFreeAmount": money(pence),
+        "taxIncludedAmount": money(with_vat(pence)),
+        "taxRate": 20,
+    });
+    v
+}
+
+pub(super) fn prices(install: u64, rental: u64) -> Value {
+    json!([
+        price_entry("nonRecurring", "Installation", install),
+        price_entry("recurring", "Rental", rental),
+    ])
+}
+
+pub(super) fn render_quote(q: &Quote, now: DateTime<Utc>) -> Value {
+    let state = q.state(now);
+    let items: Vec<Value> = q
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "action": "add",
+                "state": if i.ordered_by.is_some() { "accepted" } else { state },
+                "product": {
+                    "@type": i.product.code(),
+                    "name": i.product.name(),
+                    "place": i.places.iter().map(Place::render).collect::<Vec<_>>(),
+                    "productCharacteristic": [
+                        {"name": "bandwidth", "value": format_bandwidth(i.kbps)},
+                        {"name": "term", "value": i.term.to_string()},
+                        {"name": "distanceBand", "value": i.band.to_string()},
+                    ],
+                },
+                "quoteItemPrice": prices(i.price.0, i.price.1),
+                "productOrder": i.ordered_by.as_ref().map(|o| json!({"id": o})),
+            })
+        })
+        .collect();
+    let install = q.items.iter().map(|i| i.price.0).sum();
+    let rental = q.items.iter().map(|i| i.price.1).sum();
+    json!({
+        "id": q.id,
+        "href": format!("{QUOTE}/{}", q.id),
+        "externalId": q.external_id,
+        "@type": "Quote",
+        "state": state,
+        "quoteDate": rfc3339(q.created),
+        "validFor": {
+            "startDateTime": rfc3339(q.created),
+            "endDateTime": rfc3339(q.valid_until),
+        },
+        "quoteItem": items,
+        "quoteTotalPrice": prices(install, rental),
+    })
+}
+
+pub(super) struct QuoteItemReq {
+    pub(super) id: String,
+    pub(super) product: String,
+    pub(super) places: Vec<PlaceReq>,
+    pub(super) bandwidth: String,
+    pub(super) term: String,
+}
+
+pub(super) fn parse_quote(body: &Value) -> Result<(Option<String>, Vec<QuoteItemReq>), ApiError> {
+    let mut errs = SchemaErrors::default();
+    let external = external_id(body, &mut errs);
+    let items = body.get("quoteItem").and_then(Value::as_array);
+    match items {
+        None => errs.push("quoteItem", "is required (an array of 1 to 10 items)"),
+        Some(a) if a.is_empty() || a.len() > MAX_QUOTE_ITEMS => {
+            errs.push("quoteItem", "must have 1 to 10 items")
+        }
+        Some(_) => {}
+    }
+    let mut out = Vec::new();
+    for (n, item) in items
+        .into_iter()
+        .flatten()
+        .take(MAX_QUOTE_ITEMS)
+        .enumerate()
+    {
+        let f = format!("quoteItem[{n}]");
+        let id = str_at(item, "/id")
+            .map(str::to_string)
+            .unwrap_or_else(|| (n + 1).to_string());
+        if out.iter().any(|i: &QuoteItemReq| i.id == id) {
+            errs.push(format!("{f}.id"), "repeats another item's id");
+        }
+        if str_at(item, "/action").is_some_and(|a| a != "add") {
+            errs.push(format!("{f}.action"), "must be add");
+        }
+        let product = item.get("product");
+        let code = require_str(
+            item,
+            "/product/@type",
+            &format!("{f}.product.@type"),
+            &mut errs,
+        );
+        let chars = characteristics(product, &format!("{f}.product"), &mut errs);
+        let mut places = Vec::new();
+        match product
+            .and_then(|p| p.get("place"))
+            .and_then(Value::as_array)
+        {
+            None => errs.missing(format!("{f}.product.place")),
+            Some(list) => {
+                let wanted = code.and_then(Product::parse).map(Product::ends);
+                if let Some(k) = wanted.filter(|k| *k != list.len()) {
+                    errs.push(
+                        format!("{f}.product.place"),
+                        format!("this product needs exactly {k} place(s)"),
+                    );
+                }
+                for (i, p) in list.iter().take(2).enumerate() {
+                    if let Some(p) =
+                        place_req(Some(p), &format!("{f}.product.place[{i}]"), &mut errs)
+                    {
+                        places.push(p);
+                    }
+                }
+            }
+        }
+        let mut get = |name: &str| {
+            let v = chars.get(name).cloned();
+            if v.is_none() {
+                errs.missing(format!("{f}.product.productCharacteristic.{name}"));
+            }
+            v.unwrap_or_default()
+        };
+        let (bandwidth, term) = (get("bandwidth"), get("term"));
+        out.push(QuoteItemReq {
+            id,
+            product: code.unwrap_or_default().to_string(),
+            places,
+            bandwidth,
+            term,
+        });
+    }
+    errs.into_result()?;
+    Ok((external, out))
+}
+
+pub(super) async fn quote_create(
+    State(state): State<SandboxState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let body = object_body(&headers, &body)?;
+    let (external, reqs) = parse_quote(&body)?;
+    let rendered = state.with_world(|w| {
+        let now = w.now();
+        let mut items = Vec::new();
+        for r in &reqs {
+            let product = Product::parse(&r.product).ok_or_else(|| unknown_product(&r.product))?;
+            let kbps = bandwidth_for(product, &r.bandwidth)?;
+            let term = r
+                .term
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|t| TERMS.contains(t))
+                .ok_or_else(|| {
+                    ApiError::business(
+                        "InvalidTerm",
+                        format!("term must be 12, 36 or 60 months, not {}", r.term),
+                    )
+                })?;
+            let places = r
+                .places
+                .iter()
+                .map(|p| resolve(w, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let postcodes: Vec<&str> = places.iter().map(|p| p.postcode.as_str()).collect();
+            let band = distance_band(&postcodes);
+            let p = price(product, kbps, band, term).ok_or_else(ApiError::internal)?;
+            items.push(QuoteItem {
+                id: r.id.clone(),
+                product,
+                places,
+                kbps,
+                term,
+                band,
+                price: (p.install, p.rental),
+                ordered_by: None,
+            });
+        }
+        let id = w.ethernet.next_quote_id();
+        let quote = Quote {
+            id: id.clone(),
+            seq: w.ethernet.next_seq(),
+            external_id: external.clone(),
+            created: now,
+            // A month on the sandbox clock; the last day of a short month when needed.
+            valid_until: now
+                .checked_add_months(Months::new(1))
+                .unwrap_or(now + chrono::Duration::days(30)),
+            items,
+        };
+        let rendered = render_quote(&quote, now);
+        w.ethernet.quotes.insert(id.clone(), quote);
+        w.record_created("ethernetQuote", &id, external);
+        Ok::<_, ApiError>(rendered)
+    })?;
+    Ok(created(rendered))
+}
+
+pub(super) async fn quote_get(
+    State(state): State<SandboxState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.with_world(|w| {
+        let now = w.now();
+        find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q, now)))
+    })
+}
+
+pub(super) async fn quote_list(
+    State(state): State<SandboxState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let (offset, limit) = query.page()?;
+    let wanted = query.parsed(
+        "state",
+        |s| {
+            ["approved", "expired", "accepted"]
+                .into_iter()
+                .find(|x| *x == s)
+        },
+        "must be approved, expired or accepted",
+    )?;
+    let external = query.get("externalId");
+    let all = state.with_world(|w| {
+        let now = w.now();
+        let quotes = w
+            .ethernet
+            .quotes
+            .values()
+            .filter(|q| wanted.is_none_or(|s| q.state(now) == s))
+            .filter(|q| external.is_none_or(|x| q.external_id.as_deref() == Some(x)));
+        newest_first(quotes, |q| q.seq, |q| render_quote(q, now))
+    });
+    Ok(paginated(all, offset, limit))
+}

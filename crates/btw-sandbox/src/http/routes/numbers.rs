@@ -1,0 +1,300 @@
+//! Directory numbers: ringfence a block for a qualified company, and list numbers held.
+
+use crate::error::{ApiError, SchemaErrors};
+use crate::http::extract::{check_cug, created, json_body, paginated, QueryParams, RawBody};
+use crate::state::SandboxState;
+use crate::wire::{require_str, str_at};
+use crate::world::{NumberRecord, NumberStatus, World};
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+pub const RINGFENCE_PATH: &str = "/v1/resourceManagement/directoryNumbers/ringFence";
+pub const NUMBERS_PATH: &str = "/v1/resourceManagement/directoryNumbers";
+
+/// Area codes with a fictional Ofcom drama range of 1000 numbers each.
+pub const AREA_CODES: [&str; 12] = [
+    "020", "0113", "0114", "0115", "0116", "0117", "0118", "0121", "0131", "0141", "0151", "0161",
+];
+
+pub fn router() -> Router<SandboxState> {
+    Router::new()
+        .route(RINGFENCE_PATH, post(ringfence))
+        .route(NUMBERS_PATH, get(available))
+}
+
+/// The 8-digit prefix of an area code's pool (`020` → `02079460`, `0121` → `01214960`);
+/// each pool is the prefix plus `000`..`999`.
+pub fn pool_prefix(area: &str) -> String {
+    if area == "020" {
+        "02079460".to_string()
+    } else {
+        format!("{area}4960")
+    }
+}
+
+/// The pool numbers a `numberString` asks for, in order, grouped by pool;
+/// `None` when it names no pool.
+pub fn candidates(number_string: &str) -> Option<Vec<Vec<String>>> {
+    let ns: String = number_string
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if ns.is_empty() || !ns.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let pools: Vec<Vec<String>> = AREA_CODES
+        .iter()
+        .filter(|area| ns.starts_with(*area))
+        .map(|area| pool_prefix(area))
+        .filter(|prefix| prefix.starts_with(&ns) || ns.starts_with(prefix.as_str()))
+        .map(|prefix| {
+            (0..1000)
+                .map(|n| format!("{prefix}{n:03}"))
+                .filter(|num| num.starts_with(&ns))
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    (!pools.is_empty()).then_some(pools)
+}
+
+/// The first run of `quantity` consecutive free numbers.
+pub fn find_block(world: &World, pools: &[Vec<String>], quantity: usize) -> Option<Vec<String>> {
+    for pool in pools {
+        let mut run = 0;
+        for (i, n) in pool.iter().enumerate() {
+            if world.numbers.contains_key(n) {
+                run = 0;
+                continue;
+            }
+            run += 1;
+            if run == quantity {
+                return Some(pool[i + 1 - quantity..=i].to_vec());
+            }
+        }
+    }
+    None
+}
+
+async fn ringfence(
+    State(state): State<SandboxState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let body = json_body(&headers, &body)?;
+    // Allocating an accepted port's numbers ahead of the port date (see `port.rs`).
+    if str_at(&body, "/numbers/characteristics/portOrderId").is_some() {
+        return super::port::ringfence_ported(&state, &body);
+    }
+    let req = read_ringfence(&body)?;
+    let (start, end) = state.with_world(|w| ringfence_new(w, &req))?;
+    let ring_fence_id = req.ring_fence_id;
+    Ok(created(json!({
+        "action": "Ringfence",
+        "numberRange": {"startNumber": start, "endNumber": end},
+        "ringFenceId": ring_fence_id,
+        "status": "RINGFENCED",
+    })))
+}
+
+/// A ringfence request for new numbers, schema-checked.
+#[derive(Clone, Copy)]
+struct RingfenceReq<'a> {
+    quantity: usize,
+    number_string: &'a str,
+    ring_fence_id: &'a str,
+    qualifier_id: &'a str,
+}
+
+/// The schema checks of a ringfence request (400/29, or 403/50 for a foreign CUG).
+fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
+    let mut errs = SchemaErrors::default();
+    let cug = require_str(body, "/customer/id", "customer.id", &mut errs);
+    if let Some(cug) = cug {
+        check_cug(cug)?;
+    }
+    require_str(body, "/customer/type", "customer.type", &mut errs);
+    let quantity = match body.pointer("/numbers/quantity") {
+        None => {
+            errs.missing("numbers.quantity");
+            None
+        }
+        Some(v) => match v.as_u64().filter(|q| (1..=100).contains(q)) {
+            Some(q) => Some(q as usize),
+            None => {
+                errs.push("numbers.quantity", "must be a whole number from 1 to 100");
+                None
+            }
+        },
+    };
+    let number_string = require_str(
+        body,
+        "/numbers/characteristics/numberString",
+        "numbers.characteristics.numberString",
+        &mut errs,
+    );
+    require_str(body, "/product/name", "product.name", &mut errs);
+    match str_at(body, "/action") {
+        None => errs.missing("action"),
+        Some(a) if !a.eq_ignore_ascii_case("RingFence") => errs.push("action", "must be RingFence"),
+        Some(_) => {}
+    }
+    let ring_fence_id = require_str(body, "/ringFenceId", "ringFenceId", &mut errs);
+    let qualifier_id = require_str(body, "/qualifierId", "qualifierId", &mut errs);
+    errs.into_result()?;
+    let (Some(quantity), Some(number_string), Some(ring_fence_id), Some(qualifier_id)) =
+        (quantity, number_string, ring_fence_id, qualifier_id)
+    else {
+        return Err(ApiError::schema(vec![]));
+    };
+    Ok(RingfenceReq {
+        quantity,
+        number_string,
+        ring_fence_id,
+        qualifier_id,
+    })
+}
+
+/// Ringfences a block of new numbers under a live qualification; answers the block's ends.
+fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), ApiError> {
+    let RingfenceReq {
+        quantity,
+        number_string,
+        ring_fence_id,
+        qualifier_id,
+    } = *r;
+    let now = w.now();
+    let q = w.qualifications.get(qualifier_id).ok_or_else(|| {
+        ApiError::business(
+            "QualificationNotFound",
+            format!("Qualification {qualifier_id} not found"),
+        )
+    })?;
+    // Once an order has created the company, its qualification keeps serving ringfences.
+    let company_exists = q
+        .service_id
+        .as_ref()
+        .is_some_and(|s| w.companies.contains_key(s));
+    if now >= q.expires_at && !company_exists {
+        return Err(ApiError::business(
+            "QualificationExpired",
+            format!("Qualification {qualifier_id} has expired; qualify again"),
+        ));
+    }
+    if !q.qualified {
+        return Err(ApiError::business(
+            "Unqualified",
+            format!("Qualification {qualifier_id} did not qualify"),
+        ));
+    }
+    if q.service_id.as_deref() != Some(ring_fence_id) {
+        return Err(ApiError::business(
+            "QualificationMismatch",
+            "ringFenceId is not the qualification's service id",
+        ));
+    }
+    let pools = candidates(number_string).ok_or_else(|| {
+        ApiError::business(
+            "UnknownAreaCode",
+            format!("No numbers are available for {number_string}"),
+        )
+    })?;
+    let block = find_block(w, &pools, quantity).ok_or_else(|| {
+        ApiError::business(
+            "NumbersExhausted",
+            format!("No block of {quantity} consecutive numbers is free for {number_string}"),
+        )
+    })?;
+    for n in &block {
+        w.numbers.insert(
+            n.clone(),
+            NumberRecord {
+                company_service_id: ring_fence_id.to_string(),
+                kind: "new".into(),
+                status: NumberStatus::Ringfenced,
+                order_id: None,
+                site_service_id: None,
+            },
+        );
+    }
+    let (start, end) = (block[0].clone(), block[block.len() - 1].clone());
+    w.record_created("ringfence", &format!("{start}-{end}"), None);
+    Ok((start, end))
+}
+
+async fn available(
+    State(state): State<SandboxState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let (offset, limit) = query.page()?;
+    let selectors: Vec<(&str, &str)> = ["cugId", "companyServiceId", "siteServiceId"]
+        .into_iter()
+        .filter_map(|k| query.get(k).map(|v| (k, v)))
+        .collect();
+    let (key, value) = match selectors.as_slice() {
+        [] => return Err(ApiError::missing_query("cugId")),
+        [one] => *one,
+        _ => {
+            return Err(ApiError::invalid_query(
+                "cugId",
+                "give exactly one of cugId, companyServiceId, siteServiceId",
+            ))
+        }
+    };
+    if key == "cugId" {
+        check_cug(value)?;
+    }
+    let all: Vec<Value> = state.with_world(|w| {
+        w.numbers
+            .iter()
+            .filter(|(_, r)| match key {
+                "companyServiceId" => r.company_service_id.eq_ignore_ascii_case(value),
+                "siteServiceId" => r
+                    .site_service_id
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(value)),
+                _ => true,
+            })
+            .map(|(n, r)| {
+                json!({
+                    "number": n,
+                    "type": r.kind,
+                    "status": r.status.as_str(),
+                    "companyServiceId": r.company_service_id,
+                })
+            })
+            .collect()
+    });
+    Ok(paginated(all, offset, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_and_candidates() {
+        let c = candidates("0121").unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0][0], "01214960000");
+        assert_eq!(c[0].len(), 1000);
+        assert_eq!(candidates("020 7946 05").unwrap()[0].len(), 100);
+        assert!(candidates("0999").is_none());
+        assert!(candidates("abc").is_none());
+        assert!(candidates("01").is_none());
+    }
+
+    #[test]
+    fn blocks_skip_taken_numbers() {
+        let w = World::seed(0.0);
+        // Acme holds 02079460000..0009.
+        let block = find_block(&w, &candidates("020").unwrap(), 3).unwrap();
+        assert_eq!(block, vec!["02079460010", "02079460011", "02079460012"]);
+        assert!(find_block(&w, &candidates("0207946000").unwrap(), 1).is_none());
+    }
+}

@@ -1,0 +1,384 @@
+//! The sandbox's domain, with no HTTP: the serialisable `World` (companies, numbers, orders, …)
+//! and its sub-worlds (WHC orders, porting, Ethernet, the outbox of notifications, calendar, clock).
+
+pub mod calendar;
+pub mod clock;
+pub mod ethernet;
+pub mod model;
+pub mod outbox;
+pub mod port;
+pub mod whc;
+
+use self::clock::{secs_f64, Clock};
+pub use self::model::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+pub const CUG_ID: &str = "CUG5019851064";
+pub const RESELLER_ID: &str = "RES100234";
+pub const SALES_TAG: &str = "SWAIN01";
+pub const BILLING_ACCOUNT: &str = "GB01234567";
+pub const PRODUCTS: [&str; 2] = ["WHC", "WHC Express"];
+pub const CUSTOMER_GROUPS: [&str; 2] = ["SWAINsTelecom", "SWAINsRetail"];
+/// Requests kept in the journal; older ones are dropped.
+pub const JOURNAL_LIMIT: usize = 5_000;
+
+/// Everything the sandbox knows. Tokens are not persisted (a restarted sandbox asks for a new one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub clock: Clock,
+    #[serde(skip)]
+    pub tokens: HashMap<String, Token>,
+    pub qualifications: BTreeMap<String, Qualification>,
+    /// By service id.
+    pub companies: BTreeMap<String, Company>,
+    /// By number (no spaces).
+    pub numbers: BTreeMap<String, NumberRecord>,
+    /// Created addresses; fixtures come from [`fixture_addresses`].
+    pub addresses: Vec<Address>,
+    pub orders: BTreeMap<String, Order>,
+    pub journal: Journal,
+    pub counters: Counters,
+    /// Transitions not yet broadcast.
+    #[serde(skip)]
+    pub events: Vec<OrderTransition>,
+    /// Notifications waiting for delivery (see `outbox.rs`).
+    #[serde(default)]
+    pub outbox: Vec<outbox::Notification>,
+    /// Number import (port) orders (see `port.rs`).
+    #[serde(default)]
+    pub ports: port::Ports,
+    /// Notification callback, test settings and delivery log (see `outbox.rs`).
+    #[serde(default)]
+    pub notify: outbox::NotifyState,
+    /// Ethernet quotes, appointments, orders and services (see `ethernet.rs`).
+    #[serde(default)]
+    pub ethernet: ethernet::EthernetWorld,
+}
+
+/// The fixture addresses (`fixtures/addresses.json`).
+pub fn fixture_addresses() -> &'static [Address] {
+    static FIXTURES: OnceLock<Vec<Address>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        serde_json::from_str(include_str!("fixtures/addresses.json")).unwrap_or_else(|e| {
+            tracing::error!("sandbox address fixtures do not parse: {e}");
+            Vec::new()
+        })
+    })
+}
+
+impl World {
+    /// The seed data of CONTRACT.md, with a clock at real time.
+    pub fn seed(clock_speed: f64) -> World {
+        let acme = "WHHCBTWKN1000".to_string();
+        let company = Company {
+            service_id: acme.clone(),
+            name: "Acme Widgets Ltd".into(),
+            domain: "acmewidgets.co.uk".into(),
+            group: "SWAINsTelecom".into(),
+            status: CompanyStatus::Active,
+            order_id: None,
+            sites: vec![Site {
+                service_id: "WHHCBTWKN1001".into(),
+                name: "Acme HQ".into(),
+                location_code: "ACMEHQ01".into(),
+                nad_key: "R00000010001".into(),
+                order_id: None,
+            }],
+            users: vec![User {
+                username: "jsmith@acmewidgets.co.uk".into(),
+                extension: "2001".into(),
+                first_name: "John".into(),
+                last_name: "Smith".into(),
+                email: Some("jsmith@acmewidgets.co.uk".into()),
+                directory_number: Some("02079460000".into()),
+                licence: Some("Professional".into()),
+                device_name: Some("ACME-PBX-01".into()),
+                order_id: None,
+            }],
+            devices: vec![Device {
+                name: "ACME-PBX-01".into(),
+                mac_address: Some("00:1A:2B:3C:4D:5E".into()),
+                order_id: None,
+            }],
+            trunks: vec![Trunk {
+                name: "ACME-TRUNK-01".into(),
+                order_id: None,
+            }],
+        };
+        let mut numbers = BTreeMap::new();
+        for n in 0..10 {
+            numbers.insert(
+                format!("0207946{n:04}"),
+                NumberRecord {
+                    company_service_id: acme.clone(),
+                    kind: "new".into(),
+                    status: NumberStatus::Assigned,
+                    order_id: None,
+                    site_service_id: Some("WHHCBTWKN1001".into()),
+                },
+            );
+        }
+        let mut companies = BTreeMap::new();
+        companies.insert(acme, company);
+        World {
+            clock: Clock::new(clock_speed),
+            tokens: HashMap::new(),
+            qualifications: BTreeMap::new(),
+            companies,
+            numbers,
+            addresses: Vec::new(),
+            orders: BTreeMap::new(),
+            journal: Journal::default(),
+            counters: Counters::default(),
+            events: Vec::new(),
+            outbox: Vec::new(),
+            ports: Default::default(),
+            notify: Default::default(),
+            ethernet: Default::default(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn next_qualification_id(&mut self) -> String {
+        let n = self.counters.qualification;
+        self.counters.qualification += 1;
+        format!("QFW{n:06}")
+    }
+
+    pub fn next_service_id(&mut self) -> String {
+        let n = self.counters.service;
+        self.counters.service += 1;
+        format!("WHHCBTWKN{n:04}")
+    }
+
+    pub fn next_order_id(&mut self) -> (String, u64) {
+        let n = self.counters.order;
+        self.counters.order += 1;
+        (format!("BTWKN{n:04}"), n)
+    }
+
+    pub fn next_address_id(&mut self) -> String {
+        let n = self.counters.address;
+        self.counters.address += 1;
+        format!("X05{n:09}")
+    }
+
+    pub fn record_created(&mut self, kind: &str, id: &str, external_id: Option<String>) {
+        let at = self.now();
+        self.journal.created.push(CreatedEntry {
+            at,
+            kind: kind.to_string(),
+            id: id.to_string(),
+            external_id,
+        });
+        if self.journal.created.len() > JOURNAL_LIMIT {
+            let excess = self.journal.created.len() - JOURNAL_LIMIT;
+            self.journal.created.drain(..excess);
+        }
+    }
+
+    pub fn record_request(&mut self, entry: RequestEntry) {
+        self.journal.requests.push(entry);
+        if self.journal.requests.len() > JOURNAL_LIMIT {
+            let excess = self.journal.requests.len() - JOURNAL_LIMIT;
+            self.journal.requests.drain(..excess);
+        }
+    }
+
+    pub fn company_by_name(&self, name: &str) -> Option<&Company> {
+        let key = norm(name);
+        self.companies.values().find(|c| norm(&c.name) == key)
+    }
+
+    pub fn company_by_domain(&self, domain: &str) -> Option<&Company> {
+        let key = norm(domain);
+        self.companies.values().find(|c| norm(&c.domain) == key)
+    }
+
+    /// The company that uses `value` as a `kind`, if any.
+    pub fn in_use(&self, kind: Kind, value: &str) -> Option<&Company> {
+        self.in_use_in(kind, value, None)
+    }
+
+    /// Like [`in_use`](Self::in_use), limited to the company with service id `scope` when given.
+    pub fn in_use_in(&self, kind: Kind, value: &str, scope: Option<&str>) -> Option<&Company> {
+        let mut companies = self
+            .companies
+            .values()
+            .filter(|c| scope.is_none_or(|s| c.service_id.eq_ignore_ascii_case(s)));
+        if kind == Kind::MacAddress {
+            let key = norm_mac(value);
+            if key.is_empty() {
+                return None;
+            }
+            return companies.find(|c| {
+                c.devices
+                    .iter()
+                    .filter_map(|d| d.mac_address.as_deref())
+                    .any(|m| norm_mac(m) == key)
+            });
+        }
+        let key = norm(value);
+        if key.is_empty() {
+            return None;
+        }
+        let eq = |s: &str| norm(s) == key;
+        companies.find(|c| match kind {
+            Kind::CompanyDomain => eq(&c.domain),
+            Kind::SiteName => c.sites.iter().any(|s| eq(&s.name)),
+            Kind::SiteLocationCode => c.sites.iter().any(|s| eq(&s.location_code)),
+            Kind::DeviceName => c.devices.iter().any(|d| eq(&d.name)),
+            Kind::TrunkName => c.trunks.iter().any(|t| eq(&t.name)),
+            Kind::Username => c.users.iter().any(|u| eq(&u.username)),
+            Kind::Extension => c.users.iter().any(|u| eq(&u.extension)),
+            Kind::MacAddress => false,
+        })
+    }
+
+    /// A fixture or created address by NAD key.
+    pub fn address(&self, id: &str) -> Option<&Address> {
+        fixture_addresses()
+            .iter()
+            .chain(self.addresses.iter())
+            .find(|a| a.id.eq_ignore_ascii_case(id.trim()))
+    }
+
+    /// Moves an order to `to`, recording the transition for subscribers.
+    pub fn transition(&mut self, order_id: &str, to: OrderState, at: DateTime<Utc>) {
+        let Some(order) = self.orders.get_mut(order_id) else {
+            return;
+        };
+        let from = order.state;
+        if from == to {
+            return;
+        }
+        order.state = to;
+        if to == OrderState::Completed {
+            order.completion_date = Some(at);
+        }
+        let event = OrderTransition {
+            order_id: order.id.clone(),
+            external_id: order.external_id.clone(),
+            from,
+            to,
+            at,
+        };
+        if to == OrderState::Completed {
+            let svc = order.company_service_id.clone();
+            if let Some(c) = self.companies.get_mut(&svc) {
+                c.status = CompanyStatus::Active;
+            }
+        }
+        if let Some(order) = self.orders.get(order_id) {
+            outbox::on_order_transition(&mut self.outbox, order, &event);
+        }
+        self.events.push(event);
+    }
+
+    /// Queues a notification about Ethernet order `order_id`, stamped with the sandbox clock's now.
+    pub fn notify_ethernet(&mut self, event_type: &str, order_id: &str) {
+        let now = self.now();
+        self.ethernet
+            .notify(&mut self.outbox, now, event_type, order_id);
+    }
+
+    /// Queues a notification stamped with the sandbox clock's now.
+    pub fn queue_event(&mut self, event_type: &str, product_order: serde_json::Value) {
+        let at = self.now();
+        outbox::queue_event_at(&mut self.outbox, at, event_type, product_order);
+    }
+
+    /// Applies order progress up to `now`: acknowledged → inProgress → completed, `step_secs`
+    /// apart from submission. Returns the transitions made (also queued for broadcast).
+    pub fn advance_orders(&mut self, now: DateTime<Utc>, step_secs: f64) -> Vec<OrderTransition> {
+        let step = secs_f64(step_secs);
+        port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, now);
+        let due: Vec<(String, DateTime<Utc>, OrderState)> = self
+            .orders
+            .values()
+            .filter(|o| matches!(o.state, OrderState::Acknowledged | OrderState::InProgress))
+            .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s, o.state)))
+            .collect();
+        let before = self.events.len();
+        for (id, submitted, state) in due {
+            let in_progress_at = submitted + step;
+            let completed_at = in_progress_at + step;
+            if state == OrderState::Acknowledged && now >= in_progress_at {
+                self.transition(&id, OrderState::InProgress, in_progress_at);
+            }
+            if now >= completed_at {
+                self.transition(&id, OrderState::Completed, completed_at);
+            }
+        }
+        self.events[before..].to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_contract_shapes() {
+        let mut w = World::seed(0.0);
+        assert_eq!(w.next_qualification_id(), "QFW103255");
+        assert_eq!(w.next_service_id(), "WHHCBTWKN1484");
+        assert_eq!(w.next_order_id().0, "BTWKN1485");
+        assert_eq!(w.next_address_id(), "X05000000001");
+    }
+
+    #[test]
+    fn in_use_lookups() {
+        let w = World::seed(0.0);
+        assert!(w.company_by_name("  acme widgets LTD ").is_some());
+        assert!(w.in_use(Kind::MacAddress, "00-1a-2b-3c-4d-5e").is_some());
+        assert!(w.in_use(Kind::Extension, "2001").is_some());
+        assert!(w.in_use(Kind::TrunkName, "acme-trunk-01").is_some());
+        assert!(w.in_use(Kind::SiteName, "Nowhere").is_none());
+        assert!(w.in_use(Kind::Username, "").is_none());
+    }
+
+    #[test]
+    fn fixtures_parse() {
+        let all = fixture_addresses();
+        assert!(all.len() >= 30);
+        let postcodes: std::collections::BTreeSet<_> = all.iter().map(|a| &a.postcode).collect();
+        assert!(postcodes.len() >= 6);
+        assert!(all.iter().all(|a| a.id.len() == 12));
+        assert!(all.iter().filter(|a| a.postcode == "IP5 3RE").count() >= 3);
+    }
+
+    #[test]
+    fn orders_advance_on_the_clock() {
+        let mut w = World::seed(0.0);
+        let t0 = w.now();
+        w.orders.insert(
+            "BTWKN1485".into(),
+            Order {
+                id: "BTWKN1485".into(),
+                seq: 1485,
+                external_id: None,
+                state: OrderState::Acknowledged,
+                order_date: t0,
+                submitted_at: Some(t0),
+                completion_date: None,
+                related_party: serde_json::Value::Null,
+                billing_account: serde_json::Value::Null,
+                items: vec![],
+                company_service_id: "WHHCBTWKN1000".into(),
+                creates_company: false,
+            },
+        );
+        assert!(w.advance_orders(t0, 2.0).is_empty());
+        let t = w.advance_orders(t0 + chrono::Duration::seconds(5), 2.0);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].to, OrderState::Completed);
+        assert_eq!(t[1].at, t0 + chrono::Duration::seconds(4));
+    }
+}

@@ -1,0 +1,483 @@
+//! The rules of WHC product order creation: the business rules a schema-valid order must pass,
+//! the change a valid order makes to the world, and its undoing when an order is cancelled.
+
+use super::{
+    norm, norm_mac, Company, CompanyStatus, Device, Kind, NumberStatus, Order, OrderItem,
+    OrderState, Site, User, World, BILLING_ACCOUNT,
+};
+use crate::error::ApiError;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most users one order may carry (BT's payload limit).
+pub const MAX_USERS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offering {
+    Company,
+    Site,
+    NumberBlock,
+    User,
+}
+
+impl Offering {
+    pub fn parse(s: &str) -> Option<Offering> {
+        Some(match s {
+            "WHCCompany" => Offering::Company,
+            "WHCSite" => Offering::Site,
+            "WHCNumberBlock" => Offering::NumberBlock,
+            "WHCUser" => Offering::User,
+            _ => return None,
+        })
+    }
+
+    pub fn required(self, action: &str) -> &'static [&'static str] {
+        match (self, action) {
+            (Offering::Company, "noChange") => &["serviceId"],
+            (Offering::Company, _) => &[
+                "customerName",
+                "customerDomain",
+                "customerGroup",
+                "serviceId",
+                "qualifierId",
+            ],
+            (Offering::Site, _) => &["siteName", "siteLocationCode"],
+            (Offering::NumberBlock, _) => &["startNumber", "endNumber"],
+            (Offering::User, _) => &["firstName", "lastName", "username"],
+        }
+    }
+}
+
+/// One schema-valid order item.
+#[derive(Debug, Clone)]
+pub struct ParsedItem {
+    pub action: String,
+    pub offering: Offering,
+    pub chars: BTreeMap<String, String>,
+    pub nad_key: Option<String>,
+    pub raw: OrderItem,
+}
+
+impl ParsedItem {
+    fn get(&self, name: &str) -> &str {
+        self.chars.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    fn opt(&self, name: &str) -> Option<String> {
+        self.chars.get(name).cloned()
+    }
+}
+
+/// A schema-valid order body.
+#[derive(Debug, Clone)]
+pub struct ParsedOrder {
+    pub external_id: Option<String>,
+    pub related_party: Value,
+    pub billing_account: Value,
+    pub billing_account_id: String,
+    pub items: Vec<ParsedItem>,
+}
+
+/// Digits only (spaces dropped); `None` if anything else is there.
+pub fn digits(s: &str) -> Option<String> {
+    let d: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (!d.is_empty() && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
+}
+
+/// The numbers from `start` to `end` inclusive (same length, at most 1000 of them).
+pub fn expand_range(start: &str, end: &str) -> Option<Vec<String>> {
+    let (s, e) = (digits(start)?, digits(end)?);
+    if s.len() != e.len() || !(10..=11).contains(&s.len()) {
+        return None;
+    }
+    let (a, b) = (s.parse::<u64>().ok()?, e.parse::<u64>().ok()?);
+    if a > b || b - a >= 1000 {
+        return None;
+    }
+    let width = s.len();
+    Some((a..=b).map(|n| format!("{n:0width$}")).collect())
+}
+
+fn rule(reason: &str, message: impl Into<String>) -> ApiError {
+    ApiError::business(reason, message)
+}
+
+/// Checks a unique name against the world and the rest of the order.
+/// Extensions are unique within a company (`scope`); everything else across all companies.
+fn unique(
+    w: &World,
+    seen: &mut BTreeSet<String>,
+    kind: Kind,
+    value: &str,
+    reason: &str,
+    scope: &str,
+) -> Result<(), ApiError> {
+    let key = if kind == Kind::MacAddress {
+        norm_mac(value)
+    } else {
+        norm(value)
+    };
+    let scope = (kind == Kind::Extension).then_some(scope);
+    if w.in_use_in(kind, value, scope).is_some() || !seen.insert(key) {
+        return Err(rule(reason, format!("{value} is already in use")));
+    }
+    Ok(())
+}
+
+/// The items of `p` of one offering.
+fn of(p: &ParsedOrder, o: Offering) -> impl Iterator<Item = &ParsedItem> {
+    p.items.iter().filter(move |i| i.offering == o)
+}
+
+/// Applies the business rules and, when they all pass, records the order (state `pending`) and
+/// what it adds. Nothing changes on failure. Returns the new order's id.
+pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
+    check_order(w, &p)?;
+    let Some(company) = of(&p, Offering::Company).next() else {
+        return Err(ApiError::schema(vec![]));
+    };
+    let svc = company.get("serviceId").to_string();
+    let creates = company.action == "add";
+    let new_company = if creates {
+        Some(check_new_company(w, company, &svc)?)
+    } else if !w.companies.contains_key(&svc) {
+        return Err(rule(
+            "UnknownCompany",
+            format!("No company has service id {svc}"),
+        ));
+    } else {
+        None
+    };
+    check_sites(w, &p, &svc)?;
+    let block_numbers = check_blocks(w, &p, &svc)?;
+    let user_numbers = check_users(w, &p, &svc, &block_numbers)?;
+    let numbers = OrderNumbers {
+        blocks: block_numbers,
+        users: user_numbers,
+    };
+    Ok(apply(w, p, svc, new_company, numbers))
+}
+
+/// Order-wide rules: the billing account, the user limit and a fresh external id.
+fn check_order(w: &World, p: &ParsedOrder) -> Result<(), ApiError> {
+    if p.billing_account_id != BILLING_ACCOUNT {
+        return Err(rule(
+            "UnknownBillingAccount",
+            format!(
+                "Billing account {} is not associated with this reseller",
+                p.billing_account_id
+            ),
+        ));
+    }
+    let users = of(p, Offering::User).count();
+    if users > MAX_USERS {
+        return Err(rule(
+            "TooManyUsers",
+            format!("An order may carry at most {MAX_USERS} users ({users} given); split the rest into follow-on orders"),
+        ));
+    }
+    if let Some(x) = &p.external_id {
+        if w.orders
+            .values()
+            .any(|o| o.external_id.as_deref() == Some(x))
+        {
+            return Err(rule(
+                "DuplicateExternalId",
+                format!("An order with externalId {x} exists"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A company `add`: its qualification must be live and match, and its name and domain free.
+fn check_new_company(w: &World, company: &ParsedItem, svc: &str) -> Result<Company, ApiError> {
+    let qid = company.get("qualifierId");
+    let q = w.qualifications.get(qid).ok_or_else(|| {
+        rule(
+            "QualificationNotFound",
+            format!("Qualification {qid} not found"),
+        )
+    })?;
+    if w.now() >= q.expires_at {
+        return Err(rule(
+            "QualificationExpired",
+            format!("Qualification {qid} has expired; qualify again"),
+        ));
+    }
+    let same = |a: &str, b: &str| norm(a) == norm(b);
+    if !q.qualified
+        || q.service_id.as_deref() != Some(svc)
+        || !same(&q.customer_name, company.get("customerName"))
+        || !same(&q.customer_domain, company.get("customerDomain"))
+        || !same(&q.customer_group, company.get("customerGroup"))
+    {
+        return Err(rule(
+            "QualificationMismatch",
+            "The company name, domain, group or service id differ from the qualification",
+        ));
+    }
+    if w.company_by_name(&q.customer_name).is_some() || w.companies.contains_key(svc) {
+        return Err(rule(
+            "CompanyNameInUse",
+            format!("{} is already in use", q.customer_name),
+        ));
+    }
+    if w.company_by_domain(&q.customer_domain).is_some() {
+        return Err(rule(
+            "CompanyDomainInUse",
+            format!("{} is already in use", q.customer_domain),
+        ));
+    }
+    Ok(Company {
+        service_id: svc.to_string(),
+        name: q.customer_name.clone(),
+        domain: q.customer_domain.clone(),
+        group: q.customer_group.clone(),
+        status: CompanyStatus::Pending,
+        order_id: None,
+        sites: vec![],
+        users: vec![],
+        devices: vec![],
+        trunks: vec![],
+    })
+}
+
+/// Sites: a known NAD key, and a name and location code free across the world and the order.
+fn check_sites(w: &World, p: &ParsedOrder, svc: &str) -> Result<(), ApiError> {
+    let mut seen = BTreeSet::new();
+    let mut seen_codes = BTreeSet::new();
+    for site in of(p, Offering::Site) {
+        let nad = site.nad_key.as_deref().unwrap_or("");
+        if w.address(nad).is_none() {
+            return Err(rule(
+                "UnknownNadKey",
+                format!("No address has NAD key {nad}"),
+            ));
+        }
+        unique(
+            w,
+            &mut seen,
+            Kind::SiteName,
+            site.get("siteName"),
+            "SiteNameInUse",
+            svc,
+        )?;
+        unique(
+            w,
+            &mut seen_codes,
+            Kind::SiteLocationCode,
+            site.get("siteLocationCode"),
+            "SiteLocationCodeInUse",
+            svc,
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether `n` is ringfenced to company `svc`.
+fn holds(w: &World, svc: &str, n: &str) -> bool {
+    w.numbers.get(n).is_some_and(|r| {
+        r.company_service_id.eq_ignore_ascii_case(svc) && r.status == NumberStatus::Ringfenced
+    })
+}
+
+/// Number blocks: every number ringfenced to the company, none twice. Returns the numbers.
+fn check_blocks(w: &World, p: &ParsedOrder, svc: &str) -> Result<BTreeSet<String>, ApiError> {
+    let mut block_numbers = BTreeSet::new();
+    for block in of(p, Offering::NumberBlock) {
+        let range = expand_range(block.get("startNumber"), block.get("endNumber"))
+            .ok_or_else(|| ApiError::schema(vec![]))?;
+        for n in range {
+            if !holds(w, svc, &n) || !block_numbers.insert(n.clone()) {
+                return Err(rule(
+                    "NumberNotRingfenced",
+                    format!("{n} is not ringfenced to {svc}"),
+                ));
+            }
+        }
+    }
+    Ok(block_numbers)
+}
+
+/// Users: free usernames, extensions, device names and MACs, and directory numbers the company
+/// holds. Returns the ringfenced numbers the users take outside this order's blocks.
+fn check_users(
+    w: &World,
+    p: &ParsedOrder,
+    svc: &str,
+    block_numbers: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut user_numbers = BTreeSet::new();
+    let (mut names, mut exts, mut devices, mut macs) = Default::default();
+    for user in of(p, Offering::User) {
+        unique(
+            w,
+            &mut names,
+            Kind::Username,
+            user.get("username"),
+            "UsernameInUse",
+            svc,
+        )?;
+        if let Some(x) = user.chars.get("extension") {
+            unique(w, &mut exts, Kind::Extension, x, "ExtensionInUse", svc)?;
+        }
+        if let Some(d) = user.chars.get("deviceName") {
+            unique(w, &mut devices, Kind::DeviceName, d, "DeviceNameInUse", svc)?;
+        }
+        if let Some(m) = user.chars.get("macAddress") {
+            unique(w, &mut macs, Kind::MacAddress, m, "MacAddressInUse", svc)?;
+        }
+        if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
+            // A user may take any number the company holds: ringfenced, in this order's blocks,
+            // or in a block an earlier order placed.
+            let company_holds = w
+                .numbers
+                .get(&n)
+                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(svc));
+            if !block_numbers.contains(&n) && !company_holds {
+                return Err(rule(
+                    "NumberNotRingfenced",
+                    format!("{n} is not ringfenced to {svc}"),
+                ));
+            }
+            if holds(w, svc, &n) && !block_numbers.contains(&n) {
+                user_numbers.insert(n);
+            }
+        }
+    }
+    Ok(user_numbers)
+}
+
+/// The numbers a valid order assigns: its blocks', and those its users take besides.
+struct OrderNumbers {
+    blocks: BTreeSet<String>,
+    users: BTreeSet<String>,
+}
+
+/// Records a valid order and what it adds; returns its id.
+fn apply(
+    w: &mut World,
+    p: ParsedOrder,
+    svc: String,
+    new_company: Option<Company>,
+    numbers: OrderNumbers,
+) -> String {
+    let now = w.now();
+    let creates = new_company.is_some();
+    let (order_id, seq) = w.next_order_id();
+    let oid = Some(order_id.clone());
+    let site_ids: Vec<String> = of(&p, Offering::Site)
+        .map(|_| w.next_service_id())
+        .collect();
+    if let Some(mut c) = new_company {
+        c.order_id = oid.clone();
+        w.companies.insert(svc.clone(), c);
+    }
+    let first_site = site_ids.first().cloned();
+    for n in numbers.blocks.iter().chain(numbers.users.iter()) {
+        if let Some(r) = w.numbers.get_mut(n) {
+            r.status = NumberStatus::Assigned;
+            r.order_id = oid.clone();
+            r.site_service_id = first_site.clone();
+        }
+    }
+    if let Some(c) = w.companies.get_mut(&svc) {
+        add_to_company(c, &p, site_ids, &oid);
+    }
+    w.orders.insert(
+        order_id.clone(),
+        Order {
+            id: order_id.clone(),
+            seq,
+            external_id: p.external_id.clone(),
+            state: OrderState::Pending,
+            order_date: now,
+            submitted_at: None,
+            completion_date: None,
+            related_party: p.related_party,
+            billing_account: p.billing_account,
+            items: p.items.into_iter().map(|i| i.raw).collect(),
+            company_service_id: svc,
+            creates_company: creates,
+        },
+    );
+    w.record_created("order", &order_id, p.external_id);
+    order_id
+}
+
+/// The sites, devices and users an order adds to its company.
+fn add_to_company(c: &mut Company, p: &ParsedOrder, site_ids: Vec<String>, oid: &Option<String>) {
+    for (site, sid) in of(p, Offering::Site).zip(site_ids) {
+        c.sites.push(Site {
+            service_id: sid,
+            name: site.get("siteName").to_string(),
+            location_code: site.get("siteLocationCode").to_string(),
+            nad_key: site.nad_key.clone().unwrap_or_default(),
+            order_id: oid.clone(),
+        });
+    }
+    for u in of(p, Offering::User) {
+        if let Some(d) = u.opt("deviceName") {
+            c.devices.push(Device {
+                name: d,
+                mac_address: u.opt("macAddress"),
+                order_id: oid.clone(),
+            });
+        }
+        c.users.push(User {
+            username: u.get("username").to_string(),
+            extension: u.get("extension").to_string(),
+            first_name: u.get("firstName").to_string(),
+            last_name: u.get("lastName").to_string(),
+            email: u.opt("email"),
+            directory_number: u.opt("directoryNumber").and_then(|n| digits(&n)),
+            licence: u.opt("licence"),
+            device_name: u.opt("deviceName"),
+            order_id: oid.clone(),
+        });
+    }
+}
+
+/// Undoes what an order added: its company (if it created it), sites, users, devices and
+/// number assignments (the numbers stay ringfenced).
+pub fn roll_back(w: &mut World, order_id: &str) {
+    let Some(order) = w.orders.get(order_id) else {
+        return;
+    };
+    let svc = order.company_service_id.clone();
+    let created_company = order.creates_company;
+    let mine = |o: &Option<String>| o.as_deref() == Some(order_id);
+    if created_company && w.companies.get(&svc).is_some_and(|c| mine(&c.order_id)) {
+        w.companies.remove(&svc);
+    } else if let Some(c) = w.companies.get_mut(&svc) {
+        c.sites.retain(|s| !mine(&s.order_id));
+        c.users.retain(|u| !mine(&u.order_id));
+        c.devices.retain(|d| !mine(&d.order_id));
+        c.trunks.retain(|t| !mine(&t.order_id));
+    }
+    for r in w.numbers.values_mut() {
+        if mine(&r.order_id) {
+            r.status = NumberStatus::Ringfenced;
+            r.order_id = None;
+            r.site_service_id = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            expand_range("01214960000", "01214960002").unwrap(),
+            vec!["01214960000", "01214960001", "01214960002"]
+        );
+        assert!(expand_range("01214960002", "01214960000").is_none());
+        assert!(expand_range("0121496000", "01214960000").is_none());
+        assert!(expand_range("01214960000", "01214969999").is_none());
+        assert!(expand_range("x", "y").is_none());
+    }
+}
