@@ -233,6 +233,26 @@ fn outcome_unknown(err: &EvalAltResult) -> bool {
 /// a `done` step returns its recorded result without calling BT; a step left `started` (the
 /// process died mid-call) is first settled with `recover`, which asks BT whether the call took
 /// effect, and is only sent again when BT has no trace of it.
+/// A resumed run must make the same call at each recorded step: a changed script is refused
+/// rather than handed another call's recorded result.
+fn same_step(
+    ctx: &NativeCallContext,
+    run_id: &str,
+    step: u64,
+    recorded: &str,
+    operation: Operation,
+) -> RhaiResult<()> {
+    if recorded == operation.as_str() {
+        return Ok(());
+    }
+    Err(script_error(
+        ctx,
+        format!(
+            "cannot resume run {run_id}: its step {step} was '{recorded}' and is now '{operation}' (the script changed before this point)"
+        ),
+    ))
+}
+
 pub(crate) fn ledgered(
     ctx: &NativeCallContext,
     rt: &Runtime,
@@ -257,15 +277,7 @@ pub(crate) fn ledgered(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation.as_str() {
-            return Err(script_error(
-                ctx,
-                format!(
-                    "cannot resume run {}: its step {step} was '{}' and is now '{operation}' (the script changed before this point)",
-                    rt.run_id, entry.operation
-                ),
-            ));
-        }
+        same_step(ctx, &rt.run_id, step, &entry.operation, operation)?;
         match entry.state {
             StepState::Done => {
                 rt.out.log(
@@ -336,15 +348,7 @@ pub(crate) fn recorded_read(
         )
     };
     if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        if entry.operation != operation.as_str() {
-            return Err(script_error(
-                ctx,
-                format!(
-                    "cannot resume run {}: its step {step} was '{}' and is now '{operation}' (the script changed before this point)",
-                    rt.run_id, entry.operation
-                ),
-            ));
-        }
+        same_step(ctx, &rt.run_id, step, &entry.operation, operation)?;
         if entry.state == StepState::Done {
             return Ok(entry.result.unwrap_or(Value::Null));
         }
