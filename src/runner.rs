@@ -265,16 +265,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
             };
         }
     }
-    // The time limit also stops a script blocked in a BT call or a wait, where the progress
-    // callback does not run.
-    let timer = (ctx.limits.timeout_secs > 0).then(|| {
-        let cancel = cancel.clone();
-        let limit = Duration::from_secs(ctx.limits.timeout_secs);
-        tokio::spawn(async move {
-            tokio::time::sleep(limit).await;
-            cancel.time_out();
-        })
-    });
+    let timer = time_limit(&ctx.limits, &cancel);
     let handle = tokio::runtime::Handle::current();
     let id = run_id.clone();
     let joined =
@@ -309,6 +300,19 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         l.release().await;
     }
     outcome
+}
+
+/// The time limit also stops a script blocked in a BT call or a wait, where the progress
+/// callback does not run.
+fn time_limit(limits: &Limits, cancel: &Cancel) -> Option<tokio::task::JoinHandle<()>> {
+    (limits.timeout_secs > 0).then(|| {
+        let cancel = cancel.clone();
+        let limit = Duration::from_secs(limits.timeout_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            cancel.time_out();
+        })
+    })
 }
 
 /// Records that the run starts. SQLite work waits on the store's lock: it runs off the async
