@@ -13,16 +13,17 @@ mod journeys;
 mod micro;
 mod report;
 mod server;
+mod suite;
 
 use crate::cli::BenchArgs;
 use crate::runner::{self, Script};
 use crate::store::Store;
-use journeys::{Baseline, Measured, CALLS_PER_JOURNEY};
-use report::{Machine, Row, Startup, Target};
+use journeys::{Baseline, Measured};
+use report::{Row, Startup, Target};
 use serde_json::{json, Map, Value};
 use server::BenchSandbox;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn say(msg: impl AsRef<str>) {
     eprintln!("bench: {}", msg.as_ref());
@@ -368,210 +369,11 @@ pub async fn main(args: BenchArgs) -> i32 {
         say(format!("unknown scenario {s:?} (there is: rss)"));
         return runner::exit::USAGE;
     }
-    match run_all(&args).await {
+    match suite::run_all(&args).await {
         Ok(()) => runner::exit::OK,
         Err(e) => {
             eprintln!("error: bench: {e}");
             runner::exit::INTERNAL
         }
     }
-}
-
-async fn run_all(args: &BenchArgs) -> Result<(), String> {
-    let began = Instant::now();
-    let mut machine = Machine::probe();
-    let quick = args.quick;
-    let n = args
-        .journeys
-        .unwrap_or(if quick { 150 } else { 400 })
-        .max(1);
-    let c = args.concurrency.max(1);
-    let reps = args.reps.unwrap_or(if quick { 1 } else { 5 }).max(1);
-    let bulk_n = if quick { 100 } else { 500 };
-    let rss_n = if quick { 200 } else { 400 };
-    let startup_reps = if quick { 5 } else { 20 };
-    let mut rows = Vec::new();
-
-    // What each optimisation moved, per run, old way against new.
-    let recipe_text = std::fs::read_to_string(scripts_dir().join("bench_provide.rhai"))
-        .map_err(|e| format!("scripts/bench_provide.rhai: {e}"))?;
-    let micro_dir = Scratch::new("micro").map_err(|e| e.to_string())?;
-    let micros = micro::measure(&recipe_text, &micro_dir.0);
-    drop(micro_dir);
-
-    // 1 and 2: throughput and overhead, interleaved so a noisy moment hits every side alike.
-    let sides = [Side::Baseline, Side::BtwNoStore, Side::BtwStore];
-    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); sides.len()];
-    for rep in 1..=reps {
-        for (i, side) in sides.iter().enumerate() {
-            let m = measure(*side, 0, n, c).await?;
-            say(format!(
-                "throughput {rep}/{reps}: {:<36} {:>7.1} journeys/s, {} failed",
-                side.label(),
-                m.journeys_per_s(),
-                m.failed
-            ));
-            runs[i].push(m);
-        }
-    }
-    let medians: Vec<Measured> = runs.into_iter().map(median).collect();
-    for (side, m) in sides.iter().zip(&medians) {
-        rows.push(Row::of("1. Throughput", side.label(), c, m));
-    }
-    let base_jps = medians[0].journeys_per_s();
-    let ratio_nostore = medians[1].journeys_per_s() / base_jps;
-    let ratio_store = medians[2].journeys_per_s() / base_jps;
-
-    // 3: latency-bound bulk.
-    let bulk_c = 50;
-    let ideal =
-        Duration::from_secs_f64(bulk_n as f64 * CALLS_PER_JOURNEY as f64 * 0.2 / bulk_c as f64);
-    let bulk_btw = measure(Side::BtwStore, 200, bulk_n, bulk_c).await?;
-    say(format!(
-        "latency-bound: btw {:.2} s (ideal {:.2} s)",
-        bulk_btw.wall.as_secs_f64(),
-        ideal.as_secs_f64()
-    ));
-    let bulk_base = measure(Side::Baseline, 200, bulk_n, bulk_c).await?;
-    say(format!(
-        "latency-bound: baseline {:.2} s",
-        bulk_base.wall.as_secs_f64()
-    ));
-    rows.push(Row::of(
-        "3. Latency-bound (+200 ms/call)",
-        Side::BtwStore.label(),
-        bulk_c,
-        &bulk_btw,
-    ));
-    rows.push(Row::of(
-        "3. Latency-bound (+200 ms/call)",
-        Side::Baseline.label(),
-        bulk_c,
-        &bulk_base,
-    ));
-    let bulk_ratio = bulk_btw.wall.as_secs_f64() / ideal.as_secs_f64();
-
-    // 5: batch::run from one script, and peak RSS at C = 100 in a child.
-    let batch = batch_scenario(n, c).await?;
-    say(format!(
-        "batch::run: {:.1} journeys/s, {} failed",
-        batch.journeys_per_s(),
-        batch.failed
-    ));
-    rows.push(Row::of(
-        "5. `batch::run` in one script",
-        "btw + SQLite ledger",
-        c,
-        &batch,
-    ));
-    let rss = rss_child(rss_n).await?;
-    say(format!("RSS at C = 100: {:?} MB", rss.peak_rss_mb));
-    let rss_mb = rss.peak_rss_mb.unwrap_or(f64::NAN);
-    rows.push(rss);
-
-    // 4: start-up.
-    let starts = startup(startup_reps).await?;
-    for s in &starts {
-        say(format!(
-            "{}: median {:.1} ms, p95 {:.1} ms",
-            s.what, s.median_ms, s.p95_ms
-        ));
-    }
-
-    machine.load_after = report::load_average();
-    let failures: usize = rows.iter().map(|r| r.failed).sum();
-    let targets = vec![
-        ratio_target(
-            &format!("btw ÷ baseline throughput at C = {c}, with the SQLite ledger"),
-            0.85,
-            ratio_store,
-        ),
-        ratio_target(
-            &format!("btw ÷ baseline throughput at C = {c}, no store"),
-            0.85,
-            ratio_nostore,
-        ),
-        max_target(
-            &format!("latency-bound bulk: wall ÷ ideal ({bulk_n} × {CALLS_PER_JOURNEY} × 200 ms ÷ {bulk_c} = {:.1} s)", ideal.as_secs_f64()),
-            1.10,
-            bulk_ratio,
-            "×",
-        ),
-        max_target(
-            "`btw run` of a trivial script, sandbox running (median wall)",
-            50.0,
-            starts[0].median_ms,
-            " ms",
-        ),
-        max_target(
-            "`btw run` of a trivial script, embedded sandbox started (median wall)",
-            50.0,
-            starts[1].median_ms,
-            " ms",
-        ),
-        max_target("peak RSS at C = 100", 60.0, rss_mb, " MB"),
-    ];
-
-    let command = std::iter::once("btw".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let date = chrono::Local::now().format("%Y-%m-%d %H:%M %Z").to_string();
-    let mut md = String::from("# btw benchmarks\n\n");
-    md.push_str("Generated by `cargo run --release -- bench` (`btw bench --help`); the notes at the end are written by hand.\n\n");
-    md.push_str("## Machine and command\n\n");
-    md.push_str(&report::machine_section(
-        &machine,
-        &format!(
-            "cargo run --release -- {}",
-            command.trim_start_matches("btw ")
-        ),
-        &date,
-        began.elapsed(),
-    ));
-    md.push_str(&format!(
-        "\nJourney: `scripts/bench_provide.rhai` — reseller (token reuse), verify name, domain and username, qualify, ringfence, address search, create, submit: {CALLS_PER_JOURNEY} API calls, no completion wait. \
-         Throughput rows are the median of {reps} run(s) of {n} journeys, each on a fresh in-memory sandbox after an untimed warm-up of {} journeys; the sandbox runs in the same process on its own 2-thread runtime, so client and server share the CPUs. \
-         Latency is per API call, from send to body read.\n\n",
-        c.min(n)
-    ));
-    md.push_str("## Results\n\n");
-    md.push_str(&report::table(&rows));
-    md.push_str(&format!(
-        "\nOverhead: btw ÷ baseline throughput = **{ratio_store:.3}** with the SQLite ledger, **{ratio_nostore:.3}** without it.  \n\
-         Latency-bound bulk: btw {:.2} s, baseline {:.2} s, ideal {:.2} s: btw at **{bulk_ratio:.3} ×** the ideal.\n\n",
-        bulk_btw.wall.as_secs_f64(),
-        bulk_base.wall.as_secs_f64(),
-        ideal.as_secs_f64()
-    ));
-    md.push_str("## Per-run costs: before and after each change\n\n");
-    md.push_str(&report::micro_table(&micros));
-    md.push_str("\n## Start-up\n\n");
-    md.push_str(&report::startup_table(&starts));
-    md.push_str("\n## Targets\n\n");
-    md.push_str(&report::targets_table(&targets));
-    if failures > 0 {
-        md.push_str(&format!(
-            "\n**{failures} journeys failed**; first errors:\n\n"
-        ));
-        for r in rows.iter().filter(|r| r.failed > 0) {
-            md.push_str(&format!(
-                "- {} / {}: {}\n",
-                r.scenario,
-                r.side,
-                r.first_error.as_deref().unwrap_or("?")
-            ));
-        }
-    }
-    println!("\n{}", report::table(&rows));
-    println!("{}", report::startup_table(&starts));
-    println!("{}", report::micro_table(&micros));
-    println!("{}", report::targets_table(&targets));
-    report::write_markdown(&args.out, &md).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    say(format!(
-        "wrote {} in {:.0} s",
-        args.out.display(),
-        began.elapsed().as_secs_f64()
-    ));
-    Ok(())
 }
