@@ -23,6 +23,8 @@ struct Options {
     tz: Option<String>,
     /// Catch-up window after downtime, in seconds.
     catch_up_secs: Option<u64>,
+    /// Catch-up window to this time (same forms as `when`): e.g. the end of a port date.
+    catch_up_until: Option<String>,
 }
 
 enum When {
@@ -80,6 +82,7 @@ fn add(
         id: Some(id),
         tz: Some(tz_name.clone()),
         catch_up_secs: opts.catch_up_secs,
+        ..Default::default()
     };
     let done = ledgered(
         ctx,
@@ -94,23 +97,17 @@ fn add(
             let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
                 .map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
-            let job = match &when {
-                When::At(w) => {
-                    let t = clock::parse_when(w, tz).map_err(err)?;
-                    if t < now {
-                        return Err(err(format!(
-                            "{} is in the past (now {})",
-                            clock::fmt_local(t, tz),
-                            clock::fmt_local(now, tz)
-                        )));
-                    }
-                    schedule::add_at(&store, t, &recipe, params.clone(), &job_opts(id), now)
-                }
-                When::Cron(e) => {
-                    schedule::add_cron(&store, e, &recipe, params.clone(), &job_opts(id), now)
-                }
-            }
-            .map_err(|e| err(e.to_string()))?;
+            let job = add_now(
+                &store,
+                &when,
+                &recipe,
+                &params,
+                &opts,
+                job_opts(id),
+                tz,
+                now,
+            )
+            .map_err(err)?;
             rt.out.log(
                 crate::engine::LogLevel::Info,
                 &format!(
@@ -135,6 +132,52 @@ fn add(
     )?;
     done.into_string()
         .map_err(|t| script_error(ctx, format!("{func}: unexpected recorded result ({t})")))
+}
+
+/// Adds the job: an `at` time must not be past on the daemon's clock (`now`).
+#[allow(clippy::too_many_arguments)]
+fn add_now(
+    store: &Store,
+    when: &When,
+    recipe: &std::path::Path,
+    params: &Value,
+    opts: &Options,
+    job_opts: JobOptions,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Result<Job, String> {
+    match when {
+        When::At(w) => {
+            let t = clock::parse_when(w, tz)?;
+            if t < now {
+                return Err(format!(
+                    "{} is in the past (now {})",
+                    clock::fmt_local(t, tz),
+                    clock::fmt_local(now, tz)
+                ));
+            }
+            let job_opts = match &opts.catch_up_until {
+                Some(u) => JobOptions {
+                    catch_up_secs: Some(catch_up_to(t, u, tz)?),
+                    ..job_opts
+                },
+                None => job_opts,
+            };
+            schedule::add_at(store, t, recipe, params.clone(), &job_opts, now)
+        }
+        When::Cron(_) if opts.catch_up_until.is_some() => {
+            return Err("catch_up_until is for schedule::at; give a cron job catch_up_secs".into())
+        }
+        When::Cron(e) => schedule::add_cron(store, e, recipe, params.clone(), &job_opts, now),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The catch-up window of a job due at `t` that may still run until `until`.
+fn catch_up_to(t: DateTime<Utc>, until: &str, tz: chrono_tz::Tz) -> Result<u64, String> {
+    let u = clock::parse_when(until, tz).map_err(|e| format!("catch_up_until: {e}"))?;
+    u64::try_from((u - t).num_seconds())
+        .map_err(|_| format!("catch_up_until {until} is before the job's time"))
 }
 
 /// A job as a script map: the stored fields plus `next_run_local` (UK time, for printing).
@@ -210,11 +253,13 @@ pub mod schedule_module {
     }
 
     /// As `schedule::at`, with options: `tz` (time zone of a local `when`, default
-    /// `"Europe/London"`) and `catch_up_secs` (if the daemon was down at `when`, still run it
-    /// this many seconds late; later, it is marked missed).
+    /// `"Europe/London"`), `catch_up_secs` (if the daemon was down at `when`, still run it
+    /// this many seconds late; later, it is marked missed) or `catch_up_until` (a time, as
+    /// `when`: still run it until then).
     ///
     /// ```rhai
     /// schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"}, #{catch_up_secs: 600});
+    /// schedule::at("2026-12-01 10:00", "activate.rhai", #{port_id: "PO1"}, #{catch_up_until: "2026-12-01 23:59"});
     /// ```
     #[rhai_fn(name = "at", return_raw)]
     pub fn at_with(
