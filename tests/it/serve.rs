@@ -340,7 +340,16 @@ async fn a_job_missed_while_killed_runs_once_inside_the_catch_up_window() {
 #[tokio::test]
 async fn a_job_missed_beyond_the_catch_up_window_is_marked_missed() {
     let (list, reports, log) = killed_then_restarted_after(7200.0, "600").await;
-    assert!(reports.is_empty(), "not run: {reports:#?}");
+    // Not run; the miss has a report of its own, saying what to do.
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0]["outcome"], "missed", "not run: {reports:#?}");
+    assert!(
+        reports[0]["next"]
+            .as_str()
+            .unwrap()
+            .contains("btw schedule retry"),
+        "{reports:#?}"
+    );
     assert!(
         list["list"].as_str().unwrap().contains("missed"),
         "{list}\n{log}"
