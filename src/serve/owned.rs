@@ -40,6 +40,11 @@ impl Daemon {
         self.cancel_owned(path, Some(&id), &reason, now);
         match self.store.job_get(&id) {
             Ok(Some(job)) => {
+                if job.state.is_live() && job.catch_up_secs != header.catch_up_secs {
+                    if let Err(e) = self.store.job_set_catch_up(&id, header.catch_up_secs, now) {
+                        tracing::error!("{name}: cannot change job {id}'s catch-up window: {e}");
+                    }
+                }
                 let hash = runner::script_hash(source);
                 if job.state.is_live() && job.recipe_hash.as_deref() != Some(hash.as_str()) {
                     match self.store.job_repin(&id, &hash, now) {

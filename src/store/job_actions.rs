@@ -85,6 +85,23 @@ impl Store {
         r.ok_or_else(|| self.error(format!("no job {id}")))
     }
 
+    /// Sets a job's own catch-up window (`None`: the daemon's), e.g. after its recipe's
+    /// `catch-up:` header line changed.
+    pub fn job_set_catch_up(
+        &self,
+        id: &str,
+        secs: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx| {
+            tx.execute(
+                "UPDATE jobs SET catch_up_secs = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, secs.map(|s| s.min(i64::MAX as u64) as i64), ts(now)],
+            )
+        })
+        .map(|_| ())
+    }
+
     /// Brings a job back, due at `now` (see [`Again`]).
     pub fn job_again(&self, id: &str, how: Again, now: DateTime<Utc>) -> Result<Job, StoreError> {
         let r = self.immediate(|tx| {

@@ -64,13 +64,16 @@ async fn a_header_change_replaces_the_job_and_deleting_the_recipe_cancels_it() {
         "{old:#?}"
     );
 
-    // Saved again with a new body: the job now runs the new version.
+    // Saved again with a new body and its own catch-up window: the job runs the new version,
+    // with that window.
     save(
         &recipes,
         "daily.rhai",
-        "//! trigger: cron \"0 11 * * *\"\n2\n",
+        "//! trigger: cron \"0 11 * * *\"\n//! catch-up: 2h\n2\n",
     );
     d.wait_log("now runs this version", 1).await;
+    let job = store.job_get(&live[0].id).unwrap().unwrap();
+    assert_eq!(job.catch_up_secs, Some(7200), "{job:#?}");
 
     std::fs::remove_file(recipes.join("daily.rhai")).unwrap();
     wait_for("the recipe's job to be cancelled", 20, || {

@@ -612,7 +612,7 @@ async fn btw_schedule_adds_lists_and_cancels_on_the_shared_store() {
     let o = output(btw(url, dir.path()).args([
         "schedule",
         "add",
-        "--state",
+        "--store",
         other.to_str().unwrap(),
         "--at",
         "2099-03-29 01:30",

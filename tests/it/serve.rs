@@ -21,7 +21,7 @@ fn start(url: &str, root: &Path, extra: &[&str]) -> Daemon {
     let mut cmd = btw(url, &root.join("data"));
     cmd.args(["serve", "--recipes"])
         .arg(&recipes)
-        .args(["--state"])
+        .args(["--store"])
         .arg(root.join("data/btw.db"))
         .args(["--debounce-ms", "150"])
         .args(extra)
@@ -294,7 +294,7 @@ async fn killed_then_restarted_after(
     let when = t.to_rfc3339();
     let o = output(
         btw(&url, &root.path().join("data"))
-            .args(["schedule", "add", "--at", &when, "--state"])
+            .args(["schedule", "add", "--at", &when, "--store"])
             .arg(root.path().join("data/btw.db"))
             .arg(d.recipes.join("job.rhai")),
     )
@@ -320,7 +320,7 @@ async fn killed_then_restarted_after(
     }
     let o = output(
         btw(&url, &root.path().join("data"))
-            .args(["schedule", "list", "--all", "--state"])
+            .args(["schedule", "list", "--all", "--store"])
             .arg(root.path().join("data/btw.db")),
     )
     .await;

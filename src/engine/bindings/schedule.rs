@@ -219,7 +219,7 @@ fn cancel_job(ctx: &NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
     let rt = runtime(ctx)?;
     let store = store_of(ctx, &rt, "schedule::cancel")?;
     let job = store
-        .job_cancel(id.trim(), Utc::now())
+        .job_cancel(id.trim(), script_now(&rt))
         .map_err(|e| script_error(ctx, format!("schedule::cancel: {}", e.detail)))?;
     Ok(job_map(&job))
 }
