@@ -4,7 +4,8 @@
 
 use crate::api::{BtClient, ClientOptions};
 use crate::cli::{StateAlias, StoreArg};
-use crate::config::{Profile, Settings, Target, SANDBOX_PORT};
+use crate::config::{Profile, Settings, Target};
+use crate::session::Session;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -70,21 +71,29 @@ pub(super) async fn clock_now(settings: &Settings) -> DateTime<Utc> {
     if settings.profile != Profile::Sandbox {
         return Utc::now();
     }
-    let url = match &settings.target {
-        Target::Url(url) => url.clone(),
-        Target::EmbeddedSandbox => {
-            let port: u16 = std::env::var("BTW_SANDBOX_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(SANDBOX_PORT);
-            format!("http://127.0.0.1:{port}")
-        }
-    };
-    let mut opts = ClientOptions::new(url, settings.credentials.clone());
-    opts.call_timeout = Duration::from_secs(3);
     let read = async {
-        let client = BtClient::new(opts).map_err(|e| e.to_string())?;
-        let text = client.sandbox_now().await.map_err(|e| e.to_string())?;
+        let text = match &settings.target {
+            Target::Url(url) => {
+                let mut opts = ClientOptions::new(url.clone(), settings.credentials.clone());
+                opts.call_timeout = Duration::from_secs(3);
+                let client = BtClient::new(opts).map_err(|e| e.to_string())?;
+                client.sandbox_now().await.map_err(|e| e.to_string())?
+            }
+            // The embedded sandbox keeps its clock in its state file: start it (or use the one
+            // running) to read it, as every other command would.
+            Target::EmbeddedSandbox => {
+                let session = Session::open(settings, None)
+                    .await
+                    .map_err(|f| f.message())?;
+                let now = session
+                    .client
+                    .sandbox_now()
+                    .await
+                    .map_err(|e| e.to_string());
+                session.close().await;
+                now?
+            }
+        };
         DateTime::parse_from_rfc3339(&text)
             .map(|d| d.with_timezone(&Utc))
             .map_err(|e| e.to_string())
