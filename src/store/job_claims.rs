@@ -1,13 +1,34 @@
-//! The two halves of a claim, inside its transaction: crashed firings taken over, and due jobs
-//! run or marked missed. Every timestamp but the lease is on the scheduler's clock.
+//! Claiming due jobs, in one transaction of two halves: crashed firings taken over, and due
+//! jobs run or marked missed. Every timestamp but the lease is on the scheduler's clock.
 
 use super::jobs::{get_in, job_from_row, lease_end, new_run_id, ts, COLUMNS};
-use super::{ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, JobKind, JobState};
+use super::{
+    ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, JobKind, JobState, Store, StoreError,
+};
 use rusqlite::{params, Transaction};
+
+impl Store {
+    /// Takes what is due, atomically: scheduled jobs with `next_run_at <= now` (each passed to
+    /// `decide`, which applies the misfire policy) and running jobs whose lease has expired
+    /// (their daemon died mid-run: claimed again with the same run id and `resume`).
+    pub fn job_claim_due(
+        &self,
+        req: &ClaimRequest,
+        decide: &mut dyn FnMut(&Job) -> DueDecision,
+    ) -> Result<ClaimBatch, StoreError> {
+        self.immediate(|tx| {
+            let mut batch = ClaimBatch::default();
+            // Crashed firings first: they started earlier, and their BT calls are half done.
+            claim_stale(tx, req, &mut batch)?;
+            claim_scheduled(tx, req, decide, &mut batch)?;
+            Ok(batch)
+        })
+    }
+}
 
 /// Re-claims running jobs whose lease expired (their daemon died mid-run), with the same run
 /// id; a firing claimed `max_attempts` times without finishing is marked failed.
-pub(super) fn claim_stale(
+fn claim_stale(
     tx: &Transaction,
     req: &ClaimRequest,
     batch: &mut ClaimBatch,
@@ -61,7 +82,7 @@ pub(super) fn claim_stale(
 }
 
 /// Takes scheduled jobs that are due, in time order, as `decide` says: run, or skip (missed).
-pub(super) fn claim_scheduled(
+fn claim_scheduled(
     tx: &Transaction,
     req: &ClaimRequest,
     decide: &mut dyn FnMut(&Job) -> DueDecision,

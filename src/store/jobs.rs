@@ -396,23 +396,6 @@ impl Store {
         result.map_err(|m| self.error(m))
     }
 
-    /// Takes what is due, atomically: scheduled jobs with `next_run_at <= now` (each passed to
-    /// `decide`, which applies the misfire policy) and running jobs whose lease has expired
-    /// (their daemon died mid-run: claimed again with the same run id and `resume`).
-    pub fn job_claim_due(
-        &self,
-        req: &ClaimRequest,
-        decide: &mut dyn FnMut(&Job) -> DueDecision,
-    ) -> Result<ClaimBatch, StoreError> {
-        self.immediate(|tx| {
-            let mut batch = ClaimBatch::default();
-            // Crashed firings first: they started earlier, and their BT calls are half done.
-            super::job_claims::claim_stale(tx, req, &mut batch)?;
-            super::job_claims::claim_scheduled(tx, req, decide, &mut batch)?;
-            Ok(batch)
-        })
-    }
-
     /// Extends a running job's lease. `false`: the lease is no longer this owner's (it expired
     /// and another claimer took the job, or the job was cancelled).
     pub fn job_renew(
