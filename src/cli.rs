@@ -66,7 +66,7 @@ pub enum Command {
     /// `:help whc::company` shows a function's doc and example; open brackets continue on the
     /// next line; Ctrl-C stops a running call; `:save FILE` writes the session as a recipe.
     /// History is kept in btw's data folder (repl_history).
-    Repl,
+    Repl(ReplArgs),
     /// Write Rhai definition files of the script surface, for editors (rhai-lsp, VS Code).
     Defs {
         /// Where to write them (created if missing).
@@ -79,9 +79,39 @@ pub enum Command {
     /// Run it from the repository with a release build: cargo run --release -- bench
     /// (about three minutes on 2 cores; --quick for a smoke test).
     Bench(BenchArgs),
-    /// Scheduled jobs: list, add (--at WHEN or --cron EXPR, in UK time) and cancel recipes that
-    /// `btw serve` runs at a set time. Works on the daemon's store while it runs.
+    /// Scheduled jobs: list, add (--at WHEN or --cron EXPR, in UK time), cancel, retry, run now
+    /// and repin recipes that `btw serve` runs at a set time. Works on the daemon's store while
+    /// it runs.
     Schedule(ScheduleArgs),
+}
+
+/// The store every command shares: runs, ledger, scheduled jobs, recipe versions.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArg {
+    /// The store (SQLite file: runs, ledger, scheduled jobs); default: btw.db in btw's data
+    /// folder. `btw run`, `repl`, `schedule` and `serve` share it.
+    #[arg(long, global = true, value_name = "PATH", env = "BTW_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+/// `--state`, the old name of `--store` on `serve` and `schedule`: kept for a release.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateAlias {
+    /// Old name of --store (kept for one release).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "store"
+    )]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +134,8 @@ pub struct RunArgs {
     /// the script's own print lines go to stderr.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]
@@ -153,18 +185,19 @@ pub struct SandboxArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The recipes folder to watch (created if missing).
+    /// The recipes folder to watch (created if missing); default: `recipes` in btw's data folder.
     #[arg(long, value_name = "DIR")]
-    pub recipes: PathBuf,
-    /// The store (SQLite: ledger, runs, scheduled jobs, notifications); default: the data folder's btw.db.
-    /// `btw schedule --state FILE` works on the same file while the daemon runs.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    pub recipes: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub state: StateAlias,
     /// Seconds in-flight runs get to finish on shutdown before they are interrupted.
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub grace: u64,
     /// A scheduled job missed while the daemon was down runs (once) if it is at most this late;
-    /// later, it is marked missed.
+    /// later, it is marked missed. A job's own window (a recipe's `catch-up:` header line,
+    /// `schedule::at` or `btw schedule add --catch-up`) wins.
     #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=366 * 86_400))]
     pub catch_up: u64,
     /// Milliseconds a file must stay unchanged before it is read.
@@ -200,9 +233,10 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
-    /// The store file (default: btw.db in btw's data folder), as given to `btw serve --state`.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub state: StateAlias,
     /// Print JSON instead of a table or a sentence.
     #[arg(long, global = true)]
     pub json: bool,
@@ -212,9 +246,11 @@ pub struct ScheduleArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
-    /// List jobs still to run (scheduled or running), soonest first; times shown in UK time.
+    /// List jobs still to run (scheduled or running) and missed ones, soonest first, with their
+    /// parameters (secrets hidden); times shown in UK time. A job whose recipe file changed or
+    /// vanished since it was scheduled is marked (`btw schedule repin` moves it to the new one).
     List {
-        /// Also jobs that have ended: done, missed, cancelled, failed.
+        /// Also jobs that have ended: done, cancelled, failed.
         #[arg(long)]
         all: bool,
     },
@@ -225,6 +261,27 @@ pub enum ScheduleCommand {
     Add(AddArgs),
     /// Cancel a job so it never fires again (a run in progress finishes).
     Cancel {
+        /// The job id, as `btw schedule list` shows it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Schedule a missed or failed job again, due now (within its catch-up window).
+    Retry {
+        /// The job id, as `btw schedule list` shows it.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Run the recipe's current version rather than the one it was scheduled with.
+        #[arg(long)]
+        repin: bool,
+    },
+    /// Fire a job now (any job not running at the moment; a cron job then keeps its schedule).
+    RunNow {
+        /// The job id, as `btw schedule list` shows it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Move a job to its recipe's current version (it runs the version it was scheduled with).
+    Repin {
         /// The job id, as `btw schedule list` shows it.
         #[arg(value_name = "ID")]
         id: String,

@@ -5,6 +5,7 @@
 //! //! params: number, company_service_id, port_date
 //! //! trigger: manual | on-drop | at 2026-12-01T10:00 Europe/London | cron "0 10 * * 1-5" Europe/London
 //! //!          | on order.state=completed | on event=portLcpAccepted
+//! //! catch-up: 6h        (an `at`/`cron` trigger missed while the daemon was down still runs this late)
 //! ```
 
 use crate::time::{self, LONDON};
@@ -47,6 +48,9 @@ pub struct Header {
     pub name: Option<String>,
     pub params: Vec<String>,
     pub trigger: Trigger,
+    /// How late an `at`/`cron` trigger may still run after downtime (`catch-up: 6h`); `None`:
+    /// the daemon's default.
+    pub catch_up_secs: Option<u64>,
     /// What the reader should know though the header is valid (an `at` time moved out of the
     /// spring-forward gap).
     pub warning: Option<String>,
@@ -65,6 +69,7 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
         name: None,
         params: Vec::new(),
         trigger: Trigger::Manual,
+        catch_up_secs: None,
         warning: None,
     };
     for (i, line) in source.lines().enumerate() {
@@ -96,10 +101,38 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
                 header.trigger = trigger;
                 header.warning = warning.map(|w| format!("line {}: {w}", i + 1));
             }
+            "catch-up" => {
+                header.catch_up_secs = Some(read_span(value).map_err(|message| HeaderError {
+                    line: i + 1,
+                    message,
+                })?)
+            }
             _ => {}
         }
     }
     Ok(header)
+}
+
+/// A span: seconds, or a number with `s`, `m`, `h` or `d` (`90m`, `6h`, `1d`).
+fn read_span(text: &str) -> Result<u64, String> {
+    let t = text.split_whitespace().next().unwrap_or("");
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if mult > 0 => Ok(n.saturating_mul(mult)),
+        _ => Err(format!(
+            "catch-up: cannot read {text:?}; give seconds or a span such as 90m, 6h, 1d"
+        )),
+    }
 }
 
 /// One trigger expression (the text after `trigger:`), and a warning when its `at` time was moved out of the spring-forward gap.
@@ -253,6 +286,19 @@ mod tests {
             Trigger::At("2026-10-25T00:30:00Z".parse().unwrap())
         );
         assert_eq!(h.warning, None);
+    }
+
+    #[test]
+    fn a_catch_up_line_gives_the_window() {
+        let h = parse_header("//! trigger: at 2099-12-01 10:00\n//! catch-up: 6h\n1").unwrap();
+        assert_eq!(h.catch_up_secs, Some(6 * 3600));
+        assert_eq!(
+            parse_header("//! catch-up: 90").unwrap().catch_up_secs,
+            Some(90)
+        );
+        let e = parse_header("//! name: x\n//! catch-up: soon\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("catch-up"), "{}", e.message);
     }
 
     #[test]

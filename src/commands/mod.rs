@@ -9,6 +9,7 @@ mod run;
 mod sandbox;
 mod schedule;
 mod serve;
+mod store_flag;
 
 use crate::cli::{Cli, Command};
 use crate::config::Overrides;
@@ -59,10 +60,10 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Command::Run(args) => run::command(&overrides, args).await,
             Command::Sandbox(args) => sandbox::command(&overrides, args).await,
             Command::Serve(args) => serve::command(&overrides, args).await,
-            Command::Repl => repl::command(&overrides).await,
+            Command::Repl(args) => repl::command(&overrides, args).await,
             Command::Defs { dir } => defs::command(dir),
             Command::Bench(args) => bench::command(args).await,
-            Command::Schedule(args) => schedule::command(&overrides, args),
+            Command::Schedule(args) => schedule::command(&overrides, args).await,
         }
     });
     match outcome {

@@ -1,6 +1,6 @@
 //! `btw run`: one recipe, with its parameters (or a failed run resumed), over one session.
 
-use super::{code, usage, Outcome};
+use super::{code, store_flag, usage, Outcome};
 use crate::cli::RunArgs;
 use crate::config::{Overrides, Settings};
 use crate::engine::{Cancel, LogLevel, StdOutput};
@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
-    let store = Store::open(&settings.data_dir.join("btw.db")).map_err(usage)?;
+    let store =
+        Store::open(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
     let (script_path, params) = match &args.resume {
         Some(run_id) => resumed(&store, run_id, &args)?,
         None => (
@@ -37,10 +38,13 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     });
     let ctx = RunContext::for_settings(session.client.clone(), &settings, out)
         .with_cancel(cancel)
-        .with_store(Some(store))
+        .with_store(Some(store.clone()))
         .with_resume(args.resume.clone())
         .with_events(session.events.clone());
     let outcome = runner::run(ctx, script, params).await;
+    if scheduled_a_job(&store, &outcome.run_id) {
+        store_flag::warn_if_unserved(&settings, &store);
+    }
     if let Err(f) = &outcome.result {
         eprintln!("{}", f.render());
         if !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
@@ -59,6 +63,14 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     }
     session.close().await;
     Ok(code(outcome.exit_code()))
+}
+
+/// Whether the run added a scheduled job (a `schedule::at`/`cron` step in its ledger).
+fn scheduled_a_job(store: &Store, run_id: &str) -> bool {
+    store
+        .ledger_steps(run_id)
+        .map(|steps| steps.iter().any(|s| s.operation == "schedule job"))
+        .unwrap_or(false)
 }
 
 /// The script and parameters of a recorded run (the script argument, when given, wins).

@@ -1,42 +1,76 @@
-//! `btw schedule list|add|cancel`: the job table from the command line, on the same store the
-//! daemon uses (safe while it runs: every change is one store transaction).
+//! `btw schedule list|add|cancel|retry|run-now|repin`: the job table from the command line, on
+//! the same store the daemon uses (safe while it runs: every change is one store transaction),
+//! with times judged by the daemon's clock.
 
-use super::{code, usage, Outcome};
+use super::{code, store_flag, usage, Outcome};
 use crate::cli::{AddArgs, ScheduleArgs, ScheduleCommand};
 use crate::config::{Overrides, Settings};
 use crate::runner::{self, exit};
 use crate::schedule::{
-    add_at, add_cron, clock, resolve_recipe, CronSchedule, Job, JobKind, JobOptions, JobState,
+    add_at, add_cron, clock, drift, redacted, repin, resolve_recipe, CronSchedule, Job, JobKind,
+    JobOptions, JobState,
 };
-use crate::store::Store;
-use chrono::Utc;
+use crate::store::{Again, Store};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// Runs `btw schedule …`.
-pub(super) fn command(overrides: &Overrides, args: ScheduleArgs) -> Outcome {
-    let path = match &args.state {
-        Some(p) => p.clone(),
-        None => Settings::load(overrides)
-            .map_err(|e| usage(e.0))?
-            .data_dir
-            .join("btw.db"),
-    };
+pub(super) async fn command(overrides: &Overrides, args: ScheduleArgs) -> Outcome {
+    let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    let path = store_flag::store_path(&settings, &args.store, Some(&args.state));
     let store = Store::open(&path).map_err(usage)?;
-    match args.command {
-        ScheduleCommand::List { all } => list(&store, all, args.json),
-        ScheduleCommand::Add(add) => add_job(&store, add, args.json),
-        ScheduleCommand::Cancel { id } => {
-            let job = store
-                .job_cancel(id.trim(), Utc::now())
-                .map_err(|e| usage(e.detail))?;
-            if args.json {
-                print_json(&job);
-            } else {
-                println!("cancelled {}", job.id);
+    let json = args.json;
+    // Times are judged on the daemon's clock (listing needs none).
+    let now = match &args.command {
+        ScheduleCommand::List { .. } => Utc::now(),
+        _ => store_flag::clock_now(&settings).await,
+    };
+    let job = match args.command {
+        ScheduleCommand::List { all } => return list(&store, all, json),
+        ScheduleCommand::Add(add) => return add_job(&settings, &store, add, json, now),
+        ScheduleCommand::Cancel { id } => store.job_cancel(id.trim(), now),
+        ScheduleCommand::Retry { id, repin: again } => {
+            if again {
+                repin(&store, id.trim(), now).map_err(usage)?;
             }
-            Ok(code(exit::OK))
+            store.job_again(id.trim(), Again::Retry, now)
+        }
+        ScheduleCommand::RunNow { id } => store.job_again(id.trim(), Again::RunNow, now),
+        ScheduleCommand::Repin { id } => return repinned(&store, id.trim(), json, now),
+    }
+    .map_err(|e| usage(e.detail))?;
+    if json {
+        print_json(&job_json(&store, &job));
+    } else {
+        println!(
+            "{} {}: {}",
+            job.id,
+            job.state.as_str(),
+            match job.state {
+                JobState::Scheduled => format!("due {} (btw serve runs it)", local(&job)),
+                _ => job.last_outcome.clone().unwrap_or_default(),
+            }
+        );
+        if job.state == JobState::Scheduled {
+            store_flag::warn_if_unserved(&settings, &store);
         }
     }
+    Ok(code(exit::OK))
+}
+
+fn repinned(store: &Store, id: &str, json: bool, now: DateTime<Utc>) -> Outcome {
+    let job = repin(store, id, now).map_err(usage)?;
+    if json {
+        print_json(&job_json(store, &job));
+    } else {
+        println!(
+            "{} now runs the current version of {} ({})",
+            job.id,
+            job.recipe,
+            job.recipe_hash.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(code(exit::OK))
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -44,6 +78,19 @@ fn print_json(v: &impl serde::Serialize) {
         Ok(t) => println!("{t}"),
         Err(e) => eprintln!("error: {e}"),
     }
+}
+
+/// A job for `--json`: its fields with secrets hidden, and whether its recipe changed since.
+fn job_json(store: &Store, job: &Job) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("params".into(), redacted(&job.params));
+        m.insert(
+            "recipe_drift".into(),
+            drift(store, job).map_or(Value::Null, |d| Value::String(d.into())),
+        );
+    }
+    v
 }
 
 /// When and how a job fires, for the table: `at` or the cron expression with its zone.
@@ -69,15 +116,32 @@ fn local(job: &Job) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Parameters as `key=value, …` (strings unquoted, secrets hidden).
+fn params_text(params: &Value) -> String {
+    match redacted(params) {
+        Value::Object(m) if m.is_empty() => "-".into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
 fn list(store: &Store, all: bool, json: bool) -> Outcome {
     let states: &[JobState] = if all {
         &[]
     } else {
-        &[JobState::Scheduled, JobState::Running]
+        &[JobState::Scheduled, JobState::Running, JobState::Missed]
     };
     let jobs = store.job_list(states).map_err(usage)?;
     if json {
-        print_json(&jobs);
+        let out: Vec<Value> = jobs.iter().map(|j| job_json(store, j)).collect();
+        print_json(&out);
         return Ok(code(exit::OK));
     }
     if jobs.is_empty() {
@@ -87,31 +151,68 @@ fn list(store: &Store, all: bool, json: bool) -> Outcome {
         );
         return Ok(code(exit::OK));
     }
-    println!(
-        "{:<16} {:<10} {:<22} {:<24} RECIPE",
-        "ID", "STATE", "NEXT / DUE", "SCHEDULE"
-    );
+    let mut rows = vec![[
+        "ID".to_string(),
+        "STATE".into(),
+        "NEXT / DUE".into(),
+        "SCHEDULE".into(),
+        "PARAMS".into(),
+        "RECIPE".into(),
+    ]];
+    let mut notes = Vec::new();
     for j in &jobs {
-        println!(
-            "{:<16} {:<10} {:<22} {:<24} {}",
-            j.id,
-            j.state.as_str(),
+        let state = match j.state {
+            JobState::Missed => "MISSED".to_string(),
+            s => s.as_str().to_string(),
+        };
+        let recipe = match drift(store, j) {
+            Some(d) => format!("{} [{d} since scheduled]", j.recipe),
+            None => j.recipe.clone(),
+        };
+        rows.push([
+            j.id.clone(),
+            state,
             local(j),
             describe(j),
-            j.recipe
+            params_text(&j.params),
+            recipe,
+        ]);
+        notes.push(
+            j.last_outcome
+                .clone()
+                .filter(|_| all || j.kind == JobKind::Cron || j.state == JobState::Missed),
         );
-        if let Some(o) = j
-            .last_outcome
-            .as_deref()
-            .filter(|_| all || j.kind == JobKind::Cron)
-        {
-            println!("{:<16} last: {o}", "");
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, r) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
         }
+        println!("{}", line.trim_end());
+        if let Some(Some(o)) = i.checked_sub(1).and_then(|k| notes.get(k)) {
+            println!("{:<w$}  last: {o}", "", w = widths[0]);
+        }
+    }
+    if jobs.iter().any(|j| j.state == JobState::Missed) {
+        println!("missed jobs: btw schedule retry ID (within its window from now) or run-now ID");
     }
     Ok(code(exit::OK))
 }
 
-fn add_job(store: &Store, add: AddArgs, json: bool) -> Outcome {
+fn add_job(
+    settings: &Settings,
+    store: &Store,
+    add: AddArgs,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Outcome {
     let mut params = Map::new();
     for p in &add.params {
         let (k, v) = runner::parse_param(p).map_err(usage)?;
@@ -123,8 +224,8 @@ fn add_job(store: &Store, add: AddArgs, json: bool) -> Outcome {
         id: None,
         tz: Some(tz.name().to_string()),
         catch_up_secs: add.catch_up,
+        ..Default::default()
     };
-    let now = Utc::now();
     let added = match (&add.at, &add.cron) {
         (Some(when), _) => {
             let parsed = crate::time::parse_in(when, tz).map_err(usage)?;
@@ -145,8 +246,9 @@ fn add_job(store: &Store, add: AddArgs, json: bool) -> Outcome {
         (None, None) => return Err(usage("give --at WHEN or --cron EXPR")),
     };
     let job = added.map_err(usage)?;
+    store_flag::warn_if_unserved(settings, store);
     if json {
-        print_json(&job);
+        print_json(&job_json(store, &job));
         return Ok(code(exit::OK));
     }
     println!("scheduled {}: {} {}", job.id, job.recipe, describe(&job));

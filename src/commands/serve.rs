@@ -1,6 +1,6 @@
 //! `btw serve`: the daemon (see [`crate::serve`]), with its options from the command line.
 
-use super::{code, usage, Outcome};
+use super::{code, store_flag, usage, Outcome};
 use crate::cli::ServeArgs;
 use crate::config::{Overrides, Settings};
 use crate::runner::exit;
@@ -10,11 +10,11 @@ use std::time::Duration;
 pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
     let opts = ServeOptions {
-        store: args
-            .state
+        store: store_flag::store_path(&settings, &args.store, Some(&args.state)),
+        recipes: args
+            .recipes
             .clone()
-            .unwrap_or_else(|| settings.data_dir.join("btw.db")),
-        recipes: args.recipes,
+            .unwrap_or_else(|| settings.data_dir.join("recipes")),
         grace: Duration::from_secs(args.grace),
         catch_up: Duration::from_secs(args.catch_up),
         debounce: Duration::from_millis(args.debounce_ms.max(10)),

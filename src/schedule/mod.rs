@@ -97,6 +97,11 @@ pub trait JobExecutor: Send + Sync {
         run_id: &'a str,
         resume: bool,
     ) -> BoxFuture<'a, JobOutcome>;
+
+    /// A job was found late beyond its window and marked missed (`note` says by how much).
+    fn missed<'a>(&'a self, _job: &'a Job, _note: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Per-job options when adding.
@@ -109,6 +114,80 @@ pub struct JobOptions {
     pub tz: Option<String>,
     /// This job's catch-up window, overriding the daemon's.
     pub catch_up_secs: Option<u64>,
+    /// The recipe text to pin (the daemon's last good version of a watched recipe); `None`:
+    /// the file as it is now.
+    pub source: Option<String>,
+    /// The recipe whose own header makes this job (so a header change or the file's removal
+    /// replaces or cancels it); `None` for jobs scheduled explicitly.
+    pub owner_recipe: Option<String>,
+}
+
+/// Stores the version of `recipe` a new job runs (see [`JobOptions::source`]); its hash.
+fn pin(store: &Store, recipe: &Path, opts: &JobOptions) -> Result<String, ScheduleError> {
+    let source = match &opts.source {
+        Some(s) => s.clone(),
+        None => std::fs::read_to_string(recipe)
+            .map_err(|e| ScheduleError::Invalid(format!("recipe {}: {e}", recipe.display())))?,
+    };
+    Ok(store.recipe_version_put(&recipe.display().to_string(), &source)?)
+}
+
+/// Moves a job to the recipe's current version: the file as it is now, or (when a daemon
+/// watches it) the last version that loaded.
+pub fn repin(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Job, ScheduleError> {
+    let job = store
+        .job_get(id)?
+        .ok_or_else(|| ScheduleError::Invalid(format!("no job {id}")))?;
+    let hash = match store.recipe_head(&job.recipe)? {
+        Some((hash, _)) => hash,
+        None => pin(store, Path::new(&job.recipe), &JobOptions::default())?,
+    };
+    Ok(store.job_repin(id, &hash, now)?)
+}
+
+/// A job's parameters for display: values under keys that name a secret (password, token,
+/// client secret, …) are hidden, at any depth.
+pub fn redacted(params: &Value) -> Value {
+    const SECRET: [&str; 8] = [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "credential",
+        "authorization",
+        "api_key",
+        "apikey",
+    ];
+    match params {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    if SECRET.iter().any(|s| lower.contains(s)) {
+                        (k.clone(), Value::String("***".into()))
+                    } else {
+                        (k.clone(), redacted(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether the recipe a job runs has changed (or vanished) since it was pinned: `None` when
+/// it is the same (or the job predates pinning).
+pub fn drift(store: &Store, job: &Job) -> Option<&'static str> {
+    let pinned = job.recipe_hash.as_deref()?;
+    let current = match store.recipe_head(&job.recipe).ok().flatten() {
+        Some((hash, _)) => hash,
+        None => match std::fs::read_to_string(&job.recipe) {
+            Ok(text) => crate::store::recipe_hash(&text),
+            Err(_) => return Some("vanished"),
+        },
+    };
+    (current != pinned).then_some("changed")
 }
 
 /// Resolves a recipe path against `base` (the calling script's folder, or the current folder)
@@ -165,6 +244,8 @@ pub fn add_at(
         params: params_object(params)?,
         next_run_at: when,
         catch_up_secs: opts.catch_up_secs,
+        recipe_hash: Some(pin(store, recipe, opts)?),
+        owner_recipe: opts.owner_recipe.clone(),
     };
     Ok(store.job_add(&new, now)?)
 }
@@ -192,6 +273,8 @@ pub fn add_cron(
         params: params_object(params)?,
         next_run_at: first,
         catch_up_secs: opts.catch_up_secs,
+        recipe_hash: Some(pin(store, recipe, opts)?),
+        owner_recipe: opts.owner_recipe.clone(),
     };
     Ok(store.job_add(&new, now)?)
 }
@@ -342,7 +425,7 @@ pub fn complete(
         ok,
         summary,
         next,
-        wall_now: Utc::now(),
+        now,
     };
     Ok(store.job_complete(&job.id, owner, &claimed.run_id, &done)?)
 }

@@ -76,12 +76,22 @@ impl Daemon {
             tracing::warn!("inbox/{}: {w}", file_name(path));
         }
         let when = parsed.at;
+        // A watched recipe is pinned at the version that loaded (the file may be a broken edit).
+        let source = self
+            .recipes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&recipe_path)
+            .map(|l| l.source.clone());
         let job = schedule::add_at(
             &self.store,
             when,
             &recipe_path,
             Value::Object(params),
-            &JobOptions::default(),
+            &JobOptions {
+                source,
+                ..Default::default()
+            },
             now,
         )
         .map_err(|e| e.to_string())?;

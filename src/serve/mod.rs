@@ -4,13 +4,17 @@
 //! `recipes` (the watched folder), `inbox`, `triggers` (notifications), [`scheduler`]
 //! (the job loop) and `reports` (each run and its report).
 //!
-//! Folder layout (`--recipes DIR`):
+//! The daemon beats into the store every 30 s (`daemon_heartbeat`), so `btw run` and
+//! `btw schedule add` can tell whether anyone will fire the jobs they add.
+//!
+//! Folder layout (`--recipes DIR`, default `recipes/` in btw's data folder):
 //! - `DIR/*.rhai`: recipes; the header (`//! trigger: …`) says when each runs;
 //! - `DIR/inbox/*.json`: jobs `{"recipe": "x.rhai", "params": {…}, "at": optional}`; processed
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
 mod inbox;
+mod owned;
 mod recipes;
 mod reports;
 pub mod scheduler;
@@ -76,6 +80,33 @@ struct Tasks {
     folder: JoinHandle<()>,
     events: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
+}
+
+/// How often the daemon says it is alive; `btw run` warns after 2 minutes without a beat.
+const BEAT_EVERY: Duration = Duration::from_secs(30);
+
+/// Beats into the store until `stop`, then removes the beat.
+fn heartbeat(
+    store: Store,
+    owner: String,
+    dir: &Path,
+    mut stop: tokio_watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let dir = dir.display().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (s, o, d) = (store.clone(), owner.clone(), dir.clone());
+            if let Some(Err(e)) = blocking(move || s.heartbeat(&o, &d, chrono::Utc::now())).await {
+                tracing::warn!("cannot record the daemon's heartbeat: {e}");
+            }
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(BEAT_EVERY) => {}
+            }
+        }
+        let _ = blocking(move || store.heartbeat_end(&owner)).await;
+    })
 }
 
 /// Starts the daemon and runs it until SIGINT/SIGTERM.
@@ -130,18 +161,20 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     )
     .await
     .map_err(|e| usage(format!("cannot watch {}: {e}", dir.display())))?;
+    let config = SchedulerConfig {
+        catch_up: opts.catch_up,
+        grace: opts.grace,
+        ..SchedulerConfig::default()
+    };
     let tasks = Tasks {
         stop,
+        heartbeat: heartbeat(store.clone(), config.owner.clone(), &dir, stop_rx.clone()),
         folder,
         events: triggers::start(daemon.clone(), hub.subscribe(), stop_rx.clone()),
         scheduler: tokio::spawn(scheduler::run(
             store.clone(),
             clock,
-            SchedulerConfig {
-                catch_up: opts.catch_up,
-                grace: opts.grace,
-                ..SchedulerConfig::default()
-            },
+            config,
             Arc::new(scheduler::DaemonExecutor(daemon.clone())),
             stop_rx,
         )),
@@ -198,4 +231,5 @@ async fn shut_down(daemon: &Daemon, tasks: Tasks, cancel: &Cancel, grace: Durati
     }
     // The scheduler has its own grace for its jobs; the cancel above reaches them too.
     let _ = tokio::time::timeout(grace + Duration::from_secs(5), tasks.scheduler).await;
+    let _ = tasks.heartbeat.await;
 }

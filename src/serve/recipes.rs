@@ -1,14 +1,14 @@
 //! The watched recipes folder: what is there at start, then every file that settles; a recipe
-//! that compiles is loaded (a broken edit keeps the last good version) and its trigger acted on.
+//! that compiles is loaded and its trigger acted on. A broken edit (an empty file included)
+//! keeps the last good version, which the store keeps across restarts.
 
 use super::{blocking, file_name, Daemon};
 use crate::recipe::{self, Header, Trigger};
 use crate::runner::{self, Script};
-use crate::schedule::{self, Clock, JobOptions, ScheduleError};
-use crate::store::{Job, Store};
+use crate::schedule::Clock;
 use crate::watch::{self, FolderWatcher, Settled, Stability};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map};
+use serde_json::Map;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,8 @@ pub(super) async fn start(
         .await
         .unwrap_or_default();
     settle(&daemon, present, now).await;
+    let d = daemon.clone();
+    blocking(move || d.cancel_orphans(now)).await;
     let task = tokio::spawn(async move {
         let mut stability = Stability::new(half);
         let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
@@ -86,20 +88,16 @@ impl Daemon {
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
         let name = file_name(path);
+        // Gone (deleted or renamed away), or not a recipe file at all (a device, too large).
         let Ok(source) = crate::engine::limits::read_script_file(path) else {
-            // Gone (deleted or renamed away), or not a recipe file at all (a device, too
-            // large): forget it; its scheduled jobs stay until cancelled.
-            if self.loaded().remove(path).is_some() {
-                tracing::info!("{name}: removed");
-            }
-            return;
+            return self.recipe_gone(path, now);
         };
         let hash = runner::script_hash(&source);
         if self.loaded().get(path).map(|l| l.hash.as_str()) == Some(hash.as_str()) {
             return; // Saved again unchanged: nothing to do.
         }
         let Some(header) = self.check(path, &source, &hash) else {
-            return;
+            return self.keep_last_good(path);
         };
         self.broken
             .lock()
@@ -117,15 +115,68 @@ impl Daemon {
         if let Some(w) = &header.warning {
             tracing::warn!("{name}: {w}");
         }
+        if let Err(e) = self
+            .store
+            .recipe_head_set(&path.display().to_string(), &source)
+        {
+            tracing::error!("{name}: cannot keep this version in the store: {e}");
+        }
         self.loaded().insert(
             path.to_path_buf(),
             Loaded {
                 hash: hash.clone(),
                 trigger: header.trigger.clone(),
+                source: source.clone(),
+            },
+        );
+        self.act_on(path, &header, &source, &hash, now);
+    }
+
+    /// Deleted or renamed away: forget it, and cancel the jobs its header made.
+    fn recipe_gone(&self, path: &Path, now: DateTime<Utc>) {
+        let name = file_name(path);
+        if self.loaded().remove(path).is_some() {
+            tracing::info!("{name}: removed");
+        }
+        let key = path.display().to_string();
+        if let Err(e) = self.store.recipe_head_clear(&key) {
+            tracing::error!("{name}: {e}");
+        }
+        self.cancel_owned(
+            path,
+            None,
+            &format!("its recipe {name} was deleted or renamed"),
+            now,
+        );
+    }
+
+    /// A broken file with nothing loaded (the daemon just started): the store's last good
+    /// version of it keeps serving.
+    fn keep_last_good(&self, path: &Path) {
+        if self.loaded().contains_key(path) {
+            return;
+        }
+        let name = file_name(path);
+        let head = match self.store.recipe_head(&path.display().to_string()) {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => return tracing::error!("{name}: {e}"),
+        };
+        let (hash, source) = head;
+        let Ok(header) = recipe::parse_header(&source) else {
+            return;
+        };
+        tracing::warn!(
+            "{name}: the last good version ({hash}, from the store) keeps serving until the file is fixed"
+        );
+        self.loaded().insert(
+            path.to_path_buf(),
+            Loaded {
+                hash,
+                trigger: header.trigger,
                 source,
             },
         );
-        self.act_on(path, &header.trigger, &hash, now);
     }
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, Loaded>> {
@@ -133,6 +184,7 @@ impl Daemon {
     }
 
     /// The header of a recipe that compiles; otherwise reports the problem (once per content).
+    /// An empty (or blank) file is a broken edit, never a new version.
     fn check(&self, path: &Path, source: &str, hash: &str) -> Option<Header> {
         let script = Script {
             name: path.display().to_string(),
@@ -140,16 +192,26 @@ impl Daemon {
             dir: Some(self.dir.clone()),
             path: Some(path.to_path_buf()),
         };
-        let checked = match runner::check(&script, &self.base.limits) {
-            Err(f) => Err(f.render()),
-            Ok(()) => recipe::parse_header(source)
-                .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
+        let checked = if source.trim().is_empty() {
+            Err(format!("error: {}: the file is empty", path.display()))
+        } else {
+            match runner::check(&script, &self.base.limits) {
+                Err(f) => Err(f.render()),
+                Ok(()) => recipe::parse_header(source)
+                    .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
+            }
         };
         let problem = match checked {
             Ok(h) => return Some(h),
             Err(p) => p,
         };
-        let keep = if self.loaded().contains_key(path) {
+        let stored = self
+            .store
+            .recipe_head(&path.display().to_string())
+            .ok()
+            .flatten()
+            .is_some();
+        let keep = if self.loaded().contains_key(path) || stored {
             "; the previous version stays active"
         } else {
             "; not loaded"
@@ -163,87 +225,43 @@ impl Daemon {
     }
 
     /// Runs an on-drop recipe (once per content), or schedules an `at`/`cron` one.
-    fn act_on(self: &Arc<Self>, path: &Path, trigger: &Trigger, hash: &str, now: DateTime<Utc>) {
-        let name = file_name(path);
-        match trigger {
-            Trigger::OnDrop => {
-                let run_id = runner::new_run_id();
-                match self
-                    .store
-                    .claim_drop(&path.display().to_string(), hash, &run_id)
-                {
-                    Ok(true) => self.launch(
-                        path.to_path_buf(),
-                        Map::new(),
-                        "on-drop".into(),
-                        Some(run_id),
-                        false,
-                    ),
-                    Ok(false) => {
-                        tracing::info!("{name}: this content already ran; not running it again")
-                    }
-                    Err(e) => tracing::error!("{name}: {e}"),
-                }
-            }
-            // The key is part of the job id: its format must not change, or a reloaded recipe
-            // would be scheduled a second time under a new id.
-            Trigger::At(when) => {
-                self.schedule(path, &format!("at:{}", when.to_rfc3339()), |store, opts| {
-                    schedule::add_at(store, *when, path, json!({}), opts, now)
-                })
-            }
-            Trigger::Cron { expr, tz } => {
-                let tz = tz.name().to_string();
-                self.schedule(path, &format!("cron:{expr}:{tz}"), |store, opts| {
-                    let mut opts = opts.clone();
-                    opts.tz = Some(tz.clone());
-                    schedule::add_cron(store, expr, path, json!({}), &opts, now)
-                })
-            }
-            Trigger::Manual | Trigger::OrderState(_) | Trigger::Event(_) => {}
-        }
-    }
-
-    /// Adds the job a recipe's `at`/`cron` header asks for, once: the job id is made from the
-    /// recipe and its trigger, so reloading the same recipe never schedules it twice.
-    fn schedule(
-        &self,
+    fn act_on(
+        self: &Arc<Self>,
         path: &Path,
-        trigger_key: &str,
-        add: impl FnOnce(&Store, &JobOptions) -> Result<Job, ScheduleError>,
+        header: &Header,
+        source: &str,
+        hash: &str,
+        now: DateTime<Utc>,
     ) {
         let name = file_name(path);
-        let id = format!(
-            "recipe-{}",
-            &runner::script_hash(&format!("{}|{trigger_key}", path.display()))
-        );
-        match self.store.job_get(&id) {
-            Ok(Some(job)) => {
-                tracing::info!(
-                    "{name}: already scheduled as job {id} ({})",
-                    job.state.as_str()
-                );
-                return;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!("{name}: {e}");
-                return;
-            }
+        let trigger = &header.trigger;
+        if matches!(trigger, Trigger::At(_) | Trigger::Cron { .. }) {
+            return self.schedule_header(path, header, source, now);
         }
-        let opts = JobOptions {
-            id: Some(id),
-            ..Default::default()
-        };
-        match add(&self.store, &opts) {
-            Ok(job) => tracing::info!(
-                "{name}: scheduled job {} for {}",
-                job.id,
-                job.next_run_at
-                    .map(crate::time::rfc3339)
-                    .unwrap_or_default()
+        // The header no longer schedules anything: what it scheduled before goes.
+        self.cancel_owned(
+            path,
+            None,
+            &format!("replaced: {name}'s header is now {}", trigger.describe()),
+            now,
+        );
+        if *trigger != Trigger::OnDrop {
+            return;
+        }
+        let run_id = runner::new_run_id();
+        match self
+            .store
+            .claim_drop(&path.display().to_string(), hash, &run_id)
+        {
+            Ok(true) => self.launch(
+                path.to_path_buf(),
+                Map::new(),
+                "on-drop".into(),
+                Some(run_id),
+                false,
             ),
-            Err(e) => tracing::error!("{name}: cannot schedule: {e}"),
+            Ok(false) => tracing::info!("{name}: this content already ran; not running it again"),
+            Err(e) => tracing::error!("{name}: {e}"),
         }
     }
 }

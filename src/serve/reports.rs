@@ -103,6 +103,25 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
     std::fs::rename(&tmp, runs.join(format!("{id}.json")))
 }
 
+/// The report of a scheduled job that was missed (it never ran): written like a run's, so
+/// whoever reads `runs/` sees it, with what to do about it.
+pub(super) fn missed(job: &crate::store::Job, note: &str) -> Value {
+    let now = crate::store::now_rfc3339();
+    json!({
+        "run_id": format!("{}-missed-{}", job.id, chrono::Utc::now().format("%Y%m%d%H%M%S")),
+        "recipe": job.recipe,
+        "origin": format!("schedule:{}", job.id),
+        "job_id": job.id,
+        "params": crate::schedule::redacted(&job.params),
+        "due_at": job.next_run_at.map(crate::time::rfc3339),
+        "started_at": now,
+        "finished_at": now,
+        "outcome": "missed",
+        "error": {"kind": "missed", "message": note},
+        "next": format!("btw schedule retry {} (or run-now {})", job.id, job.id),
+    })
+}
+
 /// A run's description, for its records and log lines.
 struct RunInfo {
     run_id: String,
@@ -126,7 +145,7 @@ impl Daemon {
         let me = self.clone();
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.spawn(async move {
-            me.run_recipe(&recipe, params, &origin, run_id, resuming)
+            me.run_recipe(&recipe, params, &origin, run_id, resuming, None)
                 .await;
         });
     }
@@ -173,7 +192,8 @@ impl Daemon {
         Script::from_file(recipe)
     }
 
-    /// Runs a recipe to its end (or interruption); returns the outcome.
+    /// Runs a recipe to its end (or interruption); returns the outcome. `pinned`: the text to
+    /// run (a scheduled job's version), else the folder's last good version or the file.
     pub(super) async fn run_recipe(
         self: &Arc<Self>,
         recipe: &Path,
@@ -181,6 +201,7 @@ impl Daemon {
         origin: &str,
         run_id: Option<String>,
         resuming: bool,
+        pinned: Option<String>,
     ) -> RunOutcome {
         let info = RunInfo {
             run_id: run_id.unwrap_or_else(runner::new_run_id),
@@ -219,9 +240,17 @@ impl Daemon {
             if resuming { ", resuming" } else { "" }
         );
         let (me, path) = (self.clone(), recipe.to_path_buf());
-        let script = blocking(move || me.script_for(&path))
-            .await
-            .unwrap_or_else(|| Script::from_file(recipe));
+        let script = match pinned {
+            Some(source) => Ok(Script {
+                name: recipe.display().to_string(),
+                source,
+                dir: recipe.parent().map(Path::to_path_buf),
+                path: Some(recipe.to_path_buf()),
+            }),
+            None => blocking(move || me.script_for(&path))
+                .await
+                .unwrap_or_else(|| Script::from_file(recipe)),
+        };
         let outcome = match script {
             Ok(script) => runner::run(ctx, script, params).await,
             Err(f) => RunOutcome {

@@ -118,6 +118,7 @@ impl Shared {
         };
         for (job, note) in &batch.missed {
             tracing::warn!(job = %job.id, recipe = %job.recipe, "{note}");
+            self.executor.missed(job, note).await;
         }
         for job in &batch.abandoned {
             tracing::error!(job = %job.id, recipe = %job.recipe,
@@ -245,6 +246,27 @@ impl JobExecutor for DaemonExecutor {
         Box::pin(async move {
             let params = job.params.as_object().cloned().unwrap_or_default();
             let origin = format!("schedule:{}", job.id);
+            // The version the job was scheduled with, from the store: any daemon on the store
+            // runs exactly that.
+            let pinned = match job.recipe_hash.clone() {
+                Some(hash) => {
+                    let store = self.0.store.clone();
+                    match blocking(move || store.recipe_version(&hash)).await {
+                        Some(Ok(Some(text))) => Some(text),
+                        Some(Ok(None)) | None => {
+                            return JobOutcome::Failed {
+                                error: format!(
+                                    "the recipe version it was scheduled with ({}) is not in the store; btw schedule repin {} runs the current one",
+                                    job.recipe_hash.as_deref().unwrap_or("?"),
+                                    job.id
+                                ),
+                            }
+                        }
+                        Some(Err(e)) => return JobOutcome::Failed { error: e.to_string() },
+                    }
+                }
+                None => None,
+            };
             // Always pass the run id: a fresh firing has an empty ledger; a resumed one replays.
             let outcome = self
                 .0
@@ -254,6 +276,7 @@ impl JobExecutor for DaemonExecutor {
                     &origin,
                     Some(run_id.to_string()),
                     resume,
+                    pinned,
                 )
                 .await;
             match &outcome.result {
@@ -267,6 +290,17 @@ impl JobExecutor for DaemonExecutor {
                 Err(f) => JobOutcome::Failed {
                     error: format!("run {run_id}: {}", f.message()),
                 },
+            }
+        })
+    }
+
+    fn missed<'a>(&'a self, job: &'a Job, note: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let report = super::reports::missed(job, note);
+            let dir = self.0.dir.clone();
+            let id = job.id.clone();
+            if let Some(Err(e)) = blocking(move || super::reports::write(&dir, &report)).await {
+                tracing::error!(job = %id, "cannot write the missed job's report: {e}");
             }
         })
     }

@@ -101,6 +101,12 @@ pub struct Job {
     pub last_run_id: Option<String>,
     /// This job's catch-up window after downtime; `None`: the scheduler's default.
     pub catch_up_secs: Option<u64>,
+    /// The recipe version the job runs (its text is in the store); `None` for jobs older than
+    /// pinning, which run the file as it is.
+    pub recipe_hash: Option<String>,
+    /// The recipe whose own header (`at`, `cron`) made this job; `None`: scheduled explicitly.
+    pub owner_recipe: Option<String>,
+    /// On the scheduler's clock (the sandbox's in the sandbox profile), as `updated_at`.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -119,6 +125,8 @@ pub struct NewJob {
     /// The first firing: `at` itself, or the cron expression's first occurrence.
     pub next_run_at: DateTime<Utc>,
     pub catch_up_secs: Option<u64>,
+    pub recipe_hash: Option<String>,
+    pub owner_recipe: Option<String>,
 }
 
 /// A job taken by a claimer: run it with `run_id`; `resume` when an earlier claim of the same
@@ -178,7 +186,8 @@ pub struct Completion<'a> {
     pub summary: &'a str,
     /// A cron job's next occurrence; `None` for an `at` job or a cron job with none left.
     pub next: Option<DateTime<Utc>>,
-    pub wall_now: DateTime<Utc>,
+    /// The scheduler's clock, for `updated_at`.
+    pub now: DateTime<Utc>,
 }
 
 /// A stored instant: UTC, milliseconds, `Z`, so comparing the text compares the times.
@@ -200,11 +209,12 @@ fn opt_ts(r: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
         .transpose()
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, kind, at, cron, tz, recipe, params, next_run_at, state, run_id, lease_owner, \
-     lease_until, attempts, last_outcome, last_run_id, catch_up_secs, created_at, updated_at";
+     lease_until, attempts, last_outcome, last_run_id, catch_up_secs, created_at, updated_at, \
+     recipe_hash, owner_recipe";
 
-fn job_from_row(r: &Row) -> rusqlite::Result<Job> {
+pub(super) fn job_from_row(r: &Row) -> rusqlite::Result<Job> {
     let kind = match r.get::<_, String>(1)?.as_str() {
         "cron" => JobKind::Cron,
         _ => JobKind::At,
@@ -236,10 +246,12 @@ fn job_from_row(r: &Row) -> rusqlite::Result<Job> {
         catch_up_secs: r.get::<_, Option<i64>>(15)?.map(|s| s.max(0) as u64),
         created_at: parse_ts(16, &r.get::<_, String>(16)?)?,
         updated_at: parse_ts(17, &r.get::<_, String>(17)?)?,
+        recipe_hash: r.get(18)?,
+        owner_recipe: r.get(19)?,
     })
 }
 
-fn get_in(tx: &Transaction, id: &str) -> rusqlite::Result<Option<Job>> {
+pub(super) fn get_in(tx: &Transaction, id: &str) -> rusqlite::Result<Option<Job>> {
     tx.query_row(
         &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
         [id],
@@ -256,19 +268,19 @@ pub fn new_job_id() -> String {
 
 /// A run id for a firing, in the runner's format (time-ordered, unique enough to prefix
 /// BT external ids); the runner is a higher layer, so the format is repeated here.
-fn new_run_id(now: DateTime<Utc>) -> String {
+pub(super) fn new_run_id(now: DateTime<Utc>) -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", now.format("%Y%m%d%H%M%S"), &u[..6])
 }
 
-fn lease_end(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+pub(super) fn lease_end(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     from + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
 impl Store {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken before reading,
     /// so two processes (or connections) never both act on what they read.
-    fn immediate<T>(
+    pub(super) fn immediate<T>(
         &self,
         f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
@@ -291,8 +303,8 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO jobs (id, kind, at, cron, tz, recipe, params, next_run_at, state,
-                   attempts, catch_up_secs, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'scheduled', 0, ?9, ?10, ?10)",
+                   attempts, catch_up_secs, created_at, updated_at, recipe_hash, owner_recipe)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'scheduled', 0, ?9, ?10, ?10, ?11, ?12)",
                 params![
                     id,
                     new.kind.as_str(),
@@ -304,6 +316,8 @@ impl Store {
                     ts(new.next_run_at),
                     new.catch_up_secs.map(|s| s.min(i64::MAX as u64) as i64),
                     ts(now),
+                    new.recipe_hash,
+                    new.owner_recipe,
                 ],
             )?;
             Ok(Ok(get_in(tx, &id)?))
@@ -382,111 +396,6 @@ impl Store {
         result.map_err(|m| self.error(m))
     }
 
-    /// Takes what is due, atomically: scheduled jobs with `next_run_at <= now` (each passed to
-    /// `decide`, which applies the misfire policy) and running jobs whose lease has expired
-    /// (their daemon died mid-run: claimed again with the same run id and `resume`).
-    pub fn job_claim_due(
-        &self,
-        req: &ClaimRequest,
-        decide: &mut dyn FnMut(&Job) -> DueDecision,
-    ) -> Result<ClaimBatch, StoreError> {
-        let now = ts(req.now);
-        let wall_now = ts(req.wall_now);
-        let until = ts(lease_end(req.wall_now, req.lease));
-        self.immediate(|tx| {
-            let mut batch = ClaimBatch::default();
-            // Crashed firings first: they started earlier, and their BT calls are half done.
-            let stale: Vec<Job> = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE state = 'running' AND lease_until <= ?1
-                     ORDER BY lease_until"
-                ))?;
-                let rows = stmt.query_map([&wall_now], job_from_row)?;
-                rows.collect::<Result<_, _>>()?
-            };
-            for job in stale {
-                if batch.claimed.len() >= req.limit {
-                    break;
-                }
-                if job.attempts >= req.max_attempts {
-                    let note = format!(
-                        "failed: claimed {} times without finishing (its daemon stopped each time); given up",
-                        job.attempts
-                    );
-                    tx.execute(
-                        "UPDATE jobs SET state = 'failed', last_outcome = ?2, last_run_id = run_id,
-                           lease_owner = NULL, lease_until = NULL, updated_at = ?3 WHERE id = ?1",
-                        params![job.id, note, wall_now],
-                    )?;
-                    batch.abandoned.extend(get_in(tx, &job.id)?);
-                    continue;
-                }
-                let run_id = match &job.run_id {
-                    Some(r) => r.clone(),
-                    None => new_run_id(req.now),
-                };
-                tx.execute(
-                    "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, run_id = ?4,
-                       attempts = attempts + 1, updated_at = ?5 WHERE id = ?1",
-                    params![job.id, req.owner, until, run_id, wall_now],
-                )?;
-                if let Some(job) = get_in(tx, &job.id)? {
-                    batch.claimed.push(ClaimedJob {
-                        job,
-                        run_id,
-                        resume: true,
-                    });
-                }
-            }
-            let due: Vec<Job> = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE state = 'scheduled' AND next_run_at <= ?1
-                     ORDER BY next_run_at"
-                ))?;
-                let rows = stmt.query_map([&now], job_from_row)?;
-                rows.collect::<Result<_, _>>()?
-            };
-            for job in due {
-                match decide(&job) {
-                    DueDecision::Run { occurrence } => {
-                        if batch.claimed.len() >= req.limit {
-                            continue;
-                        }
-                        let run_id = new_run_id(req.now);
-                        tx.execute(
-                            "UPDATE jobs SET state = 'running', next_run_at = ?2, run_id = ?3,
-                               lease_owner = ?4, lease_until = ?5, attempts = 1, updated_at = ?6
-                             WHERE id = ?1 AND state = 'scheduled'",
-                            params![job.id, ts(occurrence), run_id, req.owner, until, wall_now],
-                        )?;
-                        if let Some(job) = get_in(tx, &job.id)? {
-                            batch.claimed.push(ClaimedJob {
-                                job,
-                                run_id,
-                                resume: false,
-                            });
-                        }
-                    }
-                    DueDecision::Skip { next, note } => {
-                        let (state, next) = match (job.kind, next) {
-                            (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
-                            _ => (JobState::Missed, job.next_run_at.map(ts)),
-                        };
-                        tx.execute(
-                            "UPDATE jobs SET state = ?2, next_run_at = ?3, last_outcome = ?4,
-                               updated_at = ?5 WHERE id = ?1",
-                            params![job.id, state.as_str(), next, note, wall_now],
-                        )?;
-                        if let Some(job) = get_in(tx, &job.id)? {
-                            batch.missed.push((job, note));
-                        }
-                    }
-                }
-            }
-            Ok(batch)
-        })
-    }
-
     /// Extends a running job's lease. `false`: the lease is no longer this owner's (it expired
     /// and another claimer took the job, or the job was cancelled).
     pub fn job_renew(
@@ -499,15 +408,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n = self.immediate(|tx| {
             tx.execute(
-                "UPDATE jobs SET lease_until = ?4, updated_at = ?5
+                "UPDATE jobs SET lease_until = ?4
                  WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND run_id = ?3",
-                params![
-                    id,
-                    owner,
-                    run_id,
-                    ts(lease_end(wall_now, lease)),
-                    ts(wall_now)
-                ],
+                params![id, owner, run_id, ts(lease_end(wall_now, lease))],
             )
         })?;
         Ok(n == 1)
@@ -524,7 +427,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n = self.immediate(|tx| {
             tx.execute(
-                "UPDATE jobs SET lease_until = ?4, updated_at = ?4
+                "UPDATE jobs SET lease_until = ?4
                  WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND run_id = ?3",
                 params![id, owner, run_id, ts(wall_now)],
             )
@@ -543,7 +446,7 @@ impl Store {
         run_id: &str,
         done: &Completion,
     ) -> Result<Option<Job>, StoreError> {
-        let now = ts(done.wall_now);
+        let now = ts(done.now);
         let outcome = if done.ok {
             format!("ok: {}", done.summary)
         } else {
@@ -601,6 +504,8 @@ mod tests {
             params: json!({"port_id": "P1"}),
             next_run_at: when,
             catch_up_secs: None,
+            recipe_hash: None,
+            owner_recipe: None,
         }
     }
 
@@ -652,7 +557,7 @@ mod tests {
             ok: true,
             summary: "activated",
             next: None,
-            wall_now: t(10, 1),
+            now: t(10, 1),
         };
         assert!(s
             .job_complete(&job.id, "b", &c.run_id, &done)
@@ -750,7 +655,7 @@ mod tests {
             ok: true,
             summary: "activated",
             next: None,
-            wall_now: t(10, 1),
+            now: t(10, 1),
         };
         let j = s
             .job_complete(&job.id, "a", &c.run_id, &done)

@@ -124,7 +124,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
-    Ok(())
+    super::recipes::migrate(conn)
 }
 
 #[cfg(test)]

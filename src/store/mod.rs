@@ -5,21 +5,26 @@
 
 mod daemon;
 mod events;
+mod job_actions;
+mod job_claims;
 mod jobs;
 mod leases;
 mod ledger;
 mod migrations;
+mod recipes;
 mod runs;
 mod writer;
 
 pub use daemon::UnfinishedRun;
 pub use events::{state_rank, EventHub, Notification};
+pub use job_actions::Again;
 pub use jobs::{
     new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
 pub use leases::{new_lease_owner, HeldLease, LeaseHolder, LEASE_TTL};
 pub use ledger::{LedgerEntry, StepState};
+pub use recipes::{recipe_hash, Heartbeat};
 pub use runs::RunRecord;
 
 use rusqlite::Connection;

@@ -605,13 +605,14 @@ async fn btw_schedule_adds_lists_and_cancels_on_the_shared_store() {
     ]))
     .await;
     assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("--state is now --store"), "{}", o.stderr);
     assert_eq!(Store::open(&other).unwrap().job_list(&[]).unwrap().len(), 1);
 
     // A time the clocks skip (29 March 2099, 01:00 → 02:00) runs when the gap ends, and says so.
     let o = output(btw(url, dir.path()).args([
         "schedule",
         "add",
-        "--state",
+        "--store",
         other.to_str().unwrap(),
         "--at",
         "2099-03-29 01:30",

@@ -21,7 +21,7 @@ fn start(url: &str, root: &Path, extra: &[&str]) -> Daemon {
     let mut cmd = btw(url, &root.join("data"));
     cmd.args(["serve", "--recipes"])
         .arg(&recipes)
-        .args(["--state"])
+        .args(["--store"])
         .arg(root.join("data/btw.db"))
         .args(["--debounce-ms", "150"])
         .args(extra)
@@ -294,7 +294,7 @@ async fn killed_then_restarted_after(
     let when = t.to_rfc3339();
     let o = output(
         btw(&url, &root.path().join("data"))
-            .args(["schedule", "add", "--at", &when, "--state"])
+            .args(["schedule", "add", "--at", &when, "--store"])
             .arg(root.path().join("data/btw.db"))
             .arg(d.recipes.join("job.rhai")),
     )
@@ -320,7 +320,7 @@ async fn killed_then_restarted_after(
     }
     let o = output(
         btw(&url, &root.path().join("data"))
-            .args(["schedule", "list", "--all", "--state"])
+            .args(["schedule", "list", "--all", "--store"])
             .arg(root.path().join("data/btw.db")),
     )
     .await;
@@ -340,7 +340,16 @@ async fn a_job_missed_while_killed_runs_once_inside_the_catch_up_window() {
 #[tokio::test]
 async fn a_job_missed_beyond_the_catch_up_window_is_marked_missed() {
     let (list, reports, log) = killed_then_restarted_after(7200.0, "600").await;
-    assert!(reports.is_empty(), "not run: {reports:#?}");
+    // Not run; the miss has a report of its own, saying what to do.
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0]["outcome"], "missed", "not run: {reports:#?}");
+    assert!(
+        reports[0]["next"]
+            .as_str()
+            .unwrap()
+            .contains("btw schedule retry"),
+        "{reports:#?}"
+    );
     assert!(
         list["list"].as_str().unwrap().contains("missed"),
         "{list}\n{log}"

@@ -24,6 +24,8 @@ struct Options {
     tz: Option<String>,
     /// Catch-up window after downtime, in seconds.
     catch_up_secs: Option<u64>,
+    /// Catch-up window to this time (same forms as `when`): e.g. the end of a port date.
+    catch_up_until: Option<String>,
 }
 
 enum When {
@@ -50,33 +52,6 @@ fn script_now(rt: &Runtime) -> DateTime<Utc> {
         }
     }
     Utc::now()
-}
-
-/// Adds the job to the store; a one-off time must not be in the past.
-fn store_job(
-    store: &Store,
-    when: &When,
-    tz: chrono_tz::Tz,
-    recipe: &std::path::Path,
-    params: Value,
-    opts: &JobOptions,
-    now: DateTime<Utc>,
-) -> Result<Job, String> {
-    let added = match when {
-        When::At(w) => {
-            let t = clock::parse_when(w, tz)?;
-            if t < now {
-                return Err(format!(
-                    "{} is in the past (now {})",
-                    clock::fmt_local(t, tz),
-                    clock::fmt_local(now, tz)
-                ));
-            }
-            schedule::add_at(store, t, recipe, params, opts, now)
-        }
-        When::Cron(e) => schedule::add_cron(store, e, recipe, params, opts, now),
-    };
-    added.map_err(|e| e.to_string())
 }
 
 fn add(
@@ -108,6 +83,7 @@ fn add(
         id: Some(id),
         tz: Some(tz_name.clone()),
         catch_up_secs: opts.catch_up_secs,
+        ..Default::default()
     };
     let done = ledgered(
         ctx,
@@ -122,13 +98,14 @@ fn add(
             let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
                 .map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
-            let job = store_job(
+            let job = add_now(
                 &store,
                 &when,
-                tz,
                 &recipe,
-                params.clone(),
-                &job_opts(id),
+                &params,
+                &opts,
+                job_opts(id),
+                tz,
                 now,
             )
             .map_err(err)?;
@@ -156,6 +133,52 @@ fn add(
     )?;
     done.into_string()
         .map_err(|t| script_error(ctx, format!("{func}: unexpected recorded result ({t})")))
+}
+
+/// Adds the job: an `at` time must not be past on the daemon's clock (`now`).
+#[allow(clippy::too_many_arguments)]
+fn add_now(
+    store: &Store,
+    when: &When,
+    recipe: &std::path::Path,
+    params: &Value,
+    opts: &Options,
+    job_opts: JobOptions,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Result<Job, String> {
+    match when {
+        When::At(w) => {
+            let t = clock::parse_when(w, tz)?;
+            if t < now {
+                return Err(format!(
+                    "{} is in the past (now {})",
+                    clock::fmt_local(t, tz),
+                    clock::fmt_local(now, tz)
+                ));
+            }
+            let job_opts = match &opts.catch_up_until {
+                Some(u) => JobOptions {
+                    catch_up_secs: Some(catch_up_to(t, u, tz)?),
+                    ..job_opts
+                },
+                None => job_opts,
+            };
+            schedule::add_at(store, t, recipe, params.clone(), &job_opts, now)
+        }
+        When::Cron(_) if opts.catch_up_until.is_some() => {
+            return Err("catch_up_until is for schedule::at; give a cron job catch_up_secs".into())
+        }
+        When::Cron(e) => schedule::add_cron(store, e, recipe, params.clone(), &job_opts, now),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The catch-up window of a job due at `t` that may still run until `until`.
+fn catch_up_to(t: DateTime<Utc>, until: &str, tz: chrono_tz::Tz) -> Result<u64, String> {
+    let u = clock::parse_when(until, tz).map_err(|e| format!("catch_up_until: {e}"))?;
+    u64::try_from((u - t).num_seconds())
+        .map_err(|_| format!("catch_up_until {until} is before the job's time"))
 }
 
 /// A job as a script map: the stored fields plus `next_run_local` (UK time, for printing).
@@ -197,7 +220,7 @@ fn cancel_job(ctx: &NativeCallContext, id: &str) -> RhaiResult<Dynamic> {
     let rt = runtime(ctx)?;
     let store = store_of(ctx, &rt, "schedule::cancel")?;
     let job = store
-        .job_cancel(id.trim(), Utc::now())
+        .job_cancel(id.trim(), script_now(&rt))
         .map_err(|e| script_error(ctx, format!("schedule::cancel: {}", e.detail)))?;
     Ok(job_map(&job))
 }
@@ -231,12 +254,15 @@ pub mod schedule_module {
     }
 
     /// As `schedule::at`, with options: `tz` (time zone of a local `when`, default
-    /// `"Europe/London"`) and `catch_up_secs` (if the daemon was down at `when`, still run it
-    /// this many seconds late; later, it is marked missed).
+    /// `"Europe/London"`), `catch_up_secs` (if the daemon was down at `when`, still run it
+    /// this many seconds late; later, it is marked missed) or `catch_up_until` (a time, as
+    /// `when`: still run it until then).
     ///
     /// ```rhai
     /// schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id},
     ///              #{catch_up_secs: 600});
+    /// schedule::at(`${p.port_date} 10:00`, "whc_port_activate.rhai", #{import_order_id: p.id},
+    ///              #{catch_up_until: `${p.port_date} 23:59`});
     /// ```
     #[rhai_fn(name = "at", return_raw)]
     pub fn at_with(

@@ -1,0 +1,199 @@
+//! Recipe versions kept in the store (content hash → text), each watched recipe's last good
+//! version, and the daemon's heartbeat: what lets any daemon on a store run exactly what was
+//! scheduled, survive a restart with a broken file, and tell `btw run` whether anyone is serving.
+
+use super::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The tables and job columns of this file. Idempotent (it checks what exists), so it runs
+/// after the numbered migrations on every open without a number of its own.
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS recipe_versions (
+            hash        TEXT PRIMARY KEY,
+            path        TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            stored_at   TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS recipe_heads (
+            path        TEXT PRIMARY KEY,
+            hash        TEXT NOT NULL REFERENCES recipe_versions (hash),
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS daemon_heartbeat (
+            owner       TEXT PRIMARY KEY,
+            pid         INTEGER NOT NULL,
+            recipes     TEXT NOT NULL,
+            beat_at     TEXT NOT NULL
+        );",
+    )?;
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?1",
+            [col],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    // The version a job runs, and the recipe whose header made it (NULL: scheduled explicitly).
+    for (col, ty) in [("recipe_hash", "TEXT"), ("owner_recipe", "TEXT")] {
+        if !has(col)? {
+            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {col} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A recipe's content hash: the runner's (FNV-1a, 64 bits), so the daemon, the runs table
+/// and the jobs name one text by one hash.
+pub fn recipe_hash(source: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in source.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A daemon seen on the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heartbeat {
+    pub owner: String,
+    pub pid: u32,
+    pub recipes: String,
+    pub beat_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Keeps `source` (once per content); returns its hash.
+    pub fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError> {
+        let hash = recipe_hash(source);
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO recipe_versions (hash, path, source, stored_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![hash, path, source, super::now_rfc3339()],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(hash)
+    }
+
+    /// The text of a stored version.
+    pub fn recipe_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT source FROM recipe_versions WHERE hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records `source` as the last good version of the watched recipe at `path`.
+    pub fn recipe_head_set(&self, path: &str, source: &str) -> Result<String, StoreError> {
+        let hash = self.recipe_version_put(path, source)?;
+        self.conn()
+            .execute(
+                "INSERT INTO recipe_heads (path, hash, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+                params![path, hash, super::now_rfc3339()],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(hash)
+    }
+
+    /// The last good version of a watched recipe: its hash and text.
+    pub fn recipe_head(&self, path: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT v.hash, v.source FROM recipe_heads h JOIN recipe_versions v ON v.hash = h.hash
+                 WHERE h.path = ?1",
+                [path],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Forgets a watched recipe's last good version (the file was deleted or renamed away).
+    pub fn recipe_head_clear(&self, path: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM recipe_heads WHERE path = ?1", [path])
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records that the daemon `owner` is alive now (real time).
+    pub fn heartbeat(
+        &self,
+        owner: &str,
+        recipes: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO daemon_heartbeat (owner, pid, recipes, beat_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
+                params![owner, std::process::id(), recipes, super::jobs::ts(now)],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// A daemon stopping says so, so nobody is told one is serving.
+    pub fn heartbeat_end(&self, owner: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM daemon_heartbeat WHERE owner = ?1", [owner])
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// The most recent heartbeat on this store, if any.
+    pub fn last_heartbeat(&self) -> Result<Option<Heartbeat>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat
+                 ORDER BY beat_at DESC LIMIT 1",
+                [],
+                |r| {
+                    let at: String = r.get(3)?;
+                    Ok(Heartbeat {
+                        owner: r.get(0)?,
+                        pid: r.get::<_, i64>(1)?.max(0) as u32,
+                        recipes: r.get(2)?,
+                        beat_at: DateTime::parse_from_rfc3339(&at)
+                            .map(|d| d.with_timezone(&Utc))
+                            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_heads_and_heartbeats() {
+        let s = Store::in_memory();
+        let h1 = s.recipe_head_set("/r/a.rhai", "1").unwrap();
+        assert_eq!(s.recipe_version_put("/r/a.rhai", "1").unwrap(), h1);
+        let h2 = s.recipe_head_set("/r/a.rhai", "2").unwrap();
+        assert_ne!(h1, h2);
+        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), Some((h2, "2".into())));
+        assert_eq!(s.recipe_version(&h1).unwrap().as_deref(), Some("1"));
+        s.recipe_head_clear("/r/a.rhai").unwrap();
+        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), None);
+        assert_eq!(s.last_heartbeat().unwrap(), None);
+        let now = Utc::now();
+        s.heartbeat("d1", "/r", now).unwrap();
+        assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
+        s.heartbeat_end("d1").unwrap();
+        assert_eq!(s.last_heartbeat().unwrap(), None);
+    }
+}

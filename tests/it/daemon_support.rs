@@ -1,0 +1,111 @@
+//! What the daemon tests share: `btw serve` started as an operator would (real binary, real
+//! folder, real store), its log, its reports, and the sandbox's clock.
+
+use crate::common::*;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+pub struct Serve {
+    pub child: tokio::process::Child,
+    pub log: PathBuf,
+}
+
+/// Starts `btw serve ARGS` with `data` as btw's data folder, its stderr in a log file there.
+pub fn serve(url: &str, data: &Path, args: &[&str]) -> Serve {
+    std::fs::create_dir_all(data).unwrap();
+    let n = std::fs::read_dir(data).map(|d| d.count()).unwrap_or(0);
+    let log = data.join(format!("serve-{n}-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut cmd = btw(url, data);
+    cmd.arg("serve")
+        .args(["--debounce-ms", "150"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(file);
+    Serve {
+        child: cmd.spawn().unwrap(),
+        log,
+    }
+}
+
+impl Serve {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn wait_log(&self, needle: &str, count: usize) {
+        let log = self.log.clone();
+        wait_for(&format!("{count}× {needle:?} in the log"), 30, || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(needle)
+                .count()
+                >= count
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+    }
+
+    /// SIGTERM, then wait for it to stop; its log.
+    pub async fn stop(mut self) -> String {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        self.log()
+    }
+}
+
+/// Polls `cond` until it holds or `secs` pass.
+pub async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        if Instant::now() > deadline {
+            return Err(format!("waited {secs} s for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The reports in `recipes/runs`, oldest first.
+pub fn reports(recipes: &Path) -> Vec<Value> {
+    let mut out: Vec<Value> = std::fs::read_dir(recipes.join("runs"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a: &Value, b: &Value| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
+    out
+}
+
+pub async fn sandbox_now(url: &str) -> DateTime<Utc> {
+    let v: Value = reqwest::get(format!("{url}/__sandbox/clock"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["now"].as_str().unwrap().parse().unwrap()
+}
+
+/// Moves the sandbox clock to `local` (UK time) on `date` (YYYY-MM-DD).
+pub async fn advance_to_uk(url: &str, date: &str, hh: u32) {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    let t = chrono_tz::Europe::London
+        .from_local_datetime(&day.and_hms_opt(hh, 0, 0).unwrap())
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc);
+    let secs = (t - sandbox_now(url).await).num_milliseconds() as f64 / 1000.0;
+    assert!(secs > 0.0, "the sandbox is already past {date} {hh}:00");
+    advance(url, secs).await;
+}
