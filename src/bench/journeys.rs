@@ -2,8 +2,8 @@
 //! and the same HTTP calls made by plain reqwest + serde_json, at a bounded concurrency.
 
 use crate::api::{BtClient, ClientOptions, Credentials, Secret};
-use crate::config::{Limits, Profile};
-use crate::engine::{Cancel, LogLevel, Output};
+use crate::config::Profile;
+use crate::engine::{LogLevel, Output};
 use crate::runner::{self, RunContext, Script};
 use crate::store::Store;
 use serde_json::{json, Map, Value};
@@ -105,19 +105,9 @@ pub fn bt_client(url: &str) -> BtClient {
 
 /// The context `btw run` gives a script, with or without its SQLite store.
 pub fn run_context(client: BtClient, store: Option<Store>) -> RunContext {
-    RunContext {
-        client,
-        profile: Profile::Sandbox,
-        cug: CUG.into(),
-        billing_account: BILLING.into(),
-        limits: Limits::default(),
-        out: Arc::new(Discard),
-        cancel: Cancel::default(),
-        poll_interval: None,
-        store,
-        resume: None,
-        events: None,
-    }
+    RunContext::new(client, Profile::Sandbox, Arc::new(Discard))
+        .with_account(CUG, BILLING)
+        .with_store(store)
 }
 
 /// `n` journeys of the recipe through `runner::run`, `c` at a time.
@@ -262,10 +252,43 @@ impl Baseline {
             .await?;
         self.free(&format!("{inv}/username"), &[("value", &username)])
             .await?;
-        let ch = |n: &str, v: &str| json!({"name": n, "value": v});
+        let company = Company {
+            name,
+            domain,
+            group,
+            username,
+            suffix: suffix.to_string(),
+        };
+        let (qid, service_id) = self.qualify(&company).await?;
+        let (start, end) = self.ringfence(&service_id, &qid).await?;
+        let (_, found) = self
+            .call(
+                Method::GET,
+                "/common/geographicAddressManagement/v1/geographicAddress",
+                &[("postcode", "IP5 3RE"), ("addressSource", "ROBT")],
+                None,
+            )
+            .await?;
+        let nad = found[0]["id"].as_str().ok_or("no address")?.to_string();
+        let body = order_body(&company, &service_id, &qid, &nad, (&start, &end));
+        let order = self
+            .ok(Method::POST, "/bt-wholesale/v1/order/productOrder", &body)
+            .await?;
+        let id = order["id"].as_str().ok_or("no order id")?.to_string();
+        self.ok(
+            Method::POST,
+            "/bt-wholesale/v1/order/submit-product-order",
+            &json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Qualifies the company: (qualification id, service id).
+    async fn qualify(&self, c: &Company) -> Result<(String, String), String> {
         let q = self
             .ok(
-                Method::POST,
+                reqwest::Method::POST,
                 "/bt-wholesale/v1/whc/productOfferingQualification",
                 &json!({
                     "relatedParty": [{"id": CUG, "role": "customer", "@referredType": "BtCug"}],
@@ -274,8 +297,8 @@ impl Baseline {
                         "id": "1",
                         "productOffering": {"id": "WHCCompany"},
                         "product": {"productCharacteristic": [
-                            ch("customerName", &name), ch("customerDomain", &domain),
-                            ch("customerGroup", &group)]}
+                            ch("customerName", &c.name), ch("customerDomain", &c.domain),
+                            ch("customerGroup", &c.group)]}
                     }]
                 }),
             )
@@ -290,9 +313,14 @@ impl Baseline {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        Ok((qid, service_id))
+    }
+
+    /// Ringfences one number in 0121: (start, end).
+    async fn ringfence(&self, service_id: &str, qid: &str) -> Result<(String, String), String> {
         let rf = self
             .ok(
-                Method::POST,
+                reqwest::Method::POST,
                 "/v1/resourceManagement/directoryNumbers/ringFence",
                 &json!({
                     "customer": {"id": CUG, "type": "BUSINESS"},
@@ -314,56 +342,53 @@ impl Baseline {
             .and_then(Value::as_str)
             .unwrap_or(&start)
             .to_string();
-        let (_, found) = self
-            .call(
-                Method::GET,
-                "/common/geographicAddressManagement/v1/geographicAddress",
-                &[("postcode", "IP5 3RE"), ("addressSource", "ROBT")],
-                None,
-            )
-            .await?;
-        let nad = found[0]["id"].as_str().ok_or("no address")?.to_string();
-        let order = self
-            .ok(
-                Method::POST,
-                "/bt-wholesale/v1/order/productOrder",
-                &json!({
-                    "externalId": format!("bench-{}", uuid::Uuid::new_v4().simple()),
-                    "relatedParty": [{"id": CUG, "role": "customer", "@referredType": "BtCug"}],
-                    "billingAccount": {"id": BILLING},
-                    "productOrderItem": [
-                        {"id": "1", "action": "add", "productOffering": {"id": "WHCCompany"},
-                         "product": {"productCharacteristic": [
-                            ch("customerName", &name), ch("customerDomain", &domain),
-                            ch("customerGroup", &group), ch("serviceId", &service_id),
-                            ch("qualifierId", &qid)]}},
-                        {"id": "2", "action": "add", "productOffering": {"id": "WHCSite"},
-                         "product": {"productCharacteristic": [
-                            ch("siteName", &format!("{name} HQ")),
-                            ch("siteLocationCode", &format!("BENC{suffix}"))]},
-                         "relatedPlace": [{"id": nad, "role": "installationAddress",
-                                           "@referredType": "GeographicAddress"}]},
-                        {"id": "3", "action": "add", "productOffering": {"id": "WHCNumberBlock"},
-                         "product": {"productCharacteristic": [
-                            ch("startNumber", &start), ch("endNumber", &end)]}},
-                        {"id": "4", "action": "add", "productOffering": {"id": "WHCUser"},
-                         "product": {"productCharacteristic": [
-                            ch("firstName", "Ada"), ch("lastName", "Tester"),
-                            ch("username", &username), ch("extension", "2001"),
-                            ch("directoryNumber", &start)]}},
-                    ],
-                }),
-            )
-            .await?;
-        let id = order["id"].as_str().ok_or("no order id")?.to_string();
-        self.ok(
-            Method::POST,
-            "/bt-wholesale/v1/order/submit-product-order",
-            &json!({"productOrder": {"id": id, "@referredType": "ProductOrder"}}),
-        )
-        .await?;
-        Ok(())
+        Ok((start, end))
     }
+}
+
+/// The new company a baseline journey orders.
+struct Company {
+    name: String,
+    domain: String,
+    group: String,
+    username: String,
+    suffix: String,
+}
+
+/// A TMF characteristic.
+fn ch(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}
+
+/// The provide order: the company, a site, the number block and one user.
+fn order_body(c: &Company, service_id: &str, qid: &str, nad: &str, block: (&str, &str)) -> Value {
+    let (start, end) = block;
+    json!({
+        "externalId": format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        "relatedParty": [{"id": CUG, "role": "customer", "@referredType": "BtCug"}],
+        "billingAccount": {"id": BILLING},
+        "productOrderItem": [
+            {"id": "1", "action": "add", "productOffering": {"id": "WHCCompany"},
+             "product": {"productCharacteristic": [
+                ch("customerName", &c.name), ch("customerDomain", &c.domain),
+                ch("customerGroup", &c.group), ch("serviceId", service_id),
+                ch("qualifierId", qid)]}},
+            {"id": "2", "action": "add", "productOffering": {"id": "WHCSite"},
+             "product": {"productCharacteristic": [
+                ch("siteName", &format!("{} HQ", c.name)),
+                ch("siteLocationCode", &format!("BENC{}", c.suffix))]},
+             "relatedPlace": [{"id": nad, "role": "installationAddress",
+                               "@referredType": "GeographicAddress"}]},
+            {"id": "3", "action": "add", "productOffering": {"id": "WHCNumberBlock"},
+             "product": {"productCharacteristic": [
+                ch("startNumber", start), ch("endNumber", end)]}},
+            {"id": "4", "action": "add", "productOffering": {"id": "WHCUser"},
+             "product": {"productCharacteristic": [
+                ch("firstName", "Ada"), ch("lastName", "Tester"),
+                ch("username", &c.username), ch("extension", "2001"),
+                ch("directoryNumber", start)]}},
+        ],
+    })
 }
 
 /// `n` plain-Rust journeys, `c` at a time.
