@@ -113,6 +113,12 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A stored instant: RFC 3339 in UTC with milliseconds and `Z`, so that comparing the text
+/// compares the times (the store's timestamps).
+pub fn rfc3339_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// An instant as local time in `tz` with its abbreviation, e.g. `2026-12-01 10:00 GMT`.
 pub fn fmt_local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()

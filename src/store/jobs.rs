@@ -8,7 +8,7 @@
 //! [`DueDecision`] per due job instead.
 
 use super::{Store, StoreError};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -192,7 +192,7 @@ pub struct Completion<'a> {
 
 /// A stored instant: UTC, milliseconds, `Z`, so comparing the text compares the times.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::time::rfc3339_millis(t)
 }
 
 fn parse_ts(idx: usize, s: &str) -> rusqlite::Result<DateTime<Utc>> {

@@ -46,7 +46,7 @@ fn owner_is_gone(owner: &str) -> bool {
 
 fn expiry(ttl: Duration) -> String {
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
-    (chrono::Utc::now() + ttl).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::time::rfc3339_millis(chrono::Utc::now() + ttl)
 }
 
 impl Store {

@@ -114,5 +114,5 @@ impl Store {
 }
 
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::time::rfc3339_millis(chrono::Utc::now())
 }

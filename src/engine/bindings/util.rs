@@ -101,7 +101,7 @@ pub mod time_module {
     use super::sandbox_time as current;
     use crate::api::ApiError;
     use crate::engine::bindings::{block_on, runtime, script_error, RhaiResult};
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Utc};
     use chrono_tz::Europe::London;
     use rhai::{FLOAT, INT};
 
@@ -112,7 +112,7 @@ pub mod time_module {
     }
 
     fn fmt(d: DateTime<Utc>) -> String {
-        d.to_rfc3339_opts(SecondsFormat::Secs, true)
+        crate::time::rfc3339(d)
     }
 
     /// The current time as an RFC 3339 UTC string. With the sandbox profile this is the
