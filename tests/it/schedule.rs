@@ -682,3 +682,28 @@ async fn btw_schedule_adds_lists_and_cancels_on_the_shared_store() {
         assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
     }
 }
+
+#[tokio::test]
+async fn a_script_scheduling_into_the_spring_gap_is_told_when_it_runs() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    recipe(dir.path(), "activate.rhai", "1");
+    let store = Store::open(&dir.path().join("btw.db")).unwrap();
+    let (mut ctx, out) = context(client(&sb.base_url()));
+    ctx.store = Some(store.clone());
+    let mut script = Script::inline(
+        "plan.rhai",
+        r#"schedule::at("2099-03-29 01:30", "activate.rhai", #{})"#,
+    );
+    script.dir = Some(dir.path().to_path_buf());
+    let o = runner::run(ctx, script, Map::new()).await;
+    let id = o.result.unwrap();
+    let job = store.job_get(id.as_str().unwrap()).unwrap().unwrap();
+    // 01:30 does not exist on 29 March 2099 in London: the job runs at 02:00 BST, 01:00Z.
+    assert_eq!(
+        job.next_run_at.unwrap().to_rfc3339(),
+        "2099-03-29T01:00:00+00:00"
+    );
+    let said = format!("{:?}", out.take());
+    assert!(said.contains("does not exist"), "{said}");
+}

@@ -98,6 +98,16 @@ fn add(
             let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
                 .map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
+            // A local time in a spring-forward gap is taken, as everywhere, at the gap's end: say so.
+            if let When::At(w) = &when {
+                if let Ok(crate::time::Parsed {
+                    warning: Some(warning),
+                    ..
+                }) = crate::time::parse_in(w, tz)
+                {
+                    rt.out.log(crate::engine::LogLevel::Warn, &warning);
+                }
+            }
             let job = add_now(
                 &store,
                 &when,
