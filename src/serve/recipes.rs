@@ -24,18 +24,20 @@ pub(super) struct Loaded {
     pub(super) source: String,
 }
 
-/// Handles what the folder holds now, then follows it until `stop`; the watcher must live as
-/// long as the task. Of the quiet period, half is the watcher's debounce, half the check that
-/// size and modification time held still.
+/// Handles what the folder holds now, then follows it until `stop`. Of the quiet period, half
+/// is the watcher's debounce, half the check that size and modification time held still.
+/// Every `rescan` the folder is read again in full (a missed event loses nothing), and the
+/// watch is set up afresh when a watched folder was replaced (`mv inbox inbox.old && mkdir inbox`).
 pub(super) async fn start(
     daemon: Arc<Daemon>,
     clock: Arc<dyn Clock>,
     quiet: Duration,
+    rescan: Duration,
     mut stop: tokio_watch::Receiver<bool>,
-) -> notify::Result<(JoinHandle<()>, FolderWatcher)> {
+) -> notify::Result<JoinHandle<()>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let half = (quiet / 2).max(Duration::from_millis(5));
-    let watcher = watch::watch(&daemon.dir, half, tx)?;
+    let mut armed = Armed::new(&daemon.dir, half, tx)?;
     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
     let dir = daemon.dir.clone();
     let present = blocking(move || watch::scan(&dir))
@@ -47,12 +49,24 @@ pub(super) async fn start(
     let task = tokio::spawn(async move {
         let mut stability = Stability::new(half);
         let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
+        let mut full = tokio::time::interval(rescan.max(Duration::from_millis(100)));
+        full.tick().await;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(p) = rx.recv() => {
                     if watch::classify(&daemon.dir, &p).is_some() {
                         stability.touch(p, Instant::now());
+                    }
+                }
+                _ = full.tick() => {
+                    armed.rearm_if_replaced();
+                    let dir = daemon.dir.clone();
+                    // Only inbox jobs: a recipe already loaded is unchanged unless an event said so.
+                    for s in blocking(move || watch::scan(&dir)).await.unwrap_or_default() {
+                        if let Settled::InboxJob(p) = s {
+                            stability.touch(p, Instant::now());
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -66,7 +80,65 @@ pub(super) async fn start(
             }
         }
     });
-    Ok((task, watcher))
+    Ok(task)
+}
+
+/// The folder's watch, and which folders it watches (by device and inode), so a replaced one
+/// is noticed and watched again.
+struct Armed {
+    dir: PathBuf,
+    quiet: Duration,
+    tx: mpsc::UnboundedSender<PathBuf>,
+    ids: Option<(u64, u64)>,
+    watcher: Option<FolderWatcher>,
+}
+
+impl Armed {
+    fn new(
+        dir: &Path,
+        quiet: Duration,
+        tx: mpsc::UnboundedSender<PathBuf>,
+    ) -> notify::Result<Self> {
+        let watcher = watch::watch(dir, quiet, tx.clone())?;
+        Ok(Armed {
+            dir: dir.to_path_buf(),
+            quiet,
+            tx,
+            ids: inbox_id(dir),
+            watcher: Some(watcher),
+        })
+    }
+
+    fn rearm_if_replaced(&mut self) {
+        let now = inbox_id(&self.dir);
+        if now == self.ids {
+            return;
+        }
+        if now.is_none() {
+            // Gone for now (renamed away): made again so drops have somewhere to go.
+            let _ = std::fs::create_dir_all(self.dir.join("inbox"));
+        }
+        // The old watch goes first: two watches of one folder would report every change twice.
+        self.watcher = None;
+        match watch::watch(&self.dir, self.quiet, self.tx.clone()) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.ids = inbox_id(&self.dir);
+                tracing::info!("inbox/ was replaced: watching the new one");
+            }
+            Err(e) => tracing::warn!("cannot watch {} again: {e}", self.dir.display()),
+        }
+    }
+}
+
+/// The inbox folder's device and inode.
+#[cfg(unix)]
+fn inbox_id(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join("inbox"))
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Handles settled files in order, on the blocking pool (they are read, compiled, recorded).
@@ -264,4 +336,10 @@ impl Daemon {
             Err(e) => tracing::error!("{name}: {e}"),
         }
     }
+}
+
+/// Without inodes, only a missing inbox is noticed.
+#[cfg(not(unix))]
+fn inbox_id(dir: &Path) -> Option<(u64, u64)> {
+    dir.join("inbox").is_dir().then_some((0, 0))
 }
