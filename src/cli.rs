@@ -218,6 +218,10 @@ pub struct ServeArgs {
     /// inbox/failed jobs are kept, the newest.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub keep_runs: u64,
+    /// Seconds a scheduled job's claim holds without renewal: how soon a job whose daemon
+    /// died mid-run is resumed (by the next daemon's scheduler).
+    #[arg(long, hide = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub job_lease: u64,
 }
 
 /// Options of `btw bench`.

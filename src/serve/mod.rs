@@ -51,6 +51,8 @@ pub(crate) struct ServeOptions {
     pub catch_up: Duration,
     /// How long a file must be quiet before it is read.
     pub debounce: Duration,
+    /// How long a scheduled job's claim holds without renewal.
+    pub lease: Duration,
     /// Inbox, on-drop and trigger runs at once (the rest wait their turn).
     pub max_concurrent: usize,
     /// How often the folder is read again in full, for anything the watcher missed.
@@ -176,6 +178,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     let config = SchedulerConfig {
         catch_up: opts.catch_up,
         grace: opts.grace,
+        lease: opts.lease,
         ..SchedulerConfig::default()
     };
     let tasks = Tasks {

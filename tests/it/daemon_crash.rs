@@ -175,3 +175,57 @@ async fn an_inbox_job_killed_mid_run_resumes_once_and_lands_in_done_with_its_run
     assert_eq!(r["attempts"], 2, "{r:#}");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_scheduled_run_killed_mid_run_is_resumed_once_through_its_lease() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = root.path().join("recipes");
+    let store = root.path().join("btw.db");
+    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
+    std::fs::write(
+        recipes.join("slow.rhai"),
+        "//! trigger: manual\nprint(\"begun\");\ntime::sleep(2.0);\n#{n: 1}\n",
+    )
+    .unwrap();
+    let args = [
+        "--recipes",
+        recipes.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--job-lease",
+        "3",
+    ];
+    let d = serve(&url, &data, &args);
+    d.wait_log("slow.rhai: loaded", 1).await;
+    let at = (sandbox_now(&url).await + chrono::Duration::seconds(2)).to_rfc3339();
+    let job = serde_json::json!({"recipe": "slow.rhai", "at": at}).to_string();
+    std::fs::write(recipes.join("inbox/later.json"), job).unwrap();
+    d.wait_log("begun", 1).await;
+    d.kill9().await;
+
+    let d = serve(&url, &data, &args);
+    let s = btw::store::Store::open(&store).unwrap();
+    wait_for("the job done", 60, || {
+        s.job_list(&[]).unwrap()[0].state == btw::store::JobState::Done
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let job = &s.job_list(&[]).unwrap()[0];
+    assert_eq!(job.attempts, 2, "{job:?}");
+    let run_id = job.last_run_id.clone().unwrap();
+    let log = d.stop().await;
+    assert_eq!(
+        log.matches(&format!("run {run_id} started")).count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("begun").count(), 1, "resumed once: {log}");
+    let all = reports(&recipes);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["run_id"], run_id.as_str());
+    assert_eq!(all[0]["outcome"], "ok");
+    assert_eq!(all[0]["attempts"], 2);
+}
