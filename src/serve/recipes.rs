@@ -160,9 +160,21 @@ impl Daemon {
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
         let name = file_name(path);
-        // Gone (deleted or renamed away), or not a recipe file at all (a device, too large).
-        let Ok(source) = crate::engine::limits::read_script_file(path) else {
-            return self.recipe_gone(path, now);
+        let source = match crate::engine::limits::read_script_file(path) {
+            Ok(s) => s,
+            // Gone: deleted or renamed away.
+            Err(_) if std::fs::symlink_metadata(path).is_err() => {
+                return self.recipe_gone(path, now)
+            }
+            // There but not a recipe to read (a directory, a FIFO, too large, not UTF-8): broken.
+            Err(reason) => {
+                self.report_broken(
+                    path,
+                    &format!("unreadable:{reason}"),
+                    &format!("error: {reason}"),
+                );
+                return self.keep_last_good(path);
+            }
         };
         let hash = runner::script_hash(&source);
         if self.loaded().get(path).map(|l| l.hash.as_str()) == Some(hash.as_str()) {
@@ -273,10 +285,17 @@ impl Daemon {
                     .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
             }
         };
-        let problem = match checked {
-            Ok(h) => return Some(h),
-            Err(p) => p,
-        };
+        match checked {
+            Ok(h) => Some(h),
+            Err(problem) => {
+                self.report_broken(path, hash, &problem);
+                None
+            }
+        }
+    }
+
+    /// Reports a broken recipe, once per content (`key`), saying whether a version keeps serving.
+    fn report_broken(&self, path: &Path, key: &str, problem: &str) {
         let stored = self
             .store
             .recipe_head(&path.display().to_string())
@@ -289,11 +308,10 @@ impl Daemon {
             "; not loaded"
         };
         let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
-        if broken.get(path).map(String::as_str) != Some(hash) {
-            broken.insert(path.to_path_buf(), hash.to_string());
+        if broken.get(path).map(String::as_str) != Some(key) {
+            broken.insert(path.to_path_buf(), key.to_string());
             tracing::error!("{}: broken edit{keep}\n{problem}", file_name(path));
         }
-        None
     }
 
     /// Runs an on-drop recipe (once per content), or schedules an `at`/`cron` one.

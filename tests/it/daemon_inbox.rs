@@ -274,3 +274,69 @@ async fn idle_connections_to_the_listener_starve_neither_the_inbox_nor_notificat
     let log = d.stop().await;
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[tokio::test]
+async fn jobs_dropped_at_once_run_at_most_max_runs_at_a_time() {
+    let sb = sandbox().await;
+    let f = folder();
+    std::fs::write(
+        f.recipes.join("wait.rhai"),
+        "//! trigger: manual\ntime::sleep(0.4);\n#{n: params.n}\n",
+    )
+    .unwrap();
+    let d = start(&sb.base_url(), &f, &["--max-runs", "2"]);
+    d.wait_log("wait.rhai: loaded", 1).await;
+    for i in 0..8 {
+        let job = json!({"recipe": "wait.rhai", "params": {"n": i}});
+        f.drop_job(&format!("w{i}.json"), job.to_string().as_bytes());
+    }
+    wait_for("8 runs", 60, || reports(&f.recipes).len() == 8)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let spans: Vec<(String, String)> = reports(&f.recipes)
+        .iter()
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap().to_string(),
+                r["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The most runs in flight at any run's start (times are UTC RFC 3339: text order is time order).
+    let most = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap();
+    assert!(most <= 2, "{most} at once: {spans:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn unreadable_recipes_are_reported_broken_with_the_reason() {
+    let sb = sandbox().await;
+    let f = folder();
+    let d = start(&sb.base_url(), &f, &[]);
+    d.wait_log("job.rhai: loaded", 1).await;
+    std::fs::write(
+        f.recipes.join("latin1.rhai"),
+        b"//! trigger: manual\n\"caf\xe9\"\n",
+    )
+    .unwrap();
+    mkfifo(&f.recipes.join("pipe.rhai"));
+    d.wait_log("latin1.rhai: broken edit", 1).await;
+    d.wait_log("pipe.rhai: broken edit", 1).await;
+    let log = d.log();
+    assert!(log.contains("not UTF-8"), "{log}");
+    assert!(log.contains("not a regular file"), "{log}");
+    // The FIFO wedges nothing: a job still runs, and SIGTERM still stops the daemon.
+    f.drop_job(
+        "after.json",
+        br#"{"recipe": "job.rhai", "params": {"n": 3}}"#,
+    );
+    wait_for("the job run", 30, || reports(&f.recipes).len() == 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let log = d.stop().await;
+    assert!(log.contains("stopped"), "{log}");
+}
