@@ -55,6 +55,10 @@ pub(super) async fn start(
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(p) = rx.recv() => {
+                    if p == daemon.dir.join("inbox") {
+                        // Renamed away, or made anew: the new one is watched at once.
+                        armed.rearm_if_replaced();
+                    }
                     if watch::classify(&daemon.dir, &p).is_some() {
                         stability.touch(p, Instant::now());
                     }
@@ -339,17 +343,25 @@ impl Daemon {
             return;
         }
         let run_id = runner::new_run_id();
-        match self
-            .store
-            .claim_drop(&path.display().to_string(), hash, &run_id)
-        {
-            Ok(true) => self.launch(
-                path.to_path_buf(),
-                Map::new(),
-                "on-drop".into(),
-                Some(run_id),
-                false,
-            ),
+        let key = path.display().to_string();
+        match self.store.claim_drop(&key, hash, &run_id) {
+            Ok(true) => {
+                // Recorded before it waits for a slot: a crash meanwhile resumes it, never loses it.
+                let params = serde_json::Value::Object(Map::new());
+                if let Err(e) = self
+                    .store
+                    .daemon_run_started(&run_id, &key, &params, "on-drop")
+                {
+                    tracing::error!("{name}: cannot record the run: {e}");
+                }
+                self.launch(
+                    path.to_path_buf(),
+                    Map::new(),
+                    "on-drop".into(),
+                    Some(run_id),
+                    false,
+                );
+            }
             Ok(false) => tracing::info!("{name}: this content already ran; not running it again"),
             Err(e) => tracing::error!("{name}: {e}"),
         }
