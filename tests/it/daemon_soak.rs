@@ -13,6 +13,15 @@ fn count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
+/// The store's size on disk, its write-ahead log included.
+fn store_bytes(store: &std::path::Path) -> u64 {
+    let wal = store.with_extension("db-wal");
+    [store, wal.as_path()]
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
 fn rows(store: &std::path::Path, table: &str) -> i64 {
     let c = rusqlite::Connection::open(store).unwrap();
     c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
@@ -57,7 +66,7 @@ async fn soak(jobs: usize) {
     let client = reqwest::Client::new();
     let batch = 50;
     let warm_up = 100.min(jobs / 2);
-    let mut warm_rss = 0;
+    let (mut warm_rss, mut warm_bytes) = (0, 0);
     for start in (0..jobs).step_by(batch) {
         for i in start..(start + batch).min(jobs) {
             let tmp = recipes.join("inbox").join(format!(".{i}.tmp"));
@@ -86,10 +95,12 @@ async fn soak(jobs: usize) {
         if start + batch == warm_up.max(batch) {
             wait_settled(&store, 60).await;
             warm_rss = rss_kb(d.pid());
+            warm_bytes = store_bytes(&store);
         }
     }
     wait_settled(&store, 120).await;
     let end_rss = rss_kb(d.pid());
+    let end_bytes = store_bytes(&store);
     let log = d.log();
     let ok = |recipe: &str| {
         log.lines()
@@ -100,7 +111,14 @@ async fn soak(jobs: usize) {
     assert_eq!(ok("on_complete.rhai"), jobs, "every trigger ran once");
     // ≤ 4 MB per 1000 jobs after the warm-up, with 2 MB of slack for the allocator.
     let allowed = (4096 * (jobs - warm_up) / 1000 + 2048) as u64;
-    eprintln!("soak of {jobs}: RSS {warm_rss} kB after the warm-up, {end_rss} kB at the end");
+    eprintln!(
+        "soak of {jobs}: RSS {warm_rss} → {end_rss} kB, store {warm_bytes} → {end_bytes} bytes"
+    );
+    // Freed pages are reused: the file stops growing at the retention's size (plus the log's).
+    assert!(
+        end_bytes <= warm_bytes + 3 * 1024 * 1024,
+        "the store grew {warm_bytes} → {end_bytes} bytes"
+    );
     assert!(
         end_rss <= warm_rss + allowed,
         "memory grew {warm_rss} → {end_rss} kB over {} jobs",
