@@ -179,7 +179,7 @@ impl Daemon {
         let run_id = crate::runner::new_run_id();
         let origin = format!("inbox:{}", file_name(path));
         self.store
-            .daemon_run_started(
+            .daemon_run_queued(
                 &run_id,
                 &recipe.display().to_string(),
                 &Value::Object(params.clone()),

@@ -350,7 +350,7 @@ impl Daemon {
                 let params = serde_json::Value::Object(Map::new());
                 if let Err(e) = self
                     .store
-                    .daemon_run_started(&run_id, &key, &params, "on-drop")
+                    .daemon_run_queued(&run_id, &key, &params, "on-drop")
                 {
                     tracing::error!("{name}: cannot record the run: {e}");
                 }

@@ -122,25 +122,20 @@ pub(super) fn missed(job: &crate::store::Job, note: &str) -> Value {
     })
 }
 
-/// A resumed run's report keeps what the earlier attempts reported (their output, when they
-/// got as far as writing one) and counts the attempts; its calls come from the ledger, which
-/// holds the earlier attempts' steps and the resumed ones.
-fn keep_earlier_attempts(dir: &Path, report: &mut Value, resuming: bool) {
+/// A run's report counts its attempts (as the store does); a resumed run's keeps what the
+/// earlier attempts reported (their output, when they got as far as writing one). Its calls come
+/// from the ledger, which holds the earlier attempts' steps and the resumed ones.
+fn keep_earlier_attempts(dir: &Path, report: &mut Value, attempt: u32) {
+    report["attempts"] = json!(attempt);
+    if attempt < 2 {
+        return;
+    }
+    report["resumed"] = json!(true);
     let id = report["run_id"].as_str().unwrap_or("unknown").to_string();
     let earlier: Option<Value> =
         std::fs::read_to_string(dir.join("runs").join(format!("{id}.json")))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-    let attempts = earlier
-        .as_ref()
-        .and_then(|e| e["attempts"].as_u64())
-        .unwrap_or(1)
-        + u64::from(resuming);
-    report["attempts"] = json!(attempts);
-    if !resuming {
-        return;
-    }
-    report["resumed"] = json!(true);
     if let Some(e) = earlier {
         report["started_at"] = e["started_at"].clone();
         let mut lines: Vec<Value> = e["output"].as_array().cloned().unwrap_or_default();
@@ -256,11 +251,15 @@ impl Daemon {
                 info.origin.clone(),
             ),
         );
-        if let Some(Err(e)) =
-            blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
+        let attempt = match blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
         {
-            tracing::error!("{}: cannot record the run: {e}", info.name);
-        }
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                tracing::error!("{}: cannot record the run: {e}", info.name);
+                1
+            }
+            None => 1,
+        };
         let runlog = Arc::new(RunLog::new(&info.name));
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
@@ -293,7 +292,7 @@ impl Daemon {
                 result: Err(f),
             },
         };
-        self.record_end(outcome, info, runlog, resuming).await
+        self.record_end(outcome, info, runlog, attempt).await
     }
 
     /// Writes the run's report and records its end, then logs it. The daemon's runtime is
@@ -303,7 +302,7 @@ impl Daemon {
         outcome: RunOutcome,
         info: RunInfo,
         runlog: Arc<RunLog>,
-        resuming: bool,
+        attempt: u32,
     ) -> RunOutcome {
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
         let (name, run_id) = (&info.name, &info.run_id);
@@ -321,7 +320,7 @@ impl Daemon {
                 &self.store,
                 runlog.lines(),
             );
-            keep_earlier_attempts(&self.dir, &mut rep, resuming);
+            keep_earlier_attempts(&self.dir, &mut rep, attempt);
             if let Err(e) = write(&self.dir, &rep) {
                 tracing::error!("{name}: cannot write the report of run {run_id}: {e}");
             }

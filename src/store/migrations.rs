@@ -125,6 +125,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     super::recipes::migrate(conn)?;
+    super::daemon::migrate(conn)?;
     super::dispatch::migrate(conn)
 }
 
