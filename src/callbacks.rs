@@ -1,5 +1,8 @@
 //! The HTTP listener for BT's order notifications: authenticated, size-limited, replay-protected,
-//! stored once per event id, and announced to waiting scripts.
+//! stored once per event id, and announced to waiting scripts. Its connections are limited
+//! (`guard`): so many at once, a header-read and an idle timeout.
+
+mod guard;
 
 use crate::api::Secret;
 use crate::store::{EventHub, Notification};
@@ -35,12 +38,20 @@ pub struct CallbackConfig {
 }
 
 impl CallbackConfig {
-    /// Loopback, random credentials, no replay window: for the embedded sandbox.
+    /// Loopback, random credentials, no replay window: for the embedded sandbox. Credentials
+    /// and address given in `BTW_CALLBACK_USERNAME`, `BTW_CALLBACK_PASSWORD` and
+    /// `BTW_CALLBACK_BIND` are used instead, so another sender can be pointed at it too.
     pub fn for_sandbox() -> Self {
+        let env = crate::config::process_env;
+        let (username, password) =
+            match (env("BTW_CALLBACK_USERNAME"), env("BTW_CALLBACK_PASSWORD")) {
+                (Some(u), Some(p)) => (u, p),
+                _ => ("btw".into(), uuid::Uuid::new_v4().simple().to_string()),
+            };
         CallbackConfig {
-            bind: "127.0.0.1:0".into(),
-            username: "btw".into(),
-            password: Secret::new(uuid::Uuid::new_v4().simple().to_string()),
+            bind: env("BTW_CALLBACK_BIND").unwrap_or_else(|| "127.0.0.1:0".into()),
+            username,
+            password: Secret::new(password),
             max_body_bytes: 64 * 1024,
             replay_window: None,
         }
@@ -94,7 +105,7 @@ pub async fn start(config: CallbackConfig, hub: EventHub) -> std::io::Result<Cal
         .with_state(shared);
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+        let _ = axum::serve(guard::GuardedListener::new(listener), app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })

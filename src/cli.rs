@@ -203,6 +203,25 @@ pub struct ServeArgs {
     /// Milliseconds a file must stay unchanged before it is read.
     #[arg(long, default_value_t = 300, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub debounce_ms: u64,
+    /// Inbox, on-drop and notification runs at once; more wait their turn (scheduled jobs
+    /// have their own limit of 4).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub max_runs: u64,
+    /// Seconds between full reads of the folder, which pick up any job the watcher missed.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub rescan: u64,
+    /// Retention: finished runs (records, ledger rows, reports), handled notifications and
+    /// inbox/done and inbox/failed files older than this many seconds are pruned (default 30 days).
+    #[arg(long, default_value_t = 30 * 86_400, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3650 * 86_400))]
+    pub keep_for: u64,
+    /// Retention: at most this many finished runs, handled notifications and inbox/done and
+    /// inbox/failed jobs are kept, the newest.
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub keep_runs: u64,
+    /// Seconds a scheduled job's claim holds without renewal: how soon a job whose daemon
+    /// died mid-run is resumed (by the next daemon's scheduler).
+    #[arg(long, hide = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub job_lease: u64,
 }
 
 /// Options of `btw bench`.

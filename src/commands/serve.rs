@@ -18,6 +18,13 @@ pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
         grace: Duration::from_secs(args.grace),
         catch_up: Duration::from_secs(args.catch_up),
         debounce: Duration::from_millis(args.debounce_ms.max(10)),
+        max_concurrent: args.max_runs as usize,
+        lease: Duration::from_secs(args.job_lease),
+        rescan: Duration::from_secs(args.rescan),
+        retention: serve::Retention {
+            max_age: Duration::from_secs(args.keep_for),
+            keep: args.keep_runs as usize,
+        },
     };
     serve::serve(&settings, opts).await?;
     Ok(code(exit::OK))

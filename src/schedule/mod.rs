@@ -13,10 +13,12 @@
 
 pub mod clock;
 pub mod cron;
+mod paths;
 
 pub use crate::store::{ClaimBatch, ClaimedJob, Job, JobKind, JobState};
 pub use clock::{parse_when, BoxFuture, Clock, ManualClock, SystemClock, LONDON};
 pub use cron::CronSchedule;
+pub use paths::resolve_within;
 
 use crate::store::{ClaimRequest, Completion, DueDecision, NewJob, Store, StoreError};
 use chrono::{DateTime, Utc};

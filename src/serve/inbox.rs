@@ -1,48 +1,98 @@
-//! The inbox: `DIR/inbox/*.json` jobs run now or are scheduled, then move to `inbox/done/` (or
-//! `inbox/failed/`, with the reason in a `.error.txt` beside them).
+//! The inbox: `DIR/inbox/*.json` jobs, strict (`recipe`, `params`, `at` and nothing else),
+//! naming a recipe inside the folder. A job run now waits in `inbox/running/` and then moves to
+//! `inbox/done/` or `inbox/failed/` with a note naming its run; a scheduled one, or one refused
+//! (with the reason in a `.error.txt` beside it), moves at once.
 
 use super::{file_name, Daemon};
 use crate::schedule::{self, JobOptions};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The keys a job may have.
+const KEYS: [&str; 3] = ["recipe", "params", "at"];
+
+/// What became of a job taken from the inbox.
+enum Taken {
+    /// Started as this run: the file waits in `inbox/running/` until the run ends.
+    Started(String),
+    /// Settled now (scheduled): what to say in the log.
+    Settled(String),
+}
+
+/// Where a started job waits for its run to end.
+pub(super) fn running_path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join("inbox")
+        .join("running")
+        .join(format!("{run_id}.json"))
+}
 
 impl Daemon {
     /// An inbox job settled: run it now, or schedule it; then move the file out of the inbox.
     pub(super) fn inbox_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
-        // A job too large to read fails like any bad job; one already gone is nobody's.
-        let result = match crate::engine::limits::read_regular_file(
-            path,
-            crate::engine::limits::MAX_JSON_BYTES,
-        ) {
-            Err(_) if !path.exists() => return,
-            Err(e) => Err(e),
-            Ok(text) => self.take_job(path, &text, now),
+        // A FIFO, a directory or a device is never opened: it fails like any bad job.
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return; // Already gone: nobody's.
         };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("job.json")
-            .to_string();
-        let (folder, msg) = match &result {
-            Ok(m) => ("done", m.clone()),
-            Err(e) => ("failed", e.clone()),
-        };
-        let target_dir = self.dir.join("inbox").join(folder);
-        let moved = std::fs::create_dir_all(&target_dir)
-            .and_then(|_| std::fs::rename(path, target_dir.join(&name)));
-        if result.is_err() {
-            let _ = std::fs::write(
-                target_dir.join(format!("{name}.error.txt")),
-                format!("{msg}\n"),
-            );
-            tracing::error!("inbox/{name}: {msg}");
+        let result = if meta.is_file() {
+            crate::engine::limits::read_regular_file(path, crate::engine::limits::MAX_JSON_BYTES)
+                .and_then(|text| self.take_job(path, &text, now))
+        } else if meta.file_type().is_symlink() {
+            Err("a link, not a job file: jobs are regular files".into())
         } else {
-            tracing::info!("inbox/{name}: {msg}");
+            Err("not a regular file: jobs are regular JSON files".into())
+        };
+        let name = file_name(path);
+        match result {
+            Ok(Taken::Started(run_id)) => {
+                tracing::info!("inbox/{name}: started as run {run_id}")
+            }
+            Ok(Taken::Settled(msg)) => {
+                tracing::info!("inbox/{name}: {msg}");
+                self.file_job(path, "done", &name, &msg);
+            }
+            Err(msg) => {
+                tracing::error!("inbox/{name}: {msg}");
+                self.file_job(path, "failed", &name, &msg);
+            }
         }
+    }
+
+    /// Moves a job file to `inbox/<folder>/<name>` with a note beside it (`.error.txt` in
+    /// `failed/`, `.run.txt` in `done/`).
+    pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) {
+        let target = self.dir.join("inbox").join(folder);
+        let suffix = if folder == "failed" { "error" } else { "run" };
+        let moved = std::fs::create_dir_all(&target)
+            .and_then(|_| {
+                std::fs::write(
+                    target.join(format!("{name}.{suffix}.txt")),
+                    format!("{note}\n"),
+                )
+            })
+            .and_then(|_| std::fs::rename(from, target.join(name)));
         if let Err(e) = moved {
             tracing::error!("inbox/{name}: cannot move it to inbox/{folder}/: {e}");
+        }
+    }
+
+    /// A run started from the inbox ended: its job file goes to `done/` or `failed/`, with a
+    /// note naming the run (and its error).
+    pub(super) fn inbox_run_ended(&self, name: &str, run_id: &str, error: Option<String>) {
+        let held = running_path(&self.dir, run_id);
+        if std::fs::symlink_metadata(&held).is_err() {
+            return;
+        }
+        let report = format!("report: runs/{run_id}.json");
+        match error {
+            None => self.file_job(&held, "done", name, &format!("run {run_id}: ok\n{report}")),
+            Some(e) => self.file_job(
+                &held,
+                "failed",
+                name,
+                &format!("run {run_id} failed: {e}\n{report}"),
+            ),
         }
     }
 
@@ -52,30 +102,46 @@ impl Daemon {
         path: &Path,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<String, String> {
+    ) -> Result<Taken, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let recipe = v
+        let Value::Object(job) = v else {
+            return Err(
+                "a job is a JSON object: {\"recipe\": …, \"params\": {…}, \"at\": …}".into(),
+            );
+        };
+        if let Some(k) = job.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown key {k:?}: a job has only \"recipe\", \"params\" and \"at\""
+            ));
+        }
+        let recipe = job
             .get("recipe")
             .and_then(Value::as_str)
             .ok_or("no \"recipe\"")?;
-        let params = match v.get("params") {
+        let params = match job.get("params") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
             Some(_) => return Err("\"params\" must be an object".into()),
         };
         crate::engine::limits::check_params(&params, &self.base.limits)?;
-        let recipe_path =
-            schedule::resolve_recipe(recipe, Some(&self.dir)).map_err(|e| e.to_string())?;
-        let Some(at) = v.get("at").and_then(Value::as_str) else {
-            let origin = format!("inbox:{}", file_name(path));
-            self.launch(recipe_path, params, origin, None, false);
-            return Ok("started".into());
+        let recipe_path = schedule::resolve_within(recipe, &self.dir).map_err(|e| e.to_string())?;
+        let at = match job.get("at") {
+            None | Some(Value::Null) => return self.start_job(path, recipe_path, params),
+            Some(Value::String(at)) => at,
+            Some(_) => return Err("\"at\" must be a time, like \"2026-12-01 10:00\"".into()),
         };
         let parsed = crate::time::parse(at)?;
         if let Some(w) = &parsed.warning {
             tracing::warn!("inbox/{}: {w}", file_name(path));
         }
         let when = parsed.at;
+        if when < now {
+            return Err(format!(
+                "\"at\": {} is in the past (now {})",
+                schedule::clock::fmt_local(when, schedule::LONDON),
+                schedule::clock::fmt_local(now, schedule::LONDON)
+            ));
+        }
         // A watched recipe is pinned at the version that loaded (the file may be a broken edit).
         let source = self
             .recipes
@@ -95,10 +161,43 @@ impl Daemon {
             now,
         )
         .map_err(|e| e.to_string())?;
-        Ok(format!(
+        Ok(Taken::Settled(format!(
             "scheduled as job {} for {}",
             job.id,
             crate::time::rfc3339(when)
-        ))
+        )))
+    }
+
+    /// Records the run (so a crash resumes it rather than losing it), moves the file to
+    /// `inbox/running/`, and queues the run.
+    fn start_job(
+        self: &Arc<Self>,
+        path: &Path,
+        recipe: PathBuf,
+        params: Map<String, Value>,
+    ) -> Result<Taken, String> {
+        let run_id = crate::runner::new_run_id();
+        let origin = format!("inbox:{}", file_name(path));
+        self.store
+            .daemon_run_queued(
+                &run_id,
+                &recipe.display().to_string(),
+                &Value::Object(params.clone()),
+                &origin,
+            )
+            .map_err(|e| e.to_string())?;
+        let held = running_path(&self.dir, &run_id);
+        if let Err(e) = held
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|_| std::fs::rename(path, &held))
+        {
+            // Not taken after all: the run must not happen either.
+            let _ = self.store.daemon_run_finished(&run_id, false);
+            return Err(format!("cannot move it to inbox/running/: {e}"));
+        }
+        self.launch(recipe, params, origin, Some(run_id.clone()), false);
+        Ok(Taken::Started(run_id))
     }
 }

@@ -15,10 +15,14 @@
 
 mod inbox;
 mod owned;
+mod prune;
 mod recipes;
 mod reports;
 pub mod scheduler;
+mod slots;
 mod triggers;
+
+pub(crate) use prune::Retention;
 
 use crate::config::{Profile, Settings};
 use crate::engine::{Cancel, LogLevel, StdOutput};
@@ -32,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch as tokio_watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// How the daemon runs.
 #[derive(Clone, Debug)]
@@ -47,6 +51,14 @@ pub(crate) struct ServeOptions {
     pub catch_up: Duration,
     /// How long a file must be quiet before it is read.
     pub debounce: Duration,
+    /// How long a scheduled job's claim holds without renewal.
+    pub lease: Duration,
+    /// Inbox, on-drop and trigger runs at once (the rest wait their turn).
+    pub max_concurrent: usize,
+    /// How often the folder is read again in full, for anything the watcher missed.
+    pub rescan: Duration,
+    /// What finished runs, events and job files are kept.
+    pub retention: Retention,
 }
 
 /// What the daemon's parts share.
@@ -57,7 +69,7 @@ struct Daemon {
     recipes: Mutex<HashMap<PathBuf, Loaded>>,
     /// The last broken content reported per recipe, so it is reported once, not on every event.
     broken: Mutex<HashMap<PathBuf, String>>,
-    runs: Mutex<JoinSet<()>>,
+    runs: slots::RunSlots,
 }
 
 /// Store calls may wait on another process's write lock, file reads on the disk, compiles on
@@ -81,6 +93,7 @@ struct Tasks {
     events: JoinHandle<()>,
     scheduler: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
+    prune: JoinHandle<()>,
 }
 
 /// How often the daemon says it is alive; `btw run` warns after 2 minutes without a beat.
@@ -133,7 +146,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         base,
         recipes: Mutex::new(HashMap::new()),
         broken: Mutex::new(HashMap::new()),
-        runs: Mutex::new(JoinSet::new()),
+        runs: slots::RunSlots::new(opts.max_concurrent),
     });
     let clock: Arc<dyn Clock> = if settings.profile == Profile::Sandbox {
         Arc::new(scheduler::SandboxClock(session.client.clone()))
@@ -153,10 +166,11 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     // Runs a stop or a crash left unfinished resume first, replaying what they had done.
     daemon.resume_unfinished().await;
     let (stop, stop_rx) = tokio_watch::channel(false);
-    let (folder, watcher) = recipes::start(
+    let folder = recipes::start(
         daemon.clone(),
         clock.clone(),
         opts.debounce,
+        opts.rescan,
         stop_rx.clone(),
     )
     .await
@@ -164,11 +178,13 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     let config = SchedulerConfig {
         catch_up: opts.catch_up,
         grace: opts.grace,
+        lease: opts.lease,
         ..SchedulerConfig::default()
     };
     let tasks = Tasks {
         stop,
         heartbeat: heartbeat(store.clone(), config.owner.clone(), &dir, stop_rx.clone()),
+        prune: prune::start(daemon.clone(), opts.retention, stop_rx.clone()),
         folder,
         events: triggers::start(daemon.clone(), hub.subscribe(), stop_rx.clone()),
         scheduler: tokio::spawn(scheduler::run(
@@ -180,7 +196,6 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         )),
     };
     crate::session::wait_for_shutdown().await;
-    drop(watcher);
     shut_down(&daemon, tasks, &cancel, opts.grace).await;
     session.close().await;
     tracing::info!("stopped");
@@ -221,15 +236,17 @@ async fn shut_down(daemon: &Daemon, tasks: Tasks, cancel: &Cancel, grace: Durati
     let _ = tasks.stop.send(true);
     let _ = tasks.folder.await;
     let _ = tasks.events.await;
-    let mut runs = std::mem::take(&mut *daemon.runs.lock().unwrap_or_else(|p| p.into_inner()));
-    let drained =
-        tokio::time::timeout(grace, async { while runs.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(grace, daemon.runs.drained()).await;
     if drained.is_err() {
-        tracing::warn!("grace period over: interrupting the runs still going");
+        tracing::warn!(
+            "grace period over: interrupting the {} runs still going",
+            daemon.runs.active()
+        );
         cancel.cancel();
-        while runs.join_next().await.is_some() {}
+        daemon.runs.drained().await;
     }
     // The scheduler has its own grace for its jobs; the cancel above reaches them too.
     let _ = tokio::time::timeout(grace + Duration::from_secs(5), tasks.scheduler).await;
     let _ = tasks.heartbeat.await;
+    let _ = tasks.prune.await;
 }

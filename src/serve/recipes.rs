@@ -24,18 +24,20 @@ pub(super) struct Loaded {
     pub(super) source: String,
 }
 
-/// Handles what the folder holds now, then follows it until `stop`; the watcher must live as
-/// long as the task. Of the quiet period, half is the watcher's debounce, half the check that
-/// size and modification time held still.
+/// Handles what the folder holds now, then follows it until `stop`. Of the quiet period, half
+/// is the watcher's debounce, half the check that size and modification time held still.
+/// Every `rescan` the folder is read again in full (a missed event loses nothing), and the
+/// watch is set up afresh when a watched folder was replaced (`mv inbox inbox.old && mkdir inbox`).
 pub(super) async fn start(
     daemon: Arc<Daemon>,
     clock: Arc<dyn Clock>,
     quiet: Duration,
+    rescan: Duration,
     mut stop: tokio_watch::Receiver<bool>,
-) -> notify::Result<(JoinHandle<()>, FolderWatcher)> {
+) -> notify::Result<JoinHandle<()>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let half = (quiet / 2).max(Duration::from_millis(5));
-    let watcher = watch::watch(&daemon.dir, half, tx)?;
+    let mut armed = Armed::new(&daemon.dir, half, tx)?;
     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
     let dir = daemon.dir.clone();
     let present = blocking(move || watch::scan(&dir))
@@ -47,12 +49,28 @@ pub(super) async fn start(
     let task = tokio::spawn(async move {
         let mut stability = Stability::new(half);
         let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
+        let mut full = tokio::time::interval(rescan.max(Duration::from_millis(100)));
+        full.tick().await;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(p) = rx.recv() => {
+                    if p == daemon.dir.join("inbox") {
+                        // Renamed away, or made anew: the new one is watched at once.
+                        armed.rearm_if_replaced();
+                    }
                     if watch::classify(&daemon.dir, &p).is_some() {
                         stability.touch(p, Instant::now());
+                    }
+                }
+                _ = full.tick() => {
+                    armed.rearm_if_replaced();
+                    let dir = daemon.dir.clone();
+                    // Only inbox jobs: a recipe already loaded is unchanged unless an event said so.
+                    for s in blocking(move || watch::scan(&dir)).await.unwrap_or_default() {
+                        if let Settled::InboxJob(p) = s {
+                            stability.touch(p, Instant::now());
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -66,7 +84,65 @@ pub(super) async fn start(
             }
         }
     });
-    Ok((task, watcher))
+    Ok(task)
+}
+
+/// The folder's watch, and which folders it watches (by device and inode), so a replaced one
+/// is noticed and watched again.
+struct Armed {
+    dir: PathBuf,
+    quiet: Duration,
+    tx: mpsc::UnboundedSender<PathBuf>,
+    ids: Option<(u64, u64)>,
+    watcher: Option<FolderWatcher>,
+}
+
+impl Armed {
+    fn new(
+        dir: &Path,
+        quiet: Duration,
+        tx: mpsc::UnboundedSender<PathBuf>,
+    ) -> notify::Result<Self> {
+        let watcher = watch::watch(dir, quiet, tx.clone())?;
+        Ok(Armed {
+            dir: dir.to_path_buf(),
+            quiet,
+            tx,
+            ids: inbox_id(dir),
+            watcher: Some(watcher),
+        })
+    }
+
+    fn rearm_if_replaced(&mut self) {
+        let now = inbox_id(&self.dir);
+        if now == self.ids {
+            return;
+        }
+        if now.is_none() {
+            // Gone for now (renamed away): made again so drops have somewhere to go.
+            let _ = std::fs::create_dir_all(self.dir.join("inbox"));
+        }
+        // The old watch goes first: two watches of one folder would report every change twice.
+        self.watcher = None;
+        match watch::watch(&self.dir, self.quiet, self.tx.clone()) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.ids = inbox_id(&self.dir);
+                tracing::info!("inbox/ was replaced: watching the new one");
+            }
+            Err(e) => tracing::warn!("cannot watch {} again: {e}", self.dir.display()),
+        }
+    }
+}
+
+/// The inbox folder's device and inode.
+#[cfg(unix)]
+fn inbox_id(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join("inbox"))
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Handles settled files in order, on the blocking pool (they are read, compiled, recorded).
@@ -88,9 +164,21 @@ impl Daemon {
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
         let name = file_name(path);
-        // Gone (deleted or renamed away), or not a recipe file at all (a device, too large).
-        let Ok(source) = crate::engine::limits::read_script_file(path) else {
-            return self.recipe_gone(path, now);
+        let source = match crate::engine::limits::read_script_file(path) {
+            Ok(s) => s,
+            // Gone: deleted or renamed away.
+            Err(_) if std::fs::symlink_metadata(path).is_err() => {
+                return self.recipe_gone(path, now)
+            }
+            // There but not a recipe to read (a directory, a FIFO, too large, not UTF-8): broken.
+            Err(reason) => {
+                self.report_broken(
+                    path,
+                    &format!("unreadable:{reason}"),
+                    &format!("error: {reason}"),
+                );
+                return self.keep_last_good(path);
+            }
         };
         let hash = runner::script_hash(&source);
         if self.loaded().get(path).map(|l| l.hash.as_str()) == Some(hash.as_str()) {
@@ -201,10 +289,17 @@ impl Daemon {
                     .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
             }
         };
-        let problem = match checked {
-            Ok(h) => return Some(h),
-            Err(p) => p,
-        };
+        match checked {
+            Ok(h) => Some(h),
+            Err(problem) => {
+                self.report_broken(path, hash, &problem);
+                None
+            }
+        }
+    }
+
+    /// Reports a broken recipe, once per content (`key`), saying whether a version keeps serving.
+    fn report_broken(&self, path: &Path, key: &str, problem: &str) {
         let stored = self
             .store
             .recipe_head(&path.display().to_string())
@@ -217,11 +312,10 @@ impl Daemon {
             "; not loaded"
         };
         let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
-        if broken.get(path).map(String::as_str) != Some(hash) {
-            broken.insert(path.to_path_buf(), hash.to_string());
+        if broken.get(path).map(String::as_str) != Some(key) {
+            broken.insert(path.to_path_buf(), key.to_string());
             tracing::error!("{}: broken edit{keep}\n{problem}", file_name(path));
         }
-        None
     }
 
     /// Runs an on-drop recipe (once per content), or schedules an `at`/`cron` one.
@@ -249,19 +343,33 @@ impl Daemon {
             return;
         }
         let run_id = runner::new_run_id();
-        match self
-            .store
-            .claim_drop(&path.display().to_string(), hash, &run_id)
-        {
-            Ok(true) => self.launch(
-                path.to_path_buf(),
-                Map::new(),
-                "on-drop".into(),
-                Some(run_id),
-                false,
-            ),
+        let key = path.display().to_string();
+        match self.store.claim_drop(&key, hash, &run_id) {
+            Ok(true) => {
+                // Recorded before it waits for a slot: a crash meanwhile resumes it, never loses it.
+                let params = serde_json::Value::Object(Map::new());
+                if let Err(e) = self
+                    .store
+                    .daemon_run_queued(&run_id, &key, &params, "on-drop")
+                {
+                    tracing::error!("{name}: cannot record the run: {e}");
+                }
+                self.launch(
+                    path.to_path_buf(),
+                    Map::new(),
+                    "on-drop".into(),
+                    Some(run_id),
+                    false,
+                );
+            }
             Ok(false) => tracing::info!("{name}: this content already ran; not running it again"),
             Err(e) => tracing::error!("{name}: {e}"),
         }
     }
+}
+
+/// Without inodes, only a missing inbox is noticed.
+#[cfg(not(unix))]
+fn inbox_id(dir: &Path) -> Option<(u64, u64)> {
+    dir.join("inbox").is_dir().then_some((0, 0))
 }

@@ -122,6 +122,29 @@ pub(super) fn missed(job: &crate::store::Job, note: &str) -> Value {
     })
 }
 
+/// A run's report counts its attempts (as the store does); a resumed run's keeps what the
+/// earlier attempts reported (their output, when they got as far as writing one). Its calls come
+/// from the ledger, which holds the earlier attempts' steps and the resumed ones.
+fn keep_earlier_attempts(dir: &Path, report: &mut Value, attempt: u32) {
+    report["attempts"] = json!(attempt);
+    if attempt < 2 {
+        return;
+    }
+    report["resumed"] = json!(true);
+    let id = report["run_id"].as_str().unwrap_or("unknown").to_string();
+    let earlier: Option<Value> =
+        std::fs::read_to_string(dir.join("runs").join(format!("{id}.json")))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(e) = earlier {
+        report["started_at"] = e["started_at"].clone();
+        let mut lines: Vec<Value> = e["output"].as_array().cloned().unwrap_or_default();
+        lines.push(json!("--- resumed ---"));
+        lines.extend(report["output"].as_array().cloned().unwrap_or_default());
+        report["output"] = json!(lines);
+    }
+}
+
 /// A run's description, for its records and log lines.
 struct RunInfo {
     run_id: String,
@@ -143,8 +166,7 @@ impl Daemon {
         resuming: bool,
     ) {
         let me = self.clone();
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        runs.spawn(async move {
+        self.runs.spawn(async move {
             me.run_recipe(&recipe, params, &origin, run_id, resuming, None)
                 .await;
         });
@@ -156,7 +178,12 @@ impl Daemon {
         let store = self.store.clone();
         match blocking(move || store.daemon_unfinished()).await {
             Some(Ok(left)) => {
-                for r in left {
+                // A scheduled job's run resumes through its job's lease (the scheduler), never
+                // here too: one resume path.
+                for r in left
+                    .into_iter()
+                    .filter(|r| !r.origin.starts_with("schedule:"))
+                {
                     tracing::warn!("resuming run {} of {} ({})", r.run_id, r.recipe, r.origin);
                     let params = r.params.as_object().cloned().unwrap_or_default();
                     self.launch(
@@ -224,11 +251,15 @@ impl Daemon {
                 info.origin.clone(),
             ),
         );
-        if let Some(Err(e)) =
-            blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
+        let attempt = match blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
         {
-            tracing::error!("{}: cannot record the run: {e}", info.name);
-        }
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                tracing::error!("{}: cannot record the run: {e}", info.name);
+                1
+            }
+            None => 1,
+        };
         let runlog = Arc::new(RunLog::new(&info.name));
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
@@ -261,7 +292,7 @@ impl Daemon {
                 result: Err(f),
             },
         };
-        self.record_end(outcome, info, runlog).await
+        self.record_end(outcome, info, runlog, attempt).await
     }
 
     /// Writes the run's report and records its end, then logs it. The daemon's runtime is
@@ -271,11 +302,16 @@ impl Daemon {
         outcome: RunOutcome,
         info: RunInfo,
         runlog: Arc<RunLog>,
+        attempt: u32,
     ) -> RunOutcome {
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
         let (name, run_id) = (&info.name, &info.run_id);
         tokio::task::block_in_place(|| {
-            let rep = build(
+            if let Some(job) = info.origin.strip_prefix("inbox:").filter(|_| !interrupted) {
+                let error = outcome.result.as_ref().err().map(|f| f.message());
+                self.inbox_run_ended(job, run_id, error);
+            }
+            let mut rep = build(
                 &outcome,
                 &info.recipe_text,
                 &info.origin,
@@ -284,6 +320,7 @@ impl Daemon {
                 &self.store,
                 runlog.lines(),
             );
+            keep_earlier_attempts(&self.dir, &mut rep, attempt);
             if let Err(e) = write(&self.dir, &rep) {
                 tracing::error!("{name}: cannot write the report of run {run_id}: {e}");
             }

@@ -1,48 +1,93 @@
-//! Notification triggers: each order notification runs the recipes whose `order-state` or
-//! `event` trigger matches it — once per order reaching a state, once per event id, even across
-//! restarts and daemons.
+//! Notification triggers, derived from the stored events: whichever process stored a
+//! notification, the daemon dispatches every stored event once — the recipes whose
+//! `order-state` or `event` trigger matches it are queued in the same transaction that marks it
+//! dispatched — so a crash loses no trigger and a redelivery fires none twice.
 
 use super::{blocking, Daemon};
 use crate::recipe::Trigger;
 use crate::runner;
-use crate::store::Notification;
-use serde_json::{json, Map};
+use crate::store::{Notification, TriggerRun};
+use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Follows the notification feed until `stop`.
+/// How often the store is looked at for events another process stored (this process's own
+/// arrivals wake the loop at once).
+const POLL_EVERY: Duration = Duration::from_millis(500);
+/// Events dispatched per store read.
+const BATCH: usize = 100;
+
+/// Dispatches what is stored now, then follows the feed (a wake-up only: the store is the
+/// truth) and polls the store until `stop`.
 pub(super) fn start(
     daemon: Arc<Daemon>,
     mut feed: broadcast::Receiver<Notification>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_EVERY);
         loop {
+            let d = daemon.clone();
+            blocking(move || d.dispatch_stored()).await;
             tokio::select! {
                 _ = stop.changed() => break,
+                _ = tick.tick() => {}
                 n = feed.recv() => match n {
-                    Ok(n) => {
-                        let d = daemon.clone();
-                        // Claims are store transactions: off the async workers.
-                        blocking(move || d.notification(&n)).await;
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => {
+                        // No listener in this process: the poll still finds what others store.
+                        feed = broadcast::channel(1).1;
                     }
-                    Err(RecvError::Lagged(k)) => tracing::warn!(
-                        "{k} notifications arrived faster than they could be handled; their triggers did not run"
-                    ),
-                    Err(_) => break,
                 }
             }
         }
     })
 }
 
+/// The params a trigger run is given.
+fn trigger_params(n: &Notification) -> Value {
+    let mut params = Map::new();
+    params.insert("order_id".into(), json!(n.order_id));
+    params.insert("event_type".into(), json!(n.event_type));
+    params.insert("event_id".into(), json!(n.event_id));
+    params.insert("state".into(), json!(n.state));
+    params.insert(
+        "event".into(),
+        crate::api::snake::snake_keys(n.body.clone()),
+    );
+    Value::Object(params)
+}
+
 impl Daemon {
-    /// A new order notification: run every recipe whose trigger matches it. Several events can
-    /// carry the same state (line complete, then complete): the claim key keeps it to one run.
-    fn notification(self: &Arc<Self>, n: &Notification) {
+    /// Dispatches every stored event not dispatched yet, oldest first; launches what it queues.
+    fn dispatch_stored(self: &Arc<Self>) {
+        loop {
+            let events = match self.store.undispatched(BATCH) {
+                Ok(e) => e,
+                Err(e) => return tracing::error!("cannot read stored notifications: {e}"),
+            };
+            if events.is_empty() {
+                return;
+            }
+            for n in &events {
+                if let Err(e) = self.dispatch(n) {
+                    // Left undispatched: the next pass tries again.
+                    return tracing::error!("cannot dispatch notification {}: {e}", n.event_id);
+                }
+            }
+            if events.len() < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// One event: its trigger runs queued (once per order reaching a state, once per event id)
+    /// and the event marked dispatched, together; then the queued runs start.
+    fn dispatch(self: &Arc<Self>, n: &Notification) -> Result<(), crate::store::StoreError> {
         let matching: Vec<(PathBuf, Trigger)> = self
             .recipes
             .lock()
@@ -55,34 +100,30 @@ impl Daemon {
             })
             .map(|(p, l)| (p.clone(), l.trigger.clone()))
             .collect();
-        for (path, trigger) in matching {
-            let key = match trigger {
-                Trigger::OrderState(s) => format!("order-state:{}:{s}", n.order_id),
-                _ => format!("event:{}", n.event_id),
-            };
-            let run_id = runner::new_run_id();
-            match self
-                .store
-                .claim_drop(&path.display().to_string(), &key, &run_id)
-            {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::error!("{}: {e}", path.display());
-                    continue;
-                }
-            }
-            let mut params = Map::new();
-            params.insert("order_id".into(), json!(n.order_id));
-            params.insert("event_type".into(), json!(n.event_type));
-            params.insert("event_id".into(), json!(n.event_id));
-            params.insert("state".into(), json!(n.state));
-            params.insert(
-                "event".into(),
-                crate::api::snake::snake_keys(n.body.clone()),
+        let params = trigger_params(n);
+        let runs: Vec<TriggerRun> = matching
+            .into_iter()
+            .map(|(path, trigger)| TriggerRun {
+                recipe: path.display().to_string(),
+                key: match trigger {
+                    Trigger::OrderState(s) => format!("order-state:{}:{s}", n.order_id),
+                    _ => format!("event:{}", n.event_id),
+                },
+                run_id: runner::new_run_id(),
+                params: params.clone(),
+                origin: format!("event:{}", n.event_type),
+            })
+            .collect();
+        for run in self.store.dispatch_event(&n.event_id, &runs)? {
+            let params = run.params.as_object().cloned().unwrap_or_default();
+            self.launch(
+                PathBuf::from(run.recipe),
+                params,
+                run.origin,
+                Some(run.run_id),
+                false,
             );
-            let origin = format!("event:{}", n.event_type);
-            self.launch(path, params, origin, Some(run_id), false);
         }
+        Ok(())
     }
 }

@@ -14,7 +14,40 @@ pub struct UnfinishedRun {
     pub origin: String,
 }
 
+/// The attempts column of this file. Idempotent, run on every open.
+pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('daemon_runs') WHERE name = 'attempts'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        conn.execute_batch(
+            "ALTER TABLE daemon_runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// Records a run queued (not started yet): a restart resumes it. Nothing if it is known.
+    pub fn daemon_run_queued(
+        &self,
+        run_id: &str,
+        recipe: &str,
+        params: &Value,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)
+                 ON CONFLICT (run_id) DO NOTHING",
+                params![run_id, recipe, params.to_string(), origin, now_rfc3339()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
     /// Claims a run of a recipe for a key (an on-drop content hash, an order reaching a state, an
     /// event id): true the first time only.
     pub fn claim_drop(&self, path: &str, hash: &str, run_id: &str) -> Result<bool, StoreError> {
@@ -27,20 +60,23 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Records that a run starts (again, when it is resumed); returns which attempt this is.
     pub fn daemon_run_started(
         &self,
         run_id: &str,
         recipe: &str,
         params: &Value,
         origin: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u32, StoreError> {
         self.conn()
-            .execute(
-                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)
-                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL",
+            .query_row(
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts) VALUES (?1, ?2, ?3, ?4, 'running', ?5, 1)
+                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL, attempts = attempts + 1
+                 RETURNING attempts",
                 params![run_id, recipe, params.to_string(), origin, now_rfc3339()],
+                |r| r.get::<_, i64>(0),
             )
-            .map(|_| ())
+            .map(|n| n.max(1) as u32)
             .map_err(|e| self.error(e))
     }
 
@@ -93,8 +129,13 @@ mod tests {
     #[test]
     fn unfinished_runs_are_found() {
         let s = Store::in_memory();
-        s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
+        s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop")
             .unwrap();
+        assert_eq!(
+            s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
+                .unwrap(),
+            1
+        );
         s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox")
             .unwrap();
         s.daemon_run_finished("r1", false).unwrap();
@@ -102,6 +143,12 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].run_id, "r2");
         s.daemon_run_finished("r2", true).unwrap();
+        assert_eq!(
+            s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox")
+                .unwrap(),
+            2,
+            "a resumed run's second attempt"
+        );
         assert_eq!(
             s.daemon_unfinished().unwrap().len(),
             1,

@@ -474,7 +474,7 @@ impl Store {
             tx.execute(
                 "UPDATE jobs SET state = ?2, next_run_at = ?3, last_outcome = ?4,
                    last_run_id = run_id, run_id = NULL, lease_owner = NULL, lease_until = NULL,
-                   attempts = 0, updated_at = ?5
+                   updated_at = ?5
                  WHERE id = ?1",
                 params![id, state.as_str(), next, outcome, now],
             )?;

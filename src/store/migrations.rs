@@ -124,7 +124,9 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
-    super::recipes::migrate(conn)
+    super::recipes::migrate(conn)?;
+    super::daemon::migrate(conn)?;
+    super::dispatch::migrate(conn)
 }
 
 #[cfg(test)]

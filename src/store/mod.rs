@@ -4,6 +4,7 @@
 //! `spawn_blocking` where it matters, scripts call it from their own blocking thread.
 
 mod daemon;
+mod dispatch;
 mod events;
 mod job_actions;
 mod job_claims;
@@ -12,10 +13,12 @@ mod leases;
 mod ledger;
 mod migrations;
 mod recipes;
+mod retention;
 mod runs;
 mod writer;
 
 pub use daemon::UnfinishedRun;
+pub use dispatch::TriggerRun;
 pub use events::{state_rank, EventHub, Notification};
 pub use job_actions::Again;
 pub use jobs::{
@@ -25,6 +28,7 @@ pub use jobs::{
 pub use leases::{new_lease_owner, HeldLease, LeaseHolder, LEASE_TTL};
 pub use ledger::{LedgerEntry, StepState};
 pub use recipes::{recipe_hash, Heartbeat};
+pub use retention::Pruned;
 pub use runs::RunRecord;
 
 use rusqlite::Connection;

@@ -15,12 +15,36 @@ pub struct Serve {
 
 /// Starts `btw serve ARGS` with `data` as btw's data folder, its stderr in a log file there.
 pub fn serve(url: &str, data: &Path, args: &[&str]) -> Serve {
+    serve_env(url, data, args, &[])
+}
+
+/// The credentials the tests' notification listener takes (as BT is given at onboarding).
+pub const CALLBACK_USER: &str = "bt-test";
+pub const CALLBACK_PASSWORD: &str = "callback-secret-for-tests";
+
+/// `btw serve` whose listener takes [`CALLBACK_USER`]'s notifications, so a test can post
+/// them as the sandbox (or BT) would.
+pub fn serve_listening(url: &str, data: &Path, args: &[&str]) -> Serve {
+    serve_env(
+        url,
+        data,
+        args,
+        &[
+            ("BTW_CALLBACK_USERNAME", CALLBACK_USER),
+            ("BTW_CALLBACK_PASSWORD", CALLBACK_PASSWORD),
+        ],
+    )
+}
+
+/// Starts `btw serve ARGS` with extra environment variables.
+pub fn serve_env(url: &str, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
     std::fs::create_dir_all(data).unwrap();
     let n = std::fs::read_dir(data).map(|d| d.count()).unwrap_or(0);
     let log = data.join(format!("serve-{n}-{}.log", std::process::id()));
     let file = std::fs::File::create(&log).unwrap();
     let mut cmd = btw(url, data);
-    cmd.arg("serve")
+    cmd.envs(env.iter().copied())
+        .arg("serve")
         .args(["--debounce-ms", "150"])
         .args(args)
         .stdout(Stdio::null())
@@ -47,6 +71,30 @@ impl Serve {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+    }
+
+    /// The URL its listener takes notifications on (from its log).
+    pub async fn listener_url(&self) -> String {
+        self.wait_log("notifications on ", 1).await;
+        let log = self.log();
+        let at = log.find("notifications on ").unwrap() + "notifications on ".len();
+        log[at..]
+            .split(|c: char| c.is_whitespace() || c == ')')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// SIGKILL: no shutdown, nothing flushed; waits until it is gone.
+    pub async fn kill9(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        self.log()
     }
 
     /// SIGTERM, then wait for it to stop; its log.
@@ -108,4 +156,57 @@ pub async fn advance_to_uk(url: &str, date: &str, hh: u32) {
     let secs = (t - sandbox_now(url).await).num_milliseconds() as f64 / 1000.0;
     assert!(secs > 0.0, "the sandbox is already past {date} {hh}:00");
     advance(url, secs).await;
+}
+
+/// Posts an order notification to a listener as BT would: the status it answered (0: no answer).
+pub async fn post_event(
+    client: &reqwest::Client,
+    listener: &str,
+    event_id: &str,
+    order_id: &str,
+    event_type: &str,
+    state: &str,
+) -> u16 {
+    let body = serde_json::json!({
+        "eventId": event_id,
+        "eventTime": chrono::Utc::now().to_rfc3339(),
+        "eventType": event_type,
+        "event": {"productOrder": {"id": order_id, "state": state}},
+    });
+    match client
+        .post(listener)
+        .basic_auth(CALLBACK_USER, Some(CALLBACK_PASSWORD))
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// The resident memory of a process, in KB (Linux).
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until every stored event is dispatched and every daemon run has finished.
+pub async fn wait_settled(store: &Path, secs: u64) {
+    let store = btw::store::Store::open(store).unwrap();
+    wait_for(
+        "every event dispatched and every run finished",
+        secs,
+        || {
+            store.undispatched(1).unwrap().is_empty()
+                && store.daemon_unfinished().unwrap().is_empty()
+        },
+    )
+    .await
+    .unwrap();
 }

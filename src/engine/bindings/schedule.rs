@@ -95,8 +95,13 @@ fn add(
         |req| {
             let id = req["id"].as_str().unwrap_or_default().to_string();
             let err = |e: String| script_error(ctx, format!("{func}: {e}"));
-            let recipe = schedule::resolve_recipe(recipe, rt.script_dir.as_deref())
-                .map_err(|e| err(e.to_string()))?;
+            // Like `import`: a recipe of the script's own folder (the current one without).
+            let folder = rt
+                .script_dir
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let recipe =
+                schedule::resolve_within(recipe, &folder).map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
             // A local time in a spring-forward gap is taken, as everywhere, at the gap's end: say so.
             if let When::At(w) = &when {
