@@ -365,7 +365,7 @@ async fn qualify_company() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        4
     );
     assert_eq!(r.body["relatedParty"][0]["@referredType"], "BtCug");
     let exp = r.body["expirationDate"].as_str().unwrap();

@@ -348,6 +348,36 @@ pub mod ethernet_module {
         Ok(snake_of(&v))
     }
 
+    /// Moves a booked engineer appointment to another free slot (a slot's `id`, or a start
+    /// time), also while an open GEA order holds it: the order then waits for the new visit.
+    /// Returns the appointment; the order's callback gets `appointmentRescheduled`.
+    ///
+    /// ```rhai
+    /// let free = ethernet::slots("IP5 3RE");
+    /// let moved = ethernet::reschedule(appt.id, free[free.len() - 1].id);
+    /// print(`${moved.id} now ${moved.valid_for.start_date_time}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn reschedule(ctx: NativeCallContext, id: &str, slot: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            Operation::EthernetReschedule,
+            |_| json!({"id": id, "slot": slot}),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    Operation::EthernetReschedule,
+                    rt.client.ethernet_reschedule(id, slot),
+                )
+            },
+            |_| Ok(None),
+        )?;
+        Ok(snake_of(&v))
+    }
+
     /// Orders a quoted circuit: `#{quote_id, item, appointment_id, site_contact: #{name, phone},
     /// external_id}`. GEA products need a booked appointment; EAD and Etherflow Connected wait
     /// for a site contact (give it here or with `ethernet::amend`). Returns the order

@@ -7,11 +7,14 @@
 
 mod availability;
 mod catalogue;
+mod pricing;
 mod progress;
 mod records;
+mod reschedule;
 
 pub use availability::*;
 pub use catalogue::*;
+pub use pricing::*;
 pub use records::*;
 
 #[cfg(test)]
@@ -164,6 +167,7 @@ mod tests {
             open_actions: vec![],
             stage: 0,
             next_due: Some(t0 + Duration::seconds(2)),
+            price: None,
         };
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w

@@ -224,6 +224,9 @@ pub struct EthOrder {
     pub stage: usize,
     /// When the next step is due; `None` when finished or held by an open action.
     pub next_due: Option<DateTime<Utc>>,
+    /// `(install, rental)` in pence for what the order now asks for (none for a cease).
+    #[serde(default)]
+    pub price: Option<(u64, u64)>,
 }
 
 impl EthOrder {
@@ -251,6 +254,9 @@ impl EthOrder {
         }
         if let Some(a) = &self.appointment_id {
             item["appointment"] = json!({"id": a});
+        }
+        if let Some((install, rental)) = self.price {
+            item["itemPrice"] = super::pricing::prices(install, rental);
         }
         item["product"] = product;
         let mut v = json!({

@@ -180,10 +180,16 @@ pub(super) async fn appointment_patch(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = object_body(&headers, &body)?;
+    if body.get("status").is_none() && (body.get("timeSlot").is_some() || body.get("validFor").is_some()) {
+        return reschedule(&state, id.trim(), &body);
+    }
     let mut errs = SchemaErrors::default();
     match str_at(&body, "/status") {
         Some("cancelled") => {}
-        Some(_) => errs.push("status", "only cancelled can be set"),
+        Some(_) => errs.push(
+            "status",
+            "only cancelled can be set (send timeSlot or validFor to reschedule)",
+        ),
         None => errs.missing("status"),
     }
     errs.into_result()?;
@@ -216,5 +222,43 @@ pub(super) async fn appointment_patch(
             .ok_or_else(ApiError::internal)?;
         a.status = AppointmentStatus::Cancelled;
         Ok(Json(a.render()))
+    })
+}
+
+/// PATCH with a new `timeSlot.id` or `validFor`: moves the visit (CONTRACT.md: rescheduling).
+fn reschedule(state: &SandboxState, id: &str, body: &Value) -> Result<Json<Value>, ApiError> {
+    let mut errs = SchemaErrors::default();
+    let start = timestamp(
+        body,
+        "/validFor/startDateTime",
+        "validFor.startDateTime",
+        &mut errs,
+    );
+    let end = timestamp(
+        body,
+        "/validFor/endDateTime",
+        "validFor.endDateTime",
+        &mut errs,
+    );
+    let slot_id = str_at(body, "/timeSlot/id");
+    if start.is_none() && slot_id.is_none() && errs.is_empty() {
+        errs.push("timeSlot.id", "is required (or validFor.startDateTime)");
+    }
+    errs.into_result()?;
+    let slot = match (start, slot_id) {
+        (Some(s), _) => Slot::at(s, end),
+        (None, Some(id)) => Slot::parse_id(id),
+        (None, None) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::business(
+            "SlotUnavailable",
+            "Not an appointment slot: working days 08:00-13:00 or 13:00-18:00 Europe/London",
+        )
+    })?;
+    state.with_world(|w| {
+        let now = w.now();
+        w.ethernet.reschedule(&mut w.outbox, now, id, slot)?;
+        find(&w.ethernet.appointments, "appointment", id).map(|a| Json(a.render()))
     })
 }

@@ -8,7 +8,7 @@ use crate::http::extract::{
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
 use crate::world::ethernet::{
-    unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place,
+    price_for, unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place,
     Product, ServiceStatus, CONFIRM_SITE_CONTACT,
 };
 use crate::world::World;
@@ -158,6 +158,8 @@ pub(super) struct Target {
     pub(super) quote: Option<(String, String)>,
     pub(super) appointment_id: Option<String>,
     pub(super) service_id: Option<String>,
+    /// `(install, rental)` in pence: the quote's for a provide, the table's for a modify.
+    pub(super) price: Option<(u64, u64)>,
 }
 
 pub(super) fn check_add(
@@ -212,6 +214,7 @@ pub(super) fn check_add(
         quote: Some((quote.id.clone(), item.id.clone())),
         appointment_id,
         service_id: None,
+        price: Some(item.price),
     })
 }
 
@@ -292,6 +295,10 @@ pub(super) fn check_change(
         Some(b) => bandwidth_for(s.product, b)?,
         None => s.kbps,
     };
+    let price = match bandwidth {
+        Some(_) => Some(modify_price(s.product, &s.places, kbps, s.term)?),
+        None => None,
+    };
     Ok(Target {
         product: s.product,
         places: s.places.clone(),
@@ -300,6 +307,26 @@ pub(super) fn check_change(
         quote: None,
         appointment_id: None,
         service_id: Some(s.id.clone()),
+        price,
+    })
+}
+
+/// The table's price for a changed bandwidth (CONTRACT.md: prices follow changes).
+fn modify_price(
+    product: Product,
+    places: &[Place],
+    kbps: u32,
+    term: u32,
+) -> Result<(u64, u64), ApiError> {
+    price_for(product, places, kbps, term).ok_or_else(|| {
+        ApiError::business(
+            "BandwidthNotPriced",
+            format!(
+                "{} has no price for {} Mbit/s over {term} months",
+                product.code(),
+                crate::world::ethernet::format_bandwidth(kbps)
+            ),
+        )
     })
 }
 
@@ -371,6 +398,7 @@ fn place_order(
         open_actions,
         stage: 0,
         next_due: Some(now + step),
+        price: target.price,
     };
     w.ethernet.orders.insert(id.clone(), order);
     w.record_created("ethernetOrder", &id, req.external.clone());
@@ -431,7 +459,7 @@ pub(super) async fn order_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = query.parsed("state", EthOrderState::parse, "not an order state")?;
+    let wanted = crate::http::states::StateFilter::read(&query, EthOrderState::parse)?;
     let open = query.parsed(
         "hasOpenActions",
         |v| match v {
@@ -451,7 +479,7 @@ pub(super) async fn order_list(
             .ethernet
             .orders
             .values()
-            .filter(|o| wanted.is_none_or(|s| o.state == s))
+            .filter(|o| wanted.admits(o.state))
             .filter(|o| id.is_none_or(|x| o.id == x))
             .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
             .filter(|o| milestone.is_none_or(|m| o.reached(m)))
@@ -509,6 +537,10 @@ pub(super) async fn order_amend(
             }
             Some(b) => Some(bandwidth_for(o.product, b)?),
         };
+        let price = match kbps {
+            Some(k) => Some(modify_price(o.product, &o.places, k, o.term)?),
+            None => o.price,
+        };
         let o = w
             .ethernet
             .orders
@@ -516,6 +548,7 @@ pub(super) async fn order_amend(
             .ok_or_else(ApiError::internal)?;
         if let Some(k) = kbps {
             o.kbps = k;
+            o.price = price;
         }
         if let Some(p) = party {
             if has_site_contact(&p) {

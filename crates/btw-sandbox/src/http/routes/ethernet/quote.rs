@@ -8,7 +8,7 @@ use crate::http::extract::{
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
 use crate::world::ethernet::{
-    distance_band, format_bandwidth, price, with_vat, Place, Product, Quote, QuoteItem, TERMS,
+    distance_band, format_bandwidth, price, Place, Product, Quote, QuoteItem, TERMS,
 };
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -17,30 +17,7 @@ use axum::Json;
 use chrono::{DateTime, Months, Utc};
 use serde_json::{json, Value};
 
-pub(super) fn money(pence: u64) -> Value {
-    json!({"unit": "GBP", "value": pence as f64 / 100.0})
-}
-
-pub(super) fn price_entry(kind: &str, name: &str, pence: u64) -> Value {
-    let mut v = json!({"priceType": kind});
-    if kind == "recurring" {
-        v["recurringChargePeriod"] = json!("month");
-    }
-    v["name"] = json!(name);
-    v["price"] = json!({
-        "dutyFreeAmount": money(pence),
-        "taxIncludedAmount": money(with_vat(pence)),
-        "taxRate": 20,
-    });
-    v
-}
-
-pub(super) fn prices(install: u64, rental: u64) -> Value {
-    json!([
-        price_entry("nonRecurring", "Installation", install),
-        price_entry("recurring", "Rental", rental),
-    ])
-}
+pub(super) use crate::world::ethernet::{price_entry, prices};
 
 pub(super) fn render_quote(q: &Quote, now: DateTime<Utc>) -> Value {
     let state = q.state(now);
