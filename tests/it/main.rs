@@ -15,6 +15,7 @@ mod reliability;
 mod repl;
 mod sandbox_contract;
 mod sandbox_ethernet;
+mod sandbox_ethernet_docs;
 mod sandbox_faults;
 mod sandbox_porting;
 mod sandbox_whc_docs;

@@ -560,7 +560,15 @@ async fn gea_orders_need_a_confirmed_appointment() {
     )
     .await
     .rejects("AppointmentInUse");
-    sb.advance(ALL_STEPS).await;
+    // Live only once the engineer's slot has passed (see sandbox_ethernet_docs.rs).
+    let now: DateTime<Utc> = sb.admin(Method::GET, "/__sandbox/clock", None).await.body["now"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let visit_end: DateTime<Utc> = end.parse().unwrap();
+    sb.advance((visit_end - now).num_seconds() as f64 + ALL_STEPS)
+        .await;
     let r = sb.get(&format!("{ORDER}/{order}")).await;
     assert_eq!(r.body["state"], "completed", "{}", r.body);
     assert_eq!(

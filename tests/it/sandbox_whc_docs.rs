@@ -222,7 +222,9 @@ async fn available_numbers_are_only_those_free_to_use() {
 async fn list_endpoints_honour_fields() {
     let sb = sandbox().await;
     let r = sb
-        .get(&format!("{NUMBERS}?cugId={CUG}&fields=number,status&limit=2"))
+        .get(&format!(
+            "{NUMBERS}?cugId={CUG}&fields=number,status&limit=2"
+        ))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     for n in r.body.as_array().unwrap() {
@@ -230,10 +232,9 @@ async fn list_endpoints_honour_fields() {
         assert_eq!(keys, ["number", "status"], "{n}");
     }
     assert_eq!(r.header("x-result-count"), "2");
-    sb.doc_ordered("fields-1", "Fields Ltd", "fields.co.uk").await;
-    let r = sb
-        .get(&format!("{ORDER}/productOrder?fields=state"))
+    sb.doc_ordered("fields-1", "Fields Ltd", "fields.co.uk")
         .await;
+    let r = sb.get(&format!("{ORDER}/productOrder?fields=state")).await;
     let first = r.body[0].as_object().unwrap();
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first.contains_key("id") && first.contains_key("state"));
@@ -304,9 +305,15 @@ async fn ported_numbers_go_only_to_a_provided_company() {
     let (_, qualified_only) = sb.doc_qualified("Not Yet Ltd", "notyet.co.uk").await;
     let r = sb.post(RINGFENCE, allocate(qualified_only)).await;
     r.rejects("UnknownCompany");
-    assert!(r.message().contains("order the company first"), "{}", r.body);
+    assert!(
+        r.message().contains("order the company first"),
+        "{}",
+        r.body
+    );
     // Ordered: accepted.
-    let (svc, _) = sb.doc_ordered("alloc-co", "Ported Ltd", "ported.co.uk").await;
+    let (svc, _) = sb
+        .doc_ordered("alloc-co", "Ported Ltd", "ported.co.uk")
+        .await;
     let r = sb.post(RINGFENCE, allocate(svc)).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
@@ -326,11 +333,15 @@ async fn settle(sb: &mut Sb, id: &str, want: &str) {
 async fn whc_orders_can_end_rejected_or_failed_with_notifications() {
     let mut sb = sandbox().await;
     let mut events = sb.handle.state().subscribe();
-    let (_, rejected) = sb.doc_ordered("reject-1", "Rejected Ltd", "rejected.co.uk").await;
+    let (_, rejected) = sb
+        .doc_ordered("reject-1", "Rejected Ltd", "rejected.co.uk")
+        .await;
     let (_, failed) = sb.doc_ordered("fail-1", "Failed Ltd", "failed.co.uk").await;
     settle(&mut sb, &rejected, "rejected").await;
     settle(&mut sb, &failed, "failed").await;
-    let r = sb.get(&format!("{ORDER}/productOrder?state=rejected")).await;
+    let r = sb
+        .get(&format!("{ORDER}/productOrder?state=rejected"))
+        .await;
     assert_eq!(r.body[0]["id"], json!(rejected));
     assert_eq!(r.body[0]["productOrderItem"][0]["state"], "rejected");
     let r = sb.get(&format!("{ORDER}/productOrder?state=failed")).await;
@@ -344,8 +355,14 @@ async fn whc_orders_can_end_rejected_or_failed_with_notifications() {
     while let Ok(t) = events.try_recv() {
         seen.push((t.order_id, t.to.as_str().to_string()));
     }
-    assert!(seen.contains(&(rejected.clone(), "rejected".to_string())), "{seen:?}");
-    assert!(seen.contains(&(failed.clone(), "failed".to_string())), "{seen:?}");
+    assert!(
+        seen.contains(&(rejected.clone(), "rejected".to_string())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&(failed.clone(), "failed".to_string())),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -355,10 +372,12 @@ async fn at_most_three_users_per_order() {
     let mut body = company_order("many-1", "Many Ltd", "many.co.uk", &svc, &qid);
     let items = body["productOrderItem"].as_array_mut().unwrap();
     for n in 0..4 {
-        items.push(json!({"id": format!("u{n}"), "action": "add", "productOffering": {"id": "WHCUser"},
+        items.push(
+            json!({"id": format!("u{n}"), "action": "add", "productOffering": {"id": "WHCUser"},
             "product": {"productCharacteristic": [
                 {"name": "firstName", "value": "A"}, {"name": "lastName", "value": format!("U{n}")},
-                {"name": "username", "value": format!("u{n}@many.co.uk")}]}}));
+                {"name": "username", "value": format!("u{n}@many.co.uk")}]}}),
+        );
     }
     let r = sb.post(&format!("{ORDER}/productOrder"), body).await;
     r.rejects("TooManyUsers");

@@ -45,10 +45,7 @@ impl<T: PartialEq + Copy> StateFilter<T> {
         {
             return Ok(StateFilter::Nothing);
         }
-        Err(ApiError::invalid_query(
-            "state",
-            "not a TMF622 order state",
-        ))
+        Err(ApiError::invalid_query("state", "not a TMF622 order state"))
     }
 
     pub fn admits(self, state: T) -> bool {

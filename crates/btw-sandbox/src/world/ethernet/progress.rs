@@ -150,7 +150,12 @@ impl EthernetWorld {
 
     /// When `step` would put a GEA service live at `at` before its engineer's slot has ended:
     /// that slot's end (CONTRACT.md: GEA goes live after the visit).
-    fn visit_pending(&self, order: &EthOrder, step: &Step, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn visit_pending(
+        &self,
+        order: &EthOrder,
+        step: &Step,
+        at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         if !matches!(step, Step::Complete(_)) {
             return None;
         }

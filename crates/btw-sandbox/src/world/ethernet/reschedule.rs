@@ -45,7 +45,10 @@ impl EthernetWorld {
         if slot.date < first {
             return refuse(
                 "SlotUnavailable",
-                format!("Slot {} is before the first bookable day {first}", slot.id()),
+                format!(
+                    "Slot {} is before the first bookable day {first}",
+                    slot.id()
+                ),
             );
         }
         let postcode = a.place.postcode.clone();

@@ -18,8 +18,7 @@ pub fn reservation<'a>(w: &'a World, value: &str, domain: bool) -> Option<&'a Qu
         q.qualified
             && now < q.expires_at
             && norm(held) == key
-            && q
-                .service_id
+            && q.service_id
                 .as_ref()
                 .is_none_or(|s| !w.companies.contains_key(s))
     })

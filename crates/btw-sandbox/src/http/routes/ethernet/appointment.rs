@@ -180,7 +180,9 @@ pub(super) async fn appointment_patch(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = object_body(&headers, &body)?;
-    if body.get("status").is_none() && (body.get("timeSlot").is_some() || body.get("validFor").is_some()) {
+    if body.get("status").is_none()
+        && (body.get("timeSlot").is_some() || body.get("validFor").is_some())
+    {
         return reschedule(&state, id.trim(), &body);
     }
     let mut errs = SchemaErrors::default();

@@ -8,8 +8,8 @@ use crate::http::extract::{
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
 use crate::world::ethernet::{
-    price_for, unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place,
-    Product, ServiceStatus, CONFIRM_SITE_CONTACT,
+    price_for, unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction,
+    Place, Product, ServiceStatus, CONFIRM_SITE_CONTACT,
 };
 use crate::world::World;
 use axum::extract::{RawQuery, State};

@@ -4,7 +4,9 @@ use crate::error::ApiError;
 use crate::http::extract::{check_cug, PathParams, QueryParams};
 use crate::state::SandboxState;
 use crate::wire::rfc3339;
-use crate::world::{whc, Kind, World, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG};
+use crate::world::{
+    whc, Kind, World, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG,
+};
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
