@@ -357,3 +357,118 @@ async fn prices_follow_amends_and_modifies() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.body["productOrderItem"][0].get("itemPrice").is_none());
 }
+
+const CANCEL: &str = "/tmf-api/productOrderingManagement/v4/cancelProductOrder";
+
+#[tokio::test]
+async fn cancel_is_a_tmf622_resource_with_a_point_of_no_return() {
+    let mut sb = sandbox().await;
+    let (order, appt, _) = sb.fttp_order("cancel-1").await;
+    let r = sb
+        .post(
+            CANCEL,
+            json!({"productOrder": {"id": order}, "cancellationReason": "Customer moved"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cancel = r.id();
+    assert!(cancel.starts_with("CPO"), "{}", r.body);
+    assert_ne!(cancel, order);
+    assert_eq!(r.s("@type"), "CancelProductOrder");
+    assert_eq!(r.s("state"), "done");
+    assert_eq!(r.s("cancellationReason"), "Customer moved");
+    assert_eq!(r.body["productOrder"]["id"], json!(order));
+    let again = sb.get(&format!("{CANCEL}/{cancel}")).await;
+    assert_eq!(again.body, r.body);
+    let o = sb.eth_order(&order).await;
+    assert_eq!(o["state"], "cancelled");
+    assert_eq!(o["cancellationReason"], "Customer moved");
+    let a = sb.get(&format!("{APPOINTMENT}/{appt}")).await;
+    assert_eq!(a.s("status"), "cancelled");
+
+    // Within two working days of the visit: too late.
+    let (order, _, visit_end) = sb.fttp_order("cancel-2").await;
+    sb.advance_past(visit_end, -86_400.0).await;
+    sb.post(CANCEL, json!({"productOrder": {"id": order}}))
+        .await
+        .rejects("PointOfNoReturn");
+    // Without a visit: once installation is scheduled.
+    let q = sb
+        .eth_quote("EtherflowInternet", json!([{"postcode": "IP5 3RE"}]), "100")
+        .await
+        .id();
+    let order = sb.post(ORDER, provide("cancel-3", &q, None)).await.id();
+    sb.advance(ALL_STEPS).await;
+    sb.post(CANCEL, json!({"productOrder": {"id": order}}))
+        .await
+        .rejects("OrderNotCancellable");
+}
+
+#[tokio::test]
+async fn tmf_state_names_and_collections() {
+    let mut sb = sandbox().await;
+    let seen = listen(&sb).await;
+    // Quotes: no `expired` state; validity is `validFor`.
+    let q = sb
+        .eth_quote("EtherflowInternet", json!([{"postcode": "IP5 3RE"}]), "100")
+        .await;
+    sb.advance(32.0 * 86_400.0).await;
+    let r = sb.get(&format!("{QUOTE}/{}", q.id())).await;
+    assert_eq!(r.s("state"), "approved");
+    let until: DateTime<Utc> = r.body["validFor"]["endDateTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(until < sb.eth_now().await);
+    for state in [
+        "inProgress",
+        "pending",
+        "approved",
+        "accepted",
+        "cancelled",
+        "rejected",
+    ] {
+        let r = sb.get(&format!("{QUOTE}?state={state}")).await;
+        assert_eq!(r.status, 200, "{state}: {}", r.body);
+    }
+    assert_eq!(sb.get(&format!("{QUOTE}?state=expired")).await.code(), "28");
+
+    // A ceased service is `terminated` (TMF637); every TMF637 status filters.
+    let q = sb
+        .eth_quote("EtherflowInternet", json!([{"postcode": "IP5 3RE"}]), "100")
+        .await
+        .id();
+    let order = sb.post(ORDER, provide("names-1", &q, None)).await.id();
+    sb.advance(ALL_STEPS).await;
+    let live = sb.eth_order(&order).await;
+    let service = live["productOrderItem"][0]["product"]["id"]
+        .as_str()
+        .unwrap();
+    let cease = sb
+        .post(
+            ORDER,
+            json!({"productOrderItem": [{"id": "1", "action": "delete", "product": {"id": service}}]}),
+        )
+        .await
+        .id();
+    sb.advance(ALL_STEPS).await;
+    assert_eq!(sb.eth_order(&cease).await["state"], "completed");
+    let s = sb.get(&format!("{INVENTORY}/{service}")).await;
+    assert_eq!(s.s("status"), "terminated");
+    let r = sb.get(&format!("{INVENTORY}?status=terminated")).await;
+    assert_eq!(r.header("x-total-count"), "1");
+    let r = sb.get(&format!("{INVENTORY}?status=suspended")).await;
+    assert_eq!(r.header("x-total-count"), "0");
+
+    // Order line complete, as for WHC.
+    let e = wait_for_event(&seen, "orderLineComplete", &order).await;
+    assert_eq!(e["event"]["productOrder"]["state"], "completed");
+
+    // GET on the appointment collection.
+    let (_, appt, _) = sb.fttp_order("names-2").await;
+    let r = sb.get(&format!("{APPOINTMENT}?status=confirmed")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[0]["id"], json!(appt));
+    assert_eq!(r.header("x-total-count"), "1");
+}

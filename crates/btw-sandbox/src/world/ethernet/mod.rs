@@ -6,6 +6,7 @@
 //! handlers live in `http/routes/ethernet.rs`.
 
 mod availability;
+mod cancel;
 mod catalogue;
 mod pricing;
 mod progress;
@@ -168,6 +169,7 @@ mod tests {
             stage: 0,
             next_due: Some(t0 + Duration::seconds(2)),
             price: None,
+            cancellation_reason: None,
         };
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w

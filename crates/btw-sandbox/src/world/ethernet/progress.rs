@@ -213,7 +213,9 @@ impl EthernetWorld {
                 order.next_due = None;
                 order.completion_date = Some(at);
                 self.complete(id, at);
-                &["orderMilestone", "orderComplete"]
+                // As for WHC (BT_API.md: Ethernet notifications are "as WHC"): the one line
+                // completes, then the order.
+                &["orderMilestone", "orderLineComplete", "orderComplete"]
             }
         };
         for event in events {

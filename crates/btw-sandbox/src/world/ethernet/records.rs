@@ -35,11 +35,10 @@ pub struct Quote {
 }
 
 impl Quote {
-    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+    /// TMF648 v4 has no `expired`: a lapsed quote stays `approved`, its `validFor` past.
+    pub fn state(&self) -> &'static str {
         if self.items.iter().all(|i| i.ordered_by.is_some()) {
             "accepted"
-        } else if now >= self.valid_until {
-            "expired"
         } else {
             "approved"
         }
@@ -227,6 +226,9 @@ pub struct EthOrder {
     /// `(install, rental)` in pence for what the order now asks for (none for a cease).
     #[serde(default)]
     pub price: Option<(u64, u64)>,
+    /// Why the reseller cancelled it (TMF622 `cancellationReason`).
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
 }
 
 impl EthOrder {
@@ -269,6 +271,9 @@ impl EthOrder {
         });
         if let Some(c) = self.completion_date {
             v["completionDate"] = json!(rfc3339(c));
+        }
+        if let Some(r) = &self.cancellation_reason {
+            v["cancellationReason"] = json!(r);
         }
         v["relatedParty"] = self.related_party.clone();
         v["productOrderItem"] = json!([item]);
@@ -323,7 +328,8 @@ impl Service {
             "name": self.product.name(),
             "status": match self.status {
                 ServiceStatus::Active => "active",
-                ServiceStatus::Ceased => "ceased",
+                // TMF637's name for a ceased service.
+                ServiceStatus::Ceased => "terminated",
             },
             "place": self.places.iter().map(Place::render).collect::<Vec<_>>(),
             "productCharacteristic": [
@@ -353,6 +359,8 @@ pub struct EthCounters {
     pub service: u64,
     /// Creation sequence for newest-first lists.
     pub seq: u64,
+    #[serde(default)]
+    pub cancel: u64,
 }
 
 /// Everything Ethernet, as one `World` field (defaulted so older state files still load).
@@ -366,6 +374,8 @@ pub struct EthernetWorld {
     pub orders: BTreeMap<String, EthOrder>,
     pub services: BTreeMap<String, Service>,
     pub counters: EthCounters,
+    /// TMF622 cancel requests, rendered when made (see `cancel.rs`).
+    pub cancels: BTreeMap<String, Value>,
 }
 
 fn next(counter: &mut u64, prefix: &str) -> String {

@@ -264,3 +264,37 @@ fn reschedule(state: &SandboxState, id: &str, body: &Value) -> Result<Json<Value
         find(&w.ethernet.appointments, "appointment", id).map(|a| Json(a.render()))
     })
 }
+
+/// `GET` on the appointment collection (TMF646): newest first, by `status` and `externalId`.
+pub(super) async fn appointment_list(
+    State(state): State<SandboxState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let query = crate::http::extract::QueryParams::parse(raw.as_deref());
+    let (offset, limit) = query.page()?;
+    let statuses = [
+        "initialized",
+        "confirmed",
+        "cancelled",
+        "completed",
+        "failed",
+    ];
+    let wanted = query.parsed(
+        "status",
+        |v| statuses.into_iter().find(|s| *s == v),
+        "must be initialized, confirmed, cancelled, completed or failed",
+    )?;
+    let external = query.get("externalId");
+    let all = state.with_world(|w| {
+        let list = w
+            .ethernet
+            .appointments
+            .values()
+            .filter(|a| wanted.is_none_or(|s| a.status.as_str() == s))
+            .filter(|a| external.is_none_or(|x| a.external_id.as_deref() == Some(x)));
+        // Ids count up (APT000001, …): their digits order them.
+        let seq = |a: &Appointment| a.id.trim_start_matches("APT").parse::<u64>().unwrap_or(0);
+        crate::http::extract::newest_first(list, seq, Appointment::render)
+    });
+    Ok(crate::http::extract::paginated(all, offset, limit))
+}

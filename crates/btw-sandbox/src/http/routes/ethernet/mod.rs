@@ -11,12 +11,12 @@ mod qualify;
 mod quote;
 
 use crate::state::SandboxState;
-use appointment::{appointment_get, appointment_patch, book, search_slots};
+use appointment::{appointment_get, appointment_list, appointment_patch, book, search_slots};
 use axum::routing::{get, post};
 use axum::Router;
 use common::{APPOINTMENTS, INVENTORY, ORDERING, POQ, QUOTE};
 use inventory::{product_get, product_list};
-use order::{order_amend, order_cancel, order_create, order_get, order_list};
+use order::{cancel_get, order_amend, order_cancel, order_create, order_get, order_list};
 use qualify::{qualification_get, qualify};
 use quote::{quote_create, quote_get, quote_list};
 
@@ -30,7 +30,10 @@ pub(crate) fn router() -> Router<SandboxState> {
             &format!("{APPOINTMENTS}/searchTimeSlot"),
             post(search_slots),
         )
-        .route(&format!("{APPOINTMENTS}/appointment"), post(book))
+        .route(
+            &format!("{APPOINTMENTS}/appointment"),
+            post(book).get(appointment_list),
+        )
         .route(
             &format!("{APPOINTMENTS}/appointment/{{id}}"),
             get(appointment_get).patch(appointment_patch),
@@ -47,6 +50,10 @@ pub(crate) fn router() -> Router<SandboxState> {
             &format!("{ORDERING}/cancelProductOrder"),
             post(order_cancel),
         )
+        .route(
+            &format!("{ORDERING}/cancelProductOrder/{{id}}"),
+            get(cancel_get),
+        )
         .route(INVENTORY, get(product_list))
         .route(&format!("{INVENTORY}/{{id}}"), get(product_get))
 }
@@ -55,7 +62,7 @@ pub(crate) fn router() -> Router<SandboxState> {
 mod tests {
     use super::common::place_req;
     use super::order::{has_site_contact, parse_order, OrderReq};
-    use super::quote::price_entry;
+    use crate::world::ethernet::price_entry;
     use crate::error::SchemaErrors;
     use serde_json::json;
 

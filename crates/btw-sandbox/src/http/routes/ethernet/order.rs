@@ -3,7 +3,7 @@
 use super::common::*;
 use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{
-    created, find, find_mut, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
+    created, find, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
 };
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
@@ -399,6 +399,7 @@ fn place_order(
         stage: 0,
         next_due: Some(now + step),
         price: target.price,
+        cancellation_reason: None,
     };
     w.ethernet.orders.insert(id.clone(), order);
     w.record_created("ethernetOrder", &id, req.external.clone());
@@ -576,28 +577,27 @@ pub(super) async fn order_cancel(
     let mut errs = SchemaErrors::default();
     let id = require_str(&body, "/productOrder/id", "productOrder.id", &mut errs)
         .unwrap_or_default()
+        .trim()
         .to_string();
-    errs.into_result()?;
-    state.with_world(|w| {
-        let now = w.now();
-        let o = find_mut(&mut w.ethernet.orders, "order", &id)?;
-        if !o.state.is_open() {
-            return Err(ApiError::business(
-                "OrderNotCancellable",
-                format!("Order {id} is {}", o.state.as_str()),
-            ));
+    let reason = match body.get("cancellationReason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(_) => {
+            errs.push("cancellationReason", "must be a string");
+            None
         }
-        o.state = EthOrderState::Cancelled;
-        o.next_due = None;
-        o.completion_date = Some(now);
-        w.ethernet.release_appointment(&id);
-        w.ethernet.release_quote(&id);
-        w.notify_ethernet("orderCancelled", &id);
-        Ok(())
+    };
+    errs.into_result()?;
+    let rendered = state.with_world(|w| {
+        let now = w.now();
+        w.ethernet.cancel(&mut w.outbox, now, &id, reason)
     })?;
-    Ok(created(json!({
-        "id": id,
-        "state": "cancelled",
-        "productOrder": {"id": id, "@referredType": "ProductOrder"},
-    })))
+    Ok(created(rendered))
+}
+
+pub(super) async fn cancel_get(
+    State(state): State<SandboxState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.with_world(|w| find(&w.ethernet.cancels, "cancel request", &id).map(|c| Json(c.clone())))
 }

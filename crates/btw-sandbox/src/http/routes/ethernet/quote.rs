@@ -14,13 +14,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Months, Utc};
+use chrono::Months;
 use serde_json::{json, Value};
 
-pub(super) use crate::world::ethernet::{price_entry, prices};
+use crate::world::ethernet::prices;
 
-pub(super) fn render_quote(q: &Quote, now: DateTime<Utc>) -> Value {
-    let state = q.state(now);
+pub(super) fn render_quote(q: &Quote) -> Value {
+    let state = q.state();
     let items: Vec<Value> = q
         .items
         .iter()
@@ -205,7 +205,7 @@ pub(super) async fn quote_create(
                 .unwrap_or(now + chrono::Duration::days(30)),
             items,
         };
-        let rendered = render_quote(&quote, now);
+        let rendered = render_quote(&quote);
         w.ethernet.quotes.insert(id.clone(), quote);
         w.record_created("ethernetQuote", &id, external);
         Ok::<_, ApiError>(rendered)
@@ -217,10 +217,7 @@ pub(super) async fn quote_get(
     State(state): State<SandboxState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.with_world(|w| {
-        let now = w.now();
-        find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q, now)))
-    })
+    state.with_world(|w| find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q))))
 }
 
 pub(super) async fn quote_list(
@@ -229,25 +226,32 @@ pub(super) async fn quote_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
+    // Every TMF648 v4 quote state is a filter; the sandbox's quotes are approved or accepted.
     let wanted = query.parsed(
         "state",
         |s| {
-            ["approved", "expired", "accepted"]
-                .into_iter()
-                .find(|x| *x == s)
+            [
+                "inProgress",
+                "pending",
+                "approved",
+                "accepted",
+                "cancelled",
+                "rejected",
+            ]
+            .into_iter()
+            .find(|x| *x == s)
         },
-        "must be approved, expired or accepted",
+        "must be a TMF648 quote state: inProgress, pending, approved, accepted, cancelled or rejected",
     )?;
     let external = query.get("externalId");
     let all = state.with_world(|w| {
-        let now = w.now();
         let quotes = w
             .ethernet
             .quotes
             .values()
-            .filter(|q| wanted.is_none_or(|s| q.state(now) == s))
+            .filter(|q| wanted.is_none_or(|s| q.state() == s))
             .filter(|q| external.is_none_or(|x| q.external_id.as_deref() == Some(x)));
-        newest_first(quotes, |q| q.seq, |q| render_quote(q, now))
+        newest_first(quotes, |q| q.seq, render_quote)
     });
     Ok(paginated(all, offset, limit))
 }
