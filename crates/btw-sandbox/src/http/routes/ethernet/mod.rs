@@ -62,8 +62,8 @@ pub(crate) fn router() -> Router<SandboxState> {
 mod tests {
     use super::common::place_req;
     use super::order::{has_site_contact, parse_order, OrderReq};
-    use crate::world::ethernet::price_entry;
     use crate::error::SchemaErrors;
+    use crate::world::ethernet::price_entry;
     use serde_json::json;
 
     #[test]
