@@ -4,6 +4,7 @@
 //! the wire contract is CONTRACT.md's `## Ethernet` section.
 
 mod appointment;
+mod cancel;
 mod common;
 mod inventory;
 mod order;
@@ -14,9 +15,10 @@ use crate::state::SandboxState;
 use appointment::{appointment_get, appointment_list, appointment_patch, book, search_slots};
 use axum::routing::{get, post};
 use axum::Router;
+use cancel::{cancel_get, order_cancel};
 use common::{APPOINTMENTS, INVENTORY, ORDERING, POQ, QUOTE};
 use inventory::{product_get, product_list};
-use order::{cancel_get, order_amend, order_cancel, order_create, order_get, order_list};
+use order::{order_amend, order_create, order_get, order_list};
 use qualify::{qualification_get, qualify};
 use quote::{quote_create, quote_get, quote_list};
 

@@ -567,37 +567,3 @@ pub(super) async fn order_amend(
     state.tick();
     state.with_world(|w| find(&w.ethernet.orders, "order", &rendered).map(|o| Json(o.render())))
 }
-
-pub(super) async fn order_cancel(
-    State(state): State<SandboxState>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    let body = object_body(&headers, &body)?;
-    let mut errs = SchemaErrors::default();
-    let id = require_str(&body, "/productOrder/id", "productOrder.id", &mut errs)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let reason = match body.get("cancellationReason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(r)) => Some(r.clone()),
-        Some(_) => {
-            errs.push("cancellationReason", "must be a string");
-            None
-        }
-    };
-    errs.into_result()?;
-    let rendered = state.with_world(|w| {
-        let now = w.now();
-        w.ethernet.cancel(&mut w.outbox, now, &id, reason)
-    })?;
-    Ok(created(rendered))
-}
-
-pub(super) async fn cancel_get(
-    State(state): State<SandboxState>,
-    PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, ApiError> {
-    state.with_world(|w| find(&w.ethernet.cancels, "cancel request", &id).map(|c| Json(c.clone())))
-}
