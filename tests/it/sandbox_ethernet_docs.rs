@@ -472,3 +472,45 @@ async fn tmf_state_names_and_collections() {
     assert_eq!(r.body[0]["id"], json!(appt));
     assert_eq!(r.header("x-total-count"), "1");
 }
+
+#[tokio::test]
+async fn quotes_price_a_modify_of_a_live_service() {
+    let mut sb = sandbox().await;
+    let ends = json!([{"postcode": "IP5 3RE"}, {"postcode": "B1 2HF"}]);
+    let one = sb.eth_quote("EtherwayFibre", ends.clone(), "1000").await;
+    let ten = sb.eth_quote("EtherwayFibre", ends, "10000").await;
+    let order = sb.post(ORDER, provide("mq-1", &one.id(), None)).await.id();
+    sb.advance(ALL_STEPS).await;
+    let live = sb.eth_order(&order).await;
+    let service = live["productOrderItem"][0]["product"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let modify_item = |svc: &str| {
+        json!({"quoteItem": [{"id": "1", "action": "modify", "product": {"id": svc,
+            "productCharacteristic": [{"name": "bandwidth", "value": "10000"}]}}]})
+    };
+    let r = sb.post(QUOTE, modify_item(&service)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let item = &r.body["quoteItem"][0];
+    assert_eq!(item["action"], "modify");
+    assert_eq!(item["product"]["id"], json!(service));
+    assert_eq!(
+        amounts(&item["quoteItemPrice"]),
+        amounts(&ten.body["quoteItem"][0]["quoteItemPrice"])
+    );
+    // A modify quote item is not a provide.
+    sb.post(ORDER, provide("mq-2", &r.id(), None))
+        .await
+        .rejects("QuoteItemNotAProvide");
+    sb.post(QUOTE, modify_item("ETH999999"))
+        .await
+        .rejects("ServiceNotFound");
+    let r = sb
+        .post(
+            QUOTE,
+            json!({"quoteItem": [{"id": "1", "action": "delete", "product": {"id": service}}]}),
+        )
+        .await;
+    assert_eq!(r.code(), "29", "{}", r.body);
+}

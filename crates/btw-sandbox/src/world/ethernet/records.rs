@@ -22,6 +22,9 @@ pub struct QuoteItem {
     pub price: (u64, u64),
     /// The order that took this item (a quote item orders once).
     pub ordered_by: Option<String>,
+    /// For a `modify` item: the service it re-prices (a provide cannot order it).
+    #[serde(default)]
+    pub service_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

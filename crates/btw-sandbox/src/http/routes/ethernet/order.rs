@@ -181,6 +181,14 @@ pub(super) fn check_add(
         .iter()
         .find(|i| i.id == item_id)
         .ok_or_else(not_found)?;
+    if let Some(svc) = &item.service_id {
+        return Err(ApiError::business(
+            "QuoteItemNotAProvide",
+            format!(
+                "Quote {quote_id} item {item_id} prices a change to {svc}; order a modify of {svc}"
+            ),
+        ));
+    }
     if now >= quote.valid_until {
         return Err(ApiError::business(
             "QuoteExpired",
