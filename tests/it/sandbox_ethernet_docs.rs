@@ -514,3 +514,17 @@ async fn quotes_price_a_modify_of_a_live_service() {
         .await;
     assert_eq!(r.code(), "29", "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_slot_search_has_an_href_that_answers() {
+    let sb = sandbox().await;
+    let r = sb
+        .post(SLOTS, json!({"relatedPlace": {"postcode": "IP5 3RE"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let href = r.s("href").to_string();
+    assert_eq!(href, format!("{SLOTS}/{}", r.id()));
+    let again = sb.get(&href).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, r.body);
+}

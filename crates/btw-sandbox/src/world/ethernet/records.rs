@@ -379,6 +379,8 @@ pub struct EthernetWorld {
     pub counters: EthCounters,
     /// TMF622 cancel requests, rendered when made (see `cancel.rs`).
     pub cancels: BTreeMap<String, Value>,
+    /// Slot searches, rendered when made (answered again by `GET` on their `href`).
+    pub searches: BTreeMap<String, Value>,
 }
 
 fn next(counter: &mut u64, prefix: &str) -> String {

@@ -74,13 +74,16 @@ pub(super) async fn search_slots(
             .map(Slot::render)
             .collect();
         let id = w.ethernet.next_search_id();
-        Ok::<_, ApiError>(json!({
+        let rendered = json!({
             "id": id,
+            "href": format!("{APPOINTMENTS}/searchTimeSlot/{id}"),
             "@type": "SearchTimeSlot",
             "status": "created",
             "relatedPlace": place.render(),
             "availableTimeSlot": slots,
-        }))
+        });
+        w.ethernet.searches.insert(id, rendered.clone());
+        Ok::<_, ApiError>(rendered)
     })?;
     Ok(created(rendered))
 }
@@ -297,4 +300,12 @@ pub(super) async fn appointment_list(
         crate::http::extract::newest_first(list, seq, Appointment::render)
     });
     Ok(crate::http::extract::paginated(all, offset, limit))
+}
+
+/// `GET` on a slot search's `href`: the search as it was answered.
+pub(super) async fn search_get(
+    State(state): State<SandboxState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.with_world(|w| find(&w.ethernet.searches, "slot search", &id).map(|v| Json(v.clone())))
 }

@@ -12,7 +12,9 @@ mod qualify;
 mod quote;
 
 use crate::state::SandboxState;
-use appointment::{appointment_get, appointment_list, appointment_patch, book, search_slots};
+use appointment::{
+    appointment_get, appointment_list, appointment_patch, book, search_get, search_slots,
+};
 use axum::routing::{get, post};
 use axum::Router;
 use cancel::{cancel_get, order_cancel};
@@ -31,6 +33,10 @@ pub(crate) fn router() -> Router<SandboxState> {
         .route(
             &format!("{APPOINTMENTS}/searchTimeSlot"),
             post(search_slots),
+        )
+        .route(
+            &format!("{APPOINTMENTS}/searchTimeSlot/{{id}}"),
+            get(search_get),
         )
         .route(
             &format!("{APPOINTMENTS}/appointment"),
