@@ -75,6 +75,22 @@ impl BtClient {
         Ok(self.send(req).await?.body)
     }
 
+    /// Moves an appointment to another slot (TMF646 PATCH with the slot's `timeSlot.id`, or a
+    /// `validFor` start); repeating it is harmless (the appointment is already there).
+    pub async fn ethernet_reschedule(&self, id: &str, slot: &str) -> Result<Value, ApiError> {
+        let body = if slot.starts_with("SLOT-") {
+            json!({"timeSlot": {"id": slot}})
+        } else {
+            json!({"validFor": {"startDateTime": slot}})
+        };
+        let req = Request::patch(
+            Operation::EthernetReschedule,
+            format!("{APPOINTMENT}/{}", seg(id)),
+            body,
+        );
+        Ok(self.send(req).await?.body)
+    }
+
     /// Places an Ethernet order (provide, modify or cease); never twice: an unknown outcome is
     /// settled by looking the order up by its `externalId` before sending again.
     pub async fn ethernet_order(&self, body: Value) -> Result<Value, ApiError> {

@@ -39,7 +39,8 @@ pub struct Qualification {
     pub service_id: Option<String>,
     /// `Qualified` or `Unqualified`.
     pub result: String,
-    /// RFC 3339 instant after which the qualification is void (23:59 Europe/London that day).
+    /// RFC 3339 instant after which the qualification is void (23:59 Europe/London that day):
+    /// BT's `expirationDate`, or derived from the guide's rule when BT sends none.
     pub expires: Option<String>,
     /// Why it is unqualified, as BT's reason codes.
     pub reasons: Vec<String>,
@@ -152,13 +153,31 @@ fn parse_qualification(raw: Value) -> Result<Qualification, ApiError> {
         id,
         service_id,
         result,
-        expires: raw
-            .get("expirationDate")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        expires: Some(
+            raw.get("expirationDate")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| expiry_for(chrono::Utc::now())),
+        ),
         reasons,
         raw,
     })
+}
+
+/// 23:59 Europe/London on the UK day of `now`, RFC 3339: when a qualification lapses
+/// ("Qualifications will expire the same day at 11.59pm BST/ GMT"), for an answer without
+/// `expirationDate` (the guide's example has none).
+fn expiry_for(now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::TimeZone;
+    let tz = crate::time::LONDON;
+    let day = now.with_timezone(&tz).date_naive();
+    let local = day.and_hms_opt(23, 59, 0).unwrap_or_default();
+    let at = tz
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|| chrono::Utc.from_utc_datetime(&local));
+    crate::time::rfc3339(at)
 }
 
 /// BT answers "not found" for a free name; that is an answer, not an error.
@@ -198,6 +217,23 @@ mod tests {
         .unwrap();
         assert_eq!(q.service_id.as_deref(), Some("WHHCBTWKN1484"));
         assert_eq!(q.result, "Qualified");
+        assert_eq!(q.expires.as_deref(), Some("2026-11-22T23:59:00Z"));
+    }
+
+    #[test]
+    fn expiry_is_derived_when_bt_sends_none() {
+        // The guide's example answer: no expirationDate, `servicelid` as printed.
+        let q = parse_qualification(json!({
+            "id": "QFW103255",
+            "productOfferingQualificationItem": [{"qualificationItemResult": "Qualified",
+                "product": {"serviceId": {"value": "WHHCBTWKN1484"}}}]
+        }))
+        .unwrap();
+        assert!(q.expires.is_some());
+        let summer: chrono::DateTime<chrono::Utc> = "2026-07-01T23:30:00Z".parse().unwrap();
+        assert_eq!(expiry_for(summer), "2026-07-02T22:59:00Z");
+        let winter: chrono::DateTime<chrono::Utc> = "2026-11-22T09:00:00Z".parse().unwrap();
+        assert_eq!(expiry_for(winter), "2026-11-22T23:59:00Z");
     }
 
     #[test]

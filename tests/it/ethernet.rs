@@ -30,7 +30,7 @@ async fn ead_modify_recipe_completes_and_ceases() {
     let sb = eth_sandbox().await;
     let (ctx, out) = context(client(&sb.base_url()));
     let (r, lines) = completed_recipe(ctx, &out, "ethernet_ead_modify.rhai").await;
-    assert_eq!(r["state"], "ceased");
+    assert_eq!(r["state"], "terminated");
     assert!(
         lines
             .iter()

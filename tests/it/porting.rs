@@ -114,12 +114,11 @@ async fn early_and_repeated_activation_are_catchable() {
     let sb = port_sandbox().await;
     let url = sb.base_url();
     let src = r#"
-        let q = whc::qualify_company(#{name: `Act ${btw::unique_suffix()}`, domain: `act${btw::unique_suffix().to_lower()}.co.uk`});
         let date = port::earliest_date(#{kind: "single", numbers: ["01914980101"], losing_provider: "TalkTalk"});
         let p = port::import_order(#{kind: "single", numbers: ["01914980101"], port_date: date,
                                      postcode: "NE1 4ST", losing_provider: "TalkTalk"});
         order::wait(p.id, "inProgress", 30);
-        port::allocate(p.id, q.service_id);
+        port::allocate(p.id, "WHHCBTWKN1000");
         let seen = #{};
         try { port::activate(p.id); } catch (e) { seen.early = e; }
         time::sleep_until(`${date} 10:00`);

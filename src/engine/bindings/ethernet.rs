@@ -5,47 +5,8 @@ use crate::engine::bindings::snake_of;
 use rhai::plugin::*;
 use serde_json::{json, Value};
 
-/// A place from a script: a NAD key (`R00000010001`) or a postcode (`IP5 3RE`).
-fn place(s: &str) -> Value {
-    let t = s.trim();
-    let nad = t.len() == 12
-        && t.starts_with(['R', 'A', 'X', 'S'])
-        && t[1..].chars().all(|c| c.is_ascii_digit());
-    if nad {
-        json!({"id": t})
-    } else {
-        json!({"postcode": t})
-    }
-}
-
-/// A bandwidth from a script: `1000`, `0.2` or `"1000"`, as BT writes it (`"0.2"`, `"1000"`).
-fn bandwidth(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.trim().to_string()),
-        Value::Number(n) => n
-            .as_i64()
-            .map(|i| i.to_string())
-            .or_else(|| n.as_f64().map(|f| f.to_string())),
-        _ => None,
-    }
-}
-
-fn money(v: &Value, price_type: &str) -> Value {
-    v.get("quoteTotalPrice")
-        .and_then(Value::as_array)
-        .and_then(|a| {
-            a.iter()
-                .find(|p| p.get("priceType").and_then(Value::as_str) == Some(price_type))
-        })
-        .and_then(|p| p.pointer("/price/dutyFreeAmount/value"))
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn site_contact(c: &Value) -> Value {
-    json!([{"role": "siteContact", "name": c.get("name").cloned().unwrap_or(Value::Null),
-            "phone": c.get("phone").cloned().unwrap_or(Value::Null)}])
-}
+mod wire;
+use wire::{bandwidth, money, place, site_contact};
 
 fn place_order(
     ctx: &NativeCallContext,
@@ -341,6 +302,36 @@ pub mod ethernet_module {
                     &rt,
                     Operation::EthernetCancelAppointment,
                     rt.client.ethernet_cancel_appointment(id),
+                )
+            },
+            |_| Ok(None),
+        )?;
+        Ok(snake_of(&v))
+    }
+
+    /// Moves a booked engineer appointment to another free slot (a slot's `id`, or a start
+    /// time), also while an open GEA order holds it: the order then waits for the new visit.
+    /// Returns the appointment; the order's callback gets `appointmentRescheduled`.
+    ///
+    /// ```rhai
+    /// let free = ethernet::slots("IP5 3RE");
+    /// let moved = ethernet::reschedule(appt.id, free[free.len() - 1].id);
+    /// print(`${moved.id} now ${moved.valid_for.start_date_time}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn reschedule(ctx: NativeCallContext, id: &str, slot: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = ledgered(
+            &ctx,
+            &rt,
+            Operation::EthernetReschedule,
+            |_| json!({"id": id, "slot": slot}),
+            |_| {
+                block_on(
+                    &ctx,
+                    &rt,
+                    Operation::EthernetReschedule,
+                    rt.client.ethernet_reschedule(id, slot),
                 )
             },
             |_| Ok(None),

@@ -391,10 +391,13 @@ pub mod port_module {
         Ok(snake_of(&v))
     }
 
-    /// Allocates (ringfences) an accepted port's numbers to a company ahead of the port date.
+    /// Allocates (ringfences) an accepted port's numbers to a provided company (not one only
+    /// qualified) ahead of the port date.
     ///
     /// ```rhai
     /// events::wait(p.id, "portLcpAccepted", 120);   // allocation needs the losing provider's yes
+    /// order::submit(o.id);                           // and a company an order has provided
+    /// order::wait(o.id, "completed", 60);
     /// port::allocate(p.id, q.service_id);
     /// ```
     #[rhai_fn(return_raw)]

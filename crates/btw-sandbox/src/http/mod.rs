@@ -3,9 +3,11 @@
 
 mod extract;
 mod fault_layer;
+mod fields;
 mod gateway;
 mod order_body;
 mod routes;
+mod states;
 
 use crate::faults::Faults;
 use crate::state::SandboxState;
@@ -28,6 +30,7 @@ pub(crate) fn router(state: SandboxState, faults: Arc<Faults>) -> Router {
         .merge(routes::faults::router(faults.clone()))
         .fallback(gateway::not_found)
         .method_not_allowed_fallback(gateway::method_not_allowed)
+        .layer(axum::middleware::from_fn(fields::layer))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gateway::gateway,

@@ -1,6 +1,7 @@
 //! The sandbox's domain, with no HTTP: the serialisable `World` (companies, numbers, orders, …)
 //! and its sub-worlds (WHC orders, porting, Ethernet, the outbox of notifications, calendar, clock).
 
+pub mod areas;
 pub mod calendar;
 pub mod clock;
 pub mod ethernet;
@@ -310,10 +311,19 @@ impl World {
             let in_progress_at = submitted + step;
             let completed_at = in_progress_at + step;
             if state == OrderState::Acknowledged && now >= in_progress_at {
-                self.transition(&id, OrderState::InProgress, in_progress_at);
+                let Some(to) = self.orders.get(&id).map(whc::after_acknowledged) else {
+                    continue;
+                };
+                whc::end_step(self, &id, to, in_progress_at);
+                if to != OrderState::InProgress {
+                    continue;
+                }
             }
             if now >= completed_at {
-                self.transition(&id, OrderState::Completed, completed_at);
+                let Some(to) = self.orders.get(&id).map(whc::final_state) else {
+                    continue;
+                };
+                whc::end_step(self, &id, to, completed_at);
             }
         }
         self.events[before..].to_vec()

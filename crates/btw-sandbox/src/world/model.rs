@@ -158,6 +158,10 @@ pub enum OrderState {
     InProgress,
     Completed,
     Cancelled,
+    /// BT refused the order at acknowledgement (CONTRACT.md: order outcomes).
+    Rejected,
+    /// Provisioning failed after acceptance.
+    Failed,
 }
 
 impl OrderState {
@@ -168,6 +172,8 @@ impl OrderState {
             OrderState::InProgress => "inProgress",
             OrderState::Completed => "completed",
             OrderState::Cancelled => "cancelled",
+            OrderState::Rejected => "rejected",
+            OrderState::Failed => "failed",
         }
     }
 
@@ -178,6 +184,8 @@ impl OrderState {
             OrderState::InProgress,
             OrderState::Completed,
             OrderState::Cancelled,
+            OrderState::Rejected,
+            OrderState::Failed,
         ]
         .into_iter()
         .find(|st| st.as_str().eq_ignore_ascii_case(s))

@@ -1,6 +1,11 @@
 //! The rules of WHC product order creation: the business rules a schema-valid order must pass,
 //! the change a valid order makes to the world, and its undoing when an order is cancelled.
 
+mod outcomes;
+mod reservations;
+pub use outcomes::*;
+pub use reservations::*;
+
 use super::{
     norm, norm_mac, Company, CompanyStatus, Device, Kind, NumberStatus, Order, OrderItem,
     OrderState, Site, User, World, BILLING_ACCOUNT,

@@ -4,6 +4,7 @@ use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{check_cug, created, json_body, paginated, QueryParams, RawBody};
 use crate::state::SandboxState;
 use crate::wire::{require_str, str_at};
+use crate::world::areas::area_code_for;
 use crate::world::{NumberRecord, NumberStatus, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -39,6 +40,7 @@ pub fn pool_prefix(area: &str) -> String {
 /// The pool numbers a `numberString` asks for, in order, grouped by pool;
 /// `None` when it names no pool.
 pub fn candidates(number_string: &str) -> Option<Vec<Vec<String>>> {
+    let number_string = area_code_for(number_string).unwrap_or(number_string);
     let ns: String = number_string
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -117,7 +119,11 @@ fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
     if let Some(cug) = cug {
         check_cug(cug)?;
     }
-    require_str(body, "/customer/type", "customer.type", &mut errs);
+    if let Some(t) = require_str(body, "/customer/type", "customer.type", &mut errs) {
+        if !t.eq_ignore_ascii_case("BUSINESS") {
+            errs.push("customer.type", "must be BUSINESS");
+        }
+    }
     let quantity = match body.pointer("/numbers/quantity") {
         None => {
             errs.missing("numbers.quantity");
@@ -137,7 +143,11 @@ fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
         "numbers.characteristics.numberString",
         &mut errs,
     );
-    require_str(body, "/product/name", "product.name", &mut errs);
+    if let Some(p) = require_str(body, "/product/name", "product.name", &mut errs) {
+        if !p.eq_ignore_ascii_case("WHC") {
+            errs.push("product.name", "must be WHC");
+        }
+    }
     match str_at(body, "/action") {
         None => errs.missing("action"),
         Some(a) if !a.eq_ignore_ascii_case("RingFence") => errs.push("action", "must be RingFence"),
@@ -226,6 +236,16 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
     Ok((start, end))
 }
 
+/// The numbers users already have: not free to use (CONTRACT.md: available numbers).
+fn numbers_in_use(w: &World) -> std::collections::BTreeSet<String> {
+    w.companies
+        .values()
+        .flat_map(|c| c.users.iter())
+        .filter_map(|u| u.directory_number.as_deref())
+        .filter_map(crate::world::whc::digits)
+        .collect()
+}
+
 async fn available(
     State(state): State<SandboxState>,
     RawQuery(raw): RawQuery,
@@ -250,8 +270,10 @@ async fn available(
         check_cug(value)?;
     }
     let all: Vec<Value> = state.with_world(|w| {
+        let in_use = numbers_in_use(w);
         w.numbers
             .iter()
+            .filter(|(n, _)| !in_use.contains(n.as_str()))
             .filter(|(_, r)| match key {
                 "companyServiceId" => r.company_service_id.eq_ignore_ascii_case(value),
                 "siteServiceId" => r
@@ -287,6 +309,7 @@ mod tests {
         assert!(candidates("0999").is_none());
         assert!(candidates("abc").is_none());
         assert!(candidates("01").is_none());
+        assert_eq!(candidates("Manchester").unwrap()[0][0], "01614960000");
     }
 
     #[test]

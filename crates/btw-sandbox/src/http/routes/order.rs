@@ -5,6 +5,7 @@ use crate::http::extract::{
     created, find, find_mut, json_body, newest_first, paginated, PathParams, QueryParams, RawBody,
 };
 use crate::http::order_body::parse;
+use crate::http::states::StateFilter;
 use crate::state::SandboxState;
 use crate::wire::{require_str, rfc3339};
 use crate::world::whc::{create_order, roll_back};
@@ -146,13 +147,13 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = query.parsed("state", OrderState::parse, "not an order state")?;
+    let wanted = StateFilter::read(&query, OrderState::parse)?;
     let external = query.get("externalId");
     let all = state.with_world(|w| {
         let orders = w
             .orders
             .values()
-            .filter(|o| wanted.is_none_or(|s| o.state == s))
+            .filter(|o| wanted.admits(o.state))
             .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)));
         newest_first(orders, |o| o.seq, render)
     });

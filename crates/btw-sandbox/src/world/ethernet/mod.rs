@@ -6,12 +6,16 @@
 //! handlers live in `http/routes/ethernet.rs`.
 
 mod availability;
+mod cancel;
 mod catalogue;
+mod pricing;
 mod progress;
 mod records;
+mod reschedule;
 
 pub use availability::*;
 pub use catalogue::*;
+pub use pricing::*;
 pub use records::*;
 
 #[cfg(test)]
@@ -164,6 +168,8 @@ mod tests {
             open_actions: vec![],
             stage: 0,
             next_due: Some(t0 + Duration::seconds(2)),
+            price: None,
+            cancellation_reason: None,
         };
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w

@@ -101,8 +101,9 @@ impl EthernetWorld {
             .map(|o| o.id.clone())
             .collect();
         for id in due {
-            // Bounded: every pass advances `stage`, and there are at most five steps.
-            for _ in 0..8 {
+            // Bounded: every pass advances `stage` or waits for the visit, and there are at most
+            // five steps.
+            for _ in 0..10 {
                 let Some(order) = self.orders.get(&id) else {
                     break;
                 };
@@ -119,6 +120,13 @@ impl EthernetWorld {
                 let Some(step_kind) = step_for(order) else {
                     break;
                 };
+                if let Some(visit_end) = self.visit_pending(order, &step_kind, at) {
+                    // Live only after the engineer's visit: wait for its slot to pass.
+                    if let Some(o) = self.orders.get_mut(&id) {
+                        o.next_due = Some(visit_end);
+                    }
+                    continue;
+                }
                 self.apply_step(outbox, now, &id, step_kind, at, step);
                 changed = true;
             }
@@ -138,6 +146,24 @@ impl EthernetWorld {
             }
         }
         changed
+    }
+
+    /// When `step` would put a GEA service live at `at` before its engineer's slot has ended:
+    /// that slot's end (CONTRACT.md: GEA goes live after the visit).
+    fn visit_pending(
+        &self,
+        order: &EthOrder,
+        step: &Step,
+        at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if !matches!(step, Step::Complete(_)) {
+            return None;
+        }
+        let visit = order
+            .appointment_id
+            .as_ref()
+            .and_then(|a| self.appointments.get(a))?;
+        (visit.end > at).then_some(visit.end)
     }
 
     fn apply_step(
@@ -187,7 +213,9 @@ impl EthernetWorld {
                 order.next_due = None;
                 order.completion_date = Some(at);
                 self.complete(id, at);
-                &["orderMilestone", "orderComplete"]
+                // As for WHC (BT_API.md: Ethernet notifications are "as WHC"): the one line
+                // completes, then the order.
+                &["orderMilestone", "orderLineComplete", "orderComplete"]
             }
         };
         for event in events {

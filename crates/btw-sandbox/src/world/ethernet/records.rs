@@ -22,6 +22,9 @@ pub struct QuoteItem {
     pub price: (u64, u64),
     /// The order that took this item (a quote item orders once).
     pub ordered_by: Option<String>,
+    /// For a `modify` item: the service it re-prices (a provide cannot order it).
+    #[serde(default)]
+    pub service_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,11 +38,10 @@ pub struct Quote {
 }
 
 impl Quote {
-    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+    /// TMF648 v4 has no `expired`: a lapsed quote stays `approved`, its `validFor` past.
+    pub fn state(&self) -> &'static str {
         if self.items.iter().all(|i| i.ordered_by.is_some()) {
             "accepted"
-        } else if now >= self.valid_until {
-            "expired"
         } else {
             "approved"
         }
@@ -224,6 +226,12 @@ pub struct EthOrder {
     pub stage: usize,
     /// When the next step is due; `None` when finished or held by an open action.
     pub next_due: Option<DateTime<Utc>>,
+    /// `(install, rental)` in pence for what the order now asks for (none for a cease).
+    #[serde(default)]
+    pub price: Option<(u64, u64)>,
+    /// Why the reseller cancelled it (TMF622 `cancellationReason`).
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
 }
 
 impl EthOrder {
@@ -252,6 +260,9 @@ impl EthOrder {
         if let Some(a) = &self.appointment_id {
             item["appointment"] = json!({"id": a});
         }
+        if let Some((install, rental)) = self.price {
+            item["itemPrice"] = super::pricing::prices(install, rental);
+        }
         item["product"] = product;
         let mut v = json!({
             "id": self.id,
@@ -263,6 +274,9 @@ impl EthOrder {
         });
         if let Some(c) = self.completion_date {
             v["completionDate"] = json!(rfc3339(c));
+        }
+        if let Some(r) = &self.cancellation_reason {
+            v["cancellationReason"] = json!(r);
         }
         v["relatedParty"] = self.related_party.clone();
         v["productOrderItem"] = json!([item]);
@@ -317,7 +331,8 @@ impl Service {
             "name": self.product.name(),
             "status": match self.status {
                 ServiceStatus::Active => "active",
-                ServiceStatus::Ceased => "ceased",
+                // TMF637's name for a ceased service.
+                ServiceStatus::Ceased => "terminated",
             },
             "place": self.places.iter().map(Place::render).collect::<Vec<_>>(),
             "productCharacteristic": [
@@ -347,6 +362,8 @@ pub struct EthCounters {
     pub service: u64,
     /// Creation sequence for newest-first lists.
     pub seq: u64,
+    #[serde(default)]
+    pub cancel: u64,
 }
 
 /// Everything Ethernet, as one `World` field (defaulted so older state files still load).
@@ -360,6 +377,10 @@ pub struct EthernetWorld {
     pub orders: BTreeMap<String, EthOrder>,
     pub services: BTreeMap<String, Service>,
     pub counters: EthCounters,
+    /// TMF622 cancel requests, rendered when made (see `cancel.rs`).
+    pub cancels: BTreeMap<String, Value>,
+    /// Slot searches, rendered when made (answered again by `GET` on their `href`).
+    pub searches: BTreeMap<String, Value>,
 }
 
 fn next(counter: &mut u64, prefix: &str) -> String {

@@ -74,13 +74,16 @@ pub(super) async fn search_slots(
             .map(Slot::render)
             .collect();
         let id = w.ethernet.next_search_id();
-        Ok::<_, ApiError>(json!({
+        let rendered = json!({
             "id": id,
+            "href": format!("{APPOINTMENTS}/searchTimeSlot/{id}"),
             "@type": "SearchTimeSlot",
             "status": "created",
             "relatedPlace": place.render(),
             "availableTimeSlot": slots,
-        }))
+        });
+        w.ethernet.searches.insert(id, rendered.clone());
+        Ok::<_, ApiError>(rendered)
     })?;
     Ok(created(rendered))
 }
@@ -180,10 +183,18 @@ pub(super) async fn appointment_patch(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = object_body(&headers, &body)?;
+    if body.get("status").is_none()
+        && (body.get("timeSlot").is_some() || body.get("validFor").is_some())
+    {
+        return reschedule(&state, id.trim(), &body);
+    }
     let mut errs = SchemaErrors::default();
     match str_at(&body, "/status") {
         Some("cancelled") => {}
-        Some(_) => errs.push("status", "only cancelled can be set"),
+        Some(_) => errs.push(
+            "status",
+            "only cancelled can be set (send timeSlot or validFor to reschedule)",
+        ),
         None => errs.missing("status"),
     }
     errs.into_result()?;
@@ -217,4 +228,84 @@ pub(super) async fn appointment_patch(
         a.status = AppointmentStatus::Cancelled;
         Ok(Json(a.render()))
     })
+}
+
+/// PATCH with a new `timeSlot.id` or `validFor`: moves the visit (CONTRACT.md: rescheduling).
+fn reschedule(state: &SandboxState, id: &str, body: &Value) -> Result<Json<Value>, ApiError> {
+    let mut errs = SchemaErrors::default();
+    let start = timestamp(
+        body,
+        "/validFor/startDateTime",
+        "validFor.startDateTime",
+        &mut errs,
+    );
+    let end = timestamp(
+        body,
+        "/validFor/endDateTime",
+        "validFor.endDateTime",
+        &mut errs,
+    );
+    let slot_id = str_at(body, "/timeSlot/id");
+    if start.is_none() && slot_id.is_none() && errs.is_empty() {
+        errs.push("timeSlot.id", "is required (or validFor.startDateTime)");
+    }
+    errs.into_result()?;
+    let slot = match (start, slot_id) {
+        (Some(s), _) => Slot::at(s, end),
+        (None, Some(id)) => Slot::parse_id(id),
+        (None, None) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::business(
+            "SlotUnavailable",
+            "Not an appointment slot: working days 08:00-13:00 or 13:00-18:00 Europe/London",
+        )
+    })?;
+    state.with_world(|w| {
+        let now = w.now();
+        w.ethernet.reschedule(&mut w.outbox, now, id, slot)?;
+        find(&w.ethernet.appointments, "appointment", id).map(|a| Json(a.render()))
+    })
+}
+
+/// `GET` on the appointment collection (TMF646): newest first, by `status` and `externalId`.
+pub(super) async fn appointment_list(
+    State(state): State<SandboxState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let query = crate::http::extract::QueryParams::parse(raw.as_deref());
+    let (offset, limit) = query.page()?;
+    let statuses = [
+        "initialized",
+        "confirmed",
+        "cancelled",
+        "completed",
+        "failed",
+    ];
+    let wanted = query.parsed(
+        "status",
+        |v| statuses.into_iter().find(|s| *s == v),
+        "must be initialized, confirmed, cancelled, completed or failed",
+    )?;
+    let external = query.get("externalId");
+    let all = state.with_world(|w| {
+        let list = w
+            .ethernet
+            .appointments
+            .values()
+            .filter(|a| wanted.is_none_or(|s| a.status.as_str() == s))
+            .filter(|a| external.is_none_or(|x| a.external_id.as_deref() == Some(x)));
+        // Ids count up (APT000001, …): their digits order them.
+        let seq = |a: &Appointment| a.id.trim_start_matches("APT").parse::<u64>().unwrap_or(0);
+        crate::http::extract::newest_first(list, seq, Appointment::render)
+    });
+    Ok(crate::http::extract::paginated(all, offset, limit))
+}
+
+/// `GET` on a slot search's `href`: the search as it was answered.
+pub(super) async fn search_get(
+    State(state): State<SandboxState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.with_world(|w| find(&w.ethernet.searches, "slot search", &id).map(|v| Json(v.clone())))
 }

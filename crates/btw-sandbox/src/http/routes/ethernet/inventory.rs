@@ -22,20 +22,23 @@ pub(super) async fn product_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
+    // Every TMF637 product status is a filter; the sandbox's services are active or terminated.
     let wanted = query.parsed(
         "status",
         |v| match v {
-            "active" => Some(ServiceStatus::Active),
-            "ceased" => Some(ServiceStatus::Ceased),
+            "active" => Some(Some(ServiceStatus::Active)),
+            "terminated" => Some(Some(ServiceStatus::Ceased)),
+            "created" | "pendingActive" | "pendingTerminate" | "suspended" | "cancelled"
+            | "aborted" => Some(None),
             _ => None,
         },
-        "must be active or ceased",
+        "must be a TMF637 status: created, pendingActive, active, pendingTerminate, suspended, terminated, cancelled or aborted",
     )?;
     let all = state.with_world(|w| {
         w.ethernet
             .services
             .values()
-            .filter(|s| wanted.is_none_or(|x| s.status == x))
+            .filter(|s| wanted.is_none_or(|x| x == Some(s.status)))
             .map(|s| s.render())
             .collect::<Vec<_>>()
     });

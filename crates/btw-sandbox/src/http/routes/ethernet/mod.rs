@@ -4,6 +4,7 @@
 //! the wire contract is CONTRACT.md's `## Ethernet` section.
 
 mod appointment;
+mod cancel;
 mod common;
 mod inventory;
 mod order;
@@ -11,12 +12,15 @@ mod qualify;
 mod quote;
 
 use crate::state::SandboxState;
-use appointment::{appointment_get, appointment_patch, book, search_slots};
+use appointment::{
+    appointment_get, appointment_list, appointment_patch, book, search_get, search_slots,
+};
 use axum::routing::{get, post};
 use axum::Router;
+use cancel::{cancel_get, order_cancel};
 use common::{APPOINTMENTS, INVENTORY, ORDERING, POQ, QUOTE};
 use inventory::{product_get, product_list};
-use order::{order_amend, order_cancel, order_create, order_get, order_list};
+use order::{order_amend, order_create, order_get, order_list};
 use qualify::{qualification_get, qualify};
 use quote::{quote_create, quote_get, quote_list};
 
@@ -30,7 +34,14 @@ pub(crate) fn router() -> Router<SandboxState> {
             &format!("{APPOINTMENTS}/searchTimeSlot"),
             post(search_slots),
         )
-        .route(&format!("{APPOINTMENTS}/appointment"), post(book))
+        .route(
+            &format!("{APPOINTMENTS}/searchTimeSlot/{{id}}"),
+            get(search_get),
+        )
+        .route(
+            &format!("{APPOINTMENTS}/appointment"),
+            post(book).get(appointment_list),
+        )
         .route(
             &format!("{APPOINTMENTS}/appointment/{{id}}"),
             get(appointment_get).patch(appointment_patch),
@@ -47,6 +58,10 @@ pub(crate) fn router() -> Router<SandboxState> {
             &format!("{ORDERING}/cancelProductOrder"),
             post(order_cancel),
         )
+        .route(
+            &format!("{ORDERING}/cancelProductOrder/{{id}}"),
+            get(cancel_get),
+        )
         .route(INVENTORY, get(product_list))
         .route(&format!("{INVENTORY}/{{id}}"), get(product_get))
 }
@@ -55,8 +70,8 @@ pub(crate) fn router() -> Router<SandboxState> {
 mod tests {
     use super::common::place_req;
     use super::order::{has_site_contact, parse_order, OrderReq};
-    use super::quote::price_entry;
     use crate::error::SchemaErrors;
+    use crate::world::ethernet::price_entry;
     use serde_json::json;
 
     #[test]

@@ -3,13 +3,13 @@
 use super::common::*;
 use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{
-    created, find, find_mut, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
+    created, find, newest_first, object_body, paginated, PathParams, QueryParams, RawBody,
 };
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
 use crate::world::ethernet::{
-    unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction, Place,
-    Product, ServiceStatus, CONFIRM_SITE_CONTACT,
+    price_for, unavailability, AppointmentStatus, EthOrder, EthOrderState, OpenAction, OrderAction,
+    Place, Product, ServiceStatus, CONFIRM_SITE_CONTACT,
 };
 use crate::world::World;
 use axum::extract::{RawQuery, State};
@@ -158,6 +158,8 @@ pub(super) struct Target {
     pub(super) quote: Option<(String, String)>,
     pub(super) appointment_id: Option<String>,
     pub(super) service_id: Option<String>,
+    /// `(install, rental)` in pence: the quote's for a provide, the table's for a modify.
+    pub(super) price: Option<(u64, u64)>,
 }
 
 pub(super) fn check_add(
@@ -179,6 +181,14 @@ pub(super) fn check_add(
         .iter()
         .find(|i| i.id == item_id)
         .ok_or_else(not_found)?;
+    if let Some(svc) = &item.service_id {
+        return Err(ApiError::business(
+            "QuoteItemNotAProvide",
+            format!(
+                "Quote {quote_id} item {item_id} prices a change to {svc}; order a modify of {svc}"
+            ),
+        ));
+    }
     if now >= quote.valid_until {
         return Err(ApiError::business(
             "QuoteExpired",
@@ -212,6 +222,7 @@ pub(super) fn check_add(
         quote: Some((quote.id.clone(), item.id.clone())),
         appointment_id,
         service_id: None,
+        price: Some(item.price),
     })
 }
 
@@ -292,6 +303,10 @@ pub(super) fn check_change(
         Some(b) => bandwidth_for(s.product, b)?,
         None => s.kbps,
     };
+    let price = match bandwidth {
+        Some(_) => Some(modify_price(s.product, &s.places, kbps, s.term)?),
+        None => None,
+    };
     Ok(Target {
         product: s.product,
         places: s.places.clone(),
@@ -300,6 +315,26 @@ pub(super) fn check_change(
         quote: None,
         appointment_id: None,
         service_id: Some(s.id.clone()),
+        price,
+    })
+}
+
+/// The table's price for a changed bandwidth (CONTRACT.md: prices follow changes).
+fn modify_price(
+    product: Product,
+    places: &[Place],
+    kbps: u32,
+    term: u32,
+) -> Result<(u64, u64), ApiError> {
+    price_for(product, places, kbps, term).ok_or_else(|| {
+        ApiError::business(
+            "BandwidthNotPriced",
+            format!(
+                "{} has no price for {} Mbit/s over {term} months",
+                product.code(),
+                crate::world::ethernet::format_bandwidth(kbps)
+            ),
+        )
     })
 }
 
@@ -371,6 +406,8 @@ fn place_order(
         open_actions,
         stage: 0,
         next_due: Some(now + step),
+        price: target.price,
+        cancellation_reason: None,
     };
     w.ethernet.orders.insert(id.clone(), order);
     w.record_created("ethernetOrder", &id, req.external.clone());
@@ -431,7 +468,7 @@ pub(super) async fn order_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
-    let wanted = query.parsed("state", EthOrderState::parse, "not an order state")?;
+    let wanted = crate::http::states::StateFilter::read(&query, EthOrderState::parse)?;
     let open = query.parsed(
         "hasOpenActions",
         |v| match v {
@@ -451,7 +488,7 @@ pub(super) async fn order_list(
             .ethernet
             .orders
             .values()
-            .filter(|o| wanted.is_none_or(|s| o.state == s))
+            .filter(|o| wanted.admits(o.state))
             .filter(|o| id.is_none_or(|x| o.id == x))
             .filter(|o| external.is_none_or(|x| o.external_id.as_deref() == Some(x)))
             .filter(|o| milestone.is_none_or(|m| o.reached(m)))
@@ -509,6 +546,10 @@ pub(super) async fn order_amend(
             }
             Some(b) => Some(bandwidth_for(o.product, b)?),
         };
+        let price = match kbps {
+            Some(k) => Some(modify_price(o.product, &o.places, k, o.term)?),
+            None => o.price,
+        };
         let o = w
             .ethernet
             .orders
@@ -516,6 +557,7 @@ pub(super) async fn order_amend(
             .ok_or_else(ApiError::internal)?;
         if let Some(k) = kbps {
             o.kbps = k;
+            o.price = price;
         }
         if let Some(p) = party {
             if has_site_contact(&p) {
@@ -532,39 +574,4 @@ pub(super) async fn order_amend(
     })?;
     state.tick();
     state.with_world(|w| find(&w.ethernet.orders, "order", &rendered).map(|o| Json(o.render())))
-}
-
-pub(super) async fn order_cancel(
-    State(state): State<SandboxState>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
-    let body = object_body(&headers, &body)?;
-    let mut errs = SchemaErrors::default();
-    let id = require_str(&body, "/productOrder/id", "productOrder.id", &mut errs)
-        .unwrap_or_default()
-        .to_string();
-    errs.into_result()?;
-    state.with_world(|w| {
-        let now = w.now();
-        let o = find_mut(&mut w.ethernet.orders, "order", &id)?;
-        if !o.state.is_open() {
-            return Err(ApiError::business(
-                "OrderNotCancellable",
-                format!("Order {id} is {}", o.state.as_str()),
-            ));
-        }
-        o.state = EthOrderState::Cancelled;
-        o.next_due = None;
-        o.completion_date = Some(now);
-        w.ethernet.release_appointment(&id);
-        w.ethernet.release_quote(&id);
-        w.notify_ethernet("orderCancelled", &id);
-        Ok(())
-    })?;
-    Ok(created(json!({
-        "id": id,
-        "state": "cancelled",
-        "productOrder": {"id": id, "@referredType": "ProductOrder"},
-    })))
 }

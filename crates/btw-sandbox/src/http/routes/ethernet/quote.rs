@@ -8,49 +8,28 @@ use crate::http::extract::{
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339, str_at};
 use crate::world::ethernet::{
-    distance_band, format_bandwidth, price, with_vat, Place, Product, Quote, QuoteItem, TERMS,
+    distance_band, format_bandwidth, price, Place, Product, Quote, QuoteItem, Service,
+    ServiceStatus, TERMS,
 };
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Months, Utc};
+use chrono::Months;
 use serde_json::{json, Value};
 
-pub(super) fn money(pence: u64) -> Value {
-    json!({"unit": "GBP", "value": pence as f64 / 100.0})
-}
+use crate::world::ethernet::prices;
+use crate::world::World;
 
-pub(super) fn price_entry(kind: &str, name: &str, pence: u64) -> Value {
-    let mut v = json!({"priceType": kind});
-    if kind == "recurring" {
-        v["recurringChargePeriod"] = json!("month");
-    }
-    v["name"] = json!(name);
-    v["price"] = json!({
-        "dutyFreeAmount": money(pence),
-        "taxIncludedAmount": money(with_vat(pence)),
-        "taxRate": 20,
-    });
-    v
-}
-
-pub(super) fn prices(install: u64, rental: u64) -> Value {
-    json!([
-        price_entry("nonRecurring", "Installation", install),
-        price_entry("recurring", "Rental", rental),
-    ])
-}
-
-pub(super) fn render_quote(q: &Quote, now: DateTime<Utc>) -> Value {
-    let state = q.state(now);
+pub(super) fn render_quote(q: &Quote) -> Value {
+    let state = q.state();
     let items: Vec<Value> = q
         .items
         .iter()
         .map(|i| {
-            json!({
+            let mut v = json!({
                 "id": i.id,
-                "action": "add",
+                "action": if i.service_id.is_some() { "modify" } else { "add" },
                 "state": if i.ordered_by.is_some() { "accepted" } else { state },
                 "product": {
                     "@type": i.product.code(),
@@ -64,7 +43,11 @@ pub(super) fn render_quote(q: &Quote, now: DateTime<Utc>) -> Value {
                 },
                 "quoteItemPrice": prices(i.price.0, i.price.1),
                 "productOrder": i.ordered_by.as_ref().map(|o| json!({"id": o})),
-            })
+            });
+            if let Some(svc) = &i.service_id {
+                v["product"]["id"] = json!(svc);
+            }
+            v
         })
         .collect();
     let install = q.items.iter().map(|i| i.price.0).sum();
@@ -91,6 +74,58 @@ pub(super) struct QuoteItemReq {
     pub(super) places: Vec<PlaceReq>,
     pub(super) bandwidth: String,
     pub(super) term: String,
+    /// The service a `modify` item re-prices (its product, places and term are the service's).
+    pub(super) service: Option<String>,
+}
+
+/// The places of an `add` item, `k` of them for its product.
+fn parse_places(
+    product: Option<&Value>,
+    code: Option<&str>,
+    f: &str,
+    errs: &mut SchemaErrors,
+) -> Vec<PlaceReq> {
+    let mut places = Vec::new();
+    match product
+        .and_then(|p| p.get("place"))
+        .and_then(Value::as_array)
+    {
+        None => errs.missing(format!("{f}.product.place")),
+        Some(list) => {
+            let wanted = code.and_then(Product::parse).map(Product::ends);
+            if let Some(k) = wanted.filter(|k| *k != list.len()) {
+                errs.push(
+                    format!("{f}.product.place"),
+                    format!("this product needs exactly {k} place(s)"),
+                );
+            }
+            for (i, p) in list.iter().take(2).enumerate() {
+                if let Some(p) = place_req(Some(p), &format!("{f}.product.place[{i}]"), errs) {
+                    places.push(p);
+                }
+            }
+        }
+    }
+    places
+}
+
+/// A `modify` item ("Pricing/Quoting for all Ethernet & DIA products"): the service and its new
+/// bandwidth.
+fn parse_modify(item: &Value, id: String, f: &str, errs: &mut SchemaErrors) -> QuoteItemReq {
+    let service = require_str(item, "/product/id", &format!("{f}.product.id"), errs);
+    let chars = characteristics(item.get("product"), &format!("{f}.product"), errs);
+    let bandwidth = chars.get("bandwidth").cloned();
+    if bandwidth.is_none() {
+        errs.missing(format!("{f}.product.productCharacteristic.bandwidth"));
+    }
+    QuoteItemReq {
+        id,
+        product: String::new(),
+        places: Vec::new(),
+        bandwidth: bandwidth.unwrap_or_default(),
+        term: String::new(),
+        service: Some(service.unwrap_or_default().to_string()),
+    }
 }
 
 pub(super) fn parse_quote(body: &Value) -> Result<(Option<String>, Vec<QuoteItemReq>), ApiError> {
@@ -118,8 +153,13 @@ pub(super) fn parse_quote(body: &Value) -> Result<(Option<String>, Vec<QuoteItem
         if out.iter().any(|i: &QuoteItemReq| i.id == id) {
             errs.push(format!("{f}.id"), "repeats another item's id");
         }
-        if str_at(item, "/action").is_some_and(|a| a != "add") {
-            errs.push(format!("{f}.action"), "must be add");
+        match str_at(item, "/action") {
+            Some("modify") => {
+                out.push(parse_modify(item, id, &f, &mut errs));
+                continue;
+            }
+            Some(a) if a != "add" => errs.push(format!("{f}.action"), "must be add or modify"),
+            _ => {}
         }
         let product = item.get("product");
         let code = require_str(
@@ -129,29 +169,7 @@ pub(super) fn parse_quote(body: &Value) -> Result<(Option<String>, Vec<QuoteItem
             &mut errs,
         );
         let chars = characteristics(product, &format!("{f}.product"), &mut errs);
-        let mut places = Vec::new();
-        match product
-            .and_then(|p| p.get("place"))
-            .and_then(Value::as_array)
-        {
-            None => errs.missing(format!("{f}.product.place")),
-            Some(list) => {
-                let wanted = code.and_then(Product::parse).map(Product::ends);
-                if let Some(k) = wanted.filter(|k| *k != list.len()) {
-                    errs.push(
-                        format!("{f}.product.place"),
-                        format!("this product needs exactly {k} place(s)"),
-                    );
-                }
-                for (i, p) in list.iter().take(2).enumerate() {
-                    if let Some(p) =
-                        place_req(Some(p), &format!("{f}.product.place[{i}]"), &mut errs)
-                    {
-                        places.push(p);
-                    }
-                }
-            }
-        }
+        let places = parse_places(product, code, &f, &mut errs);
         let mut get = |name: &str| {
             let v = chars.get(name).cloned();
             if v.is_none() {
@@ -166,10 +184,82 @@ pub(super) fn parse_quote(body: &Value) -> Result<(Option<String>, Vec<QuoteItem
             places,
             bandwidth,
             term,
+            service: None,
         });
     }
     errs.into_result()?;
     Ok((external, out))
+}
+
+/// Prices one requested item: an `add` from its product, places and term; a `modify` from the
+/// service it changes, at the new bandwidth.
+fn price_item(w: &World, r: &QuoteItemReq) -> Result<QuoteItem, ApiError> {
+    let (product, places, term) = match &r.service {
+        Some(id) => {
+            let s = live_service(w, id)?;
+            (s.product, s.places.clone(), s.term)
+        }
+        None => {
+            let product = Product::parse(&r.product).ok_or_else(|| unknown_product(&r.product))?;
+            let places = r
+                .places
+                .iter()
+                .map(|p| resolve(w, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            (product, places, parse_term(&r.term)?)
+        }
+    };
+    let kbps = bandwidth_for(product, &r.bandwidth)?;
+    let postcodes: Vec<&str> = places.iter().map(|p| p.postcode.as_str()).collect();
+    let band = distance_band(&postcodes);
+    let p = price(product, kbps, band, term).ok_or_else(|| {
+        ApiError::business(
+            "BandwidthNotPriced",
+            format!(
+                "{} has no price for {} Mbit/s over {term} months",
+                product.code(),
+                format_bandwidth(kbps)
+            ),
+        )
+    })?;
+    Ok(QuoteItem {
+        id: r.id.clone(),
+        product,
+        places,
+        kbps,
+        term,
+        band,
+        price: (p.install, p.rental),
+        ordered_by: None,
+        service_id: r.service.clone(),
+    })
+}
+
+fn parse_term(term: &str) -> Result<u32, ApiError> {
+    term.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|t| TERMS.contains(t))
+        .ok_or_else(|| {
+            ApiError::business(
+                "InvalidTerm",
+                format!("term must be 12, 36 or 60 months, not {term}"),
+            )
+        })
+}
+
+/// The active service a modify quote re-prices.
+fn live_service<'a>(w: &'a World, id: &str) -> Result<&'a Service, ApiError> {
+    let s = w.ethernet.services.get(id.trim()).ok_or_else(|| {
+        ApiError::business("ServiceNotFound", format!("No Ethernet service {id}"))
+    })?;
+    if s.status == ServiceStatus::Ceased {
+        return Err(ApiError::business(
+            "ServiceCeased",
+            format!("Service {id} has been ceased"),
+        ));
+    }
+    Ok(s)
 }
 
 pub(super) async fn quote_create(
@@ -183,38 +273,7 @@ pub(super) async fn quote_create(
         let now = w.now();
         let mut items = Vec::new();
         for r in &reqs {
-            let product = Product::parse(&r.product).ok_or_else(|| unknown_product(&r.product))?;
-            let kbps = bandwidth_for(product, &r.bandwidth)?;
-            let term = r
-                .term
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|t| TERMS.contains(t))
-                .ok_or_else(|| {
-                    ApiError::business(
-                        "InvalidTerm",
-                        format!("term must be 12, 36 or 60 months, not {}", r.term),
-                    )
-                })?;
-            let places = r
-                .places
-                .iter()
-                .map(|p| resolve(w, p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let postcodes: Vec<&str> = places.iter().map(|p| p.postcode.as_str()).collect();
-            let band = distance_band(&postcodes);
-            let p = price(product, kbps, band, term).ok_or_else(ApiError::internal)?;
-            items.push(QuoteItem {
-                id: r.id.clone(),
-                product,
-                places,
-                kbps,
-                term,
-                band,
-                price: (p.install, p.rental),
-                ordered_by: None,
-            });
+            items.push(price_item(w, r)?);
         }
         let id = w.ethernet.next_quote_id();
         let quote = Quote {
@@ -228,7 +287,7 @@ pub(super) async fn quote_create(
                 .unwrap_or(now + chrono::Duration::days(30)),
             items,
         };
-        let rendered = render_quote(&quote, now);
+        let rendered = render_quote(&quote);
         w.ethernet.quotes.insert(id.clone(), quote);
         w.record_created("ethernetQuote", &id, external);
         Ok::<_, ApiError>(rendered)
@@ -240,10 +299,7 @@ pub(super) async fn quote_get(
     State(state): State<SandboxState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.with_world(|w| {
-        let now = w.now();
-        find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q, now)))
-    })
+    state.with_world(|w| find(&w.ethernet.quotes, "quote", &id).map(|q| Json(render_quote(q))))
 }
 
 pub(super) async fn quote_list(
@@ -252,25 +308,32 @@ pub(super) async fn quote_list(
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(raw.as_deref());
     let (offset, limit) = query.page()?;
+    // Every TMF648 v4 quote state is a filter; the sandbox's quotes are approved or accepted.
     let wanted = query.parsed(
         "state",
         |s| {
-            ["approved", "expired", "accepted"]
-                .into_iter()
-                .find(|x| *x == s)
+            [
+                "inProgress",
+                "pending",
+                "approved",
+                "accepted",
+                "cancelled",
+                "rejected",
+            ]
+            .into_iter()
+            .find(|x| *x == s)
         },
-        "must be approved, expired or accepted",
+        "must be a TMF648 quote state: inProgress, pending, approved, accepted, cancelled or rejected",
     )?;
     let external = query.get("externalId");
     let all = state.with_world(|w| {
-        let now = w.now();
         let quotes = w
             .ethernet
             .quotes
             .values()
-            .filter(|q| wanted.is_none_or(|s| q.state(now) == s))
+            .filter(|q| wanted.is_none_or(|s| q.state() == s))
             .filter(|q| external.is_none_or(|x| q.external_id.as_deref() == Some(x)));
-        newest_first(quotes, |q| q.seq, |q| render_quote(q, now))
+        newest_first(quotes, |q| q.seq, render_quote)
     });
     Ok(paginated(all, offset, limit))
 }

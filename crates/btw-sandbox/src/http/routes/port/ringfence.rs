@@ -25,21 +25,9 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
     };
     let numbers = state.with_world(|w| {
         catch_up(w);
-        let now = w.now();
         let o = find(&w.ports.orders, "import order", &port_id)?;
         require_accepted(o)?;
-        let known = w.companies.contains_key(&company)
-            || w.qualifications.values().any(|q| {
-                q.qualified
-                    && q.service_id.as_deref() == Some(company.as_str())
-                    && now < q.expires_at
-            });
-        if !known {
-            return Err(ApiError::business(
-                "UnknownCompany",
-                format!("{company} is neither a company nor a qualified service id"),
-            ));
-        }
+        check_company(w, &company)?;
         if o.company_service_id.as_ref().is_some_and(|c| *c != company) {
             return Err(ApiError::business(
                 "PortCompanyMismatch",
@@ -90,4 +78,22 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
         "status": "RINGFENCED",
         "portOrderId": port_id,
     })))
+}
+
+/// Ported numbers go only to a company an order has provided (CONTRACT.md: allocating ported
+/// numbers): a qualification alone may expire and leave the port on a company that never exists.
+fn check_company(w: &crate::world::World, company: &str) -> Result<(), ApiError> {
+    if w.companies.contains_key(company) {
+        return Ok(());
+    }
+    let qualified_only = w
+        .qualifications
+        .values()
+        .any(|q| q.service_id.as_deref() == Some(company));
+    let message = if qualified_only {
+        format!("{company} is qualified but no order has provided it; order the company first")
+    } else {
+        format!("No company has service id {company}")
+    };
+    Err(ApiError::business("UnknownCompany", message))
 }

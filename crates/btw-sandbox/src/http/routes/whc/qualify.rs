@@ -4,6 +4,7 @@ use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{created, json_body, related_party_cug, RawBody};
 use crate::state::SandboxState;
 use crate::wire::{characteristics, require_str, rfc3339};
+use crate::world::whc::reserved_reasons;
 use crate::world::{Qualification, World, BILLING_ACCOUNT, CUG_ID, CUSTOMER_GROUPS};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -44,12 +45,13 @@ pub fn plausible_domain(d: &str) -> bool {
         })
 }
 
-/// The three characteristics as the client will see them.
+/// The characteristics as the guide shows them: the three sent, plus `networkType`.
 fn three(q: &Qualification) -> Value {
     json!([
         {"name": "customerName", "value": q.customer_name},
         {"name": "customerDomain", "value": q.customer_domain},
         {"name": "customerGroup", "value": q.customer_group},
+        {"name": "networkType", "value": "BT"},
     ])
 }
 
@@ -64,6 +66,7 @@ pub fn render(q: &Qualification) -> Value {
         "qualificationItemResult": if q.qualified { "Qualified" } else { "Unqualified" },
         "product": product,
         "productOffering": {"id": "WHCCompany", "name": "WHC Hosted Communications"},
+        "productOfferingQualificationItem": [],
     });
     if !q.qualified {
         item["eligibilityUnavailabilityReason"] = q
@@ -201,6 +204,7 @@ fn record(w: &mut World, account: String, name: String, domain: String, group: &
             "The company domain is already in use".to_string(),
         ));
     }
+    reasons.extend(reserved_reasons(w, &name, &domain));
     let qualified = reasons.is_empty();
     let id = w.next_qualification_id();
     let service_id = qualified.then(|| w.next_service_id());

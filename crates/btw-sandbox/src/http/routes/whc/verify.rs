@@ -3,7 +3,10 @@
 use crate::error::ApiError;
 use crate::http::extract::{check_cug, PathParams, QueryParams};
 use crate::state::SandboxState;
-use crate::world::{Kind, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG};
+use crate::wire::rfc3339;
+use crate::world::{
+    whc, Kind, World, BILLING_ACCOUNT, CUSTOMER_GROUPS, PRODUCTS, RESELLER_ID, SALES_TAG,
+};
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -39,9 +42,9 @@ async fn company(
     let query = QueryParams::parse(raw.as_deref());
     let name = query.required("companyName")?;
     state.with_world(|w| {
-        let c = w
-            .company_by_name(name)
-            .ok_or_else(ApiError::no_data_found)?;
+        let Some(c) = w.company_by_name(name) else {
+            return reservation(w, name, false).ok_or_else(ApiError::no_data_found);
+        };
         Ok(Json(json!({
             "id": c.service_id,
             "companyName": c.name,
@@ -64,9 +67,12 @@ async fn kind(
     let value = query.required("value")?;
     let scope = query.get("companyServiceId");
     state.with_world(|w| {
-        let c = w
-            .in_use_in(k, value, scope)
-            .ok_or_else(ApiError::no_data_found)?;
+        let Some(c) = w.in_use_in(k, value, scope) else {
+            if k == Kind::CompanyDomain {
+                return reservation(w, value, true).ok_or_else(ApiError::no_data_found);
+            }
+            return Err(ApiError::no_data_found());
+        };
         Ok(Json(json!({
             "kind": kind,
             "value": value,
@@ -74,4 +80,19 @@ async fn kind(
             "companyServiceId": c.service_id,
         })))
     })
+}
+
+/// A name or domain held by a live qualification (not yet a company): taken, and until when.
+fn reservation(w: &World, value: &str, domain: bool) -> Option<Json<Value>> {
+    let q = whc::reservation(w, value, domain)?;
+    Some(Json(json!({
+        "id": q.service_id,
+        "companyName": q.customer_name,
+        "companyDomain": q.customer_domain,
+        "customerGroup": q.customer_group,
+        "status": "reserved",
+        "qualifierId": q.id,
+        "reservedUntil": rfc3339(q.expires_at),
+        "inUse": true,
+    })))
 }
