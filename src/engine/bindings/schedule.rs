@@ -103,16 +103,7 @@ fn add(
             let recipe =
                 schedule::resolve_within(recipe, &folder).map_err(|e| err(e.to_string()))?;
             let now = script_now(&rt);
-            // A local time in a spring-forward gap is taken, as everywhere, at the gap's end: say so.
-            if let When::At(w) = &when {
-                if let Ok(crate::time::Parsed {
-                    warning: Some(warning),
-                    ..
-                }) = crate::time::parse_in(w, tz)
-                {
-                    rt.out.log(crate::engine::LogLevel::Warn, &warning);
-                }
-            }
+            warn_if_in_gap(&rt, &when, tz);
             let job = add_now(
                 &store,
                 &when,
@@ -124,17 +115,7 @@ fn add(
                 now,
             )
             .map_err(err)?;
-            rt.out.log(
-                crate::engine::LogLevel::Info,
-                &format!(
-                    "scheduled {} ({}) for {}",
-                    job.id,
-                    job.recipe,
-                    job.next_run_at
-                        .map(|t| clock::fmt_local(t, tz))
-                        .unwrap_or_default()
-                ),
-            );
+            say_scheduled(&rt, &job, tz);
             Ok(Value::String(job.id))
         },
         |req| {
@@ -148,6 +129,30 @@ fn add(
     )?;
     done.into_string()
         .map_err(|t| script_error(ctx, format!("{func}: unexpected recorded result ({t})")))
+}
+
+/// A local time in a spring-forward gap is taken, as everywhere, at the gap's end: say so.
+fn warn_if_in_gap(rt: &Runtime, when: &When, tz: chrono_tz::Tz) {
+    if let When::At(w) = when {
+        if let Ok(crate::time::Parsed {
+            warning: Some(warning),
+            ..
+        }) = crate::time::parse_in(w, tz)
+        {
+            rt.out.log(crate::engine::LogLevel::Warn, &warning);
+        }
+    }
+}
+
+fn say_scheduled(rt: &Runtime, job: &Job, tz: chrono_tz::Tz) {
+    let next = job
+        .next_run_at
+        .map(|t| clock::fmt_local(t, tz))
+        .unwrap_or_default();
+    rt.out.log(
+        crate::engine::LogLevel::Info,
+        &format!("scheduled {} ({}) for {next}", job.id, job.recipe),
+    );
 }
 
 /// Adds the job: an `at` time must not be past on the daemon's clock (`now`).
