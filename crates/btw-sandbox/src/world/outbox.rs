@@ -71,6 +71,9 @@ pub struct Delivery {
     pub event_time: DateTime<Utc>,
     pub order_id: Option<String>,
     pub copy: u8,
+    /// The subscription it is for; `None`: the reseller's callback.
+    #[serde(default)]
+    pub subscription: Option<String>,
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: u32,
@@ -86,6 +89,7 @@ impl Delivery {
             "eventTime": rfc3339(self.event_time),
             "orderId": self.order_id,
             "copy": self.copy,
+            "subscription": self.subscription,
             "state": self.state,
             "attempts": self.attempts,
             "lastStatus": self.last_status,
@@ -94,10 +98,16 @@ impl Delivery {
     }
 }
 
-/// Registration, test settings and the delivery log.
+/// Registration, subscriptions, test settings and the delivery log.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NotifyState {
     pub callback: Option<Callback>,
+    /// Events waiting for the callback, oldest first.
+    #[serde(default)]
+    pub callback_queue: std::collections::VecDeque<super::subscriptions::Queued>,
+    /// By id (see `subscriptions.rs`).
+    #[serde(default)]
+    pub subscriptions: std::collections::BTreeMap<String, super::subscriptions::Subscription>,
     pub duplicate: bool,
     pub reorder: bool,
     pub deliveries: Vec<Delivery>,
