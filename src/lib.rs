@@ -25,6 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub(crate) mod recipe;
+pub(crate) mod sandbox_service;
 pub mod repl;
 pub mod runner;
 pub mod schedule;

@@ -6,6 +6,7 @@
 mod daemon;
 mod events;
 mod jobs;
+mod kv;
 mod leases;
 mod ledger;
 mod migrations;
