@@ -17,5 +17,6 @@ mod sandbox_contract;
 mod sandbox_ethernet;
 mod sandbox_faults;
 mod sandbox_porting;
+mod sandbox_service;
 mod schedule;
 mod serve;
