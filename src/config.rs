@@ -288,7 +288,9 @@ fn sandbox_settings(env: EnvFn) -> Result<(u16, Duration), ConfigError> {
             .ok()
             .filter(|p| *p != 0)
             .ok_or_else(|| {
-                ConfigError(format!("BTW_SANDBOX_PORT = {p:?} is not a port (1 to 65535)"))
+                ConfigError(format!(
+                    "BTW_SANDBOX_PORT = {p:?} is not a port (1 to 65535)"
+                ))
             })?,
         None => SANDBOX_PORT,
     };

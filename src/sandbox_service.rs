@@ -170,8 +170,11 @@ fn start_background(settings: &Settings) -> Result<(), Failure> {
         .append(true)
         .open(&files.log)
         .map_err(|e| usage(format!("cannot open {}: {e}", files.log.display())))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| usage(format!("cannot find the btw binary to start the sandbox: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        usage(format!(
+            "cannot find the btw binary to start the sandbox: {e}"
+        ))
+    })?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["sandbox", "--background", "--port"])
         .arg(settings.sandbox_port.to_string())

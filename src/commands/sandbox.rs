@@ -97,10 +97,9 @@ fn lock(files: &Files) -> Result<Option<File>, Failure> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(usage(format!(
-            "cannot lock {}: {e}",
-            files.lock.display()
-        ))),
+        Err(TryLockError::Error(e)) => {
+            Err(usage(format!("cannot lock {}: {e}", files.lock.display())))
+        }
     }
 }
 
@@ -138,7 +137,8 @@ async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
         sandbox::VERSION,
         handle.base_url(),
         files.state.display(),
-        args.idle_timeout.unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS)
+        args.idle_timeout
+            .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS)
     );
     let idle = args
         .idle_timeout
@@ -248,7 +248,10 @@ fn state_file(
         None => {
             let settings = settings(overrides)?;
             std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-                usage(format!("cannot create {}: {e}", settings.data_dir.display()))
+                usage(format!(
+                    "cannot create {}: {e}",
+                    settings.data_dir.display()
+                ))
             })?;
             let files = Files::in_dir(&settings.data_dir);
             let Some(lock) = lock(&files)? else {

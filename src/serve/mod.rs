@@ -162,7 +162,12 @@ async fn open_session(settings: &Settings, store: &Store) -> Result<Session, Fai
             format!("serve-{}", uuid::Uuid::new_v4().simple())
         })
         .map_err(usage)?;
-    Session::open_as(settings, Some(store), crate::session::Subscriber::Durable(id)).await
+    Session::open_as(
+        settings,
+        Some(store),
+        crate::session::Subscriber::Durable(id),
+    )
+    .await
 }
 
 fn usage(message: impl std::fmt::Display) -> Failure {

@@ -4,18 +4,17 @@
 use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS btw_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS btw_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
 impl Store {
     /// The value stored under `key`, if any.
     pub fn value(&self, key: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn();
         conn.execute_batch(TABLE).map_err(|e| self.error(e))?;
-        conn.query_row(
-            "SELECT value FROM btw_values WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        )
+        conn.query_row("SELECT value FROM btw_values WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(|e| self.error(e))
     }
@@ -33,11 +32,9 @@ impl Store {
             params![key, make()],
         )
         .map_err(|e| self.error(e))?;
-        conn.query_row(
-            "SELECT value FROM btw_values WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        )
+        conn.query_row("SELECT value FROM btw_values WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
         .map_err(|e| self.error(e))
     }
 }

@@ -86,7 +86,11 @@ impl Drop for Service {
             .stderr(Stdio::null())
             .status();
         // Whatever still holds a pid file under this test's folder goes too.
-        for entry in std::fs::read_dir(self.root.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.root.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let pid_file = entry.path().join("sandbox.pid");
             if let Some(pid) = std::fs::read_to_string(pid_file)
                 .ok()
@@ -136,17 +140,27 @@ async fn staggered_runs_all_succeed_and_the_sandbox_outlives_them_until_idle() {
         };
         ok(&out, &format!("run {i}"));
     }
-    let health = svc.health().await.expect("the sandbox outlives its starter");
+    let health = svc
+        .health()
+        .await
+        .expect("the sandbox outlives its starter");
     assert_eq!(health["version"], btw_sandbox::VERSION);
     // Its files are in the data folder of the run that started it.
     let pid = std::fs::read_to_string(svc.data("run0").join("sandbox.pid")).unwrap();
     assert_eq!(pid.lines().next().unwrap(), health["pid"].to_string());
     let status = output(svc.btw("run1").args(["sandbox", "status"])).await;
-    assert!(status.stdout.contains("sandbox running"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("sandbox running"),
+        "{}",
+        status.stdout
+    );
     // Idle: it stops by itself, and says so in its log.
     let deadline = Instant::now() + Duration::from_secs(40);
     while svc.health().await.is_some() {
-        assert!(Instant::now() < deadline, "still running after its idle period");
+        assert!(
+            Instant::now() < deadline,
+            "still running after its idle period"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let log = std::fs::read_to_string(svc.data("run0").join("sandbox.log")).unwrap();
@@ -179,13 +193,19 @@ async fn ten_runs_started_together_all_succeed() {
         let (i, code, stderr) = r.unwrap();
         assert_eq!(code, Some(0), "run {i}:\n{stderr}");
     }
-    assert!(svc.health().await.is_some(), "the sandbox outlives its starters");
+    assert!(
+        svc.health().await.is_some(),
+        "the sandbox outlives its starters"
+    );
     // Exactly one sandbox won: one pid file among the ten data folders.
     let pid_files = (0..10)
         .filter(|i| svc.data(&format!("run{i}")).join("sandbox.pid").exists())
         .count();
     assert_eq!(pid_files, 1);
-    assert!(svc.subscriptions().await.is_empty(), "runs unsubscribe on exit");
+    assert!(
+        svc.subscriptions().await.is_empty(),
+        "runs unsubscribe on exit"
+    );
     let stop = output(svc.btw("run0").args(["sandbox", "stop"])).await;
     ok(&stop, "sandbox stop");
     assert!(svc.health().await.is_none());
@@ -243,7 +263,11 @@ impl Daemon {
     async fn wait_log(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.log().contains(needle) {
-            assert!(Instant::now() < deadline, "waited for {needle:?}:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "waited for {needle:?}:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -319,7 +343,12 @@ async fn the_daemon_hears_every_order_while_sessions_come_and_go_and_after_a_sto
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let c = svc.provide("c").await;
     ok(&c, "run c");
     d.wait_seen(&order_id(&c)).await;
