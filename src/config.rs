@@ -457,6 +457,35 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_port_and_idle_timeout() {
+        let over = Overrides::default();
+        let s = Settings::load_with(&over, &env_of(&[])).unwrap();
+        assert_eq!(s.sandbox_port, SANDBOX_PORT);
+        assert_eq!(s.sandbox_idle, Duration::from_secs(1800));
+        let s = Settings::load_with(
+            &over,
+            &env_of(&[
+                ("BTW_SANDBOX_PORT", " 48000 "),
+                ("BTW_SANDBOX_IDLE_SECS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.sandbox_port, s.sandbox_idle.as_secs()), (48000, 5));
+        for (var, value) in [
+            ("BTW_SANDBOX_PORT", "0"),
+            ("BTW_SANDBOX_PORT", "65536"),
+            ("BTW_SANDBOX_PORT", "http"),
+            ("BTW_SANDBOX_IDLE_SECS", "0"),
+            ("BTW_SANDBOX_IDLE_SECS", "soon"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(var, value)].into_boxed_slice());
+            let err = Settings::load_with(&over, &env_of(pairs)).unwrap_err();
+            assert!(err.0.contains(var), "{err}");
+        }
+    }
+
+    #[test]
     fn test_profile_wants_credentials() {
         let over = Overrides {
             profile: Some(Profile::Test),

@@ -139,13 +139,19 @@ pub async fn ensure(settings: &Settings) -> Result<String, Failure> {
         return Ok(url);
     }
     start_background(settings)?;
-    let deadline = Instant::now() + START_TIMEOUT;
-    while Instant::now() < deadline {
+    let started = Instant::now();
+    while started.elapsed() < START_TIMEOUT {
         if probe(&url).await.is_some() {
             tracing::info!(%url, "started the background sandbox");
             return Ok(url);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Often up within a few milliseconds: look often at first.
+        let pause = if started.elapsed() < Duration::from_secs(1) {
+            5
+        } else {
+            100
+        };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     let log = Files::in_dir(&settings.data_dir).log;
     Err(usage(format!(

@@ -11,6 +11,7 @@
 
 mod journeys;
 mod micro;
+mod persisted;
 mod report;
 mod server;
 
@@ -124,8 +125,10 @@ fn time_command(
     let mut times = Vec::new();
     let mut failed = 0;
     for _ in 0..reps {
+        // Building the command may prepare the run (e.g. stop a sandbox): not timed.
+        let mut command = cmd();
         let started = Instant::now();
-        let out = cmd().output();
+        let out = command.output();
         let took = started.elapsed();
         match out {
             Ok(o) if o.status.success() => times.push(took),
@@ -165,6 +168,15 @@ fn btw_command(exe: &Path, home: &Path, sandbox_port: u16) -> std::process::Comm
         .current_dir(home)
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// Stops the background sandbox a measured `btw run` started on `port`, if one runs.
+fn stop_sandbox(exe: &Path, home: &Path, port: u16) {
+    let mut c = btw_command(exe, home, port);
+    let _ = c
+        .args(["sandbox", "stop"])
+        .stdout(std::process::Stdio::null())
+        .status();
 }
 
 fn free_port() -> u16 {
@@ -207,23 +219,27 @@ async fn startup(reps: usize) -> Result<Vec<Startup>, String> {
                 },
             ),
             time_command(
-                "`btw run one.rhai` (`1 + 1`), no sandbox: starts the embedded one",
+                "`btw run one.rhai` (`1 + 1`), no sandbox: starts the background one",
                 reps,
                 || {
+                    stop_sandbox(&exe, &home, cold_port);
                     let mut c = btw_command(&exe, &home, cold_port);
                     c.arg("run").arg(&one);
                     c
                 },
             ),
-            time_command(
-                &format!("`btw check scripts/*.rhai` ({} recipes)", recipes.len()),
-                reps,
-                || {
-                    let mut c = btw_command(&exe, &home, cold_port);
-                    c.arg("check").args(&recipes);
-                    c
-                },
-            ),
+            {
+                stop_sandbox(&exe, &home, cold_port);
+                time_command(
+                    &format!("`btw check scripts/*.rhai` ({} recipes)", recipes.len()),
+                    reps,
+                    || {
+                        let mut c = btw_command(&exe, &home, cold_port);
+                        c.arg("check").args(&recipes);
+                        c
+                    },
+                )
+            },
         ]
     })
     .await
@@ -468,6 +484,7 @@ async fn run_all(args: &BenchArgs) -> Result<(), String> {
     say(format!("RSS at C = 100: {:?} MB", rss.peak_rss_mb));
     let rss_mb = rss.peak_rss_mb.unwrap_or(f64::NAN);
     rows.push(rss);
+    let persisted_ratio = persisted::rows(&mut rows, n, c).await?;
 
     // 4: start-up.
     let starts = startup(startup_reps).await?;
@@ -510,6 +527,15 @@ async fn run_all(args: &BenchArgs) -> Result<(), String> {
             " ms",
         ),
         max_target("peak RSS at C = 100", 60.0, rss_mb, " MB"),
+        max_target(
+            &format!(
+                "CPU per journey after {} persisted journeys ÷ on a fresh persistent sandbox",
+                persisted::HISTORY
+            ),
+            1.10,
+            persisted_ratio,
+            "×",
+        ),
     ];
 
     let command = std::iter::once("btw".to_string())

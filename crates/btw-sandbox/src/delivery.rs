@@ -316,9 +316,9 @@ async fn delivery_loop(state: SandboxState) {
         });
         workers.retain(|_, h| !h.0.is_finished());
         for who in listeners {
-            if !workers.contains_key(&who) {
-                let task = tokio::spawn(worker(state.clone(), client.clone(), who.clone()));
-                workers.insert(who, DeliveryTask(task));
+            if let std::collections::hash_map::Entry::Vacant(slot) = workers.entry(who.clone()) {
+                let task = tokio::spawn(worker(state.clone(), client.clone(), who));
+                slot.insert(DeliveryTask(task));
             }
         }
     }
