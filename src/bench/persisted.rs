@@ -69,10 +69,10 @@ async fn on_sandbox(
     result
 }
 
-/// Fresh against after [`HISTORY`] journeys, each on its own persistent sandbox in `dir`.
-pub async fn measure(dir: &Path, n: usize, c: usize) -> Result<Persisted, String> {
+/// Fresh against after `history` journeys, each on its own persistent sandbox in `dir`.
+pub async fn measure(dir: &Path, history: usize, n: usize, c: usize) -> Result<Persisted, String> {
     let (fresh, fresh_cpu) = on_sandbox(&dir.join("fresh.db"), 0, n, c).await?;
-    let (after, after_cpu) = on_sandbox(&dir.join("history.db"), HISTORY, n, c).await?;
+    let (after, after_cpu) = on_sandbox(&dir.join("history.db"), history, n, c).await?;
     Ok(Persisted {
         fresh,
         after,
@@ -84,7 +84,7 @@ pub async fn measure(dir: &Path, n: usize, c: usize) -> Result<Persisted, String
 /// Runs the scenario in a scratch folder, adds its two rows; the CPU ratio.
 pub async fn rows(rows: &mut Vec<Row>, n: usize, c: usize) -> Result<f64, String> {
     let scratch = super::Scratch::new("persisted").map_err(|e| e.to_string())?;
-    let p = measure(&scratch.0, n, c).await?;
+    let p = measure(&scratch.0, HISTORY, n, c).await?;
     super::say(format!(
         "persisted state: fresh {:.1} journeys/s, {:.2} ms CPU each; after {HISTORY}: {:.1} journeys/s, {:.2} ms CPU each ({:.3}×)",
         p.fresh.journeys_per_s(),
@@ -106,8 +106,40 @@ pub async fn rows(rows: &mut Vec<Row>, n: usize, c: usize) -> Result<f64, String
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn cpu_time_reads() {
-        assert!(super::cpu_time().is_some());
+        assert!(cpu_time().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_scenario_runs_and_keeps_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = measure(dir.path(), 6, 4, 2).await.unwrap();
+        assert_eq!(
+            (p.fresh.failed, p.after.failed),
+            (0, 0),
+            "{:?}",
+            p.after.first_error
+        );
+        assert_eq!(p.after.journeys, 4);
+        assert!(p.cpu_ratio().is_finite());
+        // The history is in the state file: reopened, it has every journey's order.
+        let sb = BenchSandbox::start_with(0, Some(dir.path().join("history.db"))).unwrap();
+        let journal: serde_json::Value = reqwest::get(format!("{}/__sandbox/journal", sb.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        sb.stop().await;
+        let orders = journal["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "order")
+            .count();
+        assert_eq!(orders, 10, "{journal}");
     }
 }
