@@ -181,12 +181,17 @@ fn start_background(settings: &Settings) -> Result<(), Failure> {
             "cannot find the btw binary to start the sandbox: {e}"
         ))
     })?;
+    // Absolute, as the child runs in the data folder.
+    let data_dir = std::path::absolute(&settings.data_dir).map_err(|e| usage(e.to_string()))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["sandbox", "--background", "--port"])
+    // Its own settings must not fail on another profile's (e.g. BTW_PROFILE=test without keys).
+    cmd.args(["--profile", "sandbox", "sandbox", "--background", "--port"])
         .arg(settings.sandbox_port.to_string())
         .arg("--idle-timeout")
         .arg(settings.sandbox_idle.as_secs().to_string())
-        .env("BTW_DATA_DIR", &settings.data_dir)
+        .env("BTW_DATA_DIR", &data_dir)
+        // Not the starter's folder: a long-lived process should not keep that one busy.
+        .current_dir(&data_dir)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(|e| usage(e.to_string()))?)
         .stderr(log);

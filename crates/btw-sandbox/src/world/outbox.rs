@@ -41,24 +41,7 @@ impl Notification {
     }
 }
 
-/// Where BT delivers, and how it authenticates there (HTTP Basic with the reseller's credentials).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Callback {
-    pub url: String,
-    pub username: String,
-    pub password: String,
-}
-
-// Hand-written so the password never reaches a log line.
-impl std::fmt::Debug for Callback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
+pub use super::subscriptions::Callback;
 
 /// One delivery (one copy of one event) and how it went.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,7 +7,6 @@
 //! belongs to a long-lived listener (`btw serve`): it keeps its id, and its events wait in its
 //! queue while the listener is down, to be delivered in order when it is back.
 
-use super::outbox::Callback;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -18,7 +17,7 @@ use std::time::Duration;
 pub const EPHEMERAL_MAX_FAILURES: u32 = 5;
 /// …and the least time they must span (real time).
 pub const EPHEMERAL_MIN_FAILING: Duration = Duration::from_secs(60);
-/// Events kept for a durable subscriber that is away; older ones give way.
+/// Events kept for a subscriber that is away; older ones give way.
 pub const DURABLE_QUEUE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +33,25 @@ impl Kind {
             Kind::Ephemeral => "ephemeral",
             Kind::Durable => "durable",
         }
+    }
+}
+
+/// Where BT delivers, and how it authenticates there (HTTP Basic with the reseller's credentials).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Callback {
+    pub url: String,
+    pub username: String,
+    pub password: String,
+}
+
+// Hand-written so the password never reaches a log line.
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
@@ -72,7 +90,7 @@ impl Subscription {
         }
     }
 
-    /// Queues an event; a durable queue past its limit lets its oldest event go.
+    /// Queues an event; a queue past its limit lets its oldest event go (returned).
     pub fn push(&mut self, queued: Queued) -> Option<Queued> {
         self.queue.push_back(queued);
         (self.queue.len() > DURABLE_QUEUE_LIMIT)
