@@ -368,3 +368,119 @@ async fn the_daemon_hears_every_order_while_sessions_come_and_go_and_after_a_sto
     assert_eq!(subs[0]["id"], durable_id, "the same subscription");
     d.stop().await;
 }
+
+/// A listener subscribed to the sandbox at `url`: its feed (taken before subscribing, so no event
+/// is missed), the listener and the subscription id.
+async fn listen(
+    url: &str,
+    durable: bool,
+    id: Option<&str>,
+) -> (
+    tokio::sync::broadcast::Receiver<btw::store::Notification>,
+    btw::callbacks::CallbackListener,
+    String,
+) {
+    let hub = btw::store::EventHub::new(btw::store::Store::in_memory());
+    let feed = hub.subscribe();
+    let config = btw::callbacks::CallbackConfig::for_sandbox();
+    let (user, pass) = (config.username.clone(), config.password.clone());
+    let listener = btw::callbacks::start(config, hub).await.unwrap();
+    let me = btw::api::SandboxListener {
+        url: &listener.url(),
+        username: &user,
+        password: pass.expose(),
+    };
+    let id = client(url)
+        .sandbox_subscribe(&me, durable, id)
+        .await
+        .unwrap();
+    (feed, listener, id)
+}
+
+async fn wait_complete(
+    feed: &mut tokio::sync::broadcast::Receiver<btw::store::Notification>,
+    order: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = tokio::time::timeout_at(deadline, feed.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no orderComplete for {order}"))
+            .unwrap();
+        if n.order_id == order && n.event_type == "orderComplete" {
+            return;
+        }
+    }
+}
+
+async fn provide(url: &str) -> String {
+    let (ctx, out) = context(client(url));
+    let (result, _) = completed_recipe(ctx, &out, "whc_provide.rhai").await;
+    result["order_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_subscriber_hears_every_order_and_a_durable_one_catches_up() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    // The reseller's callback and two subscriptions, side by side: none displaces another.
+    let (cb_hub, _cb) = notifications(&url).await;
+    let mut cb_feed = cb_hub.subscribe();
+    let (mut feed_a, listener_a, id_a) = listen(&url, false, None).await;
+    let (mut feed_b, listener_b, id_b) = listen(&url, true, Some("daemon-1")).await;
+    assert_eq!(id_b, "daemon-1");
+    let first = provide(&url).await;
+    for feed in [&mut cb_feed, &mut feed_a, &mut feed_b] {
+        wait_complete(feed, &first).await;
+    }
+    // The ephemeral one leaves; the durable one is down while the next order goes through.
+    client(&url).sandbox_unsubscribe(&id_a).await.unwrap();
+    listener_a.shutdown().await;
+    listener_b.shutdown().await;
+    let second = provide(&url).await;
+    wait_complete(&mut cb_feed, &second).await;
+    let subs: Value = reqwest::get(format!("{url}/__sandbox/subscriptions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subs = subs["subscriptions"].as_array().unwrap().clone();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0]["id"], "daemon-1");
+    assert!(!subs[0].to_string().contains("password"), "{subs:?}");
+    // Back under the same id (new address, new credentials): what it missed arrives, in order.
+    let (mut feed_b, _listener_b, id) = listen(&url, true, Some("daemon-1")).await;
+    assert_eq!(id, "daemon-1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut states = Vec::new();
+    while !states.iter().any(|t: &String| t == "orderComplete") {
+        let n = tokio::time::timeout_at(deadline, feed_b.recv())
+            .await
+            .expect("the queued events did not arrive")
+            .unwrap();
+        assert_eq!(n.order_id, second);
+        states.push(n.event_type);
+    }
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("orderAcknowledged"),
+        "{states:?}"
+    );
+    // Bad requests are refused with the sandbox's errors.
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{url}/__sandbox/subscriptions"))
+        .json(&serde_json::json!({"url": "ftp://x", "username": "u", "password": "p", "kind": "forever"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .delete(format!("{url}/__sandbox/subscriptions/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    sb.shutdown().await;
+}
