@@ -139,10 +139,21 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SandboxArgs {
+    /// Manage the shared background sandbox instead of running one in the foreground.
+    #[command(subcommand)]
+    pub action: Option<SandboxAction>,
     /// Port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = crate::config::SANDBOX_PORT)]
+    #[arg(long, default_value_t = crate::config::SANDBOX_PORT, env = "BTW_SANDBOX_PORT")]
     pub port: u16,
+    /// Stop after this many seconds without a request (default: run until stopped).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    pub idle_timeout: Option<u64>,
+    /// Run as the shared background sandbox (how btw starts it): lock, pid file and log in
+    /// the data folder.
+    #[arg(long, hide = true)]
+    pub background: bool,
     /// Address to listen on. Keep loopback unless you mean to share it.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -181,6 +192,15 @@ pub struct SandboxArgs {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+}
+
+/// `btw sandbox status|stop`: the shared sandbox on BTW_SANDBOX_PORT (default 47800).
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxAction {
+    /// Whether a sandbox is running on the port, its version, pid, idle time and files.
+    Status,
+    /// Stop the sandbox running on the port (it saves its state first).
+    Stop,
 }
 
 #[derive(Debug, Args)]

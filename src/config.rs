@@ -147,6 +147,10 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// btw's own files: sandbox state, history, store.
     pub data_dir: PathBuf,
+    /// The shared embedded sandbox's loopback port (`BTW_SANDBOX_PORT`).
+    pub sandbox_port: u16,
+    /// A background sandbox stops after this long without a request (`BTW_SANDBOX_IDLE_SECS`).
+    pub sandbox_idle: Duration,
 }
 
 /// What the command line says, before files and environment are merged in.
@@ -233,6 +237,7 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| dirs::data_dir().map(|d| d.join("btw")))
             .unwrap_or_else(|| PathBuf::from(".btw"));
+        let (sandbox_port, sandbox_idle) = sandbox_settings(env)?;
         Ok(Settings {
             profile,
             target,
@@ -246,6 +251,8 @@ impl Settings {
             limits,
             call_timeout: Duration::from_secs_f64(call_timeout),
             data_dir,
+            sandbox_port,
+            sandbox_idle,
         })
     }
 
@@ -270,6 +277,32 @@ fn limits_from(file: &Limits, file_name: &Path, env: EnvFn) -> Result<Limits, Co
         in_range("BTW_TIMEOUT_SECS", limits.timeout_secs, TIMEOUT_SECS)?;
     }
     Ok(limits)
+}
+
+/// The shared sandbox's port and idle timeout; a bad value is refused, never silently replaced.
+fn sandbox_settings(env: EnvFn) -> Result<(u16, Duration), ConfigError> {
+    let port = match env("BTW_SANDBOX_PORT") {
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "BTW_SANDBOX_PORT = {p:?} is not a port (1 to 65535)"
+                ))
+            })?,
+        None => SANDBOX_PORT,
+    };
+    let idle = match env("BTW_SANDBOX_IDLE_SECS") {
+        Some(v) => in_range(
+            "BTW_SANDBOX_IDLE_SECS",
+            parse_num("BTW_SANDBOX_IDLE_SECS", &v)?,
+            SANDBOX_IDLE_SECS,
+        )?,
+        None => SANDBOX_IDLE_DEFAULT_SECS,
+    };
+    Ok((port, Duration::from_secs(idle)))
 }
 
 /// The time allowed for one HTTP call, in seconds: the environment's, the profile's or 30.
@@ -316,6 +349,9 @@ fn validate_url(url: &str) -> Result<String, ConfigError> {
 pub const MAX_OPERATIONS: RangeInclusive<u64> = 1..=1_000_000_000_000;
 pub const TIMEOUT_SECS: RangeInclusive<u64> = 1..=30 * 24 * 3600;
 pub const CALL_TIMEOUT_SECS: RangeInclusive<f64> = 0.001..=3600.0;
+/// A background sandbox's idle timeout: a second to a week; half an hour unless set.
+pub const SANDBOX_IDLE_SECS: RangeInclusive<u64> = 1..=7 * 24 * 3600;
+pub const SANDBOX_IDLE_DEFAULT_SECS: u64 = 1800;
 const CALL_DEPTH: RangeInclusive<usize> = 1..=256;
 const EXPR_DEPTH: RangeInclusive<usize> = 1..=512;
 const STRING_SIZE: RangeInclusive<usize> = 1..=256 * 1024 * 1024;
@@ -418,6 +454,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.target, Target::Url("http://127.0.0.1:9".into()));
+    }
+
+    #[test]
+    fn sandbox_port_and_idle_timeout() {
+        let over = Overrides::default();
+        let s = Settings::load_with(&over, &env_of(&[])).unwrap();
+        assert_eq!(s.sandbox_port, SANDBOX_PORT);
+        assert_eq!(s.sandbox_idle, Duration::from_secs(1800));
+        let s = Settings::load_with(
+            &over,
+            &env_of(&[
+                ("BTW_SANDBOX_PORT", " 48000 "),
+                ("BTW_SANDBOX_IDLE_SECS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.sandbox_port, s.sandbox_idle.as_secs()), (48000, 5));
+        for (var, value) in [
+            ("BTW_SANDBOX_PORT", "0"),
+            ("BTW_SANDBOX_PORT", "65536"),
+            ("BTW_SANDBOX_PORT", "http"),
+            ("BTW_SANDBOX_IDLE_SECS", "0"),
+            ("BTW_SANDBOX_IDLE_SECS", "soon"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(var, value)].into_boxed_slice());
+            let err = Settings::load_with(&over, &env_of(pairs)).unwrap_err();
+            assert!(err.0.contains(var), "{err}");
+        }
     }
 
     #[test]

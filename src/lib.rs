@@ -27,6 +27,7 @@ pub mod engine;
 pub(crate) mod recipe;
 pub mod repl;
 pub mod runner;
+pub(crate) mod sandbox_service;
 pub mod schedule;
 pub mod serve;
 pub(crate) mod session;

@@ -3,11 +3,10 @@
 
 use crate::api::{BtClient, ClientOptions};
 use crate::callbacks::{self, CallbackConfig, CallbackListener};
-use crate::config::{Settings, Target, SANDBOX_PORT};
+use crate::config::{Settings, Target};
 use crate::runner::Failure;
 use crate::store::{EventHub, Store};
 use btw_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
-use serde_json::Value;
 use std::time::Duration;
 
 /// An open connection; [`Session::close`] stops what it started.
@@ -16,25 +15,50 @@ pub struct Session {
     /// Notifications received by the listener (none when waits poll).
     pub events: Option<EventHub>,
     listener: Option<CallbackListener>,
+    /// The sandbox subscription to end on close (an ephemeral one).
+    subscription: Option<String>,
     sandbox: Option<SandboxHandle>,
 }
 
+/// How a session's listener subscribes to the sandbox's notifications.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Subscriber {
+    /// Until the session closes (`btw run`, `btw repl`).
+    #[default]
+    Ephemeral,
+    /// Kept, under this id, across restarts: events that arrive while away are queued (`btw serve`).
+    Durable(String),
+}
+
 impl Session {
-    /// Connects (starting the embedded sandbox when needed) and, with a store to record them
-    /// in, listens for order notifications. Failing to listen is not fatal: waits poll.
+    /// Connects (starting the shared sandbox when needed) and, with a store to record them in,
+    /// listens for order notifications. Failing to listen is not fatal: waits poll.
     pub async fn open(settings: &Settings, store: Option<&Store>) -> Result<Session, Failure> {
+        Self::open_as(settings, store, Subscriber::Ephemeral).await
+    }
+
+    /// [`Session::open`], subscribing to the sandbox's notifications as `subscriber`.
+    pub async fn open_as(
+        settings: &Settings,
+        store: Option<&Store>,
+        subscriber: Subscriber,
+    ) -> Result<Session, Failure> {
         let (client, sandbox) = connect(settings).await?;
-        let (events, listener) = match store {
-            Some(store) => match listen_for_notifications(settings, &client, store).await {
-                Some((hub, l)) => (Some(hub), Some(l)),
-                None => (None, None),
-            },
-            None => (None, None),
+        let (events, listener, subscription) = match store {
+            Some(store) => {
+                match listen_for_notifications(settings, &client, store, &subscriber).await {
+                    Some((hub, l, id)) => (Some(hub), Some(l), id),
+                    None => (None, None, None),
+                }
+            }
+            None => (None, None, None),
         };
+        let subscription = subscription.filter(|_| subscriber == Subscriber::Ephemeral);
         Ok(Session {
             client,
             events,
             listener,
+            subscription,
             sandbox,
         })
     }
@@ -44,8 +68,15 @@ impl Session {
         self.listener.as_ref().map(|l| l.url())
     }
 
-    /// Stops the listener, then the embedded sandbox this session started (if it did).
+    /// Ends an ephemeral subscription, stops the listener, then the in-process sandbox this
+    /// session started (if it did; a background sandbox keeps running).
     pub async fn close(self) {
+        if let Some(id) = &self.subscription {
+            let done = self.client.sandbox_unsubscribe(id);
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), done).await {
+                tracing::debug!("could not end the sandbox subscription: {e}");
+            }
+        }
         if let Some(l) = self.listener {
             l.shutdown().await;
         }
@@ -55,21 +86,15 @@ impl Session {
     }
 }
 
-/// A BT client for the settings; for the embedded sandbox, the shared one on the well-known
-/// port, started here (and kept alive by the returned handle) when none is listening.
+/// A BT client for the settings; for the embedded sandbox, the shared one on its port (started
+/// in the background when none is listening; in-process when this is not the btw binary).
 async fn connect(settings: &Settings) -> Result<(BtClient, Option<SandboxHandle>), Failure> {
     let (base_url, handle) = match &settings.target {
         Target::Url(url) => (url.clone(), None),
-        Target::EmbeddedSandbox => {
-            let port = match crate::config::process_env("BTW_SANDBOX_PORT") {
-                Some(p) => p.trim().parse().map_err(|_| Failure::Usage {
-                    message: format!("BTW_SANDBOX_PORT = {p:?} is not a port (0 to 65535)"),
-                })?,
-                None => SANDBOX_PORT,
-            };
-            let (url, handle) = embedded_sandbox(settings, port).await?;
-            (url, handle)
+        Target::EmbeddedSandbox if crate::sandbox_service::can_start_background() => {
+            (crate::sandbox_service::ensure(settings).await?, None)
         }
+        Target::EmbeddedSandbox => embedded_sandbox(settings, settings.sandbox_port).await?,
     };
     let mut opts = ClientOptions::new(base_url, settings.credentials.clone());
     opts.call_timeout = settings.call_timeout;
@@ -80,34 +105,16 @@ async fn connect(settings: &Settings) -> Result<(BtClient, Option<SandboxHandle>
     Ok((client, handle))
 }
 
-async fn sandbox_listening(url: &str) -> bool {
-    let probe = reqwest::Client::builder()
-        .timeout(Duration::from_millis(800))
-        .build();
-    let Ok(probe) = probe else { return false };
-    match probe.get(format!("{url}/__sandbox/health")).send().await {
-        Ok(r) => r
-            .json::<Value>()
-            .await
-            .map(|v| v.get("service").and_then(Value::as_str) == Some("btw-sandbox"))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
+/// The shared sandbox in this process, kept alive by the returned handle.
 async fn embedded_sandbox(
     settings: &Settings,
     port: u16,
 ) -> Result<(String, Option<SandboxHandle>), Failure> {
-    let url = format!("http://127.0.0.1:{port}");
-    if sandbox_listening(&url).await {
+    let url = crate::sandbox_service::url(port);
+    if crate::sandbox_service::probe(&url).await.is_some() {
         tracing::info!(%url, "using the sandbox already running");
         return Ok((url, None));
     }
-    let config = SandboxConfig {
-        state_file: Some(settings.data_dir.join("sandbox-state.json")),
-        ..SandboxConfig::default()
-    };
     if let Err(e) = std::fs::create_dir_all(&settings.data_dir) {
         return Err(Failure::Usage {
             message: format!(
@@ -116,13 +123,22 @@ async fn embedded_sandbox(
             ),
         });
     }
+    let state_file = crate::sandbox_service::Files::in_dir(&settings.data_dir)
+        .state_file()
+        .map_err(|e| Failure::Usage {
+            message: format!("cannot use the sandbox state file: {e}"),
+        })?;
+    let config = SandboxConfig {
+        state_file: Some(state_file),
+        ..SandboxConfig::default()
+    };
     match sandbox::start_on(&format!("127.0.0.1:{port}"), config).await {
         Ok(h) => {
             tracing::info!(url = %h.base_url(), "started the embedded sandbox");
             Ok((h.base_url(), Some(h)))
         }
         // Another btw started one between our probe and our bind: use it.
-        Err(_) if sandbox_listening(&url).await => Ok((url, None)),
+        Err(_) if crate::sandbox_service::probe(&url).await.is_some() => Ok((url, None)),
         Err(e) => Err(Failure::Usage {
             message: format!(
                 "cannot start the embedded sandbox on 127.0.0.1:{port}: {e} (another program has the port? set BTW_SANDBOX_PORT, or BTW_BASE_URL to a running sandbox)"
@@ -131,8 +147,8 @@ async fn embedded_sandbox(
     }
 }
 
-/// With the sandbox profile: a callback listener on loopback, registered with the sandbox, so
-/// waits follow notifications. With BT (test, live), the callback URL and its credentials are
+/// With the sandbox profile: a callback listener on loopback, subscribed to the sandbox's
+/// notifications (every subscriber gets every event), so waits follow notifications. With BT (test, live), the callback URL and its credentials are
 /// given to BT at onboarding: the listener runs when `BTW_CALLBACK_BIND`, `BTW_CALLBACK_USERNAME`
 /// and `BTW_CALLBACK_PASSWORD` say where and how, with a five-minute replay window; otherwise
 /// waits poll. Failing to listen is not fatal: waits fall back to polling.
@@ -140,7 +156,8 @@ async fn listen_for_notifications(
     settings: &Settings,
     client: &BtClient,
     store: &Store,
-) -> Option<(EventHub, CallbackListener)> {
+    subscriber: &Subscriber,
+) -> Option<(EventHub, CallbackListener, Option<String>)> {
     if settings.profile != crate::config::Profile::Sandbox {
         let env = crate::config::process_env;
         let (bind, username, password) = (
@@ -157,7 +174,7 @@ async fn listen_for_notifications(
             replay_window: Some(Duration::from_secs(300)),
         };
         return match callbacks::start(config, hub.clone()).await {
-            Ok(l) => Some((hub, l)),
+            Ok(l) => Some((hub, l, None)),
             Err(e) => {
                 tracing::warn!("no notification listener ({e}); waits will poll");
                 None
@@ -174,15 +191,20 @@ async fn listen_for_notifications(
             return None;
         }
     };
-    match client
-        .sandbox_register_callback(&listener.url(), &user, password.expose())
-        .await
-    {
-        Ok(()) => Some((hub, listener)),
+    let url = listener.url();
+    let me = crate::api::SandboxListener {
+        url: &url,
+        username: &user,
+        password: password.expose(),
+    };
+    let subscribed = match subscriber {
+        Subscriber::Ephemeral => client.sandbox_subscribe(&me, false, None).await,
+        Subscriber::Durable(id) => client.sandbox_subscribe(&me, true, Some(id)).await,
+    };
+    match subscribed {
+        Ok(id) => Some((hub, listener, Some(id))),
         Err(e) => {
-            tracing::warn!(
-                "the sandbox did not take the callback registration ({e}); waits will poll"
-            );
+            tracing::warn!("the sandbox did not take the subscription ({e}); waits will poll");
             listener.shutdown().await;
             None
         }

@@ -32,3 +32,4 @@ pub use error::{ApiError, BtError};
 pub use operation::Operation;
 pub use request::Page;
 pub use retry::RetryPolicy;
+pub use sandbox_admin::SandboxListener;

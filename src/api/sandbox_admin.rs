@@ -74,4 +74,68 @@ impl BtClient {
         .await
         .map(|_| ())
     }
+
+    /// Subscribes a listener to the sandbox's order notifications (its own API, not BT's);
+    /// `durable` with an `id` takes over that subscription and what is queued for it. The id.
+    pub async fn sandbox_subscribe(
+        &self,
+        listener: &SandboxListener<'_>,
+        durable: bool,
+        id: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let kind = if durable { "durable" } else { "ephemeral" };
+        let v = self
+            .admin(
+                reqwest::Method::POST,
+                "subscriptions",
+                Some(json!({
+                    "url": listener.url,
+                    "username": listener.username,
+                    "password": listener.password,
+                    "kind": kind,
+                    "id": id,
+                })),
+            )
+            .await?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::Decode {
+                operation: "sandbox subscribe".into(),
+                detail: "no `id` in the answer".into(),
+            })
+    }
+
+    /// Ends a subscription (gone already is fine).
+    pub async fn sandbox_unsubscribe(&self, id: &str) -> Result<(), ApiError> {
+        let url = format!("{}/__sandbox/subscriptions/{id}", self.base_url());
+        let resp = self
+            .http()
+            .delete(&url)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport {
+                operation: "sandbox unsubscribe".into(),
+                url: url.clone(),
+                detail: e.to_string(),
+                maybe_sent: !e.is_connect(),
+            })?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) || status == 404 {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(ApiError::Bt(Box::new(super::BtError::from_body(
+            "sandbox unsubscribe",
+            status,
+            &text,
+        ))))
+    }
+}
+
+/// Where and how the sandbox reaches a listener.
+pub struct SandboxListener<'a> {
+    pub url: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
 }

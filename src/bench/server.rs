@@ -15,9 +15,17 @@ pub struct BenchSandbox {
 impl BenchSandbox {
     /// Starts a fresh in-memory sandbox; `latency_ms` > 0 adds that delay to every API call.
     pub fn start(latency_ms: u64) -> std::io::Result<BenchSandbox> {
+        Self::start_with(latency_ms, None)
+    }
+
+    /// [`BenchSandbox::start`], keeping its state in `state_file` when given.
+    pub fn start_with(
+        latency_ms: u64,
+        state_file: Option<std::path::PathBuf>,
+    ) -> std::io::Result<BenchSandbox> {
         let mut config = SandboxConfig {
             order_step_secs: 0.5,
-            state_file: None,
+            state_file,
             ..SandboxConfig::default()
         };
         if latency_ms > 0 {

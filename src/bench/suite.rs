@@ -4,8 +4,8 @@
 use super::journeys::{Measured, CALLS_PER_JOURNEY};
 use super::report::{self, Machine, Row, Startup, Target};
 use super::{
-    batch_scenario, max_target, measure, median, micro, ratio_target, rss_child, say, scripts_dir,
-    startup, Scratch, Side,
+    batch_scenario, max_target, measure, median, micro, persisted, ratio_target, rss_child, say,
+    scripts_dir, startup, Scratch, Side,
 };
 use crate::cli::BenchArgs;
 use std::time::{Duration, Instant};
@@ -272,6 +272,7 @@ pub(super) async fn run_all(args: &BenchArgs) -> Result<(), String> {
     let throughput = throughput(&sz, &mut rows).await?;
     let bulk = latency_bound(&sz, &mut rows).await?;
     let rss_mb = batch_and_rss(&sz, &mut rows).await?;
+    let persisted_ratio = persisted::rows(&mut rows, sz.n, sz.c).await?;
     let starts = startup(sz.startup_reps).await?;
     for s in &starts {
         say(format!(
@@ -280,7 +281,16 @@ pub(super) async fn run_all(args: &BenchArgs) -> Result<(), String> {
         ));
     }
     machine.load_after = report::load_average();
-    let targets = targets(&sz, &throughput, &bulk, &starts, rss_mb);
+    let mut targets = targets(&sz, &throughput, &bulk, &starts, rss_mb);
+    targets.push(max_target(
+        &format!(
+            "CPU per journey after {} persisted journeys ÷ on a fresh persistent sandbox",
+            persisted::HISTORY
+        ),
+        1.10,
+        persisted_ratio,
+        "×",
+    ));
     let results = Results {
         machine,
         began,

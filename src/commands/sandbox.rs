@@ -1,30 +1,51 @@
-//! `btw sandbox`: the BT sandbox on its own, until Ctrl-C or SIGTERM.
+//! `btw sandbox`: the BT sandbox on its own (in the foreground until Ctrl-C or SIGTERM, or as the
+//! shared background service btw starts), and `btw sandbox status|stop` to manage the latter.
 
 use super::{code, usage, Outcome};
-use crate::cli::SandboxArgs;
+use crate::cli::{SandboxAction, SandboxArgs};
 use crate::config::{Overrides, Settings};
 use crate::runner::{exit, Failure};
-use btw_sandbox::{self as sandbox, SandboxConfig};
+use crate::sandbox_service::{self as service, Files};
+use btw_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
+use std::fs::{File, TryLockError};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 pub(super) async fn command(overrides: &Overrides, args: SandboxArgs) -> Outcome {
-    check_numbers(&args)?;
-    let state_file = state_file(overrides, &args)?;
+    match args.action {
+        Some(SandboxAction::Status) => status(overrides).await,
+        Some(SandboxAction::Stop) => stop(overrides).await,
+        None if args.background => background(overrides, args).await,
+        None => foreground(overrides, args).await,
+    }
+}
+
+fn settings(overrides: &Overrides) -> Result<Settings, Failure> {
+    Settings::load(overrides).map_err(|e| usage(e.0))
+}
+
+fn config(args: &SandboxArgs, state_file: Option<PathBuf>) -> Result<SandboxConfig, Failure> {
+    check_numbers(args)?;
     let mut faults = Vec::new();
     for spec in &args.faults {
         let fault = sandbox::faults::parse_fault(spec)
             .map_err(|e| usage(format!("--fault {spec:?}: {e}")))?;
         faults.push(fault);
     }
-    let config = SandboxConfig {
+    Ok(SandboxConfig {
         faults,
         lcp_decision_secs: args.lcp_delay,
         credentials: args.client_key.clone().zip(args.client_secret.clone()),
         clock_speed: args.speed,
         order_step_secs: args.order_step,
-        state_file: state_file.clone(),
+        state_file,
         ..SandboxConfig::default()
-    };
+    })
+}
+
+async fn foreground(overrides: &Overrides, args: SandboxArgs) -> Outcome {
+    let (state_file, _lock) = state_file(overrides, &args)?;
+    let config = config(&args, state_file.clone())?;
     let handle = sandbox::start_on(&format!("{}:{}", args.host, args.port), config)
         .await
         .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
@@ -38,9 +59,166 @@ pub(super) async fn command(overrides: &Overrides, args: SandboxArgs) -> Outcome
         handle.base_url()
     );
     println!("stop with Ctrl-C");
-    crate::session::wait_for_shutdown().await;
+    run_until_stopped(&handle, args.idle_timeout.map(Duration::from_secs)).await;
     handle.shutdown().await;
     Ok(code(exit::OK))
+}
+
+/// Until Ctrl-C or SIGTERM, `POST /__sandbox/shutdown`, or `idle` without a request.
+async fn run_until_stopped(handle: &SandboxHandle, idle: Option<Duration>) {
+    let idle_out = async {
+        let Some(limit) = idle else {
+            return std::future::pending().await;
+        };
+        loop {
+            let left = limit.saturating_sub(handle.idle_for());
+            if left.is_zero() {
+                println!("idle for {} s: stopping", limit.as_secs());
+                return;
+            }
+            tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        }
+    };
+    tokio::select! {
+        _ = crate::session::wait_for_shutdown() => {}
+        _ = handle.stop_requested() => println!("stop requested"),
+        _ = idle_out => {}
+    }
+}
+
+/// Takes the data folder's sandbox lock: `None` when another sandbox holds it.
+fn lock(files: &Files) -> Result<Option<File>, Failure> {
+    let file = File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&files.lock)
+        .map_err(|e| usage(format!("cannot open {}: {e}", files.lock.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => {
+            Err(usage(format!("cannot lock {}: {e}", files.lock.display())))
+        }
+    }
+}
+
+/// The shared background sandbox: one per data folder (the lock) and port (the bind). A
+/// loser of either race exits quietly: its starter uses the winner.
+async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
+    let settings = settings(overrides)?;
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        usage(format!(
+            "cannot create {}: {e}",
+            settings.data_dir.display()
+        ))
+    })?;
+    let files = Files::in_dir(&settings.data_dir);
+    let Some(lock) = lock(&files)? else {
+        println!("another sandbox uses {}", settings.data_dir.display());
+        return Ok(code(exit::OK));
+    };
+    let state = files
+        .state_file()
+        .map_err(|e| usage(format!("cannot use {}: {e}", files.state.display())))?;
+    let config = config(&args, Some(state))?;
+    let Some(handle) = bind(args.port, config).await? else {
+        println!("another sandbox serves 127.0.0.1:{}", args.port);
+        return Ok(code(exit::OK));
+    };
+    let pid = std::process::id();
+    // The pid file says who holds the lock; it goes when the sandbox stops.
+    if let Err(e) = std::fs::write(&files.pid, format!("{pid}\n{}\n", args.port)) {
+        tracing::warn!("cannot write {}: {e}", files.pid.display());
+    }
+    println!(
+        "{} BT sandbox {} listening on {} (pid {pid}, state {}, stops after {} s idle)",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        sandbox::VERSION,
+        handle.base_url(),
+        files.state.display(),
+        args.idle_timeout
+            .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS)
+    );
+    let idle = args
+        .idle_timeout
+        .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS);
+    run_until_stopped(&handle, Some(Duration::from_secs(idle))).await;
+    handle.shutdown().await;
+    let _ = std::fs::remove_file(&files.pid);
+    drop(lock);
+    println!(
+        "{} stopped",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    Ok(code(exit::OK))
+}
+
+/// Binds the port, retrying for a moment while it is held by something that is not a btw
+/// sandbox (a starter checking the port, a sandbox going away); `None` when a btw sandbox
+/// serves it.
+async fn bind(port: u16, config: SandboxConfig) -> Result<Option<SandboxHandle>, Failure> {
+    let url = service::url(port);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match sandbox::start_on(&format!("127.0.0.1:{port}"), config.clone()).await {
+            Ok(h) => return Ok(Some(h)),
+            Err(_) if service::probe(&url).await.is_some() => return Ok(None),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(usage(format!(
+                    "cannot listen on 127.0.0.1:{port}: {e} (set BTW_SANDBOX_PORT to a free port)"
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn status(overrides: &Overrides) -> Outcome {
+    let settings = settings(overrides)?;
+    let url = service::url(settings.sandbox_port);
+    let Some(h) = service::probe(&url).await else {
+        println!("no sandbox running on {url}");
+        return Ok(code(exit::OK));
+    };
+    println!("sandbox running on {url}");
+    println!("version: {}", h.version);
+    if let Some(pid) = h.pid {
+        println!("pid: {pid}");
+    }
+    println!("idle: {} s", h.idle.as_secs());
+    let files = Files::in_dir(&settings.data_dir);
+    let ours = std::fs::read_to_string(&files.pid)
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u64>().ok()));
+    if ours.is_some() && ours == h.pid {
+        println!("state: {}", files.state.display());
+        println!("log: {}", files.log.display());
+    }
+    if h.version != sandbox::VERSION {
+        println!(
+            "this btw is {}: stop it with `btw sandbox stop` to use this version",
+            sandbox::VERSION
+        );
+    }
+    Ok(code(exit::OK))
+}
+
+async fn stop(overrides: &Overrides) -> Outcome {
+    let settings = settings(overrides)?;
+    let url = service::url(settings.sandbox_port);
+    if service::probe(&url).await.is_none() {
+        println!("no sandbox running on {url}");
+        return Ok(code(exit::OK));
+    }
+    if service::stop(&url).await {
+        println!("stopped the sandbox on {url}");
+        Ok(code(exit::OK))
+    } else {
+        Err(Failure::Internal {
+            message: format!("the sandbox on {url} did not stop within 10 s"),
+        })
+    }
 }
 
 fn check_numbers(args: &SandboxArgs) -> Result<(), Failure> {
@@ -57,16 +235,36 @@ fn check_numbers(args: &SandboxArgs) -> Result<(), Failure> {
 }
 
 /// Where the state lives (none with `--memory`): its folder made, and emptied with `--reset`.
-fn state_file(overrides: &Overrides, args: &SandboxArgs) -> Result<Option<PathBuf>, Failure> {
+/// The data folder's own state file is locked, so no background sandbox shares it.
+fn state_file(
+    overrides: &Overrides,
+    args: &SandboxArgs,
+) -> Result<(Option<PathBuf>, Option<File>), Failure> {
     if args.memory {
-        return Ok(None);
+        return Ok((None, None));
     }
-    let path = match &args.state {
-        Some(p) => p.clone(),
-        None => Settings::load(overrides)
-            .map_err(|e| usage(e.0))?
-            .data_dir
-            .join("sandbox-state.json"),
+    let (path, lock) = match &args.state {
+        Some(p) => (p.clone(), None),
+        None => {
+            let settings = settings(overrides)?;
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+                usage(format!(
+                    "cannot create {}: {e}",
+                    settings.data_dir.display()
+                ))
+            })?;
+            let files = Files::in_dir(&settings.data_dir);
+            let Some(lock) = lock(&files)? else {
+                return Err(usage(format!(
+                    "a background sandbox uses {}: stop it with `btw sandbox stop`, or use --state FILE or --memory",
+                    settings.data_dir.display()
+                )));
+            };
+            let path = files
+                .state_file()
+                .map_err(|e| usage(format!("cannot use {}: {e}", files.state.display())))?;
+            (path, Some(lock))
+        }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -76,5 +274,5 @@ fn state_file(overrides: &Overrides, args: &SandboxArgs) -> Result<Option<PathBu
         std::fs::remove_file(&path)
             .map_err(|e| usage(format!("cannot remove {}: {e}", path.display())))?;
     }
-    Ok(Some(path))
+    Ok((Some(path), lock))
 }

@@ -60,6 +60,17 @@ pub fn from_broadcast(mut rx: tokio::sync::broadcast::Receiver<String>) -> mpsc:
     out
 }
 
+/// Whether a notification is about an order this session made (its externalId is the session's,
+/// `btw-<run id>-<step>`; other processes' orders are not this session's business).
+fn of_session(n: &crate::store::Notification, run_id: &str) -> bool {
+    n.body
+        .pointer("/event/productOrder/externalId")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|ext| ext.strip_prefix("btw-"))
+        .and_then(|ext| ext.strip_prefix(run_id))
+        .is_some_and(|rest| rest.starts_with('-'))
+}
+
 /// Runs an interactive session over `session` until `:quit` or Ctrl-D; returns the exit code.
 /// `notifications`, when given, are printed as they arrive; otherwise the session's own
 /// notifications are (they also feed `order::wait`/`events::wait`).
@@ -71,11 +82,17 @@ pub async fn run(
     let client = session.client.clone();
     let events = session.events.clone();
     let mut notifications = notifications;
+    // The session's orders carry its run id in their externalId: only their events are shown.
+    let run_id = format!("repl-{}", crate::runner::new_run_id());
     if let (None, Some(hub)) = (&notifications, &events) {
         let (tx, rx) = notification_sink();
         let mut feed = hub.subscribe();
+        let mine = run_id.clone();
         tokio::spawn(async move {
             while let Ok(n) = feed.recv().await {
+                if !of_session(&n, &mine) {
+                    continue;
+                }
                 let state = n.state.as_deref().unwrap_or("");
                 if tx
                     .send(format!(
@@ -115,6 +132,7 @@ pub async fn run(
         cancel,
         evaluating,
         events,
+        run_id,
     );
     let settings = settings.clone();
     let code = tokio::task::spawn_blocking(move || interact(session, &settings, notifications))
@@ -277,5 +295,25 @@ pub(crate) fn render_failure(f: &Failure, paint: Paint) -> String {
                 None => text,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_sessions_orders_are_shown() {
+        let event = |ext: &str| {
+            crate::store::Notification::from_envelope(json!({
+                "eventId": "e1", "eventTime": "2026-11-22T10:00:02Z", "eventType": "orderComplete",
+                "event": {"productOrder": {"id": "BTWKN1", "externalId": ext, "state": "completed"}}
+            }))
+            .unwrap()
+        };
+        assert!(of_session(&event("btw-repl-abc-3"), "repl-abc"));
+        assert!(!of_session(&event("btw-repl-abcd-3"), "repl-abc"));
+        assert!(!of_session(&event("btw-20261130-x-1"), "repl-abc"));
     }
 }

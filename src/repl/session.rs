@@ -44,6 +44,7 @@ impl Session {
         cancel: Cancel,
         evaluating: Arc<AtomicBool>,
         events: Option<crate::store::EventHub>,
+        run_id: String,
     ) -> Session {
         let out: Arc<dyn engine::Output> = Arc::new(StdOutput {
             prints_to_stderr: false,
@@ -71,7 +72,7 @@ impl Session {
             billing_account: settings.billing_account.clone(),
             out,
             cancel: cancel.clone(),
-            run_id: format!("repl-{}", runner::new_run_id()),
+            run_id,
         });
         rt.events = events;
         engine::attach(&mut engine, Arc::new(rt));

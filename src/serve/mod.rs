@@ -126,7 +126,7 @@ fn heartbeat(
 pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(), Failure> {
     let dir = prepare_folder(&opts.recipes)?;
     let store = Store::open(&opts.store).map_err(usage)?;
-    let session = Session::open(settings, Some(&store)).await?;
+    let session = open_session(settings, &store).await?;
     let hub = session
         .events
         .clone()
@@ -200,6 +200,22 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     session.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The daemon's session: its sandbox subscription is durable, under an id kept in its store, so
+/// events that arrive while it is stopped wait for it.
+async fn open_session(settings: &Settings, store: &Store) -> Result<Session, Failure> {
+    let id = store
+        .value_or_insert("sandbox_subscription", || {
+            format!("serve-{}", uuid::Uuid::new_v4().simple())
+        })
+        .map_err(usage)?;
+    Session::open_as(
+        settings,
+        Some(store),
+        crate::session::Subscriber::Durable(id),
+    )
+    .await
 }
 
 fn usage(message: impl std::fmt::Display) -> Failure {

@@ -9,6 +9,7 @@ mod events;
 mod job_actions;
 mod job_claims;
 mod jobs;
+mod kv;
 mod leases;
 mod ledger;
 mod migrations;

@@ -25,6 +25,7 @@ mod sandbox_ethernet;
 mod sandbox_ethernet_docs;
 mod sandbox_faults;
 mod sandbox_porting;
+mod sandbox_service;
 mod sandbox_whc_docs;
 mod schedule;
 mod serve;

@@ -29,6 +29,9 @@ pub use error::ApiError;
 pub use state::SandboxState;
 pub use world::{calendar, OrderState, OrderTransition, World};
 
+/// This sandbox's version, as its health answer (`GET /__sandbox/health`) reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -41,6 +44,7 @@ pub struct SandboxHandle {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     ticker: JoinHandle<()>,
+    persister: JoinHandle<()>,
 }
 
 impl SandboxHandle {
@@ -65,6 +69,16 @@ impl SandboxHandle {
         &self.state
     }
 
+    /// Time since the last request (health probes aside).
+    pub fn idle_for(&self) -> Duration {
+        self.state.idle_for()
+    }
+
+    /// Resolves when a client asked the sandbox to stop (`POST /__sandbox/shutdown`).
+    pub async fn stop_requested(&self) {
+        self.state.stop_requested().await
+    }
+
     /// Stops accepting requests, lets in-flight ones finish (up to 5 s) and saves the state.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(());
@@ -77,7 +91,9 @@ impl SandboxHandle {
         }
         self.ticker.abort();
         let _ = self.ticker.await;
-        self.state.save().await;
+        self.persister.abort();
+        let _ = self.persister.await;
+        self.state.flush().await;
     }
 }
 
@@ -103,6 +119,7 @@ pub async fn start(
             .await
     });
     let ticker = tokio::spawn(tick_loop(state.clone()));
+    let persister = tokio::spawn(state.clone().persist_loop());
     tracing::info!("BT sandbox listening on http://{addr}");
     Ok(SandboxHandle {
         addr,
@@ -110,6 +127,7 @@ pub async fn start(
         shutdown,
         server,
         ticker,
+        persister,
     })
 }
 

@@ -93,6 +93,9 @@ fn check_bearer(state: &SandboxState, headers: &HeaderMap) -> Result<(), ApiErro
 pub async fn gateway(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if path != "/__sandbox/health" {
+        state.touch();
+    }
     if is_admin(&path) {
         let response = next.run(req).await;
         if mutating(&method) {

@@ -25,6 +25,7 @@ pub(crate) fn router(state: SandboxState, faults: Arc<Faults>) -> Router {
         .merge(routes::order::router())
         .merge(routes::port::router())
         .merge(routes::events::router())
+        .merge(routes::subscriptions::router())
         .merge(routes::ethernet::router())
         .merge(routes::admin::router())
         .merge(routes::faults::router(faults.clone()))

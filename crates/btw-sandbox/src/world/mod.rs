@@ -8,6 +8,7 @@ pub mod ethernet;
 pub mod model;
 pub mod outbox;
 pub mod port;
+pub mod subscriptions;
 pub mod whc;
 
 use self::clock::{secs_f64, Clock};

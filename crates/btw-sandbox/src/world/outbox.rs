@@ -41,24 +41,7 @@ impl Notification {
     }
 }
 
-/// Where BT delivers, and how it authenticates there (HTTP Basic with the reseller's credentials).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Callback {
-    pub url: String,
-    pub username: String,
-    pub password: String,
-}
-
-// Hand-written so the password never reaches a log line.
-impl std::fmt::Debug for Callback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
+pub use super::subscriptions::Callback;
 
 /// One delivery (one copy of one event) and how it went.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +54,9 @@ pub struct Delivery {
     pub event_time: DateTime<Utc>,
     pub order_id: Option<String>,
     pub copy: u8,
+    /// The subscription it is for; `None`: the reseller's callback.
+    #[serde(default)]
+    pub subscription: Option<String>,
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: u32,
@@ -86,6 +72,7 @@ impl Delivery {
             "eventTime": rfc3339(self.event_time),
             "orderId": self.order_id,
             "copy": self.copy,
+            "subscription": self.subscription,
             "state": self.state,
             "attempts": self.attempts,
             "lastStatus": self.last_status,
@@ -94,10 +81,16 @@ impl Delivery {
     }
 }
 
-/// Registration, test settings and the delivery log.
+/// Registration, subscriptions, test settings and the delivery log.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NotifyState {
     pub callback: Option<Callback>,
+    /// Events waiting for the callback, oldest first.
+    #[serde(default)]
+    pub callback_queue: std::collections::VecDeque<super::subscriptions::Queued>,
+    /// By id (see `subscriptions.rs`).
+    #[serde(default)]
+    pub subscriptions: std::collections::BTreeMap<String, super::subscriptions::Subscription>,
     pub duplicate: bool,
     pub reorder: bool,
     pub deliveries: Vec<Delivery>,

@@ -1,4 +1,5 @@
-//! Admin endpoints under `/__sandbox/`: health, reset, journal, token expiry and the clock.
+//! Admin endpoints under `/__sandbox/`: health, shutdown, reset, journal, token expiry and the
+//! clock.
 
 use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{object_body, RawBody};
@@ -17,19 +18,43 @@ const MAX_ADVANCE_SECS: f64 = 10.0 * 366.0 * 86_400.0;
 pub fn router() -> Router<SandboxState> {
     Router::new()
         .route("/__sandbox/health", get(health))
+        .route("/__sandbox/shutdown", post(shutdown))
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/journal", get(journal))
         .route("/__sandbox/expire-tokens", post(expire_tokens))
         .route("/__sandbox/clock", get(clock).post(set_clock))
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"service": "btw-sandbox", "version": env!("CARGO_PKG_VERSION")}))
+async fn health(State(state): State<SandboxState>) -> Json<Value> {
+    Json(json!({
+        "service": "btw-sandbox",
+        "version": crate::VERSION,
+        "pid": std::process::id(),
+        "idleSecs": state.idle_for().as_secs(),
+    }))
+}
+
+/// Asks the process that runs the sandbox to stop it (it saves its state first).
+async fn shutdown(State(state): State<SandboxState>) -> (axum::http::StatusCode, Json<Value>) {
+    state.request_stop();
+    (
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"stopping": true})),
+    )
 }
 
 async fn reset(State(state): State<SandboxState>) -> Json<Value> {
     let speed = state.config().clock_speed;
-    state.with_world(|w| *w = World::seed(speed));
+    state.with_world(|w| {
+        // Listeners are not part of the world: they stay subscribed, with nothing queued.
+        let mut subs = std::mem::take(&mut w.notify.subscriptions);
+        for s in subs.values_mut() {
+            s.queue.clear();
+            s.delivered();
+        }
+        *w = World::seed(speed);
+        w.notify.subscriptions = subs;
+    });
     Json(json!({"reset": true}))
 }
 

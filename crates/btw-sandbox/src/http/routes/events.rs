@@ -45,6 +45,16 @@ async fn register(
 ) -> Result<Json<Value>, ApiError> {
     let body = json_body(&headers, &body)?;
     let mut errs = SchemaErrors::default();
+    let cb = callback_from(&body, &mut errs);
+    errs.into_result()?;
+    let cb = cb.ok_or_else(|| ApiError::schema(vec![]))?;
+    let answer = callback_body(Some(&cb));
+    state.with_world(|w| w.notify.callback = Some(cb));
+    Ok(answer)
+}
+
+/// `url`, `username` and `password` of a registration body; what is wrong goes to `errs`.
+pub(super) fn callback_from(body: &Value, errs: &mut SchemaErrors) -> Option<Callback> {
     let url = body.get("url").and_then(Value::as_str).map(str::trim);
     match url {
         None => errs.missing("url"),
@@ -64,18 +74,14 @@ async fn register(
     if password.is_none() {
         errs.push("password", "is required (a string)");
     }
-    errs.into_result()?;
-    let (Some(url), Some(username), Some(password)) = (url, username, password) else {
-        return Err(ApiError::schema(vec![]));
-    };
-    let cb = Callback {
-        url: url.to_string(),
-        username: username.to_string(),
-        password: password.to_string(),
-    };
-    let answer = callback_body(Some(&cb));
-    state.with_world(|w| w.notify.callback = Some(cb));
-    Ok(answer)
+    match (url.filter(|u| valid_url(u)), username, password) {
+        (Some(url), Some(username), Some(password)) => Some(Callback {
+            url: url.to_string(),
+            username: username.to_string(),
+            password: password.to_string(),
+        }),
+        _ => None,
+    }
 }
 
 async fn unregister(State(state): State<SandboxState>) -> Json<Value> {

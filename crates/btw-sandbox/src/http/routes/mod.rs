@@ -10,4 +10,5 @@ pub(crate) mod numbers;
 pub(crate) mod oauth;
 pub(crate) mod order;
 pub(crate) mod port;
+pub(crate) mod subscriptions;
 pub(crate) mod whc;
