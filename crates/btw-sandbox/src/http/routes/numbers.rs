@@ -252,6 +252,8 @@ async fn available(
     let all: Vec<Value> = state.with_world(|w| {
         w.numbers
             .iter()
+            // Quarantined numbers (ceased, see `world/whc_changes.rs`) are nobody's to use.
+            .filter(|(_, r)| r.status != NumberStatus::Quarantined)
             .filter(|(_, r)| match key {
                 "companyServiceId" => r.company_service_id.eq_ignore_ascii_case(value),
                 "siteServiceId" => r
