@@ -19,3 +19,4 @@ mod sandbox_faults;
 mod sandbox_porting;
 mod schedule;
 mod serve;
+mod whc_changes;

@@ -102,7 +102,10 @@ pub fn plan(
         return Ok(vec![]);
     };
     let changes = read_changes(p)?;
-    if changes.is_empty() {
+    // Devices (on their own or a user's, with a model) are checked on what the company would hold.
+    let devices = of(p, Offering::Device).next().is_some()
+        || of(p, Offering::User).any(|u| u.chars.contains_key("deviceModel"));
+    if changes.is_empty() && !devices {
         return Ok(changes);
     }
     let busy = in_flight(w, svc, None);
