@@ -465,6 +465,9 @@ async fn ceased_numbers_are_quarantined_then_released() {
     sb.create(vec![company(&co.svc), take])
         .await
         .rejects("NumberNotRingfenced");
+    sb.create(vec![company(&co.svc), user(1, &co.domain, &co.numbers[2])])
+        .await
+        .rejects("NumberNotRingfenced");
     sb.create(vec![
         company(&co.svc),
         block(&co.numbers[1], &co.numbers[1]),
@@ -863,4 +866,29 @@ async fn cease_recipe_ceases_a_whole_company_in_order() {
             other => panic!("expected CompanyCeased, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn repl_help_and_defs_cover_the_new_functions() {
+    let engine = btw::engine::build_engine(
+        &btw::engine::EngineOptions::default(),
+        std::sync::Arc::new(btw::engine::VecOutput::default()),
+        btw::engine::Cancel::default(),
+    );
+    let docs = btw::repl::help::Docs::from_engine(&engine);
+    let inventory = docs
+        .fns
+        .iter()
+        .find(|f| f.qualified() == "whc::inventory")
+        .expect("whc::inventory in the help");
+    assert!(inventory.example.is_some());
+    let create = docs
+        .fns
+        .iter()
+        .find(|f| f.qualified() == "order::create")
+        .unwrap();
+    assert!(
+        format!("{create:?}").contains("action"),
+        "order::create's help tells of actions"
+    );
 }

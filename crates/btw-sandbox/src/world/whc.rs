@@ -250,10 +250,10 @@ fn check_users(
         if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
             // A user may take any number the company holds: ringfenced, in this order's blocks,
             // or in a block an earlier order placed.
-            let company_holds = w
-                .numbers
-                .get(&n)
-                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(svc));
+            let company_holds = w.numbers.get(&n).is_some_and(|r| {
+                r.company_service_id.eq_ignore_ascii_case(svc)
+                    && r.status != NumberStatus::Quarantined
+            });
             if !block_numbers.contains(&n) && !company_holds {
                 return Err(rule(
                     "NumberNotRingfenced",
