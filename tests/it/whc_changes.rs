@@ -357,6 +357,11 @@ async fn extension_and_username_clashes_are_refused() {
     ])
     .await
     .rejects("UsernameInUse");
+    // At most three users per order, whatever their action.
+    let four: Vec<Value> = std::iter::once(company(&co.svc))
+        .chain((0..4).map(|i| m(&[("lastName", &format!("L{i}"))])))
+        .collect();
+    sb.create(four).await.rejects("TooManyUsers");
     // Two users swapping extensions in one order clash with nobody.
     let first = item(
         "WHCUser",
@@ -562,6 +567,24 @@ async fn ceases_are_pending_until_the_order_completes_and_a_cancel_restores_them
         )
     };
     let (svc, user_id) = co;
+    // One change at a time per item: a second order on it waits for the first.
+    let rename = |last: &str| {
+        item(
+            "WHCUser",
+            "modify",
+            &[("serviceId", &user_id), ("lastName", last)],
+        )
+    };
+    let first = sb.placed(vec![company(&svc), rename("First")]).await;
+    sb.create(vec![company(&svc), rename("Second")])
+        .await
+        .rejects("ItemInFlight");
+    sb.advance(2500.0).await;
+    assert_eq!(sb.order_state(&first).await, "completed");
+    assert_eq!(
+        char_of(by_id(&sb.inventory(&svc).await, &user_id), "lastName"),
+        Some("First")
+    );
     let id = sb
         .placed(vec![company(&svc), cease("WHCUser", &user_id)])
         .await;

@@ -87,7 +87,12 @@ fn check_order(w: &World, p: &ParsedOrder) -> Result<(), ApiError> {
             ),
         ));
     }
-    let users = of(p, Offering::User).count();
+    // Whatever their action: BT's limit is on the user items an order carries.
+    let users = p
+        .items
+        .iter()
+        .filter(|i| i.offering == Offering::User)
+        .count();
     if users > MAX_USERS {
         return Err(rule(
             "TooManyUsers",
