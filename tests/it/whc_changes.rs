@@ -915,3 +915,26 @@ fn repl_help_and_defs_cover_the_new_functions() {
         "order::create's help tells of actions"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cease_order_notifies_like_a_provide() {
+    let sb = instant().await;
+    let (hub, _listener) = crate::common::notifications(&sb.base).await;
+    let co = sb.provide(1, 0).await;
+    let id = sb
+        .placed(vec![company(&co.svc), cease("WHCUser", &co.users[0])])
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state = hub.store.order_state(&id).unwrap();
+        if state.as_deref() == Some("completed") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no completed notification for {id}: {state:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(hub.store.notification_count(&id).unwrap() >= 1);
+}
