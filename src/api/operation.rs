@@ -36,6 +36,8 @@ operations! {
     WhcCompany => "verify company name",
     WhcInUse => "verify data",
     WhcQualifyCompany => "qualify company",
+    /// `whc::inventory`: what a company holds.
+    WhcInventory => "get company inventory",
     NumbersAvailable => "get available numbers",
     NumbersRingfence => "ringfence numbers",
     AddressSearch => "search addresses",

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 const BASE: &str = "/bt-wholesale/v1/order";
 
-/// An order as a script describes it. Unknown fields are refused, so a typo is an error, not a
+/// An order as a script describes it: one model for a provide, an add, a modify and a cease.
+/// Every item carries a TMF622 `action`: `add` where omitted, `modify` or `delete` with the item's
+/// `service_id` (from `whc::inventory`). Unknown fields are refused, so a typo is an error, not a
 /// silently missing user.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,13 +33,19 @@ pub struct OrderSpec {
     pub numbers: Vec<NumberBlockSpec>,
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    /// CPE devices added, swapped or removed on their own (a user's `device` adds one too).
+    #[serde(default)]
+    pub devices: Vec<DeviceItemSpec>,
 }
 
-/// The company: new (name, domain, group, qualification) or existing (service id alone).
+/// The company: new (name, domain, group, qualification) or existing (service id alone:
+/// `noChange`, or `action: "delete"` to cease it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanySpec {
     pub service_id: String,
+    #[serde(default)]
+    pub action: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -51,9 +59,16 @@ pub struct CompanySpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteSpec {
-    pub name: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// The site's service id, for `modify` and `delete`.
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
     /// The NAD key of the site's address (from `address::search` or `address::create`).
-    pub nad_key: String,
+    #[serde(default)]
+    pub nad_key: Option<String>,
     #[serde(default)]
     pub location_code: Option<String>,
 }
@@ -61,6 +76,9 @@ pub struct SiteSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumberBlockSpec {
+    /// `add` (default) or `delete` (cease: the numbers go to quarantine).
+    #[serde(default)]
+    pub action: Option<String>,
     pub start: String,
     #[serde(default)]
     pub end: Option<String>,
@@ -69,19 +87,33 @@ pub struct NumberBlockSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
-    pub first_name: String,
-    pub last_name: String,
-    pub username: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// The user's service id, for `modify` and `delete`.
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
     #[serde(default)]
     pub extension: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-    /// The user's directory number (must be ringfenced to the company).
+    /// The user's directory number (must be held by the company).
     #[serde(default)]
     pub number: Option<String>,
     /// Licence / add-on bundle, e.g. `"Standard"`.
     #[serde(default)]
     pub licence: Option<String>,
+    /// Add-ons on top of the licence, e.g. `["CallRecording"]`.
+    #[serde(default)]
+    pub add_ons: Option<Vec<String>>,
+    /// The site the user belongs to; default the company's first site.
+    #[serde(default)]
+    pub site_service_id: Option<String>,
     #[serde(default)]
     pub device: Option<DeviceSpec>,
 }
@@ -92,6 +124,27 @@ pub struct DeviceSpec {
     pub name: String,
     #[serde(default)]
     pub mac: Option<String>,
+    /// One of the documented CPE models, e.g. `"Yealink T54W"`.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// A CPE device item: `add` (for `user_service_id`), `modify` (a swap) or `delete`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceItemSpec {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub user_service_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// A filter for listing orders.
@@ -115,30 +168,38 @@ fn chars(pairs: &[(&str, Option<&str>)]) -> Value {
 impl UserSpec {
     fn characteristics(&self) -> Value {
         let device = self.device.as_ref();
+        let add_ons = self.add_ons.as_ref().map(|a| a.join(","));
         chars(&[
-            ("firstName", Some(&self.first_name)),
-            ("lastName", Some(&self.last_name)),
-            ("username", Some(&self.username)),
+            ("serviceId", self.service_id.as_deref()),
+            ("firstName", self.first_name.as_deref()),
+            ("lastName", self.last_name.as_deref()),
+            ("username", self.username.as_deref()),
             ("extension", self.extension.as_deref()),
             ("email", self.email.as_deref()),
             ("directoryNumber", self.number.as_deref()),
             ("licence", self.licence.as_deref()),
+            ("addOns", add_ons.as_deref()),
+            ("siteServiceId", self.site_service_id.as_deref()),
             ("deviceName", device.map(|d| d.name.as_str())),
             ("macAddress", device.and_then(|d| d.mac.as_deref())),
+            ("deviceModel", device.and_then(|d| d.model.as_deref())),
         ])
     }
+}
+
+/// The action of an item: as given, or `add`.
+fn action(a: &Option<String>) -> &str {
+    a.as_deref().unwrap_or("add")
 }
 
 impl OrderSpec {
     /// The TMF622 create body. `cug`, `billing_account` and `external_id` must be filled by then.
     pub fn to_body(&self, cug: &str, billing_account: &str, external_id: &str) -> Value {
         let mut items = Vec::new();
-        let mut next_id = 0u32;
         let mut push =
             |action: &str, offering: &str, characteristic: Value, place: Option<Value>| {
-                next_id += 1;
                 let mut item = json!({
-                    "id": next_id.to_string(),
+                    "id": (items.len() + 1).to_string(),
                     "action": action,
                     "productOffering": {"id": offering},
                     "product": {"productCharacteristic": characteristic},
@@ -149,9 +210,13 @@ impl OrderSpec {
                 items.push(item);
             };
         let c = &self.company;
-        let new_company = c.name.is_some();
+        let company_action = match (&c.action, c.name.is_some()) {
+            (Some(a), _) => a.as_str(),
+            (None, true) => "add",
+            (None, false) => "noChange",
+        };
         push(
-            if new_company { "add" } else { "noChange" },
+            company_action,
             "WHCCompany",
             chars(&[
                 ("customerName", c.name.as_deref()),
@@ -163,31 +228,33 @@ impl OrderSpec {
             None,
         );
         for s in &self.sites {
-            push(
-                "add",
-                "WHCSite",
-                chars(&[
-                    ("siteName", Some(&s.name)),
-                    ("siteLocationCode", s.location_code.as_deref()),
-                ]),
-                Some(
-                    json!([{"id": s.nad_key, "role": "installationAddress", "@referredType": "GeographicAddress"}]),
-                ),
-            );
+            let place = s.nad_key.as_ref().map(|k| {
+                json!([{"id": k, "role": "installationAddress", "@referredType": "GeographicAddress"}])
+            });
+            let site = chars(&[
+                ("serviceId", s.service_id.as_deref()),
+                ("siteName", s.name.as_deref()),
+                ("siteLocationCode", s.location_code.as_deref()),
+            ]);
+            push(action(&s.action), "WHCSite", site, place);
         }
         for n in &self.numbers {
-            push(
-                "add",
-                "WHCNumberBlock",
-                chars(&[
-                    ("startNumber", Some(&n.start)),
-                    ("endNumber", Some(n.end.as_deref().unwrap_or(&n.start))),
-                ]),
-                None,
-            );
+            let end = n.end.as_deref().unwrap_or(&n.start);
+            let block = chars(&[("startNumber", Some(&n.start)), ("endNumber", Some(end))]);
+            push(action(&n.action), "WHCNumberBlock", block, None);
         }
         for u in &self.users {
-            push("add", "WHCUser", u.characteristics(), None);
+            push(action(&u.action), "WHCUser", u.characteristics(), None);
+        }
+        for d in &self.devices {
+            let device = chars(&[
+                ("serviceId", d.service_id.as_deref()),
+                ("userServiceId", d.user_service_id.as_deref()),
+                ("deviceName", d.name.as_deref()),
+                ("macAddress", d.mac.as_deref()),
+                ("deviceModel", d.model.as_deref()),
+            ]);
+            push(action(&d.action), "WHCDevice", device, None);
         }
         json!({
             "externalId": external_id,

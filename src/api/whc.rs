@@ -29,6 +29,8 @@ pub struct QualifyRequest {
     pub name: String,
     pub domain: String,
     pub group: String,
+    /// Qualify for WHC Express (`WHCExpressCompany`) rather than WHC.
+    pub express: bool,
 }
 
 /// The outcome of a company qualification.
@@ -98,7 +100,7 @@ impl BtClient {
             "billingAccount": {"id": q.billing_account},
             "productOfferingQualificationItem": [{
                 "id": "1",
-                "productOffering": {"id": "WHCCompany"},
+                "productOffering": {"id": if q.express { "WHCExpressCompany" } else { "WHCCompany" }},
                 "product": {"productCharacteristic": [
                     characteristic("customerName", &q.name),
                     characteristic("customerDomain", &q.domain),
@@ -114,6 +116,94 @@ impl BtClient {
         let raw = self.send(req).await?.body;
         parse_qualification(raw)
     }
+}
+
+/// Where BT lists what a company holds (TMF637 product inventory).
+const PRODUCT_INVENTORY: &str = "/bt-wholesale/v1/whc/productInventory/product";
+
+/// How the inventory groups a company's products, by product offering.
+const INVENTORY_GROUPS: &[(&str, &str)] = &[
+    ("WHCSite", "sites"),
+    ("WHCUser", "users"),
+    ("WHCDevice", "devices"),
+    ("WHCNumber", "numbers"),
+];
+
+impl BtClient {
+    /// What a company holds: `{company, sites, users, devices, numbers}`, each product as
+    /// `{service_id, name, status, offering, …its characteristics in snake_case}`. Reads every page.
+    pub async fn inventory(&self, company_service_id: &str) -> Result<Value, ApiError> {
+        let mut all = Vec::new();
+        loop {
+            let req = Request::get(Operation::WhcInventory, PRODUCT_INVENTORY)
+                .query("companyServiceId", company_service_id)
+                .query("offset", all.len().to_string())
+                .query("limit", "100");
+            let page = self.send(req).await?;
+            let got = page.body.as_array().cloned().unwrap_or_default();
+            let total = page.total_count.unwrap_or(0) as usize;
+            let done = got.is_empty();
+            all.extend(got);
+            if done || all.len() >= total {
+                break;
+            }
+        }
+        Ok(group_inventory(all))
+    }
+}
+
+/// One TMF637 product as a script sees it: flat, snake_case.
+fn flat_product(p: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    let field = |k: &str| p.get(k).cloned().unwrap_or(Value::Null);
+    m.insert("service_id".into(), field("id"));
+    m.insert("name".into(), field("name"));
+    m.insert("status".into(), field("status"));
+    m.insert(
+        "offering".into(),
+        p.pointer("/productOffering/id")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    for c in p
+        .get("productCharacteristic")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(n), Some(v)) = (c.get("name").and_then(Value::as_str), c.get("value")) {
+            // BT sends lists as comma-separated strings; scripts get arrays.
+            let v = match (n, v.as_str()) {
+                ("addOns", Some(s)) => {
+                    json!(s.split(',').filter(|a| !a.is_empty()).collect::<Vec<_>>())
+                }
+                _ => v.clone(),
+            };
+            m.insert(super::snake::snake_key(n), v);
+        }
+    }
+    Value::Object(m)
+}
+
+/// A company's products grouped: the company itself, then one list per kind.
+fn group_inventory(products: Vec<Value>) -> Value {
+    let mut out = json!({"company": null, "sites": [], "users": [], "devices": [], "numbers": []});
+    for p in &products {
+        let offering = p
+            .pointer("/productOffering/id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let flat = flat_product(p);
+        match INVENTORY_GROUPS.iter().find(|(o, _)| *o == offering) {
+            Some((_, key)) => {
+                if let Some(list) = out[*key].as_array_mut() {
+                    list.push(flat);
+                }
+            }
+            None => out["company"] = flat,
+        }
+    }
+    out
 }
 
 fn parse_qualification(raw: Value) -> Result<Qualification, ApiError> {
@@ -234,6 +324,19 @@ mod tests {
         assert_eq!(expiry_for(summer), "2026-07-02T22:59:00Z");
         let winter: chrono::DateTime<chrono::Utc> = "2026-11-22T09:00:00Z".parse().unwrap();
         assert_eq!(expiry_for(winter), "2026-11-22T23:59:00Z");
+    }
+
+    #[test]
+    fn inventory_is_grouped() {
+        let v = group_inventory(vec![
+            json!({"id": "W1", "status": "active", "productOffering": {"id": "WHCCompany"}}),
+            json!({"id": "W2", "status": "terminated", "productOffering": {"id": "WHCUser"},
+                   "productCharacteristic": [{"name": "directoryNumber", "value": "01214960000"}]}),
+        ]);
+        assert_eq!(v["company"]["service_id"], "W1");
+        assert_eq!(v["users"][0]["directory_number"], "01214960000");
+        assert_eq!(v["users"][0]["status"], "terminated");
+        assert_eq!(v["sites"], json!([]));
     }
 
     #[test]

@@ -4,7 +4,10 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Share
 use std::path::PathBuf;
 
 /// Modules shipped inside the binary, so recipes work from any directory.
-pub const STDLIB: &[(&str, &str)] = &[("journey", include_str!("../../stdlib/journey.rhai"))];
+pub const STDLIB: &[(&str, &str)] = &[
+    ("journey", include_str!("../../stdlib/journey.rhai")),
+    ("company", include_str!("../../stdlib/company.rhai")),
+];
 
 /// Resolves `import "name"`: first the shipped stdlib, then `name.rhai` in each allowed folder.
 #[derive(Clone, Debug, Default)]

@@ -35,6 +35,12 @@ const WHC_SETUP: &[(&str, &str)] = &[
                          extension: "2001", number: block.start}]});"#,
     ),
     (
+        "svc",
+        r#"order::submit(o.id);
+           order::wait(o.id, "completed", 60);
+           let svc = q.service_id;"#,
+    ),
+    (
         "p",
         r#"let number = j::fresh_number();
            let p = port::import_order(#{kind: "single", numbers: [number], postcode: "NE1 4ST",
@@ -90,21 +96,18 @@ fn with_setup(module: &str, example: &str) -> String {
     let mut code = String::from(
         "import \"journey\" as j;\nlet name = j::fresh_name(\"Example Co\");\nlet domain = j::domain_for(name, \".co.uk\");\n",
     );
-    // A setup needed by a later one the example uses comes along too.
-    let needed: Vec<&str> = setups
-        .iter()
-        .enumerate()
-        .filter(|(i, (var, _))| {
-            (uses(example, var) && !example.contains(&format!("let {var} ")))
-                || setups[i + 1..]
-                    .iter()
-                    .any(|(later, body)| uses(example, later) && uses(body, var))
-        })
-        .map(|(_, (_, body))| *body)
-        .collect();
-    for body in needed {
-        code.push_str(body);
-        code.push('\n');
+    // A setup needed by a later one that comes along comes along too (from the last one back).
+    let mut needed = vec![false; setups.len()];
+    for i in (0..setups.len()).rev() {
+        let var = setups[i].0;
+        needed[i] = (uses(example, var) && !example.contains(&format!("let {var} ")))
+            || (i + 1..setups.len()).any(|j| needed[j] && uses(setups[j].1, var));
+    }
+    for (i, (_, body)) in setups.iter().enumerate() {
+        if needed[i] {
+            code.push_str(body);
+            code.push('\n');
+        }
     }
     code.push_str(example);
     code

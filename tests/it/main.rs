@@ -29,3 +29,4 @@ mod sandbox_service;
 mod sandbox_whc_docs;
 mod schedule;
 mod serve;
+mod whc_changes;

@@ -18,9 +18,15 @@ pub mod order_module {
 
     /// Creates an order (not yet submitted). Returns `#{id, external_id}`.
     /// `company` is either new (`name, domain, group, service_id, qualification_id`) or existing
-    /// (`service_id` alone, for follow-on orders); `sites: [#{name, nad_key, location_code}]`,
-    /// `numbers: [#{start, end}]`, `users: [#{first_name, last_name, username, extension, email,
-    /// number, licence, device: #{name, mac}}]` (at most three users per order: BT's limit).
+    /// (`service_id` alone, for follow-on orders; with `action: "delete"` it ceases the company);
+    /// `sites: [#{name, nad_key, location_code}]`, `numbers: [#{start, end}]`,
+    /// `users: [#{first_name, last_name, username, extension, email, number, licence, add_ons,
+    /// site_service_id, device: #{name, mac, model}}]` (at most three users per order: BT's limit),
+    /// `devices: [#{user_service_id, name, mac, model}]`.
+    /// Every item takes a TMF622 `action`: `"add"` (the default), `"modify"` or `"delete"` with the
+    /// item's `service_id` from `whc::inventory` (a number block's delete names `start`/`end`), so a
+    /// provide, an add, a modify and a cease are all this one call:
+    /// `users: [#{action: "modify", service_id: u.service_id, extension: "2010"}]`.
     ///
     /// ```rhai
     /// let o = order::create(#{

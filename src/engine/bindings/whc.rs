@@ -1,4 +1,5 @@
-//! `whc::` — verify data and company qualification (steps 2 and 3 of BT's provide journey).
+//! `whc::` — verify data and company qualification (steps 2 and 3 of BT's provide journey), and
+//! what a company holds afterwards.
 
 use crate::api::Operation;
 use rhai::plugin::*;
@@ -88,10 +89,36 @@ pub mod whc_module {
         Ok(v.as_bool().unwrap_or(false))
     }
 
+    /// What a company holds (TMF637 product inventory): `#{company, sites, users, devices, numbers}`.
+    /// Each entry has `service_id`, `name`, `status` (`pendingActive`, `active`, `pendingTerminate`,
+    /// `terminated`) and its details: a user's `username`, `extension`, `directory_number`,
+    /// `licence`, `add_ons`, `device_name`, `site_service_id`; a device's `mac_address`,
+    /// `device_model`, `user_service_id`; a number's `number_status` (`RINGFENCED`, `ASSIGNED`,
+    /// `QUARANTINED`) and `quarantine_until`. The service ids are what `order::create` items with
+    /// `action: "modify"` or `"delete"` name.
+    ///
+    /// ```rhai
+    /// let inv = whc::inventory(svc);
+    /// for u in inv.users { print(`${u.username} ext ${u.extension} ${u.status}`); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn inventory(ctx: NativeCallContext, company_service_id: &str) -> RhaiResult<Dynamic> {
+        let rt = runtime(&ctx)?;
+        let v = read(
+            &ctx,
+            &rt,
+            Operation::WhcInventory,
+            json!({"company_service_id": company_service_id}),
+            rt.client.inventory(company_service_id),
+        )?;
+        Ok(snake(v))
+    }
+
     /// Validates and qualifies a company (name, domain, customer group), reserving them until
     /// 23:59 Europe/London today. Returns `#{id, service_id, result, expires, reasons}`;
     /// `result` is `"Qualified"` or `"Unqualified"` (then `reasons` says why).
-    /// `group` defaults to the reseller's first customer group, `billing_account` to the profile's.
+    /// `group` defaults to the reseller's first customer group, `billing_account` to the profile's;
+    /// `express: true` qualifies a WHC Express company (users only: no sites or number blocks).
     ///
     /// ```rhai
     /// let q = whc::qualify_company(#{name: "The Fun Network", domain: "thefunnetwork.com", group: "SWAINsTelecom"});
@@ -109,6 +136,8 @@ pub mod whc_module {
             group: Option<String>,
             #[serde(default)]
             billing_account: Option<String>,
+            #[serde(default)]
+            express: bool,
         }
         let a: Args = arg(&ctx, "whc::qualify_company", request)?;
         let rt = runtime(&ctx)?;
@@ -131,12 +160,20 @@ pub mod whc_module {
             name: a.name,
             domain: a.domain,
             group,
+            express: a.express,
         };
         ledgered(
             &ctx,
             &rt,
             Operation::WhcQualifyCompany,
-            |_| json!({"name": req.name, "domain": req.domain, "group": req.group, "billing_account": req.billing_account}),
+            |_| {
+                let mut v = json!({"name": req.name, "domain": req.domain, "group": req.group, "billing_account": req.billing_account});
+                // Only Express requests carry the flag, so ledgers of earlier versions still match.
+                if req.express {
+                    v["express"] = json!(true);
+                }
+                v
+            },
             |_| {
                 let q = block_on(
                     &ctx,

@@ -81,11 +81,7 @@ fn parse_item(
     let (Some(id), Some(action), Some(offering)) = (id, action, offering) else {
         return None;
     };
-    let allowed: &[&str] = if offering == Offering::Company {
-        &["add", "noChange"]
-    } else {
-        &["add"]
-    };
+    let allowed = offering.actions();
     if !allowed.contains(&action) {
         errs.push(
             format!("{f}.action"),
@@ -98,7 +94,7 @@ fn parse_item(
         }
     }
     let mut nad_key = None;
-    if offering == Offering::Site {
+    if offering == Offering::Site && action == "add" {
         nad_key = installation_address(item);
         if nad_key.is_none() {
             errs.push(
@@ -135,7 +131,7 @@ fn offering(item: &Value, f: &str, errs: &mut SchemaErrors) -> Option<Offering> 
             if parsed.is_none() {
                 errs.push(
                     format!("{f}.productOffering.id"),
-                    "must be WHCCompany, WHCSite, WHCNumberBlock or WHCUser",
+                    "must be WHCCompany, WHCSite, WHCNumberBlock, WHCUser or WHCDevice",
                 );
             }
             parsed
@@ -182,7 +178,7 @@ fn check_values(
                 }
             }
         }
-        Offering::User => {
+        Offering::User | Offering::Device => {
             if let Some(x) = chars.get("extension") {
                 if digits(x).is_none_or(|d| !(2..=10).contains(&d.len())) {
                     errs.push(field("extension"), "must be 2 to 10 digits");
@@ -193,7 +189,7 @@ fn check_values(
                 if key.len() != 12 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
                     errs.push(field("macAddress"), "must be a MAC address");
                 }
-                if !chars.contains_key("deviceName") {
+                if offering == Offering::User && !chars.contains_key("deviceName") {
                     errs.push(field("deviceName"), "is required with macAddress");
                 }
             }

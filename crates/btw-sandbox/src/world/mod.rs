@@ -10,6 +10,10 @@ pub mod outbox;
 pub mod port;
 pub mod subscriptions;
 pub mod whc;
+pub mod whc_changes;
+pub mod whc_effects;
+pub mod whc_inventory;
+pub mod whc_items;
 
 use self::clock::{secs_f64, Clock};
 pub use self::model::*;
@@ -58,6 +62,9 @@ pub struct World {
     /// Ethernet quotes, appointments, orders and services (see `ethernet.rs`).
     #[serde(default)]
     pub ethernet: ethernet::EthernetWorld,
+    /// Ceased numbers in quarantine, with the instant each is free again (see `whc_changes.rs`).
+    #[serde(default)]
+    pub quarantine: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// The fixture addresses (`fixtures/addresses.json`).
@@ -88,6 +95,7 @@ impl World {
                 location_code: "ACMEHQ01".into(),
                 nad_key: "R00000010001".into(),
                 order_id: None,
+                state: ItemState::Active,
             }],
             users: vec![User {
                 username: "jsmith@acmewidgets.co.uk".into(),
@@ -99,16 +107,25 @@ impl World {
                 licence: Some("Professional".into()),
                 device_name: Some("ACME-PBX-01".into()),
                 order_id: None,
+                service_id: "WHHCBTWKN1002".into(),
+                site_service_id: Some("WHHCBTWKN1001".into()),
+                state: ItemState::Active,
+                add_ons: vec![],
             }],
             devices: vec![Device {
                 name: "ACME-PBX-01".into(),
                 mac_address: Some("00:1A:2B:3C:4D:5E".into()),
                 order_id: None,
+                service_id: "WHHCBTWKN1003".into(),
+                model: Some("Yealink T54W".into()),
+                user_service_id: Some("WHHCBTWKN1002".into()),
+                state: ItemState::Active,
             }],
             trunks: vec![Trunk {
                 name: "ACME-TRUNK-01".into(),
                 order_id: None,
             }],
+            express: false,
         };
         let mut numbers = BTreeMap::new();
         for n in 0..10 {
@@ -140,6 +157,7 @@ impl World {
             ports: Default::default(),
             notify: Default::default(),
             ethernet: Default::default(),
+            quarantine: BTreeMap::new(),
         }
     }
 
@@ -222,6 +240,7 @@ impl World {
             return companies.find(|c| {
                 c.devices
                     .iter()
+                    .filter(|d| d.state.live())
                     .filter_map(|d| d.mac_address.as_deref())
                     .any(|m| norm_mac(m) == key)
             });
@@ -233,12 +252,16 @@ impl World {
         let eq = |s: &str| norm(s) == key;
         companies.find(|c| match kind {
             Kind::CompanyDomain => eq(&c.domain),
-            Kind::SiteName => c.sites.iter().any(|s| eq(&s.name)),
-            Kind::SiteLocationCode => c.sites.iter().any(|s| eq(&s.location_code)),
-            Kind::DeviceName => c.devices.iter().any(|d| eq(&d.name)),
+            // Ceased items free their names.
+            Kind::SiteName => c.sites.iter().any(|s| s.state.live() && eq(&s.name)),
+            Kind::SiteLocationCode => c
+                .sites
+                .iter()
+                .any(|s| s.state.live() && eq(&s.location_code)),
+            Kind::DeviceName => c.devices.iter().any(|d| d.state.live() && eq(&d.name)),
             Kind::TrunkName => c.trunks.iter().any(|t| eq(&t.name)),
-            Kind::Username => c.users.iter().any(|u| eq(&u.username)),
-            Kind::Extension => c.users.iter().any(|u| eq(&u.extension)),
+            Kind::Username => c.users.iter().any(|u| u.state.live() && eq(&u.username)),
+            Kind::Extension => c.users.iter().any(|u| u.state.live() && eq(&u.extension)),
             Kind::MacAddress => false,
         })
     }
@@ -274,8 +297,11 @@ impl World {
         if to == OrderState::Completed {
             let svc = order.company_service_id.clone();
             if let Some(c) = self.companies.get_mut(&svc) {
-                c.status = CompanyStatus::Active;
+                if c.status == CompanyStatus::Pending {
+                    c.status = CompanyStatus::Active;
+                }
             }
+            whc_effects::on_completed(self, order_id);
         }
         if let Some(order) = self.orders.get(order_id) {
             outbox::on_order_transition(&mut self.outbox, order, &event);
@@ -301,6 +327,7 @@ impl World {
     pub fn advance_orders(&mut self, now: DateTime<Utc>, step_secs: f64) -> Vec<OrderTransition> {
         let step = secs_f64(step_secs);
         port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, now);
+        whc_effects::release_quarantine(self, now);
         let due: Vec<(String, DateTime<Utc>, OrderState)> = self
             .orders
             .values()
@@ -384,6 +411,7 @@ mod tests {
                 items: vec![],
                 company_service_id: "WHHCBTWKN1000".into(),
                 creates_company: false,
+                changes: vec![],
             },
         );
         assert!(w.advance_orders(t0, 2.0).is_empty());

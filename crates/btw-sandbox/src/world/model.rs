@@ -25,6 +25,9 @@ pub struct Qualification {
     pub reasons: Vec<(String, String)>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Qualified for WHC Express rather than WHC.
+    #[serde(default)]
+    pub express: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +35,8 @@ pub struct Qualification {
 pub enum CompanyStatus {
     Pending,
     Active,
+    /// Ceased by a completed order; nothing more can be ordered on it.
+    Terminated,
 }
 
 impl CompanyStatus {
@@ -39,7 +44,35 @@ impl CompanyStatus {
         match self {
             CompanyStatus::Pending => "pending",
             CompanyStatus::Active => "active",
+            CompanyStatus::Terminated => "terminated",
         }
+    }
+}
+
+/// A held item's TMF637 product status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ItemState {
+    PendingActive,
+    #[default]
+    Active,
+    PendingTerminate,
+    Terminated,
+}
+
+impl ItemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::PendingActive => "pendingActive",
+            ItemState::Active => "active",
+            ItemState::PendingTerminate => "pendingTerminate",
+            ItemState::Terminated => "terminated",
+        }
+    }
+
+    /// Still held: not ceased.
+    pub fn live(self) -> bool {
+        self != ItemState::Terminated
     }
 }
 
@@ -51,6 +84,8 @@ pub struct Site {
     pub location_code: String,
     pub nad_key: String,
     pub order_id: Option<String>,
+    #[serde(default)]
+    pub state: ItemState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +100,16 @@ pub struct User {
     pub licence: Option<String>,
     pub device_name: Option<String>,
     pub order_id: Option<String>,
+    #[serde(default)]
+    pub service_id: String,
+    /// The site the user belongs to (none on WHC Express).
+    #[serde(default)]
+    pub site_service_id: Option<String>,
+    #[serde(default)]
+    pub state: ItemState,
+    /// Add-ons on top of the licence, e.g. `CallRecording`.
+    #[serde(default)]
+    pub add_ons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +118,15 @@ pub struct Device {
     pub name: String,
     pub mac_address: Option<String>,
     pub order_id: Option<String>,
+    #[serde(default)]
+    pub service_id: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The user whose device it is.
+    #[serde(default)]
+    pub user_service_id: Option<String>,
+    #[serde(default)]
+    pub state: ItemState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +150,9 @@ pub struct Company {
     pub users: Vec<User>,
     pub devices: Vec<Device>,
     pub trunks: Vec<Trunk>,
+    /// A WHC Express company (no sites, no number blocks).
+    #[serde(default)]
+    pub express: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +161,9 @@ pub enum NumberStatus {
     Ringfenced,
     #[serde(rename = "ASSIGNED")]
     Assigned,
+    /// Freed by a cease; nobody can take it until its quarantine ends (`World::quarantine`).
+    #[serde(rename = "QUARANTINED")]
+    Quarantined,
 }
 
 impl NumberStatus {
@@ -111,6 +171,7 @@ impl NumberStatus {
         match self {
             NumberStatus::Ringfenced => "RINGFENCED",
             NumberStatus::Assigned => "ASSIGNED",
+            NumberStatus::Quarantined => "QUARANTINED",
         }
     }
 }
@@ -220,6 +281,24 @@ pub struct Order {
     pub company_service_id: String,
     /// True when this order's WHCCompany item was `add` (it created the company).
     pub creates_company: bool,
+    /// The modify and delete items, applied when the order completes (see `whc_changes.rs`).
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+/// One modify or delete item of an order, waiting for the order to complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// `WHCCompany`, `WHCSite`, `WHCNumberBlock`, `WHCUser` or `WHCDevice`.
+    pub offering: String,
+    /// `modify` or `delete`.
+    pub action: String,
+    /// The item's service id (a number for number blocks).
+    pub target: String,
+    /// New characteristic values of a modify.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// An order's state change, as produced by submit, cancel and the clock.

@@ -6,102 +6,18 @@ mod reservations;
 pub use outcomes::*;
 pub use reservations::*;
 
+use super::whc_items::{add_to_company, new_item_count};
+pub use super::whc_items::{digits, expand_range, of, Offering, ParsedItem, ParsedOrder};
 use super::{
-    norm, norm_mac, Company, CompanyStatus, Device, Kind, NumberStatus, Order, OrderItem,
-    OrderState, Site, User, World, BILLING_ACCOUNT,
+    norm, norm_mac, Company, CompanyStatus, Kind, NumberStatus, Order, OrderState, World,
+    BILLING_ACCOUNT,
 };
+use super::{whc_changes, whc_effects};
 use crate::error::ApiError;
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Most users one order may carry (BT's payload limit).
 pub const MAX_USERS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offering {
-    Company,
-    Site,
-    NumberBlock,
-    User,
-}
-
-impl Offering {
-    pub fn parse(s: &str) -> Option<Offering> {
-        Some(match s {
-            "WHCCompany" => Offering::Company,
-            "WHCSite" => Offering::Site,
-            "WHCNumberBlock" => Offering::NumberBlock,
-            "WHCUser" => Offering::User,
-            _ => return None,
-        })
-    }
-
-    pub fn required(self, action: &str) -> &'static [&'static str] {
-        match (self, action) {
-            (Offering::Company, "noChange") => &["serviceId"],
-            (Offering::Company, _) => &[
-                "customerName",
-                "customerDomain",
-                "customerGroup",
-                "serviceId",
-                "qualifierId",
-            ],
-            (Offering::Site, _) => &["siteName", "siteLocationCode"],
-            (Offering::NumberBlock, _) => &["startNumber", "endNumber"],
-            (Offering::User, _) => &["firstName", "lastName", "username"],
-        }
-    }
-}
-
-/// One schema-valid order item.
-#[derive(Debug, Clone)]
-pub struct ParsedItem {
-    pub action: String,
-    pub offering: Offering,
-    pub chars: BTreeMap<String, String>,
-    pub nad_key: Option<String>,
-    pub raw: OrderItem,
-}
-
-impl ParsedItem {
-    fn get(&self, name: &str) -> &str {
-        self.chars.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    fn opt(&self, name: &str) -> Option<String> {
-        self.chars.get(name).cloned()
-    }
-}
-
-/// A schema-valid order body.
-#[derive(Debug, Clone)]
-pub struct ParsedOrder {
-    pub external_id: Option<String>,
-    pub related_party: Value,
-    pub billing_account: Value,
-    pub billing_account_id: String,
-    pub items: Vec<ParsedItem>,
-}
-
-/// Digits only (spaces dropped); `None` if anything else is there.
-pub fn digits(s: &str) -> Option<String> {
-    let d: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (!d.is_empty() && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
-}
-
-/// The numbers from `start` to `end` inclusive (same length, at most 1000 of them).
-pub fn expand_range(start: &str, end: &str) -> Option<Vec<String>> {
-    let (s, e) = (digits(start)?, digits(end)?);
-    if s.len() != e.len() || !(10..=11).contains(&s.len()) {
-        return None;
-    }
-    let (a, b) = (s.parse::<u64>().ok()?, e.parse::<u64>().ok()?);
-    if a > b || b - a >= 1000 {
-        return None;
-    }
-    let width = s.len();
-    Some((a..=b).map(|n| format!("{n:0width$}")).collect())
-}
 
 fn rule(reason: &str, message: impl Into<String>) -> ApiError {
     ApiError::business(reason, message)
@@ -129,38 +45,40 @@ fn unique(
     Ok(())
 }
 
-/// The items of `p` of one offering.
-fn of(p: &ParsedOrder, o: Offering) -> impl Iterator<Item = &ParsedItem> {
-    p.items.iter().filter(move |i| i.offering == o)
-}
-
 /// Applies the business rules and, when they all pass, records the order (state `pending`) and
 /// what it adds. Nothing changes on failure. Returns the new order's id.
 pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
     check_order(w, &p)?;
-    let Some(company) = of(&p, Offering::Company).next() else {
+    let Some(company) = p.items.iter().find(|i| i.offering == Offering::Company) else {
         return Err(ApiError::schema(vec![]));
     };
     let svc = company.get("serviceId").to_string();
     let creates = company.action == "add";
     let new_company = if creates {
         Some(check_new_company(w, company, &svc)?)
-    } else if !w.companies.contains_key(&svc) {
+    } else if let Some(c) = w.companies.get(&svc) {
+        whc_changes::check_existing(c)?;
+        None
+    } else {
         return Err(rule(
             "UnknownCompany",
             format!("No company has service id {svc}"),
         ));
-    } else {
-        None
     };
+    let express = new_company
+        .as_ref()
+        .or_else(|| w.companies.get(&svc))
+        .is_some_and(|c| c.express);
+    whc_changes::refuse_on_express(&p, express)?;
     check_sites(w, &p, &svc)?;
     let block_numbers = check_blocks(w, &p, &svc)?;
     let user_numbers = check_users(w, &p, &svc, &block_numbers)?;
+    let changes = whc_changes::plan(w, &p, &svc, new_company.as_ref())?;
     let numbers = OrderNumbers {
         blocks: block_numbers,
         users: user_numbers,
     };
-    Ok(apply(w, p, svc, new_company, numbers))
+    Ok(apply(w, p, svc, new_company, numbers, changes))
 }
 
 /// Order-wide rules: the billing account, the user limit and a fresh external id.
@@ -174,7 +92,12 @@ fn check_order(w: &World, p: &ParsedOrder) -> Result<(), ApiError> {
             ),
         ));
     }
-    let users = of(p, Offering::User).count();
+    // Whatever their action: BT's limit is on the user items an order carries.
+    let users = p
+        .items
+        .iter()
+        .filter(|i| i.offering == Offering::User)
+        .count();
     if users > MAX_USERS {
         return Err(rule(
             "TooManyUsers",
@@ -245,6 +168,7 @@ fn check_new_company(w: &World, company: &ParsedItem, svc: &str) -> Result<Compa
         users: vec![],
         devices: vec![],
         trunks: vec![],
+        express: q.express,
     })
 }
 
@@ -336,10 +260,10 @@ fn check_users(
         if let Some(n) = user.chars.get("directoryNumber").and_then(|n| digits(n)) {
             // A user may take any number the company holds: ringfenced, in this order's blocks,
             // or in a block an earlier order placed.
-            let company_holds = w
-                .numbers
-                .get(&n)
-                .is_some_and(|r| r.company_service_id.eq_ignore_ascii_case(svc));
+            let company_holds = w.numbers.get(&n).is_some_and(|r| {
+                r.company_service_id.eq_ignore_ascii_case(svc)
+                    && r.status != NumberStatus::Quarantined
+            });
             if !block_numbers.contains(&n) && !company_holds {
                 return Err(rule(
                     "NumberNotRingfenced",
@@ -367,12 +291,16 @@ fn apply(
     svc: String,
     new_company: Option<Company>,
     numbers: OrderNumbers,
+    changes: Vec<super::Change>,
 ) -> String {
     let now = w.now();
     let creates = new_company.is_some();
     let (order_id, seq) = w.next_order_id();
     let oid = Some(order_id.clone());
     let site_ids: Vec<String> = of(&p, Offering::Site)
+        .map(|_| w.next_service_id())
+        .collect();
+    let item_ids: Vec<String> = (0..new_item_count(&p))
         .map(|_| w.next_service_id())
         .collect();
     if let Some(mut c) = new_company {
@@ -388,7 +316,8 @@ fn apply(
         }
     }
     if let Some(c) = w.companies.get_mut(&svc) {
-        add_to_company(c, &p, site_ids, &oid);
+        add_to_company(c, &p, site_ids, item_ids, &oid);
+        whc_effects::mark_pending(c, &changes);
     }
     w.orders.insert(
         order_id.clone(),
@@ -405,43 +334,11 @@ fn apply(
             items: p.items.into_iter().map(|i| i.raw).collect(),
             company_service_id: svc,
             creates_company: creates,
+            changes,
         },
     );
     w.record_created("order", &order_id, p.external_id);
     order_id
-}
-
-/// The sites, devices and users an order adds to its company.
-fn add_to_company(c: &mut Company, p: &ParsedOrder, site_ids: Vec<String>, oid: &Option<String>) {
-    for (site, sid) in of(p, Offering::Site).zip(site_ids) {
-        c.sites.push(Site {
-            service_id: sid,
-            name: site.get("siteName").to_string(),
-            location_code: site.get("siteLocationCode").to_string(),
-            nad_key: site.nad_key.clone().unwrap_or_default(),
-            order_id: oid.clone(),
-        });
-    }
-    for u in of(p, Offering::User) {
-        if let Some(d) = u.opt("deviceName") {
-            c.devices.push(Device {
-                name: d,
-                mac_address: u.opt("macAddress"),
-                order_id: oid.clone(),
-            });
-        }
-        c.users.push(User {
-            username: u.get("username").to_string(),
-            extension: u.get("extension").to_string(),
-            first_name: u.get("firstName").to_string(),
-            last_name: u.get("lastName").to_string(),
-            email: u.opt("email"),
-            directory_number: u.opt("directoryNumber").and_then(|n| digits(&n)),
-            licence: u.opt("licence"),
-            device_name: u.opt("deviceName"),
-            order_id: oid.clone(),
-        });
-    }
 }
 
 /// Undoes what an order added: its company (if it created it), sites, users, devices and
@@ -461,28 +358,12 @@ pub fn roll_back(w: &mut World, order_id: &str) {
         c.devices.retain(|d| !mine(&d.order_id));
         c.trunks.retain(|t| !mine(&t.order_id));
     }
+    whc_effects::on_cancelled(w, order_id);
     for r in w.numbers.values_mut() {
         if mine(&r.order_id) {
             r.status = NumberStatus::Ringfenced;
             r.order_id = None;
             r.site_service_id = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(
-            expand_range("01214960000", "01214960002").unwrap(),
-            vec!["01214960000", "01214960001", "01214960002"]
-        );
-        assert!(expand_range("01214960002", "01214960000").is_none());
-        assert!(expand_range("0121496000", "01214960000").is_none());
-        assert!(expand_range("01214960000", "01214969999").is_none());
-        assert!(expand_range("x", "y").is_none());
     }
 }

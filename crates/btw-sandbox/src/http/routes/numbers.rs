@@ -274,6 +274,8 @@ async fn available(
         w.numbers
             .iter()
             .filter(|(n, _)| !in_use.contains(n.as_str()))
+            // Quarantined numbers (ceased, see `world/whc_changes.rs`) are nobody's to use.
+            .filter(|(_, r)| r.status != NumberStatus::Quarantined)
             .filter(|(_, r)| match key {
                 "companyServiceId" => r.company_service_id.eq_ignore_ascii_case(value),
                 "siteServiceId" => r

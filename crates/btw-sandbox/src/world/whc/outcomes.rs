@@ -66,6 +66,7 @@ mod tests {
                 items: vec![],
                 company_service_id: "WHHCBTWKN1000".into(),
                 creates_company: false,
+                changes: vec![],
             },
         );
     }

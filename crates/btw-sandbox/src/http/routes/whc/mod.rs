@@ -1,5 +1,7 @@
-//! `whc::`: the reseller's verify data and the validate-and-qualify company call.
+//! `whc::`: the reseller's verify data, the validate-and-qualify company call and what a company
+//! holds (product inventory).
 
+mod inventory;
 mod qualify;
 mod verify;
 
@@ -10,4 +12,5 @@ pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
         .merge(verify::router())
         .merge(qualify::router())
+        .merge(inventory::router())
 }

@@ -55,6 +55,15 @@ fn three(q: &Qualification) -> Value {
     ])
 }
 
+/// The product offering qualified: WHC, or WHC Express (`WHCExpressCompany`).
+fn offering(express: bool) -> Value {
+    if express {
+        json!({"id": "WHCExpressCompany", "name": "WHC Express"})
+    } else {
+        json!({"id": "WHCCompany", "name": "WHC Hosted Communications"})
+    }
+}
+
 /// The qualification's wire shape.
 pub fn render(q: &Qualification) -> Value {
     let mut product = json!({"place": [], "productCharacteristic": three(q)});
@@ -65,7 +74,7 @@ pub fn render(q: &Qualification) -> Value {
         "id": format!("{}-1", q.id),
         "qualificationItemResult": if q.qualified { "Qualified" } else { "Unqualified" },
         "product": product,
-        "productOffering": {"id": "WHCCompany", "name": "WHC Hosted Communications"},
+        "productOffering": offering(q.express),
         "productOfferingQualificationItem": [],
     });
     if !q.qualified {
@@ -96,6 +105,7 @@ async fn qualify(
         name,
         domain,
         group,
+        express,
     } = read_qualify(&body)?;
     if account != BILLING_ACCOUNT {
         return Err(ApiError::business(
@@ -113,7 +123,17 @@ async fn qualify(
         ));
     };
     let account = account.to_string();
-    let rendered = state.with_world(|w| record(w, account, name, domain, group));
+    let rendered = state.with_world(|w| {
+        let v = record(w, account, name, domain, group);
+        let id = v["id"].as_str().unwrap_or("");
+        match w.qualifications.get_mut(id) {
+            Some(q) if express => {
+                q.express = true;
+                render(q)
+            }
+            _ => v,
+        }
+    });
     Ok(created(rendered))
 }
 
@@ -123,6 +143,7 @@ struct QualifyReq<'a> {
     name: String,
     domain: String,
     group: String,
+    express: bool,
 }
 
 /// The schema checks of a qualification request (400/29, or 403/50 for a foreign CUG).
@@ -139,11 +160,13 @@ fn read_qualify(body: &Value) -> Result<QualifyReq<'_>, ApiError> {
     }
     let field = "productOfferingQualificationItem[0].product";
     let chars = characteristics(item.and_then(|i| i.get("product")), field, &mut errs);
-    if let Some(offering) = item.and_then(|i| crate::wire::str_at(i, "/productOffering/id")) {
-        if offering != "WHCCompany" {
+    let offering = item.and_then(|i| crate::wire::str_at(i, "/productOffering/id"));
+    let express = offering == Some("WHCExpressCompany");
+    if let Some(offering) = offering {
+        if offering != "WHCCompany" && !express {
             errs.push(
                 "productOfferingQualificationItem[0].productOffering.id",
-                "must be WHCCompany",
+                "must be WHCCompany or WHCExpressCompany",
             );
         }
     }
@@ -185,6 +208,7 @@ fn read_qualify(body: &Value) -> Result<QualifyReq<'_>, ApiError> {
         name,
         domain,
         group,
+        express,
     })
 }
 
@@ -220,6 +244,7 @@ fn record(w: &mut World, account: String, name: String, domain: String, group: &
         reasons,
         created_at: now,
         expires_at: expiry_for(now),
+        express: false,
     };
     let rendered = render(&q);
     w.qualifications.insert(id.clone(), q);
