@@ -18,6 +18,7 @@ pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
         grace: Duration::from_secs(args.grace),
         catch_up: Duration::from_secs(args.catch_up),
         debounce: Duration::from_millis(args.debounce_ms.max(10)),
+        http: args.http,
     };
     serve::serve(&settings, opts).await?;
     Ok(code(exit::OK))

@@ -13,8 +13,10 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod http;
 mod inbox;
 mod owned;
+mod pages;
 mod recipes;
 mod reports;
 pub mod scheduler;
@@ -47,6 +49,8 @@ pub(crate) struct ServeOptions {
     pub catch_up: Duration,
     /// How long a file must be quiet before it is read.
     pub debounce: Duration,
+    /// Where the operator's console listens (`--http`); `None`: no console.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// What the daemon's parts share.
@@ -58,6 +62,8 @@ struct Daemon {
     /// The last broken content reported per recipe, so it is reported once, not on every event.
     broken: Mutex<HashMap<PathBuf, String>>,
     runs: Mutex<JoinSet<()>>,
+    /// Failed runs and missed jobs are queued for the webhook (`[alerts] webhook_url`).
+    alerts: bool,
 }
 
 /// Store calls may wait on another process's write lock, file reads on the disk, compiles on
@@ -134,6 +140,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         recipes: Mutex::new(HashMap::new()),
         broken: Mutex::new(HashMap::new()),
         runs: Mutex::new(JoinSet::new()),
+        alerts: settings.console.webhook_url.is_some(),
     });
     let clock: Arc<dyn Clock> = if settings.profile == Profile::Sandbox {
         Arc::new(scheduler::SandboxClock(session.client.clone()))
@@ -166,6 +173,16 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         grace: opts.grace,
         ..SchedulerConfig::default()
     };
+    let extras = http::start_extras(
+        daemon.clone(),
+        clock.clone(),
+        &settings.console,
+        opts.http,
+        session.listener_url().is_some(),
+        stop_rx.clone(),
+    )
+    .await
+    .map_err(usage)?;
     let tasks = Tasks {
         stop,
         heartbeat: heartbeat(store.clone(), config.owner.clone(), &dir, stop_rx.clone()),
@@ -182,6 +199,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     crate::session::wait_for_shutdown().await;
     drop(watcher);
     shut_down(&daemon, tasks, &cancel, opts.grace).await;
+    extras.join().await;
     session.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -290,6 +290,12 @@ impl Daemon {
             if let Err(e) = self.store.daemon_run_finished(run_id, interrupted) {
                 tracing::error!("{name}: cannot record the end of run {run_id}: {e}");
             }
+            if !interrupted {
+                crate::metrics::run_finished(name, rep["outcome"].as_str().unwrap_or("?"));
+            }
+            if self.alerts && !interrupted && outcome.result.is_err() {
+                crate::alerts::run_failed(&self.store, &rep);
+            }
         });
         match &outcome.result {
             Ok(_) => tracing::info!("{name}: run {run_id} ok"),

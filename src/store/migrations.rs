@@ -124,7 +124,8 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
-    super::recipes::migrate(conn)
+    super::recipes::migrate(conn)?;
+    super::alerts::migrate(conn)
 }
 
 #[cfg(test)]
