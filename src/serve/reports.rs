@@ -7,7 +7,6 @@ use crate::engine::{LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
 use crate::store::Store;
 use serde_json::{json, Map, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +30,8 @@ impl RunLog {
     }
 
     fn keep(&self, line: String) {
-        let _ = writeln!(std::io::stderr().lock(), "[{}] {line}", self.prefix);
+        // Through the daemon's log, so the line has its time and the log's one format.
+        tracing::info!("[{}] {line}", self.prefix);
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         // A chatty recipe must not grow the daemon without bound.
         if lines.len() < 10_000 {

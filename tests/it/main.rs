@@ -5,6 +5,7 @@ mod common;
 mod batch;
 mod callbacks;
 mod cli;
+mod console;
 mod daemon_jobs;
 mod daemon_recipes;
 mod daemon_store;
