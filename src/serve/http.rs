@@ -2,6 +2,7 @@
 //! actions posted from forms (with a CSRF token), `/healthz` and `/metrics`. Off unless asked;
 //! an address other than loopback needs a token (`BTW_HTTP_TOKEN` or `[http] token`).
 
+use super::console::Console;
 use super::{blocking, pages, Daemon};
 use crate::api::Secret;
 use crate::schedule::Clock;
@@ -19,19 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
-
-/// What the console's handlers share.
-pub(super) struct Console {
-    pub(super) daemon: Arc<Daemon>,
-    pub(super) clock: Arc<dyn Clock>,
-    pub(super) templates: minijinja::Environment<'static>,
-    /// Put in every form and checked on every POST: another site cannot read it, so it cannot
-    /// make an operator's browser press a button.
-    pub(super) csrf: String,
-    token: Option<Secret>,
-    /// Whether the notification listener is up (it is started before the console).
-    listener: bool,
-}
 
 /// The console's settings.
 pub(super) struct HttpOptions {

@@ -13,6 +13,7 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod console;
 mod http;
 mod inbox;
 mod owned;

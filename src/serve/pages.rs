@@ -3,7 +3,7 @@
 //! refreshes itself).
 
 use super::blocking;
-use super::http::Console;
+use super::console::Console;
 use crate::store::{JobState, RunFilter};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
