@@ -90,11 +90,91 @@ async fn browse(chrome: &Path, profile: &Path, url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The value of the `name` attribute-value pair after `from` in an HTML text.
-fn attr_after<'a>(html: &'a str, from: &str, name: &str) -> Option<&'a str> {
-    let rest = &html[html.find(from)?..];
-    let at = rest.find(&format!("{name}=\""))? + name.len() + 2;
-    rest[at..].split('"').next()
+/// Presses `selector` on the page at `url` in headless Chromium, driven over its DevTools pipe
+/// (`--remote-debugging-pipe`: fds 3 and 4, here named pipes), and waits for the page the press
+/// leads to; that page's HTML.
+fn click(chrome: &Path, dir: &Path, url: &str, selector: &str) -> String {
+    use std::io::{Read, Write};
+    let (inp, out) = (dir.join("cdp-in"), dir.join("cdp-out"));
+    for f in [&inp, &out] {
+        assert!(std::process::Command::new("mkfifo")
+            .arg(f)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let script = "exec \"$0\" --headless --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir=\"$1\" --remote-debugging-pipe about:blank 3<\"$2\" 4>\"$3\" 2>/dev/null";
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", script])
+        .arg(chrome)
+        .arg(dir.join("cdp-profile"))
+        .args([&inp, &out])
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&inp).unwrap();
+    let mut r = std::fs::File::open(&out).unwrap();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut next_id = 0;
+    let mut call = |method: &str, params: Value, session: Option<&str>| -> Value {
+        next_id += 1;
+        let mut msg = serde_json::json!({"id": next_id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        w.write_all(format!("{msg}\0").as_bytes()).unwrap();
+        loop {
+            while let Some(end) = buf.iter().position(|b| *b == 0) {
+                let reply: Value = serde_json::from_slice(&buf[..end]).unwrap();
+                buf.drain(..=end);
+                if reply["id"] == next_id {
+                    return reply["result"].clone();
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            let n = r.read(&mut chunk).unwrap();
+            assert!(n > 0, "chromium closed its DevTools pipe");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let target = call("Target.createTarget", serde_json::json!({"url": url}), None);
+    let attached = call(
+        "Target.attachToTarget",
+        serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        None,
+    );
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let mut eval = |expr: &str| -> Value {
+        call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true}),
+            Some(&session),
+        )["result"]["value"]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let found =
+        format!("document.readyState == 'complete' && !!document.querySelector({selector:?})");
+    while eval(&found) != Value::Bool(true) {
+        assert!(Instant::now() < deadline, "no {selector} on {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eval(&format!(
+        "window.__before = true; document.querySelector({selector:?}).click(); 1"
+    ));
+    // The press posts the form; the answer is a new document (without the marker).
+    while eval("window.__before !== true && document.readyState == 'complete'") != Value::Bool(true)
+    {
+        assert!(Instant::now() < deadline, "the press led nowhere");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let html = eval("document.documentElement.outerHTML")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    html
 }
 
 #[tokio::test]
@@ -175,11 +255,10 @@ async fn the_console_shows_runs_and_errors_retries_missed_jobs_and_reports_metri
     assert_eq!(failed["error"]["bt"]["tracking_id"], tracking_id.as_str());
     assert!(page.contains("Q-DOES-NOT-EXIST"), "the params: {page}");
 
-    // The missed job's Retry button: its form, as Chromium rendered it, posted as a browser does.
+    // The missed job's Retry button, pressed in Chromium; a forged form is refused.
     let page = browse(&chrome, &profile, &format!("{base}/schedules")).await;
     let form = format!("action=\"/jobs/{job_id}/retry\"");
     assert!(page.contains(&form), "{page}");
-    let csrf = attr_after(&page, &form, "value").unwrap().to_string();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -191,13 +270,23 @@ async fn the_console_shows_runs_and_errors_retries_missed_jobs_and_reports_metri
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
-    let resp = http
-        .post(format!("{base}/jobs/{job_id}/retry"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let (c, dir, at) = (
+        chrome.clone(),
+        root.path().to_path_buf(),
+        format!("{base}/schedules"),
+    );
+    let button = format!("form[{form}] button");
+    let after = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || click(&c, &dir, &at, &button)),
+    )
+    .await
+    .expect("chromium pressed the button in time")
+    .unwrap();
+    assert!(
+        after.contains("Schedules"),
+        "back on the schedules page: {after}"
+    );
     wait_for("the retried job's run", 30, || {
         reports(&recipes)
             .iter()
