@@ -23,12 +23,18 @@ async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
 }
 
 /// `btw serve --http 127.0.0.1:0` with extra environment; its console's base URL.
-async fn serve_console(url: &str, data: &Path, env: &[(&str, String)]) -> (Serve, String) {
+async fn serve_console(
+    url: &str,
+    data: &Path,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> (Serve, String) {
     std::fs::create_dir_all(data).unwrap();
     let n = std::fs::read_dir(data).map(|d| d.count()).unwrap_or(0);
     let log = data.join(format!("console-{n}.log"));
     let mut cmd = btw(url, data);
     cmd.args(["serve", "--debounce-ms", "150", "--http", "127.0.0.1:0"])
+        .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.clone())))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -39,7 +45,10 @@ async fn serve_console(url: &str, data: &Path, env: &[(&str, String)]) -> (Serve
     d.wait_log("console on http://", 1).await;
     let text = d.log();
     let at = text.find("console on http://").unwrap() + "console on ".len();
-    let base = text[at..].split_whitespace().next().unwrap().to_string();
+    let base: String = text[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
     (d, base)
 }
 
@@ -208,7 +217,7 @@ async fn the_console_shows_runs_and_errors_retries_missed_jobs_and_reports_metri
     let job_id = job["id"].as_str().unwrap().to_string();
     advance(&url, 3600.0).await;
 
-    let (d, base) = serve_console(&url, &data, &[]).await;
+    let (d, base) = serve_console(&url, &data, &[], &[]).await;
     wait_for("two runs and the miss", 60, || {
         let r = reports(&recipes);
         r.iter().any(|r| r["outcome"] == "missed")
@@ -456,7 +465,7 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
     ];
 
     // The receiver is down: the run is not held up, its alert waits in the store.
-    let (d, _) = serve_console(&url, &data, &env).await;
+    let (d, _) = serve_console(&url, &data, &env, &[]).await;
     let started = Instant::now();
     std::fs::write(recipes.join("fail.rhai"), FAILING_RECIPE).unwrap();
     wait_for("the failed run", 30, || {
@@ -482,7 +491,7 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
 
     // The receiver comes back, then the daemon: the alert arrives, once, signed.
     let (got, server) = receiver(hook.trim_start_matches("http://")).await;
-    let (d, _) = serve_console(&url, &data, &env).await;
+    let (d, _) = serve_console(&url, &data, &env, &["--log-format", "json"]).await;
     wait_for("the alert", 30, || !got.lock().unwrap().is_empty())
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
@@ -496,7 +505,13 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
         alert["data"]["error"]["bt"]["tracking_id"].is_string(),
         "{alert}"
     );
-    d.stop().await;
+    let log = d.stop().await;
     assert_eq!(got.lock().unwrap().len(), 1);
+    // --log-format json: one object per line, each with its time.
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["timestamp"].is_string(), "{line}");
+    }
+    assert!(!log.contains(SECRET), "{log}");
     server.abort();
 }
