@@ -69,6 +69,8 @@ pub(super) fn build(
     let mut report = json!({
         "run_id": outcome.run_id,
         "recipe": recipe,
+        // The version that ran, as in the runs table and `btw runs show`.
+        "recipe_hash": store.run_get(&outcome.run_id).ok().flatten().map(|r| r.script_hash),
         "origin": origin,
         "params": params,
         "started_at": started_at,

@@ -479,6 +479,8 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(20), "{}", d.log());
     assert!(report["elapsed_ms"].as_u64().unwrap() < 5_000, "{report}");
+    assert!(report["recipe_hash"].is_string(), "{report}");
+    assert!(report["error"]["bt"]["tracking_id"].is_string(), "{report}");
     d.wait_log("not delivered", 1).await;
     let log = d.stop().await;
     assert!(!log.contains(SECRET), "{log}");
