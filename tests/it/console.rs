@@ -33,7 +33,13 @@ async fn serve_console(
     let n = std::fs::read_dir(data).map(|d| d.count()).unwrap_or(0);
     let log = data.join(format!("console-{n}.log"));
     let mut cmd = btw(url, data);
-    cmd.args(["serve", "--debounce-ms", "150", "--http", "127.0.0.1:0"])
+    let http = if args.contains(&"--http") {
+        &[][..]
+    } else {
+        &["--http", "127.0.0.1:0"][..]
+    };
+    cmd.args(["serve", "--debounce-ms", "150"])
+        .args(http)
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.clone())))
         .stdout(Stdio::null())
@@ -516,4 +522,51 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
     }
     assert!(!log.contains(SECRET), "{log}");
     server.abort();
+}
+
+#[tokio::test]
+async fn a_console_open_to_the_network_needs_a_token_and_asks_for_it() {
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let o = output(btw(&url, &data).args(["serve", "--http", "0.0.0.0:0"])).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("BTW_HTTP_TOKEN"), "{}", o.stderr);
+
+    const TOKEN: &str = "console-token-never-print-me";
+    let env = [("BTW_HTTP_TOKEN", TOKEN.to_string())];
+    let (d, base) = serve_console(&url, &data, &env, &["--http", "0.0.0.0:0"]).await;
+    let base = base.replace("0.0.0.0", "127.0.0.1");
+    let http = reqwest::Client::new();
+    let denied = http.get(format!("{base}/runs")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let wrong = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let first = http
+        .get(format!("{base}/runs?token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("HttpOnly"));
+    let page = first.text().await.unwrap();
+    assert!(!page.contains(TOKEN), "{page}");
+    let log = d.stop().await;
+    assert!(!log.contains(TOKEN), "{log}");
 }
