@@ -78,7 +78,11 @@ fn chromium() -> Option<PathBuf> {
             !required,
             "the browser test needs chromium (apt-get install chromium)"
         );
-        eprintln!("SKIPPED the console's browser test: chromium is not installed");
+        // Straight to stderr, past the test harness's capture, so `cargo test` shows it.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED the console's browser test: chromium is not installed\n",
+        );
     }
     found
 }
