@@ -83,6 +83,67 @@ pub enum Command {
     /// and repin recipes that `btw serve` runs at a set time. Works on the daemon's store while
     /// it runs.
     Schedule(ScheduleArgs),
+    /// The runs recorded in the store, newest first: `runs list [--failed] [--recipe R]`,
+    /// `runs show RUN_ID`. Works while the daemon runs.
+    Runs(RunsArgs),
+    /// The daemon's heartbeat, the next scheduled jobs and the recent failures, from the store.
+    Status(StatusArgs),
+}
+
+/// Options of `btw runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(subcommand)]
+    pub command: RunsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Runs newest first.
+    List {
+        /// Only runs that failed (any outcome but ok and running).
+        #[arg(long)]
+        failed: bool,
+        /// Only runs of this recipe (its file name or path).
+        #[arg(long, value_name = "R")]
+        recipe: Option<String>,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: params, outcome, error (with BT's code and tracking id), steps, result.
+    Show {
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// The run's record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `btw status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the daemon writes its log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, with its time.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// The store every command shares: runs, ledger, scheduled jobs, recipe versions.
@@ -242,6 +303,13 @@ pub struct ServeArgs {
     /// died mid-run is resumed (by the next daemon's scheduler).
     #[arg(long, hide = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub job_lease: u64,
+    /// Serve the operator's console (runs, schedules, recipes, events, /healthz, /metrics) on
+    /// ADDR (default 127.0.0.1:7878). Another address than loopback needs BTW_HTTP_TOKEN.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7878")]
+    pub http: Option<std::net::SocketAddr>,
+    /// The log's format: text (default) or json (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
 }
 
 /// Options of `btw bench`.

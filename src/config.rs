@@ -123,6 +123,35 @@ pub struct ConfigFile {
     pub limits: Limits,
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileFile>,
+    /// `[alerts]`: where failed runs and missed jobs are posted (see `crate::alerts`).
+    #[serde(default)]
+    pub alerts: AlertsFile,
+    /// `[http]`: the console of `btw serve --http`.
+    #[serde(default)]
+    pub http: HttpFile,
+}
+
+/// `[alerts]` in `btw.toml`; the signing secret comes from `BTW_ALERT_SECRET` only.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    pub webhook_url: Option<String>,
+}
+
+/// `[http]` in `btw.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// The console's access token (`BTW_HTTP_TOKEN` wins).
+    pub token: Option<String>,
+}
+
+/// What the operator's console and alerts need from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct ConsoleSettings {
+    pub webhook_url: Option<String>,
+    pub alert_secret: Option<Secret>,
+    pub http_token: Option<Secret>,
 }
 
 /// Where the calls of a run go.
@@ -151,6 +180,7 @@ pub struct Settings {
     pub sandbox_port: u16,
     /// A background sandbox stops after this long without a request (`BTW_SANDBOX_IDLE_SECS`).
     pub sandbox_idle: Duration,
+    pub console: ConsoleSettings,
 }
 
 /// What the command line says, before files and environment are merged in.
@@ -253,6 +283,11 @@ impl Settings {
             data_dir,
             sandbox_port,
             sandbox_idle,
+            console: ConsoleSettings {
+                webhook_url: env("BTW_ALERT_WEBHOOK_URL").or(file.alerts.webhook_url.clone()),
+                alert_secret: env("BTW_ALERT_SECRET").map(Secret::new),
+                http_token: pick("BTW_HTTP_TOKEN", &file.http.token).map(Secret::new),
+            },
         })
     }
 

@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub(crate) mod bench;
 pub mod callbacks;
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub(crate) mod recipe;
 pub mod repl;
 pub mod runner;

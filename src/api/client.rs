@@ -238,6 +238,7 @@ impl BtClient {
             Ok(resp) => resp,
             Err(e) => {
                 self.note_latency(call_started);
+                crate::metrics::bt_call(req.operation.as_str(), 0, call_started.elapsed());
                 let error = transport_error(req.operation.as_str(), url, &e, opts.call_timeout);
                 // A connect error means nothing was sent, so even a mutating call may go again.
                 let retryable = req.kind == Kind::Safe || e.is_connect();
@@ -283,8 +284,19 @@ impl BtClient {
             tracking = %tracking,
             "BT call"
         );
-        page_or_failure(req, status, &text, (total_count, result_count), wait)
-            .map_err(|(failure, status)| fail(failure, status))
+        crate::metrics::bt_call(
+            req.operation.as_str(),
+            status.as_u16(),
+            call_started.elapsed(),
+        );
+        page_or_failure(req, status, &text, (total_count, result_count), wait).map_err(
+            |(mut failure, status)| {
+                if let ApiError::Bt(bt) = &mut failure.error {
+                    bt.tracking_id = tracking.clone();
+                }
+                fail(failure, status)
+            },
+        )
     }
 }
 

@@ -14,6 +14,8 @@ pub struct BtError {
     pub message: String,
     /// Schema validation details (`errors`), when BT sent them.
     pub errors: Vec<Value>,
+    /// The `APIGW-Tracking-Header` the call went with: what BT support asks for.
+    pub tracking_id: String,
 }
 
 impl BtError {
@@ -54,6 +56,7 @@ impl BtError {
             reason: field("reason"),
             message,
             errors,
+            tracking_id: String::new(),
         }
     }
 }

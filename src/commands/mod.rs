@@ -6,9 +6,11 @@ mod check;
 mod defs;
 mod repl;
 mod run;
+mod runs;
 mod sandbox;
 mod schedule;
 mod serve;
+mod status;
 mod store_flag;
 
 use crate::cli::{Cli, Command};
@@ -38,7 +40,9 @@ pub fn parse_error(e: clap::Error) -> ExitCode {
 pub fn dispatch(cli: Cli) -> ExitCode {
     // The daemon's log is its interface: what it loads, runs and schedules shows by default.
     let daemon = matches!(cli.command, Command::Serve(_));
-    init_tracing(cli.global.verbose.max(u8::from(daemon)));
+    let json =
+        matches!(&cli.command, Command::Serve(a) if a.log_format == crate::cli::LogFormat::Json);
+    init_tracing(cli.global.verbose.max(u8::from(daemon)), json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,6 +68,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Command::Defs { dir } => defs::command(dir),
             Command::Bench(args) => bench::command(args).await,
             Command::Schedule(args) => schedule::command(&overrides, args).await,
+            Command::Runs(args) => runs::command(&overrides, args),
+            Command::Status(args) => status::command(&overrides, args),
         }
     });
     match outcome {
@@ -82,7 +88,8 @@ fn usage(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// Every line has its time; `json`: one JSON object per line, for log shippers.
+fn init_tracing(verbose: u8, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -91,10 +98,15 @@ fn init_tracing(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("BTW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }

@@ -25,6 +25,7 @@ pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
             max_age: Duration::from_secs(args.keep_for),
             keep: args.keep_runs as usize,
         },
+        http: args.http,
     };
     serve::serve(&settings, opts).await?;
     Ok(code(exit::OK))

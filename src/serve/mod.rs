@@ -13,8 +13,11 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod console;
+mod http;
 mod inbox;
 mod owned;
+mod pages;
 mod prune;
 mod recipes;
 mod reports;
@@ -59,6 +62,8 @@ pub(crate) struct ServeOptions {
     pub rescan: Duration,
     /// What finished runs, events and job files are kept.
     pub retention: Retention,
+    /// Where the operator's console listens (`--http`); `None`: no console.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// What the daemon's parts share.
@@ -70,6 +75,8 @@ struct Daemon {
     /// The last broken content reported per recipe, so it is reported once, not on every event.
     broken: Mutex<HashMap<PathBuf, String>>,
     runs: slots::RunSlots,
+    /// Failed runs and missed jobs are queued for the webhook (`[alerts] webhook_url`).
+    alerts: bool,
 }
 
 /// Store calls may wait on another process's write lock, file reads on the disk, compiles on
@@ -147,6 +154,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         recipes: Mutex::new(HashMap::new()),
         broken: Mutex::new(HashMap::new()),
         runs: slots::RunSlots::new(opts.max_concurrent),
+        alerts: settings.console.webhook_url.is_some(),
     });
     let clock: Arc<dyn Clock> = if settings.profile == Profile::Sandbox {
         Arc::new(scheduler::SandboxClock(session.client.clone()))
@@ -181,6 +189,16 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         lease: opts.lease,
         ..SchedulerConfig::default()
     };
+    let extras = http::start_extras(
+        daemon.clone(),
+        clock.clone(),
+        &settings.console,
+        opts.http,
+        session.listener_url().is_some(),
+        stop_rx.clone(),
+    )
+    .await
+    .map_err(usage)?;
     let tasks = Tasks {
         stop,
         heartbeat: heartbeat(store.clone(), config.owner.clone(), &dir, stop_rx.clone()),
@@ -197,6 +215,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     };
     crate::session::wait_for_shutdown().await;
     shut_down(&daemon, tasks, &cancel, opts.grace).await;
+    extras.join().await;
     session.close().await;
     tracing::info!("stopped");
     Ok(())

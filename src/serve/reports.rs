@@ -7,7 +7,6 @@ use crate::engine::{LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
 use crate::store::Store;
 use serde_json::{json, Map, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +30,8 @@ impl RunLog {
     }
 
     fn keep(&self, line: String) {
-        let _ = writeln!(std::io::stderr().lock(), "[{}] {line}", self.prefix);
+        // Through the daemon's log, so the line has its time and the log's one format.
+        tracing::info!("[{}] {line}", self.prefix);
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         // A chatty recipe must not grow the daemon without bound.
         if lines.len() < 10_000 {
@@ -69,6 +69,8 @@ pub(super) fn build(
     let mut report = json!({
         "run_id": outcome.run_id,
         "recipe": recipe,
+        // The version that ran, as in the runs table and `btw runs show`.
+        "recipe_hash": store.run_get(&outcome.run_id).ok().flatten().map(|r| r.script_hash),
         "origin": origin,
         "params": params,
         "started_at": started_at,
@@ -326,6 +328,12 @@ impl Daemon {
             }
             if let Err(e) = self.store.daemon_run_finished(run_id, interrupted) {
                 tracing::error!("{name}: cannot record the end of run {run_id}: {e}");
+            }
+            if !interrupted {
+                crate::metrics::run_finished(name, rep["outcome"].as_str().unwrap_or("?"));
+            }
+            if self.alerts && !interrupted && outcome.result.is_err() {
+                crate::alerts::run_failed(&self.store, &rep);
             }
         });
         match &outcome.result {

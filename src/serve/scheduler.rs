@@ -297,6 +297,10 @@ impl JobExecutor for DaemonExecutor {
     fn missed<'a>(&'a self, job: &'a Job, note: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let report = super::reports::missed(job, note);
+            if self.0.alerts {
+                let (store, r) = (self.0.store.clone(), report.clone());
+                let _ = blocking(move || crate::alerts::job_missed(&store, &r)).await;
+            }
             let dir = self.0.dir.clone();
             let id = job.id.clone();
             if let Some(Err(e)) = blocking(move || super::reports::write(&dir, &report)).await {

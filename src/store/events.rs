@@ -145,6 +145,7 @@ impl EventHub {
     /// Stores a notification; a new one is announced to subscribers. Returns whether it was new.
     pub fn record(&self, n: Notification) -> Result<bool, StoreError> {
         let new = self.store.record_notification(&n)?;
+        crate::metrics::event_received(!new);
         if new {
             let _ = self.tx.send(n);
         }

@@ -137,7 +137,8 @@ fn migrate_locked(conn: &Connection) -> rusqlite::Result<()> {
     }
     super::recipes::migrate(conn)?;
     super::daemon::migrate(conn)?;
-    super::dispatch::migrate(conn)
+    super::dispatch::migrate(conn)?;
+    super::alerts::migrate(conn)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! Everything here is synchronous and quick; callers on the async runtime wrap it in
 //! `spawn_blocking` where it matters, scripts call it from their own blocking thread.
 
+mod alerts;
+mod console;
 mod daemon;
 mod dispatch;
 mod events;
@@ -18,6 +20,8 @@ mod retention;
 mod runs;
 mod writer;
 
+pub use alerts::PendingAlert;
+pub use console::{EventSummary, RunFilter, RunSummary};
 pub use daemon::UnfinishedRun;
 pub use dispatch::TriggerRun;
 pub use events::{state_rank, EventHub, Notification};

@@ -5,6 +5,7 @@ mod common;
 mod batch;
 mod callbacks;
 mod cli;
+mod console;
 mod daemon_crash;
 mod daemon_inbox;
 mod daemon_jobs;

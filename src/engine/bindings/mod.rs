@@ -118,6 +118,9 @@ pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
             m.insert("code".into(), bt.code.clone().into());
             m.insert("reason".into(), bt.reason.clone().into());
             m.insert("message".into(), bt.message.clone().into());
+            if !bt.tracking_id.is_empty() {
+                m.insert("tracking_id".into(), bt.tracking_id.clone().into());
+            }
             if !bt.errors.is_empty() {
                 m.insert(
                     "errors".into(),

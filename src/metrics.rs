@@ -1,0 +1,175 @@
+//! Process metrics in Prometheus text format (`GET /metrics` of `btw serve --http`): counters
+//! since the process started, and gauges the console reads from the store when scraped.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    recipe: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: String,
+}
+
+type HistogramFamily = Family<OperationLabel, Histogram, fn() -> Histogram>;
+
+struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    calls: Family<CallLabels, Counter>,
+    latency: HistogramFamily,
+    events: Counter,
+    duplicates: Counter,
+    alerts_sent: Counter,
+    jobs_due: Gauge,
+    jobs_missed: Gauge,
+    alerts_pending: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to about 20 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let mut registry = Registry::with_prefix("btw");
+        let m = Metrics {
+            runs: Family::default(),
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            events: Counter::default(),
+            duplicates: Counter::default(),
+            alerts_sent: Counter::default(),
+            jobs_due: Gauge::default(),
+            jobs_missed: Gauge::default(),
+            alerts_pending: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "runs",
+            "Runs finished, by recipe and outcome",
+            m.runs.clone(),
+        );
+        registry.register(
+            "bt_calls",
+            "BT calls, by operation and HTTP status",
+            m.calls.clone(),
+        );
+        registry.register(
+            "bt_call_duration_seconds",
+            "BT call latency",
+            m.latency.clone(),
+        );
+        registry.register(
+            "events_received",
+            "Order notifications received",
+            m.events.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Order notifications dropped as duplicates",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "alerts_delivered",
+            "Alerts posted to the webhook",
+            m.alerts_sent.clone(),
+        );
+        registry.register("jobs_due", "Scheduled jobs due now", m.jobs_due.clone());
+        registry.register(
+            "jobs_missed",
+            "Scheduled jobs missed",
+            m.jobs_missed.clone(),
+        );
+        registry.register(
+            "alerts_pending",
+            "Alerts not delivered yet",
+            m.alerts_pending.clone(),
+        );
+        Metrics { registry, ..m }
+    })
+}
+
+/// A run ended: `outcome` is `ok` or the failure's kind.
+pub fn run_finished(recipe: &str, outcome: &str) {
+    metrics()
+        .runs
+        .get_or_create(&RunLabels {
+            recipe: recipe.to_string(),
+            outcome: outcome.to_string(),
+        })
+        .inc();
+}
+
+/// A BT call answered with `status` (0: no answer) after `took`.
+pub fn bt_call(operation: &str, status: u16, took: Duration) {
+    let m = metrics();
+    let status = if status == 0 {
+        "none".to_string()
+    } else {
+        status.to_string()
+    };
+    m.calls
+        .get_or_create(&CallLabels {
+            operation: operation.to_string(),
+            status,
+        })
+        .inc();
+    m.latency
+        .get_or_create(&OperationLabel {
+            operation: operation.to_string(),
+        })
+        .observe(took.as_secs_f64());
+}
+
+/// An order notification arrived; `duplicate`: it was dropped as already seen.
+pub fn event_received(duplicate: bool) {
+    metrics().events.inc();
+    if duplicate {
+        metrics().duplicates.inc();
+    }
+}
+
+pub fn alert_delivered() {
+    metrics().alerts_sent.inc();
+}
+
+/// What the store says now, set just before a scrape.
+pub struct StoreGauges {
+    pub jobs_due: u64,
+    pub jobs_missed: u64,
+    pub alerts_pending: u64,
+}
+
+/// The metrics as Prometheus text.
+pub fn render(gauges: Option<StoreGauges>) -> String {
+    let m = metrics();
+    if let Some(g) = gauges {
+        m.jobs_due.set(g.jobs_due as i64);
+        m.jobs_missed.set(g.jobs_missed as i64);
+        m.alerts_pending.set(g.alerts_pending as i64);
+    }
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
+        out.clear();
+    }
+    out
+}

@@ -1,0 +1,19 @@
+//! What the console's handlers share: the daemon, its clock, the templates and the tokens.
+
+use super::Daemon;
+use crate::api::Secret;
+use crate::schedule::Clock;
+use std::sync::Arc;
+
+/// What the console's handlers share.
+pub(super) struct Console {
+    pub(super) daemon: Arc<Daemon>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) templates: minijinja::Environment<'static>,
+    /// Put in every form and checked on every POST: another site cannot read it, so it cannot
+    /// make an operator's browser press a button.
+    pub(super) csrf: String,
+    pub(super) token: Option<Secret>,
+    /// Whether the notification listener is up (it is started before the console).
+    pub(super) listener: bool,
+}

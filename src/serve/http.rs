@@ -1,0 +1,302 @@
+//! `btw serve --http [ADDR]`: the operator's console. Server-rendered pages (see `pages`), job
+//! actions posted from forms (with a CSRF token), `/healthz` and `/metrics`. Off unless asked;
+//! an address other than loopback needs a token (`BTW_HTTP_TOKEN` or `[http] token`).
+
+use super::console::Console;
+use super::{blocking, pages, Daemon};
+use crate::api::Secret;
+use crate::schedule::Clock;
+use crate::store::Again;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+
+/// The console's settings.
+pub(super) struct HttpOptions {
+    pub addr: SocketAddr,
+    pub token: Option<Secret>,
+    pub listener: bool,
+}
+
+/// A daemon without a beat for this long is not ticking.
+const STALE_BEAT: Duration = Duration::from_secs(120);
+
+/// Binds the console and serves it until `stop`; the address it listens on.
+pub(super) async fn start(
+    daemon: Arc<Daemon>,
+    clock: Arc<dyn Clock>,
+    opts: HttpOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(tokio::task::JoinHandle<()>, SocketAddr), String> {
+    let token = opts.token.filter(|t| !t.is_empty());
+    if !opts.addr.ip().is_loopback() && token.is_none() {
+        return Err(format!(
+            "the console on {} would be open to the network: set BTW_HTTP_TOKEN (or [http] token in btw.toml), or use a loopback address",
+            opts.addr
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let console = Arc::new(Console {
+        daemon,
+        clock,
+        templates: pages::templates(),
+        csrf: uuid::Uuid::new_v4().simple().to_string(),
+        token,
+        listener: opts.listener,
+    });
+    let app = router(console);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("the console stopped: {e}");
+        }
+    });
+    Ok((task, addr))
+}
+
+fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/runs") }))
+        .route("/runs", get(pages::runs))
+        .route("/runs/{id}", get(pages::run))
+        .route("/schedules", get(pages::schedules))
+        .route("/recipes", get(pages::recipes))
+        .route("/events", get(pages::events))
+        .route("/jobs/{id}/{action}", post(job_action))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(console.clone(), authorize))
+        .with_state(console)
+}
+
+/// With a token set, every request shows it: `Authorization: Bearer`, the `btw_token` cookie,
+/// or `?token=` once (which sets the cookie, so a browser needs it only in the first address).
+async fn authorize(State(c): State<Arc<Console>>, req: Request, next: Next) -> Response {
+    let Some(token) = &c.token else {
+        return next.run(req).await;
+    };
+    let matches = |given: &str| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()));
+    let headers = req.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(matches) || cookie(headers, "btw_token").is_some_and(matches) {
+        return next.run(req).await;
+    }
+    let from_query = req
+        .uri()
+        .query()
+        .and_then(|_| Query::<HashMap<String, String>>::try_from_uri(req.uri()).ok())
+        .and_then(|Query(mut q)| q.remove("token"))
+        .filter(|v| matches(v));
+    match from_query {
+        Some(v) => {
+            let mut resp = next.run(req).await;
+            if let Ok(value) = format!("btw_token={v}; HttpOnly; SameSite=Strict; Path=/").parse() {
+                resp.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            resp
+        }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            "a token is needed: Authorization: Bearer …\n",
+        )
+            .into_response(),
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Retry, run now or cancel a job, from the schedules page.
+async fn job_action(
+    State(c): State<Arc<Console>>,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let given = form.get("csrf").map(String::as_str).unwrap_or("");
+    if !bool::from(given.as_bytes().ct_eq(c.csrf.as_bytes())) {
+        return (
+            StatusCode::FORBIDDEN,
+            "stale or missing form token: reload the page\n",
+        )
+            .into_response();
+    }
+    let now = match c.clock.now().await {
+        Ok(t) => t,
+        Err(e) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("no clock: {e}\n")).into_response()
+        }
+    };
+    let store = c.daemon.store.clone();
+    let done = blocking(move || match action.as_str() {
+        "retry" => store
+            .job_again(&id, Again::Retry, now)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "run-now" => store
+            .job_again(&id, Again::RunNow, now)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "cancel" => store
+            .job_cancel(&id, now)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unknown action {other:?}")),
+    })
+    .await
+    .unwrap_or_else(|| Err("the task failed".into()));
+    match done {
+        Ok(()) => Redirect::to("/schedules").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// 200 when the store takes writes, the daemon beats and the listener is up; else 503 with why.
+async fn healthz(State(c): State<Arc<Console>>) -> Response {
+    let store = c.daemon.store.clone();
+    let checks = blocking(move || {
+        let writable = store.probe_writable(Duration::from_secs(1));
+        let beat = store.last_heartbeat();
+        (writable, beat)
+    })
+    .await;
+    let mut problems = Vec::new();
+    let mut beat_at = None;
+    match checks {
+        None => problems.push("the health check failed".to_string()),
+        Some((writable, beat)) => {
+            if let Err(e) = writable {
+                problems.push(format!("the store is not writable: {}", e.detail));
+            }
+            match beat {
+                Ok(Some(b)) => {
+                    beat_at = Some(crate::time::rfc3339(b.beat_at));
+                    let age = (chrono::Utc::now() - b.beat_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    if age > STALE_BEAT {
+                        problems.push(format!("no heartbeat for {} s", age.as_secs()));
+                    }
+                }
+                Ok(None) => problems.push("the daemon has not beaten yet".into()),
+                Err(e) => problems.push(format!("cannot read the heartbeat: {}", e.detail)),
+            }
+        }
+    }
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if problems.is_empty() { "ok" } else { "unhealthy" },
+        "problems": problems,
+        "heartbeat": beat_at,
+        "listener": c.listener,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text: the process's counters and the store's gauges.
+async fn metrics(State(c): State<Arc<Console>>) -> Response {
+    let store = c.daemon.store.clone();
+    let gauges = blocking(move || {
+        let (due, missed) = store
+            .jobs_due_and_missed(&crate::store::now_rfc3339())
+            .ok()?;
+        Some(crate::metrics::StoreGauges {
+            jobs_due: due,
+            jobs_missed: missed,
+            alerts_pending: store.alerts_pending().ok()?,
+        })
+    })
+    .await
+    .flatten();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(gauges),
+    )
+        .into_response()
+}
+
+/// The console and the alert sender, when configured; they stop with the daemon.
+pub(super) struct Extras {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Extras {
+    pub(super) async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts what the settings ask for: the alert sender (`[alerts] webhook_url`) and the console
+/// (`--http`).
+pub(super) async fn start_extras(
+    daemon: Arc<Daemon>,
+    clock: Arc<dyn Clock>,
+    settings: &crate::config::ConsoleSettings,
+    http: Option<SocketAddr>,
+    listener: bool,
+    stop: watch::Receiver<bool>,
+) -> Result<Extras, String> {
+    let mut tasks = Vec::new();
+    if let Some(url) = &settings.webhook_url {
+        if settings.alert_secret.is_none() {
+            tracing::warn!("alerts go to the webhook unsigned: BTW_ALERT_SECRET is not set");
+        }
+        let sink = crate::alerts::AlertSink {
+            url: url.clone(),
+            secret: settings.alert_secret.clone(),
+        };
+        tasks.push(crate::alerts::start(
+            daemon.store.clone(),
+            sink,
+            stop.clone(),
+        ));
+    }
+    if let Some(addr) = http {
+        let opts = HttpOptions {
+            addr,
+            token: settings.http_token.clone(),
+            listener,
+        };
+        let (task, bound) = start(daemon, clock, opts, stop).await?;
+        tracing::info!("console on http://{bound}");
+        tasks.push(task);
+    }
+    Ok(Extras { tasks })
+}

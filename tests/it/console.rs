@@ -1,0 +1,576 @@
+//! The operator's console (`btw serve --http`): its pages in headless Chromium, `/metrics`,
+//! `/healthz`, and the signed webhook alerts of failed runs, across a dead receiver and a restart.
+
+use crate::common::*;
+use crate::daemon_support::*;
+use chrono::Duration as Span;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const OK_RECIPE: &str = "//! name: quote\n//! trigger: on-drop\nlet q = ethernet::quote(#{product: \"EtherflowInternet\", bandwidth: 100, term: 12, a_end: \"LS1 5HD\"});\n#{quote: q.id}\n";
+const FAILING_RECIPE: &str =
+    "//! name: order\n//! trigger: on-drop\nethernet::order(#{quote_id: \"Q-DOES-NOT-EXIST\"})\n";
+
+async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
+    sandbox_with(btw_sandbox::SandboxConfig {
+        clock_speed: 0.0,
+        ..Default::default()
+    })
+    .await
+}
+
+/// `btw serve --http 127.0.0.1:0` with extra environment; its console's base URL.
+async fn serve_console(
+    url: &str,
+    data: &Path,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> (Serve, String) {
+    std::fs::create_dir_all(data).unwrap();
+    let n = std::fs::read_dir(data).map(|d| d.count()).unwrap_or(0);
+    let log = data.join(format!("console-{n}.log"));
+    let mut cmd = btw(url, data);
+    let http = if args.contains(&"--http") {
+        &[][..]
+    } else {
+        &["--http", "127.0.0.1:0"][..]
+    };
+    cmd.args(["serve", "--debounce-ms", "150"])
+        .args(http)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let d = Serve {
+        child: cmd.spawn().unwrap(),
+        log,
+    };
+    d.wait_log("console on http://", 1).await;
+    let text = d.log();
+    let at = text.find("console on http://").unwrap() + "console on ".len();
+    let base: String = text[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    (d, base)
+}
+
+fn chromium() -> Option<PathBuf> {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("BTW_TEST_BROWSER").is_ok_and(|v| v == "required");
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| {
+            std::env::var_os("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(name))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            !required,
+            "the browser test needs chromium (apt-get install chromium)"
+        );
+        // Straight to stderr, past the test harness's capture, so `cargo test` shows it.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED the console's browser test: chromium is not installed\n",
+        );
+    }
+    found
+}
+
+/// What headless Chromium shows at `url` (its DOM after loading).
+async fn browse(chrome: &Path, profile: &Path, url: &str) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::process::Command::new(chrome)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(["--dump-dom", url])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("chromium answered in time")
+    .expect("chromium runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Presses `selector` on the page at `url` in headless Chromium, driven over its DevTools pipe
+/// (`--remote-debugging-pipe`: fds 3 and 4, here named pipes), and waits for the page the press
+/// leads to; that page's HTML.
+fn click(chrome: &Path, dir: &Path, url: &str, selector: &str) -> String {
+    use std::io::{Read, Write};
+    let (inp, out) = (dir.join("cdp-in"), dir.join("cdp-out"));
+    for f in [&inp, &out] {
+        assert!(std::process::Command::new("mkfifo")
+            .arg(f)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let script = "exec \"$0\" --headless --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir=\"$1\" --remote-debugging-pipe about:blank 3<\"$2\" 4>\"$3\" 2>/dev/null";
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", script])
+        .arg(chrome)
+        .arg(dir.join("cdp-profile"))
+        .args([&inp, &out])
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&inp).unwrap();
+    let mut r = std::fs::File::open(&out).unwrap();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut next_id = 0;
+    let mut call = |method: &str, params: Value, session: Option<&str>| -> Value {
+        next_id += 1;
+        let mut msg = serde_json::json!({"id": next_id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        w.write_all(format!("{msg}\0").as_bytes()).unwrap();
+        loop {
+            while let Some(end) = buf.iter().position(|b| *b == 0) {
+                let reply: Value = serde_json::from_slice(&buf[..end]).unwrap();
+                buf.drain(..=end);
+                if reply["id"] == next_id {
+                    return reply["result"].clone();
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            let n = r.read(&mut chunk).unwrap();
+            assert!(n > 0, "chromium closed its DevTools pipe");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let target = call("Target.createTarget", serde_json::json!({"url": url}), None);
+    let attached = call(
+        "Target.attachToTarget",
+        serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        None,
+    );
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let mut eval = |expr: &str| -> Value {
+        call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true}),
+            Some(&session),
+        )["result"]["value"]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let found =
+        format!("document.readyState == 'complete' && !!document.querySelector({selector:?})");
+    while eval(&found) != Value::Bool(true) {
+        assert!(Instant::now() < deadline, "no {selector} on {url}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eval(&format!(
+        "window.__before = true; document.querySelector({selector:?}).click(); 1"
+    ));
+    // The press posts the form; the answer is a new document (without the marker).
+    while eval("window.__before !== true && document.readyState == 'complete'") != Value::Bool(true)
+    {
+        assert!(Instant::now() < deadline, "the press led nowhere");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let html = eval("document.documentElement.outerHTML")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    html
+}
+
+#[tokio::test]
+async fn the_console_shows_runs_and_errors_retries_missed_jobs_and_reports_metrics_and_health() {
+    let Some(chrome) = chromium() else { return };
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = data.join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(recipes.join("ok.rhai"), OK_RECIPE).unwrap();
+    std::fs::write(recipes.join("fail.rhai"), FAILING_RECIPE).unwrap();
+    let job_recipe = root.path().join("job.rhai");
+    std::fs::write(&job_recipe, "#{ran: params.port_id}\n").unwrap();
+    let when = (sandbox_now(&url).await + Span::seconds(60)).to_rfc3339();
+    let o = output(
+        btw(&url, &data)
+            .args(["schedule", "add", "--json", "--at", &when])
+            .args([
+                "--catch-up",
+                "10",
+                "-p",
+                "port_id=PO1",
+                job_recipe.to_str().unwrap(),
+            ]),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let job: Value = serde_json::from_str(&o.stdout).unwrap();
+    let job_id = job["id"].as_str().unwrap().to_string();
+    advance(&url, 3600.0).await;
+
+    let (d, base) = serve_console(&url, &data, &[], &[]).await;
+    wait_for("two runs and the miss", 60, || {
+        let r = reports(&recipes);
+        r.iter().any(|r| r["outcome"] == "missed")
+            && r.iter().filter(|r| r["outcome"] != "missed").count() >= 2
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let failed = reports(&recipes)
+        .into_iter()
+        .find(|r| r["outcome"] == "bt")
+        .expect("a failed run");
+    let failed_id = failed["run_id"].as_str().unwrap().to_string();
+
+    let profile = root.path().join("chromium");
+    let page = browse(&chrome, &profile, &format!("{base}/runs")).await;
+    assert!(
+        page.contains("ok.rhai") && page.contains("fail.rhai"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-outcome="ok""#) && page.contains(r#"data-outcome="bt""#),
+        "{page}"
+    );
+    assert!(page.contains(&failed_id), "{page}");
+
+    let page = browse(&chrome, &profile, &format!("{base}/runs/{failed_id}")).await;
+    let cell = |id: &str| -> String {
+        let from = page
+            .find(&format!("id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("no {id} in {page}"));
+        page[from + id.len() + 6..]
+            .split('<')
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert!(!cell("bt-code").is_empty(), "{page}");
+    let tracking_id = cell("tracking-id");
+    assert!(
+        uuid::Uuid::parse_str(&tracking_id).is_ok(),
+        "a tracking id: {tracking_id:?}\n{page}"
+    );
+    assert_eq!(failed["error"]["bt"]["tracking_id"], tracking_id.as_str());
+    assert!(page.contains("Q-DOES-NOT-EXIST"), "the params: {page}");
+
+    // The missed job's Retry button, pressed in Chromium; a forged form is refused.
+    let page = browse(&chrome, &profile, &format!("{base}/schedules")).await;
+    let form = format!("action=\"/jobs/{job_id}/retry\"");
+    assert!(page.contains(&form), "{page}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = http
+        .post(format!("{base}/jobs/{job_id}/retry"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let (c, dir, at) = (
+        chrome.clone(),
+        root.path().to_path_buf(),
+        format!("{base}/schedules"),
+    );
+    let button = format!("form[{form}] button");
+    let after = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || click(&c, &dir, &at, &button)),
+    )
+    .await
+    .expect("chromium pressed the button in time")
+    .unwrap();
+    assert!(
+        after.contains("Schedules"),
+        "back on the schedules page: {after}"
+    );
+    wait_for("the retried job's run", 30, || {
+        reports(&recipes)
+            .iter()
+            .any(|r| r["result"]["ran"] == "PO1")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let retried = reports(&recipes)
+        .into_iter()
+        .find(|r| r["result"]["ran"] == "PO1")
+        .unwrap();
+    let page = browse(&chrome, &profile, &format!("{base}/runs")).await;
+    assert!(
+        page.contains(retried["run_id"].as_str().unwrap()) && page.contains("job.rhai"),
+        "{page}"
+    );
+    if let Some(shot) = std::env::var_os("BTW_CONSOLE_SCREENSHOT") {
+        let _ = tokio::process::Command::new(&chrome)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,720",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--screenshot={}", PathBuf::from(shot).display()))
+            .arg(format!("{base}/runs"))
+            .output()
+            .await;
+    }
+
+    check_metrics(&base).await;
+    check_health(&base, &data.join("btw.db")).await;
+    d.stop().await;
+}
+
+/// `/metrics` is Prometheus text whose run counters match the runs made.
+async fn check_metrics(base: &str) {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut samples = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let bare = name.split('{').next().unwrap();
+        assert!(
+            bare.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        assert!(!name.contains('{') || name.ends_with('}'), "{line}");
+        samples.insert(name.to_string(), value);
+    }
+    for (sample, want) in [
+        (r#"btw_runs_total{recipe="ok.rhai",outcome="ok"}"#, 1.0),
+        (r#"btw_runs_total{recipe="fail.rhai",outcome="bt"}"#, 1.0),
+        (r#"btw_runs_total{recipe="job.rhai",outcome="ok"}"#, 1.0),
+        ("btw_jobs_missed", 0.0),
+    ] {
+        assert_eq!(samples.get(sample), Some(&want), "{sample}\n{text}");
+    }
+    assert!(text.contains("btw_bt_calls_total{operation="), "{text}");
+    assert!(
+        text.contains("btw_bt_call_duration_seconds_bucket{"),
+        "{text}"
+    );
+}
+
+/// `/healthz` answers 200, then 503 with the reason while another process holds the store's
+/// write lock.
+async fn check_health(base: &str, store: &Path) {
+    let ok = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+    let conn = rusqlite::Connection::open(store).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let bad = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(bad.status(), 503);
+    let body: Value = bad.json().await.unwrap();
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("store is not writable"),
+        "{body}"
+    );
+    conn.execute_batch("ROLLBACK").unwrap();
+}
+
+/// What the test receiver got: headers and body of each POST.
+type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    (
+        got,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
+}
+
+/// Verifies a Standard Webhooks signature independently of btw.
+fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{body}", h("webhook-id"), h("webhook-timestamp")).as_bytes());
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let ts: i64 = h("webhook-timestamp").parse().unwrap_or(0);
+    (chrono::Utc::now().timestamp() - ts).abs() < 300
+        && h("webhook-signature")
+            .split(' ')
+            .any(|s| s == format!("v1,{want}"))
+}
+
+#[tokio::test]
+async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_across_a_restart() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = data.join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    let hook = closed_port_url();
+    let config = root.path().join("btw.toml");
+    std::fs::write(
+        &config,
+        format!("[alerts]\nwebhook_url = \"{hook}/hook\"\n"),
+    )
+    .unwrap();
+    let env = [
+        ("BTW_CONFIG", config.display().to_string()),
+        ("BTW_ALERT_SECRET", SECRET.to_string()),
+    ];
+
+    // The receiver is down: the run is not held up, its alert waits in the store.
+    let (d, _) = serve_console(&url, &data, &env, &[]).await;
+    let started = Instant::now();
+    std::fs::write(recipes.join("fail.rhai"), FAILING_RECIPE).unwrap();
+    wait_for("the failed run", 30, || {
+        reports(&recipes).iter().any(|r| r["outcome"] == "bt")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let report = reports(&recipes)
+        .into_iter()
+        .find(|r| r["outcome"] == "bt")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "{}", d.log());
+    assert!(report["elapsed_ms"].as_u64().unwrap() < 5_000, "{report}");
+    assert!(report["recipe_hash"].is_string(), "{report}");
+    assert!(report["error"]["bt"]["tracking_id"].is_string(), "{report}");
+    d.wait_log("not delivered", 1).await;
+    let log = d.stop().await;
+    assert!(!log.contains(SECRET), "{log}");
+    let o = output(btw(&url, &data).args(["status"])).await;
+    assert!(
+        o.stdout.contains("alerts waiting for the webhook: 1"),
+        "{}",
+        o.stdout
+    );
+
+    // The receiver comes back, then the daemon: the alert arrives, once, signed.
+    let (got, server) = receiver(hook.trim_start_matches("http://")).await;
+    let (d, _) = serve_console(&url, &data, &env, &["--log-format", "json"]).await;
+    wait_for("the alert", 30, || !got.lock().unwrap().is_empty())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    d.wait_log(") delivered", 1).await;
+    let (headers, body) = got.lock().unwrap()[0].clone();
+    assert!(verify(SECRET, &headers, &body), "{headers:?} {body}");
+    let alert: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alert["type"], "run.failed");
+    assert_eq!(alert["data"]["run_id"], report["run_id"]);
+    assert!(
+        alert["data"]["error"]["bt"]["tracking_id"].is_string(),
+        "{alert}"
+    );
+    let log = d.stop().await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+    // --log-format json: one object per line, each with its time.
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["timestamp"].is_string(), "{line}");
+    }
+    assert!(!log.contains(SECRET), "{log}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_console_open_to_the_network_needs_a_token_and_asks_for_it() {
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let o = output(btw(&url, &data).args(["serve", "--http", "0.0.0.0:0"])).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("BTW_HTTP_TOKEN"), "{}", o.stderr);
+
+    const TOKEN: &str = "console-token-never-print-me";
+    let env = [("BTW_HTTP_TOKEN", TOKEN.to_string())];
+    let (d, base) = serve_console(&url, &data, &env, &["--http", "0.0.0.0:0"]).await;
+    let base = base.replace("0.0.0.0", "127.0.0.1");
+    let http = reqwest::Client::new();
+    let denied = http.get(format!("{base}/runs")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let wrong = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let first = http
+        .get(format!("{base}/runs?token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("HttpOnly"));
+    let page = first.text().await.unwrap();
+    assert!(!page.contains(TOKEN), "{page}");
+    let log = d.stop().await;
+    assert!(!log.contains(TOKEN), "{log}");
+}
