@@ -32,7 +32,8 @@ pub struct GlobalArgs {
     /// Allow calls that change anything at BT on the live profile (real orders).
     #[arg(long, global = true)]
     pub confirm_live: bool,
-    /// More diagnostic output on stderr (-v: info, -vv: debug, -vvv: trace). Secrets are never logged.
+    /// More diagnostic output on stderr (-v: one line per BT call, -vv: debug, -vvv: trace with
+    /// each call's headers and bodies). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -82,6 +83,13 @@ pub enum Command {
     /// Scheduled jobs: list, add (--at WHEN or --cron EXPR, in UK time) and cancel recipes that
     /// `btw serve` runs at a set time. Works on the daemon's store while it runs.
     Schedule(ScheduleArgs),
+    /// Print a shell completion script: btw completions bash > /etc/bash_completion.d/btw,
+    /// btw completions zsh > "${fpath[1]}/_btw", btw completions fish > ~/.config/fish/completions/btw.fish
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +112,10 @@ pub struct RunArgs {
     /// the script's own print lines go to stderr.
     #[arg(long)]
     pub json: bool,
+    /// Write every HTTP request and response of the run to FILE as JSON lines (method, URL,
+    /// headers, bodies, status, duration, tracking id), secrets redacted.
+    #[arg(long, value_name = "FILE")]
+    pub trace_http: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

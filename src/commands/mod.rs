@@ -63,6 +63,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Command::Defs { dir } => defs::command(dir),
             Command::Bench(args) => bench::command(args).await,
             Command::Schedule(args) => schedule::command(&overrides, args),
+            Command::Completions { shell } => completions(shell),
         }
     });
     match outcome {
@@ -74,6 +75,14 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
+/// `btw completions SHELL`: the completion script, generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> Outcome {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "btw", &mut std::io::stdout());
+    Ok(code(exit::OK))
+}
+
 /// A usage failure (exit code 2) with this message.
 fn usage(message: impl std::fmt::Display) -> Failure {
     Failure::Usage {
@@ -83,11 +92,14 @@ fn usage(message: impl std::fmt::Display) -> Failure {
 
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // The HTTP stack's own debug and trace lines say nothing about BT's API: btw's call lines
+    // (and, at -vvv, each exchange whole) do.
+    const QUIET: &str = "hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,tower_http=info,axum=info,notify=info";
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        0 => "warn".to_string(),
+        1 => "info".to_string(),
+        2 => format!("debug,{QUIET}"),
+        _ => format!("trace,{QUIET}"),
     };
     let filter = EnvFilter::try_from_env("BTW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -1,4 +1,4 @@
-//! Meta-commands (`:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`) and the session's
+//! Meta-commands (`:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`) and the session's
 //! record of successful statements that `:save` turns into a recipe.
 
 use std::path::PathBuf;
@@ -14,6 +14,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "show the profile, base URL, CUG and billing account",
     ),
     (":vars", "list the session's variables and functions"),
+    (
+        ":last",
+        "show the last BT call: method, URL, headers (secrets redacted), bodies, status, time, tracking id",
+    ),
+    (":calls [N]", "show the last N BT calls (default 5)"),
     (
         ":load FILE",
         "run a .rhai file into the session (its variables and functions stay)",
@@ -35,6 +40,8 @@ pub enum Meta {
     Help(Option<String>),
     Profile,
     Vars,
+    /// `:last` is `Calls(1)`.
+    Calls(usize),
     Load(PathBuf),
     Save(PathBuf),
     Reset,
@@ -65,6 +72,12 @@ pub fn parse(line: &str) -> Option<Meta> {
         "help" | "h" | "?" => Meta::Help(arg_opt),
         "profile" => Meta::Profile,
         "vars" => Meta::Vars,
+        "last" => Meta::Calls(1),
+        "calls" => match arg_opt.as_deref().map(str::parse::<usize>) {
+            None => Meta::Calls(5),
+            Some(Ok(n)) if n > 0 => Meta::Calls(n),
+            Some(_) => Meta::Bad("usage: :calls [N] (N a whole number above 0)".into()),
+        },
         "load" | "l" => need_file(Meta::Load, ":load FILE.rhai"),
         "save" | "s" => need_file(Meta::Save, ":save FILE.rhai"),
         "reset" => Meta::Reset,
@@ -186,6 +199,9 @@ mod tests {
         assert!(matches!(parse(":load"), Some(Meta::Bad(_))));
         assert!(matches!(parse(":frobnicate"), Some(Meta::Bad(_))));
         assert_eq!(parse(":q"), Some(Meta::Quit));
+        assert_eq!(parse(":last"), Some(Meta::Calls(1)));
+        assert_eq!(parse(":calls 3"), Some(Meta::Calls(3)));
+        assert!(matches!(parse(":calls x"), Some(Meta::Bad(_))));
         assert_eq!(
             parse(":notify hello there"),
             Some(Meta::Notify("hello there".into()))

@@ -5,7 +5,7 @@
 //! - [`helper`]: the rustyline helper (completion, hints, validator, highlighting);
 //! - [`help`]: signatures, docs and examples read from the engine;
 //! - [`render`]: values as coloured, indented text;
-//! - [`meta`]: `:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`;
+//! - [`meta`]: `:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`;
 //! - [`session`]: one persistent scope and the evaluation of each input.
 
 pub mod defs;
@@ -227,6 +227,7 @@ fn interact(
             }
             Some(Meta::Profile) => println!("{}", session.profile_text()),
             Some(Meta::Vars) => println!("{}", session.vars_text()),
+            Some(Meta::Calls(n)) => println!("{}", session.calls_text(n)),
             Some(Meta::Reset) => {
                 session.reset();
                 println!("session reset: no variables or functions");

@@ -33,6 +33,8 @@ pub(crate) struct Session {
     cug: String,
     billing_account: String,
     data_dir: PathBuf,
+    /// For `:last` and `:calls`: the client records its exchanges for the session.
+    client: BtClient,
     pub paint: Paint,
 }
 
@@ -63,8 +65,9 @@ impl Session {
             cancel.clone(),
         );
         let base_url = client.base_url().to_string();
+        client.recorder().enable();
         let mut rt = Runtime::new(RuntimeConfig {
-            client,
+            client: client.clone(),
             handle: handle.clone(),
             profile: settings.profile,
             cug: settings.cug.clone(),
@@ -93,6 +96,7 @@ impl Session {
             cug: settings.cug.clone(),
             billing_account: settings.billing_account.clone(),
             data_dir: settings.data_dir.clone(),
+            client,
             paint: Paint::plain(),
         };
         s.reset();
@@ -138,6 +142,19 @@ impl Session {
             self.billing_account,
             self.data_dir.display()
         )
+    }
+
+    /// `:last` / `:calls N`: the last BT exchanges, oldest first.
+    pub fn calls_text(&self, n: usize) -> String {
+        let calls = self.client.recorder().last(n);
+        if calls.is_empty() {
+            return "no BT call yet in this session".into();
+        }
+        calls
+            .iter()
+            .map(|c| c.detail())
+            .collect::<Vec<_>>()
+            .join(&format!("\n{}\n", self.paint.dim("---")))
     }
 
     pub fn vars_text(&self) -> String {
