@@ -255,6 +255,9 @@ mod tests {
     fn secrets_are_redacted_before_keeping() {
         let r = Recorder::default();
         r.record(call());
+        assert!(r.last(5).is_empty(), "off until switched on");
+        r.enable();
+        r.record(call());
         let kept = r.last(5);
         let text = serde_json::to_string(&kept[0]).unwrap();
         assert!(!text.contains("abc.def") && !text.contains("s3") && !text.contains("\"t\""));
@@ -265,6 +268,7 @@ mod tests {
     #[test]
     fn keeps_only_the_last_calls() {
         let r = Recorder::default();
+        r.enable();
         for _ in 0..KEPT + 5 {
             r.record(call());
         }

@@ -137,17 +137,26 @@ impl Transcript {
         self.entries.is_empty()
     }
 
-    /// The session as a recipe: a `//!` header, then each statement, terminated so they parse
-    /// as one script; the last one stays an expression, so the recipe's result is the session's
+    /// The session as a recipe: a `//!` header, then each statement that matters (inspection
+    /// lines are left out), terminated so they parse as one script; the last one stays an expression, so the recipe's result is the session's
     /// last result.
+    /// How many statements the recipe keeps (see [`super::keep`]).
+    pub fn kept_len(&self) -> usize {
+        super::keep::kept(&self.entries).len()
+    }
+
     pub fn to_recipe(&self, name: &str, profile: &str) -> String {
         let mut out = format!(
             "//! name: {}\n//! params:\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
             name.replace('\n', " "),
             chrono::Local::now().format("%Y-%m-%d %H:%M")
         );
-        let n = self.entries.len();
-        for (i, e) in self.entries.iter().enumerate() {
+        let entries: Vec<&String> = super::keep::kept(&self.entries)
+            .into_iter()
+            .filter_map(|i| self.entries.get(i))
+            .collect();
+        let n = entries.len();
+        for (i, e) in entries.into_iter().enumerate() {
             // Doc comments (`//!`) belong only at the top of a file.
             let body: Vec<&str> = e
                 .lines()

@@ -250,12 +250,20 @@ impl Session {
             .transcript
             .to_recipe(&format!("{name} (saved REPL session)"), self.profile.name());
         match std::fs::write(path, text) {
-            Ok(()) => println!(
-                "saved {} statements to {} (run it with: btw run {})",
-                self.transcript.len(),
-                path.display(),
-                path.display()
-            ),
+            Ok(()) => {
+                let kept = self.transcript.kept_len();
+                let dropped = self.transcript.len() - kept;
+                let note = if dropped > 0 {
+                    format!(", {dropped} inspection lines left out")
+                } else {
+                    String::new()
+                };
+                println!(
+                    "saved {kept} statements to {}{note} (run it with: btw run {})",
+                    path.display(),
+                    path.display()
+                )
+            }
             Err(e) => eprintln!(
                 "{}",
                 render_failure(

@@ -43,7 +43,8 @@ fn describe(path: &str, serde_msg: &str) -> String {
                     .split_once("expected ")
                     .map(|(_, k)| k.replace('`', ""))
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .replace(" or ", ", ");
         let key = join(parent, field);
         return if known.is_empty() {
             format!("{key}: unknown key")
