@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod ethernet;
 mod examples;
+mod explore;
 mod hostile;
 mod journey;
 mod porting;

@@ -102,7 +102,7 @@ fn takes_one_map(signature: &str) -> bool {
         return false;
     };
     let params = rest.split(')').next().unwrap_or("");
-    !params.contains(',') && params.trim_end().ends_with(": Map")
+    !params.contains(',') && params.trim_end().to_ascii_lowercase().ends_with(": map")
 }
 
 /// `inner` placed at `path` of a request: `company` → `#{company: inner}`, `sites[]` →
@@ -327,10 +327,28 @@ mod tests {
     }
 
     #[test]
+    fn probes_request_keys_of_the_bindings() {
+        let engine = crate::engine::build_engine(
+            &crate::engine::EngineOptions::default(),
+            std::sync::Arc::new(crate::engine::VecOutput::default()),
+            crate::engine::Cancel::default(),
+        );
+        let keys = RequestKeys::probe(&Docs::from_engine(&engine));
+        let has = |f: &str, p: &str, k: &str| keys.get(f, p).iter().any(|x| x == k);
+        assert!(has("numbers::ringfence", "", "area_code"), "{keys:?}");
+        assert!(has("whc::qualify_company", "", "group"), "{keys:?}");
+        assert!(has("order::create", "company", "group"), "{keys:?}");
+        assert!(has("order::create", "sites[]", "location_code"), "{keys:?}");
+        assert!(has("order::create", "users[].device", "mac"), "{keys:?}");
+        assert!(keys.get("order::create", "company.name").is_empty());
+    }
+
+    #[test]
     fn wraps_probes_at_their_path() {
         assert_eq!(wrap("", "X"), "X");
         assert_eq!(wrap("company", "X"), "#{company: X}");
         assert_eq!(wrap("users[].device", "X"), "#{users: [#{device: X}]}");
+        assert!(takes_one_map("a::b(request: map) -> Dynamic"));
         assert!(takes_one_map("a::b(request: Map) -> Dynamic"));
         assert!(!takes_one_map("a::b(id: String, changes: Map) -> Dynamic"));
     }
