@@ -129,12 +129,11 @@ fn effects(code: &str) -> Effects {
                 let called = punct(i + 1) == Some('(');
                 let bound_here =
                     i > 0 && matches!(&toks[i - 1], Tok::Word(k) if k == "let" || k == "const");
-                if after_dot && called && MUTATORS.contains(&w.as_str()) {
-                    fx.changes = true;
-                } else if in_path && called && !READS.contains(&w.as_str()) {
-                    fx.changes = true;
-                } else if !after_dot && !in_path && !module_next && called {
-                    // A global or script function: output (print) or unknown, so kept.
+                let mutates = after_dot && MUTATORS.contains(&w.as_str());
+                let writes = in_path && !READS.contains(&w.as_str());
+                // A global or script function: output (print) or unknown, so kept.
+                let global = !after_dot && !in_path && !module_next;
+                if called && (mutates || writes || global) {
                     fx.changes = true;
                 }
                 if !after_dot && !in_path && !module_next && !bound_here {

@@ -56,14 +56,10 @@ impl Paint {
 /// Lines longer than this are broken over several, one entry a line.
 const WIDTH: usize = 72;
 
-/// A REPL result as text (a list of maps as a table when it fits); `None` for `()`, which
-/// prints nothing.
+/// A REPL result as text; `None` for `()`, which prints nothing.
 pub fn render_result(v: &Dynamic, p: Paint) -> Option<String> {
     if v.is_unit() {
         return None;
-    }
-    if let Some(table) = super::table::render(v, p, super::table::terminal_width()) {
-        return Some(table);
     }
     Some(render(v, p))
 }

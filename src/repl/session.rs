@@ -212,7 +212,7 @@ impl Session {
         match self.eval(&script) {
             Ok(v) => {
                 self.transcript.push(text);
-                if let Some(out) = render::render_result(&v, self.paint) {
+                if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
                 }
             }
@@ -229,7 +229,7 @@ impl Session {
         match self.eval(&script) {
             Ok(v) => {
                 self.transcript.push(&script.source);
-                if let Some(out) = render::render_result(&v, self.paint) {
+                if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
                 }
             }

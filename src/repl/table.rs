@@ -2,7 +2,7 @@
 //! `numbers::available(…)` or `order::list(#{})` read at a glance, where the nested form
 //! would scroll by.
 
-use super::render::{one_line, Paint};
+use super::render::{one_line, render_result, Paint};
 use rhai::{Array, Dynamic, Map};
 
 /// A cell wider than this means the table would not read well: the nested form is used.
@@ -92,6 +92,12 @@ pub fn render(v: &Dynamic, p: Paint, width: usize) -> Option<String> {
         if rows.len() == 1 { "" } else { "s" }
     )));
     Some(out.join("\n"))
+}
+
+/// A REPL result as text: a table when it is a list of maps that fits the terminal, else as
+/// [`render_result`] has it; `None` for `()`.
+pub fn show(v: &Dynamic, p: Paint) -> Option<String> {
+    render(v, p, terminal_width()).or_else(|| render_result(v, p))
 }
 
 /// A cell: strings without their quotes, `()` empty, anything else on one line.
