@@ -1,7 +1,8 @@
 //! Exploring BT's APIs: errors that name the field (in the REPL and in `btw run`), BT's
 //! validation errors mapped to script keys, what went over the wire (`:last`, `:calls`, `-v`,
 //! `--trace-http`), tracking ids in error maps and reports, completion of keys, tables,
-//! `:save` keeping what matters, the never-submitted warning and shell completions.
+//! `:save` keeping what matters, the never-submitted warning, progress on a terminal and shell
+//! completions.
 
 use crate::common::*;
 use crate::repl::{line, spawn_repl, type_keys, PROMPT};
@@ -318,4 +319,69 @@ fn shell_completions_come_from_the_command_line_definition() {
     }
     let o = rt.block_on(output(btw(&url, dir.path()).args(["completions", "tcsh"])));
     assert_eq!(o.code, 2);
+}
+
+/// `btw run SCRIPT` in a pseudo-terminal, so stderr is a terminal.
+fn spawn_run(url: &str, data_dir: &Path, script: &str) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data_dir)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("BTW_BASE_URL", url)
+        .env("BTW_DATA_DIR", data_dir)
+        .current_dir(repo())
+        .args(["-c", "stty cols 200 rows 50; exec \"$0\" run \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_btw"))
+        .arg(script);
+    rexpect::session::spawn_with_options(
+        cmd,
+        rexpect::reader::Options {
+            timeout_ms: Some(20_000),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("spawn btw run in a pty")
+}
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_on_a_pipe() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    script(
+        dir.path(),
+        "item.rhai",
+        "time::sleep(0.3); if params.n == 2 { throw \"no\" } params.n",
+    );
+    let main = script(
+        dir.path(),
+        "main.rhai",
+        "let r = batch::run(\"item\", [#{n: 1}, #{n: 2}, #{n: 3}, #{n: 4}], 1); r.filter(|x| x.ok).len()",
+    );
+    let mut p = spawn_run(&sb.base_url(), dir.path(), &main);
+    p.exp_string("batch::run item").unwrap();
+    p.exp_regex(r"[1-4]/4 done, 1 failed").unwrap();
+    p.exp_eof().unwrap();
+
+    let waits = script(
+        dir.path(),
+        "waits.rhai",
+        &order_script("", r#"order::wait(o.id, "completed", 2)"#),
+    );
+    let mut p = spawn_run(&sb.base_url(), dir.path(), &waits);
+    p.exp_regex(r"order BTW[A-Z0-9]+: pending, waiting")
+        .unwrap();
+    p.exp_eof().unwrap();
+
+    // On a pipe: the result and the logs, no bar.
+    let o = rt.block_on(output(btw(&sb.base_url(), dir.path()).args(["run", &main])));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.trim(), "3");
+    assert!(
+        !o.stderr.contains("done") && !o.stderr.contains("ETA"),
+        "{}",
+        o.stderr
+    );
 }

@@ -77,7 +77,7 @@ fn unit_hint(path: &str) -> String {
     let leaf = path.rsplit('.').next().unwrap_or(path);
     if QUALIFY_KEYS.contains(&leaf) {
         format!(
-            " (q.{leaf} is () when whc::qualify_company answered Unqualified: check q.result and q.reasons first)"
+            " ({leaf} is () when whc::qualify_company answered Unqualified: check the answer's result and reasons first)"
         )
     } else {
         " (a key the map does not have reads as ())".into()
@@ -171,7 +171,7 @@ mod tests {
     fn names_the_key_and_what_was_given() {
         assert_eq!(
             err(json!({"service_id": null})),
-            "m::f: service_id: expected a string, got () (q.service_id is () when whc::qualify_company answered Unqualified: check q.result and q.reasons first)"
+            "m::f: service_id: expected a string, got () (service_id is () when whc::qualify_company answered Unqualified: check the answer's result and reasons first)"
         );
         assert_eq!(
             err(json!({"service_id": 1})),
