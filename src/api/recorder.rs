@@ -2,9 +2,9 @@
 //! `:last` and `:calls N`, and `btw run --trace-http FILE` (JSON lines).
 //!
 //! Off until switched on, so runs that do not ask pay one atomic load per call. Secrets never
-//! enter a record: the `Authorization` header is kept as `Bearer [redacted]`, token calls (which
+//! enter a record: the `Authorization` header's value is replaced, token calls (which
 //! carry the client secret and return tokens) are not recorded, and body fields whose names say
-//! they hold a secret are masked.
+//! they hold a secret are masked. The `Authorization` value is replaced whole: `[redacted]`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -121,12 +121,9 @@ fn is_secret_header(name: &str) -> bool {
     n == "authorization" || n == "cookie" || n == "x-callback-credentials" || n.contains("secret")
 }
 
-/// Keeps the scheme (`Bearer`, `Basic`) so the reader sees which kind went out.
-fn redacted_header(value: &str) -> String {
-    match value.split_once(' ') {
-        Some((scheme, _)) => format!("{scheme} [redacted]"),
-        None => "[redacted]".into(),
-    }
+/// The whole value goes, scheme included: logs are checked for `Bearer ` to catch any leak.
+fn redacted_header(_value: &str) -> String {
+    "[redacted]".into()
 }
 
 fn is_secret_key(key: &str) -> bool {
@@ -261,7 +258,7 @@ mod tests {
         let kept = r.last(5);
         let text = serde_json::to_string(&kept[0]).unwrap();
         assert!(!text.contains("abc.def") && !text.contains("s3") && !text.contains("\"t\""));
-        assert!(text.contains("Bearer [redacted]"), "{text}");
+        assert!(text.contains("\"Authorization\",\"[redacted]\""), "{text}");
         assert!(kept[0].detail().contains("tracking T1"));
     }
 

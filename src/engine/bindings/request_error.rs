@@ -45,11 +45,14 @@ fn describe(path: &str, serde_msg: &str) -> String {
             })
             .unwrap_or_default()
             .replace(" or ", ", ");
-        let key = join(parent, field);
+        // serde's own words are kept (`unknown field `x``): scripts and tests match on them.
         return if known.is_empty() {
-            format!("{key}: unknown key")
+            format!("{}unknown field `{field}`", at(parent))
         } else {
-            format!("{key}: unknown key (known here: {known})")
+            format!(
+                "{}unknown field `{field}` (known here: {known})",
+                at(parent)
+            )
         };
     }
     let typed = serde_msg
@@ -196,7 +199,7 @@ mod tests {
         );
         let e = err(json!({"service_id": "S", "sites": [{"name": "a", "nmae": 1}]}));
         assert!(
-            e.starts_with("m::f: sites[0].nmae: unknown key (known here: name, count)"),
+            e.starts_with("m::f: sites[0]: unknown field `nmae` (known here: name, count)"),
             "{e}"
         );
     }

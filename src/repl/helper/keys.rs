@@ -16,7 +16,7 @@ use std::collections::HashMap;
 /// The key no request has: its refusal lists the keys that are known.
 const PROBE: &str = "__btw_probe";
 /// How a refused key's message lists the known ones (see `bindings::request_error`).
-const KNOWN: &str = "unknown key (known here: ";
+const KNOWN: &str = "` (known here: ";
 
 /// Request keys by (function, path): path is `""` for the map itself, `company` for a nested
 /// map, `sites[]` for the maps of a list.
