@@ -243,26 +243,13 @@ impl BtClient {
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let call_started = Instant::now();
         let mut record = self.start_record(req, url, &tracking);
-        let sent = match builder.build() {
-            Ok(request) => {
-                if let Some(r) = record.as_mut() {
-                    r.url = request.url().to_string();
-                    r.request_headers = header_pairs(request.headers());
-                }
-                self.inner.http.execute(request).await
-            }
-            Err(e) => Err(e),
-        };
+        let sent = self.execute(builder, &mut record).await;
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
                 self.note_latency(call_started);
                 let error = transport_error(req.operation.as_str(), url, &e, opts.call_timeout);
-                if let Some(mut r) = record {
-                    r.duration_ms = call_started.elapsed().as_millis() as u64;
-                    r.error = Some(error.to_string());
-                    self.inner.recorder.record(r);
-                }
+                self.finish_record(record, call_started, |r| r.error = Some(error.to_string()));
                 // A connect error means nothing was sent, so even a mutating call may go again.
                 let retryable = req.kind == Kind::Safe || e.is_connect();
                 return Err(fail(
@@ -276,13 +263,7 @@ impl BtClient {
             }
         };
         let status = resp.status();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let (total_count, result_count) = (header("x-total-count"), header("x-result-count"));
+        let counts = list_counts(resp.headers());
         let wait = retry_after(&resp);
         if let Some(r) = record.as_mut() {
             r.status = Some(status.as_u16());
@@ -290,14 +271,10 @@ impl BtClient {
         }
         let text = resp.text().await;
         self.note_latency(call_started);
-        if let Some(mut r) = record {
-            r.duration_ms = call_started.elapsed().as_millis() as u64;
-            match &text {
-                Ok(t) => r.response_body = body_value(t),
-                Err(e) => r.error = Some(format!("response body lost: {e}")),
-            }
-            self.inner.recorder.record(r);
-        }
+        self.finish_record(record, call_started, |r| match &text {
+            Ok(t) => r.response_body = body_value(t),
+            Err(e) => r.error = Some(format!("response body lost: {e}")),
+        });
         let text = text.map_err(|e| {
             // Headers came, the body did not: BT processed the call.
             fail(
@@ -320,15 +297,41 @@ impl BtClient {
             tracking = %tracking,
             "BT call"
         );
-        page_or_failure(req, status, &text, (total_count, result_count), wait).map_err(
-            |(mut failure, status)| {
-                if let ApiError::Bt(bt) = &mut failure.error {
-                    bt.tracking_id = Some(tracking.clone());
-                    bt.name_script_keys(req.body.as_ref());
-                }
-                fail(failure, status)
-            },
-        )
+        page_or_failure(req, status, &text, counts, wait).map_err(|(mut failure, status)| {
+            if let ApiError::Bt(bt) = &mut failure.error {
+                bt.tracking_id = Some(tracking.clone());
+                bt.name_script_keys(req.body.as_ref());
+            }
+            fail(failure, status)
+        })
+    }
+
+    /// Sends the request, noting its final URL and headers in `record`.
+    async fn execute(
+        &self,
+        builder: reqwest::RequestBuilder,
+        record: &mut Option<CallRecord>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let request = builder.build()?;
+        if let Some(r) = record.as_mut() {
+            r.url = request.url().to_string();
+            r.request_headers = header_pairs(request.headers());
+        }
+        self.inner.http.execute(request).await
+    }
+
+    /// Completes a record with its duration and what `fill` adds, and keeps it.
+    fn finish_record(
+        &self,
+        record: Option<CallRecord>,
+        started: Instant,
+        fill: impl FnOnce(&mut CallRecord),
+    ) {
+        if let Some(mut r) = record {
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            fill(&mut r);
+            self.inner.recorder.record(r);
+        }
     }
 
     /// A record for this call when the recorder is on (filled in as the exchange goes).
@@ -388,6 +391,17 @@ fn page_or_failure(
         error: ApiError::Bt(Box::new(bt)),
     };
     Err((failure, Some((status.as_u16(), code))))
+}
+
+/// `X-Total-Count` and `X-Result-Count` of a list answer.
+fn list_counts(headers: &reqwest::header::HeaderMap) -> (Option<u64>, Option<u64>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    (header("x-total-count"), header("x-result-count"))
 }
 
 /// Headers as (name, value) text pairs; the recorder redacts the secret ones.
