@@ -289,6 +289,7 @@ impl BtClient {
         })?;
         // One line per call at `-v`: what BT support needs to find it again.
         tracing::info!(
+            target: "btw::calls",
             op = req.operation.as_str(),
             method = %req.method,
             path = %req.path,

@@ -37,7 +37,11 @@ pub fn parse_error(e: clap::Error) -> ExitCode {
 pub fn dispatch(cli: Cli) -> ExitCode {
     // The daemon's log is its interface: what it loads, runs and schedules shows by default.
     let daemon = matches!(cli.command, Command::Serve(_));
-    init_tracing(cli.global.verbose.max(u8::from(daemon)));
+    // Its info level is not a request for one line per BT call, as `-v` is.
+    init_tracing(
+        cli.global.verbose.max(u8::from(daemon)),
+        daemon && cli.global.verbose == 0,
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,13 +94,14 @@ fn usage(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, quiet_calls: bool) {
     use tracing_subscriber::EnvFilter;
     // The HTTP stack's own debug and trace lines say nothing about BT's API: btw's call lines
     // (and, at -vvv, each exchange whole) do.
     const QUIET: &str = "hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,tower_http=info,axum=info,notify=info";
     let default = match verbose {
         0 => "warn".to_string(),
+        1 if quiet_calls => "info,btw::calls=warn".to_string(),
         1 => "info".to_string(),
         2 => format!("debug,{QUIET}"),
         _ => format!("trace,{QUIET}"),
