@@ -32,7 +32,8 @@ pub struct GlobalArgs {
     /// Allow calls that change anything at BT on the live profile (real orders).
     #[arg(long, global = true)]
     pub confirm_live: bool,
-    /// More diagnostic output on stderr (-v: info, -vv: debug, -vvv: trace). Secrets are never logged.
+    /// More diagnostic output on stderr (-v: one line per BT call, -vv: debug, -vvv: trace with
+    /// each call's headers and bodies). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -88,6 +89,13 @@ pub enum Command {
     Runs(RunsArgs),
     /// The daemon's heartbeat, the next scheduled jobs and the recent failures, from the store.
     Status(StatusArgs),
+    /// Print a shell completion script: btw completions bash > /etc/bash_completion.d/btw,
+    /// btw completions zsh > "${fpath[1]}/_btw", btw completions fish > ~/.config/fish/completions/btw.fish
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `btw runs`.
@@ -197,6 +205,10 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    /// Write every HTTP request and response of the run to FILE as JSON lines (method, URL,
+    /// headers, bodies, status, duration, tracking id), secrets redacted.
+    #[arg(long, value_name = "FILE")]
+    pub trace_http: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 use super::auth::{CachedToken, Credentials, Secret};
 use super::error::{ApiError, BtError};
+use super::recorder::{body_value, CallRecord, Recorder};
 use super::request::{Kind, Page, Request};
 use super::retry::{retry_after, retryable_status, Failure, RetryPolicy};
 use reqwest::StatusCode;
@@ -54,6 +55,7 @@ pub(super) struct Inner {
     pub(super) token: Mutex<Option<CachedToken>>,
     pub(super) generation: AtomicU64,
     pub(super) stats: Stats,
+    pub(super) recorder: Recorder,
 }
 
 /// The BT client. Cheap to clone; clones share the connection pool and the token.
@@ -93,6 +95,7 @@ impl BtClient {
                 token: Mutex::new(None),
                 generation: AtomicU64::new(0),
                 stats: Stats::default(),
+                recorder: Recorder::default(),
             }),
         })
     }
@@ -104,6 +107,11 @@ impl BtClient {
     /// The pooled HTTP client, for calls outside BT's gateway conventions (sandbox admin).
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The record of exchanges (`:last`, `--trace-http`); off until switched on.
+    pub fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
     }
 
     /// HTTP calls sent so far (each attempt counts, token calls included).
@@ -234,12 +242,15 @@ impl BtClient {
         let builder = self.request_builder(req, url, &token, &tracking);
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let call_started = Instant::now();
-        let resp = match builder.send().await {
+        let mut record = self.start_record(req, url, &tracking);
+        let sent = self.execute(builder, &mut record).await;
+        let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
                 self.note_latency(call_started);
                 crate::metrics::bt_call(req.operation.as_str(), 0, call_started.elapsed());
                 let error = transport_error(req.operation.as_str(), url, &e, opts.call_timeout);
+                self.finish_record(record, call_started, |r| r.error = Some(error.to_string()));
                 // A connect error means nothing was sent, so even a mutating call may go again.
                 let retryable = req.kind == Kind::Safe || e.is_connect();
                 return Err(fail(
@@ -253,16 +264,18 @@ impl BtClient {
             }
         };
         let status = resp.status();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let (total_count, result_count) = (header("x-total-count"), header("x-result-count"));
+        let counts = list_counts(resp.headers());
         let wait = retry_after(&resp);
+        if let Some(r) = record.as_mut() {
+            r.status = Some(status.as_u16());
+            r.response_headers = header_pairs(resp.headers());
+        }
         let text = resp.text().await;
         self.note_latency(call_started);
+        self.finish_record(record, call_started, |r| match &text {
+            Ok(t) => r.response_body = body_value(t),
+            Err(e) => r.error = Some(format!("response body lost: {e}")),
+        });
         let text = text.map_err(|e| {
             // Headers came, the body did not: BT processed the call.
             fail(
@@ -275,7 +288,9 @@ impl BtClient {
                 None,
             )
         })?;
-        tracing::debug!(
+        // One line per call at `-v`: what BT support needs to find it again.
+        tracing::info!(
+            target: "btw::calls",
             op = req.operation.as_str(),
             method = %req.method,
             path = %req.path,
@@ -289,14 +304,62 @@ impl BtClient {
             status.as_u16(),
             call_started.elapsed(),
         );
-        page_or_failure(req, status, &text, (total_count, result_count), wait).map_err(
-            |(mut failure, status)| {
-                if let ApiError::Bt(bt) = &mut failure.error {
-                    bt.tracking_id = tracking.clone();
-                }
-                fail(failure, status)
-            },
-        )
+        page_or_failure(req, status, &text, counts, wait).map_err(|(mut failure, status)| {
+            if let ApiError::Bt(bt) = &mut failure.error {
+                bt.tracking_id = Some(tracking.clone());
+                bt.name_script_keys(req.body.as_ref());
+            }
+            fail(failure, status)
+        })
+    }
+
+    /// Sends the request, noting its final URL and headers in `record`.
+    async fn execute(
+        &self,
+        builder: reqwest::RequestBuilder,
+        record: &mut Option<CallRecord>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let request = builder.build()?;
+        if let Some(r) = record.as_mut() {
+            r.url = request.url().to_string();
+            r.request_headers = header_pairs(request.headers());
+        }
+        self.inner.http.execute(request).await
+    }
+
+    /// Completes a record with its duration and what `fill` adds, and keeps it.
+    fn finish_record(
+        &self,
+        record: Option<CallRecord>,
+        started: Instant,
+        fill: impl FnOnce(&mut CallRecord),
+    ) {
+        if let Some(mut r) = record {
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            fill(&mut r);
+            self.inner.recorder.record(r);
+        }
+    }
+
+    /// A record for this call when the recorder is on (filled in as the exchange goes).
+    fn start_record(&self, req: &Request, url: &str, tracking: &str) -> Option<CallRecord> {
+        if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
+            return None;
+        }
+        Some(CallRecord {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            operation: req.operation.as_str().to_string(),
+            method: req.method.to_string(),
+            url: url.to_string(),
+            request_headers: Vec::new(),
+            request_body: req.body.clone(),
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            duration_ms: 0,
+            tracking_id: tracking.to_string(),
+            error: None,
+        })
     }
 }
 
@@ -335,6 +398,30 @@ fn page_or_failure(
         error: ApiError::Bt(Box::new(bt)),
     };
     Err((failure, Some((status.as_u16(), code))))
+}
+
+/// `X-Total-Count` and `X-Result-Count` of a list answer.
+fn list_counts(headers: &reqwest::header::HeaderMap) -> (Option<u64>, Option<u64>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    (header("x-total-count"), header("x-result-count"))
+}
+
+/// Headers as (name, value) text pairs; the recorder redacts the secret ones.
+fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or("(not text)").to_string(),
+            )
+        })
+        .collect()
 }
 
 /// A failed attempt, with what a token refresh needs to know.

@@ -14,8 +14,8 @@ pub struct BtError {
     pub message: String,
     /// Schema validation details (`errors`), when BT sent them.
     pub errors: Vec<Value>,
-    /// The `APIGW-Tracking-Header` the call went with: what BT support asks for.
-    pub tracking_id: String,
+    /// The `APIGW-Tracking-Header` of the failing call: what BT support asks for.
+    pub tracking_id: Option<String>,
 }
 
 impl BtError {
@@ -56,7 +56,23 @@ impl BtError {
             reason: field("reason"),
             message,
             errors,
-            tracking_id: String::new(),
+            tracking_id: None,
+        }
+    }
+}
+
+impl BtError {
+    /// Adds to each validation error the script's `key` for its wire `field` (kept as it was),
+    /// read from the request BT refused.
+    pub(crate) fn name_script_keys(&mut self, request: Option<&Value>) {
+        for e in self.errors.iter_mut() {
+            let Some(obj) = e.as_object_mut() else {
+                continue;
+            };
+            let wire = obj.get("field").and_then(Value::as_str).unwrap_or("");
+            if let Some(key) = super::wire_path::script_key(request, wire) {
+                obj.insert("key".into(), Value::String(key));
+            }
         }
     }
 }
@@ -74,7 +90,12 @@ impl fmt::Display for BtError {
             write!(f, ": {}", self.message)?;
         }
         for e in &self.errors {
-            let field = e.get("field").and_then(Value::as_str).unwrap_or("");
+            // The script's own key when known; the wire path stays in the error map.
+            let field = e
+                .get("key")
+                .or_else(|| e.get("field"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
             if !field.is_empty() || !msg.is_empty() {
                 write!(f, "; {field}: {msg}")?;

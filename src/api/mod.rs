@@ -13,10 +13,12 @@ mod auth;
 mod client;
 mod error;
 mod operation;
+pub mod recorder;
 mod request;
 mod retry;
 pub(crate) mod snake;
 mod token;
+mod wire_path;
 
 pub mod address;
 pub mod ethernet;

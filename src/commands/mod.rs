@@ -42,7 +42,12 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     let daemon = matches!(cli.command, Command::Serve(_));
     let json =
         matches!(&cli.command, Command::Serve(a) if a.log_format == crate::cli::LogFormat::Json);
-    init_tracing(cli.global.verbose.max(u8::from(daemon)), json);
+    // Its info level is not a request for one line per BT call, as `-v` is.
+    init_tracing(
+        cli.global.verbose.max(u8::from(daemon)),
+        daemon && cli.global.verbose == 0,
+        json,
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,6 +75,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Command::Schedule(args) => schedule::command(&overrides, args).await,
             Command::Runs(args) => runs::command(&overrides, args),
             Command::Status(args) => status::command(&overrides, args),
+            Command::Completions { shell } => completions(shell),
         }
     });
     match outcome {
@@ -81,6 +87,14 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
+/// `btw completions SHELL`: the completion script, generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> Outcome {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "btw", &mut std::io::stdout());
+    Ok(code(exit::OK))
+}
+
 /// A usage failure (exit code 2) with this message.
 fn usage(message: impl std::fmt::Display) -> Failure {
     Failure::Usage {
@@ -89,13 +103,17 @@ fn usage(message: impl std::fmt::Display) -> Failure {
 }
 
 /// Every line has its time; `json`: one JSON object per line, for log shippers.
-fn init_tracing(verbose: u8, json: bool) {
+fn init_tracing(verbose: u8, quiet_calls: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
+    // The HTTP stack's own debug and trace lines say nothing about BT's API: btw's call lines
+    // (and, at -vvv, each exchange whole) do.
+    const QUIET: &str = "hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,tower_http=info,axum=info,notify=info";
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+        0 => "warn".to_string(),
+        1 if quiet_calls => "info,btw::calls=warn".to_string(),
+        1 => "info".to_string(),
+        2 => format!("debug,{QUIET}"),
+        _ => format!("trace,{QUIET}"),
     };
     let filter = EnvFilter::try_from_env("BTW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -24,6 +24,11 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     };
     let script = Script::from_file(&script_path)?;
     let session = Session::open(&settings, Some(&store)).await?;
+    if let Some(path) = &args.trace_http {
+        let file = std::fs::File::create(path)
+            .map_err(|e| usage(format!("--trace-http {}: {e}", path.display())))?;
+        session.client.recorder().trace_to(file);
+    }
     let cancel = Cancel::default();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {

@@ -9,6 +9,7 @@ mod cache;
 pub(crate) mod convert;
 pub mod limits;
 mod output;
+pub(crate) mod progress;
 mod resolver;
 
 pub use cache::compile_cached;

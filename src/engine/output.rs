@@ -26,6 +26,10 @@ impl LogLevel {
 pub trait Output: Send + Sync {
     fn print(&self, line: &str);
     fn log(&self, level: LogLevel, msg: &str);
+    /// Whether progress bars may be drawn: only on a terminal a person watches.
+    fn shows_progress(&self) -> bool {
+        false
+    }
 }
 
 /// Prints to the terminal: `print` to stdout (or stderr, to keep stdout for `--json`), logs to stderr.
@@ -41,6 +45,10 @@ impl Output for StdOutput {
         } else {
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
+    }
+    /// Prints going to stderr means `--json` (stdout is for the machine): no bars then either.
+    fn shows_progress(&self) -> bool {
+        !self.prints_to_stderr && std::io::IsTerminal::is_terminal(&std::io::stderr())
     }
     fn log(&self, level: LogLevel, msg: &str) {
         if level >= self.min_level {

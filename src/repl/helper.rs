@@ -1,11 +1,13 @@
 //! The rustyline helper: completion (modules, functions, variables, map keys, meta-commands),
 //! signature hints, multi-line validation and highlighting.
 
+mod keys;
 mod scan;
 
 use super::help::Docs;
 use super::render::Paint;
-use rhai::{Dynamic, Map};
+use keys::{map_keys, path_start, request_key_context, RequestKeys};
+use rhai::Dynamic;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
@@ -35,6 +37,8 @@ pub struct ReplHelper {
     pub paint: Paint,
     brackets: MatchingBracketHighlighter,
     files: FilenameCompleter,
+    /// Probed on first use, so the prompt comes up at once.
+    request_keys: std::sync::OnceLock<RequestKeys>,
 }
 
 impl ReplHelper {
@@ -45,6 +49,7 @@ impl ReplHelper {
             paint,
             brackets: MatchingBracketHighlighter::new(),
             files: FilenameCompleter::new(),
+            request_keys: std::sync::OnceLock::new(),
         }
     }
 
@@ -55,6 +60,11 @@ impl ReplHelper {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    fn request_keys(&self) -> &RequestKeys {
+        self.request_keys
+            .get_or_init(|| RequestKeys::probe(&self.docs))
+    }
+
     /// Completion candidates for the text before the cursor: (start of the replaced word, candidates).
     pub fn candidates(&self, before: &str) -> (usize, Vec<Pair>) {
         let trimmed = before.trim_start();
@@ -62,9 +72,25 @@ impl ReplHelper {
             return self.meta_candidates(before);
         }
         let start = word_start(before);
+        let start = start + path_start(&before[start..]);
         let word = &before[start..];
         if in_string_or_comment(before) {
             return (start, Vec::new());
+        }
+        // `numbers::ringfence(#{ar` → the keys the function's request reads.
+        if let Some((func, path, prefix)) = request_key_context(before) {
+            let mut out: Vec<Pair> = self
+                .request_keys()
+                .get(&func, &path)
+                .iter()
+                .filter(|k| k.starts_with(&prefix))
+                .map(|k| Pair {
+                    display: k.clone(),
+                    replacement: k.clone(),
+                })
+                .collect();
+            out.sort_by(|a, b| a.display.cmp(&b.display));
+            return (before.len() - prefix.len(), out);
         }
         // `var.key.` → keys of the map held by `var.key`.
         if let Some(dot) = word.rfind('.') {
@@ -129,7 +155,9 @@ impl ReplHelper {
                 });
             }
         }
-        if call_paren {
+        // `wh` means `whc::` more often than `while`: a module that matches hides the keywords.
+        let module_matches = self.docs.modules.iter().any(|m| m.name.starts_with(word));
+        if call_paren && !module_matches {
             for k in KEYWORDS {
                 if k.starts_with(word) {
                     out.push(Pair {
@@ -197,6 +225,12 @@ impl ReplHelper {
             return None;
         }
         let name = enclosing_call(line)?;
+        if let Some(keys) = self.request_hint(&name) {
+            return Some(ReplHint {
+                display: keys,
+                completion: None,
+            });
+        }
         let sigs: Vec<String> = self
             .docs
             .lookup(&name)
@@ -210,6 +244,14 @@ impl ReplHelper {
             display: format!("   {}", sigs.join("  |  ")),
             completion: None,
         })
+    }
+}
+
+impl ReplHelper {
+    /// `   numbers::ringfence(#{area_code, service_id, …})` for a function that reads a request map.
+    fn request_hint(&self, func: &str) -> Option<String> {
+        let keys = self.request_keys().get(func, "");
+        (!keys.is_empty()).then(|| format!("   {func}(#{{{}}})", keys.join(", ")))
     }
 }
 
@@ -317,7 +359,7 @@ fn word_start(before: &str) -> usize {
     before
         .char_indices()
         .rev()
-        .take_while(|&(_, c)| c.is_alphanumeric() || c == '_' || c == ':' || c == '.')
+        .take_while(|&(_, c)| c.is_alphanumeric() || matches!(c, '_' | ':' | '.' | '[' | ']'))
         .last()
         .map(|(i, _)| i)
         .unwrap_or(before.len())
@@ -353,31 +395,6 @@ fn enclosing_call(before: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// Keys of the map at `path` (`q` or `order.site`) among the session's variables.
-fn map_keys(snap: &Snapshot, path: &str) -> Vec<String> {
-    let mut parts = path.split('.');
-    let Some(first) = parts.next() else {
-        return Vec::new();
-    };
-    let Some((_, mut value)) = snap.vars.iter().find(|(n, _)| n == first).cloned() else {
-        return Vec::new();
-    };
-    for part in parts {
-        let next = value
-            .read_lock::<Map>()
-            .and_then(|m| m.get(part).map(Dynamic::flatten_clone));
-        match next {
-            Some(v) => value = v,
-            None => return Vec::new(),
-        }
-    }
-    let keys = value
-        .read_lock::<Map>()
-        .map(|m| m.keys().map(|k| k.to_string()).collect())
-        .unwrap_or_default();
-    keys
 }
 
 fn common_prefix<'a>(mut items: impl Iterator<Item = &'a str>) -> String {

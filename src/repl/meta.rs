@@ -1,4 +1,4 @@
-//! Meta-commands (`:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`) and the session's
+//! Meta-commands (`:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`) and the session's
 //! record of successful statements that `:save` turns into a recipe.
 
 use std::path::PathBuf;
@@ -14,6 +14,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "show the profile, base URL, CUG and billing account",
     ),
     (":vars", "list the session's variables and functions"),
+    (
+        ":last",
+        "show the last BT call: method, URL, headers (secrets redacted), bodies, status, time, tracking id",
+    ),
+    (":calls [N]", "show the last N BT calls (default 5)"),
     (
         ":load FILE",
         "run a .rhai file into the session (its variables and functions stay)",
@@ -35,6 +40,8 @@ pub enum Meta {
     Help(Option<String>),
     Profile,
     Vars,
+    /// `:last` is `Calls(1)`.
+    Calls(usize),
     Load(PathBuf),
     Save(PathBuf),
     Reset,
@@ -65,6 +72,12 @@ pub fn parse(line: &str) -> Option<Meta> {
         "help" | "h" | "?" => Meta::Help(arg_opt),
         "profile" => Meta::Profile,
         "vars" => Meta::Vars,
+        "last" => Meta::Calls(1),
+        "calls" => match arg_opt.as_deref().map(str::parse::<usize>) {
+            None => Meta::Calls(5),
+            Some(Ok(n)) if n > 0 => Meta::Calls(n),
+            Some(_) => Meta::Bad("usage: :calls [N] (N a whole number above 0)".into()),
+        },
         "load" | "l" => need_file(Meta::Load, ":load FILE.rhai"),
         "save" | "s" => need_file(Meta::Save, ":save FILE.rhai"),
         "reset" => Meta::Reset,
@@ -124,17 +137,26 @@ impl Transcript {
         self.entries.is_empty()
     }
 
-    /// The session as a recipe: a `//!` header, then each statement, terminated so they parse
-    /// as one script; the last one stays an expression, so the recipe's result is the session's
+    /// The session as a recipe: a `//!` header, then each statement that matters (inspection
+    /// lines are left out), terminated so they parse as one script; the last one stays an expression, so the recipe's result is the session's
     /// last result.
+    /// How many statements the recipe keeps (see [`super::keep`]).
+    pub fn kept_len(&self) -> usize {
+        super::keep::kept(&self.entries).len()
+    }
+
     pub fn to_recipe(&self, name: &str, profile: &str) -> String {
         let mut out = format!(
             "//! name: {}\n//! params:\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
             name.replace('\n', " "),
             chrono::Local::now().format("%Y-%m-%d %H:%M")
         );
-        let n = self.entries.len();
-        for (i, e) in self.entries.iter().enumerate() {
+        let entries: Vec<&String> = super::keep::kept(&self.entries)
+            .into_iter()
+            .filter_map(|i| self.entries.get(i))
+            .collect();
+        let n = entries.len();
+        for (i, e) in entries.into_iter().enumerate() {
             // Doc comments (`//!`) belong only at the top of a file.
             let body: Vec<&str> = e
                 .lines()
@@ -186,6 +208,9 @@ mod tests {
         assert!(matches!(parse(":load"), Some(Meta::Bad(_))));
         assert!(matches!(parse(":frobnicate"), Some(Meta::Bad(_))));
         assert_eq!(parse(":q"), Some(Meta::Quit));
+        assert_eq!(parse(":last"), Some(Meta::Calls(1)));
+        assert_eq!(parse(":calls 3"), Some(Meta::Calls(3)));
+        assert!(matches!(parse(":calls x"), Some(Meta::Bad(_))));
         assert_eq!(
             parse(":notify hello there"),
             Some(Meta::Notify("hello there".into()))

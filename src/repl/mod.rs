@@ -4,16 +4,19 @@
 //!
 //! - [`helper`]: the rustyline helper (completion, hints, validator, highlighting);
 //! - [`help`]: signatures, docs and examples read from the engine;
-//! - [`render`]: values as coloured, indented text;
-//! - [`meta`]: `:help`, `:profile`, `:load`, `:save`, `:reset`, `:quit`;
+//! - [`render`]: values as coloured, indented text (`table`: lists of maps as tables);
+//! - [`keep`]: which statements `:save` keeps;
+//! - [`meta`]: `:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`;
 //! - [`session`]: one persistent scope and the evaluation of each input.
 
 pub mod defs;
 pub mod help;
 pub mod helper;
+mod keep;
 pub mod meta;
 pub mod render;
 mod session;
+mod table;
 
 use crate::config::Settings;
 use crate::engine::Cancel;
@@ -245,6 +248,7 @@ fn interact(
             }
             Some(Meta::Profile) => println!("{}", session.profile_text()),
             Some(Meta::Vars) => println!("{}", session.vars_text()),
+            Some(Meta::Calls(n)) => println!("{}", session.calls_text(n)),
             Some(Meta::Reset) => {
                 session.reset();
                 println!("session reset: no variables or functions");

@@ -33,6 +33,8 @@ pub(crate) struct Session {
     cug: String,
     billing_account: String,
     data_dir: PathBuf,
+    /// For `:last` and `:calls`: the client records its exchanges for the session.
+    client: BtClient,
     pub paint: Paint,
 }
 
@@ -64,8 +66,9 @@ impl Session {
             cancel.clone(),
         );
         let base_url = client.base_url().to_string();
+        client.recorder().enable();
         let mut rt = Runtime::new(RuntimeConfig {
-            client,
+            client: client.clone(),
             handle: handle.clone(),
             profile: settings.profile,
             cug: settings.cug.clone(),
@@ -94,6 +97,7 @@ impl Session {
             cug: settings.cug.clone(),
             billing_account: settings.billing_account.clone(),
             data_dir: settings.data_dir.clone(),
+            client,
             paint: Paint::plain(),
         };
         s.reset();
@@ -139,6 +143,19 @@ impl Session {
             self.billing_account,
             self.data_dir.display()
         )
+    }
+
+    /// `:last` / `:calls N`: the last BT exchanges, oldest first.
+    pub fn calls_text(&self, n: usize) -> String {
+        let calls = self.client.recorder().last(n);
+        if calls.is_empty() {
+            return "no BT call yet in this session".into();
+        }
+        calls
+            .iter()
+            .map(|c| c.detail())
+            .collect::<Vec<_>>()
+            .join(&format!("\n{}\n", self.paint.dim("---")))
     }
 
     pub fn vars_text(&self) -> String {
@@ -196,7 +213,7 @@ impl Session {
         match self.eval(&script) {
             Ok(v) => {
                 self.transcript.push(text);
-                if let Some(out) = render::render_result(&v, self.paint) {
+                if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
                 }
             }
@@ -213,7 +230,7 @@ impl Session {
         match self.eval(&script) {
             Ok(v) => {
                 self.transcript.push(&script.source);
-                if let Some(out) = render::render_result(&v, self.paint) {
+                if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
                 }
             }
@@ -234,12 +251,20 @@ impl Session {
             .transcript
             .to_recipe(&format!("{name} (saved REPL session)"), self.profile.name());
         match std::fs::write(path, text) {
-            Ok(()) => println!(
-                "saved {} statements to {} (run it with: btw run {})",
-                self.transcript.len(),
-                path.display(),
-                path.display()
-            ),
+            Ok(()) => {
+                let kept = self.transcript.kept_len();
+                let dropped = self.transcript.len() - kept;
+                let note = if dropped > 0 {
+                    format!(", {dropped} inspection lines left out")
+                } else {
+                    String::new()
+                };
+                println!(
+                    "saved {kept} statements to {}{note} (run it with: btw run {})",
+                    path.display(),
+                    path.display()
+                )
+            }
             Err(e) => eprintln!(
                 "{}",
                 render_failure(

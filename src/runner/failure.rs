@@ -283,11 +283,24 @@ pub fn classify(engine: &Engine, script: &Script, err: &EvalAltResult) -> Failur
         },
         EvalAltResult::ErrorRuntime(value, _) => runtime_error(value, location),
         other => Failure::Script {
-            message: other.to_string(),
+            message: without_position(other),
             location,
             value: None,
         },
     }
+}
+
+/// Rhai's message without the ` (line 1, position 5)` it ends with: the location is shown already.
+fn without_position(err: &EvalAltResult) -> String {
+    let text = err.to_string();
+    let pos = err.position();
+    if pos.is_none() {
+        return text;
+    }
+    let suffix = format!(" ({pos})");
+    text.strip_suffix(&suffix)
+        .map(str::to_string)
+        .unwrap_or(text)
 }
 
 /// Rhai says `Function not found: whc::company (i64)`; add what the function does take.

@@ -15,6 +15,7 @@ mod daemon_store;
 mod daemon_support;
 mod ethernet;
 mod examples;
+mod explore;
 mod hostile;
 mod journey;
 mod porting;

@@ -6,9 +6,9 @@ use rexpect::session::PtySession;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const PROMPT: &str = "btw:sandbox> ";
+pub(crate) const PROMPT: &str = "btw:sandbox> ";
 
-fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
+pub(crate) fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
     // A wide terminal, so long inputs do not wrap (the editor's only `\n` is then the Enter).
     let mut cmd = std::process::Command::new("sh");
     cmd.env_clear()
@@ -32,7 +32,7 @@ fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
 }
 
 /// Types without pressing Enter.
-fn type_keys(p: &mut PtySession, keys: &str) {
+pub(crate) fn type_keys(p: &mut PtySession, keys: &str) {
     p.send(keys).unwrap();
     p.flush().unwrap();
 }
@@ -40,7 +40,7 @@ fn type_keys(p: &mut PtySession, keys: &str) {
 /// Types a line, then waits for what it should print (when `expect` is not empty) and the next
 /// prompt. The line editor redraws the line (and its prompt) on every key, always with `\r`;
 /// the first `\n` is the Enter.
-fn line(p: &mut PtySession, input: &str, expect: &str) -> String {
+pub(crate) fn line(p: &mut PtySession, input: &str, expect: &str) -> String {
     p.send_line(input).unwrap();
     p.exp_string("\n").unwrap();
     if !expect.is_empty() {
@@ -83,8 +83,8 @@ fn a_session_through_a_terminal() {
     type_keys(&mut p, "whc::qu");
     type_keys(&mut p, "\t");
     p.exp_string("whc::qualify_company(").unwrap();
-    // The hint shows the signature of the call being typed.
-    let got = p.exp_string("whc::qualify_company(request");
+    // The hint lists the request keys of the call being typed.
+    let got = p.exp_string("whc::qualify_company(#{name, domain");
     assert!(got.is_ok(), "{got:?}");
     p.send_control('c').unwrap();
     p.exp_string(PROMPT).unwrap();

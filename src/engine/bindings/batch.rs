@@ -172,6 +172,7 @@ fn run_in_turn(rt: &Runtime, dir: &Path, ast: &rhai::AST, all: Vec<Map>) -> Vec<
 /// Runs the items on the blocking pool, `concurrency` at a time, until the run is cancelled.
 fn run_concurrently(
     rt: &Arc<Runtime>,
+    recipe: &str,
     dir: &Path,
     ast: &rhai::AST,
     all: Vec<Map>,
@@ -199,6 +200,11 @@ fn run_concurrently(
             });
         }
         let mut results: Vec<Option<Map>> = vec![None; n];
+        let mut progress = crate::engine::progress::Progress::items(
+            rt.out.as_ref(),
+            &format!("batch::run {recipe}"),
+            n as u64,
+        );
         loop {
             // Stop waiting when the run is cancelled or times out: items not started yet are
             // dropped, running ones stop at their next operation.
@@ -210,7 +216,11 @@ fn run_concurrently(
                 }
             };
             match joined {
-                Some(Ok((i, r))) => results[i] = Some(r),
+                Some(Ok((i, r))) => {
+                    let ok = r.get("ok").and_then(|v| v.as_bool().ok()) == Some(true);
+                    progress.item_done(ok);
+                    results[i] = Some(r);
+                }
                 Some(Err(_)) => {}
                 None => break,
             }
@@ -262,7 +272,7 @@ fn run_batch(
     let results = if rt.batch_depth > 0 {
         run_in_turn(&rt, &dir, &ast, all_params)
     } else {
-        run_concurrently(&rt, &dir, &ast, all_params, concurrency as usize)
+        run_concurrently(&rt, recipe, &dir, &ast, all_params, concurrency as usize)
     };
     if cancel.is_cancelled() {
         let token = if cancel.is_timed_out() {

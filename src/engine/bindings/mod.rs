@@ -12,6 +12,7 @@ mod events;
 mod numbers;
 mod order;
 mod port;
+mod request_error;
 mod schedule;
 mod util;
 mod wait;
@@ -108,7 +109,8 @@ pub(crate) fn block_on<T>(
 }
 
 /// A failed BT call as a script error: a map a `catch` can read
-/// (`kind`, `status`, `code`, `reason`, `message`, `operation`, `summary`).
+/// (`kind`, `status`, `code`, `reason`, `message`, `operation`, `summary`, and for BT's
+/// answers `tracking_id` and validation `errors` with each wire `field` and script `key`).
 pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
     let mut m = Map::new();
     let summary = e.to_string();
@@ -118,14 +120,14 @@ pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
             m.insert("code".into(), bt.code.clone().into());
             m.insert("reason".into(), bt.reason.clone().into());
             m.insert("message".into(), bt.message.clone().into());
-            if !bt.tracking_id.is_empty() {
-                m.insert("tracking_id".into(), bt.tracking_id.clone().into());
-            }
             if !bt.errors.is_empty() {
                 m.insert(
                     "errors".into(),
                     to_dynamic(&Value::Array(bt.errors.clone())),
                 );
+            }
+            if let Some(t) = &bt.tracking_id {
+                m.insert("tracking_id".into(), t.clone().into());
             }
             ("bt", &bt.operation)
         }
@@ -144,7 +146,8 @@ pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from_map(m), pos).into()
 }
 
-/// Reads a script map into a typed argument; unknown keys and wrong types are errors naming the function.
+/// Reads a script map into a typed argument; unknown keys and wrong types are errors naming the
+/// function, the key path and what was given (see [`request_error`]).
 pub(crate) fn arg<T: DeserializeOwned>(
     ctx: &NativeCallContext,
     func: &str,
@@ -152,7 +155,7 @@ pub(crate) fn arg<T: DeserializeOwned>(
 ) -> RhaiResult<T> {
     let json =
         to_json(&Dynamic::from_map(map)).map_err(|e| script_error(ctx, format!("{func}: {e}")))?;
-    serde_json::from_value(json).map_err(|e| script_error(ctx, format!("{func}: {e}")))
+    request_error::decode(func, json).map_err(|msg| script_error(ctx, msg))
 }
 
 /// A JSON answer from BT as a script value with snake_case keys.

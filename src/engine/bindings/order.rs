@@ -17,7 +17,8 @@ pub mod order_module {
     use std::time::Duration;
 
     /// Creates an order (not yet submitted). Returns `#{id, external_id}`.
-    /// `company` is either new (`name, domain, group, service_id, qualification_id`) or existing
+    /// `company` is either new (`name, domain, group, service_id, qualification_id`; `group`
+    /// defaults to the reseller's first customer group, as in `whc::qualify_company`) or existing
     /// (`service_id` alone, for follow-on orders; with `action: "delete"` it ceases the company);
     /// `sites: [#{name, nad_key, location_code}]`, `numbers: [#{start, end}]`,
     /// `users: [#{first_name, last_name, username, extension, email, number, licence, add_ons,
@@ -41,8 +42,11 @@ pub mod order_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Dynamic> {
-        let spec: OrderSpec = arg(&ctx, "order::create", spec)?;
+        let mut spec: OrderSpec = arg(&ctx, "order::create", spec)?;
         let rt = runtime(&ctx)?;
+        if spec.company.name.is_some() && spec.company.group.is_none() {
+            spec.company.group = Some(crate::engine::bindings::whc::default_group(&ctx, &rt)?);
+        }
         let cug = spec.cug.clone().unwrap_or_else(|| rt.cug.clone());
         let billing = spec
             .billing_account

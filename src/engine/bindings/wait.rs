@@ -95,6 +95,11 @@ pub(crate) fn wait_for_order(
     // Subscribe before the first fetch, so an event between the two is not missed.
     let mut rx = rt.events.as_ref().map(|h| h.subscribe());
     let mut last = String::new();
+    let mut warned_pending = false;
+    let progress = crate::engine::progress::Progress::waiting(
+        rt.out.as_ref(),
+        format!("order {order_id}: waiting"),
+    );
     loop {
         let order = block_on(
             ctx,
@@ -108,8 +113,11 @@ pub(crate) fn wait_for_order(
             .unwrap_or("")
             .to_string();
         if state != last {
-            rt.out
-                .log(LogLevel::Info, &format!("order {order_id}: {state}"));
+            progress.suspend(|| {
+                rt.out
+                    .log(LogLevel::Info, &format!("order {order_id}: {state}"))
+            });
+            progress.set_message(format!("order {order_id}: {state}, waiting"));
             last = state.clone();
         }
         match judge(&order) {
@@ -118,6 +126,14 @@ pub(crate) fn wait_for_order(
                 return Err(wait_error(ctx, kind, order_id, &state, message))
             }
             Verdict::Continue => {}
+        }
+        if state == "pending" && !warned_pending {
+            // A created order stays pending until submitted: the wait would only time out.
+            warned_pending = true;
+            progress.suspend(|| rt.out.log(
+                LogLevel::Warn,
+                &format!("order {order_id} was never submitted (still pending): it will not move until order::submit(\"{order_id}\")"),
+            ));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -18,6 +18,21 @@ fn reseller_data(
     )
 }
 
+/// The customer group a new company gets when the script names none: the reseller's first,
+/// as `whc::qualify_company` and `order::create` both default it.
+pub(super) fn default_group(
+    ctx: &NativeCallContext,
+    rt: &crate::engine::Runtime,
+) -> crate::engine::bindings::RhaiResult<String> {
+    let me = reseller_data(ctx, rt)?;
+    Ok(me
+        .get("customerGroups")
+        .and_then(|g| g.get(0))
+        .and_then(|g| g.as_str())
+        .unwrap_or_default()
+        .to_string())
+}
+
 #[export_module]
 pub mod whc_module {
     use super::reseller_data;
