@@ -205,16 +205,7 @@ impl Settings {
     }
 
     pub fn load_with(over: &Overrides, env: EnvFn) -> Result<Settings, ConfigError> {
-        let file_path = over
-            .config_file
-            .clone()
-            .or_else(|| env("BTW_CONFIG").map(PathBuf::from))
-            .or_else(|| Some(PathBuf::from("btw.toml")).filter(|p| p.exists()))
-            .or_else(|| {
-                dirs::config_dir()
-                    .map(|d| d.join("btw").join("btw.toml"))
-                    .filter(|p| p.exists())
-            });
+        let file_path = config_file_path(over, env);
         let file = match &file_path {
             Some(p) => read_config_file(p)?,
             None => ConfigFile::default(),
@@ -250,15 +241,8 @@ impl Settings {
         let client_secret = pick("BTW_CLIENT_SECRET", &section.client_secret)
             .or_else(|| sandbox.then(|| "btw-sandbox-secret".to_string()))
             .unwrap_or_default();
-        if !sandbox && (client_key.is_empty() || client_secret.is_empty()) {
-            return Err(ConfigError(format!(
-                "the {profile} profile needs your BT app's consumer key and secret: set BTW_CLIENT_KEY and BTW_CLIENT_SECRET, or client_key and client_secret under [profiles.{profile}] in btw.toml"
-            )));
-        }
-        if !sandbox && cug.is_empty() {
-            return Err(ConfigError(format!(
-                "the {profile} profile needs your CUG id (Business Zone): set BTW_CUG or cug under [profiles.{profile}] in btw.toml"
-            )));
+        if !sandbox {
+            require_account(profile, &client_key, &client_secret, &cug)?;
         }
         let file_name = file_path.as_deref().unwrap_or(Path::new("btw.toml"));
         let limits = limits_from(&file.limits, file_name, env)?;
@@ -297,6 +281,40 @@ impl Settings {
             "the live profile places real orders; run again with --confirm-live to allow calls that change anything at BT".to_string()
         })
     }
+}
+
+/// `--config`, `BTW_CONFIG`, `./btw.toml`, or btw.toml in the user's config folder: the first
+/// that is given or exists.
+fn config_file_path(over: &Overrides, env: EnvFn) -> Option<PathBuf> {
+    over.config_file
+        .clone()
+        .or_else(|| env("BTW_CONFIG").map(PathBuf::from))
+        .or_else(|| Some(PathBuf::from("btw.toml")).filter(|p| p.exists()))
+        .or_else(|| {
+            dirs::config_dir()
+                .map(|d| d.join("btw").join("btw.toml"))
+                .filter(|p| p.exists())
+        })
+}
+
+/// BT's test and live hosts need the reseller's own app credentials and CUG.
+fn require_account(
+    profile: Profile,
+    client_key: &str,
+    client_secret: &str,
+    cug: &str,
+) -> Result<(), ConfigError> {
+    if client_key.is_empty() || client_secret.is_empty() {
+        return Err(ConfigError(format!(
+            "the {profile} profile needs your BT app's consumer key and secret: set BTW_CLIENT_KEY and BTW_CLIENT_SECRET, or client_key and client_secret under [profiles.{profile}] in btw.toml"
+        )));
+    }
+    if cug.is_empty() {
+        return Err(ConfigError(format!(
+            "the {profile} profile needs your CUG id (Business Zone): set BTW_CUG or cug under [profiles.{profile}] in btw.toml"
+        )));
+    }
+    Ok(())
 }
 
 /// The file's limits with the environment's overrides, each checked against its range.

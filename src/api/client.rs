@@ -288,22 +288,7 @@ impl BtClient {
                 None,
             )
         })?;
-        // One line per call at `-v`: what BT support needs to find it again.
-        tracing::info!(
-            target: "btw::calls",
-            op = req.operation.as_str(),
-            method = %req.method,
-            path = %req.path,
-            status = status.as_u16(),
-            ms = call_started.elapsed().as_millis() as u64,
-            tracking = %tracking,
-            "BT call"
-        );
-        crate::metrics::bt_call(
-            req.operation.as_str(),
-            status.as_u16(),
-            call_started.elapsed(),
-        );
+        note_call(req, status.as_u16(), call_started, &tracking);
         page_or_failure(req, status, &text, counts, wait).map_err(|(mut failure, status)| {
             if let ApiError::Bt(bt) = &mut failure.error {
                 bt.tracking_id = Some(tracking.clone());
@@ -465,4 +450,19 @@ pub(super) fn transport_error(
         detail,
         maybe_sent: !e.is_connect(),
     }
+}
+
+/// One line per answered call at `-v` (what BT support needs to find it again), and its metrics.
+fn note_call(req: &Request, status: u16, started: Instant, tracking: &str) {
+    tracing::info!(
+        target: "btw::calls",
+        op = req.operation.as_str(),
+        method = %req.method,
+        path = %req.path,
+        status,
+        ms = started.elapsed().as_millis() as u64,
+        tracking = %tracking,
+        "BT call"
+    );
+    crate::metrics::bt_call(req.operation.as_str(), status, started.elapsed());
 }

@@ -158,63 +158,17 @@ fn interact(
     session.paint = paint;
     let docs = Arc::new(Docs::from_engine(&session.engine));
     let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-    let config = Config::builder()
-        .completion_type(CompletionType::List)
-        .auto_add_history(true)
-        .history_ignore_space(true)
-        .max_history_size(5000)
-        .map(|b| b.build())
-        .unwrap_or_default();
-    let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> =
-        match Editor::with_config(config) {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("error: cannot start the line editor: {e}");
-                return exit::INTERNAL;
-            }
-        };
-    editor.set_helper(Some(ReplHelper::new(docs.clone(), snapshot.clone(), paint)));
+    let mut editor = match new_editor(ReplHelper::new(docs.clone(), snapshot.clone(), paint)) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot start the line editor: {e}");
+            return exit::INTERNAL;
+        }
+    };
     let history = settings.data_dir.join("repl_history");
     let _ = std::fs::create_dir_all(&settings.data_dir);
     let _ = editor.load_history(&history);
-
-    // Notifications (and `:notify`) reach the terminal through rustyline's external printer,
-    // which redraws the line being edited below them.
-    let (notify_tx, notify_rx) = notification_sink();
-    if let Some(external) = notifications {
-        let tx = notify_tx.clone();
-        std::thread::spawn(move || {
-            for line in external {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let printer = editor.create_external_printer().ok();
-    std::thread::spawn(move || {
-        let mut printer = printer;
-        for line in notify_rx {
-            let text = if line.ends_with('\n') {
-                line
-            } else {
-                format!("{line}\n")
-            };
-            match printer.as_mut() {
-                Some(p) => {
-                    if p.print(text.clone()).is_err() {
-                        print!("{text}");
-                    }
-                }
-                None => {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(text.as_bytes());
-                    let _ = out.flush();
-                }
-            }
-        }
-    });
+    let notify_tx = start_printer(&mut editor, notifications);
 
     println!("{}", session.banner());
     let prompt = format!("btw:{}> ", settings.profile.name());
@@ -239,29 +193,98 @@ fn interact(
         }
         match meta::parse(text) {
             Some(Meta::Quit) => break,
-            Some(Meta::Help(name)) => {
-                let out = match name {
-                    Some(n) => docs.help(&n, paint),
-                    None => docs.overview(paint),
-                };
-                println!("{out}");
-            }
-            Some(Meta::Profile) => println!("{}", session.profile_text()),
-            Some(Meta::Vars) => println!("{}", session.vars_text()),
-            Some(Meta::Calls(n)) => println!("{}", session.calls_text(n)),
-            Some(Meta::Reset) => {
-                session.reset();
-                println!("session reset: no variables or functions");
-            }
-            Some(Meta::Load(path)) => session.load(&path),
-            Some(Meta::Save(path)) => session.save(&path),
-            Some(Meta::Notify(text)) => notify_later(&notify_tx, &text),
-            Some(Meta::Bad(msg)) => eprintln!("{}", paint.red(&msg)),
+            Some(meta) => run_meta(&mut session, meta, &docs, paint, &notify_tx),
             None => session.eval_and_print(&line),
         }
     }
     let _ = editor.save_history(&history);
     exit::OK
+}
+
+type LineEditor = Editor<ReplHelper, rustyline::history::DefaultHistory>;
+
+fn new_editor(helper: ReplHelper) -> rustyline::Result<LineEditor> {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .auto_add_history(true)
+        .history_ignore_space(true)
+        .max_history_size(5000)
+        .map(|b| b.build())
+        .unwrap_or_default();
+    let mut editor: LineEditor = Editor::with_config(config)?;
+    editor.set_helper(Some(helper));
+    Ok(editor)
+}
+
+/// Notifications (and `:notify`) reach the terminal through rustyline's external printer,
+/// which redraws the line being edited below them; the sender feeds it.
+fn start_printer(
+    editor: &mut LineEditor,
+    notifications: Option<mpsc::Receiver<String>>,
+) -> mpsc::Sender<String> {
+    let (notify_tx, notify_rx) = notification_sink();
+    if let Some(external) = notifications {
+        let tx = notify_tx.clone();
+        std::thread::spawn(move || {
+            for line in external {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let printer = editor.create_external_printer().ok();
+    std::thread::spawn(move || {
+        let mut printer = printer;
+        for line in notify_rx {
+            let text = if line.ends_with('\n') {
+                line
+            } else {
+                format!("{line}\n")
+            };
+            let printed = printer
+                .as_mut()
+                .is_some_and(|p| p.print(text.clone()).is_ok());
+            if !printed {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        }
+    });
+    notify_tx
+}
+
+/// Carries out a `:` command other than `:quit`.
+fn run_meta(
+    session: &mut Session,
+    meta: Meta,
+    docs: &Docs,
+    paint: Paint,
+    notify_tx: &mpsc::Sender<String>,
+) {
+    match meta {
+        Meta::Quit => {}
+        Meta::Help(name) => {
+            let out = match name {
+                Some(n) => docs.help(&n, paint),
+                None => docs.overview(paint),
+            };
+            println!("{out}");
+        }
+        Meta::Profile => println!("{}", session.profile_text()),
+        Meta::Vars => println!("{}", session.vars_text()),
+        Meta::Calls(n) => println!("{}", session.calls_text(n)),
+        Meta::Reset => {
+            session.reset();
+            println!("session reset: no variables or functions");
+        }
+        Meta::Load(path) => session.load(&path),
+        Meta::Save(path) => session.save(&path),
+        Meta::Notify(text) => notify_later(notify_tx, &text),
+        Meta::Bad(msg) => eprintln!("{}", paint.red(&msg)),
+    }
 }
 
 /// `:notify [+SECS] text`: sends `text` through the notification path, after SECS when given

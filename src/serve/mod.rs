@@ -156,21 +156,8 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         runs: slots::RunSlots::new(opts.max_concurrent),
         alerts: settings.console.webhook_url.is_some(),
     });
-    let clock: Arc<dyn Clock> = if settings.profile == Profile::Sandbox {
-        Arc::new(scheduler::SandboxClock(session.client.clone()))
-    } else {
-        Arc::new(schedule::SystemClock)
-    };
-    tracing::info!(
-        "serving {} (profile {}, store {}){}",
-        dir.display(),
-        settings.profile,
-        store.path().display(),
-        session
-            .listener_url()
-            .map(|u| format!(", notifications on {u}"))
-            .unwrap_or_default()
-    );
+    let clock = daemon_clock(settings, &session);
+    say_serving(settings, &session, &dir, &store);
     // Runs a stop or a crash left unfinished resume first, replaying what they had done.
     daemon.resume_unfinished().await;
     let (stop, stop_rx) = tokio_watch::channel(false);
@@ -219,6 +206,29 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     session.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The sandbox's clock under the sandbox profile (so a moved sandbox clock moves the
+/// schedule), the machine's otherwise.
+fn daemon_clock(settings: &Settings, session: &Session) -> Arc<dyn Clock> {
+    if settings.profile == Profile::Sandbox {
+        Arc::new(scheduler::SandboxClock(session.client.clone()))
+    } else {
+        Arc::new(schedule::SystemClock)
+    }
+}
+
+fn say_serving(settings: &Settings, session: &Session, dir: &Path, store: &Store) {
+    tracing::info!(
+        "serving {} (profile {}, store {}){}",
+        dir.display(),
+        settings.profile,
+        store.path().display(),
+        session
+            .listener_url()
+            .map(|u| format!(", notifications on {u}"))
+            .unwrap_or_default()
+    );
 }
 
 /// The daemon's session: its sandbox subscription is durable, under an id kept in its store, so
