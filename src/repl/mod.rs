@@ -42,27 +42,6 @@ pub fn notification_sink() -> (mpsc::Sender<String>, mpsc::Receiver<String>) {
     mpsc::channel()
 }
 
-/// Bridges a broadcast of notification lines into a [`notification_sink`] receiver.
-pub fn from_broadcast(mut rx: tokio::sync::broadcast::Receiver<String>) -> mpsc::Receiver<String> {
-    let (tx, out) = mpsc::channel();
-    tokio::spawn(async move {
-        loop {
-            match rx.recv().await {
-                Ok(line) => {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let _ = tx.send(format!("({n} notifications skipped)"));
-                }
-                Err(_) => break,
-            }
-        }
-    });
-    out
-}
-
 /// Whether a notification is about an order this session made (its externalId is the session's,
 /// `btw-<run id>-<step>`; other processes' orders are not this session's business).
 fn of_session(n: &crate::store::Notification, run_id: &str) -> bool {
