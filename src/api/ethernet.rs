@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
 const QUALIFY: &str =
-    "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
+    "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
 const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
 const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
 const ORDERS: &str = "/tmf-api/productOrderingManagement/v4";

@@ -88,3 +88,38 @@ async fn ethernet_errors_are_catchable() {
         assert!(!seen[key]["message"].as_str().unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_script_quotes_a_modify_of_a_live_service() {
+    let sb = eth_sandbox().await;
+    let src = r#"
+        let ends = #{product: "EtherwayFibre", term: 36, a_end: "IP5 3RE", b_end: "B1 2HF"};
+        let q = ethernet::quote(ends + #{bandwidth: 1000});
+        let ten = ethernet::quote(ends + #{bandwidth: 10000});
+        let o = ethernet::order(#{quote_id: q.id, site_contact: #{name: "Ann Other", phone: "07700900123"}});
+        let service = order::wait(o.id, "completed", 30).product_order_item[0].product.id;
+        let up = ethernet::quote(#{action: "modify", service_id: service, bandwidth: 10000});
+        let seen = #{up: up, ten: ten, service: service};
+        try { ethernet::quote(#{action: "modify", service_id: "ETH999999", bandwidth: 10000}); }
+        catch (e) { seen.unknown = e; }
+        try { ethernet::quote(#{action: "modify", bandwidth: 10000}); }
+        catch (e) { seen.no_service = e; }
+        seen
+    "#;
+    let (outcome, lines) = run_text(client(&sb.base_url()), src).await;
+    let seen = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    let item = &seen["up"]["quote_item"][0];
+    assert_eq!(item["action"], "modify", "{}", seen["up"]);
+    assert_eq!(item["product"]["id"], seen["service"]);
+    assert_eq!(seen["up"]["rental"], seen["ten"]["rental"]);
+    assert_eq!(seen["up"]["install"], seen["ten"]["install"]);
+    assert_eq!(
+        seen["unknown"]["reason"], "ServiceNotFound",
+        "{}",
+        seen["unknown"]
+    );
+    let msg = seen["no_service"].to_string();
+    assert!(msg.contains("service_id"), "{msg}");
+}

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
-const POQ: &str =
-    "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
+const POQ: &str = "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
 const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
 const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
 const ORDER: &str = "/tmf-api/productOrderingManagement/v4/productOrder";

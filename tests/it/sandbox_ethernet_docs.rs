@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
+/// TMF679 v4 throughout: the v4 resource name, not v5's `checkProductOfferingQualification`.
+const POQ: &str = "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
 const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
 const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
 const ORDER: &str = "/tmf-api/productOrderingManagement/v4/productOrder";
@@ -522,9 +524,38 @@ async fn a_slot_search_has_an_href_that_answers() {
         .post(SLOTS, json!({"relatedPlace": {"postcode": "IP5 3RE"}}))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
+    // Answered at once with every free slot: the search is `done` (TMF646's status).
+    assert_eq!(r.s("status"), "done");
     let href = r.s("href").to_string();
     assert_eq!(href, format!("{SLOTS}/{}", r.id()));
     let again = sb.get(&href).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body, r.body);
+}
+
+#[tokio::test]
+async fn qualification_speaks_tmf679_v4_only() {
+    let sb = sandbox().await;
+    let r = sb
+        .post(POQ, json!({"place": {"postcode": "IP5 3RE"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.s("@type"), "ProductOfferingQualification");
+    assert_eq!(r.s("state"), "done");
+    let href = r.s("href").to_string();
+    assert_eq!(href, format!("{POQ}/{}", r.id()));
+    let again = sb.get(&href).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, r.body);
+    // v5's task resources are not served under the v4 path.
+    for v5 in [
+        "checkProductOfferingQualification",
+        "queryProductOfferingQualification",
+    ] {
+        let path = format!("/tmf-api/productOfferingQualificationManagement/v4/{v5}");
+        let r = sb
+            .post(&path, json!({"place": {"postcode": "IP5 3RE"}}))
+            .await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
 }

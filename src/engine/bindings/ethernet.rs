@@ -5,7 +5,9 @@ use crate::engine::bindings::snake_of;
 use rhai::plugin::*;
 use serde_json::{json, Value};
 
+mod quote_req;
 mod wire;
+use quote_req::QuoteArgs;
 use wire::{bandwidth, money, place, site_contact};
 
 fn place_order(
@@ -50,7 +52,7 @@ fn place_order(
 
 #[export_module]
 pub mod ethernet_module {
-    use super::{bandwidth, money, place, place_order, site_contact};
+    use super::{bandwidth, money, place, place_order, site_contact, QuoteArgs};
     use crate::api::Operation;
     use crate::engine::bindings::{
         arg, block_on, ledgered, read, runtime, script_error, snake, snake_of, RhaiResult,
@@ -62,47 +64,23 @@ pub mod ethernet_module {
     /// Products: `"EtherwayFibre"` (EAD), `"EtherflowConnected"`, `"EtherflowInternet"`,
     /// `"EtherwayGEASOGEA"`, `"EtherwayGEAFTTP"`. Bandwidth in Mbit/s (`0.2` … `10000`), term in
     /// months (12, 36, 60); ends are postcodes or NAD keys (single-ended products: `a_end` only).
+    /// `#{action: "modify", service_id, bandwidth}` prices a live service at another bandwidth
+    /// (its product, ends and term stay); order that with `ethernet::modify`.
     /// Returns the quote (`id`, `state`, `valid_for`, …) plus `install` and `rental` (GBP ex VAT).
     ///
     /// ```rhai
     /// let q = ethernet::quote(#{product: "EtherwayFibre", bandwidth: 1000, term: 36,
     ///                           a_end: "IP5 3RE", b_end: "B1 2HF"});
     /// print(`${q.id}: £${q.install} + £${q.rental}/month`);
+    /// let up = ethernet::quote(#{action: "modify", service_id: service_id, bandwidth: 10000});
+    /// print(`at 10 Gbit/s: £${up.rental}/month`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn quote(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            product: String,
-            bandwidth: Value,
-            #[serde(default = "default_term")]
-            term: Value,
-            a_end: String,
-            #[serde(default)]
-            b_end: Option<String>,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        fn default_term() -> Value {
-            json!(12)
-        }
-        let a: Args = arg(&ctx, "ethernet::quote", request)?;
-        let bw = bandwidth(&a.bandwidth).ok_or_else(|| {
-            script_error(
-                &ctx,
-                "ethernet::quote: bandwidth must be a number of Mbit/s",
-            )
-        })?;
-        let term = bandwidth(&a.term)
-            .ok_or_else(|| script_error(&ctx, "ethernet::quote: term must be 12, 36 or 60"))?;
-        let mut places = vec![place(&a.a_end)];
-        places[0]["role"] = json!("aEnd");
-        if let Some(b) = &a.b_end {
-            let mut p = place(b);
-            p["role"] = json!("bEnd");
-            places.push(p);
-        }
+        let a: QuoteArgs = arg(&ctx, "ethernet::quote", request)?;
+        let item = a
+            .item()
+            .map_err(|e| script_error(&ctx, format!("ethernet::quote: {e}")))?;
         let rt = runtime(&ctx)?;
         let v = ledgered(
             &ctx,
@@ -111,9 +89,7 @@ pub mod ethernet_module {
             |step| {
                 json!({
                     "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
-                    "quoteItem": [{"id": "1", "action": "add", "product": {
-                        "@type": a.product, "place": places,
-                        "productCharacteristic": [{"name": "bandwidth", "value": bw}, {"name": "term", "value": term}]}}]
+                    "quoteItem": [item],
                 })
             },
             |body| {

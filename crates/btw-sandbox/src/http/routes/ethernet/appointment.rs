@@ -78,7 +78,8 @@ pub(super) async fn search_slots(
             "id": id,
             "href": format!("{APPOINTMENTS}/searchTimeSlot/{id}"),
             "@type": "SearchTimeSlot",
-            "status": "created",
+            // Answered at once with every slot: the search is over (CONTRACT.md).
+            "status": "done",
             "relatedPlace": place.render(),
             "availableTimeSlot": slots,
         });

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub(super) const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
+/// TMF679 v4's resource name, as BT's other v4 paths (CONTRACT.md: product qualification).
 pub(super) const POQ: &str =
-    "/tmf-api/productOfferingQualificationManagement/v4/checkProductOfferingQualification";
+    "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
 pub(super) const APPOINTMENTS: &str = "/common/appointmentManagement/v4";
 pub(super) const ORDERING: &str = "/tmf-api/productOrderingManagement/v4";
 pub(super) const INVENTORY: &str = "/tmf-api/productInventory/v4/product";

@@ -95,7 +95,7 @@ fn record(
         "id": id,
         "href": format!("{POQ}/{id}"),
         "externalId": external,
-        "@type": "CheckProductOfferingQualification",
+        "@type": "ProductOfferingQualification",
         "state": "done",
         "creationDate": rfc3339(now),
         "qualificationResult": result,
