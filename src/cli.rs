@@ -342,8 +342,9 @@ pub struct BenchArgs {
     /// Repetitions of each throughput measurement; the median is reported (default 5; 1 with --quick).
     #[arg(long, value_name = "R")]
     pub reps: Option<usize>,
-    /// Internal: run one scenario in this process and print it as JSON (`rss`).
-    #[arg(long, hide = true)]
+    /// Run one scenario alone and print it: `persisted` (a journey's CPU after 1000 persisted
+    /// journeys against a fresh persistent sandbox); `rss` is internal (a child's peak memory).
+    #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
     /// Internal: the sandbox a child scenario talks to.
     #[arg(long, hide = true)]

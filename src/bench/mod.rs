@@ -381,8 +381,29 @@ pub async fn main(args: BenchArgs) -> i32 {
     if args.scenario.as_deref() == Some("rss") {
         return rss_scenario(&args).await;
     }
+    if args.scenario.as_deref() == Some("persisted") {
+        // The state file's cost with history, alone (it is also part of the whole run).
+        let mut rows = Vec::new();
+        let n = args.journeys.unwrap_or(200).max(1);
+        return match persisted::rows(&mut rows, n, args.concurrency.max(1)).await {
+            Ok(ratio) => {
+                println!("{}", report::table(&rows));
+                println!(
+                    "CPU per journey after {} persisted journeys ÷ fresh: {ratio:.3}×",
+                    persisted::HISTORY
+                );
+                runner::exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: bench: {e}");
+                runner::exit::INTERNAL
+            }
+        };
+    }
     if let Some(s) = &args.scenario {
-        say(format!("unknown scenario {s:?} (there is: rss)"));
+        say(format!(
+            "unknown scenario {s:?} (there are: rss, persisted)"
+        ));
         return runner::exit::USAGE;
     }
     match suite::run_all(&args).await {
