@@ -13,6 +13,7 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod alert_triggers;
 mod console;
 mod http;
 mod inbox;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const OK_RECIPE: &str = "//! name: quote\n//! trigger: on-drop\nlet q = ethernet::quote(#{product: \"EtherflowInternet\", bandwidth: 100, term: 12, a_end: \"LS1 5HD\"});\n#{quote: q.id}\n";
-const FAILING_RECIPE: &str =
+pub(crate) const FAILING_RECIPE: &str =
     "//! name: order\n//! trigger: on-drop\nethernet::order(#{quote_id: \"Q-DOES-NOT-EXIST\"})\n";
 
-async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
+pub(crate) async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
     sandbox_with(btw_sandbox::SandboxConfig {
         clock_speed: 0.0,
         ..Default::default()
@@ -407,9 +407,9 @@ async fn check_health(base: &str, store: &Path) {
 }
 
 /// What the test receiver got: headers and body of each POST.
-type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
 
-async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
+pub(crate) async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
     let got: Received = Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().route(
@@ -430,7 +430,7 @@ async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
 }
 
 /// Verifies a Standard Webhooks signature independently of btw.
-fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
+pub(crate) fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
     use base64::Engine as _;
     use hmac::{KeyInit, Mac};
     let h = |k: &str| {
