@@ -574,3 +574,38 @@ async fn a_console_open_to_the_network_needs_a_token_and_asks_for_it() {
     let log = d.stop().await;
     assert!(!log.contains(TOKEN), "{log}");
 }
+
+#[tokio::test]
+async fn the_recipes_page_shows_when_each_version_loaded_and_a_broken_recipes_error() {
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = data.join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(recipes.join("good.rhai"), "//! trigger: manual\n1\n").unwrap();
+    std::fs::write(recipes.join("bad.rhai"), "//! trigger: manual\nlet = ;\n").unwrap();
+    let (d, base) = serve_console(&url, &data, &[], &[]).await;
+    d.wait_log("good.rhai: loaded", 1).await;
+    d.wait_log("bad.rhai: broken edit", 1).await;
+    let page = reqwest::get(format!("{base}/recipes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    let status = health.status();
+    let body: Value = health.json().await.unwrap();
+    let log = d.stop().await;
+    assert!(page.contains("Loaded at (UK)"), "{page}");
+    let broken = &page[page
+        .find("id=\"broken\"")
+        .unwrap_or_else(|| panic!("{page}"))..];
+    assert!(broken.contains("bad.rhai"), "{broken}");
+    // The compiler's error, with its line, as the log has it.
+    assert!(broken.contains("bad.rhai:2"), "{broken}\n{log}");
+    // The sandbox profile's listener is up.
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["listener"], true, "{body}");
+}
