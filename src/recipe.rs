@@ -4,7 +4,7 @@
 //! //! name: Port one number into a company and activate it on the port date
 //! //! params: number, company_service_id, port_date
 //! //! trigger: manual | on-drop | at 2026-12-01T10:00 Europe/London | cron "0 10 * * 1-5" Europe/London
-//! //!          | on order.state=completed | on event=portLcpAccepted
+//! //!          | on order.state=completed | on event=portLcpAccepted | on run.failed | on job.missed
 //! //! catch-up: 6h        (an `at`/`cron` trigger missed while the daemon was down still runs this late)
 //! ```
 
@@ -27,6 +27,10 @@ pub enum Trigger {
     OrderState(String),
     /// When an order notification of this type arrives (`on event=portLcpAccepted`).
     Event(String),
+    /// When a daemon run fails (`on run.failed`); never for a run an alert trigger started.
+    RunFailed,
+    /// When a scheduled job is missed (`on job.missed`).
+    JobMissed,
 }
 
 impl Trigger {
@@ -38,6 +42,8 @@ impl Trigger {
             Trigger::Cron { expr, tz } => format!("cron \"{expr}\" {tz}"),
             Trigger::OrderState(s) => format!("on order.state={s}"),
             Trigger::Event(e) => format!("on event={e}"),
+            Trigger::RunFailed => "on run.failed".into(),
+            Trigger::JobMissed => "on job.missed".into(),
         }
     }
 }
@@ -182,6 +188,11 @@ fn untimed_trigger(text: &str) -> Result<Trigger, String> {
     }
     if let Some(rest) = text.strip_prefix("on ") {
         let rest = rest.trim();
+        match rest.to_ascii_lowercase().as_str() {
+            "run.failed" => return Ok(Trigger::RunFailed),
+            "job.missed" => return Ok(Trigger::JobMissed),
+            _ => {}
+        }
         if let Some(state) = rest.strip_prefix("order.state=") {
             let state = state.trim();
             if state.is_empty() {
@@ -197,11 +208,11 @@ fn untimed_trigger(text: &str) -> Result<Trigger, String> {
             return Ok(Trigger::Event(ev.to_string()));
         }
         return Err(format!(
-            "unknown event trigger {rest:?}: use on order.state=STATE or on event=TYPE"
+            "unknown event trigger {rest:?}: use on order.state=STATE, on event=TYPE, on run.failed or on job.missed"
         ));
     }
     Err(format!(
-        "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE or on event=TYPE"
+        "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE, on event=TYPE, on run.failed or on job.missed"
     ))
 }
 
@@ -264,6 +275,11 @@ mod tests {
         assert_eq!(
             parse_trigger("on order.state=completed").unwrap(),
             Trigger::OrderState("completed".into())
+        );
+        assert_eq!(parse_trigger("on run.failed").unwrap(), Trigger::RunFailed);
+        assert_eq!(
+            parse_trigger("on job.missed  (alerts)").unwrap(),
+            Trigger::JobMissed
         );
         assert_eq!(
             parse_trigger("on event=portLcpAccepted").unwrap(),

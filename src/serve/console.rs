@@ -14,6 +14,6 @@ pub(super) struct Console {
     /// make an operator's browser press a button.
     pub(super) csrf: String,
     pub(super) token: Option<Secret>,
-    /// Whether the notification listener is up (it is started before the console).
-    pub(super) listener: bool,
+    /// The notification listener the profile expects, probed by `/healthz`.
+    pub(super) listener: super::listener_health::ListenerHealth,
 }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 pub(super) struct HttpOptions {
     pub addr: SocketAddr,
     pub token: Option<Secret>,
-    pub listener: bool,
+    pub listener: super::listener_health::ListenerHealth,
 }
 
 /// A daemon without a beat for this long is not ticking.
@@ -179,7 +179,8 @@ async fn job_action(
     }
 }
 
-/// 200 when the store takes writes, the daemon beats and the listener is up; else 503 with why.
+/// 200 when the store takes writes, the daemon beats and the listener the profile expects
+/// accepts connections; else 503 with why.
 async fn healthz(State(c): State<Arc<Console>>) -> Response {
     let store = c.daemon.store.clone();
     let checks = blocking(move || {
@@ -211,6 +212,9 @@ async fn healthz(State(c): State<Arc<Console>>) -> Response {
             }
         }
     }
+    if let Some(p) = c.listener.problem().await {
+        problems.push(p);
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -220,7 +224,7 @@ async fn healthz(State(c): State<Arc<Console>>) -> Response {
         "status": if problems.is_empty() { "ok" } else { "unhealthy" },
         "problems": problems,
         "heartbeat": beat_at,
-        "listener": c.listener,
+        "listener": c.listener.running(),
     });
     (status, Json(body)).into_response()
 }
@@ -270,7 +274,7 @@ pub(super) async fn start_extras(
     clock: Arc<dyn Clock>,
     settings: &crate::config::ConsoleSettings,
     http: Option<SocketAddr>,
-    listener: bool,
+    listener: super::listener_health::ListenerHealth,
     stop: watch::Receiver<bool>,
 ) -> Result<Extras, String> {
     let mut tasks = Vec::new();

@@ -13,9 +13,11 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod alert_triggers;
 mod console;
 mod http;
 mod inbox;
+mod listener_health;
 mod owned;
 mod pages;
 mod prune;
@@ -72,8 +74,9 @@ struct Daemon {
     store: Store,
     base: RunContext,
     recipes: Mutex<HashMap<PathBuf, Loaded>>,
-    /// The last broken content reported per recipe, so it is reported once, not on every event.
-    broken: Mutex<HashMap<PathBuf, String>>,
+    /// The last broken content reported per recipe (reported once, not on every event) and its
+    /// error, for the console.
+    broken: Mutex<HashMap<PathBuf, recipes::Broken>>,
     runs: slots::RunSlots,
     /// Failed runs and missed jobs are queued for the webhook (`[alerts] webhook_url`).
     alerts: bool,
@@ -181,7 +184,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         clock.clone(),
         &settings.console,
         opts.http,
-        session.listener_url().is_some(),
+        listener_health::ListenerHealth::new(settings, session.listener_url()),
         stop_rx.clone(),
     )
     .await

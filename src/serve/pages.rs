@@ -229,29 +229,33 @@ pub(super) async fn schedules(State(c): State<Arc<Console>>) -> Response {
 }
 
 pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
-    let loaded: Vec<(String, String)> = c
+    let loaded: Vec<(String, String, String)> = c
         .daemon
         .recipes
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .map(|(p, l)| (p.display().to_string(), l.trigger.describe()))
+        .map(|(p, l)| {
+            let at = uk_text(Some(&l.loaded_at));
+            (p.display().to_string(), l.trigger.describe(), at)
+        })
         .collect();
-    let broken: Vec<String> = c
+    let mut broken: Vec<Value> = c
         .daemon
         .broken
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .keys()
-        .map(|p| p.display().to_string())
+        .iter()
+        .map(|(p, b)| json!({"name": file_name(&p.display().to_string()), "error": b.error}))
         .collect();
+    broken.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let store = c.daemon.store.clone();
     let rows = blocking(move || {
         let mut rows: Vec<Value> = loaded
             .into_iter()
-            .map(|(path, trigger)| {
+            .map(|(path, trigger, loaded_uk)| {
                 let hash = store.recipe_head(&path).ok().flatten().map(|(h, _)| h);
-                json!({"name": file_name(&path), "hash": hash, "trigger": trigger})
+                json!({"name": file_name(&path), "hash": hash, "trigger": trigger, "loaded_uk": loaded_uk})
             })
             .collect();
         rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -259,10 +263,6 @@ pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
     })
     .await
     .unwrap_or_default();
-    let broken: Vec<Value> = broken
-        .iter()
-        .map(|p| json!({"name": file_name(p), "error": "does not compile: the last good version runs; the daemon's log has the error"}))
-        .collect();
     render(
         &c,
         "recipes.html",

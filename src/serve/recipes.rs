@@ -22,6 +22,15 @@ pub(super) struct Loaded {
     pub(super) trigger: Trigger,
     /// The text that compiled: runs use it, even while a broken edit sits on disk.
     pub(super) source: String,
+    /// When this daemon loaded this version (RFC 3339).
+    pub(super) loaded_at: String,
+}
+
+/// A broken edit of a recipe: its content's key (reported once per content) and the error.
+#[derive(Clone, Debug)]
+pub(super) struct Broken {
+    key: String,
+    pub(super) error: String,
 }
 
 /// Handles what the folder holds now, then follows it until `stop`. Of the quiet period, half
@@ -215,6 +224,7 @@ impl Daemon {
                 hash: hash.clone(),
                 trigger: header.trigger.clone(),
                 source: source.clone(),
+                loaded_at: crate::store::now_rfc3339(),
             },
         );
         self.act_on(path, &header, &source, &hash, now);
@@ -263,6 +273,7 @@ impl Daemon {
                 hash,
                 trigger: header.trigger,
                 source,
+                loaded_at: crate::store::now_rfc3339(),
             },
         );
     }
@@ -312,8 +323,14 @@ impl Daemon {
             "; not loaded"
         };
         let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
-        if broken.get(path).map(String::as_str) != Some(key) {
-            broken.insert(path.to_path_buf(), key.to_string());
+        if broken.get(path).map(|b| b.key.as_str()) != Some(key) {
+            broken.insert(
+                path.to_path_buf(),
+                Broken {
+                    key: key.to_string(),
+                    error: problem.to_string(),
+                },
+            );
             tracing::error!("{}: broken edit{keep}\n{problem}", file_name(path));
         }
     }

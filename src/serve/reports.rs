@@ -332,8 +332,11 @@ impl Daemon {
             if !interrupted {
                 crate::metrics::run_finished(name, rep["outcome"].as_str().unwrap_or("?"));
             }
-            if self.alerts && !interrupted && outcome.result.is_err() {
-                crate::alerts::run_failed(&self.store, &rep);
+            if !interrupted && outcome.result.is_err() {
+                if self.alerts {
+                    crate::alerts::run_failed(&self.store, &rep);
+                }
+                self.fire_run_failed(&info.origin, &rep);
             }
         });
         match &outcome.result {

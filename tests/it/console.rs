@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const OK_RECIPE: &str = "//! name: quote\n//! trigger: on-drop\nlet q = ethernet::quote(#{product: \"EtherflowInternet\", bandwidth: 100, term: 12, a_end: \"LS1 5HD\"});\n#{quote: q.id}\n";
-const FAILING_RECIPE: &str =
+pub(crate) const FAILING_RECIPE: &str =
     "//! name: order\n//! trigger: on-drop\nethernet::order(#{quote_id: \"Q-DOES-NOT-EXIST\"})\n";
 
-async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
+pub(crate) async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
     sandbox_with(btw_sandbox::SandboxConfig {
         clock_speed: 0.0,
         ..Default::default()
@@ -407,9 +407,9 @@ async fn check_health(base: &str, store: &Path) {
 }
 
 /// What the test receiver got: headers and body of each POST.
-type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
 
-async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
+pub(crate) async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
     let got: Received = Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().route(
@@ -430,7 +430,7 @@ async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<()>) {
 }
 
 /// Verifies a Standard Webhooks signature independently of btw.
-fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
+pub(crate) fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
     use base64::Engine as _;
     use hmac::{KeyInit, Mac};
     let h = |k: &str| {
@@ -573,4 +573,39 @@ async fn a_console_open_to_the_network_needs_a_token_and_asks_for_it() {
     assert!(!page.contains(TOKEN), "{page}");
     let log = d.stop().await;
     assert!(!log.contains(TOKEN), "{log}");
+}
+
+#[tokio::test]
+async fn the_recipes_page_shows_when_each_version_loaded_and_a_broken_recipes_error() {
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = data.join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(recipes.join("good.rhai"), "//! trigger: manual\n1\n").unwrap();
+    std::fs::write(recipes.join("bad.rhai"), "//! trigger: manual\nlet = ;\n").unwrap();
+    let (d, base) = serve_console(&url, &data, &[], &[]).await;
+    d.wait_log("good.rhai: loaded", 1).await;
+    d.wait_log("bad.rhai: broken edit", 1).await;
+    let page = reqwest::get(format!("{base}/recipes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    let status = health.status();
+    let body: Value = health.json().await.unwrap();
+    let log = d.stop().await;
+    assert!(page.contains("Loaded at (UK)"), "{page}");
+    let broken = &page[page
+        .find("id=\"broken\"")
+        .unwrap_or_else(|| panic!("{page}"))..];
+    assert!(broken.contains("bad.rhai"), "{broken}");
+    // The compiler's error, with its line, as the log has it.
+    assert!(broken.contains("bad.rhai:2"), "{broken}\n{log}");
+    // The sandbox profile's listener is up.
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["listener"], true, "{body}");
 }

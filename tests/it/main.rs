@@ -2,6 +2,7 @@
 
 mod common;
 
+mod alert_triggers;
 mod batch;
 mod callbacks;
 mod cli;
