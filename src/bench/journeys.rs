@@ -260,7 +260,8 @@ impl Baseline {
             suffix: suffix.to_string(),
         };
         let (qid, service_id) = self.qualify(&company).await?;
-        let (start, end) = self.ringfence(&service_id, &qid).await?;
+        let area = AREAS[suffix.bytes().map(usize::from).sum::<usize>() % AREAS.len()];
+        let (start, end) = self.ringfence(&service_id, &qid, area).await?;
         let (_, found) = self
             .call(
                 Method::GET,
@@ -316,15 +317,20 @@ impl Baseline {
         Ok((qid, service_id))
     }
 
-    /// Ringfences one number in 0121: (start, end).
-    async fn ringfence(&self, service_id: &str, qid: &str) -> Result<(String, String), String> {
+    /// Ringfences one number in `area`: (start, end).
+    async fn ringfence(
+        &self,
+        service_id: &str,
+        qid: &str,
+        area: &str,
+    ) -> Result<(String, String), String> {
         let rf = self
             .ok(
                 reqwest::Method::POST,
                 "/v1/resourceManagement/directoryNumbers/ringFence",
                 &json!({
                     "customer": {"id": CUG, "type": "BUSINESS"},
-                    "numbers": {"quantity": 1, "characteristics": {"numberString": "0121"}},
+                    "numbers": {"quantity": 1, "characteristics": {"numberString": area}},
                     "product": {"name": "WHC"},
                     "action": "RingFence",
                     "ringFenceId": service_id,
@@ -345,6 +351,12 @@ impl Baseline {
         Ok((start, end))
     }
 }
+
+/// The sandbox's number pools (1000 numbers each): journeys spread over them, so a long history
+/// does not use one up.
+const AREAS: [&str; 12] = [
+    "020", "0113", "0114", "0115", "0116", "0117", "0118", "0121", "0131", "0141", "0151", "0161",
+];
 
 /// The new company a baseline journey orders.
 struct Company {
