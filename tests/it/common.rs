@@ -97,6 +97,14 @@ pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
     (ctx, out)
 }
 
+/// A script's parameters from name-value pairs.
+pub fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
 /// Runs script text against a client; returns the outcome and every printed or logged line.
 pub async fn run_text(client: BtClient, src: &str) -> (RunOutcome, Vec<String>) {
     run_text_with(client, src, Map::new()).await

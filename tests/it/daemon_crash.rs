@@ -124,18 +124,22 @@ async fn sigkill_during_a_burst_of_500_notifications_runs_every_trigger_exactly_
     );
 }
 
+/// A daemon folder whose `slow.rhai` prints "begun", then sleeps `secs`.
+fn slow_folder(secs: f64) -> Folder {
+    let f = Folder::new();
+    let text =
+        format!("//! trigger: manual\nprint(\"begun\");\ntime::sleep({secs:?});\n#{{n: 1}}\n");
+    std::fs::write(f.recipes.join("slow.rhai"), text).unwrap();
+    f
+}
+
 #[tokio::test]
 async fn an_inbox_job_killed_mid_run_resumes_once_and_lands_in_done_with_its_run() {
     let sb = sandbox().await;
     let url = sb.base_url();
-    let f = Folder::new();
-    let (data, recipes, store) = (f.data.clone(), f.recipes.clone(), f.store.clone());
     // Long enough to be killed in the middle.
-    std::fs::write(
-        recipes.join("slow.rhai"),
-        "//! trigger: manual\nprint(\"begun\");\ntime::sleep(3.0);\n#{n: 1}\n",
-    )
-    .unwrap();
+    let f = slow_folder(3.0);
+    let (data, recipes, store) = (f.data.clone(), f.recipes.clone(), f.store.clone());
     let args = f.args(&[]);
     let args = as_strs(&args);
     let d = serve(&url, &data, &args);
@@ -173,13 +177,8 @@ async fn an_inbox_job_killed_mid_run_resumes_once_and_lands_in_done_with_its_run
 async fn a_scheduled_run_killed_mid_run_is_resumed_once_through_its_lease() {
     let sb = sandbox().await;
     let url = sb.base_url();
-    let f = Folder::new();
+    let f = slow_folder(2.0);
     let (data, recipes, store) = (f.data.clone(), f.recipes.clone(), f.store.clone());
-    std::fs::write(
-        recipes.join("slow.rhai"),
-        "//! trigger: manual\nprint(\"begun\");\ntime::sleep(2.0);\n#{n: 1}\n",
-    )
-    .unwrap();
     let args = f.args(&["--job-lease", "3"]);
     let args = as_strs(&args);
     let d = serve(&url, &data, &args);

@@ -6,13 +6,6 @@ use btw::runner;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
-fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
 #[tokio::test]
 async fn port_recipe_completes_following_notifications() {
     let sb = port_sandbox().await;
