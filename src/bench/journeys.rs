@@ -31,6 +31,24 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// `n` journeys: their wall time, failures and first error, calls, and per-call latencies.
+    pub fn new(
+        n: usize,
+        (wall, failed, first_error): (Duration, usize, Option<String>),
+        calls: u64,
+        mut latencies: Vec<Duration>,
+    ) -> Measured {
+        latencies.sort_unstable();
+        Measured {
+            journeys: n,
+            failed,
+            first_error,
+            wall,
+            calls,
+            latencies,
+        }
+    }
+
     pub fn journeys_per_s(&self) -> f64 {
         (self.journeys - self.failed) as f64 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -116,7 +134,7 @@ pub async fn btw_journeys(ctx: &RunContext, script: &Script, n: usize, c: usize)
     client.take_latencies();
     client.record_latencies(true);
     let calls_before = client.calls_made();
-    let (wall, failed, first_error) = bounded(n, c, |_| {
+    let timed = bounded(n, c, |_| {
         let (ctx, script) = (ctx.clone(), script.clone());
         async move {
             let outcome = runner::run(ctx, script, Map::new()).await;
@@ -125,16 +143,8 @@ pub async fn btw_journeys(ctx: &RunContext, script: &Script, n: usize, c: usize)
     })
     .await;
     client.record_latencies(false);
-    let mut latencies = client.take_latencies();
-    latencies.sort_unstable();
-    Measured {
-        journeys: n,
-        failed,
-        first_error,
-        wall,
-        calls: client.calls_made() - calls_before,
-        latencies,
-    }
+    let calls = client.calls_made() - calls_before;
+    Measured::new(n, timed, calls, client.take_latencies())
 }
 
 /// The journey in plain Rust: reqwest, serde_json, one token for all, the same headers and bodies.
@@ -409,18 +419,10 @@ pub async fn baseline_journeys(base: &Baseline, n: usize, c: usize) -> Measured 
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clear();
-    let (wall, failed, first_error) = bounded(n, c, |_| base.clone().journey()).await;
-    let mut latencies =
-        std::mem::take(&mut *base.latencies.lock().unwrap_or_else(|p| p.into_inner()));
-    latencies.sort_unstable();
-    Measured {
-        journeys: n,
-        failed,
-        first_error,
-        wall,
-        calls: latencies.len() as u64,
-        latencies,
-    }
+    let timed = bounded(n, c, |_| base.clone().journey()).await;
+    let latencies = std::mem::take(&mut *base.latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    let calls = latencies.len() as u64;
+    Measured::new(n, timed, calls, latencies)
 }
 
 #[cfg(test)]

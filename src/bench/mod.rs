@@ -335,21 +335,15 @@ async fn batch_scenario(n: usize, c: usize) -> Result<Measured, String> {
         let before = client.calls_made();
         let outcome = run(n).await;
         client.record_latencies(false);
-        let mut latencies = client.take_latencies();
-        latencies.sort_unstable();
+        let latencies = client.take_latencies();
         let (failed, first_error) = match &outcome.result {
             Ok(Value::Number(k)) => (k.as_u64().unwrap_or(0) as usize, None),
             Ok(other) => (n, Some(format!("unexpected result {other}"))),
             Err(f) => (n, Some(f.render())),
         };
-        Ok(Measured {
-            journeys: n,
-            failed,
-            first_error,
-            wall: outcome.elapsed,
-            calls: client.calls_made() - before,
-            latencies,
-        })
+        let timed = (outcome.elapsed, failed, first_error);
+        let calls = client.calls_made() - before;
+        Ok(Measured::new(n, timed, calls, latencies))
     }
     .await;
     sb.stop().await;

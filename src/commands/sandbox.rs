@@ -86,6 +86,17 @@ async fn run_until_stopped(handle: &SandboxHandle, idle: Option<Duration>) {
     }
 }
 
+/// The sandbox's files in the data folder, which is created if missing.
+fn data_files(settings: &Settings) -> Result<Files, Failure> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        usage(format!(
+            "cannot create {}: {e}",
+            settings.data_dir.display()
+        ))
+    })?;
+    Ok(Files::in_dir(&settings.data_dir))
+}
+
 /// Takes the data folder's sandbox lock: `None` when another sandbox holds it.
 fn lock(files: &Files) -> Result<Option<File>, Failure> {
     let file = File::options()
@@ -107,13 +118,7 @@ fn lock(files: &Files) -> Result<Option<File>, Failure> {
 /// loser of either race exits quietly: its starter uses the winner.
 async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
     let settings = settings(overrides)?;
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-        usage(format!(
-            "cannot create {}: {e}",
-            settings.data_dir.display()
-        ))
-    })?;
-    let files = Files::in_dir(&settings.data_dir);
+    let files = data_files(&settings)?;
     let Some(lock) = lock(&files)? else {
         println!("another sandbox uses {}", settings.data_dir.display());
         return Ok(code(exit::OK));
@@ -247,13 +252,7 @@ fn state_file(
         Some(p) => (p.clone(), None),
         None => {
             let settings = settings(overrides)?;
-            std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-                usage(format!(
-                    "cannot create {}: {e}",
-                    settings.data_dir.display()
-                ))
-            })?;
-            let files = Files::in_dir(&settings.data_dir);
+            let files = data_files(&settings)?;
             let Some(lock) = lock(&files)? else {
                 return Err(usage(format!(
                     "a background sandbox uses {}: stop it with `btw sandbox stop`, or use --state FILE or --memory",

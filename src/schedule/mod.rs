@@ -236,20 +236,14 @@ pub fn add_at(
 ) -> Result<Job, ScheduleError> {
     let tz = opts.tz.clone().unwrap_or_else(|| LONDON.name().to_string());
     clock::parse_tz(&tz).map_err(ScheduleError::Invalid)?;
-    let new = NewJob {
-        id: opts.id.clone(),
+    let timing = Timing {
         kind: JobKind::At,
         at: Some(when),
         cron: None,
         tz,
-        recipe: recipe.display().to_string(),
-        params: params_object(params)?,
         next_run_at: when,
-        catch_up_secs: opts.catch_up_secs,
-        recipe_hash: Some(pin(store, recipe, opts)?),
-        owner_recipe: opts.owner_recipe.clone(),
     };
-    Ok(store.job_add(&new, now)?)
+    insert(store, timing, recipe, params, opts, now)
 }
 
 /// Schedules `recipe` to run on every occurrence of `expr` (read in `opts.tz`, default
@@ -265,15 +259,43 @@ pub fn add_cron(
     let tz = opts.tz.clone().unwrap_or_else(|| LONDON.name().to_string());
     let sched = CronSchedule::parse(expr, &tz).map_err(ScheduleError::Invalid)?;
     let first = sched.first_after(now).map_err(ScheduleError::Invalid)?;
-    let new = NewJob {
-        id: opts.id.clone(),
+    let timing = Timing {
         kind: JobKind::Cron,
         at: None,
         cron: Some(sched.expr().to_string()),
         tz,
+        next_run_at: first,
+    };
+    insert(store, timing, recipe, params, opts, now)
+}
+
+/// When a job fires: the part of a [`NewJob`] that differs between `at` and `cron` jobs.
+struct Timing {
+    kind: JobKind,
+    at: Option<DateTime<Utc>>,
+    cron: Option<String>,
+    tz: String,
+    next_run_at: DateTime<Utc>,
+}
+
+/// Adds a job with `timing`, pinning the recipe's current text so later edits do not change it.
+fn insert(
+    store: &Store,
+    timing: Timing,
+    recipe: &Path,
+    params: Value,
+    opts: &JobOptions,
+    now: DateTime<Utc>,
+) -> Result<Job, ScheduleError> {
+    let new = NewJob {
+        id: opts.id.clone(),
+        kind: timing.kind,
+        at: timing.at,
+        cron: timing.cron,
+        tz: timing.tz,
         recipe: recipe.display().to_string(),
         params: params_object(params)?,
-        next_run_at: first,
+        next_run_at: timing.next_run_at,
         catch_up_secs: opts.catch_up_secs,
         recipe_hash: Some(pin(store, recipe, opts)?),
         owner_recipe: opts.owner_recipe.clone(),

@@ -24,6 +24,17 @@ pub async fn sandbox() -> SandboxHandle {
     .await
 }
 
+/// A sandbox whose porting moves along quickly: orders step every 0.2 s, the losing
+/// provider decides in 0.5 s.
+pub async fn port_sandbox() -> SandboxHandle {
+    sandbox_with(SandboxConfig {
+        order_step_secs: 0.2,
+        lcp_decision_secs: 0.5,
+        ..Default::default()
+    })
+    .await
+}
+
 pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
     init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,6 +95,14 @@ pub fn context(client: BtClient) -> (RunContext, Arc<VecOutput>) {
         .with_account(CUG, BILLING)
         .with_poll_interval(Duration::from_millis(50));
     (ctx, out)
+}
+
+/// A script's parameters from name-value pairs.
+pub fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// Runs script text against a client; returns the outcome and every printed or logged line.

@@ -124,27 +124,24 @@ async fn sigkill_during_a_burst_of_500_notifications_runs_every_trigger_exactly_
     );
 }
 
+/// A daemon folder whose `slow.rhai` prints "begun", then sleeps `secs`.
+fn slow_folder(secs: f64) -> Folder {
+    let f = Folder::new();
+    let text =
+        format!("//! trigger: manual\nprint(\"begun\");\ntime::sleep({secs:?});\n#{{n: 1}}\n");
+    std::fs::write(f.recipes.join("slow.rhai"), text).unwrap();
+    f
+}
+
 #[tokio::test]
 async fn an_inbox_job_killed_mid_run_resumes_once_and_lands_in_done_with_its_run() {
     let sb = sandbox().await;
     let url = sb.base_url();
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let recipes = root.path().join("recipes");
-    let store = root.path().join("btw.db");
-    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
     // Long enough to be killed in the middle.
-    std::fs::write(
-        recipes.join("slow.rhai"),
-        "//! trigger: manual\nprint(\"begun\");\ntime::sleep(3.0);\n#{n: 1}\n",
-    )
-    .unwrap();
-    let args = [
-        "--recipes",
-        recipes.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-    ];
+    let f = slow_folder(3.0);
+    let (data, recipes, store) = (f.data.clone(), f.recipes.clone(), f.store.clone());
+    let args = f.args(&[]);
+    let args = as_strs(&args);
     let d = serve(&url, &data, &args);
     d.wait_log("slow.rhai: loaded", 1).await;
     std::fs::write(
@@ -180,24 +177,10 @@ async fn an_inbox_job_killed_mid_run_resumes_once_and_lands_in_done_with_its_run
 async fn a_scheduled_run_killed_mid_run_is_resumed_once_through_its_lease() {
     let sb = sandbox().await;
     let url = sb.base_url();
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let recipes = root.path().join("recipes");
-    let store = root.path().join("btw.db");
-    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
-    std::fs::write(
-        recipes.join("slow.rhai"),
-        "//! trigger: manual\nprint(\"begun\");\ntime::sleep(2.0);\n#{n: 1}\n",
-    )
-    .unwrap();
-    let args = [
-        "--recipes",
-        recipes.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--job-lease",
-        "3",
-    ];
+    let f = slow_folder(2.0);
+    let (data, recipes, store) = (f.data.clone(), f.recipes.clone(), f.store.clone());
+    let args = f.args(&["--job-lease", "3"]);
+    let args = as_strs(&args);
     let d = serve(&url, &data, &args);
     d.wait_log("slow.rhai: loaded", 1).await;
     let at = (sandbox_now(&url).await + chrono::Duration::seconds(2)).to_rfc3339();

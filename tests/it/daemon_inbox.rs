@@ -5,41 +5,18 @@
 use crate::common::*;
 use crate::daemon_support::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const JOB: &str = "//! trigger: manual\n#{n: params.n}\n";
 
-struct Folder {
-    _root: tempfile::TempDir,
-    data: PathBuf,
-    recipes: PathBuf,
-    store: PathBuf,
-}
-
 fn folder() -> Folder {
-    let root = tempfile::tempdir().unwrap();
-    let recipes = root.path().join("recipes");
-    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
-    std::fs::write(recipes.join("job.rhai"), JOB).unwrap();
-    Folder {
-        data: root.path().join("data"),
-        store: root.path().join("btw.db"),
-        recipes,
-        _root: root,
-    }
+    let f = Folder::new();
+    std::fs::write(f.recipes.join("job.rhai"), JOB).unwrap();
+    f
 }
 
 impl Folder {
-    fn args(&self) -> Vec<String> {
-        vec![
-            "--recipes".into(),
-            self.recipes.display().to_string(),
-            "--store".into(),
-            self.store.display().to_string(),
-        ]
-    }
-
     /// Drops a job file in the inbox as an operator's tool would (written aside, renamed in).
     fn drop_job(&self, name: &str, bytes: &[u8]) {
         let tmp = self.recipes.join("inbox").join(format!(".{name}.tmp"));
@@ -68,10 +45,8 @@ impl Folder {
 }
 
 fn start(sb_url: &str, f: &Folder, extra: &[&str]) -> Serve {
-    let mut args = f.args();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    serve_listening(sb_url, &f.data, &args)
+    let args = f.args(extra);
+    serve_listening(sb_url, &f.data, &as_strs(&args))
 }
 
 fn mkfifo(path: &Path) {

@@ -23,16 +23,13 @@ async fn a_header_change_replaces_the_job_and_deleting_the_recipe_cancels_it() {
         root.path().join("jobs.db"),
     );
     std::fs::create_dir_all(&recipes).unwrap();
-    let d = serve(
-        &url,
-        &data,
-        &[
-            "--recipes",
-            recipes.to_str().unwrap(),
-            "--store",
-            db.to_str().unwrap(),
-        ],
-    );
+    let args = [
+        "--recipes",
+        recipes.to_str().unwrap(),
+        "--store",
+        db.to_str().unwrap(),
+    ];
+    let d = serve(&url, &data, &args);
     d.wait_log("serving", 1).await;
     save(
         &recipes,
@@ -103,29 +100,11 @@ async fn a_header_change_replaces_the_job_and_deleting_the_recipe_cancels_it() {
         "weekly.rhai",
         "//! trigger: cron \"0 9 * * 1\"\n1\n",
     );
-    let d = serve(
-        &url,
-        &data,
-        &[
-            "--recipes",
-            recipes.to_str().unwrap(),
-            "--store",
-            db.to_str().unwrap(),
-        ],
-    );
+    let d = serve(&url, &data, &args);
     d.wait_log("weekly.rhai: scheduled job", 1).await;
     d.stop().await;
     std::fs::remove_file(recipes.join("weekly.rhai")).unwrap();
-    let d = serve(
-        &url,
-        &data,
-        &[
-            "--recipes",
-            recipes.to_str().unwrap(),
-            "--store",
-            db.to_str().unwrap(),
-        ],
-    );
+    let d = serve(&url, &data, &args);
     d.wait_log("weekly.rhai: job", 1).await;
     assert!(store.job_list(&[JobState::Scheduled]).unwrap().is_empty());
     d.stop().await;

@@ -30,11 +30,8 @@ fn rows(store: &std::path::Path, table: &str) -> i64 {
 
 async fn soak(jobs: usize) {
     let sb = sandbox().await;
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let recipes = root.path().join("recipes");
-    let store = root.path().join("btw.db");
-    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
+    let f = Folder::new();
+    let (recipes, store) = (f.recipes.clone(), f.store.clone());
     std::fs::write(
         recipes.join("job.rhai"),
         "//! trigger: manual\n#{n: params.n}\n",
@@ -46,20 +43,8 @@ async fn soak(jobs: usize) {
     )
     .unwrap();
     let keep = KEEP.to_string();
-    let d = serve_listening(
-        &sb.base_url(),
-        &data,
-        &[
-            "--recipes",
-            recipes.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--keep-for",
-            "2",
-            "--keep-runs",
-            &keep,
-        ],
-    );
+    let args = f.args(&["--keep-for", "2", "--keep-runs", &keep]);
+    let d = serve_listening(&sb.base_url(), &f.data, &as_strs(&args));
     d.wait_log("on_complete.rhai: loaded", 1).await;
     d.wait_log("job.rhai: loaded", 1).await;
     let listener = d.listener_url().await;

@@ -8,15 +8,6 @@ use btw::store::{JobState, Store};
 use serde_json::Value;
 use std::path::Path;
 
-async fn port_sandbox() -> btw_sandbox::SandboxHandle {
-    sandbox_with(btw_sandbox::SandboxConfig {
-        order_step_secs: 0.2,
-        lcp_decision_secs: 0.5,
-        ..Default::default()
-    })
-    .await
-}
-
 /// `btw run scripts/whc_port_scheduled.rhai` with `data` as the data folder: the activation
 /// job's id and the port date.
 async fn port_scheduled(url: &str, data: &Path) -> (String, String) {

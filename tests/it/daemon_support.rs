@@ -8,6 +8,46 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// A daemon's folders under one temporary root: its data folder, its recipes (with an empty
+/// inbox) and its store.
+pub struct Folder {
+    _root: tempfile::TempDir,
+    pub data: PathBuf,
+    pub recipes: PathBuf,
+    pub store: PathBuf,
+}
+
+impl Folder {
+    pub fn new() -> Folder {
+        let root = tempfile::tempdir().unwrap();
+        let recipes = root.path().join("recipes");
+        std::fs::create_dir_all(recipes.join("inbox")).unwrap();
+        Folder {
+            data: root.path().join("data"),
+            store: root.path().join("btw.db"),
+            recipes,
+            _root: root,
+        }
+    }
+
+    /// `serve`'s flags naming this folder's recipes and store, then `extra`.
+    pub fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "--recipes".to_string(),
+            self.recipes.display().to_string(),
+            "--store".to_string(),
+            self.store.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+}
+
+/// Borrows owned arguments as [`serve`] takes them.
+pub fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 pub struct Serve {
     pub child: tokio::process::Child,
     pub log: PathBuf,

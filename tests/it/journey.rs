@@ -3,13 +3,6 @@
 use crate::common::*;
 use serde_json::{json, Map, Value};
 
-fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
 #[tokio::test]
 async fn provide_recipe_completes_with_one_token() {
     let sb = sandbox().await;

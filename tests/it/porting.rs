@@ -6,22 +6,6 @@ use btw::runner;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
-fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-async fn port_sandbox() -> btw_sandbox::SandboxHandle {
-    sandbox_with(btw_sandbox::SandboxConfig {
-        order_step_secs: 0.2,
-        lcp_decision_secs: 0.5,
-        ..Default::default()
-    })
-    .await
-}
-
 #[tokio::test]
 async fn port_recipe_completes_following_notifications() {
     let sb = port_sandbox().await;

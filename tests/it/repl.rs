@@ -51,6 +51,22 @@ pub(crate) fn line(p: &mut PtySession, input: &str, expect: &str) -> String {
         .unwrap_or_else(|e| panic!("no prompt after {input:?}: {e}"))
 }
 
+/// Types a long-running line, waits until it has begun (it prints `begun`), then presses
+/// Ctrl-C: the call stops within seconds and the prompt comes back.
+fn interrupt(p: &mut PtySession, input: &str, begun: &str, what: &str) {
+    p.send_line(input).unwrap();
+    p.exp_string(begun).unwrap();
+    let started = Instant::now();
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{what} took {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn a_session_through_a_terminal() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -118,17 +134,11 @@ fn a_session_through_a_terminal() {
 
     // Ctrl-C stops a long call quickly and keeps the variables.
     // The call prints before it blocks (the echo of the line does not spell "napping").
-    p.send_line(r#"print("nap" + "ping"); time::sleep(30)"#)
-        .unwrap();
-    p.exp_string("napping").unwrap();
-    let started = Instant::now();
-    p.send_control('c').unwrap();
-    p.exp_string("interrupted").unwrap();
-    p.exp_string(PROMPT).unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "Ctrl-C took {:?}",
-        started.elapsed()
+    interrupt(
+        &mut p,
+        r#"print("nap" + "ping"); time::sleep(30)"#,
+        "napping",
+        "Ctrl-C",
     );
     line(&mut p, "q.id", &id);
 
@@ -214,17 +224,11 @@ fn load_reset_and_profile() {
         r#"let o = order::create(#{company: #{name: "Waiting Room Ltd", domain: "waitingroom.co.uk", group: "SWAINsTelecom", service_id: q.service_id, qualification_id: q.id}})"#,
         "",
     );
-    p.send_line(r#"print("wait" + "ing"); order::wait(o.id, "completed", 60)"#)
-        .unwrap();
-    p.exp_string("waiting").unwrap();
-    let started = Instant::now();
-    p.send_control('c').unwrap();
-    p.exp_string("interrupted").unwrap();
-    p.exp_string(PROMPT).unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "Ctrl-C during order::wait took {:?}",
-        started.elapsed()
+    interrupt(
+        &mut p,
+        r#"print("wait" + "ing"); order::wait(o.id, "completed", 60)"#,
+        "waiting",
+        "Ctrl-C during order::wait",
     );
     line(&mut p, "q.result", "\"Qualified\"");
 

@@ -38,6 +38,21 @@ fn company(svc: &str) -> Value {
     item("WHCCompany", "noChange", &[("serviceId", svc)])
 }
 
+/// A company to add for `domain`, on the service and qualification BT gave it.
+fn new_company(domain: &str, svc: &str, qid: &str) -> Value {
+    item(
+        "WHCCompany",
+        "add",
+        &[
+            ("customerName", domain),
+            ("customerDomain", domain),
+            ("customerGroup", "SWAINsTelecom"),
+            ("serviceId", svc),
+            ("qualifierId", qid),
+        ],
+    )
+}
+
 fn user(n: usize, domain: &str, number: &str) -> Value {
     item(
         "WHCUser",
@@ -174,17 +189,7 @@ impl Sb {
             .qualify_and_ringfence(&domain, false, users as u64 + spare)
             .await;
         let mut items = vec![
-            item(
-                "WHCCompany",
-                "add",
-                &[
-                    ("customerName", &domain),
-                    ("customerDomain", &domain),
-                    ("customerGroup", "SWAINsTelecom"),
-                    ("serviceId", &svc),
-                    ("qualifierId", &qid),
-                ],
-            ),
+            new_company(&domain, &svc, &qid),
             item(
                 "WHCSite",
                 "add",
@@ -542,17 +547,7 @@ async fn ceases_are_pending_until_the_order_completes_and_a_cancel_restores_them
         let (qid, svc, numbers) = sb.qualify_and_ringfence(&domain, true, 1).await;
         let id = sb
             .placed(vec![
-                item(
-                    "WHCCompany",
-                    "add",
-                    &[
-                        ("customerName", &domain),
-                        ("customerDomain", &domain),
-                        ("customerGroup", "SWAINsTelecom"),
-                        ("serviceId", &svc),
-                        ("qualifierId", &qid),
-                    ],
-                ),
+                new_company(&domain, &svc, &qid),
                 user(0, &domain, &numbers[0]),
             ])
             .await;
@@ -706,17 +701,7 @@ async fn whc_express_takes_users_but_no_sites_or_number_blocks() {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let domain = format!("ex{tag}.co.uk");
     let (qid, svc, numbers) = sb.qualify_and_ringfence(&domain, true, 2).await;
-    let new_co = item(
-        "WHCCompany",
-        "add",
-        &[
-            ("customerName", &domain),
-            ("customerDomain", &domain),
-            ("customerGroup", "SWAINsTelecom"),
-            ("serviceId", &svc),
-            ("qualifierId", &qid),
-        ],
-    );
+    let new_co = new_company(&domain, &svc, &qid);
     let mut site = item(
         "WHCSite",
         "add",
