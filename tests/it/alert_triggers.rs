@@ -3,7 +3,7 @@
 //! missed job posts one signed webhook.
 
 use crate::common::*;
-use crate::console::{frozen_sandbox, receiver, verify, FAILING_RECIPE};
+use crate::console::{receiver, verify, FAILING_RECIPE};
 use crate::daemon_support::*;
 use chrono::Duration as Span;
 use serde_json::Value;

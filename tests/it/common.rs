@@ -43,6 +43,15 @@ pub async fn sandbox_with(config: SandboxConfig) -> SandboxHandle {
     handle
 }
 
+/// A sandbox whose clock stands still: only explicit advances move orders and jobs along.
+pub async fn frozen_sandbox() -> SandboxHandle {
+    sandbox_with(SandboxConfig {
+        clock_speed: 0.0,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
 /// Qualifications expire at 23:59 UK time on the day they are made, as at BT, so a journey
 /// started in the last minutes of a day fails for real. Tests must pass whenever they run: a
 /// sandbox whose clock is within `MIDNIGHT_GUARD_MINS` of midnight (London) is moved on to 09:00

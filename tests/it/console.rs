@@ -14,14 +14,6 @@ const OK_RECIPE: &str = "//! name: quote\n//! trigger: on-drop\nlet q = ethernet
 pub(crate) const FAILING_RECIPE: &str =
     "//! name: order\n//! trigger: on-drop\nethernet::order(#{quote_id: \"Q-DOES-NOT-EXIST\"})\n";
 
-pub(crate) async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
-    sandbox_with(btw_sandbox::SandboxConfig {
-        clock_speed: 0.0,
-        ..Default::default()
-    })
-    .await
-}
-
 /// `btw serve --http 127.0.0.1:0` with extra environment; its console's base URL.
 async fn serve_console(
     url: &str,

@@ -6,14 +6,6 @@ use btw::store::{JobState, Store};
 use chrono::Duration as Span;
 use serde_json::Value;
 
-async fn frozen_sandbox() -> btw_sandbox::SandboxHandle {
-    sandbox_with(btw_sandbox::SandboxConfig {
-        clock_speed: 0.0,
-        ..Default::default()
-    })
-    .await
-}
-
 #[tokio::test]
 async fn btw_schedule_add_judges_past_by_the_sandbox_clock_and_stamps_jobs_with_it() {
     let sb = frozen_sandbox().await;

@@ -78,6 +78,30 @@ pub async fn fetch(req: reqwest::RequestBuilder) -> Reply {
 }
 
 /// A sandbox with `config` on a free loopback port, already holding a token for key:secret.
+/// An [`Sb`] whose clock stands still: only explicit advances move orders along.
+pub async fn frozen_sandbox() -> Sb {
+    sandbox_with(SandboxConfig {
+        clock_speed: 0.0,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+/// The Ethernet resources' paths (TMF v4, as CONTRACT.md's Ethernet section gives them).
+pub mod ethernet_paths {
+    pub const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
+    /// TMF679 v4 throughout: the v4 resource name, not v5's `checkProductOfferingQualification`.
+    pub const POQ: &str =
+        "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
+    pub const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
+    pub const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
+    pub const ORDER: &str = "/tmf-api/productOrderingManagement/v4/productOrder";
+    pub const CANCEL: &str = "/tmf-api/productOrderingManagement/v4/cancelProductOrder";
+    pub const INVENTORY: &str = "/tmf-api/productInventory/v4/product";
+    /// More than all the steps of an order (2 s apart).
+    pub const ALL_STEPS: f64 = 30.0;
+}
+
 pub async fn sandbox_with(config: SandboxConfig) -> Sb {
     let handle = crate::common::sandbox_with(config).await;
     let base = handle.base_url();

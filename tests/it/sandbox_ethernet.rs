@@ -2,31 +2,12 @@
 //! product orders (place, modify, amend, cease, cancel, track), each against its own sandbox on
 //! port 0 over real HTTP, as CONTRACT.md's `## Ethernet` section describes.
 
-use crate::raw::{sandbox_with, Reply, Sb};
-use btw_sandbox::SandboxConfig;
+use crate::raw::ethernet_paths::*;
+use crate::raw::{frozen_sandbox as sandbox, Reply, Sb};
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-
-const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
-const POQ: &str = "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
-const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
-const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
-const ORDER: &str = "/tmf-api/productOrderingManagement/v4/productOrder";
-const CANCEL: &str = "/tmf-api/productOrderingManagement/v4/cancelProductOrder";
-const INVENTORY: &str = "/tmf-api/productInventory/v4/product";
-/// Comfortably more than a whole provide (four steps of 2 s).
-const ALL_STEPS: f64 = 30.0;
-
-/// A sandbox with a frozen clock, so that only explicit advances move orders along.
-async fn sandbox() -> Sb {
-    sandbox_with(SandboxConfig {
-        clock_speed: 0.0,
-        ..SandboxConfig::default()
-    })
-    .await
-}
 
 impl Sb {
     async fn quote(&self, product: &str, places: Value, bandwidth: &str, term: &str) -> Reply {

@@ -2,32 +2,13 @@
 //! a GEA service goes live only after its engineer's visit, a visit can be rescheduled while
 //! its order is open, and order prices follow the bandwidth asked for (CONTRACT.md, Ethernet).
 
-use crate::raw::{sandbox_with, Reply, Sb};
-use btw_sandbox::SandboxConfig;
+use crate::raw::ethernet_paths::*;
+use crate::raw::{frozen_sandbox as sandbox, Reply, Sb};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-
-const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
-/// TMF679 v4 throughout: the v4 resource name, not v5's `checkProductOfferingQualification`.
-const POQ: &str = "/tmf-api/productOfferingQualificationManagement/v4/productOfferingQualification";
-const SLOTS: &str = "/common/appointmentManagement/v4/searchTimeSlot";
-const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
-const ORDER: &str = "/tmf-api/productOrderingManagement/v4/productOrder";
-const INVENTORY: &str = "/tmf-api/productInventory/v4/product";
-/// More than all the steps of an order (2 s apart).
-const ALL_STEPS: f64 = 30.0;
-
-/// A frozen clock: only explicit advances move orders along.
-async fn sandbox() -> Sb {
-    sandbox_with(SandboxConfig {
-        clock_speed: 0.0,
-        ..SandboxConfig::default()
-    })
-    .await
-}
 
 type Seen = Arc<Mutex<Vec<Value>>>;
 

@@ -275,11 +275,7 @@ async fn killed_then_restarted_after(
     late_secs: f64,
     catch_up: &str,
 ) -> (Value, Vec<Value>, String) {
-    let sb = sandbox_with(btw_sandbox::SandboxConfig {
-        clock_speed: 0.0,
-        ..Default::default()
-    })
-    .await;
+    let sb = crate::common::frozen_sandbox().await;
     let url = sb.base_url();
     let root = tempfile::tempdir().unwrap();
     let mut d = start(&url, root.path(), &["--catch-up", catch_up]);
