@@ -7,7 +7,7 @@
 //! itself happens in the background, a little later, writing only what changed.
 
 use crate::config::SandboxConfig;
-use crate::store::Store;
+use crate::store::{Changes, Store};
 use crate::world::{OrderTransition, World};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,13 +137,8 @@ impl SandboxState {
         if !self.persister.dirty.swap(false, Ordering::SeqCst) {
             return;
         }
-        // A clone under the lock is cheap; serialising happens off the lock and off the runtime.
-        let snapshot = self.with_world(|w| w.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            store.save(snapshot)
-        })
-        .await;
+        let state = self.clone();
+        let result = tokio::task::spawn_blocking(move || state.save_changes(&store)).await;
         let failed = match result {
             Ok(Ok(())) => false,
             Ok(Err(e)) => {
@@ -159,6 +154,33 @@ impl SandboxState {
             // Try again with the next change rather than lose this one.
             self.persister.dirty.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Takes the changes from the world and writes them. The store stays locked from the take to
+    /// the commit, so saves land in the order their changes were taken; the world is locked only
+    /// while the changed entries are serialised. A failed write puts its changes back.
+    fn save_changes(&self, store: &Mutex<Store>) -> Result<(), String> {
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = self.with_world(Changes::take).map_err(|e| e.to_string())?;
+        match store.save(&changes) {
+            Ok(()) => {
+                tracing::debug!(rows = changes.rows(), "sandbox: state saved");
+                Ok(())
+            }
+            Err(e) => {
+                self.with_world(|w| changes.restore(w));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Saves whatever is unsaved, after any save still under way (a cancelled flush's write
+    /// runs to its end): the last save before the sandbox stops.
+    pub async fn flush_final(&self) {
+        if self.persister.store.is_some() {
+            self.persister.dirty.store(true, Ordering::SeqCst);
+        }
+        self.flush().await;
     }
 
     /// Saves changes in the background until the future is dropped.

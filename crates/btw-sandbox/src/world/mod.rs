@@ -5,10 +5,12 @@ pub mod areas;
 pub mod calendar;
 pub mod clock;
 pub mod ethernet;
+mod indexes;
 pub mod model;
 pub mod outbox;
 pub mod port;
 pub mod subscriptions;
+pub mod tracked;
 pub mod whc;
 pub mod whc_changes;
 pub mod whc_effects;
@@ -16,7 +18,9 @@ pub mod whc_inventory;
 pub mod whc_items;
 
 use self::clock::{secs_f64, Clock};
+pub use self::indexes::*;
 pub use self::model::*;
+pub use self::tracked::Tracked;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -37,14 +41,21 @@ pub struct World {
     pub clock: Clock,
     #[serde(skip)]
     pub tokens: HashMap<String, Token>,
-    pub qualifications: BTreeMap<String, Qualification>,
+    // The four maps and the journal grow with history: each entry is its own row in the state
+    // file, saved when it changed (hence `Tracked`), so they may be absent from the rest.
+    #[serde(default)]
+    pub qualifications: Tracked<Qualification>,
     /// By service id.
-    pub companies: BTreeMap<String, Company>,
+    #[serde(default)]
+    pub companies: Tracked<Company>,
     /// By number (no spaces).
-    pub numbers: BTreeMap<String, NumberRecord>,
+    #[serde(default)]
+    pub numbers: Tracked<NumberRecord>,
     /// Created addresses; fixtures come from [`fixture_addresses`].
     pub addresses: Vec<Address>,
-    pub orders: BTreeMap<String, Order>,
+    #[serde(default)]
+    pub orders: Tracked<Order>,
+    #[serde(default)]
     pub journal: Journal,
     pub counters: Counters,
     /// Transitions not yet broadcast.
@@ -145,11 +156,11 @@ impl World {
         World {
             clock: Clock::new(clock_speed),
             tokens: HashMap::new(),
-            qualifications: BTreeMap::new(),
-            companies,
-            numbers,
+            qualifications: Tracked::replacing(BTreeMap::new()),
+            companies: Tracked::replacing(companies),
+            numbers: Tracked::replacing(numbers),
             addresses: Vec::new(),
-            orders: BTreeMap::new(),
+            orders: Tracked::replacing(BTreeMap::new()),
             journal: Journal::default(),
             counters: Counters::default(),
             events: Vec::new(),
@@ -197,6 +208,7 @@ impl World {
             id: id.to_string(),
             external_id,
         });
+        self.journal.unsaved_created += 1;
         if self.journal.created.len() > JOURNAL_LIMIT {
             let excess = self.journal.created.len() - JOURNAL_LIMIT;
             self.journal.created.drain(..excess);
@@ -205,6 +217,7 @@ impl World {
 
     pub fn record_request(&mut self, entry: RequestEntry) {
         self.journal.requests.push(entry);
+        self.journal.unsaved_requests += 1;
         if self.journal.requests.len() > JOURNAL_LIMIT {
             let excess = self.journal.requests.len() - JOURNAL_LIMIT;
             self.journal.requests.drain(..excess);
@@ -212,13 +225,13 @@ impl World {
     }
 
     pub fn company_by_name(&self, name: &str) -> Option<&Company> {
-        let key = norm(name);
-        self.companies.values().find(|c| norm(&c.name) == key)
+        self.companies.find(COMPANY_NAME, &norm(name)).next()
     }
 
     pub fn company_by_domain(&self, domain: &str) -> Option<&Company> {
-        let key = norm(domain);
-        self.companies.values().find(|c| norm(&c.domain) == key)
+        self.companies
+            .find(Kind::CompanyDomain as u8, &norm(domain))
+            .next()
     }
 
     /// The company that uses `value` as a `kind`, if any.
@@ -228,42 +241,17 @@ impl World {
 
     /// Like [`in_use`](Self::in_use), limited to the company with service id `scope` when given.
     pub fn in_use_in(&self, kind: Kind, value: &str, scope: Option<&str>) -> Option<&Company> {
-        let mut companies = self
-            .companies
-            .values()
-            .filter(|c| scope.is_none_or(|s| c.service_id.eq_ignore_ascii_case(s)));
-        if kind == Kind::MacAddress {
-            let key = norm_mac(value);
-            if key.is_empty() {
-                return None;
-            }
-            return companies.find(|c| {
-                c.devices
-                    .iter()
-                    .filter(|d| d.state.live())
-                    .filter_map(|d| d.mac_address.as_deref())
-                    .any(|m| norm_mac(m) == key)
-            });
-        }
-        let key = norm(value);
+        let key = if kind == Kind::MacAddress {
+            norm_mac(value)
+        } else {
+            norm(value)
+        };
         if key.is_empty() {
             return None;
         }
-        let eq = |s: &str| norm(s) == key;
-        companies.find(|c| match kind {
-            Kind::CompanyDomain => eq(&c.domain),
-            // Ceased items free their names.
-            Kind::SiteName => c.sites.iter().any(|s| s.state.live() && eq(&s.name)),
-            Kind::SiteLocationCode => c
-                .sites
-                .iter()
-                .any(|s| s.state.live() && eq(&s.location_code)),
-            Kind::DeviceName => c.devices.iter().any(|d| d.state.live() && eq(&d.name)),
-            Kind::TrunkName => c.trunks.iter().any(|t| eq(&t.name)),
-            Kind::Username => c.users.iter().any(|u| u.state.live() && eq(&u.username)),
-            Kind::Extension => c.users.iter().any(|u| u.state.live() && eq(&u.extension)),
-            Kind::MacAddress => false,
-        })
+        self.companies
+            .find(kind as u8, &key)
+            .find(|c| scope.is_none_or(|s| c.service_id.eq_ignore_ascii_case(s)))
     }
 
     /// A fixture or created address by NAD key.
@@ -276,7 +264,7 @@ impl World {
 
     /// Moves an order to `to`, recording the transition for subscribers.
     pub fn transition(&mut self, order_id: &str, to: OrderState, at: DateTime<Utc>) {
-        let Some(order) = self.orders.get_mut(order_id) else {
+        let Some(mut order) = self.orders.get_mut(order_id) else {
             return;
         };
         let from = order.state;
@@ -294,9 +282,11 @@ impl World {
             to,
             at,
         };
+        let svc = order.company_service_id.clone();
+        // Re-indexed now (moving or not), before the effects look orders up.
+        drop(order);
         if to == OrderState::Completed {
-            let svc = order.company_service_id.clone();
-            if let Some(c) = self.companies.get_mut(&svc) {
+            if let Some(mut c) = self.companies.get_mut(&svc) {
                 if c.status == CompanyStatus::Pending {
                     c.status = CompanyStatus::Active;
                 }
@@ -330,8 +320,7 @@ impl World {
         whc_effects::release_quarantine(self, now);
         let due: Vec<(String, DateTime<Utc>, OrderState)> = self
             .orders
-            .values()
-            .filter(|o| matches!(o.state, OrderState::Acknowledged | OrderState::InProgress))
+            .find(ORDER_MOVING, "")
             .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s, o.state)))
             .collect();
         let before = self.events.len();

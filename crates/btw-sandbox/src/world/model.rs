@@ -336,6 +336,12 @@ pub struct CreatedEntry {
 pub struct Journal {
     pub requests: Vec<RequestEntry>,
     pub created: Vec<CreatedEntry>,
+    /// Entries at the end of `requests` not yet in the state file.
+    #[serde(skip)]
+    pub unsaved_requests: usize,
+    /// Entries at the end of `created` not yet in the state file.
+    #[serde(skip)]
+    pub unsaved_created: usize,
 }
 
 /// Next numbers for generated ids.

@@ -6,6 +6,7 @@ mod reservations;
 pub use outcomes::*;
 pub use reservations::*;
 
+use super::indexes::{NUMBER_ORDER, ORDER_EXTERNAL_ID};
 use super::whc_items::{add_to_company, new_item_count};
 pub use super::whc_items::{digits, expand_range, of, Offering, ParsedItem, ParsedOrder};
 use super::{
@@ -105,10 +106,7 @@ fn check_order(w: &World, p: &ParsedOrder) -> Result<(), ApiError> {
         ));
     }
     if let Some(x) = &p.external_id {
-        if w.orders
-            .values()
-            .any(|o| o.external_id.as_deref() == Some(x))
-        {
+        if w.orders.find(ORDER_EXTERNAL_ID, x).next().is_some() {
             return Err(rule(
                 "DuplicateExternalId",
                 format!("An order with externalId {x} exists"),
@@ -309,15 +307,15 @@ fn apply(
     }
     let first_site = site_ids.first().cloned();
     for n in numbers.blocks.iter().chain(numbers.users.iter()) {
-        if let Some(r) = w.numbers.get_mut(n) {
+        if let Some(mut r) = w.numbers.get_mut(n) {
             r.status = NumberStatus::Assigned;
             r.order_id = oid.clone();
             r.site_service_id = first_site.clone();
         }
     }
-    if let Some(c) = w.companies.get_mut(&svc) {
-        add_to_company(c, &p, site_ids, item_ids, &oid);
-        whc_effects::mark_pending(c, &changes);
+    if let Some(mut c) = w.companies.get_mut(&svc) {
+        add_to_company(&mut c, &p, site_ids, item_ids, &oid);
+        whc_effects::mark_pending(&mut c, &changes);
     }
     w.orders.insert(
         order_id.clone(),
@@ -352,15 +350,15 @@ pub fn roll_back(w: &mut World, order_id: &str) {
     let mine = |o: &Option<String>| o.as_deref() == Some(order_id);
     if created_company && w.companies.get(&svc).is_some_and(|c| mine(&c.order_id)) {
         w.companies.remove(&svc);
-    } else if let Some(c) = w.companies.get_mut(&svc) {
+    } else if let Some(mut c) = w.companies.get_mut(&svc) {
         c.sites.retain(|s| !mine(&s.order_id));
         c.users.retain(|u| !mine(&u.order_id));
         c.devices.retain(|d| !mine(&d.order_id));
         c.trunks.retain(|t| !mine(&t.order_id));
     }
     whc_effects::on_cancelled(w, order_id);
-    for r in w.numbers.values_mut() {
-        if mine(&r.order_id) {
+    for n in w.numbers.find_keys(NUMBER_ORDER, order_id) {
+        if let Some(mut r) = w.numbers.get_mut(&n) {
             r.status = NumberStatus::Ringfenced;
             r.order_id = None;
             r.site_service_id = None;

@@ -181,7 +181,7 @@ pub fn on_completed(w: &mut World, order_id: &str) {
     let until = w.now() + Duration::days(QUARANTINE_DAYS);
     let mine = |o: &Option<String>| o.as_deref() == Some(order_id);
     let mut freed = Vec::new();
-    if let Some(c) = w.companies.get_mut(&svc) {
+    if let Some(mut c) = w.companies.get_mut(&svc) {
         let activate = |s: &mut ItemState| {
             if *s == ItemState::PendingActive {
                 *s = ItemState::Active;
@@ -200,7 +200,7 @@ pub fn on_completed(w: &mut World, order_id: &str) {
             .filter(|d| mine(&d.order_id))
             .for_each(|d| activate(&mut d.state));
         for ch in &changes {
-            effect(c, ch, ItemState::Terminated);
+            effect(&mut c, ch, ItemState::Terminated);
             match ch.offering.as_str() {
                 "WHCNumberBlock" => freed.push(ch.target.clone()),
                 "WHCCompany" if ch.action == "delete" => c.status = CompanyStatus::Terminated,
@@ -221,7 +221,7 @@ pub fn on_completed(w: &mut World, order_id: &str) {
             .filter_map(|u| u.directory_number.clone())
             .collect();
         for n in taken {
-            if let Some(r) = w.numbers.get_mut(&n) {
+            if let Some(mut r) = w.numbers.get_mut(&n) {
                 if r.status == NumberStatus::Ringfenced {
                     r.status = NumberStatus::Assigned;
                 }
@@ -229,7 +229,7 @@ pub fn on_completed(w: &mut World, order_id: &str) {
         }
     }
     for n in freed {
-        if let Some(r) = w.numbers.get_mut(&n) {
+        if let Some(mut r) = w.numbers.get_mut(&n) {
             r.status = NumberStatus::Quarantined;
             r.site_service_id = None;
             w.quarantine.insert(n, until);
@@ -250,7 +250,7 @@ pub fn on_cancelled(w: &mut World, order_id: &str) {
         .map(|c| c.target.clone())
         .collect();
     let all = order.changes.iter().any(|c| c.offering == "WHCCompany");
-    let Some(c) = w.companies.get_mut(&svc) else {
+    let Some(mut c) = w.companies.get_mut(&svc) else {
         return;
     };
     let back = |s: &mut ItemState| {
@@ -325,7 +325,7 @@ mod tests {
         let mut w = World::seed(0.0);
         let now = w.now();
         let n = "02079460009".to_string();
-        if let Some(r) = w.numbers.get_mut(&n) {
+        if let Some(mut r) = w.numbers.get_mut(&n) {
             r.status = NumberStatus::Quarantined;
         }
         w.quarantine

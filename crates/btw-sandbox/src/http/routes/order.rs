@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{
-    created, find, find_mut, json_body, newest_first, paginated, PathParams, QueryParams, RawBody,
+    created, find, json_body, newest_first, paginated, PathParams, QueryParams, RawBody,
 };
 use crate::http::order_body::parse;
 use crate::http::states::StateFilter;
@@ -91,14 +91,19 @@ async fn submit(
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
         let now = w.now();
-        let order = find_mut(&mut w.orders, "order", &id)?;
-        if order.state != OrderState::Pending {
-            return Err(ApiError::business(
-                "OrderAlreadySubmitted",
-                format!("Order {id} is {}", order.state.as_str()),
-            ));
+        {
+            let mut order = w
+                .orders
+                .get_mut(id.trim())
+                .ok_or_else(|| ApiError::not_found(format!("No order {id}")))?;
+            if order.state != OrderState::Pending {
+                return Err(ApiError::business(
+                    "OrderAlreadySubmitted",
+                    format!("Order {id} is {}", order.state.as_str()),
+                ));
+            }
+            order.submitted_at = Some(now);
         }
-        order.submitted_at = Some(now);
         w.transition(&id, OrderState::Acknowledged, now);
         Ok(())
     })?;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The number inventory, by number (no spaces).
-pub type Numbers = BTreeMap<String, NumberRecord>;
+pub type Numbers = crate::world::Tracked<NumberRecord>;
 
 /// An import order's state (TMF622 names); the order of variants is the only way forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

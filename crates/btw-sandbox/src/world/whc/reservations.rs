@@ -2,22 +2,21 @@
 //! expires or an order uses it ("an entry will be created into BT system reserving your details
 //! such as company name, domain and group").
 
-use crate::world::{norm, Qualification, World};
+use crate::world::{norm, Qualification, World, QUALIFICATION_DOMAIN, QUALIFICATION_NAME};
 
 /// The live qualification holding `value` as its name (`domain == false`) or domain, if any:
 /// qualified, unexpired, and not yet used by an order (once used, the company holds the name).
 pub fn reservation<'a>(w: &'a World, value: &str, domain: bool) -> Option<&'a Qualification> {
     let key = norm(value);
     let now = w.now();
-    w.qualifications.values().find(|q| {
-        let held = if domain {
-            &q.customer_domain
-        } else {
-            &q.customer_name
-        };
-        q.qualified
-            && now < q.expires_at
-            && norm(held) == key
+    let index = if domain {
+        QUALIFICATION_DOMAIN
+    } else {
+        QUALIFICATION_NAME
+    };
+    // The index holds qualified ones only.
+    w.qualifications.find(index, &key).find(|q| {
+        now < q.expires_at
             && q.service_id
                 .as_ref()
                 .is_none_or(|s| !w.companies.contains_key(s))

@@ -341,7 +341,7 @@ pub(super) async fn activate(
                 )
             })?;
         for n in o.numbers.clone() {
-            let rec = w.numbers.entry(n).or_insert_with(|| NumberRecord {
+            let mut rec = w.numbers.get_or_insert_with(n, || NumberRecord {
                 company_service_id: company.clone(),
                 kind: "ported".into(),
                 status: NumberStatus::Assigned,

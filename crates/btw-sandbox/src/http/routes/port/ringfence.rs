@@ -49,7 +49,7 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
         let first_time = o.allocated_to.is_none();
         let numbers = o.numbers.clone();
         for n in &numbers {
-            w.numbers.entry(n.clone()).or_insert_with(|| NumberRecord {
+            w.numbers.get_or_insert_with(n.clone(), || NumberRecord {
                 company_service_id: company.clone(),
                 kind: "ported".into(),
                 status: NumberStatus::Ringfenced,

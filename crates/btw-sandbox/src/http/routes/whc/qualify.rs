@@ -127,9 +127,9 @@ async fn qualify(
         let v = record(w, account, name, domain, group);
         let id = v["id"].as_str().unwrap_or("");
         match w.qualifications.get_mut(id) {
-            Some(q) if express => {
+            Some(mut q) if express => {
                 q.express = true;
-                render(q)
+                render(&q)
             }
             _ => v,
         }

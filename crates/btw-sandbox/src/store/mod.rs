@@ -4,11 +4,17 @@
 //!
 //! A state file of the old form (one JSON document) is migrated on first open: the JSON is kept
 //! beside it as `<name>.json-old`.
+//!
+//! What a save writes is taken from the world by [`Changes::take`]: the world tracks which
+//! entries changed, so neither the world nor its unchanged entries are copied or serialised.
 
+mod changes;
+pub use changes::Changes;
+
+use crate::world::tracked::{Indexed, Tracked};
 use crate::world::World;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -17,6 +23,8 @@ use std::path::{Path, PathBuf};
 /// The schema this build reads and writes.
 const SCHEMA: i64 = 1;
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+/// The journals, each a run of rows in `logs`.
+const LOGS: [&str; 2] = ["requests", "created"];
 
 const SCHEMA_SQL: &str = "
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,30 +42,19 @@ const SCHEMA_SQL: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// Where the last saved entry of a journal went, so the next save appends only what is newer.
-#[derive(Clone, Copy)]
-struct LogMark {
-    seq: i64,
-    hash: u64,
-}
-
 /// An open state file and what was last written to it.
 pub struct Store {
     conn: Connection,
-    /// Fingerprints of the rows in `entries`, by part then key.
-    saved: HashMap<&'static str, HashMap<String, u64>>,
+    /// Fingerprint of the last `core` row written.
     core: Option<u64>,
-    logs: HashMap<&'static str, LogMark>,
+    /// The next row number of each journal.
+    next_seq: HashMap<&'static str, i64>,
 }
 
 fn fingerprint(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()
-}
-
-fn to_bytes<T: Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn invalid(path: &Path, what: impl std::fmt::Display) -> io::Error {
@@ -105,14 +102,18 @@ impl Store {
         }
         create_private(path)?;
         let mut store = Self::connect(path).map_err(|e| invalid(path, e))?;
+        let migrated = legacy.is_some();
         let mut world = match legacy {
             Some(w) => Some(w),
             None => store.load().map_err(|e| invalid(path, e))?,
         };
         if let Some(w) = world.as_mut() {
             w.clock.set_speed(clock_speed);
-            // Fingerprints of what is on disk, so the next save writes only changes.
-            store.save(w.clone()).map_err(|e| invalid(path, e))?;
+            if migrated {
+                changes::mark_all_unsaved(w);
+                let c = Changes::take(w).map_err(|e| invalid(path, e))?;
+                store.save(&c).map_err(|e| invalid(path, e))?;
+            }
         }
         Ok((store, world))
     }
@@ -141,11 +142,18 @@ impl Store {
                 )))
             }
         }
+        let mut next_seq = HashMap::new();
+        for part in LOGS {
+            let last: Option<i64> =
+                conn.query_row("SELECT MAX(seq) FROM logs WHERE part = ?1", [part], |r| {
+                    r.get(0)
+                })?;
+            next_seq.insert(part, last.map_or(0, |s| s + 1));
+        }
         Ok(Store {
             conn,
-            saved: HashMap::new(),
             core: None,
-            logs: HashMap::new(),
+            next_seq,
         })
     }
 
@@ -179,7 +187,7 @@ impl Store {
         Ok(Some(world))
     }
 
-    fn load_map<T: DeserializeOwned>(&self, part: &str) -> rusqlite::Result<BTreeMap<String, T>> {
+    fn load_map<T: DeserializeOwned + Indexed>(&self, part: &str) -> rusqlite::Result<Tracked<T>> {
         let mut stmt = self
             .conn
             .prepare("SELECT key, value FROM entries WHERE part = ?1")?;
@@ -191,7 +199,7 @@ impl Store {
             let (key, value) = row?;
             map.insert(key, from_bytes(&value)?);
         }
-        Ok(map)
+        Ok(Tracked::saved(map))
     }
 
     fn load_log<T: DeserializeOwned>(&self, part: &str) -> rusqlite::Result<Vec<T>> {
@@ -202,48 +210,56 @@ impl Store {
         rows.map(|v| from_bytes(&v?)).collect()
     }
 
-    /// Writes what changed since the last save, in one transaction.
-    pub fn save(&mut self, mut world: World) -> rusqlite::Result<()> {
-        let orders = std::mem::take(&mut world.orders);
-        let companies = std::mem::take(&mut world.companies);
-        let numbers = std::mem::take(&mut world.numbers);
-        let qualifications = std::mem::take(&mut world.qualifications);
-        let requests = std::mem::take(&mut world.journal.requests);
-        let created = std::mem::take(&mut world.journal.created);
+    /// Writes `changes` in one transaction: the changed entries, the new journal rows (dropping
+    /// those trimmed from the journals' front), the clock, and the rest when it changed.
+    pub fn save(&mut self, changes: &Changes) -> rusqlite::Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        // The clock reads differently at every save: kept apart, so the rest is written only
-        // when it changed.
-        let mut core = serde_json::to_value(&world)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let clock = core
-            .as_object_mut()
-            .and_then(|o| o.remove("clock"))
-            .unwrap_or_default();
         tx.execute(
             "INSERT OR REPLACE INTO entries (part, key, value) VALUES ('clock', '', ?1)",
-            [to_bytes(&clock)?],
+            [&changes.clock],
         )?;
-        let core = to_bytes(&core)?;
-        let hash = fingerprint(&core);
+        let hash = fingerprint(&changes.core);
         if self.core != Some(hash) {
             tx.execute(
                 "INSERT OR REPLACE INTO entries (part, key, value) VALUES ('core', '', ?1)",
-                [&core],
+                [&changes.core],
             )?;
         }
-        let mut saved = std::mem::take(&mut self.saved);
-        let mut logs = std::mem::take(&mut self.logs);
-        save_map(&tx, &mut saved, "orders", &orders)?;
-        save_map(&tx, &mut saved, "companies", &companies)?;
-        save_map(&tx, &mut saved, "numbers", &numbers)?;
-        save_map(&tx, &mut saved, "qualifications", &qualifications)?;
-        save_log(&tx, &mut logs, "requests", &requests)?;
-        save_log(&tx, &mut logs, "created", &created)?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO entries (part, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut delete =
+                tx.prepare_cached("DELETE FROM entries WHERE part = ?1 AND key = ?2")?;
+            for p in &changes.parts {
+                if p.replaced {
+                    tx.execute("DELETE FROM entries WHERE part = ?1", [p.part])?;
+                }
+                for (key, value) in &p.rows {
+                    match value {
+                        Some(v) => upsert.execute(params![p.part, key, v])?,
+                        None => delete.execute(params![p.part, key])?,
+                    };
+                }
+            }
+        }
+        let mut next_seq = self.next_seq.clone();
+        for l in &changes.logs {
+            let seq = next_seq.entry(l.part).or_insert(0);
+            let mut insert =
+                tx.prepare_cached("INSERT INTO logs (part, seq, value) VALUES (?1, ?2, ?3)")?;
+            for v in &l.append {
+                insert.execute(params![l.part, *seq, v])?;
+                *seq += 1;
+            }
+            // The journal keeps its last `len` entries: so do the rows.
+            tx.prepare_cached("DELETE FROM logs WHERE part = ?1 AND seq < ?2")?
+                .execute(params![l.part, *seq - l.len as i64])?;
+        }
         tx.commit()?;
-        // Only a committed save moves the fingerprints on.
+        // Only a committed save moves the marks on.
         self.core = Some(hash);
-        self.saved = saved;
-        self.logs = logs;
+        self.next_seq = next_seq;
         Ok(())
     }
 }
@@ -252,93 +268,6 @@ fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> rusqlite::Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
-}
-
-/// Upserts the entries whose fingerprint changed and deletes those gone from `map`.
-fn save_map<T: Serialize>(
-    tx: &rusqlite::Transaction<'_>,
-    saved: &mut HashMap<&'static str, HashMap<String, u64>>,
-    part: &'static str,
-    map: &BTreeMap<String, T>,
-) -> rusqlite::Result<()> {
-    let known = saved.entry(part).or_default();
-    let mut upsert =
-        tx.prepare_cached("INSERT OR REPLACE INTO entries (part, key, value) VALUES (?1, ?2, ?3)")?;
-    for (key, value) in map {
-        let bytes = to_bytes(value)?;
-        let hash = fingerprint(&bytes);
-        if known.get(key) != Some(&hash) {
-            upsert.execute(params![part, key, bytes])?;
-            known.insert(key.clone(), hash);
-        }
-    }
-    if known.len() > map.len() {
-        let mut delete = tx.prepare_cached("DELETE FROM entries WHERE part = ?1 AND key = ?2")?;
-        let gone: Vec<String> = known
-            .keys()
-            .filter(|k| !map.contains_key(*k))
-            .cloned()
-            .collect();
-        for key in gone {
-            delete.execute(params![part, key])?;
-            known.remove(&key);
-        }
-    }
-    Ok(())
-}
-
-/// Appends the journal entries newer than the last saved one and drops rows trimmed from the
-/// front; when the last saved entry is gone (a reset), the journal is written afresh.
-fn save_log<T: Serialize>(
-    tx: &rusqlite::Transaction<'_>,
-    logs: &mut HashMap<&'static str, LogMark>,
-    part: &'static str,
-    entries: &[T],
-) -> rusqlite::Result<()> {
-    let mark = logs.get(part).copied();
-    // Scanning back from the end touches only the new entries and one more.
-    let mut found = None;
-    if let Some(m) = mark {
-        for (i, e) in entries.iter().enumerate().rev() {
-            if fingerprint(&to_bytes(e)?) == m.hash {
-                found = Some(i);
-                break;
-            }
-        }
-    }
-    let (first_new, mut seq) = match (mark, found) {
-        (Some(m), Some(i)) => (i + 1, m.seq + 1),
-        (m, _) => {
-            tx.execute("DELETE FROM logs WHERE part = ?1", [part])?;
-            (0, m.map_or(0, |m| m.seq + 1))
-        }
-    };
-    let first_seq = seq - first_new as i64;
-    tx.execute(
-        "DELETE FROM logs WHERE part = ?1 AND seq < ?2",
-        params![part, first_seq],
-    )?;
-    let mut insert =
-        tx.prepare_cached("INSERT INTO logs (part, seq, value) VALUES (?1, ?2, ?3)")?;
-    let mut last = mark.filter(|_| found.is_some());
-    for e in &entries[first_new..] {
-        let bytes = to_bytes(e)?;
-        insert.execute(params![part, seq, bytes])?;
-        last = Some(LogMark {
-            seq,
-            hash: fingerprint(&bytes),
-        });
-        seq += 1;
-    }
-    match last {
-        Some(m) => {
-            logs.insert(part, m);
-        }
-        None => {
-            logs.remove(part);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -363,6 +292,20 @@ mod tests {
             .unwrap()
     }
 
+    /// Saves what changed; the rows of maps and journals it wrote.
+    fn save(store: &mut Store, world: &mut World) -> usize {
+        let changes = Changes::take(world).unwrap();
+        store.save(&changes).unwrap();
+        changes.rows()
+    }
+
+    /// The world as JSON, without its clock (which reads differently every time).
+    fn json(w: &World) -> serde_json::Value {
+        let mut v = serde_json::to_value(w).unwrap();
+        v.as_object_mut().unwrap().remove("clock");
+        v
+    }
+
     #[test]
     fn round_trip_and_counters() {
         let dir = tempfile::tempdir().unwrap();
@@ -372,13 +315,13 @@ mod tests {
         let mut world = World::seed(0.0);
         let q = world.next_qualification_id();
         assert_eq!(q, "QFW103255");
-        store.save(world.clone()).unwrap();
+        world.record_request(request(1));
+        save(&mut store, &mut world);
         drop(store);
         let (_, back) = Store::open(&path, 1.0).unwrap();
         let back = back.unwrap();
-        assert_eq!(back.counters.qualification, world.counters.qualification);
-        assert_eq!(back.numbers.len(), world.numbers.len());
-        assert_eq!(back.companies.len(), world.companies.len());
+        assert_eq!(json(&back), json(&world), "reload equals what was saved");
+        assert!(!back.companies.has_changes() && !back.numbers.has_changes());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -396,32 +339,53 @@ mod tests {
         for n in 0..10 {
             world.record_request(request(n));
         }
-        store.save(world.clone()).unwrap();
+        // The seed: 1 company, 10 numbers, 10 requests.
+        assert_eq!(save(&mut store, &mut world), 21);
         let changes = store.conn.total_changes();
         // Nothing changed: only the clock's row is written.
-        store.save(world.clone()).unwrap();
+        assert_eq!(save(&mut store, &mut world), 0);
         assert_eq!(store.conn.total_changes(), changes + 1);
         // One request more: one row appended (the delete of trimmed rows touches none).
         world.record_request(request(10));
-        store.save(world.clone()).unwrap();
+        assert_eq!(save(&mut store, &mut world), 1);
         assert_eq!(store.conn.total_changes(), changes + 3);
         assert_eq!(rows(&store, "logs"), 11);
+        // One number changed: its row alone is rewritten, the other nine are not.
+        let mut keys = world.numbers.keys().cloned();
+        let (first, second) = (keys.next().unwrap(), keys.next().unwrap());
+        if let Some(mut r) = world.numbers.get_mut(&second) {
+            r.kind = "changed".into();
+        }
+        assert_eq!(save(&mut store, &mut world), 1);
+        assert_eq!(store.conn.total_changes(), changes + 5);
         // A number gone: its row is deleted.
-        let first = world.numbers.keys().next().cloned().unwrap();
         world.numbers.remove(&first);
-        store.save(world.clone()).unwrap();
+        assert_eq!(save(&mut store, &mut world), 1);
         drop(store);
         let (_, back) = Store::open(&path, 1.0).unwrap();
         let back = back.unwrap();
         assert!(!back.numbers.contains_key(&first));
-        let paths: Vec<String> = back
-            .journal
-            .requests
-            .iter()
-            .map(|r| r.path.clone())
-            .collect();
-        assert_eq!(paths.first().map(String::as_str), Some("/p/0"));
-        assert_eq!(paths.last().map(String::as_str), Some("/p/10"));
+        assert_eq!(back.numbers[&second].kind, "changed");
+        assert_eq!(json(&back), json(&world));
+    }
+
+    #[test]
+    fn a_failed_save_is_written_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (mut store, _) = Store::open(&path, 1.0).unwrap();
+        let mut world = World::seed(0.0);
+        save(&mut store, &mut world);
+        world.record_request(request(1));
+        if let Some(mut c) = world.companies.get_mut("WHHCBTWKN1000") {
+            c.name = "Renamed Ltd".into();
+        }
+        // Taken, not written (as when the write fails): put back.
+        Changes::take(&mut world).unwrap().restore(&mut world);
+        assert_eq!(save(&mut store, &mut world), 2);
+        drop(store);
+        let (_, back) = Store::open(&path, 1.0).unwrap();
+        assert_eq!(json(&back.unwrap()), json(&world));
     }
 
     #[test]
@@ -433,20 +397,32 @@ mod tests {
         for n in 0..5 {
             world.record_request(request(n));
         }
-        store.save(world.clone()).unwrap();
+        save(&mut store, &mut world);
         world.journal.requests.drain(..2);
         world.record_request(request(5));
-        store.save(world.clone()).unwrap();
+        save(&mut store, &mut world);
         assert_eq!(rows(&store, "logs"), 4);
-        // A reset: the journal starts again.
+        // A reset: everything starts again, rows of the old world included.
         let mut fresh = World::seed(0.0);
         fresh.record_request(request(9));
-        store.save(fresh).unwrap();
+        if let Some(mut c) = world.companies.get_mut("WHHCBTWKN1000") {
+            c.name = "Gone Ltd".into();
+        }
+        world
+            .numbers
+            .get_or_insert_with("01000000000".into(), || world_number(&fresh));
+        save(&mut store, &mut world);
+        save(&mut store, &mut fresh);
         drop(store);
         let (_, back) = Store::open(&path, 1.0).unwrap();
         let back = back.unwrap();
         assert_eq!(back.journal.requests.len(), 1);
         assert_eq!(back.journal.requests[0].path, "/p/9");
+        assert_eq!(json(&back), json(&fresh));
+    }
+
+    fn world_number(w: &World) -> crate::world::NumberRecord {
+        w.numbers.values().next().cloned().unwrap()
     }
 
     #[test]
@@ -455,15 +431,17 @@ mod tests {
         let path = dir.path().join("sandbox-state.json");
         let mut world = World::seed(0.0);
         world.next_qualification_id();
+        world.record_request(request(1));
         std::fs::write(&path, serde_json::to_vec(&world).unwrap()).unwrap();
         let (_, back) = Store::open(&path, 1.0).unwrap();
-        assert_eq!(
-            back.unwrap().counters.qualification,
-            world.counters.qualification
-        );
+        assert_eq!(json(&back.unwrap()), json(&world));
         assert!(dir.path().join("sandbox-state.json.json-old").exists());
         let (_, again) = Store::open(&path, 1.0).unwrap();
-        assert!(again.is_some(), "the migrated state is in SQLite now");
+        assert_eq!(
+            json(&again.unwrap()),
+            json(&world),
+            "the migrated state is in SQLite now"
+        );
         let bad = dir.path().join("bad.db");
         std::fs::write(&bad, b"not a state file").unwrap();
         let e = Store::open(&bad, 1.0).err().unwrap();

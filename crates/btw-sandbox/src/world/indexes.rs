@@ -1,0 +1,77 @@
+//! What the world's maps are looked up by besides their key (see `tracked.rs`): companies by the
+//! names and identifiers they hold, orders by external id and whether they are still moving,
+//! numbers by the order that uses them, qualifications by the name and domain they reserve.
+
+use super::model::{norm, norm_mac, Company, Kind, NumberRecord, Order, OrderState, Qualification};
+use super::tracked::{IndexKey, Indexed};
+
+/// Company index: its name (the others are the [`Kind`]s it holds, by `Kind as u8`).
+pub const COMPANY_NAME: u8 = 100;
+/// Order index: its external id, as given.
+pub const ORDER_EXTERNAL_ID: u8 = 0;
+/// Order index: submitted and not yet at a final state (value `""`).
+pub const ORDER_MOVING: u8 = 1;
+/// Number index: the order it is assigned by.
+pub const NUMBER_ORDER: u8 = 0;
+/// Qualification index: the company name a qualified one reserves.
+pub const QUALIFICATION_NAME: u8 = 0;
+/// Qualification index: the domain a qualified one reserves.
+pub const QUALIFICATION_DOMAIN: u8 = 1;
+
+impl Indexed for Company {
+    fn index_keys(&self, out: &mut Vec<IndexKey>) {
+        let mut add = |kind: Kind, value: String| out.push((kind as u8, value));
+        add(Kind::CompanyDomain, norm(&self.domain));
+        // Ceased items free their names.
+        for s in self.sites.iter().filter(|s| s.state.live()) {
+            add(Kind::SiteName, norm(&s.name));
+            add(Kind::SiteLocationCode, norm(&s.location_code));
+        }
+        for d in self.devices.iter().filter(|d| d.state.live()) {
+            add(Kind::DeviceName, norm(&d.name));
+            if let Some(mac) = d.mac_address.as_deref() {
+                add(Kind::MacAddress, norm_mac(mac));
+            }
+        }
+        for t in &self.trunks {
+            add(Kind::TrunkName, norm(&t.name));
+        }
+        for u in self.users.iter().filter(|u| u.state.live()) {
+            add(Kind::Username, norm(&u.username));
+            add(Kind::Extension, norm(&u.extension));
+        }
+        out.push((COMPANY_NAME, norm(&self.name)));
+    }
+}
+
+impl Indexed for Order {
+    fn index_keys(&self, out: &mut Vec<IndexKey>) {
+        if let Some(x) = &self.external_id {
+            out.push((ORDER_EXTERNAL_ID, x.clone()));
+        }
+        let moving = matches!(
+            self.state,
+            OrderState::Acknowledged | OrderState::InProgress
+        );
+        if moving && self.submitted_at.is_some() {
+            out.push((ORDER_MOVING, String::new()));
+        }
+    }
+}
+
+impl Indexed for NumberRecord {
+    fn index_keys(&self, out: &mut Vec<IndexKey>) {
+        if let Some(o) = &self.order_id {
+            out.push((NUMBER_ORDER, o.clone()));
+        }
+    }
+}
+
+impl Indexed for Qualification {
+    fn index_keys(&self, out: &mut Vec<IndexKey>) {
+        if self.qualified {
+            out.push((QUALIFICATION_NAME, norm(&self.customer_name)));
+            out.push((QUALIFICATION_DOMAIN, norm(&self.customer_domain)));
+        }
+    }
+}
