@@ -45,8 +45,41 @@ impl Files {
 #[derive(Debug, Clone)]
 pub struct Health {
     pub version: String,
+    /// The build ([`btw_sandbox::build_id`]); `None` from a sandbox older than build ids.
+    pub build: Option<String>,
     pub pid: Option<u64>,
     pub idle: Duration,
+}
+
+impl Health {
+    /// Whether the sandbox runs this very build of btw (same version, same executable).
+    pub fn is_this_build(&self) -> bool {
+        self.version == btw_sandbox::VERSION
+            && self.build.as_deref() == Some(btw_sandbox::build_id())
+    }
+
+    /// Its version, with its build when that is all that differs.
+    pub fn described(&self) -> String {
+        match &self.build {
+            Some(b) if self.version == btw_sandbox::VERSION => {
+                format!("{} (build {b})", self.version)
+            }
+            Some(_) => self.version.clone(),
+            None if self.version == btw_sandbox::VERSION => {
+                format!("{} (an earlier build)", self.version)
+            }
+            None => self.version.clone(),
+        }
+    }
+}
+
+/// This btw's version, with its build.
+pub fn this_build() -> String {
+    format!(
+        "{} (build {})",
+        btw_sandbox::VERSION,
+        btw_sandbox::build_id()
+    )
 }
 
 pub fn url(port: u16) -> String {
@@ -73,16 +106,23 @@ pub async fn probe(url: &str) -> Option<Health> {
     }
     Some(Health {
         version: v.get("version").and_then(Value::as_str)?.to_string(),
+        build: v.get("build").and_then(Value::as_str).map(str::to_string),
         pid: v.get("pid").and_then(Value::as_u64),
         idle: Duration::from_secs(v.get("idleSecs").and_then(Value::as_u64).unwrap_or(0)),
     })
 }
 
-/// Asks the sandbox at `url` to stop, and waits (up to 10 s) until it no longer answers.
+/// How long `stop` waits for the sandbox to save its state and exit.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks the sandbox at `url` to stop, and waits (up to [`STOP_TIMEOUT`]) until it no longer
+/// answers and its process has exited: it saves its state last, so once it is gone the state
+/// file is complete.
 pub async fn stop(url: &str) -> bool {
     let Some(client) = http(Duration::from_secs(2)) else {
         return false;
     };
+    let pid = probe(url).await.and_then(|h| h.pid);
     if client
         .post(format!("{url}/__sandbox/shutdown"))
         .send()
@@ -91,14 +131,30 @@ pub async fn stop(url: &str) -> bool {
     {
         return false;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + STOP_TIMEOUT;
     while Instant::now() < deadline {
-        if probe(url).await.is_none() {
+        if probe(url).await.is_none() && pid.is_none_or(process_gone) {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// Whether process `pid` has exited. A zombie has: it only waits for its parent (e.g. the btw
+/// that started it, still running) to reap it. Where there is no `/proc`, a process that no
+/// longer answers counts as gone.
+fn process_gone(pid: u64) -> bool {
+    if !Path::new("/proc/self/stat").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
 }
 
 fn usage(message: String) -> Failure {
@@ -117,19 +173,19 @@ pub async fn ensure(settings: &Settings) -> Result<String, Failure> {
     let port = settings.sandbox_port;
     let url = url(port);
     if let Some(h) = probe(&url).await {
-        if h.version == btw_sandbox::VERSION {
+        if h.is_this_build() {
             tracing::info!(%url, "using the sandbox already running");
             return Ok(url);
         }
         if h.idle < RESTART_WHEN_IDLE || !stop(&url).await {
             return Err(usage(format!(
                 "the sandbox on 127.0.0.1:{port} is version {} (pid {}), this btw is {}: stop it with `btw sandbox stop` (with the same BTW_SANDBOX_PORT) once its runs are done, or set BTW_SANDBOX_PORT to another port",
-                h.version,
+                h.described(),
                 h.pid.map_or("?".to_string(), |p| p.to_string()),
-                btw_sandbox::VERSION
+                this_build()
             )));
         }
-        tracing::info!("stopped an idle sandbox of version {}", h.version);
+        tracing::info!("stopped an idle sandbox of version {}", h.described());
     } else if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
         // Maybe a sandbox that is just starting: give it a moment before blaming the port.
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -139,7 +139,7 @@ async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
     println!(
         "{} BT sandbox {} listening on {} (pid {pid}, state {}, stops after {} s idle)",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        sandbox::VERSION,
+        sandbox::build_id(),
         handle.base_url(),
         files.state.display(),
         args.idle_timeout
@@ -187,7 +187,7 @@ async fn status(overrides: &Overrides) -> Outcome {
         return Ok(code(exit::OK));
     };
     println!("sandbox running on {url}");
-    println!("version: {}", h.version);
+    println!("version: {}", h.described());
     if let Some(pid) = h.pid {
         println!("pid: {pid}");
     }
@@ -200,10 +200,10 @@ async fn status(overrides: &Overrides) -> Outcome {
         println!("state: {}", files.state.display());
         println!("log: {}", files.log.display());
     }
-    if h.version != sandbox::VERSION {
+    if !h.is_this_build() {
         println!(
-            "this btw is {}: stop it with `btw sandbox stop` to use this version",
-            sandbox::VERSION
+            "this btw is {}: stop it with `btw sandbox stop` to use this build",
+            service::this_build()
         );
     }
     Ok(code(exit::OK))
@@ -221,7 +221,10 @@ async fn stop(overrides: &Overrides) -> Outcome {
         Ok(code(exit::OK))
     } else {
         Err(Failure::Internal {
-            message: format!("the sandbox on {url} did not stop within 10 s"),
+            message: format!(
+                "the sandbox on {url} did not save its state and exit within {} s: it may still be saving; see `btw sandbox status`",
+                service::STOP_TIMEOUT.as_secs()
+            ),
         })
     }
 }

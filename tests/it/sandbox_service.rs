@@ -226,6 +226,69 @@ async fn a_port_held_by_another_program_is_named() {
     assert!(o.stderr.contains("BTW_SANDBOX_PORT"), "{}", o.stderr);
 }
 
+#[tokio::test]
+async fn stop_returns_once_the_state_is_saved_and_the_process_has_exited() {
+    let svc = Service::new(60);
+    let o = svc.provide("a").await;
+    ok(&o, "run");
+    let order = order_id(&o);
+    assert!(!order.is_empty(), "{}", o.stdout);
+    let pid_file = svc.data("a").join("sandbox.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_string();
+    let stop = output(svc.btw("a").args(["sandbox", "stop"])).await;
+    ok(&stop, "sandbox stop");
+    // The pid file goes after the final save; the process is gone (or a zombie of no one here).
+    assert!(
+        !pid_file.exists(),
+        "stop returned before the shutdown finished"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.trim_start().chars().next());
+    assert!(matches!(state, None | Some(Some('Z' | 'X'))), "{stat}");
+    // What it saved holds the order: opened at once, with nothing else running on the file.
+    let config = btw_sandbox::SandboxConfig {
+        state_file: Some(svc.data("a").join("sandbox-state.db")),
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sb = btw_sandbox::start(listener, config).await.unwrap();
+    let journal: Value = reqwest::get(format!("{}/__sandbox/journal", sb.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sb.shutdown().await;
+    let created = journal["created"].as_array().cloned().unwrap_or_default();
+    assert!(
+        created.iter().any(|c| c["id"] == order.as_str()),
+        "{journal}"
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_of_another_build_of_this_version_is_not_used() {
+    let svc = Service::new(60);
+    // This test binary runs a sandbox: same version as the btw binary, another executable.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", svc.port))
+        .await
+        .unwrap();
+    let sb = btw_sandbox::start(listener, btw_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let o = svc.provide("b").await;
+    sb.shutdown().await;
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains(btw_sandbox::build_id()) && o.stderr.contains("btw sandbox stop"),
+        "{}",
+        o.stderr
+    );
+}
+
 /// A `btw serve` on the service, with a recipe that runs when an order completes.
 struct Daemon {
     child: tokio::process::Child,

@@ -32,6 +32,27 @@ pub use world::{calendar, OrderState, OrderTransition, World};
 /// This sandbox's version, as its health answer (`GET /__sandbox/health`) reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// This build, as the health answer reports it beside the version: the version, then the size
+/// and modification time of the running executable (read once), so that a btw rebuilt at the
+/// same version tells a sandbox started by the previous build from one of its own.
+pub fn build_id() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let exe = std::env::current_exe().and_then(std::fs::metadata);
+        match exe {
+            Ok(m) => {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{VERSION}+{:x}.{mtime:x}", m.len())
+            }
+            Err(_) => format!("{VERSION}+unknown"),
+        }
+    })
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -93,7 +114,7 @@ impl SandboxHandle {
         let _ = self.ticker.await;
         self.persister.abort();
         let _ = self.persister.await;
-        self.state.flush().await;
+        self.state.flush_final().await;
     }
 }
 

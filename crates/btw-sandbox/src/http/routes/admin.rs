@@ -29,6 +29,7 @@ async fn health(State(state): State<SandboxState>) -> Json<Value> {
     Json(json!({
         "service": "btw-sandbox",
         "version": crate::VERSION,
+        "build": crate::build_id(),
         "pid": std::process::id(),
         "idleSecs": state.idle_for().as_secs(),
     }))
