@@ -10,6 +10,10 @@ use std::time::Duration;
 /// Journeys run before measuring, to give the sandbox its history.
 pub const HISTORY: usize = 1000;
 
+/// Long enough for every submitted order to complete (two order steps of 0.5 s, see
+/// `server.rs`), the clock's tick to see it and the state file's save delay to pass.
+const SETTLE: Duration = Duration::from_millis(1500);
+
 /// What the scenario measured: journeys on each sandbox and the CPU each journey cost.
 pub struct Persisted {
     pub fresh: Measured,
@@ -57,8 +61,13 @@ async fn on_sandbox(
                 warm.first_error.unwrap_or_default()
             ));
         }
+        // The history's last orders complete and are saved before the window opens, and the
+        // measured ones inside it: each side pays for its own journeys, completion and saves
+        // included, and for the same idle time.
+        tokio::time::sleep(SETTLE).await;
         let before = cpu_time().ok_or("no /proc/self/stat")?;
         let m = journeys::baseline_journeys(&base, n, c).await;
+        tokio::time::sleep(SETTLE).await;
         let cpu = cpu_time()
             .ok_or("no /proc/self/stat")?
             .saturating_sub(before);

@@ -4,12 +4,14 @@
 
 use super::model::{norm, norm_mac, Company, Kind, NumberRecord, Order, OrderState, Qualification};
 use super::tracked::{IndexKey, Indexed};
+use chrono::{DateTime, Utc};
 
 /// Company index: its name (the others are the [`Kind`]s it holds, by `Kind as u8`).
 pub const COMPANY_NAME: u8 = 100;
 /// Order index: its external id, as given.
 pub const ORDER_EXTERNAL_ID: u8 = 0;
-/// Order index: submitted and not yet at a final state (value `""`).
+/// Order index: submitted and not yet at a final state; the value is when it was submitted
+/// ([`instant_key`]), so the orders that may be due take a range.
 pub const ORDER_MOVING: u8 = 1;
 /// Number index: the order it is assigned by.
 pub const NUMBER_ORDER: u8 = 0;
@@ -17,6 +19,13 @@ pub const NUMBER_ORDER: u8 = 0;
 pub const QUALIFICATION_NAME: u8 = 0;
 /// Qualification index: the domain a qualified one reserves.
 pub const QUALIFICATION_DOMAIN: u8 = 1;
+
+/// An instant as an index value that sorts like the instant. Instants out of the nanosecond
+/// range sort first, so a range "up to" any instant includes them (they are never missed).
+pub fn instant_key(at: DateTime<Utc>) -> String {
+    let nanos = at.timestamp_nanos_opt().unwrap_or(0).max(0);
+    format!("{nanos:020}")
+}
 
 impl Indexed for Company {
     fn index_keys(&self, out: &mut Vec<IndexKey>) {
@@ -53,8 +62,8 @@ impl Indexed for Order {
             self.state,
             OrderState::Acknowledged | OrderState::InProgress
         );
-        if moving && self.submitted_at.is_some() {
-            out.push((ORDER_MOVING, String::new()));
+        if let Some(at) = self.submitted_at.filter(|_| moving) {
+            out.push((ORDER_MOVING, instant_key(at)));
         }
     }
 }

@@ -249,9 +249,19 @@ impl World {
         if key.is_empty() {
             return None;
         }
-        self.companies
-            .find(kind as u8, &key)
-            .find(|c| scope.is_none_or(|s| c.service_id.eq_ignore_ascii_case(s)))
+        let Some(scope) = scope else {
+            return self.companies.find(kind as u8, &key).next();
+        };
+        // Many companies may hold the value (a site called "HQ"): look at the one in scope only.
+        // Service ids are upper case.
+        let svc = [scope.to_string(), scope.to_ascii_uppercase()]
+            .into_iter()
+            .find(|s| self.companies.contains_key(s))?;
+        if self.companies.entry_has(&svc, kind as u8, &key) {
+            self.companies.get(&svc)
+        } else {
+            None
+        }
     }
 
     /// A fixture or created address by NAD key.
@@ -318,9 +328,13 @@ impl World {
         let step = secs_f64(step_secs);
         port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, now);
         whc_effects::release_quarantine(self, now);
+        // Only orders submitted at least a step ago can be due for anything.
+        let latest = now
+            .checked_sub_signed(step)
+            .map_or_else(|| "9".repeat(20), instant_key);
         let due: Vec<(String, DateTime<Utc>, OrderState)> = self
             .orders
-            .find(ORDER_MOVING, "")
+            .find_range(ORDER_MOVING, "", &latest)
             .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s, o.state)))
             .collect();
         let before = self.events.len();
@@ -369,6 +383,26 @@ mod tests {
         assert!(w.in_use(Kind::TrunkName, "acme-trunk-01").is_some());
         assert!(w.in_use(Kind::SiteName, "Nowhere").is_none());
         assert!(w.in_use(Kind::Username, "").is_none());
+        let acme = Some("whhcbtwkn1000");
+        assert!(w.in_use_in(Kind::SiteName, " acme hq", acme).is_some());
+        assert!(w
+            .in_use_in(Kind::SiteName, "Acme HQ", Some("WHHCBTWKN9999"))
+            .is_none());
+    }
+
+    #[test]
+    fn lookups_follow_changes() {
+        let mut w = World::seed(0.0);
+        if let Some(mut c) = w.companies.get_mut("WHHCBTWKN1000") {
+            c.name = "Acme Renamed".into();
+            c.sites[0].state = ItemState::Terminated;
+        }
+        assert!(w.company_by_name("Acme Widgets Ltd").is_none());
+        assert!(w.company_by_name("acme renamed").is_some());
+        // A ceased site frees its name.
+        assert!(w.in_use(Kind::SiteName, "Acme HQ").is_none());
+        w.companies.remove("WHHCBTWKN1000");
+        assert!(w.in_use(Kind::Extension, "2001").is_none());
     }
 
     #[test]

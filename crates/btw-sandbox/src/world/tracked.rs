@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::ops::{Deref, DerefMut};
 
 /// One lookup key of an entry: which index (per map type), and the normalised value.
@@ -23,7 +24,8 @@ pub trait Indexed {
 /// old lookup keys when it changes.
 #[derive(Debug, Clone, Default)]
 struct Index {
-    by_value: HashMap<IndexKey, BTreeSet<String>>,
+    /// Ordered, so an index whose values sort like what they stand for (instants) takes ranges.
+    by_value: BTreeMap<IndexKey, BTreeSet<String>>,
     of_entry: HashMap<String, Vec<IndexKey>>,
 }
 
@@ -152,6 +154,26 @@ impl<V: Indexed> Tracked<V> {
             .filter_map(|k| self.map.get(k))
     }
 
+    /// The entries of `index` with a value from `from` to `to` (both included), in value order.
+    pub fn find_range<'a>(
+        &'a self,
+        index: u8,
+        from: &str,
+        to: &str,
+    ) -> impl Iterator<Item = &'a V> + 'a {
+        let bounds = (
+            Bound::Included((index, from.to_string())),
+            Bound::Included((index, to.to_string())),
+        );
+        let valid = from <= to;
+        self.index
+            .by_value
+            .range(bounds)
+            .take_while(move |_| valid)
+            .flat_map(|(_, keys)| keys.iter())
+            .filter_map(|k| self.map.get(k))
+    }
+
     /// The keys of the entries with lookup key `(index, value)`, in order.
     pub fn find_keys(&self, index: u8, value: &str) -> Vec<String> {
         self.index
@@ -159,6 +181,14 @@ impl<V: Indexed> Tracked<V> {
             .get(&(index, value.to_string()))
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether the entry at `key` has lookup key `(index, value)`.
+    pub fn entry_has(&self, key: &str, index: u8, value: &str) -> bool {
+        self.index
+            .of_entry
+            .get(key)
+            .is_some_and(|keys| keys.iter().any(|(i, v)| *i == index && v == value))
     }
 
     /// What changed since the last call, forgetting it.
