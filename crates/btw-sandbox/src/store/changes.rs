@@ -5,7 +5,7 @@
 use crate::world::tracked::{Changed, Tracked};
 use crate::world::{Address, Counters, World};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The world minus the clock, the tracked maps and the journals: one row, rewritten when its
 /// bytes change. The field names are the world's, so the row reads back into a `World`.
@@ -72,12 +72,12 @@ fn fill<V: Serialize>(p: &mut PartChanges, map: &BTreeMap<String, V>) -> serde_j
 
 fn log<T: Serialize>(
     part: &'static str,
-    entries: &[T],
+    entries: &VecDeque<T>,
     unsaved: &mut usize,
 ) -> serde_json::Result<LogChanges> {
     let new = (*unsaved).min(entries.len());
-    let append = entries[entries.len() - new..]
-        .iter()
+    let append = entries
+        .range(entries.len() - new..)
         .map(serde_json::to_vec)
         .collect::<serde_json::Result<_>>()?;
     *unsaved = 0;

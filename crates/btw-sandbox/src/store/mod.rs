@@ -15,7 +15,7 @@ use crate::world::tracked::{Indexed, Tracked};
 use crate::world::World;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -202,7 +202,7 @@ impl Store {
         Ok(Tracked::saved(map))
     }
 
-    fn load_log<T: DeserializeOwned>(&self, part: &str) -> rusqlite::Result<Vec<T>> {
+    fn load_log<T: DeserializeOwned>(&self, part: &str) -> rusqlite::Result<VecDeque<T>> {
         let mut stmt = self
             .conn
             .prepare("SELECT value FROM logs WHERE part = ?1 ORDER BY seq")?;

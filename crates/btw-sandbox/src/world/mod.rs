@@ -202,7 +202,7 @@ impl World {
 
     pub fn record_created(&mut self, kind: &str, id: &str, external_id: Option<String>) {
         let at = self.now();
-        self.journal.created.push(CreatedEntry {
+        self.journal.created.push_back(CreatedEntry {
             at,
             kind: kind.to_string(),
             id: id.to_string(),
@@ -216,7 +216,7 @@ impl World {
     }
 
     pub fn record_request(&mut self, entry: RequestEntry) {
-        self.journal.requests.push(entry);
+        self.journal.requests.push_back(entry);
         self.journal.unsaved_requests += 1;
         if self.journal.requests.len() > JOURNAL_LIMIT {
             let excess = self.journal.requests.len() - JOURNAL_LIMIT;

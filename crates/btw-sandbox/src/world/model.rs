@@ -334,8 +334,9 @@ pub struct CreatedEntry {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Journal {
-    pub requests: Vec<RequestEntry>,
-    pub created: Vec<CreatedEntry>,
+    // Double-ended: a full journal drops its oldest entry on every push.
+    pub requests: std::collections::VecDeque<RequestEntry>,
+    pub created: std::collections::VecDeque<CreatedEntry>,
     /// Entries at the end of `requests` not yet in the state file.
     #[serde(skip)]
     pub unsaved_requests: usize,
