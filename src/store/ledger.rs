@@ -1,7 +1,7 @@
 //! The ledger: every mutating BT call of a run, written before it is sent and after its result,
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use crate::api::Operation;
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
@@ -47,7 +47,7 @@ fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-impl Store {
+impl Sqlite {
     /// The entry for a step, if there is one.
     pub fn ledger_get(&self, run_id: &str, step: u64) -> Result<Option<LedgerEntry>, StoreError> {
         let conn = self.conn();
@@ -198,40 +198,43 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
+    use crate::store::Store;
     use serde_json::json;
 
     #[test]
     fn a_step_is_written_before_and_after() {
-        let s = Store::in_memory();
-        assert!(s.ledger_get("r1", 1).unwrap().is_none());
-        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+        each_backend(|s| {
+            assert!(s.ledger_get("r1", 1).unwrap().is_none());
+            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(e.state, StepState::Started);
+            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"id": "BTWKN1"})))
+            );
+            assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
+            assert!(s
+                .ledger_finish("r1", 2, StepState::Done, &json!(1))
+                .is_err());
+            s.ledger_record_done(
+                "r1",
+                2,
+                Operation::OrderGet,
+                &json!({"id": 1}),
+                &json!({"state": "x"}),
+            )
             .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(e.state, StepState::Started);
-        s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
-            .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"id": "BTWKN1"})))
-        );
-        assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
-        assert!(s
-            .ledger_finish("r1", 2, StepState::Done, &json!(1))
-            .is_err());
-        s.ledger_record_done(
-            "r1",
-            2,
-            Operation::OrderGet,
-            &json!({"id": 1}),
-            &json!({"state": "x"}),
-        )
-        .unwrap();
-        let e = s.ledger_get("r1", 2).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"state": "x"})))
-        );
+            let e = s.ledger_get("r1", 2).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"state": "x"})))
+            );
+        });
     }
 
     #[test]
