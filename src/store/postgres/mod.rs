@@ -161,3 +161,5 @@ impl Pg {
         }
     }
 }
+#[cfg(test)]
+mod tests;
