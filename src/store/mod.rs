@@ -135,7 +135,7 @@ impl Store {
     }
 }
 
-pub use postgres::Wakeups;
+pub use postgres::{woken, Wakeups};
 
 pub fn now_rfc3339() -> String {
     crate::time::rfc3339_millis(chrono::Utc::now())

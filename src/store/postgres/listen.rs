@@ -120,3 +120,15 @@ async fn listen_once(
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// Resolves when `wake` changes; never when there is none (SQLite) or it has closed, so a
+/// `select!` branch on it is simply inert there and the loop's own timer polls.
+pub async fn changed(wake: &mut Option<watch::Receiver<u64>>) {
+    if let Some(rx) = wake {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+        *wake = None;
+    }
+    std::future::pending::<()>().await
+}

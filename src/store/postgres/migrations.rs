@@ -137,15 +137,15 @@ const MIGRATIONS: &[&str] = &[
         value       TEXT NOT NULL
     );
     "#,
-    // 2: wake idle daemons: a job added or brought back, an event stored (see listen.rs).
-    // Once per statement, and only once per channel per transaction (PostgreSQL folds them).
+    // 2: wake idle daemons: a job added or made due again, an event stored (see listen.rs).
+    // PostgreSQL folds the notifications of one transaction on one channel into one.
     r#"
     CREATE FUNCTION btw_notify_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('btw_jobs', ''); RETURN NULL; END $$;
     CREATE FUNCTION btw_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('btw_events', ''); RETURN NULL; END $$;
     CREATE TRIGGER jobs_wake AFTER INSERT OR UPDATE OF state, next_run_at ON jobs
-        FOR EACH STATEMENT EXECUTE FUNCTION btw_notify_jobs();
+        FOR EACH ROW WHEN (NEW.state = 'scheduled') EXECUTE FUNCTION btw_notify_jobs();
     CREATE TRIGGER notifications_wake AFTER INSERT ON notifications
         FOR EACH STATEMENT EXECUTE FUNCTION btw_notify_events();
     "#,

@@ -22,7 +22,7 @@ mod misc;
 pub(crate) mod testing;
 mod upkeep;
 
-pub use listen::Wakeups;
+pub use listen::{changed as woken, Wakeups};
 
 use super::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -86,6 +86,12 @@ impl Pg {
             .map_err(|e| fail(format!("not a PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // libpq's variable, so the password need not be in the URL (nor in btw.toml).
+        if config.get_password().is_none() {
+            if let Some(pw) = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()) {
+                config.password(pw);
+            }
         }
         if config.get_application_name().is_none() {
             config.application_name("btw");
