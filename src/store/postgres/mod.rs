@@ -18,8 +18,9 @@ mod ledger;
 mod listen;
 mod migrations;
 mod misc;
-#[cfg(test)]
-pub(crate) mod testing;
+/// Test support, shared by the library's and the integration tests.
+#[doc(hidden)]
+pub mod testing;
 mod upkeep;
 
 pub use listen::{changed as woken, Wakeups};

@@ -18,7 +18,7 @@ fn base_url() -> String {
 }
 
 /// `url` naming the database `db` instead of its own.
-pub(crate) fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let start = url.find("://").map(|i| i + 3).unwrap_or(0);
     let rest = &url[start..];
     let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -74,8 +74,8 @@ fn available() -> bool {
     })
 }
 
-/// A database of its own for one test, dropped with the guard.
-pub(crate) struct TestDb {
+/// A database of its own for one test, dropped with the guard (when the test fails too).
+pub struct TestDb {
     name: String,
     pub url: String,
 }
@@ -116,7 +116,7 @@ impl Drop for TestDb {
 
 /// Runs `body` on an in-memory SQLite store, then on a fresh PostgreSQL database (unless
 /// PostgreSQL tests are skipped).
-pub(crate) fn each_backend(body: impl Fn(Store)) {
+pub fn each_backend(body: impl Fn(Store)) {
     body(Store::in_memory());
     if let Some(db) = TestDb::create() {
         body(db.open());

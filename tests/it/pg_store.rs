@@ -1,0 +1,122 @@
+//! Two `btw serve` sharing one PostgreSQL store: due jobs fire once between them, running the
+//! recipe version pinned in the store; a notification posted to both listeners is stored once
+//! and its trigger runs once. Skipped (said once) without a PostgreSQL server, unless
+//! `BTW_TEST_POSTGRES=required`.
+
+use crate::common::*;
+use crate::daemon_support::*;
+use btw::store::postgres::testing::TestDb;
+use btw::store::{JobKind, JobState, NewJob, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const TRIGGER: &str =
+    "//! name: on complete\n//! trigger: on event=orderComplete\n#{event: params.event_id}\n";
+const ON_FILE: &str = "//! name: job\n//! trigger: manual\n\"from the file\"\n";
+const PINNED: &str = "//! name: job\n//! trigger: manual\n\"pinned in the store\"\n";
+
+fn trigger_runs(folders: &[&Folder]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in folders {
+        for r in reports(&f.recipes) {
+            if let Some(e) = r["result"]["event"].as_str() {
+                *out.entry(e.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_postgres_store_fire_each_job_and_trigger_once() {
+    let Some(db) = TestDb::create() else { return };
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let (a, b) = (Folder::new(), Folder::new());
+    for f in [&a, &b] {
+        std::fs::write(f.recipes.join("on_complete.rhai"), TRIGGER).unwrap();
+    }
+    // The jobs name a's file, but run the version pinned in the store (b has no such file).
+    let job_recipe = a.recipes.join("job.rhai");
+    std::fs::write(&job_recipe, ON_FILE).unwrap();
+    let store = Store::open(Path::new(&db.url)).unwrap();
+    let hash = store
+        .recipe_version_put(job_recipe.to_str().unwrap(), PINNED)
+        .unwrap();
+    let serve_on = |f: &Folder| {
+        let args = [
+            "--recipes",
+            f.recipes.to_str().unwrap(),
+            "--store",
+            db.url.as_str(),
+        ];
+        serve_listening(&url, &f.data, &args)
+    };
+    let (da, db_) = (serve_on(&a), serve_on(&b));
+    let (la, lb) = (da.listener_url().await, db_.listener_url().await);
+    let due = sandbox_now(&url).await + chrono::Duration::seconds(2);
+    for i in 0..40 {
+        let job = NewJob {
+            id: Some(format!("job-pg-{i:02}")),
+            kind: JobKind::At,
+            at: Some(due),
+            cron: None,
+            tz: "Europe/London".into(),
+            recipe: job_recipe.display().to_string(),
+            params: serde_json::json!({ "i": i }),
+            next_run_at: due,
+            catch_up_secs: None,
+            recipe_hash: Some(hash.clone()),
+            owner_recipe: None,
+        };
+        store.job_add(&job, chrono::Utc::now()).unwrap();
+    }
+    // Each event to one listener, then again to the other (a load balancer's retry).
+    let client = reqwest::Client::new();
+    let events: Vec<String> = (0..20).map(|i| format!("pg-ev-{i:02}")).collect();
+    for (i, e) in events.iter().enumerate() {
+        let (first, second) = if i % 2 == 0 { (&la, &lb) } else { (&lb, &la) };
+        for listener in [first, second] {
+            let status = post_event(
+                &client,
+                listener,
+                e,
+                &format!("ORD-{e}"),
+                "orderComplete",
+                "completed",
+            )
+            .await;
+            assert_eq!(status, 200, "{e} to {listener}");
+        }
+    }
+    let done = || {
+        let jobs = store.job_list(&[]).unwrap();
+        jobs.len() == 40 && jobs.iter().all(|j| j.state == JobState::Done)
+    };
+    wait_for("every job done", 90, done)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", da.log(), db_.log()));
+    wait_for("every trigger run", 60, || {
+        trigger_runs(&[&a, &b]).len() == events.len()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", da.log(), db_.log()));
+    for j in store.job_list(&[]).unwrap() {
+        let out = j.last_outcome.unwrap_or_default();
+        assert!(out.contains("pinned in the store"), "{}: {out}", j.id);
+        assert_eq!(j.attempts, 1, "{}", j.id);
+    }
+    let (la, lb) = (da.stop().await, db_.stop().await);
+    let fired =
+        la.matches("running scheduled job").count() + lb.matches("running scheduled job").count();
+    assert_eq!(fired, 40, "each job fired once between the two daemons");
+    let runs = trigger_runs(&[&a, &b]);
+    assert!(runs.values().all(|n| *n == 1), "{runs:?}");
+    for e in &events {
+        assert_eq!(store.notification_count(&format!("ORD-{e}")).unwrap(), 1);
+    }
+    for log in [&la, &lb] {
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(!log.contains(CALLBACK_PASSWORD));
+    }
+}
