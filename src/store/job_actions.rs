@@ -2,7 +2,7 @@
 //! retry or run it now, move it to another recipe version; and the jobs a recipe's header owns.
 
 use super::jobs::{get_in, job_from_row, ts, COLUMNS};
-use super::{Job, Sqlite, StoreError};
+use super::{Job, JobState, Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -13,6 +13,25 @@ pub enum Again {
     Retry,
     /// Any job not running right now fires now (a cron job then carries on with its schedule).
     RunNow,
+}
+
+/// Whether [`Again`] may bring `job` back; the error says why not.
+pub(super) fn again_check(job: &Job, how: Again) -> Result<(), String> {
+    let allowed = match how {
+        Again::Retry => matches!(job.state, JobState::Missed | JobState::Failed),
+        Again::RunNow => job.state != JobState::Running,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let hint = match how {
+        Again::Retry if job.state.is_live() => {
+            "; it is still to run (btw schedule run-now fires it at once)"
+        }
+        Again::Retry => "; only missed or failed jobs are retried (run-now fires any)",
+        Again::RunNow => "; it is running now",
+    };
+    Err(format!("job {} is {}{hint}", job.id, job.state.as_str()))
 }
 
 impl Sqlite {
@@ -108,7 +127,7 @@ impl Sqlite {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(Err(format!("no job {id}")));
             };
-            if let Err(why) = super::job_rules::again_check(&job, how) {
+            if let Err(why) = again_check(&job, how) {
                 return Ok(Err(why));
             }
             tx.execute(

@@ -1,8 +1,9 @@
 //! Claiming due jobs, in one transaction of two halves: crashed firings taken over, and due
 //! jobs run or marked missed. Every timestamp but the lease is on the scheduler's clock.
 
-use super::job_rules::{abandon_note, skip_target};
-use super::jobs::{get_in, job_from_row, lease_end, new_run_id, ts, COLUMNS};
+use super::jobs::{
+    abandon_note, get_in, job_from_row, lease_end, new_run_id, skip_target, ts, COLUMNS,
+};
 use super::{ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, Sqlite, StoreError};
 use rusqlite::{params, Transaction};
 

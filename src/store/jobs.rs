@@ -265,6 +265,79 @@ pub(super) fn lease_end(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     from + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
+// The rules of a job's life, applied by both backends inside their transactions: pure
+// functions of the job as read, so SQLite and PostgreSQL differ only in how they read and write.
+
+/// Whether `existing` is the job `new` would add (adding it again after a crash is harmless).
+pub(super) fn same_job(existing: &Job, new: &NewJob) -> bool {
+    existing.kind == new.kind && existing.recipe == new.recipe && existing.params == new.params
+}
+
+/// Whether a job may be cancelled: `Ok(true)` when it already is, `Ok(false)` to cancel it,
+/// `Err` when it has ended otherwise.
+pub(super) fn cancel_check(job: &Job) -> Result<bool, String> {
+    match job.state {
+        JobState::Cancelled => Ok(true),
+        JobState::Scheduled | JobState::Running => Ok(false),
+        other => Err(format!(
+            "job {} has already ended ({}): nothing to cancel",
+            job.id,
+            other.as_str()
+        )),
+    }
+}
+
+/// The `last_outcome` a completion records.
+pub(super) fn outcome_text(done: &Completion) -> String {
+    if done.ok {
+        format!("ok: {}", done.summary)
+    } else {
+        format!("failed: {}", done.summary)
+    }
+}
+
+/// Where a firing's completion leaves the job (state, next run), or `None` when the firing is
+/// no longer `owner`'s `run_id` (nothing must change).
+pub(super) fn completion_target(
+    job: &Job,
+    owner: &str,
+    run_id: &str,
+    done: &Completion,
+) -> Option<(JobState, Option<String>)> {
+    if job.run_id.as_deref() != Some(run_id) {
+        return None;
+    }
+    let same = job.next_run_at.map(ts);
+    match job.state {
+        JobState::Running if job.lease_owner.as_deref() == Some(owner) => {
+            Some(match (job.kind, done.next) {
+                (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
+                (JobKind::Cron, None) => (JobState::Done, same),
+                (JobKind::At, _) if done.ok => (JobState::Done, same),
+                (JobKind::At, _) => (JobState::Failed, same),
+            })
+        }
+        JobState::Cancelled => Some((JobState::Cancelled, same)),
+        _ => None,
+    }
+}
+
+/// The note of a firing given up after `attempts` crashed claims.
+pub(super) fn abandon_note(attempts: u32) -> String {
+    format!(
+        "failed: claimed {attempts} times without finishing (its daemon stopped each time); given up"
+    )
+}
+
+/// Where a skipped due job goes: a cron job with a next occurrence stays scheduled for it;
+/// anything else is missed.
+pub(super) fn skip_target(job: &Job, next: Option<DateTime<Utc>>) -> (JobState, Option<String>) {
+    match (job.kind, next) {
+        (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
+        _ => (JobState::Missed, job.next_run_at.map(ts)),
+    }
+}
+
 impl Sqlite {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken before reading,
     /// so two processes (or connections) never both act on what they read.
@@ -313,7 +386,7 @@ impl Sqlite {
         match found {
             Ok(Some(job)) => Ok(job),
             Ok(None) => Err(self.error(format!("job {id} vanished after insert"))),
-            Err(existing) if super::job_rules::same_job(&existing, new) => Ok(existing),
+            Err(existing) if same_job(&existing, new) => Ok(existing),
             Err(_) => Err(self.error(format!("a different job {id} exists already"))),
         }
     }
@@ -359,7 +432,7 @@ impl Sqlite {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(Err(format!("no job {id}")));
             };
-            match super::job_rules::cancel_check(&job) {
+            match cancel_check(&job) {
                 Ok(true) => return Ok(Ok(job)),
                 Ok(false) => {}
                 Err(why) => return Ok(Err(why)),
@@ -424,14 +497,12 @@ impl Sqlite {
         done: &Completion,
     ) -> Result<Option<Job>, StoreError> {
         let now = ts(done.now);
-        let outcome = super::job_rules::outcome_text(done);
+        let outcome = outcome_text(done);
         self.immediate(|tx| {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(None);
             };
-            let Some((state, next)) =
-                super::job_rules::completion_target(&job, owner, run_id, done)
-            else {
+            let Some((state, next)) = completion_target(&job, owner, run_id, done) else {
                 return Ok(None);
             };
             tx.execute(

@@ -5,7 +5,7 @@
 //! each call to its backend (`api.rs`). An enum rather than a trait object: the SQLite queries
 //! stay in the files they always lived in (`impl Sqlite` blocks, one per concern), which one
 //! trait impl could not span, and the compiler checks that both backends offer every method with
-//! the same signature. What is shared is the domain (rows, job rules in `job_rules.rs`, state
+//! the same signature. What is shared is the domain (rows, the job rules in `jobs.rs`, state
 //! ranks, lease owners); only the SQL differs.
 //!
 //! Everything is synchronous and quick; callers on the async runtime wrap it in `spawn_blocking`
@@ -19,7 +19,6 @@ mod dispatch;
 mod events;
 mod job_actions;
 mod job_claims;
-mod job_rules;
 mod jobs;
 mod kv;
 mod leases;

@@ -7,6 +7,7 @@ use crate::common::*;
 use crate::daemon_support::*;
 use btw::store::postgres::testing::TestDb;
 use btw::store::{JobKind, JobState, NewJob, Store};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -25,6 +26,40 @@ fn trigger_runs(folders: &[&Folder]) -> BTreeMap<String, usize> {
         }
     }
     out
+}
+
+/// `n` jobs due at `due`, running the recipe at `recipe` in its stored version `hash`.
+fn add_jobs(store: &Store, recipe: &Path, hash: &str, due: DateTime<Utc>, n: usize) {
+    for i in 0..n {
+        let job = NewJob {
+            id: Some(format!("job-pg-{i:02}")),
+            kind: JobKind::At,
+            at: Some(due),
+            cron: None,
+            tz: "Europe/London".into(),
+            recipe: recipe.display().to_string(),
+            params: serde_json::json!({ "i": i }),
+            next_run_at: due,
+            catch_up_secs: None,
+            recipe_hash: Some(hash.to_string()),
+            owner_recipe: None,
+        };
+        store.job_add(&job, Utc::now()).unwrap();
+    }
+}
+
+/// Each event to one listener, then again to the other (a load balancer's retry).
+async fn post_twice(events: &[String], la: &str, lb: &str) {
+    let client = reqwest::Client::new();
+    for (i, e) in events.iter().enumerate() {
+        let (first, second) = if i % 2 == 0 { (la, lb) } else { (lb, la) };
+        for listener in [first, second] {
+            let order = format!("ORD-{e}");
+            let status =
+                post_event(&client, listener, e, &order, "orderComplete", "completed").await;
+            assert_eq!(status, 200, "{e} to {listener}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -55,40 +90,10 @@ async fn two_daemons_on_one_postgres_store_fire_each_job_and_trigger_once() {
     let (da, db_) = (serve_on(&a), serve_on(&b));
     let (la, lb) = (da.listener_url().await, db_.listener_url().await);
     let due = sandbox_now(&url).await + chrono::Duration::seconds(2);
-    for i in 0..40 {
-        let job = NewJob {
-            id: Some(format!("job-pg-{i:02}")),
-            kind: JobKind::At,
-            at: Some(due),
-            cron: None,
-            tz: "Europe/London".into(),
-            recipe: job_recipe.display().to_string(),
-            params: serde_json::json!({ "i": i }),
-            next_run_at: due,
-            catch_up_secs: None,
-            recipe_hash: Some(hash.clone()),
-            owner_recipe: None,
-        };
-        store.job_add(&job, chrono::Utc::now()).unwrap();
-    }
+    add_jobs(&store, &job_recipe, &hash, due, 40);
     // Each event to one listener, then again to the other (a load balancer's retry).
-    let client = reqwest::Client::new();
     let events: Vec<String> = (0..20).map(|i| format!("pg-ev-{i:02}")).collect();
-    for (i, e) in events.iter().enumerate() {
-        let (first, second) = if i % 2 == 0 { (&la, &lb) } else { (&lb, &la) };
-        for listener in [first, second] {
-            let status = post_event(
-                &client,
-                listener,
-                e,
-                &format!("ORD-{e}"),
-                "orderComplete",
-                "completed",
-            )
-            .await;
-            assert_eq!(status, 200, "{e} to {listener}");
-        }
-    }
+    post_twice(&events, &la, &lb).await;
     let done = || {
         let jobs = store.job_list(&[]).unwrap();
         jobs.len() == 40 && jobs.iter().all(|j| j.state == JobState::Done)

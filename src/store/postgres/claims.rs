@@ -1,13 +1,12 @@
 //! Claiming due jobs on PostgreSQL, shared by several daemons: rows are taken with
 //! `FOR UPDATE SKIP LOCKED`, a page at a time, so two daemons claiming at once split the due
 //! jobs between them instead of queueing behind each other, and no job is taken twice.
-//! What is done with each row (resume, give up, run, skip) is SQLite's (`job_rules.rs`).
+//! What is done with each row (resume, give up, run, skip) is SQLite's (`jobs.rs`).
 
 use super::errors::PgErr;
 use super::jobs::{get_in, jobs_of};
 use super::Pg;
-use crate::store::job_rules::{abandon_note, skip_target};
-use crate::store::jobs::{lease_end, new_run_id, ts, COLUMNS};
+use crate::store::jobs::{abandon_note, lease_end, new_run_id, skip_target, ts, COLUMNS};
 use crate::store::{ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, StoreError};
 use tokio_postgres::Transaction;
 

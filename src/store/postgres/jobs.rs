@@ -1,10 +1,10 @@
 //! Scheduled jobs on PostgreSQL: rows read `FOR UPDATE` inside the transaction that changes
-//! them, so two daemons acting on one job serialise on its row. The rules are `job_rules.rs`'s.
+//! them, so two daemons acting on one job serialise on its row. The rules are `jobs.rs`'s.
 
 use super::errors::{decode, PgErr};
 use super::Pg;
-use crate::store::job_rules;
 use crate::store::jobs::{job_from_cols, lease_end, new_job_id, ts, COLUMNS};
+use crate::store::{job_actions::again_check, jobs as job_rules};
 use crate::store::{Again, Completion, Job, JobState, NewJob, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -299,7 +299,7 @@ impl Pg {
             let Some(job) = get_in(&*tx, id, true).await? else {
                 return Err(PgErr(format!("no job {id}")));
             };
-            job_rules::again_check(&job, how)?;
+            again_check(&job, how)?;
             tx.execute(
                 "UPDATE jobs SET state = 'scheduled', next_run_at = $2, run_id = NULL,
                    lease_owner = NULL, lease_until = NULL, attempts = 0, updated_at = $2
