@@ -144,9 +144,12 @@ impl Pg {
     }
 
     /// Runs `f` to completion on the calling thread, inside this backend's runtime.
+    /// Unconstrained: called from a task of the caller's runtime, tokio's cooperative budget
+    /// would be that task's, and once spent it would make the pool's semaphore yield forever
+    /// to an executor that re-polls at once.
     fn block<T>(&self, f: impl Future<Output = Result<T, PgErr>>) -> Result<T, StoreError> {
         let _entered = self.inner.rt.handle().enter();
-        futures_executor::block_on(f).map_err(|e| self.error(e))
+        futures_executor::block_on(tokio::task::unconstrained(f)).map_err(|e| self.error(e))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, PgErr> {

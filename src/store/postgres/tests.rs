@@ -209,3 +209,20 @@ fn a_pg_store_is_named_without_its_password() {
     assert!(s.is_shared());
     s.probe_writable(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn many_calls_from_one_task_of_another_runtime_do_not_stall() {
+    let Some(db) = TestDb::create() else { return };
+    let s = db.open();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Far beyond tokio's per-poll budget (128), all without yielding to that runtime.
+    rt.block_on(async {
+        for i in 0..400 {
+            s.value_or_insert(&format!("k{i}"), || "v".into()).unwrap();
+        }
+    });
+    assert_eq!(s.value("k399").unwrap().as_deref(), Some("v"));
+}
