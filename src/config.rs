@@ -607,3 +607,26 @@ mod tests {
         assert!(e.0.contains("http://"));
     }
 }
+
+#[cfg(test)]
+mod store_setting_tests {
+    use super::*;
+
+    #[test]
+    fn the_store_can_be_named_in_btw_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("btw.toml");
+        std::fs::write(&file, "store = \"postgres://btw@db:5432/btw\"\n").unwrap();
+        let over = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&over, &|_| None).unwrap();
+        assert_eq!(
+            s.store.as_deref(),
+            Some(Path::new("postgres://btw@db:5432/btw"))
+        );
+        let s = Settings::load_with(&Overrides::default(), &|_| None).unwrap();
+        assert_eq!(s.store, None);
+    }
+}
