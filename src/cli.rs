@@ -161,7 +161,14 @@ pub struct StoreArg {
     /// (postgres://user@host:5432/db) that several `btw serve` share; default: `store` in
     /// btw.toml, else btw.db in btw's data folder. `btw run`, `repl`, `schedule` and `serve`
     /// share it.
-    #[arg(long, global = true, value_name = "PATH|URL", env = "BTW_STORE")]
+    // Env values hidden: a URL may carry a password, which `--help` must not print.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH|URL",
+        env = "BTW_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<PathBuf>,
 }
 

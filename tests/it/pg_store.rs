@@ -125,3 +125,48 @@ async fn two_daemons_on_one_postgres_store_fire_each_job_and_trigger_once() {
         assert!(!log.contains(CALLBACK_PASSWORD));
     }
 }
+
+#[tokio::test]
+async fn a_store_urls_password_never_reaches_help_errors_or_status() {
+    let Some(db) = TestDb::create() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let secret = "pw-never-print-me";
+    // Trust authentication takes any password: the store opens with it.
+    let with_pw = db
+        .url
+        .replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    let refused = format!("postgres://postgres:{secret}@127.0.0.1:1/x");
+    let help = output(
+        btw("http://127.0.0.1:9", data.path())
+            .env("BTW_STORE", &with_pw)
+            .args(["status", "--help"]),
+    )
+    .await;
+    let status =
+        output(btw("http://127.0.0.1:9", data.path()).args(["status", "--store", &with_pw])).await;
+    let runs =
+        output(btw("http://127.0.0.1:9", data.path()).args(["runs", "list", "--store", &refused]))
+            .await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("none has run on postgres://postgres@"),
+        "{}",
+        status.stdout
+    );
+    assert_ne!(runs.code, 0);
+    assert!(
+        runs.stderr.contains("connection refused"),
+        "{}",
+        runs.stderr
+    );
+    for o in [&help, &status, &runs] {
+        assert!(
+            !o.stdout.contains(secret) && !o.stderr.contains(secret),
+            "{}{}",
+            o.stdout,
+            o.stderr
+        );
+    }
+}
