@@ -170,3 +170,53 @@ async fn a_store_urls_password_never_reaches_help_errors_or_status() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_job_of_a_killed_daemon_is_resumed_by_the_other_after_its_lease() {
+    let Some(db) = TestDb::create() else { return };
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let slow = "//! trigger: manual\nprint(\"begun\");\ntime::sleep(2.0);\n#{n: 1}\n";
+    let (a, b) = (Folder::new(), Folder::new());
+    for f in [&a, &b] {
+        std::fs::write(f.recipes.join("slow.rhai"), slow).unwrap();
+    }
+    let serve_on = |f: &Folder| {
+        let args = [
+            "--recipes",
+            f.recipes.to_str().unwrap(),
+            "--store",
+            db.url.as_str(),
+            "--job-lease",
+            "3",
+        ];
+        serve(&url, &f.data, &args)
+    };
+    let da = serve_on(&a);
+    da.wait_log("slow.rhai: loaded", 1).await;
+    let store = Store::open(Path::new(&db.url)).unwrap();
+    let recipe = a.recipes.join("slow.rhai");
+    let hash = store
+        .recipe_version_put(recipe.to_str().unwrap(), slow)
+        .unwrap();
+    add_jobs(&store, &recipe, &hash, sandbox_now(&url).await, 1);
+    da.wait_log("begun", 1).await;
+    let d_b = serve_on(&b);
+    d_b.wait_log("slow.rhai: loaded", 1).await;
+    da.kill9().await;
+    wait_for("the job done", 60, || {
+        store.job_list(&[]).unwrap()[0].state == JobState::Done
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d_b.log()));
+    let job = &store.job_list(&[]).unwrap()[0];
+    assert_eq!(job.attempts, 2, "{job:?}");
+    let run_id = job.last_run_id.clone().unwrap();
+    let log = d_b.stop().await;
+    assert!(log.contains("resume=true"), "{log}");
+    assert_eq!(
+        log.matches(&format!("run {run_id} started")).count(),
+        1,
+        "{log}"
+    );
+}
