@@ -198,43 +198,41 @@ impl Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::postgres::testing::each_backend;
     use crate::store::Store;
     use serde_json::json;
 
     #[test]
     fn a_step_is_written_before_and_after() {
-        each_backend(|s| {
-            assert!(s.ledger_get("r1", 1).unwrap().is_none());
-            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
-                .unwrap();
-            let e = s.ledger_get("r1", 1).unwrap().unwrap();
-            assert_eq!(e.state, StepState::Started);
-            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
-                .unwrap();
-            let e = s.ledger_get("r1", 1).unwrap().unwrap();
-            assert_eq!(
-                (e.state, e.result),
-                (StepState::Done, Some(json!({"id": "BTWKN1"})))
-            );
-            assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
-            assert!(s
-                .ledger_finish("r1", 2, StepState::Done, &json!(1))
-                .is_err());
-            s.ledger_record_done(
-                "r1",
-                2,
-                Operation::OrderGet,
-                &json!({"id": 1}),
-                &json!({"state": "x"}),
-            )
+        let s = Store::in_memory();
+        assert!(s.ledger_get("r1", 1).unwrap().is_none());
+        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
             .unwrap();
-            let e = s.ledger_get("r1", 2).unwrap().unwrap();
-            assert_eq!(
-                (e.state, e.result),
-                (StepState::Done, Some(json!({"state": "x"})))
-            );
-        });
+        let e = s.ledger_get("r1", 1).unwrap().unwrap();
+        assert_eq!(e.state, StepState::Started);
+        s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
+            .unwrap();
+        let e = s.ledger_get("r1", 1).unwrap().unwrap();
+        assert_eq!(
+            (e.state, e.result),
+            (StepState::Done, Some(json!({"id": "BTWKN1"})))
+        );
+        assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
+        assert!(s
+            .ledger_finish("r1", 2, StepState::Done, &json!(1))
+            .is_err());
+        s.ledger_record_done(
+            "r1",
+            2,
+            Operation::OrderGet,
+            &json!({"id": 1}),
+            &json!({"state": "x"}),
+        )
+        .unwrap();
+        let e = s.ledger_get("r1", 2).unwrap().unwrap();
+        assert_eq!(
+            (e.state, e.result),
+            (StepState::Done, Some(json!({"state": "x"})))
+        );
     }
 
     #[test]
