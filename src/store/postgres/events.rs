@@ -1,6 +1,7 @@
 //! Order notifications on PostgreSQL. BT may post one event to any daemon behind a load
 //! balancer (or twice): the event id's primary key stores it once, and dispatching takes the
-//! event's row lock, so exactly one daemon marks it dispatched and queues its trigger runs.
+//! event's row lock (skipping it when another daemon holds it), so exactly one daemon marks it
+//! dispatched and queues its trigger runs.
 
 use super::errors::decode;
 use super::Pg;
@@ -113,11 +114,12 @@ impl Pg {
             let now = now_rfc3339();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            // The row lock: a second dispatcher waits here, then finds it dispatched.
+            // The row lock: another daemon dispatching it now holds it, and is skipped (if its
+            // transaction fails, the event is still undispatched and found again).
             let pending = tx
                 .query_opt(
                     "SELECT 1 FROM notifications WHERE event_id = $1 AND dispatched_at IS NULL
-                     FOR UPDATE",
+                     FOR UPDATE SKIP LOCKED",
                     &[&event_id],
                 )
                 .await?;

@@ -7,6 +7,9 @@ use crate::store::{now_rfc3339, PendingAlert, Pruned, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+/// Held by the daemon pruning, for its transaction: "btw_prun".
+const PRUNE_LOCK: i64 = 0x6274_775f_7072_756e;
+
 impl Pg {
     pub fn alert_enqueue(&self, id: &str, event: &str, payload: &Value) -> Result<(), StoreError> {
         self.exec(
@@ -66,13 +69,22 @@ impl Pg {
         )
     }
 
-    /// SQLite's retention (`retention.rs`), statement for statement, in one transaction.
+    /// SQLite's retention (`retention.rs`), statement for statement, in one transaction; nothing
+    /// when another daemon is pruning.
     pub fn prune(&self, cutoff: &str, keep: usize) -> Result<Pruned, StoreError> {
         let keep = keep as i64;
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             let mut pruned = Pruned::default();
+            // One daemon prunes at a time; the others find it being done and leave it.
+            let mine: bool = tx
+                .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+                .await?
+                .get(0);
+            if !mine {
+                return Ok(pruned);
+            }
             let gone = tx
                 .query(
                     "DELETE FROM daemon_runs WHERE state = 'done' AND (finished_at < $1 OR run_id NOT IN
