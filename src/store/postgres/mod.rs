@@ -85,6 +85,11 @@ impl Pg {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| fail(format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(fail(
+                "sslmode=require: btw connects without TLS for now; use sslmode=prefer or disable, on a private network or through a tunnel".into(),
+            ));
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
