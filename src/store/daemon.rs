@@ -1,7 +1,7 @@
 //! What `btw serve` keeps in the store: which on-drop recipe contents already ran, and the runs
 //! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use rusqlite::params;
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Store {
+impl Sqlite {
     /// Records a run queued (not started yet): a restart resumes it. Nothing if it is known.
     pub fn daemon_run_queued(
         &self,
@@ -115,44 +115,46 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn a_content_is_claimed_once() {
-        let s = Store::in_memory();
-        assert!(s.claim_drop("/r/a.rhai", "h1", "r1").unwrap());
-        assert!(!s.claim_drop("/r/a.rhai", "h1", "r2").unwrap());
-        assert!(s.claim_drop("/r/a.rhai", "h2", "r3").unwrap());
+        each_backend(|s| {
+            assert!(s.claim_drop("/r/a.rhai", "h1", "r1").unwrap());
+            assert!(!s.claim_drop("/r/a.rhai", "h1", "r2").unwrap());
+            assert!(s.claim_drop("/r/a.rhai", "h2", "r3").unwrap());
+        });
     }
 
     #[test]
     fn unfinished_runs_are_found() {
-        let s = Store::in_memory();
-        s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop")
-            .unwrap();
-        assert_eq!(
-            s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
-                .unwrap(),
-            1
-        );
-        s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox")
-            .unwrap();
-        s.daemon_run_finished("r1", false).unwrap();
-        let left = s.daemon_unfinished().unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].run_id, "r2");
-        s.daemon_run_finished("r2", true).unwrap();
-        assert_eq!(
-            s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox")
-                .unwrap(),
-            2,
-            "a resumed run's second attempt"
-        );
-        assert_eq!(
-            s.daemon_unfinished().unwrap().len(),
-            1,
-            "interrupted runs are resumed too"
-        );
+        each_backend(|s| {
+            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop")
+                .unwrap();
+            assert_eq!(
+                s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
+                    .unwrap(),
+                1
+            );
+            s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox")
+                .unwrap();
+            s.daemon_run_finished("r1", false).unwrap();
+            let left = s.daemon_unfinished().unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].run_id, "r2");
+            s.daemon_run_finished("r2", true).unwrap();
+            assert_eq!(
+                s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox")
+                    .unwrap(),
+                2,
+                "a resumed run's second attempt"
+            );
+            assert_eq!(
+                s.daemon_unfinished().unwrap().len(),
+                1,
+                "interrupted runs are resumed too"
+            );
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! version, and the daemon's heartbeat: what lets any daemon on a store run exactly what was
 //! scheduled, survive a restart with a broken file, and tell `btw run` whether anyone is serving.
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -65,7 +65,7 @@ pub struct Heartbeat {
     pub beat_at: DateTime<Utc>,
 }
 
-impl Store {
+impl Sqlite {
     /// Keeps `source` (once per content); returns its hash.
     pub fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError> {
         let hash = recipe_hash(source);
@@ -177,23 +177,25 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
 
     #[test]
     fn versions_heads_and_heartbeats() {
-        let s = Store::in_memory();
-        let h1 = s.recipe_head_set("/r/a.rhai", "1").unwrap();
-        assert_eq!(s.recipe_version_put("/r/a.rhai", "1").unwrap(), h1);
-        let h2 = s.recipe_head_set("/r/a.rhai", "2").unwrap();
-        assert_ne!(h1, h2);
-        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), Some((h2, "2".into())));
-        assert_eq!(s.recipe_version(&h1).unwrap().as_deref(), Some("1"));
-        s.recipe_head_clear("/r/a.rhai").unwrap();
-        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), None);
-        assert_eq!(s.last_heartbeat().unwrap(), None);
-        let now = Utc::now();
-        s.heartbeat("d1", "/r", now).unwrap();
-        assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
-        s.heartbeat_end("d1").unwrap();
-        assert_eq!(s.last_heartbeat().unwrap(), None);
+        each_backend(|s| {
+            let h1 = s.recipe_head_set("/r/a.rhai", "1").unwrap();
+            assert_eq!(s.recipe_version_put("/r/a.rhai", "1").unwrap(), h1);
+            let h2 = s.recipe_head_set("/r/a.rhai", "2").unwrap();
+            assert_ne!(h1, h2);
+            assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), Some((h2, "2".into())));
+            assert_eq!(s.recipe_version(&h1).unwrap().as_deref(), Some("1"));
+            s.recipe_head_clear("/r/a.rhai").unwrap();
+            assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), None);
+            assert_eq!(s.last_heartbeat().unwrap(), None);
+            let now = Utc::now();
+            s.heartbeat("d1", "/r", now).unwrap();
+            assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
+            s.heartbeat_end("d1").unwrap();
+            assert_eq!(s.last_heartbeat().unwrap(), None);
+        });
     }
 }
