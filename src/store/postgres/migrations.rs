@@ -3,6 +3,8 @@
 //!
 //! The tables are SQLite's (see `../migrations.rs`), with the same column names and types
 //! (TEXT times in RFC 3339 milliseconds, BIGINT integers), gathered into one first version;
+//! time columns compare byte by byte (`COLLATE "C"`) whatever the database's collation, so
+//! text order is time order as in SQLite;
 //! `seq` columns stand in for SQLite's rowid where listings break ties by insertion order.
 
 use super::errors::PgErr;
@@ -19,8 +21,8 @@ const MIGRATIONS: &[&str] = &[
         script_hash TEXT NOT NULL,
         params      TEXT NOT NULL,
         profile     TEXT NOT NULL,
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
+        started_at  TEXT COLLATE "C" NOT NULL,
+        finished_at TEXT COLLATE "C",
         outcome     TEXT NOT NULL DEFAULT 'running',
         report      TEXT,
         seq         BIGINT GENERATED ALWAYS AS IDENTITY
@@ -33,19 +35,19 @@ const MIGRATIONS: &[&str] = &[
         state       TEXT NOT NULL CHECK (state IN ('started', 'done', 'failed')),
         result      TEXT,
         error       TEXT,
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
+        started_at  TEXT COLLATE "C" NOT NULL,
+        finished_at TEXT COLLATE "C",
         PRIMARY KEY (run_id, step)
     );
     CREATE TABLE notifications (
         event_id      TEXT PRIMARY KEY,
         order_id      TEXT NOT NULL,
         event_type    TEXT NOT NULL,
-        event_time    TEXT NOT NULL,
+        event_time    TEXT COLLATE "C" NOT NULL,
         state         TEXT,
-        received_at   TEXT NOT NULL,
+        received_at   TEXT COLLATE "C" NOT NULL,
         body          TEXT NOT NULL,
-        dispatched_at TEXT,
+        dispatched_at TEXT COLLATE "C",
         seq           BIGINT GENERATED ALWAYS AS IDENTITY
     );
     CREATE INDEX notifications_order ON notifications (order_id, event_type);
@@ -55,14 +57,14 @@ const MIGRATIONS: &[&str] = &[
         order_id    TEXT PRIMARY KEY,
         state       TEXT NOT NULL,
         rank        BIGINT NOT NULL,
-        event_time  TEXT NOT NULL,
-        updated_at  TEXT NOT NULL
+        event_time  TEXT COLLATE "C" NOT NULL,
+        updated_at  TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE daemon_seen (
         path        TEXT NOT NULL,
         hash        TEXT NOT NULL,
         run_id      TEXT,
-        seen_at     TEXT NOT NULL,
+        seen_at     TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (path, hash)
     );
     CREATE TABLE daemon_runs (
@@ -71,30 +73,30 @@ const MIGRATIONS: &[&str] = &[
         params      TEXT NOT NULL,
         origin      TEXT NOT NULL,
         state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'interrupted')),
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
+        started_at  TEXT COLLATE "C" NOT NULL,
+        finished_at TEXT COLLATE "C",
         attempts    BIGINT NOT NULL DEFAULT 0
     );
     CREATE TABLE jobs (
         id            TEXT PRIMARY KEY,
         kind          TEXT NOT NULL CHECK (kind IN ('at', 'cron')),
-        at            TEXT,
+        at            TEXT COLLATE "C",
         cron          TEXT,
         tz            TEXT NOT NULL DEFAULT 'Europe/London',
         recipe        TEXT NOT NULL,
         params        TEXT NOT NULL,
-        next_run_at   TEXT,
+        next_run_at   TEXT COLLATE "C",
         state         TEXT NOT NULL CHECK (state IN
                         ('scheduled', 'running', 'done', 'missed', 'cancelled', 'failed')),
         run_id        TEXT,
         lease_owner   TEXT,
-        lease_until   TEXT,
+        lease_until   TEXT COLLATE "C",
         attempts      BIGINT NOT NULL DEFAULT 0,
         last_outcome  TEXT,
         last_run_id   TEXT,
         catch_up_secs BIGINT,
-        created_at    TEXT NOT NULL,
-        updated_at    TEXT NOT NULL,
+        created_at    TEXT COLLATE "C" NOT NULL,
+        updated_at    TEXT COLLATE "C" NOT NULL,
         recipe_hash   TEXT,
         owner_recipe  TEXT
     );
@@ -102,34 +104,34 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE run_leases (
         run_id      TEXT PRIMARY KEY,
         owner       TEXT NOT NULL,
-        expires_at  TEXT NOT NULL
+        expires_at  TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE recipe_versions (
         hash        TEXT PRIMARY KEY,
         path        TEXT NOT NULL,
         source      TEXT NOT NULL,
-        stored_at   TEXT NOT NULL
+        stored_at   TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE recipe_heads (
         path        TEXT PRIMARY KEY,
         hash        TEXT NOT NULL REFERENCES recipe_versions (hash),
-        updated_at  TEXT NOT NULL
+        updated_at  TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE daemon_heartbeat (
         owner       TEXT PRIMARY KEY,
         pid         BIGINT NOT NULL,
         recipes     TEXT NOT NULL,
-        beat_at     TEXT NOT NULL
+        beat_at     TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE alert_queue (
         id           TEXT PRIMARY KEY,
         event        TEXT NOT NULL,
         payload      TEXT NOT NULL,
         attempts     BIGINT NOT NULL DEFAULT 0,
-        next_at      TEXT NOT NULL,
-        delivered_at TEXT,
+        next_at      TEXT COLLATE "C" NOT NULL,
+        delivered_at TEXT COLLATE "C",
         last_error   TEXT,
-        created_at   TEXT NOT NULL
+        created_at   TEXT COLLATE "C" NOT NULL
     );
     CREATE INDEX alert_queue_due ON alert_queue (delivered_at, next_at);
     CREATE TABLE btw_values (
