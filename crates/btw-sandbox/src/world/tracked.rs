@@ -284,7 +284,9 @@ mod tests {
         let mut t: Tracked<Thing> = Tracked::saved(BTreeMap::from([("a".into(), thing("A"))]));
         assert!(!t.has_changes());
         t.insert("b".into(), thing("B"));
-        t.get_mut("a").map(|mut s| s.name = "A2".into());
+        if let Some(mut s) = t.get_mut("a") {
+            s.name = "A2".into();
+        }
         assert!(t.get_mut("zz").is_none());
         let changed = t.take_changed();
         assert_eq!(
