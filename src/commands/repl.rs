@@ -11,7 +11,14 @@ pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
     // Without the store the prompt still works; notifications are then not listened for.
     let store = Store::open(&store_flag::store_path(&settings, &args.store, None)).ok();
     let session = Session::open(&settings, store.as_ref()).await?;
+    // The prompt shows notifications as they arrive: it listens from the start.
+    if let Some(n) = &session.notifications {
+        n.ensure().await;
+    }
     let exit = crate::repl::run(&settings, &session, None).await;
     session.close().await;
+    if let Some(store) = store {
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
     Ok(code(exit))
 }
