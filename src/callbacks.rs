@@ -3,6 +3,9 @@
 //! (`guard`): so many at once, a header-read and an idle timeout.
 
 mod guard;
+mod on_demand;
+
+pub use on_demand::{OnDemand, Registered, Registration};
 
 use crate::api::Secret;
 use crate::store::{EventHub, Notification};

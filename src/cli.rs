@@ -352,7 +352,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "R")]
     pub reps: Option<usize>,
     /// Run one scenario alone and print it: `persisted` (a journey's CPU after 1000 persisted
-    /// journeys against a fresh persistent sandbox); `rss` is internal (a child's peak memory).
+    /// journeys against a fresh persistent sandbox), `peers` (btw, Hurl and newman on the
+    /// guide's seven calls, from bench/peers); `rss` is internal (a child's peak memory).
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
     /// Internal: the sandbox a child scenario talks to.

@@ -72,6 +72,8 @@ pub struct RunContext {
     pub resume: Option<String>,
     /// Notifications received by this process, for `order::wait` and `events::wait`.
     pub events: Option<EventHub>,
+    /// The listener feeding `events`, registered on the run's first mutating call or wait.
+    pub notifications: Option<crate::callbacks::OnDemand>,
 }
 
 impl RunContext {
@@ -90,6 +92,7 @@ impl RunContext {
             store: None,
             resume: None,
             events: None,
+            notifications: None,
         }
     }
 
@@ -123,6 +126,15 @@ impl RunContext {
 
     pub fn with_events(mut self, events: Option<EventHub>) -> RunContext {
         self.events = events;
+        self
+    }
+
+    /// The listener to register on the run's first mutating call or wait.
+    pub fn with_notifications(
+        mut self,
+        notifications: Option<crate::callbacks::OnDemand>,
+    ) -> RunContext {
+        self.notifications = notifications;
         self
     }
 
@@ -355,7 +367,12 @@ async fn record_finish(store: &Store, outcome: &RunOutcome, params: Value) {
     let mut report = outcome.to_json();
     report["params"] = params;
     let (s, id) = (store.clone(), outcome.run_id.clone());
-    let finished = tokio::task::spawn_blocking(move || s.run_finished(&id, kind, &report)).await;
+    // The run's reads were queued, not waited for: they are committed before the run is over.
+    let finished = tokio::task::spawn_blocking(move || {
+        s.flush()?;
+        s.run_finished(&id, kind, &report)
+    })
+    .await;
     if let Ok(Err(e)) = finished {
         tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
     }
@@ -389,6 +406,7 @@ fn evaluate(
     });
     rt.ledger = ctx.store.clone();
     rt.events = ctx.events.clone();
+    rt.notifications = ctx.notifications.clone();
     rt.script_dir = script.dir.clone();
     rt.limits = ctx.limits.clone();
     rt.dirs = script.dir.clone().into_iter().collect();

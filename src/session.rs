@@ -2,7 +2,7 @@
 //! and the notification listener — opened once and closed once for `run`, `repl` and `serve`.
 
 use crate::api::{BtClient, ClientOptions};
-use crate::callbacks::{self, CallbackConfig, CallbackListener};
+use crate::callbacks::{self, CallbackConfig, OnDemand, Registered};
 use crate::config::{Settings, Target};
 use crate::runner::Failure;
 use crate::store::{EventHub, Store};
@@ -14,9 +14,11 @@ pub struct Session {
     pub client: BtClient,
     /// Notifications received by the listener (none when waits poll).
     pub events: Option<EventHub>,
-    listener: Option<CallbackListener>,
-    /// The sandbox subscription to end on close (an ephemeral one).
-    subscription: Option<String>,
+    /// The listener, started and registered on a run's first mutating call or wait (at once
+    /// for a durable subscriber).
+    pub notifications: Option<OnDemand>,
+    /// Whether the subscription ends on close (an ephemeral one).
+    ephemeral: bool,
     sandbox: Option<SandboxHandle>,
 }
 
@@ -32,53 +34,69 @@ pub enum Subscriber {
 
 impl Session {
     /// Connects (starting the shared sandbox when needed) and, with a store to record them in,
-    /// listens for order notifications. Failing to listen is not fatal: waits poll.
+    /// prepares to listen for order notifications: the listener starts and registers on the
+    /// first mutating call or wait. Failing to listen is not fatal: waits poll.
     pub async fn open(settings: &Settings, store: Option<&Store>) -> Result<Session, Failure> {
         Self::open_as(settings, store, Subscriber::Ephemeral).await
     }
 
-    /// [`Session::open`], subscribing to the sandbox's notifications as `subscriber`.
+    /// [`Session::open`], subscribing to the sandbox's notifications as `subscriber`; a durable
+    /// subscriber registers at once.
     pub async fn open_as(
         settings: &Settings,
         store: Option<&Store>,
         subscriber: Subscriber,
     ) -> Result<Session, Failure> {
         let (client, sandbox) = connect(settings).await?;
-        let (events, listener, subscription) = match store {
+        let ephemeral = subscriber == Subscriber::Ephemeral;
+        let (events, notifications) = match store {
             Some(store) => {
-                match listen_for_notifications(settings, &client, store, &subscriber).await {
-                    Some((hub, l, id)) => (Some(hub), Some(l), id),
-                    None => (None, None, None),
+                let hub = EventHub::new(store.clone());
+                let start = Box::pin(listen_for_notifications(
+                    settings.clone(),
+                    client.clone(),
+                    hub.clone(),
+                    subscriber,
+                ));
+                if ephemeral {
+                    (Some(hub), Some(OnDemand::new(start)))
+                } else {
+                    let on_demand = OnDemand::eager(start).await;
+                    // As before: without a listener, the daemon's waits poll.
+                    match on_demand.is_registered() {
+                        true => (Some(hub), Some(on_demand)),
+                        false => (None, None),
+                    }
                 }
             }
-            None => (None, None, None),
+            None => (None, None),
         };
-        let subscription = subscription.filter(|_| subscriber == Subscriber::Ephemeral);
         Ok(Session {
             client,
             events,
-            listener,
-            subscription,
+            notifications,
+            ephemeral,
             sandbox,
         })
     }
 
-    /// Where notifications are received, when they are.
+    /// Where notifications are received, once the listener is registered.
     pub fn listener_url(&self) -> Option<String> {
-        self.listener.as_ref().map(|l| l.url())
+        self.notifications.as_ref().and_then(|n| n.url())
     }
 
-    /// Ends an ephemeral subscription, stops the listener, then the in-process sandbox this
-    /// session started (if it did; a background sandbox keeps running).
+    /// Ends an ephemeral subscription, stops the listener (if either was started), then the
+    /// in-process sandbox this session started (if it did; a background sandbox keeps running).
     pub async fn close(self) {
-        if let Some(id) = &self.subscription {
-            let done = self.client.sandbox_unsubscribe(id);
-            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), done).await {
-                tracing::debug!("could not end the sandbox subscription: {e}");
+        let registered = self.notifications.as_ref().and_then(|n| n.take());
+        if let Some(r) = registered {
+            if let Some(id) = r.subscription.as_deref().filter(|_| self.ephemeral) {
+                let done = self.client.sandbox_unsubscribe(id);
+                if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), done).await {
+                    tracing::debug!("could not end the sandbox subscription: {e}");
+                }
             }
-        }
-        if let Some(l) = self.listener {
-            l.shutdown().await;
+            r.listener.shutdown().await;
         }
         if let Some(h) = self.sandbox {
             h.shutdown().await;
@@ -148,16 +166,17 @@ async fn embedded_sandbox(
 }
 
 /// With the sandbox profile: a callback listener on loopback, subscribed to the sandbox's
-/// notifications (every subscriber gets every event), so waits follow notifications. With BT (test, live), the callback URL and its credentials are
-/// given to BT at onboarding: the listener runs when `BTW_CALLBACK_BIND`, `BTW_CALLBACK_USERNAME`
-/// and `BTW_CALLBACK_PASSWORD` say where and how, with a five-minute replay window; otherwise
-/// waits poll. Failing to listen is not fatal: waits fall back to polling.
+/// notifications (every subscriber gets every event), so waits follow notifications. With BT
+/// (test, live), the callback URL and its credentials are given to BT at onboarding: the
+/// listener runs when `BTW_CALLBACK_BIND`, `BTW_CALLBACK_USERNAME` and `BTW_CALLBACK_PASSWORD`
+/// say where and how, with a five-minute replay window; otherwise waits poll. Failing to
+/// listen is not fatal: waits fall back to polling.
 async fn listen_for_notifications(
-    settings: &Settings,
-    client: &BtClient,
-    store: &Store,
-    subscriber: &Subscriber,
-) -> Option<(EventHub, CallbackListener, Option<String>)> {
+    settings: Settings,
+    client: BtClient,
+    hub: EventHub,
+    subscriber: Subscriber,
+) -> Option<Registered> {
     if settings.profile != crate::config::Profile::Sandbox {
         let env = crate::config::process_env;
         let (bind, username, password) = (
@@ -165,7 +184,6 @@ async fn listen_for_notifications(
             env("BTW_CALLBACK_USERNAME")?,
             env("BTW_CALLBACK_PASSWORD")?,
         );
-        let hub = EventHub::new(store.clone());
         let config = CallbackConfig {
             bind,
             username,
@@ -173,18 +191,20 @@ async fn listen_for_notifications(
             max_body_bytes: 64 * 1024,
             replay_window: Some(Duration::from_secs(300)),
         };
-        return match callbacks::start(config, hub.clone()).await {
-            Ok(l) => Some((hub, l, None)),
+        return match callbacks::start(config, hub).await {
+            Ok(listener) => Some(Registered {
+                listener,
+                subscription: None,
+            }),
             Err(e) => {
                 tracing::warn!("no notification listener ({e}); waits will poll");
                 None
             }
         };
     }
-    let hub = EventHub::new(store.clone());
     let config = CallbackConfig::for_sandbox();
     let (user, password) = (config.username.clone(), config.password.clone());
-    let listener = match callbacks::start(config, hub.clone()).await {
+    let listener = match callbacks::start(config, hub).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!("no notification listener ({e}); waits will poll");
@@ -197,12 +217,15 @@ async fn listen_for_notifications(
         username: &user,
         password: password.expose(),
     };
-    let subscribed = match subscriber {
+    let subscribed = match &subscriber {
         Subscriber::Ephemeral => client.sandbox_subscribe(&me, false, None).await,
         Subscriber::Durable(id) => client.sandbox_subscribe(&me, true, Some(id)).await,
     };
     match subscribed {
-        Ok(id) => Some((hub, listener, Some(id))),
+        Ok(id) => Some(Registered {
+            listener,
+            subscription: Some(id),
+        }),
         Err(e) => {
             tracing::warn!("the sandbox did not take the subscription ({e}); waits will poll");
             listener.shutdown().await;

@@ -7,10 +7,12 @@
 //! 2. overhead: the same HTTP calls in plain reqwest + serde_json, in the same run;
 //! 3. latency-bound bulk: 200 ms added to every call, 500 journeys at C = 50, against the ideal;
 //! 4. start-up: `btw run` of a one-line script and `btw check` of the shipped recipes;
-//! 5. `batch::run` from one script, and peak RSS at C = 100 in a child process.
+//! 5. `batch::run` from one script, and peak RSS at C = 100 in a child process;
+//! 6. peers: the guide's seven calls by btw, Hurl and newman, whole processes (`peers.rs`).
 
 mod journeys;
 mod micro;
+mod peers;
 mod persisted;
 mod report;
 mod server;
@@ -394,9 +396,21 @@ pub async fn main(args: BenchArgs) -> i32 {
             }
         };
     }
+    if args.scenario.as_deref() == Some("peers") {
+        return match peers::run(suite::peer_reps(args.quick)).await {
+            Ok(p) => {
+                println!("{}", peers::table(&p));
+                runner::exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: bench: {e}");
+                runner::exit::INTERNAL
+            }
+        };
+    }
     if let Some(s) = &args.scenario {
         say(format!(
-            "unknown scenario {s:?} (there are: rss, persisted)"
+            "unknown scenario {s:?} (there are: rss, persisted, peers)"
         ));
         return runner::exit::USAGE;
     }

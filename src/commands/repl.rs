@@ -17,7 +17,14 @@ pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
         }
     };
     let session = Session::open(&settings, store.as_ref()).await?;
+    // The prompt shows notifications as they arrive: it listens from the start.
+    if let Some(n) = &session.notifications {
+        n.ensure().await;
+    }
     let exit = crate::repl::run(&settings, &session, None).await;
     session.close().await;
+    if let Some(store) = store {
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
     Ok(code(exit))
 }

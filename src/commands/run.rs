@@ -45,7 +45,8 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
         .with_cancel(cancel)
         .with_store(Some(store.clone()))
         .with_resume(args.resume.clone())
-        .with_events(session.events.clone());
+        .with_events(session.events.clone())
+        .with_notifications(session.notifications.clone());
     let outcome = runner::run(ctx, script, params).await;
     if scheduled_a_job(&store, &outcome.run_id) {
         store_flag::warn_if_unserved(&settings, &store);
@@ -67,6 +68,8 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
         }
     }
     session.close().await;
+    // Committed, the writer thread ended and the connection closed: no WAL left to replay.
+    let _ = tokio::task::spawn_blocking(move || store.close()).await;
     Ok(code(outcome.exit_code()))
 }
 

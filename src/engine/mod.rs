@@ -92,6 +92,9 @@ pub struct Runtime {
     /// Order notifications received by this process's callback listener; without them,
     /// waits poll BT.
     pub events: Option<EventHub>,
+    /// The listener feeding `events`, registered on the run's first mutating call or wait;
+    /// none: `events` is fed already (or not at all).
+    pub notifications: Option<crate::callbacks::OnDemand>,
     /// The run's limits, for the recipes it starts itself (`batch::run`).
     pub limits: Limits,
     /// Folders `batch::run` finds recipes in (the script's own); none: the current folder.
@@ -147,12 +150,33 @@ impl Runtime {
             run_id,
             ledger: None,
             events: None,
+            notifications: None,
             limits: Limits::default(),
             dirs: Vec::new(),
             script_dir: None,
             step: Default::default(),
             suffixes: Default::default(),
             batch_depth: 0,
+        }
+    }
+
+    /// Registers the notification listener if the run has not yet: before its first mutating
+    /// call, so no notification about what it changes is missed.
+    pub(crate) fn before_mutating(&self) {
+        if let Some(n) = &self.notifications {
+            if !n.is_registered() {
+                self.handle.block_on(n.ensure());
+            }
+        }
+    }
+
+    /// The notifications a wait can count on (registering the listener first, when this is
+    /// the run's first need of it); none: the wait polls.
+    pub(crate) fn live_events(&self) -> Option<&EventHub> {
+        let hub = self.events.as_ref()?;
+        match &self.notifications {
+            Some(n) if !n.is_registered() => self.handle.block_on(n.ensure()).then_some(hub),
+            _ => Some(hub),
         }
     }
 

@@ -62,7 +62,12 @@ pub async fn run(
     notifications: Option<mpsc::Receiver<String>>,
 ) -> i32 {
     let client = session.client.clone();
-    let events = session.events.clone();
+    // Without a registered listener, waits poll.
+    let listening = session
+        .notifications
+        .as_ref()
+        .is_none_or(|n| n.is_registered());
+    let events = session.events.clone().filter(|_| listening);
     let mut notifications = notifications;
     // The session's orders carry its run id in their externalId: only their events are shown.
     let run_id = format!("repl-{}", crate::runner::new_run_id());

@@ -102,6 +102,7 @@ impl Sqlite {
 
     /// Records a step that is already done, in one write: a read, recorded after its answer
     /// (what [`Store::ledger_begin`] then [`Store::ledger_finish`] would leave, for half the writes).
+    /// Returns once committed.
     pub fn ledger_record_done(
         &self,
         run_id: &str,
@@ -110,26 +111,29 @@ impl Sqlite {
         request: &Value,
         result: &Value,
     ) -> Result<(), StoreError> {
-        let (run_id, operation, request, result, now) = (
-            run_id.to_string(),
-            operation.as_str(),
-            request.to_string(),
-            result.to_string(),
-            now_rfc3339(),
-        );
         self.writer
-            .write(Box::new(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?6)
-                     ON CONFLICT (run_id, step) DO UPDATE SET
-                       operation = excluded.operation, request = excluded.request, state = 'done',
-                       result = excluded.result, error = NULL, started_at = excluded.started_at,
-                       finished_at = excluded.finished_at",
-                )?
-                .execute(params![run_id, step as i64, operation, request, result, now])
-            }))
+            .write(record_done(run_id, step, operation, request, result))
             .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// [`Store::ledger_record_done`] without waiting for the commit: a read's record. The writer
+    /// applies writes in order, so it is durable no later than the next mutating call's
+    /// [`Store::ledger_begin`] returns (which does wait), or [`Store::flush`]: a resumed run
+    /// replays every read made before its last recorded mutating call. A failure is logged.
+    pub fn ledger_queue_done(
+        &self,
+        run_id: &str,
+        step: u64,
+        operation: Operation,
+        request: &Value,
+        result: &Value,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .queue(
+                record_done(run_id, step, operation, request, result),
+                "a read's answer",
+            )
             .map_err(|e| self.error(e))
     }
 
@@ -195,6 +199,34 @@ impl Sqlite {
     }
 }
 
+/// The upsert of a step that is already done.
+fn record_done(
+    run_id: &str,
+    step: u64,
+    operation: Operation,
+    request: &Value,
+    result: &Value,
+) -> super::writer::WriteOp {
+    let (run_id, operation, request, result, now) = (
+        run_id.to_string(),
+        operation.as_str(),
+        request.to_string(),
+        result.to_string(),
+        now_rfc3339(),
+    );
+    Box::new(move |conn| {
+        conn.prepare_cached(
+            "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?6)
+             ON CONFLICT (run_id, step) DO UPDATE SET
+               operation = excluded.operation, request = excluded.request, state = 'done',
+               result = excluded.result, error = NULL, started_at = excluded.started_at,
+               finished_at = excluded.finished_at",
+        )?
+        .execute(params![run_id, step as i64, operation, request, result, now])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +265,42 @@ mod tests {
             (e.state, e.result),
             (StepState::Done, Some(json!({"state": "x"})))
         );
+    }
+
+    #[test]
+    fn a_queued_read_then_a_write_are_both_in_the_ledger_in_order() {
+        let s = Store::in_memory();
+        s.ledger_queue_done(
+            "r",
+            1,
+            Operation::OrderGet,
+            &json!({"id": "BTWKN1"}),
+            &json!({"state": "acknowledged"}),
+        )
+        .unwrap();
+        s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+            .unwrap();
+        // No flush: the mutating call's record waited, so the read before it is committed.
+        let steps = s.ledger_steps("r").unwrap();
+        let seen: Vec<_> = steps.iter().map(|e| (e.step, e.state)).collect();
+        assert_eq!(seen, vec![(1, StepState::Done), (2, StepState::Started)]);
+        assert_eq!(steps[0].result, Some(json!({"state": "acknowledged"})));
+    }
+
+    #[test]
+    fn closing_leaves_no_wal_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("btw.db");
+        let s = Store::open(&path).unwrap();
+        let wal = dir.path().join("btw.db-wal");
+        s.ledger_queue_done("r", 1, Operation::OrderGet, &json!(1), &json!(2))
+            .unwrap();
+        s.flush().unwrap();
+        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
+        s.close();
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.ledger_steps("r").unwrap().len(), 1);
     }
 
     #[test]

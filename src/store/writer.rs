@@ -12,15 +12,23 @@ use std::sync::{Arc, Mutex};
 /// A write to apply; it returns how many rows it changed.
 pub(super) type WriteOp = Box<dyn FnOnce(&Connection) -> rusqlite::Result<usize> + Send>;
 
-struct Job {
-    op: WriteOp,
-    done: SyncSender<Result<usize, String>>,
+/// Where a write's outcome goes: to a caller waiting for its commit, or to the log.
+enum Reply {
+    Waiting(SyncSender<Result<usize, String>>),
+    /// Queued without waiting (a read's record): a failure can only be logged.
+    Queued(&'static str),
 }
 
-/// The queue into the writer thread. Dropping the last clone ends the thread.
+enum Msg {
+    Write(WriteOp, Reply),
+    /// Apply what came before, then end the thread and release the connection.
+    Stop(SyncSender<()>),
+}
+
+/// The queue into the writer thread. Dropping the last clone, or [`Writer::stop`], ends it.
 #[derive(Clone)]
 pub(super) struct Writer {
-    tx: Sender<Job>,
+    tx: Sender<Msg>,
 }
 
 /// Writes applied in one transaction at most.
@@ -28,7 +36,7 @@ const MAX_BATCH: usize = 256;
 
 impl Writer {
     pub fn start(conn: Arc<Mutex<Connection>>) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("btw-store-writer".into())
             .spawn(move || run(conn, rx))
@@ -40,63 +48,145 @@ impl Writer {
     pub fn write(&self, op: WriteOp) -> Result<usize, String> {
         let (done, wait) = mpsc::sync_channel(1);
         self.tx
-            .send(Job { op, done })
+            .send(Msg::Write(op, Reply::Waiting(done)))
             .map_err(|_| "the store's writer has stopped".to_string())?;
         wait.recv()
             .map_err(|_| "the store's writer stopped before the write was committed".to_string())?
     }
-}
 
-fn run(conn: Arc<Mutex<Connection>>, rx: Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        let replies = apply(&mut guard, batch);
-        drop(guard);
-        for (done, result) in replies {
-            let _ = done.send(result);
+    /// Queues `op` without waiting for its commit. Writes are applied in the order they are
+    /// queued, so it is durable no later than the next [`Writer::write`] returns.
+    pub fn queue(&self, op: WriteOp, what: &'static str) -> Result<(), String> {
+        self.tx
+            .send(Msg::Write(op, Reply::Queued(what)))
+            .map_err(|_| "the store's writer has stopped".to_string())
+    }
+
+    /// Applies everything queued so far, then ends the thread (its hold on the connection
+    /// with it). Later writes fail with "the store's writer has stopped".
+    pub fn stop(&self) {
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Stop(done)).is_ok() {
+            let _ = wait.recv();
         }
     }
 }
 
-type Reply = (SyncSender<Result<usize, String>>, Result<usize, String>);
+fn run(conn: Arc<Mutex<Connection>>, rx: Receiver<Msg>) {
+    let mut stop = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(op, reply) => batch.push((op, reply)),
+                Msg::Stop(done) => {
+                    stop = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let replies = apply(&mut guard, batch);
+            drop(guard);
+            for (reply, result) in replies {
+                answer(reply, result);
+            }
+        }
+        if stop.is_some() {
+            break;
+        }
+    }
+    // The connection's last holder may be this thread: release it before saying so.
+    drop(conn);
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
 
-fn apply(conn: &mut Connection, batch: Vec<Job>) -> Vec<Reply> {
+fn answer(reply: Reply, result: Result<usize, String>) {
+    match (reply, result) {
+        (Reply::Waiting(done), result) => {
+            let _ = done.send(result);
+        }
+        (Reply::Queued(what), Err(e)) => {
+            tracing::warn!("the ledger could not record {what}: {e}");
+        }
+        (Reply::Queued(_), Ok(_)) => {}
+    }
+}
+
+fn apply(
+    conn: &mut Connection,
+    batch: Vec<(WriteOp, Reply)>,
+) -> Vec<(Reply, Result<usize, String>)> {
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
             return batch
                 .into_iter()
-                .map(|j| (j.done, Err(format!("cannot begin a transaction: {e}"))))
+                .map(|(_, reply)| (reply, Err(format!("cannot begin a transaction: {e}"))))
                 .collect();
         }
     };
     let mut replies = Vec::with_capacity(batch.len());
-    for job in batch {
+    for (op, reply) in batch {
         let result = match tx.savepoint() {
-            Ok(sp) => match (job.op)(&sp) {
+            Ok(sp) => match op(&sp) {
                 Ok(n) => sp.commit().map(|_| n).map_err(|e| e.to_string()),
                 // Dropping the savepoint rolls this write back; the others stand.
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
         };
-        replies.push((job.done, result));
+        replies.push((reply, result));
     }
     if let Err(e) = tx.commit() {
         let why = format!("commit failed: {e}");
         return replies
             .into_iter()
-            .map(|(done, _)| (done, Err(why.clone())))
+            .map(|(reply, _)| (reply, Err(why.clone())))
             .collect();
     }
     replies
+}
+
+impl super::Store {
+    /// Waits until every write queued so far is committed.
+    pub fn flush(&self) -> Result<(), super::StoreError> {
+        self.writer
+            .write(Box::new(|_| Ok(0)))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Ends the store for this process: what is queued is committed, the writer thread ends,
+    /// and the connection closes when this was its last holder (SQLite then folds the WAL into
+    /// the database and removes it); otherwise the WAL is checkpointed and truncated. Either
+    /// way the next start has nothing to replay. Writes through other clones fail afterwards.
+    pub fn close(self) {
+        self.writer.stop();
+        let path = self.path.display().to_string();
+        match Arc::try_unwrap(self.conn) {
+            Ok(m) => {
+                let conn = m.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!("closing the store {path}: {e}");
+                }
+            }
+            Err(shared) => {
+                let conn = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                if let Err(e) = done {
+                    tracing::warn!("checkpointing the store {path}: {e}");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +219,43 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 63);
+    }
+
+    #[test]
+    fn queued_writes_are_applied_in_order_before_the_next_waited_one_returns() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        let conn = Arc::new(Mutex::new(conn));
+        let w = Writer::start(conn.clone());
+        for i in 0..100 {
+            w.queue(
+                Box::new(move |c: &Connection| {
+                    c.execute("INSERT INTO t (k, v) VALUES (?1, 'read')", [i])
+                }),
+                "a test read",
+            )
+            .unwrap();
+        }
+        // A queued write that fails is logged, and does not hold back the ones after it.
+        w.queue(
+            Box::new(|c: &Connection| c.execute("INSERT INTO t (k, v) VALUES (0, 'dup')", [])),
+            "a duplicate",
+        )
+        .unwrap();
+        w.write(Box::new(|c: &Connection| {
+            c.execute("INSERT INTO t (k, v) VALUES (100, 'write')", [])
+        }))
+        .unwrap();
+        let n: i64 = conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 101);
+        w.stop();
+        assert!(w.write(Box::new(|_| Ok(0))).is_err());
+        // The thread let go of the connection: this is its last holder.
+        assert_eq!(Arc::strong_count(&conn), 1);
     }
 }

@@ -19,6 +19,7 @@ mod examples;
 mod explore;
 mod hostile;
 mod journey;
+mod lazy_listener;
 mod pg_store;
 mod porting;
 mod raw;

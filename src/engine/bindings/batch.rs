@@ -115,6 +115,7 @@ fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, param
     rt.poll_interval = parent.poll_interval;
     rt.ledger = parent.ledger.clone();
     rt.events = parent.events.clone();
+    rt.notifications = parent.notifications.clone();
     rt.limits = parent.limits.clone();
     rt.dirs = vec![dir.to_path_buf()];
     rt.batch_depth = parent.batch_depth + 1;

@@ -269,6 +269,7 @@ pub(crate) fn ledgered(
 ) -> RhaiResult<Dynamic> {
     use crate::engine::LogLevel;
     use crate::store::StepState;
+    rt.before_mutating();
     let step = rt.next_step();
     let request = request(step);
     let Some(store) = &rt.ledger else {
@@ -334,7 +335,8 @@ pub(crate) fn ledgered(
 /// Runs one read-only BT call through the ledger, so that a resumed run replays what it saw
 /// the first time (a verify that found a name free must find it free again on resume, although
 /// the interrupted attempt has since used the name) and then carries on live from where it stopped.
-/// Reads are recorded once, after their answer: repeating one is harmless.
+/// Reads are recorded once, after their answer, without waiting for the commit: repeating one
+/// is harmless, and the writer commits it before any later mutating call's record.
 pub(crate) fn recorded_read(
     ctx: &NativeCallContext,
     rt: &Runtime,
@@ -360,8 +362,9 @@ pub(crate) fn recorded_read(
         }
     }
     let value = call()?;
+    // Not waited for: the next mutating call's record (which waits) commits it first.
     store
-        .ledger_record_done(&rt.run_id, step, operation, &request, &value)
+        .ledger_queue_done(&rt.run_id, step, operation, &request, &value)
         .map_err(store_err)?;
     Ok(value)
 }

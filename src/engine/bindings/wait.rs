@@ -19,8 +19,8 @@ pub(crate) enum Verdict {
 
 /// How long to wait between polls when notifications are expected: they usually come first,
 /// and a poll is only the safety net for a lost one.
-fn fallback_interval(rt: &Runtime) -> Duration {
-    if rt.events.is_some() {
+fn fallback_interval(rt: &Runtime, notified: bool) -> Duration {
+    if notified {
         (rt.poll_interval * 8).max(Duration::from_secs(2))
     } else {
         rt.poll_interval
@@ -92,8 +92,9 @@ pub(crate) fn wait_for_order(
     mut judge: impl FnMut(&Value) -> Verdict,
 ) -> RhaiResult<Value> {
     let deadline = deadline_after(timeout);
-    // Subscribe before the first fetch, so an event between the two is not missed.
-    let mut rx = rt.events.as_ref().map(|h| h.subscribe());
+    // Subscribe before the first fetch, so an event between the two is not missed (and
+    // register the listener first, if the run has not needed it yet).
+    let mut rx = rt.live_events().map(|h| h.subscribe());
     let mut last = String::new();
     let mut warned_pending = false;
     let progress = crate::engine::progress::Progress::waiting(
@@ -148,7 +149,8 @@ pub(crate) fn wait_for_order(
                 ),
             ));
         }
-        nap(ctx, rt, &mut rx, order_id, fallback_interval(rt).min(left))?;
+        let every = fallback_interval(rt, rx.is_some());
+        nap(ctx, rt, &mut rx, order_id, every.min(left))?;
     }
 }
 
@@ -190,7 +192,7 @@ pub(crate) fn wait_for_event(
     timeout: Duration,
 ) -> RhaiResult<Value> {
     let deadline = deadline_after(timeout);
-    let mut rx = rt.events.as_ref().map(|h| h.subscribe());
+    let mut rx = rt.live_events().map(|h| h.subscribe());
     loop {
         if let Some(hub) = &rt.events {
             let stored = hub
@@ -225,7 +227,8 @@ pub(crate) fn wait_for_event(
             ));
         }
         // A matching notification wakes us at once; anything else, or nothing, re-checks.
-        if let Some(n) = nap(ctx, rt, &mut rx, order_id, fallback_interval(rt).min(left))? {
+        let every = fallback_interval(rt, rx.is_some());
+        if let Some(n) = nap(ctx, rt, &mut rx, order_id, every.min(left))? {
             if n.event_type == event_type {
                 return Ok(n.body);
             }
