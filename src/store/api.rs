@@ -63,6 +63,11 @@ delegate! {
     fn ledger_begin(&self, run_id: &str, step: u64, operation: Operation, request: &Value) -> Result<(), StoreError>;
     /// Records a step that is already done, in one write.
     fn ledger_record_done(&self, run_id: &str, step: u64, operation: Operation, request: &Value, result: &Value) -> Result<(), StoreError>;
+    /// Records a read's answer without waiting for its commit (see `ledger.rs`); PostgreSQL
+    /// writes it at once.
+    fn ledger_queue_done(&self, run_id: &str, step: u64, operation: Operation, request: &Value, result: &Value) -> Result<(), StoreError>;
+    /// Waits until every write queued so far is committed.
+    fn flush(&self) -> Result<(), StoreError>;
     /// Records a step's outcome.
     fn ledger_finish(&self, run_id: &str, step: u64, state: StepState, value: &Value) -> Result<(), StoreError>;
     /// Every step of a run, in order.
@@ -151,4 +156,15 @@ delegate! {
     fn run_origin(&self, run_id: &str) -> Result<Option<String>, StoreError>;
     /// Prunes what finished before `cutoff` and all but the `keep` most recent.
     fn prune(&self, cutoff: &str, keep: usize) -> Result<Pruned, StoreError>;
+}
+
+impl Store {
+    /// Ends the store for this process: queued writes are committed and the connection closed
+    /// (SQLite then leaves no WAL for the next start to replay; PostgreSQL's pool is dropped).
+    pub fn close(self) {
+        match self.backend {
+            Backend::Sqlite(s) => s.close(),
+            Backend::Postgres(p) => drop(p),
+        }
+    }
 }

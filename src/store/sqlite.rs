@@ -10,7 +10,7 @@ use std::time::Duration;
 /// The SQLite store. Cheap to clone; clones share one connection.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
-    conn: Arc<Mutex<Connection>>,
+    pub(super) conn: Arc<Mutex<Connection>>,
     pub(super) path: PathBuf,
     /// Group commit for the ledger's writes (see `writer.rs`).
     pub(super) writer: writer::Writer,

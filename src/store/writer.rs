@@ -155,7 +155,7 @@ fn apply(
     replies
 }
 
-impl super::Store {
+impl super::Sqlite {
     /// Waits until every write queued so far is committed.
     pub fn flush(&self) -> Result<(), super::StoreError> {
         self.writer

@@ -86,6 +86,23 @@ impl Pg {
         .map(|_| ())
     }
 
+    /// A read's record: PostgreSQL has no write queue, so it is written at once.
+    pub fn ledger_queue_done(
+        &self,
+        run_id: &str,
+        step: u64,
+        operation: Operation,
+        request: &Value,
+        result: &Value,
+    ) -> Result<(), StoreError> {
+        self.ledger_record_done(run_id, step, operation, request, result)
+    }
+
+    /// Every write has been committed by the time it returned: nothing to wait for.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     pub fn ledger_record_done(
         &self,
         run_id: &str,
