@@ -99,12 +99,21 @@ pub(crate) fn block_on<T>(
     fut: impl Future<Output = Result<T, ApiError>>,
 ) -> RhaiResult<T> {
     let cancel = rt.cancel.clone();
-    let result = rt.handle.block_on(async {
-        tokio::select! {
-            r = fut => r,
-            _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.into() }),
-        }
-    });
+    // Cancellation is looked at first: once a run is cancelled its runtime may be shutting
+    // down, and polling a new timer or connection on it would panic instead of ending the call.
+    let result = if cancel.is_cancelled() {
+        Err(ApiError::Cancelled {
+            operation: op.into(),
+        })
+    } else {
+        rt.handle.block_on(async {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(ApiError::Cancelled { operation: op.into() }),
+                r = fut => r,
+            }
+        })
+    };
     result.map_err(|e| api_error(ctx.call_position(), e))
 }
 
