@@ -147,7 +147,7 @@ async fn heartbeat(
 pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(), Failure> {
     let dir = prepare_folder(&opts.recipes)?;
     let store = Store::open(&opts.store).map_err(usage)?;
-    let session = open_session(settings, &store).await?;
+    let session = open_session(settings, &store, &dir).await?;
     let hub = session
         .events
         .clone()
@@ -250,12 +250,25 @@ fn say_serving(settings: &Settings, session: &Session, dir: &Path, store: &Store
     );
 }
 
-/// The daemon's session: its sandbox subscription is durable, under an id kept in its store, so
-/// events that arrive while it is stopped wait for it.
-async fn open_session(settings: &Settings, store: &Store) -> Result<Session, Failure> {
+/// The daemon's session: its sandbox subscription is durable, under an id kept in its store per
+/// recipes folder, so events that arrive while it is stopped wait for it, and daemons sharing a
+/// store each have their own (the sandbox sends every subscriber every event; the store keeps
+/// each once and dispatches it once). A store's one earlier subscription goes to the first
+/// folder that asks.
+async fn open_session(settings: &Settings, store: &Store, dir: &Path) -> Result<Session, Failure> {
+    let folder = dir.display().to_string();
+    let inherited = match store.value("sandbox_subscription").map_err(usage)? {
+        Some(old) => {
+            let heir = store
+                .value_or_insert("sandbox_subscription_heir", || folder.clone())
+                .map_err(usage)?;
+            Some(old).filter(|_| heir == folder)
+        }
+        None => None,
+    };
     let id = store
-        .value_or_insert("sandbox_subscription", || {
-            format!("serve-{}", uuid::Uuid::new_v4().simple())
+        .value_or_insert(&format!("sandbox_subscription:{folder}"), || {
+            inherited.unwrap_or_else(|| format!("serve-{}", uuid::Uuid::new_v4().simple()))
         })
         .map_err(usage)?;
     Session::open_as(

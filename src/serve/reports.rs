@@ -3,7 +3,7 @@
 //! keeps them for the report.
 
 use super::{blocking, Daemon};
-use crate::engine::{LogLevel, Output};
+use crate::engine::{Cancel, LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
 use crate::store::Store;
 use serde_json::{json, Map, Value};
@@ -147,6 +147,18 @@ fn keep_earlier_attempts(dir: &Path, report: &mut Value, attempt: u32) {
     }
 }
 
+/// A run's own cancel, which the daemon's (its shutdown) reaches: the run's time limit or a
+/// lease lost to another daemon then stops this run only, never every run of the daemon.
+fn own_cancel(daemon: &Cancel) -> (Cancel, tokio::task::JoinHandle<()>) {
+    let own = Cancel::default();
+    let (d, o) = (daemon.clone(), own.clone());
+    let follow = tokio::spawn(async move {
+        d.cancelled().await;
+        o.cancel();
+    });
+    (own, follow)
+}
+
 /// Whether the run was refused because another process holds its run id's lease.
 fn held_elsewhere(outcome: &RunOutcome) -> bool {
     matches!(&outcome.result, Err(Failure::Refused { message, .. })
@@ -245,6 +257,8 @@ impl Daemon {
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
         ctx.resume = Some(info.run_id.clone());
+        let (cancel, follow) = own_cancel(&self.base.cancel);
+        ctx.cancel = cancel;
         tracing::info!(
             "{}: run {} started ({origin}){}",
             info.name,
@@ -273,6 +287,7 @@ impl Daemon {
                 result: Err(f),
             },
         };
+        follow.abort();
         if held_elsewhere(&outcome) {
             // Another daemon runs it (one execution per run id): it records the end and writes
             // the report, not this one.

@@ -164,6 +164,25 @@ async fn three_daemons(store: &str) {
         d.wait_log("on_note.rhai: loaded", 1).await;
         listeners.push(d.listener_url().await);
     }
+    // Each daemon its own durable sandbox subscription: none displaces another's.
+    let subs: Value = reqwest::get(format!("{url}/__sandbox/subscriptions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subscribed: HashSet<&str> = subs["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "durable")
+        .filter_map(|s| s["url"].as_str())
+        .collect();
+    assert_eq!(
+        subscribed,
+        listeners.iter().map(String::as_str).collect(),
+        "{subs:#}"
+    );
     let victim_dir = &nodes[VICTIM].recipes;
     drop_jobs(&url, &victim_dir.join("inbox"), &quotes).await;
     let filed = |sub: &str| {
