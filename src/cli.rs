@@ -157,9 +157,18 @@ pub enum LogFormat {
 /// The store every command shares: runs, ledger, scheduled jobs, recipe versions.
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreArg {
-    /// The store (SQLite file: runs, ledger, scheduled jobs); default: btw.db in btw's data
-    /// folder. `btw run`, `repl`, `schedule` and `serve` share it.
-    #[arg(long, global = true, value_name = "PATH", env = "BTW_STORE")]
+    /// The store (runs, ledger, scheduled jobs): a SQLite file, or a PostgreSQL URL
+    /// (postgres://user@host:5432/db) that several `btw serve` share; default: `store` in
+    /// btw.toml, else btw.db in btw's data folder. `btw run`, `repl`, `schedule` and `serve`
+    /// share it.
+    // Env values hidden: a URL may carry a password, which `--help` must not print.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH|URL",
+        env = "BTW_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<PathBuf>,
 }
 

@@ -129,6 +129,8 @@ pub struct ConfigFile {
     /// `[http]`: the console of `btw serve --http`.
     #[serde(default)]
     pub http: HttpFile,
+    /// The store: a SQLite file, or a `postgres://` URL (`--store` and `BTW_STORE` win).
+    pub store: Option<String>,
 }
 
 /// `[alerts]` in `btw.toml`; the signing secret comes from `BTW_ALERT_SECRET` only.
@@ -176,6 +178,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// btw's own files: sandbox state, history, store.
     pub data_dir: PathBuf,
+    /// `store` in `btw.toml`: the store when neither `--store` nor `BTW_STORE` names one.
+    pub store: Option<PathBuf>,
     /// The shared embedded sandbox's loopback port (`BTW_SANDBOX_PORT`).
     pub sandbox_port: u16,
     /// A background sandbox stops after this long without a request (`BTW_SANDBOX_IDLE_SECS`).
@@ -265,6 +269,12 @@ impl Settings {
             limits,
             call_timeout: Duration::from_secs_f64(call_timeout),
             data_dir,
+            store: file
+                .store
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             sandbox_port,
             sandbox_idle,
             console: ConsoleSettings {
@@ -595,5 +605,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("http://"));
+    }
+}
+
+#[cfg(test)]
+mod store_setting_tests {
+    use super::*;
+
+    #[test]
+    fn the_store_can_be_named_in_btw_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("btw.toml");
+        std::fs::write(&file, "store = \"postgres://btw@db:5432/btw\"\n").unwrap();
+        let over = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&over, &|_| None).unwrap();
+        assert_eq!(
+            s.store.as_deref(),
+            Some(Path::new("postgres://btw@db:5432/btw"))
+        );
+        let s = Settings::load_with(&Overrides::default(), &|_| None).unwrap();
+        assert_eq!(s.store, None);
     }
 }

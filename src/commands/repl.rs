@@ -9,7 +9,13 @@ use crate::store::Store;
 pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
     // Without the store the prompt still works; notifications are then not listened for.
-    let store = Store::open(&store_flag::store_path(&settings, &args.store, None)).ok();
+    let store = match Store::open(&store_flag::store_path(&settings, &args.store, None)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("warning: {e}; the prompt runs without it (no ledger, no notifications)");
+            None
+        }
+    };
     let session = Session::open(&settings, store.as_ref()).await?;
     let exit = crate::repl::run(&settings, &session, None).await;
     session.close().await;

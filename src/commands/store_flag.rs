@@ -14,8 +14,8 @@ use std::time::Duration;
 /// A daemon that has not beaten for this long is taken to be gone.
 const HEARTBEAT_FRESH: Duration = Duration::from_secs(120);
 
-/// The store's path: `--store` (or `BTW_STORE`), then the old `--state` (with a notice), then
-/// btw.db in the data folder.
+/// The store: `--store` (or `BTW_STORE`), then the old `--state` (with a notice), then `store`
+/// in btw.toml, then btw.db in the data folder. A `postgres://` URL names a PostgreSQL store.
 pub(super) fn store_path(
     settings: &Settings,
     store: &StoreArg,
@@ -27,6 +27,9 @@ pub(super) fn store_path(
     if let Some(p) = state.and_then(|s| s.state.clone()) {
         eprintln!("notice: --state is now --store (or BTW_STORE); --state will be removed in a later release");
         return p;
+    }
+    if let Some(p) = &settings.store {
+        return p.clone();
     }
     default_store(settings)
 }

@@ -51,6 +51,8 @@ pub async fn run(
         running: Arc::default(),
     };
     let mut inflight: JoinSet<()> = JoinSet::new();
+    // A job added by any process on a shared store wakes the loop before its tick.
+    let mut job_added = shared.store.wakeups().map(|w| w.jobs);
     tracing::info!(owner = %config.owner, "scheduler started");
     loop {
         if *shutdown.borrow() {
@@ -63,6 +65,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(config.tick) => {}
+            _ = crate::store::woken(&mut job_added) => {}
             changed = shutdown.changed() => {
                 if changed.is_err() {
                     break;

@@ -30,12 +30,15 @@ pub(super) fn start(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL_EVERY);
+        // An event stored by another daemon on a shared store wakes the loop before its tick.
+        let mut stored = daemon.store.wakeups().map(|w| w.events);
         loop {
             let d = daemon.clone();
             blocking(move || d.dispatch_stored()).await;
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = tick.tick() => {}
+                _ = crate::store::woken(&mut stored) => {}
                 n = feed.recv() => match n {
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => {

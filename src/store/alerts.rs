@@ -1,7 +1,7 @@
 //! The alert queue: one row per alert (a failed run, a missed job) to post to the operator's
 //! webhook, kept until it is delivered, so alerts survive a dead receiver and a restart.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde_json::Value;
@@ -36,7 +36,7 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-impl Store {
+impl Sqlite {
     /// Queues an alert, due now. The id is the webhook's message id (the same on every retry).
     pub fn alert_enqueue(&self, id: &str, event: &str, payload: &Value) -> Result<(), StoreError> {
         let now = now_rfc3339();
@@ -121,24 +121,26 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn alerts_wait_until_delivered() {
-        let s = Store::in_memory();
-        s.alert_enqueue("m1", "run.failed", &json!({"a": 1}))
-            .unwrap();
-        s.alert_enqueue("m1", "run.failed", &json!({"a": 2}))
-            .unwrap();
-        let now = Utc::now() + chrono::Duration::seconds(1);
-        assert_eq!(s.alerts_due(now, 10).unwrap().len(), 1);
-        s.alert_failed("m1", "refused", now + chrono::Duration::seconds(60))
-            .unwrap();
-        assert!(s.alerts_due(now, 10).unwrap().is_empty());
-        let later = now + chrono::Duration::seconds(61);
-        assert_eq!(s.alerts_due(later, 10).unwrap()[0].attempts, 1);
-        s.alert_delivered("m1").unwrap();
-        assert!(s.alerts_due(later, 10).unwrap().is_empty());
-        assert_eq!(s.alerts_pending().unwrap(), 0);
+        each_backend(|s| {
+            s.alert_enqueue("m1", "run.failed", &json!({"a": 1}))
+                .unwrap();
+            s.alert_enqueue("m1", "run.failed", &json!({"a": 2}))
+                .unwrap();
+            let now = Utc::now() + chrono::Duration::seconds(1);
+            assert_eq!(s.alerts_due(now, 10).unwrap().len(), 1);
+            s.alert_failed("m1", "refused", now + chrono::Duration::seconds(60))
+                .unwrap();
+            assert!(s.alerts_due(now, 10).unwrap().is_empty());
+            let later = now + chrono::Duration::seconds(61);
+            assert_eq!(s.alerts_due(later, 10).unwrap()[0].attempts, 1);
+            s.alert_delivered("m1").unwrap();
+            assert!(s.alerts_due(later, 10).unwrap().is_empty());
+            assert_eq!(s.alerts_pending().unwrap(), 0);
+        });
     }
 }

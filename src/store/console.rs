@@ -1,7 +1,7 @@
 //! What the operator's console and `btw runs` read: runs newest first with filters, counts of
 //! jobs due and missed, and a probe that the store still takes writes.
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use rusqlite::params;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ pub struct RunSummary {
     pub finished_at: Option<String>,
 }
 
-impl Store {
+impl Sqlite {
     /// Runs newest first, filtered.
     pub fn runs_list(&self, f: &RunFilter) -> Result<Vec<RunSummary>, StoreError> {
         let outcome = f.outcome.as_deref().unwrap_or("");
@@ -110,7 +110,7 @@ pub struct EventSummary {
     pub runs: Vec<String>,
 }
 
-impl Store {
+impl Sqlite {
     /// The latest notifications received, newest first.
     pub fn events_recent(&self, limit: usize) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
@@ -158,38 +158,40 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn runs_are_listed_newest_first_and_filtered() {
-        let s = Store::in_memory();
-        s.run_started("a", "/r/one.rhai", "h", &json!({}), "sandbox")
-            .unwrap();
-        s.run_finished("a", "ok", &json!({})).unwrap();
-        s.run_started("b", "/r/two.rhai", "h", &json!({}), "sandbox")
-            .unwrap();
-        s.run_finished("b", "bt", &json!({})).unwrap();
-        let all = s
-            .runs_list(&RunFilter {
+        each_backend(|s| {
+            s.run_started("a", "/r/one.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+            s.run_finished("a", "ok", &json!({})).unwrap();
+            s.run_started("b", "/r/two.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+            s.run_finished("b", "bt", &json!({})).unwrap();
+            let all = s
+                .runs_list(&RunFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(all.len(), 2);
+            let failed = RunFilter {
+                outcome: Some("failed".into()),
                 limit: 10,
                 ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(all.len(), 2);
-        let failed = RunFilter {
-            outcome: Some("failed".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        assert_eq!(s.runs_list(&failed).unwrap()[0].run_id, "b");
-        let one = RunFilter {
-            recipe: Some("one.rhai".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        assert_eq!(s.runs_list(&one).unwrap()[0].run_id, "a");
-        assert_eq!(s.jobs_due_and_missed("9999").unwrap(), (0, 0));
-        assert!(s.events_recent(10).unwrap().is_empty());
-        assert_eq!(s.run_origin("a").unwrap(), None);
+            };
+            assert_eq!(s.runs_list(&failed).unwrap()[0].run_id, "b");
+            let one = RunFilter {
+                recipe: Some("one.rhai".into()),
+                limit: 10,
+                ..Default::default()
+            };
+            assert_eq!(s.runs_list(&one).unwrap()[0].run_id, "a");
+            assert_eq!(s.jobs_due_and_missed("9999").unwrap(), (0, 0));
+            assert!(s.events_recent(10).unwrap().is_empty());
+            assert_eq!(s.run_origin("a").unwrap(), None);
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! What `btw serve` keeps in the store: which on-drop recipe contents already ran, and the runs
 //! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use rusqlite::params;
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Store {
+impl Sqlite {
     /// Records a run queued (not started yet) by the daemon `owner`: a restart, or another
     /// daemon once `owner` is dead, resumes it. Nothing if it is known.
     pub fn daemon_run_queued(
@@ -145,66 +145,69 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn a_content_is_claimed_once() {
-        let s = Store::in_memory();
-        assert!(s.claim_drop("/r/a.rhai", "h1", "r1").unwrap());
-        assert!(!s.claim_drop("/r/a.rhai", "h1", "r2").unwrap());
-        assert!(s.claim_drop("/r/a.rhai", "h2", "r3").unwrap());
+        each_backend(|s| {
+            assert!(s.claim_drop("/r/a.rhai", "h1", "r1").unwrap());
+            assert!(!s.claim_drop("/r/a.rhai", "h1", "r2").unwrap());
+            assert!(s.claim_drop("/r/a.rhai", "h2", "r3").unwrap());
+        });
     }
 
     #[test]
     fn unfinished_runs_are_found() {
-        let s = Store::in_memory();
-        s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
-            .unwrap();
-        assert_eq!(
-            s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
-                .unwrap(),
-            1
-        );
-        s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox", "d1")
-            .unwrap();
-        s.daemon_run_finished("r1", false).unwrap();
-        let left = s.daemon_unfinished().unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].run_id, "r2");
-        s.daemon_run_finished("r2", true).unwrap();
-        assert_eq!(
-            s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox", "d2")
-                .unwrap(),
-            2,
-            "a resumed run's second attempt"
-        );
-        assert_eq!(
-            s.daemon_unfinished().unwrap().len(),
-            1,
-            "interrupted runs are resumed too"
-        );
-        assert_eq!(
-            s.daemon_unfinished().unwrap()[0].owner.as_deref(),
-            Some("d2")
-        );
+        each_backend(|s| {
+            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
+                .unwrap();
+            assert_eq!(
+                s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
+                    .unwrap(),
+                1
+            );
+            s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox", "d1")
+                .unwrap();
+            s.daemon_run_finished("r1", false).unwrap();
+            let left = s.daemon_unfinished().unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].run_id, "r2");
+            s.daemon_run_finished("r2", true).unwrap();
+            assert_eq!(
+                s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox", "d2")
+                    .unwrap(),
+                2,
+                "a resumed run's second attempt"
+            );
+            assert_eq!(
+                s.daemon_unfinished().unwrap().len(),
+                1,
+                "interrupted runs are resumed too"
+            );
+            assert_eq!(
+                s.daemon_unfinished().unwrap()[0].owner.as_deref(),
+                Some("d2")
+            );
+        });
     }
 
     #[test]
     fn a_dead_daemons_run_is_adopted_by_one_taker() {
-        let s = Store::in_memory();
-        s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "event:x", "dead")
-            .unwrap();
-        assert!(
-            !s.daemon_run_adopt("r1", None, "d2").unwrap(),
-            "not its owner"
-        );
-        assert!(s.daemon_run_adopt("r1", Some("dead"), "d2").unwrap());
-        assert!(
-            !s.daemon_run_adopt("r1", Some("dead"), "d3").unwrap(),
-            "taken already"
-        );
-        s.daemon_run_finished("r1", false).unwrap();
-        assert!(!s.daemon_run_adopt("r1", Some("d2"), "d3").unwrap(), "done");
+        each_backend(|s| {
+            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "event:x", "dead")
+                .unwrap();
+            assert!(
+                !s.daemon_run_adopt("r1", None, "d2").unwrap(),
+                "not its owner"
+            );
+            assert!(s.daemon_run_adopt("r1", Some("dead"), "d2").unwrap());
+            assert!(
+                !s.daemon_run_adopt("r1", Some("dead"), "d3").unwrap(),
+                "taken already"
+            );
+            s.daemon_run_finished("r1", false).unwrap();
+            assert!(!s.daemon_run_adopt("r1", Some("d2"), "d3").unwrap(), "done");
+        });
     }
 }

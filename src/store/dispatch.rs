@@ -2,7 +2,7 @@
 //! dispatching it (marking it done and queuing the trigger runs it causes) is one transaction,
 //! so a crash either leaves the event to dispatch again or its runs queued to resume.
 
-use super::{Notification, Store, StoreError};
+use super::{Notification, Sqlite, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ pub struct TriggerRun {
     pub owner: String,
 }
 
-impl Store {
+impl Sqlite {
     /// Stored events not dispatched yet, oldest first, at most `limit`.
     pub fn undispatched(&self, limit: usize) -> Result<Vec<Notification>, StoreError> {
         let conn = self.conn();
@@ -115,6 +115,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     fn event(id: &str) -> Notification {
@@ -136,23 +137,24 @@ mod tests {
 
     #[test]
     fn an_event_is_dispatched_once_and_its_runs_queued_with_it() {
-        let s = Store::in_memory();
-        s.record_notification(&event("e1")).unwrap();
-        s.record_notification(&event("e2")).unwrap();
-        assert_eq!(s.undispatched(10).unwrap().len(), 2);
-        let q = s.dispatch_event("e1", &[run("event:e1", "r1")]).unwrap();
-        assert_eq!(q.len(), 1);
-        assert_eq!(s.daemon_unfinished().unwrap()[0].run_id, "r1");
-        // Dispatched already: nothing again.
-        assert!(s
-            .dispatch_event("e1", &[run("event:e1", "r9")])
-            .unwrap()
-            .is_empty());
-        // Another event with a key that already ran (the same order reaching a state).
-        assert!(s
-            .dispatch_event("e2", &[run("event:e1", "r2")])
-            .unwrap()
-            .is_empty());
-        assert!(s.undispatched(10).unwrap().is_empty());
+        each_backend(|s| {
+            s.record_notification(&event("e1")).unwrap();
+            s.record_notification(&event("e2")).unwrap();
+            assert_eq!(s.undispatched(10).unwrap().len(), 2);
+            let q = s.dispatch_event("e1", &[run("event:e1", "r1")]).unwrap();
+            assert_eq!(q.len(), 1);
+            assert_eq!(s.daemon_unfinished().unwrap()[0].run_id, "r1");
+            // Dispatched already: nothing again.
+            assert!(s
+                .dispatch_event("e1", &[run("event:e1", "r9")])
+                .unwrap()
+                .is_empty());
+            // Another event with a key that already ran (the same order reaching a state).
+            assert!(s
+                .dispatch_event("e2", &[run("event:e1", "r2")])
+                .unwrap()
+                .is_empty());
+            assert!(s.undispatched(10).unwrap().is_empty());
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! Order notifications: stored once per event id, the furthest state kept per order, and an
 //! in-process feed that wakes scripts waiting for an event.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -53,7 +53,7 @@ pub fn state_rank(state: &str) -> i64 {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// Stores a notification unless its event id is known; returns whether it was new.
     /// Also advances the order's furthest state when the event carries a later one.
     pub fn record_notification(&self, n: &Notification) -> Result<bool, StoreError> {
@@ -160,6 +160,7 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     fn event(id: &str, order: &str, ty: &str, state: &str) -> Notification {
@@ -172,36 +173,38 @@ mod tests {
 
     #[test]
     fn duplicates_are_stored_once_and_states_never_go_back() {
-        let hub = EventHub::new(Store::in_memory());
-        let mut rx = hub.subscribe();
-        assert!(hub
-            .record(event("e1", "O1", "orderAcknowledged", "acknowledged"))
-            .unwrap());
-        assert!(hub
-            .record(event("e3", "O1", "orderComplete", "completed"))
-            .unwrap());
-        assert!(!hub
-            .record(event("e3", "O1", "orderComplete", "completed"))
-            .unwrap());
-        // Arriving late: inProgress after completed must not move the order back.
-        assert!(hub
-            .record(event("e2", "O1", "orderInProgress", "inProgress"))
-            .unwrap());
-        assert_eq!(
-            hub.store.order_state("O1").unwrap().as_deref(),
-            Some("completed")
-        );
-        assert_eq!(hub.store.notification_count("O1").unwrap(), 3);
-        let mut seen = Vec::new();
-        while let Ok(n) = rx.try_recv() {
-            seen.push(n.event_id);
-        }
-        assert_eq!(seen, ["e1", "e3", "e2"]);
-        assert!(hub
-            .store
-            .find_notification("O1", "orderComplete")
-            .unwrap()
-            .is_some());
+        each_backend(|s| {
+            let hub = EventHub::new(s);
+            let mut rx = hub.subscribe();
+            assert!(hub
+                .record(event("e1", "O1", "orderAcknowledged", "acknowledged"))
+                .unwrap());
+            assert!(hub
+                .record(event("e3", "O1", "orderComplete", "completed"))
+                .unwrap());
+            assert!(!hub
+                .record(event("e3", "O1", "orderComplete", "completed"))
+                .unwrap());
+            // Arriving late: inProgress after completed must not move the order back.
+            assert!(hub
+                .record(event("e2", "O1", "orderInProgress", "inProgress"))
+                .unwrap());
+            assert_eq!(
+                hub.store.order_state("O1").unwrap().as_deref(),
+                Some("completed")
+            );
+            assert_eq!(hub.store.notification_count("O1").unwrap(), 3);
+            let mut seen = Vec::new();
+            while let Ok(n) = rx.try_recv() {
+                seen.push(n.event_id);
+            }
+            assert_eq!(seen, ["e1", "e3", "e2"]);
+            assert!(hub
+                .store
+                .find_notification("O1", "orderComplete")
+                .unwrap()
+                .is_some());
+        });
     }
 
     #[test]

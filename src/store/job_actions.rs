@@ -2,7 +2,7 @@
 //! retry or run it now, move it to another recipe version; and the jobs a recipe's header owns.
 
 use super::jobs::{get_in, job_from_row, ts, COLUMNS};
-use super::{Job, JobState, Store, StoreError};
+use super::{Job, JobState, Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -15,7 +15,26 @@ pub enum Again {
     RunNow,
 }
 
-impl Store {
+/// Whether [`Again`] may bring `job` back; the error says why not.
+pub(super) fn again_check(job: &Job, how: Again) -> Result<(), String> {
+    let allowed = match how {
+        Again::Retry => matches!(job.state, JobState::Missed | JobState::Failed),
+        Again::RunNow => job.state != JobState::Running,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let hint = match how {
+        Again::Retry if job.state.is_live() => {
+            "; it is still to run (btw schedule run-now fires it at once)"
+        }
+        Again::Retry => "; only missed or failed jobs are retried (run-now fires any)",
+        Again::RunNow => "; it is running now",
+    };
+    Err(format!("job {} is {}{hint}", job.id, job.state.as_str()))
+}
+
+impl Sqlite {
     /// Cancels a job, recording why (shown by `btw schedule list --all`). Ended jobs are left
     /// as they are: `Ok(None)`.
     pub fn job_cancel_because(
@@ -108,19 +127,8 @@ impl Store {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(Err(format!("no job {id}")));
             };
-            let allowed = match how {
-                Again::Retry => matches!(job.state, JobState::Missed | JobState::Failed),
-                Again::RunNow => job.state != JobState::Running,
-            };
-            if !allowed {
-                let hint = match how {
-                    Again::Retry if job.state.is_live() => {
-                        "; it is still to run (btw schedule run-now fires it at once)"
-                    }
-                    Again::Retry => "; only missed or failed jobs are retried (run-now fires any)",
-                    Again::RunNow => "; it is running now",
-                };
-                return Ok(Err(format!("job {id} is {}{hint}", job.state.as_str())));
+            if let Err(why) = again_check(&job, how) {
+                return Ok(Err(why));
             }
             tx.execute(
                 "UPDATE jobs SET state = 'scheduled', next_run_at = ?2, run_id = NULL,
@@ -137,7 +145,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{JobKind, NewJob};
+    use crate::store::postgres::testing::each_backend;
+    use crate::store::{JobKind, JobState, NewJob};
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -163,26 +172,27 @@ mod tests {
 
     #[test]
     fn owned_jobs_cancel_with_a_reason_and_ended_jobs_come_back() {
-        let s = Store::in_memory();
-        let owned = s.job_add(&job(Some("/r/a.rhai")), t(9)).unwrap();
-        let free = s.job_add(&job(None), t(9)).unwrap();
-        assert_eq!(s.jobs_owned_by("/r/a.rhai").unwrap().len(), 1);
-        assert_eq!(s.jobs_owned().unwrap().len(), 1);
-        let c = s
-            .job_cancel_because(&owned.id, "recipe deleted", t(9))
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.last_outcome.as_deref(), Some("cancelled: recipe deleted"));
-        assert!(s
-            .job_cancel_because(&owned.id, "x", t(9))
-            .unwrap()
-            .is_none());
-        assert!(s.job_again(&free.id, Again::Retry, t(9)).is_err());
-        let now = s.job_again(&free.id, Again::RunNow, t(9)).unwrap();
-        assert_eq!(now.next_run_at, Some(t(9)));
-        let back = s.job_again(&owned.id, Again::RunNow, t(11)).unwrap();
-        assert_eq!(back.state, JobState::Scheduled);
-        let p = s.job_repin(&free.id, "abc", t(9)).unwrap();
-        assert_eq!(p.recipe_hash.as_deref(), Some("abc"));
+        each_backend(|s| {
+            let owned = s.job_add(&job(Some("/r/a.rhai")), t(9)).unwrap();
+            let free = s.job_add(&job(None), t(9)).unwrap();
+            assert_eq!(s.jobs_owned_by("/r/a.rhai").unwrap().len(), 1);
+            assert_eq!(s.jobs_owned().unwrap().len(), 1);
+            let c = s
+                .job_cancel_because(&owned.id, "recipe deleted", t(9))
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.last_outcome.as_deref(), Some("cancelled: recipe deleted"));
+            assert!(s
+                .job_cancel_because(&owned.id, "x", t(9))
+                .unwrap()
+                .is_none());
+            assert!(s.job_again(&free.id, Again::Retry, t(9)).is_err());
+            let now = s.job_again(&free.id, Again::RunNow, t(9)).unwrap();
+            assert_eq!(now.next_run_at, Some(t(9)));
+            let back = s.job_again(&owned.id, Again::RunNow, t(11)).unwrap();
+            assert_eq!(back.state, JobState::Scheduled);
+            let p = s.job_repin(&free.id, "abc", t(9)).unwrap();
+            assert_eq!(p.recipe_hash.as_deref(), Some("abc"));
+        });
     }
 }

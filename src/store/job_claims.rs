@@ -1,13 +1,13 @@
 //! Claiming due jobs, in one transaction of two halves: crashed firings taken over, and due
 //! jobs run or marked missed. Every timestamp but the lease is on the scheduler's clock.
 
-use super::jobs::{get_in, job_from_row, lease_end, new_run_id, ts, COLUMNS};
-use super::{
-    ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, JobKind, JobState, Store, StoreError,
+use super::jobs::{
+    abandon_note, get_in, job_from_row, lease_end, new_run_id, skip_target, ts, COLUMNS,
 };
+use super::{ClaimBatch, ClaimRequest, ClaimedJob, DueDecision, Job, Sqlite, StoreError};
 use rusqlite::{params, Transaction};
 
-impl Store {
+impl Sqlite {
     /// Takes what is due, atomically: scheduled jobs with `next_run_at <= now` (each passed to
     /// `decide`, which applies the misfire policy) and running jobs whose lease has expired
     /// (their daemon died mid-run: claimed again with the same run id and `resume`).
@@ -49,10 +49,7 @@ fn claim_stale(
             break;
         }
         if job.attempts >= req.max_attempts {
-            let note = format!(
-                "failed: claimed {} times without finishing (its daemon stopped each time); given up",
-                job.attempts
-            );
+            let note = abandon_note(job.attempts);
             tx.execute(
                 "UPDATE jobs SET state = 'failed', last_outcome = ?2, last_run_id = run_id,
                    lease_owner = NULL, lease_until = NULL, updated_at = ?3 WHERE id = ?1",
@@ -120,10 +117,7 @@ fn claim_scheduled(
                 }
             }
             DueDecision::Skip { next, note } => {
-                let (state, next) = match (job.kind, next) {
-                    (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
-                    _ => (JobState::Missed, job.next_run_at.map(ts)),
-                };
+                let (state, next) = skip_target(&job, next);
                 tx.execute(
                     "UPDATE jobs SET state = ?2, next_run_at = ?3, last_outcome = ?4,
                        updated_at = ?5 WHERE id = ?1",

@@ -7,7 +7,8 @@
 //! the caller (the `schedule` module), which this lower layer does not import: it is handed a
 //! [`DueDecision`] per due job instead.
 
-use super::{Store, StoreError};
+use super::rows::{sqlite_err, Cols};
+use super::{Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde::Serialize;
@@ -195,60 +196,47 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     crate::time::rfc3339_millis(t)
 }
 
-fn parse_ts(idx: usize, s: &str) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-        })
-}
-
-fn opt_ts(r: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    r.get::<_, Option<String>>(idx)?
-        .map(|s| parse_ts(idx, &s))
-        .transpose()
-}
-
 pub(super) const COLUMNS: &str =
     "id, kind, at, cron, tz, recipe, params, next_run_at, state, run_id, lease_owner, \
      lease_until, attempts, last_outcome, last_run_id, catch_up_secs, created_at, updated_at, \
      recipe_hash, owner_recipe";
 
-pub(super) fn job_from_row(r: &Row) -> rusqlite::Result<Job> {
-    let kind = match r.get::<_, String>(1)?.as_str() {
+/// A job from a row of [`COLUMNS`], from either backend.
+pub(super) fn job_from_cols(r: &impl Cols) -> Result<Job, String> {
+    let kind = match r.req_text(1)?.as_str() {
         "cron" => JobKind::Cron,
         _ => JobKind::At,
     };
-    let state_text: String = r.get(8)?;
-    let state = JobState::parse(&state_text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            8,
-            rusqlite::types::Type::Text,
-            format!("unknown job state {state_text:?}").into(),
-        )
-    })?;
+    let state_text = r.req_text(8)?;
+    let state =
+        JobState::parse(&state_text).ok_or_else(|| format!("unknown job state {state_text:?}"))?;
+    let need = |i: usize| r.time(i)?.ok_or_else(|| format!("column {i} is NULL"));
     Ok(Job {
-        id: r.get(0)?,
+        id: r.req_text(0)?,
         kind,
-        at: opt_ts(r, 2)?,
-        cron: r.get(3)?,
-        tz: r.get(4)?,
-        recipe: r.get(5)?,
-        params: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or(Value::Null),
-        next_run_at: opt_ts(r, 7)?,
+        at: r.time(2)?,
+        cron: r.text(3)?,
+        tz: r.req_text(4)?,
+        recipe: r.req_text(5)?,
+        params: serde_json::from_str(&r.req_text(6)?).unwrap_or(Value::Null),
+        next_run_at: r.time(7)?,
         state,
-        run_id: r.get(9)?,
-        lease_owner: r.get(10)?,
-        lease_until: opt_ts(r, 11)?,
-        attempts: r.get::<_, i64>(12)?.max(0) as u32,
-        last_outcome: r.get(13)?,
-        last_run_id: r.get(14)?,
-        catch_up_secs: r.get::<_, Option<i64>>(15)?.map(|s| s.max(0) as u64),
-        created_at: parse_ts(16, &r.get::<_, String>(16)?)?,
-        updated_at: parse_ts(17, &r.get::<_, String>(17)?)?,
-        recipe_hash: r.get(18)?,
-        owner_recipe: r.get(19)?,
+        run_id: r.text(9)?,
+        lease_owner: r.text(10)?,
+        lease_until: r.time(11)?,
+        attempts: r.req_int(12)?.max(0) as u32,
+        last_outcome: r.text(13)?,
+        last_run_id: r.text(14)?,
+        catch_up_secs: r.int(15)?.map(|s| s.max(0) as u64),
+        created_at: need(16)?,
+        updated_at: need(17)?,
+        recipe_hash: r.text(18)?,
+        owner_recipe: r.text(19)?,
     })
+}
+
+pub(super) fn job_from_row(r: &Row) -> rusqlite::Result<Job> {
+    job_from_cols(r).map_err(sqlite_err)
 }
 
 pub(super) fn get_in(tx: &Transaction, id: &str) -> rusqlite::Result<Option<Job>> {
@@ -277,7 +265,80 @@ pub(super) fn lease_end(from: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     from + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
-impl Store {
+// The rules of a job's life, applied by both backends inside their transactions: pure
+// functions of the job as read, so SQLite and PostgreSQL differ only in how they read and write.
+
+/// Whether `existing` is the job `new` would add (adding it again after a crash is harmless).
+pub(super) fn same_job(existing: &Job, new: &NewJob) -> bool {
+    existing.kind == new.kind && existing.recipe == new.recipe && existing.params == new.params
+}
+
+/// Whether a job may be cancelled: `Ok(true)` when it already is, `Ok(false)` to cancel it,
+/// `Err` when it has ended otherwise.
+pub(super) fn cancel_check(job: &Job) -> Result<bool, String> {
+    match job.state {
+        JobState::Cancelled => Ok(true),
+        JobState::Scheduled | JobState::Running => Ok(false),
+        other => Err(format!(
+            "job {} has already ended ({}): nothing to cancel",
+            job.id,
+            other.as_str()
+        )),
+    }
+}
+
+/// The `last_outcome` a completion records.
+pub(super) fn outcome_text(done: &Completion) -> String {
+    if done.ok {
+        format!("ok: {}", done.summary)
+    } else {
+        format!("failed: {}", done.summary)
+    }
+}
+
+/// Where a firing's completion leaves the job (state, next run), or `None` when the firing is
+/// no longer `owner`'s `run_id` (nothing must change).
+pub(super) fn completion_target(
+    job: &Job,
+    owner: &str,
+    run_id: &str,
+    done: &Completion,
+) -> Option<(JobState, Option<String>)> {
+    if job.run_id.as_deref() != Some(run_id) {
+        return None;
+    }
+    let same = job.next_run_at.map(ts);
+    match job.state {
+        JobState::Running if job.lease_owner.as_deref() == Some(owner) => {
+            Some(match (job.kind, done.next) {
+                (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
+                (JobKind::Cron, None) => (JobState::Done, same),
+                (JobKind::At, _) if done.ok => (JobState::Done, same),
+                (JobKind::At, _) => (JobState::Failed, same),
+            })
+        }
+        JobState::Cancelled => Some((JobState::Cancelled, same)),
+        _ => None,
+    }
+}
+
+/// The note of a firing given up after `attempts` crashed claims.
+pub(super) fn abandon_note(attempts: u32) -> String {
+    format!(
+        "failed: claimed {attempts} times without finishing (its daemon stopped each time); given up"
+    )
+}
+
+/// Where a skipped due job goes: a cron job with a next occurrence stays scheduled for it;
+/// anything else is missed.
+pub(super) fn skip_target(job: &Job, next: Option<DateTime<Utc>>) -> (JobState, Option<String>) {
+    match (job.kind, next) {
+        (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
+        _ => (JobState::Missed, job.next_run_at.map(ts)),
+    }
+}
+
+impl Sqlite {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken before reading,
     /// so two processes (or connections) never both act on what they read.
     pub(super) fn immediate<T>(
@@ -325,13 +386,7 @@ impl Store {
         match found {
             Ok(Some(job)) => Ok(job),
             Ok(None) => Err(self.error(format!("job {id} vanished after insert"))),
-            Err(existing)
-                if existing.kind == new.kind
-                    && existing.recipe == new.recipe
-                    && existing.params == new.params =>
-            {
-                Ok(existing)
-            }
+            Err(existing) if same_job(&existing, new) => Ok(existing),
             Err(_) => Err(self.error(format!("a different job {id} exists already"))),
         }
     }
@@ -377,15 +432,10 @@ impl Store {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(Err(format!("no job {id}")));
             };
-            match job.state {
-                JobState::Cancelled => return Ok(Ok(job)),
-                JobState::Scheduled | JobState::Running => {}
-                other => {
-                    return Ok(Err(format!(
-                        "job {id} has already ended ({}): nothing to cancel",
-                        other.as_str()
-                    )))
-                }
+            match cancel_check(&job) {
+                Ok(true) => return Ok(Ok(job)),
+                Ok(false) => {}
+                Err(why) => return Ok(Err(why)),
             }
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1",
@@ -447,29 +497,13 @@ impl Store {
         done: &Completion,
     ) -> Result<Option<Job>, StoreError> {
         let now = ts(done.now);
-        let outcome = if done.ok {
-            format!("ok: {}", done.summary)
-        } else {
-            format!("failed: {}", done.summary)
-        };
+        let outcome = outcome_text(done);
         self.immediate(|tx| {
             let Some(job) = get_in(tx, id)? else {
                 return Ok(None);
             };
-            if job.run_id.as_deref() != Some(run_id) {
+            let Some((state, next)) = completion_target(&job, owner, run_id, done) else {
                 return Ok(None);
-            }
-            let (state, next) = match job.state {
-                JobState::Running if job.lease_owner.as_deref() == Some(owner) => {
-                    match (job.kind, done.next) {
-                        (JobKind::Cron, Some(n)) => (JobState::Scheduled, Some(ts(n))),
-                        (JobKind::Cron, None) => (JobState::Done, job.next_run_at.map(ts)),
-                        (JobKind::At, _) if done.ok => (JobState::Done, job.next_run_at.map(ts)),
-                        (JobKind::At, _) => (JobState::Failed, job.next_run_at.map(ts)),
-                    }
-                }
-                JobState::Cancelled => (JobState::Cancelled, job.next_run_at.map(ts)),
-                _ => return Ok(None),
             };
             tx.execute(
                 "UPDATE jobs SET state = ?2, next_run_at = ?3, last_outcome = ?4,
@@ -486,6 +520,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -528,152 +563,157 @@ mod tests {
 
     #[test]
     fn a_job_is_claimed_once_renewed_and_completed() {
-        let s = Store::in_memory();
-        let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
-        assert_eq!(job.state, JobState::Scheduled);
-        assert!(s
-            .job_claim_due(&req("a", t(9, 59)), &mut run_all)
-            .unwrap()
-            .claimed
-            .is_empty());
-        let b = s.job_claim_due(&req("a", t(10, 0)), &mut run_all).unwrap();
-        assert_eq!(b.claimed.len(), 1);
-        let c = &b.claimed[0];
-        assert!(!c.resume);
-        assert_eq!(c.job.state, JobState::Running);
-        // Nobody else gets it while the lease holds.
-        assert!(s
-            .job_claim_due(&req("b", t(10, 0)), &mut run_all)
-            .unwrap()
-            .claimed
-            .is_empty());
-        assert!(s
-            .job_renew(&job.id, "a", &c.run_id, t(10, 0), Duration::from_secs(30))
-            .unwrap());
-        assert!(!s
-            .job_renew(&job.id, "b", &c.run_id, t(10, 0), Duration::from_secs(30))
-            .unwrap());
-        let done = Completion {
-            ok: true,
-            summary: "activated",
-            next: None,
-            now: t(10, 1),
-        };
-        assert!(s
-            .job_complete(&job.id, "b", &c.run_id, &done)
-            .unwrap()
-            .is_none());
-        let j = s
-            .job_complete(&job.id, "a", &c.run_id, &done)
-            .unwrap()
-            .unwrap();
-        assert_eq!(j.state, JobState::Done);
-        assert_eq!(j.last_run_id.as_deref(), Some(c.run_id.as_str()));
-        assert_eq!(j.last_outcome.as_deref(), Some("ok: activated"));
+        each_backend(|s| {
+            let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
+            assert_eq!(job.state, JobState::Scheduled);
+            assert!(s
+                .job_claim_due(&req("a", t(9, 59)), &mut run_all)
+                .unwrap()
+                .claimed
+                .is_empty());
+            let b = s.job_claim_due(&req("a", t(10, 0)), &mut run_all).unwrap();
+            assert_eq!(b.claimed.len(), 1);
+            let c = &b.claimed[0];
+            assert!(!c.resume);
+            assert_eq!(c.job.state, JobState::Running);
+            // Nobody else gets it while the lease holds.
+            assert!(s
+                .job_claim_due(&req("b", t(10, 0)), &mut run_all)
+                .unwrap()
+                .claimed
+                .is_empty());
+            assert!(s
+                .job_renew(&job.id, "a", &c.run_id, t(10, 0), Duration::from_secs(30))
+                .unwrap());
+            assert!(!s
+                .job_renew(&job.id, "b", &c.run_id, t(10, 0), Duration::from_secs(30))
+                .unwrap());
+            let done = Completion {
+                ok: true,
+                summary: "activated",
+                next: None,
+                now: t(10, 1),
+            };
+            assert!(s
+                .job_complete(&job.id, "b", &c.run_id, &done)
+                .unwrap()
+                .is_none());
+            let j = s
+                .job_complete(&job.id, "a", &c.run_id, &done)
+                .unwrap()
+                .unwrap();
+            assert_eq!(j.state, JobState::Done);
+            assert_eq!(j.last_run_id.as_deref(), Some(c.run_id.as_str()));
+            assert_eq!(j.last_outcome.as_deref(), Some("ok: activated"));
+        });
     }
 
     #[test]
     fn an_expired_lease_is_resumed_with_the_same_run_id_then_given_up() {
-        let s = Store::in_memory();
-        let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
-        let first = s.job_claim_due(&req("a", t(10, 0)), &mut run_all).unwrap();
-        let run_id = first.claimed[0].run_id.clone();
-        // The lease (30 s) has not expired at 10:00:20.
-        let early = t(10, 0) + chrono::Duration::seconds(20);
-        assert!(s
-            .job_claim_due(&req("b", early), &mut run_all)
-            .unwrap()
-            .claimed
-            .is_empty());
-        let b = s.job_claim_due(&req("b", t(10, 1)), &mut run_all).unwrap();
-        assert_eq!(b.claimed.len(), 1);
-        assert!(b.claimed[0].resume);
-        assert_eq!(b.claimed[0].run_id, run_id);
-        assert_eq!(b.claimed[0].job.attempts, 2);
-        // The first owner's lease is gone.
-        assert!(!s
-            .job_renew(&job.id, "a", &run_id, t(10, 1), Duration::from_secs(30))
-            .unwrap());
-        s.job_claim_due(&req("c", t(10, 2)), &mut run_all).unwrap();
-        let gave_up = s.job_claim_due(&req("d", t(10, 3)), &mut run_all).unwrap();
-        assert!(gave_up.claimed.is_empty());
-        assert_eq!(gave_up.abandoned.len(), 1);
-        assert_eq!(s.job_get(&job.id).unwrap().unwrap().state, JobState::Failed);
+        each_backend(|s| {
+            let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
+            let first = s.job_claim_due(&req("a", t(10, 0)), &mut run_all).unwrap();
+            let run_id = first.claimed[0].run_id.clone();
+            // The lease (30 s) has not expired at 10:00:20.
+            let early = t(10, 0) + chrono::Duration::seconds(20);
+            assert!(s
+                .job_claim_due(&req("b", early), &mut run_all)
+                .unwrap()
+                .claimed
+                .is_empty());
+            let b = s.job_claim_due(&req("b", t(10, 1)), &mut run_all).unwrap();
+            assert_eq!(b.claimed.len(), 1);
+            assert!(b.claimed[0].resume);
+            assert_eq!(b.claimed[0].run_id, run_id);
+            assert_eq!(b.claimed[0].job.attempts, 2);
+            // The first owner's lease is gone.
+            assert!(!s
+                .job_renew(&job.id, "a", &run_id, t(10, 1), Duration::from_secs(30))
+                .unwrap());
+            s.job_claim_due(&req("c", t(10, 2)), &mut run_all).unwrap();
+            let gave_up = s.job_claim_due(&req("d", t(10, 3)), &mut run_all).unwrap();
+            assert!(gave_up.claimed.is_empty());
+            assert_eq!(gave_up.abandoned.len(), 1);
+            assert_eq!(s.job_get(&job.id).unwrap().unwrap().state, JobState::Failed);
+        });
     }
 
     #[test]
     fn cancel_list_and_skips() {
-        let s = Store::in_memory();
-        let a = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
-        let b = s.job_add(&at_job(t(11, 0)), t(9, 0)).unwrap();
-        assert_eq!(
-            s.job_cancel(&a.id, t(9, 1)).unwrap().state,
-            JobState::Cancelled
-        );
-        assert_eq!(
-            s.job_cancel(&a.id, t(9, 1)).unwrap().state,
-            JobState::Cancelled
-        );
-        assert!(s.job_cancel("job-nope", t(9, 1)).is_err());
-        let live = s
-            .job_list(&[JobState::Scheduled, JobState::Running])
-            .unwrap();
-        assert_eq!(live.iter().map(|j| &j.id).collect::<Vec<_>>(), vec![&b.id]);
-        assert_eq!(s.job_list(&[]).unwrap().len(), 2);
-        let batch = s
-            .job_claim_due(&req("a", t(12, 0)), &mut |_| DueDecision::Skip {
-                next: None,
-                note: "missed".into(),
-            })
-            .unwrap();
-        assert_eq!(batch.missed.len(), 1);
-        assert_eq!(s.job_get(&b.id).unwrap().unwrap().state, JobState::Missed);
-        let err = s.job_cancel(&b.id, t(12, 0)).unwrap_err().to_string();
-        assert!(err.contains("already ended (missed)"), "{err}");
+        each_backend(|s| {
+            let a = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
+            let b = s.job_add(&at_job(t(11, 0)), t(9, 0)).unwrap();
+            assert_eq!(
+                s.job_cancel(&a.id, t(9, 1)).unwrap().state,
+                JobState::Cancelled
+            );
+            assert_eq!(
+                s.job_cancel(&a.id, t(9, 1)).unwrap().state,
+                JobState::Cancelled
+            );
+            assert!(s.job_cancel("job-nope", t(9, 1)).is_err());
+            let live = s
+                .job_list(&[JobState::Scheduled, JobState::Running])
+                .unwrap();
+            assert_eq!(live.iter().map(|j| &j.id).collect::<Vec<_>>(), vec![&b.id]);
+            assert_eq!(s.job_list(&[]).unwrap().len(), 2);
+            let batch = s
+                .job_claim_due(&req("a", t(12, 0)), &mut |_| DueDecision::Skip {
+                    next: None,
+                    note: "missed".into(),
+                })
+                .unwrap();
+            assert_eq!(batch.missed.len(), 1);
+            assert_eq!(s.job_get(&b.id).unwrap().unwrap().state, JobState::Missed);
+            let err = s.job_cancel(&b.id, t(12, 0)).unwrap_err().to_string();
+            assert!(err.contains("already ended (missed)"), "{err}");
+        });
     }
 
     #[test]
     fn a_job_cancelled_while_running_finishes_but_stays_cancelled() {
-        let s = Store::in_memory();
-        let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
-        let c = s
-            .job_claim_due(&req("a", t(10, 0)), &mut run_all)
-            .unwrap()
-            .claimed[0]
-            .clone();
-        s.job_cancel(&job.id, t(10, 0)).unwrap();
-        // The lease is no longer worth renewing, and nobody re-claims it.
-        assert!(!s
-            .job_renew(&job.id, "a", &c.run_id, t(10, 0), Duration::from_secs(30))
-            .unwrap());
-        assert!(s
-            .job_claim_due(&req("b", t(11, 0)), &mut run_all)
-            .unwrap()
-            .claimed
-            .is_empty());
-        let done = Completion {
-            ok: true,
-            summary: "activated",
-            next: None,
-            now: t(10, 1),
-        };
-        let j = s
-            .job_complete(&job.id, "a", &c.run_id, &done)
-            .unwrap()
-            .unwrap();
-        assert_eq!(j.state, JobState::Cancelled);
-        assert_eq!(j.last_outcome.as_deref(), Some("ok: activated"));
+        each_backend(|s| {
+            let job = s.job_add(&at_job(t(10, 0)), t(9, 0)).unwrap();
+            let c = s
+                .job_claim_due(&req("a", t(10, 0)), &mut run_all)
+                .unwrap()
+                .claimed[0]
+                .clone();
+            s.job_cancel(&job.id, t(10, 0)).unwrap();
+            // The lease is no longer worth renewing, and nobody re-claims it.
+            assert!(!s
+                .job_renew(&job.id, "a", &c.run_id, t(10, 0), Duration::from_secs(30))
+                .unwrap());
+            assert!(s
+                .job_claim_due(&req("b", t(11, 0)), &mut run_all)
+                .unwrap()
+                .claimed
+                .is_empty());
+            let done = Completion {
+                ok: true,
+                summary: "activated",
+                next: None,
+                now: t(10, 1),
+            };
+            let j = s
+                .job_complete(&job.id, "a", &c.run_id, &done)
+                .unwrap()
+                .unwrap();
+            assert_eq!(j.state, JobState::Cancelled);
+            assert_eq!(j.last_outcome.as_deref(), Some("ok: activated"));
+        });
     }
 
     #[test]
     fn adding_the_same_id_twice_keeps_one_job() {
-        let s = Store::in_memory();
-        let mut n = at_job(t(10, 0));
-        n.id = Some("job-fixed".into());
-        s.job_add(&n, t(9, 0)).unwrap();
-        s.job_add(&n, t(9, 0)).unwrap();
-        assert_eq!(s.job_list(&[]).unwrap().len(), 1);
-        n.recipe = "/r/other.rhai".into();
-        assert!(s.job_add(&n, t(9, 0)).is_err());
+        each_backend(|s| {
+            let mut n = at_job(t(10, 0));
+            n.id = Some("job-fixed".into());
+            s.job_add(&n, t(9, 0)).unwrap();
+            s.job_add(&n, t(9, 0)).unwrap();
+            assert_eq!(s.job_list(&[]).unwrap().len(), 1);
+            n.recipe = "/r/other.rhai".into();
+            assert!(s.job_add(&n, t(9, 0)).is_err());
+        });
     }
 }

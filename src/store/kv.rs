@@ -1,13 +1,13 @@
 //! Small named values btw keeps for itself in the store (e.g. the daemon's sandbox subscription
 //! id), in a table of their own made on first use.
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 const TABLE: &str =
     "CREATE TABLE IF NOT EXISTS btw_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
-impl Store {
+impl Sqlite {
     /// The value stored under `key`, if any.
     pub fn value(&self, key: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn();
@@ -41,14 +41,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
 
     #[test]
     fn a_value_is_made_once() {
-        let store = Store::in_memory();
-        assert_eq!(store.value("k").unwrap(), None);
-        assert_eq!(store.value_or_insert("k", || "a".into()).unwrap(), "a");
-        assert_eq!(store.value_or_insert("k", || "b".into()).unwrap(), "a");
-        assert_eq!(store.value("k").unwrap().as_deref(), Some("a"));
+        each_backend(|store| {
+            assert_eq!(store.value("k").unwrap(), None);
+            assert_eq!(store.value_or_insert("k", || "a".into()).unwrap(), "a");
+            assert_eq!(store.value_or_insert("k", || "b".into()).unwrap(), "a");
+            assert_eq!(store.value("k").unwrap().as_deref(), Some("a"));
+        });
     }
 }

@@ -4,7 +4,7 @@
 //! A row rather than a file lock, so it holds across machines once the store is shared
 //! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
 
-use super::{Store, StoreError};
+use super::{Sqlite, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
@@ -44,12 +44,12 @@ pub fn owner_is_gone(owner: &str) -> bool {
         && !proc_root.join(pid).exists()
 }
 
-fn expiry(ttl: Duration) -> String {
+pub(super) fn lease_expiry(ttl: Duration) -> String {
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
     crate::time::rfc3339_millis(chrono::Utc::now() + ttl)
 }
 
-impl Store {
+impl Sqlite {
     /// Takes the lease of `run_id` for `ttl`: `Ok(None)` when taken, `Ok(Some(holder))` when
     /// someone else holds it. An expired lease, or one of a process gone from this host, is taken over.
     pub fn lease_acquire(
@@ -86,7 +86,7 @@ impl Store {
                  ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner,
                    expires_at = excluded.expires_at
                  WHERE run_leases.owner IS ?4",
-                params![run_id, owner, expiry(ttl), taken_over],
+                params![run_id, owner, lease_expiry(ttl), taken_over],
             )
             .map_err(|e| self.error(e))?;
         if changed == 1 {
@@ -109,7 +109,7 @@ impl Store {
             .conn()
             .execute(
                 "UPDATE run_leases SET expires_at = ?3 WHERE run_id = ?1 AND owner = ?2",
-                params![run_id, owner, expiry(ttl)],
+                params![run_id, owner, lease_expiry(ttl)],
             )
             .map_err(|e| self.error(e))?;
         Ok(changed == 1)
@@ -207,27 +207,29 @@ impl HeldLease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
 
     #[test]
     fn one_owner_at_a_time_until_expiry_or_release() {
-        let s = Store::in_memory();
-        let ttl = Duration::from_secs(30);
-        assert_eq!(s.lease_acquire("r1", "h:1:a", ttl).unwrap(), None);
-        let held = s.lease_acquire("r1", "h:1:b", ttl).unwrap().unwrap();
-        assert_eq!(held.owner, "h:1:a");
-        assert!(s.lease_renew("r1", "h:1:a", ttl).unwrap());
-        assert!(!s.lease_renew("r1", "h:1:b", ttl).unwrap());
-        s.lease_release("r1", "h:1:b").unwrap();
-        assert!(s.lease_acquire("r1", "h:1:b", ttl).unwrap().is_some());
-        s.lease_release("r1", "h:1:a").unwrap();
-        assert_eq!(s.lease_acquire("r1", "h:1:b", ttl).unwrap(), None);
-        // Expired: taken over.
-        assert_eq!(
-            s.lease_acquire("r2", "h:1:a", Duration::ZERO).unwrap(),
-            None
-        );
-        assert_eq!(s.lease_acquire("r2", "h:1:b", ttl).unwrap(), None);
-        assert!(!s.lease_renew("r2", "h:1:a", ttl).unwrap());
+        each_backend(|s| {
+            let ttl = Duration::from_secs(30);
+            assert_eq!(s.lease_acquire("r1", "h:1:a", ttl).unwrap(), None);
+            let held = s.lease_acquire("r1", "h:1:b", ttl).unwrap().unwrap();
+            assert_eq!(held.owner, "h:1:a");
+            assert!(s.lease_renew("r1", "h:1:a", ttl).unwrap());
+            assert!(!s.lease_renew("r1", "h:1:b", ttl).unwrap());
+            s.lease_release("r1", "h:1:b").unwrap();
+            assert!(s.lease_acquire("r1", "h:1:b", ttl).unwrap().is_some());
+            s.lease_release("r1", "h:1:a").unwrap();
+            assert_eq!(s.lease_acquire("r1", "h:1:b", ttl).unwrap(), None);
+            // Expired: taken over.
+            assert_eq!(
+                s.lease_acquire("r2", "h:1:a", Duration::ZERO).unwrap(),
+                None
+            );
+            assert_eq!(s.lease_acquire("r2", "h:1:b", ttl).unwrap(), None);
+            assert!(!s.lease_renew("r2", "h:1:a", ttl).unwrap());
+        });
     }
 
     #[test]

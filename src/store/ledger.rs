@@ -1,7 +1,7 @@
 //! The ledger: every mutating BT call of a run, written before it is sent and after its result,
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use crate::api::Operation;
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
@@ -47,7 +47,7 @@ fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-impl Store {
+impl Sqlite {
     /// The entry for a step, if there is one.
     pub fn ledger_get(&self, run_id: &str, step: u64) -> Result<Option<LedgerEntry>, StoreError> {
         let conn = self.conn();
@@ -198,6 +198,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
     use serde_json::json;
 
     #[test]

@@ -1,9 +1,18 @@
-//! btw's durable store: one SQLite file (WAL) for the ledger of mutating calls and the runs.
+//! btw's durable store: the ledger of mutating calls, runs, events, scheduled jobs and recipe
+//! versions, in SQLite (one file, the embedded default) or PostgreSQL (shared by several daemons).
 //!
-//! Everything here is synchronous and quick; callers on the async runtime wrap it in
-//! `spawn_blocking` where it matters, scripts call it from their own blocking thread.
+//! [`Store`] is the one type callers hold, with one synchronous method per operation; it hands
+//! each call to its backend (`api.rs`). An enum rather than a trait object: the SQLite queries
+//! stay in the files they always lived in (`impl Sqlite` blocks, one per concern), which one
+//! trait impl could not span, and the compiler checks that both backends offer every method with
+//! the same signature. What is shared is the domain (rows, the job rules in `jobs.rs`, state
+//! ranks, lease owners); only the SQL differs.
+//!
+//! Everything is synchronous and quick; callers on the async runtime wrap it in `spawn_blocking`
+//! where it matters, scripts call it from their own blocking thread.
 
 mod alerts;
+mod api;
 mod console;
 mod daemon;
 mod dispatch;
@@ -15,9 +24,12 @@ mod kv;
 mod leases;
 mod ledger;
 mod migrations;
+pub mod postgres;
 mod recipes;
 mod retention;
+mod rows;
 mod runs;
+mod sqlite;
 mod writer;
 
 pub use alerts::PendingAlert;
@@ -36,12 +48,12 @@ pub use recipes::{recipe_hash, Heartbeat};
 pub use retention::Pruned;
 pub use runs::RunRecord;
 
-use rusqlite::Connection;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+pub(crate) use sqlite::Sqlite;
 
-/// A store error, said plainly (the path and what failed).
+use std::path::{Path, PathBuf};
+
+/// A store error, said plainly (the store and what failed). A PostgreSQL store is named by its
+/// URL without the password.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("store {path}: {detail}")]
 pub struct StoreError {
@@ -49,13 +61,19 @@ pub struct StoreError {
     pub detail: String,
 }
 
-/// The store. Cheap to clone; clones share one connection.
+/// Which database a store is.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(Sqlite),
+    Postgres(postgres::Pg),
+}
+
+/// The store. Cheap to clone; clones share one connection (SQLite) or pool (PostgreSQL).
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+    /// The file, or the PostgreSQL URL without its password.
     path: PathBuf,
-    /// Group commit for the ledger's writes (see `writer.rs`).
-    writer: writer::Writer,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,63 +82,59 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Whether `location` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    let l = location.trim_start().to_ascii_lowercase();
+    l.starts_with("postgres://") || l.starts_with("postgresql://")
+}
+
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Opens the store at `path` and brings its schema up to date: a SQLite file (created if
+    /// needed), or a PostgreSQL database when `path` is a `postgres://` / `postgresql://` URL.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |detail: String| StoreError {
-            path: path.display().to_string(),
-            detail,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
+        let text = path.to_string_lossy();
+        if is_postgres_url(&text) {
+            let pg = postgres::Pg::connect(text.trim())?;
+            return Ok(Store {
+                path: PathBuf::from(pg.display_url()),
+                backend: Backend::Postgres(pg),
+            });
         }
-        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| err(e.to_string()))?;
-        // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| err(e.to_string()))?;
-        migrations::migrate(&conn).map_err(|e| err(e.to_string()))?;
-        let conn = Arc::new(Mutex::new(conn));
         Ok(Store {
-            writer: writer::Writer::start(conn.clone()),
-            conn,
+            backend: Backend::Sqlite(Sqlite::open(path)?),
             path: path.to_path_buf(),
         })
     }
 
-    /// An in-memory store, for tests and the REPL's scratch sessions.
+    /// An in-memory SQLite store, for tests and the REPL's scratch sessions.
     pub fn in_memory() -> Store {
-        let conn = Connection::open_in_memory().expect("SQLite in memory");
-        migrations::migrate(&conn).expect("schema");
-        let conn = Arc::new(Mutex::new(conn));
         Store {
-            writer: writer::Writer::start(conn.clone()),
-            conn,
+            backend: Backend::Sqlite(Sqlite::in_memory()),
             path: PathBuf::from(":memory:"),
         }
     }
 
+    /// The SQLite file, or the PostgreSQL URL without its password: what to show a person.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite itself consistent; keep going.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether several daemons may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            path: self.path.display().to_string(),
-            detail: e.to_string(),
+    /// What wakes a daemon when another process adds a job or stores an event (PostgreSQL's
+    /// `LISTEN/NOTIFY`); `None` for SQLite, where the daemon polls.
+    pub fn wakeups(&self) -> Option<Wakeups> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.wakeups()),
         }
     }
 }
+
+pub use postgres::{woken, Wakeups};
 
 pub fn now_rfc3339() -> String {
     crate::time::rfc3339_millis(chrono::Utc::now())

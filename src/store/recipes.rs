@@ -2,7 +2,7 @@
 //! version, and the daemon's heartbeat: what lets any daemon on a store run exactly what was
 //! scheduled, survive a restart with a broken file, and tell `btw run` whether anyone is serving.
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -65,19 +65,7 @@ pub struct Heartbeat {
     pub beat_at: DateTime<Utc>,
 }
 
-fn heartbeat_row(r: &rusqlite::Row) -> rusqlite::Result<Heartbeat> {
-    let at: String = r.get(3)?;
-    Ok(Heartbeat {
-        owner: r.get(0)?,
-        pid: r.get::<_, i64>(1)?.max(0) as u32,
-        recipes: r.get(2)?,
-        beat_at: DateTime::parse_from_rfc3339(&at)
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC),
-    })
-}
-
-impl Store {
+impl Sqlite {
     /// Keeps `source` (once per content); returns its hash.
     pub fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError> {
         let hash = recipe_hash(source);
@@ -164,15 +152,7 @@ impl Store {
 
     /// The most recent heartbeat on this store, if any.
     pub fn last_heartbeat(&self) -> Result<Option<Heartbeat>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat
-                 ORDER BY beat_at DESC LIMIT 1",
-                [],
-                heartbeat_row,
-            )
-            .optional()
-            .map_err(|e| self.error(e))
+        Ok(self.heartbeats()?.into_iter().next())
     }
 
     /// Every daemon's last heartbeat on this store, most recent first: several daemons may
@@ -185,7 +165,17 @@ impl Store {
             )
             .map_err(|e| self.error(e))?;
         let rows = stmt
-            .query_map([], heartbeat_row)
+            .query_map([], |r| {
+                let at: String = r.get(3)?;
+                Ok(Heartbeat {
+                    owner: r.get(0)?,
+                    pid: r.get::<_, i64>(1)?.max(0) as u32,
+                    recipes: r.get(2)?,
+                    beat_at: DateTime::parse_from_rfc3339(&at)
+                        .map(|d| d.with_timezone(&Utc))
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                })
+            })
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(e))
@@ -195,33 +185,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
 
     #[test]
     fn versions_heads_and_heartbeats() {
-        let s = Store::in_memory();
-        let h1 = s.recipe_head_set("/r/a.rhai", "1").unwrap();
-        assert_eq!(s.recipe_version_put("/r/a.rhai", "1").unwrap(), h1);
-        let h2 = s.recipe_head_set("/r/a.rhai", "2").unwrap();
-        assert_ne!(h1, h2);
-        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), Some((h2, "2".into())));
-        assert_eq!(s.recipe_version(&h1).unwrap().as_deref(), Some("1"));
-        s.recipe_head_clear("/r/a.rhai").unwrap();
-        assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), None);
-        assert_eq!(s.last_heartbeat().unwrap(), None);
-        let now = Utc::now();
-        s.heartbeat("d1", "/r", now).unwrap();
-        s.heartbeat("d2", "/r2", now - chrono::Duration::seconds(5))
-            .unwrap();
-        assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
-        let all: Vec<String> = s
-            .heartbeats()
-            .unwrap()
-            .into_iter()
-            .map(|h| h.owner)
-            .collect();
-        assert_eq!(all, ["d1", "d2"], "every daemon on the store");
-        s.heartbeat_end("d1").unwrap();
-        s.heartbeat_end("d2").unwrap();
-        assert_eq!(s.last_heartbeat().unwrap(), None);
+        each_backend(|s| {
+            let h1 = s.recipe_head_set("/r/a.rhai", "1").unwrap();
+            assert_eq!(s.recipe_version_put("/r/a.rhai", "1").unwrap(), h1);
+            let h2 = s.recipe_head_set("/r/a.rhai", "2").unwrap();
+            assert_ne!(h1, h2);
+            assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), Some((h2, "2".into())));
+            assert_eq!(s.recipe_version(&h1).unwrap().as_deref(), Some("1"));
+            s.recipe_head_clear("/r/a.rhai").unwrap();
+            assert_eq!(s.recipe_head("/r/a.rhai").unwrap(), None);
+            assert_eq!(s.last_heartbeat().unwrap(), None);
+            let now = Utc::now();
+            s.heartbeat("d1", "/r", now).unwrap();
+            s.heartbeat("d2", "/r2", now - chrono::Duration::seconds(5))
+                .unwrap();
+            assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
+            let all: Vec<String> = s
+                .heartbeats()
+                .unwrap()
+                .into_iter()
+                .map(|h| h.owner)
+                .collect();
+            assert_eq!(all, ["d1", "d2"], "every daemon on the store");
+            s.heartbeat_end("d1").unwrap();
+            s.heartbeat_end("d2").unwrap();
+            assert_eq!(s.last_heartbeat().unwrap(), None);
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! runs and their ledger rows, dispatched notifications, and the once-keys of events — by age
 //! and by count, never anything a resume, a queued trigger run or an undispatched event needs.
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use rusqlite::params;
 
 /// What one pass removed.
@@ -24,7 +24,7 @@ impl Pruned {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// Prunes what finished before `cutoff` (UTC RFC 3339, as the store writes times) and,
     /// of what is newer, all but the `keep` most recent finished runs and dispatched events.
     pub fn prune(&self, cutoff: &str, keep: usize) -> Result<Pruned, StoreError> {
@@ -81,32 +81,33 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn finished_runs_go_and_unfinished_ones_stay() {
-        let s = Store::in_memory();
-        for id in ["a", "b", "c"] {
-            s.daemon_run_started(id, "/r/x.rhai", &json!({}), "inbox:x.json", "d1")
-                .unwrap();
-            s.run_started(id, "/r/x.rhai", "h", &json!({}), "sandbox")
-                .unwrap();
-        }
-        s.daemon_run_finished("a", false).unwrap();
-        s.run_finished("a", "ok", &json!({})).unwrap();
-        s.daemon_run_finished("b", false).unwrap();
-        s.run_finished("b", "ok", &json!({})).unwrap();
-        // Keep one: the older of the two finished runs goes; "c" is still to resume.
-        let p = s.prune("2000-01-01T00:00:00.000Z", 1).unwrap();
-        assert_eq!(p.daemon_runs.len(), 1);
-        assert_eq!(p.runs, 1);
-        let left = s.daemon_unfinished().unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].run_id, "c");
-        // Everything finished is older than a cutoff in the future.
-        let p = s.prune("2999-01-01T00:00:00.000Z", 100).unwrap();
-        assert_eq!(p.daemon_runs.len(), 1);
-        assert_eq!(s.daemon_unfinished().unwrap().len(), 1);
+        each_backend(|s| {
+            for id in ["a", "b", "c"] {
+                s.daemon_run_started(id, "/r/x.rhai", &json!({}), "inbox:x.json", "d1")
+                    .unwrap();
+                s.run_started(id, "/r/x.rhai", "h", &json!({}), "sandbox")
+                    .unwrap();
+            }
+            s.daemon_run_finished("a", false).unwrap();
+            s.run_finished("a", "ok", &json!({})).unwrap();
+            s.daemon_run_finished("b", false).unwrap();
+            s.run_finished("b", "ok", &json!({})).unwrap();
+            // Keep one: the older of the two finished runs goes; "c" is still to resume.
+            let p = s.prune("2000-01-01T00:00:00.000Z", 1).unwrap();
+            assert_eq!(p.daemon_runs.len(), 1);
+            assert_eq!(p.runs, 1);
+            let left = s.daemon_unfinished().unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].run_id, "c");
+            // Everything finished is older than a cutoff in the future.
+            let p = s.prune("2999-01-01T00:00:00.000Z", 100).unwrap();
+            assert_eq!(p.daemon_runs.len(), 1);
+            assert_eq!(s.daemon_unfinished().unwrap().len(), 1);
+        });
     }
 }

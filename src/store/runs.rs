@@ -1,6 +1,6 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
-use super::{now_rfc3339, Store, StoreError};
+use super::{now_rfc3339, Sqlite, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ pub struct RunRecord {
     pub report: Option<Value>,
 }
 
-impl Store {
+impl Sqlite {
     /// Records the start of a run (or of its resumption: the record is kept and marked running).
     pub fn run_started(
         &self,
@@ -105,27 +105,28 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn runs_are_recorded_and_resumable() {
-        let s = Store::in_memory();
-        s.run_started("r1", "scripts/x.rhai", "h1", &json!({"a": 1}), "sandbox")
-            .unwrap();
-        let r = s.run_get("r1").unwrap().unwrap();
-        assert_eq!(
-            (r.outcome.as_str(), r.params.clone()),
-            ("running", json!({"a": 1}))
-        );
-        s.run_finished("r1", "ok", &json!({"ok": true})).unwrap();
-        assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
-        s.run_started("r1", "scripts/x.rhai", "h2", &json!({"a": 1}), "sandbox")
-            .unwrap();
-        let r = s.run_get("r1").unwrap().unwrap();
-        assert_eq!(
-            (r.outcome.as_str(), r.script_hash.as_str()),
-            ("running", "h2")
-        );
+        each_backend(|s| {
+            s.run_started("r1", "scripts/x.rhai", "h1", &json!({"a": 1}), "sandbox")
+                .unwrap();
+            let r = s.run_get("r1").unwrap().unwrap();
+            assert_eq!(
+                (r.outcome.as_str(), r.params.clone()),
+                ("running", json!({"a": 1}))
+            );
+            s.run_finished("r1", "ok", &json!({"ok": true})).unwrap();
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+            s.run_started("r1", "scripts/x.rhai", "h2", &json!({"a": 1}), "sandbox")
+                .unwrap();
+            let r = s.run_get("r1").unwrap().unwrap();
+            assert_eq!(
+                (r.outcome.as_str(), r.script_hash.as_str()),
+                ("running", "h2")
+            );
+        });
     }
 }

@@ -19,6 +19,7 @@ mod examples;
 mod explore;
 mod hostile;
 mod journey;
+mod pg_store;
 mod porting;
 mod raw;
 mod reliability;

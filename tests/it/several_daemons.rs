@@ -3,9 +3,10 @@
 //! one daemon SIGKILLed midway. Every job fires once, every event's trigger runs once, nothing is
 //! lost, and the sandbox's journal shows no order placed twice for one external id.
 //!
-//! The store is one parameter: a SQLite file shared by the three, or a PostgreSQL database
-//! (`BTW_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`; skipped with a
-//! note when no server answers, unless `BTW_TEST_POSTGRES=required`).
+//! The store is one parameter: a SQLite file shared by the three, or a PostgreSQL database made
+//! for the test and dropped after it (`BTW_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`; skipped with a note when no server answers, unless
+//! `BTW_TEST_POSTGRES=required`).
 
 use crate::common::*;
 use crate::daemon_support::*;
@@ -318,4 +319,13 @@ async fn three_daemons_on_one_sqlite_file_fire_every_job_and_trigger_once_throug
     let root = tempfile::tempdir().unwrap();
     let store = root.path().join("shared.db");
     three_daemons(&store.display().to_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_on_one_postgres_database_fire_every_job_and_trigger_once_through_a_kill() {
+    // Skipped (said once) without a server, unless BTW_TEST_POSTGRES=required.
+    let Some(db) = btw::store::postgres::testing::TestDb::create() else {
+        return;
+    };
+    three_daemons(&db.url).await;
 }

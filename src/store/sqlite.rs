@@ -1,0 +1,71 @@
+//! The SQLite backend: one file (WAL) behind one connection, the embedded default. Its queries
+//! live beside the store's other files (`jobs.rs`, `ledger.rs`, …) as `impl Sqlite` blocks.
+
+use super::{migrations, writer, StoreError};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The SQLite store. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub(crate) struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+    pub(super) path: PathBuf,
+    /// Group commit for the ledger's writes (see `writer.rs`).
+    pub(super) writer: writer::Writer,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let err = |detail: String| StoreError {
+            path: path.display().to_string(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| err(e.to_string()))?;
+        // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| err(e.to_string()))?;
+        migrations::migrate(&conn).map_err(|e| err(e.to_string()))?;
+        let conn = Arc::new(Mutex::new(conn));
+        Ok(Sqlite {
+            writer: writer::Writer::start(conn.clone()),
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// An in-memory store, for tests and the REPL's scratch sessions.
+    pub fn in_memory() -> Sqlite {
+        let conn = Connection::open_in_memory().expect("SQLite in memory");
+        migrations::migrate(&conn).expect("schema");
+        let conn = Arc::new(Mutex::new(conn));
+        Sqlite {
+            writer: writer::Writer::start(conn.clone()),
+            conn,
+            path: PathBuf::from(":memory:"),
+        }
+    }
+
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent; keep going.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+}
