@@ -160,7 +160,7 @@ fn own_cancel(daemon: &Cancel) -> (Cancel, tokio::task::JoinHandle<()>) {
 }
 
 /// Whether the run was refused because another process holds its run id's lease.
-fn held_elsewhere(outcome: &RunOutcome) -> bool {
+pub(super) fn held_elsewhere(outcome: &RunOutcome) -> bool {
     matches!(&outcome.result, Err(Failure::Refused { message, .. })
         if message.contains("is already running") && outcome.api_calls == 0)
 }

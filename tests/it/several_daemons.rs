@@ -258,13 +258,7 @@ async fn check_jobs(url: &str, nodes: &[Node], store: &str) {
     for j in &jobs {
         let id = j["last_run_id"].as_str().unwrap();
         let reps = runs.get(id).cloned().unwrap_or_default();
-        assert_eq!(
-            reps.len(),
-            1,
-            "job {}'s run {id} reported {} times",
-            j["id"],
-            reps.len()
-        );
+        assert_eq!(reps.len(), 1, "job {j:#}: its run reported {reps:#?}");
         assert_eq!(reps[0]["outcome"], "ok", "{:#}", reps[0]);
     }
     let per_job = count_by(&all, "job");
