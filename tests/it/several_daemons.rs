@@ -231,7 +231,24 @@ async fn three_daemons(store: &str) {
     for d in survivors {
         logs.push_str(&d.stop().await);
     }
-    settled.unwrap_or_else(|e| panic!("{e}\n{logs}"));
+    settled.unwrap_or_else(|e| {
+        let all = all_reports(&nodes);
+        let (jobs, events) = (count_by(&all, "job"), count_by(&all, "event"));
+        let missing: Vec<String> = (0..EVENTS)
+            .map(|i| format!("note-{i:03}"))
+            .filter(|n| !events.contains_key(n))
+            .collect();
+        let notable: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        panic!(
+            "{e}: {} jobs and {} events reported; events missing: {missing:?}\n{}",
+            jobs.len(),
+            events.len(),
+            notable.join("\n")
+        )
+    });
     assert!(!logs.contains("panicked"), "{logs}");
     // The victim's trigger runs were resumed by a survivor, not left for it to come back.
     assert!(logs.contains("left by a daemon that stopped"), "{logs}");
