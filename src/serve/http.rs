@@ -182,10 +182,13 @@ async fn job_action(
 /// 200 when the store takes writes, the daemon beats and the listener the profile expects
 /// accepts connections; else 503 with why.
 async fn healthz(State(c): State<Arc<Console>>) -> Response {
-    let store = c.daemon.store.clone();
+    let (store, me) = (c.daemon.store.clone(), c.daemon.owner.clone());
     let checks = blocking(move || {
         let writable = store.probe_writable(Duration::from_secs(1));
-        let beat = store.last_heartbeat();
+        // This daemon's own beat: other daemons may share the store.
+        let beat = store
+            .heartbeats()
+            .map(|all| all.into_iter().find(|h| h.owner == me));
         (writable, beat)
     })
     .await;

@@ -184,6 +184,7 @@ impl Daemon {
                 &recipe.display().to_string(),
                 &Value::Object(params.clone()),
                 &origin,
+                &self.owner,
             )
             .map_err(|e| e.to_string())?;
         let held = running_path(&self.dir, &run_id);

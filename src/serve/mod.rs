@@ -4,8 +4,10 @@
 //! `recipes` (the watched folder), `inbox`, `triggers` (notifications), [`scheduler`]
 //! (the job loop) and `reports` (each run and its report).
 //!
-//! The daemon beats into the store every 30 s (`daemon_heartbeat`), so `btw run` and
-//! `btw schedule add` can tell whether anyone will fire the jobs they add.
+//! The daemon beats into the store every 10 s (`daemon_heartbeat`), so `btw run` and
+//! `btw schedule add` can tell whether anyone will fire the jobs they add, and so daemons
+//! sharing one store can tell a live peer from a dead one (`adopt`: runs a dead daemon left
+//! are resumed by another).
 //!
 //! Folder layout (`--recipes DIR`, default `recipes/` in btw's data folder):
 //! - `DIR/*.rhai`: recipes; the header (`//! trigger: …`) says when each runs;
@@ -13,6 +15,7 @@
 //!   files move to `inbox/done/` (or `inbox/failed/` with a `.error.txt` beside them);
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
+mod adopt;
 mod alert_triggers;
 mod console;
 mod http;
@@ -71,6 +74,8 @@ pub(crate) struct ServeOptions {
 /// What the daemon's parts share.
 struct Daemon {
     dir: PathBuf,
+    /// This daemon's name on the store: its heartbeat, its runs and its job leases.
+    owner: String,
     store: Store,
     base: RunContext,
     recipes: Mutex<HashMap<PathBuf, Loaded>>,
@@ -104,29 +109,35 @@ struct Tasks {
     scheduler: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
     prune: JoinHandle<()>,
+    adopt: JoinHandle<()>,
 }
 
-/// How often the daemon says it is alive; `btw run` warns after 2 minutes without a beat.
-const BEAT_EVERY: Duration = Duration::from_secs(30);
+/// How often the daemon says it is alive; `btw run` warns after 2 minutes without a beat, and
+/// peers on the store take a daemon silent for [`adopt::STALE_AFTER`] for dead.
+const BEAT_EVERY: Duration = Duration::from_secs(10);
 
-/// Beats into the store until `stop`, then removes the beat.
-fn heartbeat(
+/// Beats into the store until `stop`, then removes the beat. The first beat is written before
+/// this returns: peers must see the daemon alive before it queues any run.
+async fn heartbeat(
     store: Store,
     owner: String,
     dir: &Path,
     mut stop: tokio_watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let dir = dir.display().to_string();
+    let beat = move |s: Store, o: String, d: String| async move {
+        if let Some(Err(e)) = blocking(move || s.heartbeat(&o, &d, chrono::Utc::now())).await {
+            tracing::warn!("cannot record the daemon's heartbeat: {e}");
+        }
+    };
+    beat(store.clone(), owner.clone(), dir.clone()).await;
     tokio::spawn(async move {
         loop {
-            let (s, o, d) = (store.clone(), owner.clone(), dir.clone());
-            if let Some(Err(e)) = blocking(move || s.heartbeat(&o, &d, chrono::Utc::now())).await {
-                tracing::warn!("cannot record the daemon's heartbeat: {e}");
-            }
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = tokio::time::sleep(BEAT_EVERY) => {}
             }
+            beat(store.clone(), owner.clone(), dir.clone()).await;
         }
         let _ = blocking(move || store.heartbeat_end(&owner)).await;
     })
@@ -136,7 +147,7 @@ fn heartbeat(
 pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(), Failure> {
     let dir = prepare_folder(&opts.recipes)?;
     let store = Store::open(&opts.store).map_err(usage)?;
-    let session = open_session(settings, &store).await?;
+    let session = open_session(settings, &store, &dir).await?;
     let hub = session
         .events
         .clone()
@@ -150,8 +161,10 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         .with_cancel(cancel.clone())
         .with_store(Some(store.clone()))
         .with_events(Some(hub.clone()));
+    let owner = crate::store::new_lease_owner();
     let daemon = Arc::new(Daemon {
         dir: dir.clone(),
+        owner: owner.clone(),
         store: store.clone(),
         base,
         recipes: Mutex::new(HashMap::new()),
@@ -161,9 +174,10 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     });
     let clock = daemon_clock(settings, &session);
     say_serving(settings, &session, &dir, &store);
-    // Runs a stop or a crash left unfinished resume first, replaying what they had done.
-    daemon.resume_unfinished().await;
     let (stop, stop_rx) = tokio_watch::channel(false);
+    let heartbeat = heartbeat(store.clone(), owner.clone(), &dir, stop_rx.clone()).await;
+    // Runs a stop or a crash left unfinished resume first, replaying what they had done.
+    daemon.adopt_orphans().await;
     let folder = recipes::start(
         daemon.clone(),
         clock.clone(),
@@ -177,6 +191,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         catch_up: opts.catch_up,
         grace: opts.grace,
         lease: opts.lease,
+        owner,
         ..SchedulerConfig::default()
     };
     let extras = http::start_extras(
@@ -191,8 +206,9 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     .map_err(usage)?;
     let tasks = Tasks {
         stop,
-        heartbeat: heartbeat(store.clone(), config.owner.clone(), &dir, stop_rx.clone()),
+        heartbeat,
         prune: prune::start(daemon.clone(), opts.retention, stop_rx.clone()),
+        adopt: adopt::start(daemon.clone(), stop_rx.clone()),
         folder,
         events: triggers::start(daemon.clone(), hub.subscribe(), stop_rx.clone()),
         scheduler: tokio::spawn(scheduler::run(
@@ -234,12 +250,25 @@ fn say_serving(settings: &Settings, session: &Session, dir: &Path, store: &Store
     );
 }
 
-/// The daemon's session: its sandbox subscription is durable, under an id kept in its store, so
-/// events that arrive while it is stopped wait for it.
-async fn open_session(settings: &Settings, store: &Store) -> Result<Session, Failure> {
+/// The daemon's session: its sandbox subscription is durable, under an id kept in its store per
+/// recipes folder, so events that arrive while it is stopped wait for it, and daemons sharing a
+/// store each have their own (the sandbox sends every subscriber every event; the store keeps
+/// each once and dispatches it once). A store's one earlier subscription goes to the first
+/// folder that asks.
+async fn open_session(settings: &Settings, store: &Store, dir: &Path) -> Result<Session, Failure> {
+    let folder = dir.display().to_string();
+    let inherited = match store.value("sandbox_subscription").map_err(usage)? {
+        Some(old) => {
+            let heir = store
+                .value_or_insert("sandbox_subscription_heir", || folder.clone())
+                .map_err(usage)?;
+            Some(old).filter(|_| heir == folder)
+        }
+        None => None,
+    };
     let id = store
-        .value_or_insert("sandbox_subscription", || {
-            format!("serve-{}", uuid::Uuid::new_v4().simple())
+        .value_or_insert(&format!("sandbox_subscription:{folder}"), || {
+            inherited.unwrap_or_else(|| format!("serve-{}", uuid::Uuid::new_v4().simple()))
         })
         .map_err(usage)?;
     Session::open_as(
@@ -284,6 +313,7 @@ async fn shut_down(daemon: &Daemon, tasks: Tasks, cancel: &Cancel, grace: Durati
     let _ = tasks.stop.send(true);
     let _ = tasks.folder.await;
     let _ = tasks.events.await;
+    let _ = tasks.adopt.await;
     let drained = tokio::time::timeout(grace, daemon.runs.drained()).await;
     if drained.is_err() {
         tracing::warn!(

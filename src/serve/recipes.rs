@@ -365,9 +365,9 @@ impl Daemon {
             Ok(true) => {
                 // Recorded before it waits for a slot: a crash meanwhile resumes it, never loses it.
                 let params = serde_json::Value::Object(Map::new());
-                if let Err(e) = self
-                    .store
-                    .daemon_run_queued(&run_id, &key, &params, "on-drop")
+                if let Err(e) =
+                    self.store
+                        .daemon_run_queued(&run_id, &key, &params, "on-drop", &self.owner)
                 {
                     tracing::error!("{name}: cannot record the run: {e}");
                 }

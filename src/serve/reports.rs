@@ -3,7 +3,7 @@
 //! keeps them for the report.
 
 use super::{blocking, Daemon};
-use crate::engine::{LogLevel, Output};
+use crate::engine::{Cancel, LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
 use crate::store::Store;
 use serde_json::{json, Map, Value};
@@ -147,6 +147,24 @@ fn keep_earlier_attempts(dir: &Path, report: &mut Value, attempt: u32) {
     }
 }
 
+/// A run's own cancel, which the daemon's (its shutdown) reaches: the run's time limit or a
+/// lease lost to another daemon then stops this run only, never every run of the daemon.
+fn own_cancel(daemon: &Cancel) -> (Cancel, tokio::task::JoinHandle<()>) {
+    let own = Cancel::default();
+    let (d, o) = (daemon.clone(), own.clone());
+    let follow = tokio::spawn(async move {
+        d.cancelled().await;
+        o.cancel();
+    });
+    (own, follow)
+}
+
+/// Whether the run was refused because another process holds its run id's lease.
+pub(super) fn held_elsewhere(outcome: &RunOutcome) -> bool {
+    matches!(&outcome.result, Err(Failure::Refused { message, .. })
+        if message.contains("is already running") && outcome.api_calls == 0)
+}
+
 /// A run's description, for its records and log lines.
 struct RunInfo {
     run_id: String,
@@ -172,34 +190,6 @@ impl Daemon {
             me.run_recipe(&recipe, params, &origin, run_id, resuming, None)
                 .await;
         });
-    }
-
-    /// Relaunches the runs a stop or a crash left unfinished, with their run ids (so their
-    /// ledgers replay what they had done).
-    pub(super) async fn resume_unfinished(self: &Arc<Self>) {
-        let store = self.store.clone();
-        match blocking(move || store.daemon_unfinished()).await {
-            Some(Ok(left)) => {
-                // A scheduled job's run resumes through its job's lease (the scheduler), never
-                // here too: one resume path.
-                for r in left
-                    .into_iter()
-                    .filter(|r| !r.origin.starts_with("schedule:"))
-                {
-                    tracing::warn!("resuming run {} of {} ({})", r.run_id, r.recipe, r.origin);
-                    let params = r.params.as_object().cloned().unwrap_or_default();
-                    self.launch(
-                        PathBuf::from(r.recipe),
-                        params,
-                        r.origin,
-                        Some(r.run_id),
-                        true,
-                    );
-                }
-            }
-            Some(Err(e)) => tracing::error!("cannot read unfinished runs: {e}"),
-            None => tracing::error!("cannot read unfinished runs: the task failed"),
-        }
     }
 
     /// The recipe to run: the last version of it that compiled when it is one of the folder's,
@@ -251,21 +241,24 @@ impl Daemon {
                 info.recipe_text.clone(),
                 info.params.clone(),
                 info.origin.clone(),
+                self.owner.clone(),
             ),
         );
-        let attempt = match blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3)).await
-        {
-            Some(Ok(n)) => n,
-            Some(Err(e)) => {
-                tracing::error!("{}: cannot record the run: {e}", info.name);
-                1
-            }
-            None => 1,
-        };
+        let attempt =
+            match blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3, &i.4)).await {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
+                    tracing::error!("{}: cannot record the run: {e}", info.name);
+                    1
+                }
+                None => 1,
+            };
         let runlog = Arc::new(RunLog::new(&info.name));
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
         ctx.resume = Some(info.run_id.clone());
+        let (cancel, follow) = own_cancel(&self.base.cancel);
+        ctx.cancel = cancel;
         tracing::info!(
             "{}: run {} started ({origin}){}",
             info.name,
@@ -294,6 +287,17 @@ impl Daemon {
                 result: Err(f),
             },
         };
+        follow.abort();
+        if held_elsewhere(&outcome) {
+            // Another daemon runs it (one execution per run id): it records the end and writes
+            // the report, not this one.
+            tracing::warn!(
+                "{}: run {} is running elsewhere; left to it",
+                info.name,
+                info.run_id
+            );
+            return outcome;
+        }
         self.record_end(outcome, info, runlog, attempt).await
     }
 

@@ -239,6 +239,18 @@ impl Clock for SandboxClock {
 /// Runs scheduled jobs through the daemon, so they are recorded and reported like every run.
 pub(super) struct DaemonExecutor(pub(super) Arc<Daemon>);
 
+impl DaemonExecutor {
+    /// A resumed firing whose run already ended well (its daemon stalled before recording the
+    /// job's end): the job completes without running again.
+    async fn ended_ok(&self, run_id: &str) -> Option<JobOutcome> {
+        let (store, id) = (self.0.store.clone(), run_id.to_string());
+        let run = blocking(move || store.run_get(&id)).await?.ok()??;
+        (run.finished_at.is_some() && run.outcome == "ok").then(|| JobOutcome::Ok {
+            summary: format!("run {run_id}: ok (finished before its daemon recorded it)"),
+        })
+    }
+}
+
 impl JobExecutor for DaemonExecutor {
     fn execute<'a>(
         &'a self,
@@ -271,17 +283,30 @@ impl JobExecutor for DaemonExecutor {
                 None => None,
             };
             // Always pass the run id: a fresh firing has an empty ledger; a resumed one replays.
-            let outcome = self
-                .0
-                .run_recipe(
-                    Path::new(&job.recipe),
-                    params,
-                    &origin,
-                    Some(run_id.to_string()),
-                    resume,
-                    pinned,
-                )
-                .await;
+            let outcome = loop {
+                if resume {
+                    if let Some(ended) = self.ended_ok(run_id).await {
+                        return ended;
+                    }
+                }
+                let outcome = self
+                    .0
+                    .run_recipe(
+                        Path::new(&job.recipe),
+                        params.clone(),
+                        &origin,
+                        Some(run_id.to_string()),
+                        resume,
+                        pinned.clone(),
+                    )
+                    .await;
+                // Taken over from a daemon that stalled past the job's lease but still runs it:
+                // wait for that run to end (or its lease to lapse) rather than fail the job.
+                if !super::reports::held_elsewhere(&outcome) || self.0.base.cancel.is_cancelled() {
+                    break outcome;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
             match &outcome.result {
                 Ok(v) => JobOutcome::Ok {
                     summary: format!(

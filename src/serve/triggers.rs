@@ -115,6 +115,7 @@ impl Daemon {
                 run_id: runner::new_run_id(),
                 params: params.clone(),
                 origin: format!("event:{}", n.event_type),
+                owner: self.owner.clone(),
             })
             .collect();
         for run in self.store.dispatch_event(&n.event_id, &runs)? {

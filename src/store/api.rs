@@ -104,15 +104,18 @@ delegate! {
 
     // The daemon (daemon.rs, recipes.rs).
     /// Records a run queued (not started yet): a restart resumes it.
-    fn daemon_run_queued(&self, run_id: &str, recipe: &str, params: &Value, origin: &str) -> Result<(), StoreError>;
+    fn daemon_run_queued(&self, run_id: &str, recipe: &str, params: &Value, origin: &str, owner: &str) -> Result<(), StoreError>;
     /// Claims a run of a recipe for a key: true the first time only.
     fn claim_drop(&self, path: &str, hash: &str, run_id: &str) -> Result<bool, StoreError>;
     /// Records that a run starts (again); returns which attempt this is.
-    fn daemon_run_started(&self, run_id: &str, recipe: &str, params: &Value, origin: &str) -> Result<u32, StoreError>;
+    fn daemon_run_started(&self, run_id: &str, recipe: &str, params: &Value, origin: &str, owner: &str) -> Result<u32, StoreError>;
     /// Marks a daemon run `done`, or `interrupted`.
     fn daemon_run_finished(&self, run_id: &str, interrupted: bool) -> Result<(), StoreError>;
     /// Runs left `running` or `interrupted`.
     fn daemon_unfinished(&self) -> Result<Vec<UnfinishedRun>, StoreError>;
+    /// Takes an unfinished run over from `from` (a dead daemon; `None`: no owner recorded) for
+    /// `to`: true for one taker only.
+    fn daemon_run_adopt(&self, run_id: &str, from: Option<&str>, to: &str) -> Result<bool, StoreError>;
     /// Keeps `source` (once per content); returns its hash.
     fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError>;
     /// The text of a stored version.
@@ -129,6 +132,8 @@ delegate! {
     fn heartbeat_end(&self, owner: &str) -> Result<(), StoreError>;
     /// The most recent heartbeat on this store, if any.
     fn last_heartbeat(&self) -> Result<Option<Heartbeat>, StoreError>;
+    /// Every daemon's last heartbeat, most recent first: several daemons may share a store.
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError>;
 
     // Alerts (alerts.rs), small values (kv.rs), the console (console.rs), retention.
     /// Queues an alert, due now.

@@ -12,37 +12,46 @@ pub struct UnfinishedRun {
     pub recipe: String,
     pub params: Value,
     pub origin: String,
+    /// The daemon that queued or last started it (`None`: recorded before daemons had owners).
+    pub owner: Option<String>,
 }
 
-/// The attempts column of this file. Idempotent, run on every open.
+/// The attempts and owner columns of this file. Idempotent, run on every open. The owner is
+/// what lets daemons sharing a store tell a run queued by a live daemon from one a dead daemon
+/// left behind.
 pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let has: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('daemon_runs') WHERE name = 'attempts'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has == 0 {
-        conn.execute_batch(
-            "ALTER TABLE daemon_runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+    for (col, ty) in [
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("owner", "TEXT"),
+    ] {
+        let has: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('daemon_runs') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
         )?;
+        if has == 0 {
+            conn.execute_batch(&format!("ALTER TABLE daemon_runs ADD COLUMN {col} {ty}"))?;
+        }
     }
     Ok(())
 }
 
 impl Sqlite {
-    /// Records a run queued (not started yet): a restart resumes it. Nothing if it is known.
+    /// Records a run queued (not started yet) by the daemon `owner`: a restart, or another
+    /// daemon once `owner` is dead, resumes it. Nothing if it is known.
     pub fn daemon_run_queued(
         &self,
         run_id: &str,
         recipe: &str,
         params: &Value,
         origin: &str,
+        owner: &str,
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)
                  ON CONFLICT (run_id) DO NOTHING",
-                params![run_id, recipe, params.to_string(), origin, now_rfc3339()],
+                params![run_id, recipe, params.to_string(), origin, now_rfc3339(), owner],
             )
             .map(|_| ())
             .map_err(|e| self.error(e))
@@ -60,20 +69,23 @@ impl Sqlite {
             .map_err(|e| self.error(e))
     }
 
-    /// Records that a run starts (again, when it is resumed); returns which attempt this is.
+    /// Records that the daemon `owner` starts a run (again, when it is resumed); returns which
+    /// attempt this is.
     pub fn daemon_run_started(
         &self,
         run_id: &str,
         recipe: &str,
         params: &Value,
         origin: &str,
+        owner: &str,
     ) -> Result<u32, StoreError> {
         self.conn()
             .query_row(
-                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts) VALUES (?1, ?2, ?3, ?4, 'running', ?5, 1)
-                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL, attempts = attempts + 1
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts, owner) VALUES (?1, ?2, ?3, ?4, 'running', ?5, 1, ?6)
+                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL, attempts = attempts + 1,
+                   owner = excluded.owner
                  RETURNING attempts",
-                params![run_id, recipe, params.to_string(), origin, now_rfc3339()],
+                params![run_id, recipe, params.to_string(), origin, now_rfc3339(), owner],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n.max(1) as u32)
@@ -96,7 +108,7 @@ impl Sqlite {
     pub fn daemon_unfinished(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT run_id, recipe, params, origin FROM daemon_runs WHERE state != 'done' ORDER BY started_at")
+            .prepare("SELECT run_id, recipe, params, origin, owner FROM daemon_runs WHERE state != 'done' ORDER BY started_at")
             .map_err(|e| self.error(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -105,10 +117,28 @@ impl Sqlite {
                     recipe: r.get(1)?,
                     params: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
                     origin: r.get(3)?,
+                    owner: r.get(4)?,
                 })
             })
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Takes an unfinished run over from `from` (a dead daemon; `None`: no owner recorded) for
+    /// `to`: true for one taker only, whoever else tries at the same moment.
+    pub fn daemon_run_adopt(
+        &self,
+        run_id: &str,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE daemon_runs SET owner = ?3 WHERE run_id = ?1 AND state != 'done' AND owner IS ?2",
+                params![run_id, from, to],
+            )
+            .map(|n| n == 1)
             .map_err(|e| self.error(e))
     }
 }
@@ -130,14 +160,14 @@ mod tests {
     #[test]
     fn unfinished_runs_are_found() {
         each_backend(|s| {
-            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop")
+            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
                 .unwrap();
             assert_eq!(
-                s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop")
+                s.daemon_run_started("r1", "/r/a.rhai", &json!({}), "on-drop", "d1")
                     .unwrap(),
                 1
             );
-            s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox")
+            s.daemon_run_started("r2", "/r/b.rhai", &json!({"x": 1}), "inbox", "d1")
                 .unwrap();
             s.daemon_run_finished("r1", false).unwrap();
             let left = s.daemon_unfinished().unwrap();
@@ -145,7 +175,7 @@ mod tests {
             assert_eq!(left[0].run_id, "r2");
             s.daemon_run_finished("r2", true).unwrap();
             assert_eq!(
-                s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox")
+                s.daemon_run_started("r2", "/r/b.rhai", &json!({}), "inbox", "d2")
                     .unwrap(),
                 2,
                 "a resumed run's second attempt"
@@ -155,6 +185,29 @@ mod tests {
                 1,
                 "interrupted runs are resumed too"
             );
+            assert_eq!(
+                s.daemon_unfinished().unwrap()[0].owner.as_deref(),
+                Some("d2")
+            );
+        });
+    }
+
+    #[test]
+    fn a_dead_daemons_run_is_adopted_by_one_taker() {
+        each_backend(|s| {
+            s.daemon_run_queued("r1", "/r/a.rhai", &json!({}), "event:x", "dead")
+                .unwrap();
+            assert!(
+                !s.daemon_run_adopt("r1", None, "d2").unwrap(),
+                "not its owner"
+            );
+            assert!(s.daemon_run_adopt("r1", Some("dead"), "d2").unwrap());
+            assert!(
+                !s.daemon_run_adopt("r1", Some("dead"), "d3").unwrap(),
+                "taken already"
+            );
+            s.daemon_run_finished("r1", false).unwrap();
+            assert!(!s.daemon_run_adopt("r1", Some("d2"), "d3").unwrap(), "done");
         });
     }
 }

@@ -35,6 +35,8 @@ pub struct TriggerRun {
     pub run_id: String,
     pub params: Value,
     pub origin: String,
+    /// The daemon that dispatches it (and runs it unless it dies first).
+    pub owner: String,
 }
 
 impl Sqlite {
@@ -95,9 +97,9 @@ impl Sqlite {
                     continue;
                 }
                 tx.execute(
-                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at)
-                     VALUES (?1, ?2, ?3, ?4, 'running', ?5) ON CONFLICT (run_id) DO NOTHING",
-                    params![run.run_id, run.recipe, run.params.to_string(), run.origin, now],
+                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner)
+                     VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6) ON CONFLICT (run_id) DO NOTHING",
+                    params![run.run_id, run.recipe, run.params.to_string(), run.origin, now, run.owner],
                 )?;
                 queued.push(run.clone());
             }
@@ -129,6 +131,7 @@ mod tests {
             run_id: run_id.into(),
             params: json!({}),
             origin: "event:orderComplete".into(),
+            owner: "d1".into(),
         }
     }
 

@@ -30,7 +30,7 @@ pub fn new_lease_owner() -> String {
 
 /// Whether `owner` is a process of this host that no longer exists (killed before it could
 /// release). Only said where the process table can be read; elsewhere the lease must expire.
-pub(super) fn owner_is_gone(owner: &str) -> bool {
+pub fn owner_is_gone(owner: &str) -> bool {
     let mut parts = owner.split(':');
     let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
         return false;

@@ -42,7 +42,7 @@ pub use jobs::{
     new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
-pub use leases::{new_lease_owner, HeldLease, LeaseHolder, LEASE_TTL};
+pub use leases::{new_lease_owner, owner_is_gone, HeldLease, LeaseHolder, LEASE_TTL};
 pub use ledger::{LedgerEntry, StepState};
 pub use recipes::{recipe_hash, Heartbeat};
 pub use retention::Pruned;

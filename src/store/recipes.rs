@@ -152,24 +152,32 @@ impl Sqlite {
 
     /// The most recent heartbeat on this store, if any.
     pub fn last_heartbeat(&self) -> Result<Option<Heartbeat>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat
-                 ORDER BY beat_at DESC LIMIT 1",
-                [],
-                |r| {
-                    let at: String = r.get(3)?;
-                    Ok(Heartbeat {
-                        owner: r.get(0)?,
-                        pid: r.get::<_, i64>(1)?.max(0) as u32,
-                        recipes: r.get(2)?,
-                        beat_at: DateTime::parse_from_rfc3339(&at)
-                            .map(|d| d.with_timezone(&Utc))
-                            .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                    })
-                },
+        Ok(self.heartbeats()?.into_iter().next())
+    }
+
+    /// Every daemon's last heartbeat on this store, most recent first: several daemons may
+    /// share one store.
+    pub fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat ORDER BY beat_at DESC",
             )
-            .optional()
+            .map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let at: String = r.get(3)?;
+                Ok(Heartbeat {
+                    owner: r.get(0)?,
+                    pid: r.get::<_, i64>(1)?.max(0) as u32,
+                    recipes: r.get(2)?,
+                    beat_at: DateTime::parse_from_rfc3339(&at)
+                        .map(|d| d.with_timezone(&Utc))
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(e))
     }
 }
@@ -193,8 +201,18 @@ mod tests {
             assert_eq!(s.last_heartbeat().unwrap(), None);
             let now = Utc::now();
             s.heartbeat("d1", "/r", now).unwrap();
+            s.heartbeat("d2", "/r2", now - chrono::Duration::seconds(5))
+                .unwrap();
             assert_eq!(s.last_heartbeat().unwrap().unwrap().owner, "d1");
+            let all: Vec<String> = s
+                .heartbeats()
+                .unwrap()
+                .into_iter()
+                .map(|h| h.owner)
+                .collect();
+            assert_eq!(all, ["d1", "d2"], "every daemon on the store");
             s.heartbeat_end("d1").unwrap();
+            s.heartbeat_end("d2").unwrap();
             assert_eq!(s.last_heartbeat().unwrap(), None);
         });
     }

@@ -88,7 +88,7 @@ mod tests {
     fn finished_runs_go_and_unfinished_ones_stay() {
         each_backend(|s| {
             for id in ["a", "b", "c"] {
-                s.daemon_run_started(id, "/r/x.rhai", &json!({}), "inbox:x.json")
+                s.daemon_run_started(id, "/r/x.rhai", &json!({}), "inbox:x.json", "d1")
                     .unwrap();
                 s.run_started(id, "/r/x.rhai", "h", &json!({}), "sandbox")
                     .unwrap();

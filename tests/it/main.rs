@@ -34,4 +34,5 @@ mod sandbox_service;
 mod sandbox_whc_docs;
 mod schedule;
 mod serve;
+mod several_daemons;
 mod whc_changes;

@@ -140,9 +140,9 @@ impl Pg {
                     continue;
                 }
                 tx.execute(
-                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at)
-                     VALUES ($1, $2, $3, $4, 'running', $5) ON CONFLICT (run_id) DO NOTHING",
-                    &[&run.run_id, &run.recipe, &run.params.to_string(), &run.origin, &now],
+                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner)
+                     VALUES ($1, $2, $3, $4, 'running', $5, $6) ON CONFLICT (run_id) DO NOTHING",
+                    &[&run.run_id, &run.recipe, &run.params.to_string(), &run.origin, &now, &run.owner],
                 )
                 .await?;
                 queued.push(run.clone());

@@ -151,6 +151,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER notifications_wake AFTER INSERT ON notifications
         FOR EACH STATEMENT EXECUTE FUNCTION btw_notify_events();
     "#,
+    // 3: the daemon that queued or last started a run, so a live daemon can take over the
+    // runs of a dead one (NULL: recorded before runs had owners).
+    r#"
+    ALTER TABLE daemon_runs ADD COLUMN owner TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date; harmless when it is.

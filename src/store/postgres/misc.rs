@@ -47,16 +47,18 @@ impl Pg {
         recipe: &str,
         params: &Value,
         origin: &str,
+        owner: &str,
     ) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at)
-             VALUES ($1, $2, $3, $4, 'running', $5) ON CONFLICT (run_id) DO NOTHING",
+            "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6) ON CONFLICT (run_id) DO NOTHING",
             &[
                 &run_id,
                 &recipe,
                 &params.to_string(),
                 &origin,
                 &now_rfc3339(),
+                &owner,
             ],
         )
         .map(|_| ())
@@ -77,18 +79,19 @@ impl Pg {
         recipe: &str,
         params: &Value,
         origin: &str,
+        owner: &str,
     ) -> Result<u32, StoreError> {
         self.block(async {
             let r = self
                 .client()
                 .await?
                 .query_one(
-                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts)
-                     VALUES ($1, $2, $3, $4, 'running', $5, 1)
+                    "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts, owner)
+                     VALUES ($1, $2, $3, $4, 'running', $5, 1, $6)
                      ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL,
-                       attempts = daemon_runs.attempts + 1
+                       attempts = daemon_runs.attempts + 1, owner = excluded.owner
                      RETURNING attempts",
-                    &[&run_id, &recipe, &params.to_string(), &origin, &now_rfc3339()],
+                    &[&run_id, &recipe, &params.to_string(), &origin, &now_rfc3339(), &owner],
                 )
                 .await?;
             Ok(r.req_int(0).map_err(decode)?.max(1) as u32)
@@ -110,7 +113,7 @@ impl Pg {
                 .client()
                 .await?
                 .query(
-                    "SELECT run_id, recipe, params, origin FROM daemon_runs
+                    "SELECT run_id, recipe, params, origin, owner FROM daemon_runs
                      WHERE state != 'done' ORDER BY started_at",
                     &[],
                 )
@@ -121,10 +124,25 @@ impl Pg {
                     recipe: r.req_text(1)?,
                     params: serde_json::from_str(&r.req_text(2)?).unwrap_or(Value::Null),
                     origin: r.req_text(3)?,
+                    owner: r.text(4)?,
                 })
             };
             rows.iter().map(|r| one(r).map_err(decode)).collect()
         })
+    }
+
+    pub fn daemon_run_adopt(
+        &self,
+        run_id: &str,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        self.exec(
+            "UPDATE daemon_runs SET owner = $3
+             WHERE run_id = $1 AND state != 'done' AND owner IS NOT DISTINCT FROM $2",
+            &[&run_id, &from, &to],
+        )
+        .map(|n| n == 1)
     }
 
     pub fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError> {
@@ -200,18 +218,21 @@ impl Pg {
     }
 
     pub fn last_heartbeat(&self) -> Result<Option<Heartbeat>, StoreError> {
+        Ok(self.heartbeats()?.into_iter().next())
+    }
+
+    pub fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
         self.block(async {
-            let row = self
+            let rows = self
                 .client()
                 .await?
-                .query_opt(
+                .query(
                     "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat
-                     ORDER BY beat_at DESC LIMIT 1",
+                     ORDER BY beat_at DESC",
                     &[],
                 )
                 .await?;
-            let Some(r) = row else { return Ok(None) };
-            let beat = || -> Result<Heartbeat, String> {
+            let beat = |r: &tokio_postgres::Row| -> Result<Heartbeat, String> {
                 Ok(Heartbeat {
                     owner: r.req_text(0)?,
                     pid: r.req_int(1)?.max(0) as u32,
@@ -219,7 +240,7 @@ impl Pg {
                     beat_at: r.time(3).ok().flatten().unwrap_or(DateTime::<Utc>::MIN_UTC),
                 })
             };
-            beat().map(Some).map_err(decode)
+            rows.iter().map(|r| beat(r).map_err(decode)).collect()
         })
     }
 

@@ -121,6 +121,7 @@ fn an_event_posted_to_two_daemons_is_stored_and_dispatched_once() {
         run_id: "r1".into(),
         params: json!({"event_id": "e1"}),
         origin: "event:orderComplete".into(),
+        owner: "d1".into(),
     };
     let queued: usize = [a.clone(), b.clone()]
         .into_iter()
