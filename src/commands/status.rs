@@ -1,4 +1,5 @@
-//! `btw status`: is a daemon serving the store, what fires next, what failed lately.
+//! `btw status`: which daemons serve the store (several may share one), what fires next, what
+//! failed lately.
 
 use super::{code, runs::uk, store_flag, usage, Outcome};
 use crate::cli::StatusArgs;
@@ -8,9 +9,13 @@ use crate::store::{Heartbeat, Job, JobState, RunFilter, RunSummary, Store};
 use chrono::Utc;
 use serde_json::json;
 
-/// What the store says about the daemon and its work.
+/// A daemon that has not beaten for this long is shown as silent.
+const FRESH_SECS: i64 = 120;
+
+/// What the store says about the daemons and their work.
 struct Status {
-    beat: Option<Heartbeat>,
+    /// Every daemon's last beat, most recent first.
+    beats: Vec<Heartbeat>,
     next: Vec<Job>,
     missed: Vec<Job>,
     failures: Vec<RunSummary>,
@@ -29,7 +34,7 @@ fn read(store: &Store) -> Result<Status, Failure> {
         ..RunFilter::default()
     };
     Ok(Status {
-        beat: store.last_heartbeat().map_err(usage)?,
+        beats: store.heartbeats().map_err(usage)?,
         next,
         missed: store
             .job_list(&[JobState::Missed, JobState::Failed])
@@ -44,13 +49,11 @@ pub(super) fn command(overrides: &Overrides, args: StatusArgs) -> Outcome {
     let store =
         Store::open(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
     let s = read(&store)?;
-    let age = s
-        .beat
-        .as_ref()
-        .map(|b| (Utc::now() - b.beat_at).num_seconds().max(0));
     if args.json {
+        let daemons: Vec<_> = s.beats.iter().map(beat_json).collect();
         let v = json!({
-            "daemon": s.beat.as_ref().map(|b| json!({"pid": b.pid, "recipes": b.recipes, "beat_at": crate::time::rfc3339(b.beat_at), "age_secs": age})),
+            "daemon": daemons.first(),
+            "daemons": daemons,
             "next_jobs": s.next,
             "missed_or_failed_jobs": s.missed,
             "recent_failures": s.failures,
@@ -58,22 +61,48 @@ pub(super) fn command(overrides: &Overrides, args: StatusArgs) -> Outcome {
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print_text(&store, &s, age);
+        print_text(&store, &s);
     }
     Ok(code(exit::OK))
 }
 
-fn print_text(store: &Store, s: &Status, age: Option<i64>) {
-    match (&s.beat, age) {
-        (Some(b), Some(a)) if a <= 120 => println!(
-            "daemon    serving {} (pid {}, beat {a} s ago)",
-            b.recipes, b.pid
-        ),
-        (Some(b), Some(a)) => println!(
-            "daemon    silent for {a} s (last: pid {}, {})",
-            b.pid, b.recipes
-        ),
-        _ => println!("daemon    none has run on {}", store.path().display()),
+fn age_secs(b: &Heartbeat) -> i64 {
+    (Utc::now() - b.beat_at).num_seconds().max(0)
+}
+
+/// The host a daemon runs on, from its owner name (`host:pid:random`).
+fn host(b: &Heartbeat) -> &str {
+    b.owner.split(':').next().unwrap_or_default()
+}
+
+fn beat_json(b: &Heartbeat) -> serde_json::Value {
+    json!({
+        "host": host(b),
+        "pid": b.pid,
+        "recipes": b.recipes,
+        "beat_at": crate::time::rfc3339(b.beat_at),
+        "age_secs": age_secs(b),
+        "serving": age_secs(b) <= FRESH_SECS,
+    })
+}
+
+fn print_text(store: &Store, s: &Status) {
+    if s.beats.is_empty() {
+        println!("daemon    none has run on {}", store.path().display());
+    }
+    for b in &s.beats {
+        let (a, host) = (age_secs(b), host(b));
+        if a <= FRESH_SECS {
+            println!(
+                "daemon    serving {} (pid {} on {host}, beat {a} s ago)",
+                b.recipes, b.pid
+            );
+        } else {
+            println!(
+                "daemon    silent for {a} s (last: pid {} on {host}, {})",
+                b.pid, b.recipes
+            );
+        }
     }
     println!("\nnext jobs");
     for j in &s.next {

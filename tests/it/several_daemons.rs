@@ -165,6 +165,7 @@ async fn three_daemons(store: &str) {
         d.wait_log("on_note.rhai: loaded", 1).await;
         listeners.push(d.listener_url().await);
     }
+    status_shows_every_daemon(&url, &nodes[1].data, store).await;
     // Each daemon its own durable sandbox subscription: none displaces another's.
     let subs: Value = reqwest::get(format!("{url}/__sandbox/subscriptions"))
         .await
@@ -373,4 +374,28 @@ fn in_flight(log: &str, recipe: &str) -> Vec<String> {
     }
     started.retain(|id| !ended.contains(id));
     started
+}
+
+/// `btw status` on the shared store names every daemon serving it, each its own process.
+async fn status_shows_every_daemon(url: &str, data: &Path, store: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = output(btw(url, data).args(["status", "--json", "--store", store])).await;
+        let v: Value = serde_json::from_str(&o.stdout).unwrap_or(Value::Null);
+        let pids: HashSet<u64> = v["daemons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["serving"] == true)
+            .filter_map(|d| d["pid"].as_u64())
+            .collect();
+        if pids.len() == DAEMONS {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "btw status never showed {DAEMONS} daemons serving: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
