@@ -6,6 +6,7 @@
 //! PostgreSQL half is skipped, said once per test binary.
 
 use crate::store::Store;
+use std::io::Write;
 use std::sync::OnceLock;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -65,7 +66,10 @@ fn available() -> bool {
                 "BTW_TEST_POSTGRES=required but PostgreSQL at {} does not answer: {e}",
                 super::errors::redact_url(&base_url())
             );
-            eprintln!(
+            // Straight to the process's stderr: the test harness would capture (and hide)
+            // `eprintln!` of a passing test, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "PostgreSQL tests skipped: {} does not answer ({e}); set BTW_TEST_POSTGRES_URL, or BTW_TEST_POSTGRES=required to fail instead",
                 super::errors::redact_url(&base_url())
             );
