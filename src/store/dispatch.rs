@@ -52,19 +52,10 @@ impl Sqlite {
         let rows = stmt
             .query_map([limit as i64], |r| r.get::<_, String>(0))
             .map_err(|e| self.error(e))?;
-        let mut out = Vec::new();
-        for body in rows {
-            let body = body.map_err(|e| self.error(e))?;
-            let parsed = serde_json::from_str(&body)
-                .map_err(|e| e.to_string())
-                .and_then(Notification::from_envelope);
-            match parsed {
-                Ok(n) => out.push(n),
-                // Stored by an older btw in a shape it no longer reads: nothing can fire it.
-                Err(e) => tracing::warn!("a stored notification cannot be read ({e}); skipped"),
-            }
-        }
-        Ok(out)
+        let bodies = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))?;
+        Ok(Notification::from_stored(bodies))
     }
 
     /// Marks `event_id` dispatched and queues `runs` (recorded as the daemon's unfinished runs,

@@ -35,6 +35,22 @@ impl Notification {
             body,
         })
     }
+
+    /// Stored envelopes, read back; one stored by an older btw in a shape this one no longer
+    /// reads is skipped with a warning (nothing can fire it).
+    pub(crate) fn from_stored(bodies: impl IntoIterator<Item = String>) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for body in bodies {
+            let parsed = serde_json::from_str(&body)
+                .map_err(|e| e.to_string())
+                .and_then(Notification::from_envelope);
+            match parsed {
+                Ok(n) => out.push(n),
+                Err(e) => tracing::warn!("a stored notification cannot be read ({e}); skipped"),
+            }
+        }
+        out
+    }
 }
 
 /// Where a state stands in an order's life, so a late or repeated event never moves it back.

@@ -47,6 +47,15 @@ fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// A step's outcome as the ledger's `result` and `error` columns: a done step's value is its
+/// result, any other its error.
+pub(super) fn outcome_columns(state: StepState, value: &Value) -> (Option<String>, Option<String>) {
+    match state {
+        StepState::Done => (Some(value.to_string()), None),
+        _ => (None, Some(value.to_string())),
+    }
+}
+
 impl Sqlite {
     /// The entry for a step, if there is one.
     pub fn ledger_get(&self, run_id: &str, step: u64) -> Result<Option<LedgerEntry>, StoreError> {
@@ -145,10 +154,7 @@ impl Sqlite {
         state: StepState,
         value: &Value,
     ) -> Result<(), StoreError> {
-        let (result, error) = match state {
-            StepState::Done => (Some(value.to_string()), None),
-            _ => (None, Some(value.to_string())),
-        };
+        let (result, error) = outcome_columns(state, value);
         let (id, now) = (run_id.to_string(), now_rfc3339());
         let n = self
             .writer

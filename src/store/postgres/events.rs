@@ -91,18 +91,7 @@ impl Pg {
                 .map(|r| r.req_text(0).map_err(decode))
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        let mut out = Vec::new();
-        for body in bodies {
-            let parsed = serde_json::from_str(&body)
-                .map_err(|e| e.to_string())
-                .and_then(Notification::from_envelope);
-            match parsed {
-                Ok(n) => out.push(n),
-                // Stored by an older btw in a shape it no longer reads: nothing can fire it.
-                Err(e) => tracing::warn!("a stored notification cannot be read ({e}); skipped"),
-            }
-        }
-        Ok(out)
+        Ok(Notification::from_stored(bodies))
     }
 
     pub fn dispatch_event(

@@ -4,6 +4,7 @@
 use super::errors::{decode, PgErr};
 use super::Pg;
 use crate::api::Operation;
+use crate::store::ledger::outcome_columns;
 use crate::store::rows::Cols;
 use crate::store::{
     now_rfc3339, LedgerEntry, RunFilter, RunRecord, RunSummary, StepState, StoreError,
@@ -137,10 +138,7 @@ impl Pg {
         state: StepState,
         value: &Value,
     ) -> Result<(), StoreError> {
-        let (result, error) = match state {
-            StepState::Done => (Some(value.to_string()), None),
-            _ => (None, Some(value.to_string())),
-        };
+        let (result, error) = outcome_columns(state, value);
         let n = self.exec(
             "UPDATE ledger SET state = $3, result = $4, error = $5, finished_at = $6
              WHERE run_id = $1 AND step = $2",
