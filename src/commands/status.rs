@@ -9,9 +9,6 @@ use crate::store::{Heartbeat, Job, JobState, RunFilter, RunSummary, Store};
 use chrono::Utc;
 use serde_json::json;
 
-/// A daemon that has not beaten for this long is shown as silent.
-const FRESH_SECS: i64 = 120;
-
 /// What the store says about the daemons and their work.
 struct Status {
     /// Every daemon's last beat, most recent first.
@@ -70,6 +67,11 @@ fn age_secs(b: &Heartbeat) -> i64 {
     (Utc::now() - b.beat_at).num_seconds().max(0)
 }
 
+/// Whether a daemon beat recently enough to be taken as serving (as `run` and `schedule` judge it).
+fn serving(age_secs: i64) -> bool {
+    age_secs as u64 <= store_flag::HEARTBEAT_FRESH.as_secs()
+}
+
 /// The host a daemon runs on, from its owner name (`host:pid:random`).
 fn host(b: &Heartbeat) -> &str {
     b.owner.split(':').next().unwrap_or_default()
@@ -82,7 +84,7 @@ fn beat_json(b: &Heartbeat) -> serde_json::Value {
         "recipes": b.recipes,
         "beat_at": crate::time::rfc3339(b.beat_at),
         "age_secs": age_secs(b),
-        "serving": age_secs(b) <= FRESH_SECS,
+        "serving": serving(age_secs(b)),
     })
 }
 
@@ -92,7 +94,7 @@ fn print_text(store: &Store, s: &Status) {
     }
     for b in &s.beats {
         let (a, host) = (age_secs(b), host(b));
-        if a <= FRESH_SECS {
+        if serving(a) {
             println!(
                 "daemon    serving {} (pid {} on {host}, beat {a} s ago)",
                 b.recipes, b.pid

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A daemon that has not beaten for this long is taken to be gone.
-const HEARTBEAT_FRESH: Duration = Duration::from_secs(120);
+pub(super) const HEARTBEAT_FRESH: Duration = Duration::from_secs(120);
 
 /// The store: `--store` (or `BTW_STORE`), then the old `--state` (with a notice), then `store`
 /// in btw.toml, then btw.db in the data folder. A `postgres://` URL names a PostgreSQL store.
