@@ -27,16 +27,9 @@ impl Sqlite {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
         }
         let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
-        conn.busy_timeout(Duration::from_secs(10))
+        conn.busy_timeout(BUSY_WAIT)
             .map_err(|e| err(e.to_string()))?;
-        // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| err(e.to_string()))?;
-        migrations::migrate(&conn).map_err(|e| err(e.to_string()))?;
+        prepare_with_retry(&conn).map_err(|e| err(e.to_string()))?;
         let conn = Arc::new(Mutex::new(conn));
         Ok(Sqlite {
             writer: writer::Writer::start(conn.clone()),
@@ -68,4 +61,40 @@ impl Sqlite {
             detail: e.to_string(),
         }
     }
+}
+
+/// How long an open waits for other btw processes holding the file's write lock.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Sets the connection's modes and migrates the schema, retrying while another process holds
+/// the file. Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
+/// locked" at once rather than calling the busy handler, so several btw processes opening a new
+/// store together need this loop, not only `busy_timeout`.
+fn prepare_with_retry(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match prepare(conn) {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrations::migrate(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
