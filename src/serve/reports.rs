@@ -313,10 +313,6 @@ impl Daemon {
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
         let (name, run_id) = (&info.name, &info.run_id);
         tokio::task::block_in_place(|| {
-            if let Some(job) = info.origin.strip_prefix("inbox:").filter(|_| !interrupted) {
-                let error = outcome.result.as_ref().err().map(|f| f.message());
-                self.inbox_run_ended(job, run_id, error);
-            }
             let mut rep = build(
                 &outcome,
                 &info.recipe_text,
@@ -329,6 +325,11 @@ impl Daemon {
             keep_earlier_attempts(&self.dir, &mut rep, attempt);
             if let Err(e) = write(&self.dir, &rep) {
                 tracing::error!("{name}: cannot write the report of run {run_id}: {e}");
+            }
+            // The job's note names the report, so the job leaves `running/` only once it exists.
+            if let Some(job) = info.origin.strip_prefix("inbox:").filter(|_| !interrupted) {
+                let error = outcome.result.as_ref().err().map(|f| f.message());
+                self.inbox_run_ended(job, run_id, error);
             }
             if let Err(e) = self.store.daemon_run_finished(run_id, interrupted) {
                 tracing::error!("{name}: cannot record the end of run {run_id}: {e}");
