@@ -246,7 +246,7 @@ impl Baseline {
     /// The provide journey up to the submit: the same 9 calls as `scripts/bench_provide.rhai`.
     pub async fn journey(self) -> Result<(), String> {
         use reqwest::Method;
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase();
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10].to_ascii_uppercase();
         let name = format!("Bench Co {suffix}");
         let domain = format!("benchco{}.co.uk", suffix.to_ascii_lowercase());
         let username = format!("ada1@{domain}");

@@ -1,5 +1,7 @@
 //! A journey on a sandbox with a long persisted history against one on a fresh persistent
 //! sandbox: the state file's cost must stay flat with history (goal: at most 1.1× the CPU).
+//! CPU is this process's (client and sandbox), to the microsecond; each side's figure is the
+//! median of several windows taken in turn with the other side's.
 
 use super::journeys::{self, Baseline, Measured};
 use super::report::Row;
@@ -14,7 +16,10 @@ pub const HISTORY: usize = 1000;
 /// `server.rs`), the clock's tick to see it and the state file's save delay to pass.
 const SETTLE: Duration = Duration::from_millis(1500);
 
-/// What the scenario measured: journeys on each sandbox and the CPU each journey cost.
+/// Measured windows per side; each side reports its median window.
+pub const REPS: usize = 5;
+
+/// What the scenario measured: the median window on each side and the CPU each journey cost.
 pub struct Persisted {
     pub fresh: Measured,
     pub after: Measured,
@@ -30,58 +35,120 @@ impl Persisted {
     }
 }
 
-/// This process's CPU time (user + system) from `/proc/self/stat`, in clock ticks of 10 ms.
+/// This process's CPU time (user + system, every thread), to the microsecond.
 fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start past its closing parenthesis.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    use nix::sys::resource::{getrusage, UsageWho};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let micros = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Some(micros(usage.user_time()) + micros(usage.system_time()))
 }
 
-/// `n` journeys (plain reqwest, so the sandbox's share of the CPU shows) after `history` ones,
-/// on a sandbox keeping its state in `state_file`; the measurement and its CPU per journey.
-async fn on_sandbox(
-    state_file: &Path,
-    history: usize,
-    n: usize,
-    c: usize,
-) -> Result<(Measured, Duration), String> {
+/// Starts a sandbox on `state_file`, runs `f` against it, and stops it (saving its state).
+async fn with_sandbox<T, F, Fut>(state_file: &Path, f: F) -> Result<T, String>
+where
+    F: FnOnce(journeys::Baseline) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let sb = BenchSandbox::start_with(0, Some(state_file.to_path_buf()))
         .map_err(|e| format!("sandbox: {e}"))?;
-    let result = async {
-        let base = Baseline::connect(&sb.url).await?;
-        let warm = journeys::baseline_journeys(&base, history.max(c), c).await;
-        if warm.failed > 0 {
-            return Err(format!(
-                "history: {} journeys failed: {}",
-                warm.failed,
-                warm.first_error.unwrap_or_default()
-            ));
-        }
-        // The history's last orders complete and are saved before the window opens, and the
-        // measured ones inside it: each side pays for its own journeys, completion and saves
-        // included, and for the same idle time.
-        tokio::time::sleep(SETTLE).await;
-        let before = cpu_time().ok_or("no /proc/self/stat")?;
-        let m = journeys::baseline_journeys(&base, n, c).await;
-        tokio::time::sleep(SETTLE).await;
-        let cpu = cpu_time()
-            .ok_or("no /proc/self/stat")?
-            .saturating_sub(before);
-        Ok((m, cpu / n.max(1) as u32))
-    }
-    .await;
+    let result = match Baseline::connect(&sb.url).await {
+        Ok(base) => f(base).await,
+        Err(e) => Err(e),
+    };
     sb.stop().await;
     result
 }
 
-/// Fresh against after `history` journeys, each on its own persistent sandbox in `dir`.
-pub async fn measure(dir: &Path, history: usize, n: usize, c: usize) -> Result<Persisted, String> {
-    let (fresh, fresh_cpu) = on_sandbox(&dir.join("fresh.db"), 0, n, c).await?;
-    let (after, after_cpu) = on_sandbox(&dir.join("history.db"), history, n, c).await?;
+/// `n` journeys at `c`, failing the scenario if any journey failed.
+async fn journeys_ok(base: &Baseline, n: usize, c: usize, what: &str) -> Result<Measured, String> {
+    let m = journeys::baseline_journeys(base, n, c).await;
+    if m.failed > 0 {
+        return Err(format!(
+            "{what}: {} journeys failed: {}",
+            m.failed,
+            m.first_error.clone().unwrap_or_default()
+        ));
+    }
+    Ok(m)
+}
+
+/// Gives `state_file` a history of `history` journeys, all completed and saved.
+async fn build_history(state_file: &Path, history: usize, c: usize) -> Result<(), String> {
+    with_sandbox(state_file, |base| async move {
+        journeys_ok(&base, history, c, "history").await?;
+        tokio::time::sleep(SETTLE).await;
+        Ok(())
+    })
+    .await
+}
+
+/// One measured window on the sandbox kept in `state_file`: a warm-up of `c` journeys, then `n`
+/// journeys whose CPU is counted, their completions and saves included (each side pays for its
+/// own journeys and for the same idle time).
+async fn window(state_file: &Path, n: usize, c: usize) -> Result<(Measured, Duration), String> {
+    with_sandbox(state_file, |base| async move {
+        journeys_ok(&base, c, c, "warm-up").await?;
+        tokio::time::sleep(SETTLE).await;
+        let before = cpu_time().ok_or("cannot read this process's CPU time")?;
+        let m = journeys_ok(&base, n, c, "measured").await?;
+        tokio::time::sleep(SETTLE).await;
+        let cpu = cpu_time()
+            .ok_or("cannot read this process's CPU time")?
+            .saturating_sub(before);
+        Ok((m, cpu / n.max(1) as u32))
+    })
+    .await
+}
+
+/// A copy of a stopped sandbox's state file (with its write-ahead log, if one was left).
+fn copy_state(from: &Path, to: &Path) -> Result<(), String> {
+    let copy = |suffix: &str| {
+        let (a, b) = (
+            std::path::PathBuf::from(format!("{}{suffix}", from.display())),
+            std::path::PathBuf::from(format!("{}{suffix}", to.display())),
+        );
+        match std::fs::copy(&a, &b) {
+            Ok(_) => Ok(()),
+            Err(e) if suffix.is_empty() || e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("copying {}: {e}", a.display()))
+            }
+            Err(_) => Ok(()),
+        }
+    };
+    copy("")?;
+    copy("-wal")
+}
+
+/// The window whose CPU per journey is the median.
+fn median(mut windows: Vec<(Measured, Duration)>) -> (Measured, Duration) {
+    windows.sort_by_key(|w| w.1);
+    windows.swap_remove(windows.len() / 2)
+}
+
+/// Fresh against after `history` journeys, `reps` windows each, taken in turn so that a change
+/// in the machine's load falls on both sides: each fresh window on a new state file, each
+/// "after" window on a copy of one state file built with the history once.
+pub async fn measure(
+    dir: &Path,
+    history: usize,
+    n: usize,
+    c: usize,
+    reps: usize,
+) -> Result<Persisted, String> {
+    let built = dir.join("history.db");
+    build_history(&built, history, c).await?;
+    let (mut fresh, mut after) = (Vec::new(), Vec::new());
+    for r in 0..reps.max(1) {
+        fresh.push(window(&dir.join(format!("fresh-{r}.db")), n, c).await?);
+        let copy = dir.join(format!("history-{r}.db"));
+        copy_state(&built, &copy)?;
+        after.push(window(&copy, n, c).await?);
+    }
+    let (fresh, fresh_cpu) = median(fresh);
+    let (after, after_cpu) = median(after);
     Ok(Persisted {
         fresh,
         after,
@@ -93,9 +160,9 @@ pub async fn measure(dir: &Path, history: usize, n: usize, c: usize) -> Result<P
 /// Runs the scenario in a scratch folder, adds its two rows; the CPU ratio.
 pub async fn rows(rows: &mut Vec<Row>, n: usize, c: usize) -> Result<f64, String> {
     let scratch = super::Scratch::new("persisted").map_err(|e| e.to_string())?;
-    let p = measure(&scratch.0, HISTORY, n, c).await?;
+    let p = measure(&scratch.0, HISTORY, n, c, REPS).await?;
     super::say(format!(
-        "persisted state: fresh {:.1} journeys/s, {:.2} ms CPU each; after {HISTORY}: {:.1} journeys/s, {:.2} ms CPU each ({:.3}×)",
+        "persisted state (median of {REPS} windows each): fresh {:.1} journeys/s, {:.3} ms CPU each; after {HISTORY}: {:.1} journeys/s, {:.3} ms CPU each ({:.3}×)",
         p.fresh.journeys_per_s(),
         p.fresh_cpu_per_journey.as_secs_f64() * 1000.0,
         p.after.journeys_per_s(),
@@ -125,7 +192,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_scenario_runs_and_keeps_its_history() {
         let dir = tempfile::tempdir().unwrap();
-        let p = measure(dir.path(), 6, 4, 2).await.unwrap();
+        let p = measure(dir.path(), 6, 4, 2, 2).await.unwrap();
         assert_eq!(
             (p.fresh.failed, p.after.failed),
             (0, 0),
@@ -134,8 +201,9 @@ mod tests {
         );
         assert_eq!(p.after.journeys, 4);
         assert!(p.cpu_ratio().is_finite());
-        // The history is in the state file: reopened, it has every journey's order.
-        let sb = BenchSandbox::start_with(0, Some(dir.path().join("history.db"))).unwrap();
+        // A measured copy of the history is in its state file: reopened, it has the history's
+        // orders, the warm-up's and the window's.
+        let sb = BenchSandbox::start_with(0, Some(dir.path().join("history-1.db"))).unwrap();
         let journal: serde_json::Value = reqwest::get(format!("{}/__sandbox/journal", sb.url))
             .await
             .unwrap()
@@ -149,6 +217,6 @@ mod tests {
             .iter()
             .filter(|c| c["kind"] == "order")
             .count();
-        assert_eq!(orders, 10, "{journal}");
+        assert_eq!(orders, 6 + 2 + 4, "{journal}");
     }
 }

@@ -1,5 +1,5 @@
 //! What the world's maps are looked up by besides their key (see `tracked.rs`): companies by the
-//! names and identifiers they hold, orders by external id and whether they are still moving,
+//! names and identifiers they hold, orders by external id and, while they move, when they were submitted,
 //! numbers by the order that uses them, qualifications by the name and domain they reserve.
 
 use super::model::{norm, norm_mac, Company, Kind, NumberRecord, Order, OrderState, Qualification};
@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 pub const COMPANY_NAME: u8 = 100;
 /// Order index: its external id, as given.
 pub const ORDER_EXTERNAL_ID: u8 = 0;
-/// Order index: submitted and not yet at a final state; the value is when it was submitted
-/// ([`instant_key`]), so the orders that may be due take a range.
-pub const ORDER_MOVING: u8 = 1;
+/// Order index: submitted and acknowledged; the value is when it was submitted
+/// ([`instant_key`]), so the orders due to move on take a range and no other order is visited.
+pub const ORDER_ACKNOWLEDGED: u8 = 1;
+/// Order index: submitted and in progress, by when it was submitted, like [`ORDER_ACKNOWLEDGED`].
+pub const ORDER_IN_PROGRESS: u8 = 2;
 /// Number index: the order it is assigned by.
 pub const NUMBER_ORDER: u8 = 0;
 /// Qualification index: the company name a qualified one reserves.
@@ -58,12 +60,13 @@ impl Indexed for Order {
         if let Some(x) = &self.external_id {
             out.push((ORDER_EXTERNAL_ID, x.clone()));
         }
-        let moving = matches!(
-            self.state,
-            OrderState::Acknowledged | OrderState::InProgress
-        );
-        if let Some(at) = self.submitted_at.filter(|_| moving) {
-            out.push((ORDER_MOVING, instant_key(at)));
+        let moving = match self.state {
+            OrderState::Acknowledged => Some(ORDER_ACKNOWLEDGED),
+            OrderState::InProgress => Some(ORDER_IN_PROGRESS),
+            _ => None,
+        };
+        if let (Some(index), Some(at)) = (moving, self.submitted_at) {
+            out.push((index, instant_key(at)));
         }
     }
 }

@@ -328,36 +328,37 @@ impl World {
         let step = secs_f64(step_secs);
         port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, now);
         whc_effects::release_quarantine(self, now);
-        // Only orders submitted at least a step ago can be due for anything.
-        let latest = now
-            .checked_sub_signed(step)
-            .map_or_else(|| "9".repeat(20), instant_key);
-        let due: Vec<(String, DateTime<Utc>, OrderState)> = self
-            .orders
-            .find_range(ORDER_MOVING, "", &latest)
-            .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s, o.state)))
-            .collect();
         let before = self.events.len();
-        for (id, submitted, state) in due {
-            let in_progress_at = submitted + step;
-            let completed_at = in_progress_at + step;
-            if state == OrderState::Acknowledged && now >= in_progress_at {
-                let Some(to) = self.orders.get(&id).map(whc::after_acknowledged) else {
-                    continue;
-                };
-                whc::end_step(self, &id, to, in_progress_at);
-                if to != OrderState::InProgress {
-                    continue;
-                }
-            }
-            if now >= completed_at {
-                let Some(to) = self.orders.get(&id).map(whc::final_state) else {
-                    continue;
-                };
-                whc::end_step(self, &id, to, completed_at);
-            }
+        // Each state's index is ordered by submission, so the orders due are a range: an order
+        // waiting for its next step is never visited.
+        let submitted_by = |ago: chrono::Duration| {
+            now.checked_sub_signed(ago)
+                .map_or_else(|| "9".repeat(20), instant_key)
+        };
+        let acknowledged = self.due(ORDER_ACKNOWLEDGED, &submitted_by(step));
+        for (id, submitted) in acknowledged {
+            let Some(to) = self.orders.get(&id).map(whc::after_acknowledged) else {
+                continue;
+            };
+            whc::end_step(self, &id, to, submitted + step);
+        }
+        // Includes the orders that have just moved on, when their second step is due too.
+        let in_progress = self.due(ORDER_IN_PROGRESS, &submitted_by(step + step));
+        for (id, submitted) in in_progress {
+            let Some(to) = self.orders.get(&id).map(whc::final_state) else {
+                continue;
+            };
+            whc::end_step(self, &id, to, submitted + step + step);
         }
         self.events[before..].to_vec()
+    }
+
+    /// The orders in moving-state index `index` submitted up to `latest` (an [`instant_key`]).
+    fn due(&self, index: u8, latest: &str) -> Vec<(String, DateTime<Utc>)> {
+        self.orders
+            .find_range(index, "", latest)
+            .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s)))
+            .collect()
     }
 }
 

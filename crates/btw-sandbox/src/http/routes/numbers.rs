@@ -37,9 +37,24 @@ pub fn pool_prefix(area: &str) -> String {
     }
 }
 
-/// The pool numbers a `numberString` asks for, in order, grouped by pool;
-/// `None` when it names no pool.
-pub fn candidates(number_string: &str) -> Option<Vec<Vec<String>>> {
+/// The numbers of one pool a `numberString` asks for: `prefix` followed by the three-digit
+/// suffixes `first..=last`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolRange {
+    pub prefix: String,
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PoolRange {
+    pub fn number(&self, suffix: u16) -> String {
+        format!("{}{suffix:03}", self.prefix)
+    }
+}
+
+/// The pool numbers a `numberString` asks for, in order, a range per pool; `None` when it names
+/// no pool.
+pub fn candidates(number_string: &str) -> Option<Vec<PoolRange>> {
     let number_string = area_code_for(number_string).unwrap_or(number_string);
     let ns: String = number_string
         .chars()
@@ -48,35 +63,55 @@ pub fn candidates(number_string: &str) -> Option<Vec<Vec<String>>> {
     if ns.is_empty() || !ns.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let pools: Vec<Vec<String>> = AREA_CODES
+    let pools: Vec<PoolRange> = AREA_CODES
         .iter()
         .filter(|area| ns.starts_with(*area))
         .map(|area| pool_prefix(area))
-        .filter(|prefix| prefix.starts_with(&ns) || ns.starts_with(prefix.as_str()))
-        .map(|prefix| {
-            (0..1000)
-                .map(|n| format!("{prefix}{n:03}"))
-                .filter(|num| num.starts_with(&ns))
-                .collect::<Vec<_>>()
+        .filter_map(|prefix| suffixes_within(&prefix, &ns).map(|(f, l)| (prefix, f, l)))
+        .map(|(prefix, first, last)| PoolRange {
+            prefix,
+            first,
+            last,
         })
-        .filter(|p| !p.is_empty())
         .collect();
     (!pools.is_empty()).then_some(pools)
 }
 
-/// The first run of `quantity` consecutive free numbers.
-pub fn find_block(world: &World, pools: &[Vec<String>], quantity: usize) -> Option<Vec<String>> {
+/// The suffixes `000..=999` after `prefix` whose numbers start with `ns`, as one range (the
+/// digits `ns` gives past the prefix fix the suffix's leading digits).
+fn suffixes_within(prefix: &str, ns: &str) -> Option<(u16, u16)> {
+    if prefix.starts_with(ns) {
+        return Some((0, 999));
+    }
+    let fixed = ns.strip_prefix(prefix)?;
+    if fixed.len() > 3 {
+        return None;
+    }
+    let lead: u16 = fixed.parse().ok()?;
+    let width = 10u16.pow(3 - fixed.len() as u32);
+    Some((lead * width, lead * width + width - 1))
+}
+
+/// The first run of `quantity` consecutive free numbers. Walks the numbers held in each pool,
+/// in order, and never the free ones, so a ringfence costs the same however full the pools are.
+pub fn find_block(world: &World, pools: &[PoolRange], quantity: usize) -> Option<Vec<String>> {
+    let quantity = u16::try_from(quantity).ok().filter(|q| *q > 0)?;
     for pool in pools {
-        let mut run = 0;
-        for (i, n) in pool.iter().enumerate() {
-            if world.numbers.contains_key(n) {
-                run = 0;
-                continue;
+        let mut free_from = pool.first;
+        let held = world
+            .numbers
+            .range(pool.number(pool.first)..=pool.number(pool.last))
+            .filter(|(k, _)| k.len() == pool.prefix.len() + 3)
+            .filter_map(|(k, _)| k[pool.prefix.len()..].parse::<u16>().ok());
+        for h in held.chain(std::iter::once(pool.last + 1)) {
+            if h >= free_from && h - free_from >= quantity {
+                return Some(
+                    (free_from..free_from + quantity)
+                        .map(|s| pool.number(s))
+                        .collect(),
+                );
             }
-            run += 1;
-            if run == quantity {
-                return Some(pool[i + 1 - quantity..=i].to_vec());
-            }
+            free_from = free_from.max(h + 1);
         }
     }
     None
@@ -305,13 +340,21 @@ mod tests {
     fn pools_and_candidates() {
         let c = candidates("0121").unwrap();
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0][0], "01214960000");
-        assert_eq!(c[0].len(), 1000);
-        assert_eq!(candidates("020 7946 05").unwrap()[0].len(), 100);
+        assert_eq!(c[0].number(c[0].first), "01214960000");
+        assert_eq!((c[0].first, c[0].last), (0, 999));
+        let narrow = &candidates("020 7946 05").unwrap()[0];
+        assert_eq!((narrow.first, narrow.last), (500, 599));
+        let one = &candidates("02079460123").unwrap()[0];
+        assert_eq!(
+            (one.number(one.first), one.last),
+            ("02079460123".into(), 123)
+        );
+        assert!(candidates("020794601234").is_none());
         assert!(candidates("0999").is_none());
         assert!(candidates("abc").is_none());
         assert!(candidates("01").is_none());
-        assert_eq!(candidates("Manchester").unwrap()[0][0], "01614960000");
+        let m = &candidates("Manchester").unwrap()[0];
+        assert_eq!(m.number(m.first), "01614960000");
     }
 
     #[test]
@@ -321,5 +364,42 @@ mod tests {
         let block = find_block(&w, &candidates("020").unwrap(), 3).unwrap();
         assert_eq!(block, vec!["02079460010", "02079460011", "02079460012"]);
         assert!(find_block(&w, &candidates("0207946000").unwrap(), 1).is_none());
+    }
+
+    #[test]
+    fn blocks_fill_gaps_and_pool_ends() {
+        let mut w = World::seed(0.0);
+        let hold = |w: &mut World, n: &str| {
+            w.numbers.insert(
+                n.into(),
+                NumberRecord {
+                    company_service_id: "WHHCBTWKN1000".into(),
+                    kind: "new".into(),
+                    status: NumberStatus::Ringfenced,
+                    order_id: None,
+                    site_service_id: None,
+                },
+            );
+        };
+        // 0121's pool: 000 and 002 held leave a gap of one at 001, then 003.. is free.
+        hold(&mut w, "01214960000");
+        hold(&mut w, "01214960002");
+        // A longer number sorting inside the range is not one of the pool's.
+        hold(&mut w, "012149600011");
+        let pools = candidates("0121").unwrap();
+        assert_eq!(find_block(&w, &pools, 1).unwrap(), vec!["01214960001"]);
+        assert_eq!(
+            find_block(&w, &pools, 2).unwrap(),
+            vec!["01214960003", "01214960004"]
+        );
+        // The last two numbers of a narrowed range, then nothing once they are taken.
+        let tail = candidates("0121496099").unwrap();
+        hold(&mut w, "01214960990");
+        assert_eq!(
+            find_block(&w, &tail, 9).unwrap().last().unwrap(),
+            "01214960999"
+        );
+        assert!(find_block(&w, &tail, 10).is_none());
+        assert!(find_block(&w, &tail, 0).is_none());
     }
 }
