@@ -71,17 +71,19 @@ const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// locked" at once rather than calling the busy handler, so several btw processes opening a new
 /// store together need this loop, not only `busy_timeout`.
 fn prepare_with_retry(conn: &Connection) -> rusqlite::Result<()> {
-    let deadline = std::time::Instant::now() + BUSY_WAIT;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        match prepare(conn) {
-            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
+    use backon::{BlockingRetryable, ExponentialBuilder};
+    let started = std::time::Instant::now();
+    (|| prepare(conn))
+        .retry(
+            ExponentialBuilder::new()
+                .with_min_delay(Duration::from_millis(2))
+                .with_max_delay(Duration::from_millis(100))
+                .without_max_times()
+                .with_jitter(),
+        )
+        .sleep(std::thread::sleep)
+        .when(|e| is_busy(e) && started.elapsed() < BUSY_WAIT)
+        .call()
 }
 
 fn prepare(conn: &Connection) -> rusqlite::Result<()> {
