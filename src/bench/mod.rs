@@ -28,6 +28,19 @@ use server::BenchSandbox;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// CPU time (user + system) used so far by this process, every thread (`RUSAGE_SELF`), or by its
+/// waited-for children (`RUSAGE_CHILDREN`), to the microsecond.
+#[cfg(unix)]
+fn cpu_used(who: nix::sys::resource::UsageWho) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let usage = nix::sys::resource::getrusage(who).ok()?;
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Some(tv(usage.user_time()) + tv(usage.system_time()))
+}
+
 fn say(msg: impl AsRef<str>) {
     eprintln!("bench: {}", msg.as_ref());
 }

@@ -55,14 +55,7 @@ pub struct Reps {
 fn children_cpu() -> Duration {
     #[cfg(unix)]
     {
-        use nix::sys::resource::{getrusage, UsageWho};
-        let tv = |t: nix::sys::time::TimeVal| {
-            Duration::from_secs(t.tv_sec().max(0) as u64)
-                + Duration::from_micros(t.tv_usec().max(0) as u64)
-        };
-        getrusage(UsageWho::RUSAGE_CHILDREN)
-            .map(|u| tv(u.user_time()) + tv(u.system_time()))
-            .unwrap_or_default()
+        super::cpu_used(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap_or_default()
     }
     #[cfg(not(unix))]
     {

@@ -37,13 +37,7 @@ impl Persisted {
 
 /// This process's CPU time (user + system, every thread), to the microsecond.
 fn cpu_time() -> Option<Duration> {
-    use nix::sys::resource::{getrusage, UsageWho};
-    let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
-    let micros = |t: nix::sys::time::TimeVal| {
-        Duration::from_secs(t.tv_sec().max(0) as u64)
-            + Duration::from_micros(t.tv_usec().max(0) as u64)
-    };
-    Some(micros(usage.user_time()) + micros(usage.system_time()))
+    super::cpu_used(nix::sys::resource::UsageWho::RUSAGE_SELF)
 }
 
 /// Starts a sandbox on `state_file`, runs `f` against it, and stops it (saving its state).
@@ -105,21 +99,17 @@ async fn window(state_file: &Path, n: usize, c: usize) -> Result<(Measured, Dura
 
 /// A copy of a stopped sandbox's state file (with its write-ahead log, if one was left).
 fn copy_state(from: &Path, to: &Path) -> Result<(), String> {
-    let copy = |suffix: &str| {
-        let (a, b) = (
-            std::path::PathBuf::from(format!("{}{suffix}", from.display())),
-            std::path::PathBuf::from(format!("{}{suffix}", to.display())),
-        );
-        match std::fs::copy(&a, &b) {
-            Ok(_) => Ok(()),
-            Err(e) if suffix.is_empty() || e.kind() != std::io::ErrorKind::NotFound => {
-                Err(format!("copying {}: {e}", a.display()))
-            }
-            Err(_) => Ok(()),
-        }
+    let wal = |p: &Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    let copy = |a: &Path, b: &Path| {
+        std::fs::copy(a, b)
+            .map(drop)
+            .map_err(|e| format!("copying {}: {e}", a.display()))
     };
-    copy("")?;
-    copy("-wal")
+    copy(from, to)?;
+    if wal(from).exists() {
+        copy(&wal(from), &wal(to))?;
+    }
+    Ok(())
 }
 
 /// The window whose CPU per journey is the median.
