@@ -67,11 +67,13 @@ pub fn candidates(number_string: &str) -> Option<Vec<PoolRange>> {
         .iter()
         .filter(|area| ns.starts_with(*area))
         .map(|area| pool_prefix(area))
-        .filter_map(|prefix| suffixes_within(&prefix, &ns).map(|(f, l)| (prefix, f, l)))
-        .map(|(prefix, first, last)| PoolRange {
-            prefix,
-            first,
-            last,
+        .filter_map(|prefix| {
+            let (first, last) = suffixes_within(&prefix, &ns)?;
+            Some(PoolRange {
+                prefix,
+                first,
+                last,
+            })
         })
         .collect();
     (!pools.is_empty()).then_some(pools)
