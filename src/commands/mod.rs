@@ -40,6 +40,10 @@ pub fn parse_error(e: clap::Error) -> ExitCode {
 pub fn dispatch(cli: Cli) -> ExitCode {
     // The daemon's log is its interface: what it loads, runs and schedules shows by default.
     let daemon = matches!(cli.command, Command::Serve(_));
+    if !daemon {
+        // The daemon turns a panicking run into a failed run: it keeps the default hook.
+        exit_quietly_on_a_closed_pipe();
+    }
     let json =
         matches!(&cli.command, Command::Serve(a) if a.log_format == crate::cli::LogFormat::Json);
     // Its info level is not a request for one line per BT call, as `-v` is.
@@ -127,4 +131,24 @@ fn init_tracing(verbose: u8, quiet_calls: bool, json: bool) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+}
+
+/// `btw … | head` closes btw's output early. Rust keeps SIGPIPE ignored (a network program must
+/// see a reset peer as an error, not die of it), so printing then fails, and `println!` (or
+/// clap's completion writer) panics; a panic over a closed pipe ends the process quietly with the
+/// shell's code for one (128 + 13), as `ls | head` does. Every other panic keeps the default report.
+fn exit_quietly_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe (os error 32)") || message.contains("kind: BrokenPipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -115,6 +115,23 @@ async fn usage_errors_exit_2() {
     );
 }
 
+#[test]
+fn output_closed_by_its_reader_ends_quietly_like_other_tools() {
+    // `btw … | head`: the pipe's read end is gone before btw writes a byte.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_btw"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(141), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 #[tokio::test]
 async fn unreachable_bt_exits_5() {
     let dir = tempfile::tempdir().unwrap();
