@@ -1,153 +1,17 @@
-//! Runs one script: compile, bind `params`, evaluate on a blocking thread, classify the outcome.
+//! Runs one script as a run: takes the run id's lease, records the run's start and end in the
+//! store, applies the run's time limit, and evaluates the script on a blocking thread through
+//! the engine's one assembly of a run ([`engine::evaluate`]).
 //!
-//! `btw run`, `btw check` (and later the REPL and the daemon) all come through here, so limits,
-//! error locations and exit codes are the same everywhere.
+//! `btw run` and the daemon come through here, so leases, records, limits, error locations and
+//! exit codes are the same everywhere; `batch::run` items and the REPL share the assembly.
 
-use crate::api::BtClient;
-use crate::config::{Limits, Profile, Settings};
-use crate::engine::{self, convert, Cancel, EngineOptions, Output, Runtime, RuntimeConfig};
-use crate::store::{EventHub, Store};
-use rhai::{Dynamic, Scope};
+use crate::config::{Limits, Profile};
+use crate::engine::{self, Cancel, Runtime};
+use crate::store::Store;
 use serde_json::{json, Map, Value};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod failure;
-pub use failure::{check, classify, compile, exit, Failure, Location};
-
-/// A script to run or check: its name for messages, its text, and the folder its imports may use.
-#[derive(Clone, Debug)]
-pub struct Script {
-    pub name: String,
-    pub source: String,
-    pub dir: Option<PathBuf>,
-    /// The file's absolute path, recorded so `--resume` finds it from any folder.
-    pub path: Option<PathBuf>,
-}
-
-impl Script {
-    pub fn from_file(path: &Path) -> Result<Script, Failure> {
-        let source =
-            engine::limits::read_script_file(path).map_err(|message| Failure::Usage { message })?;
-        Ok(Script {
-            name: path.display().to_string(),
-            path: std::fs::canonicalize(path).ok(),
-            source,
-            dir: path.parent().map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
-                }
-            }),
-        })
-    }
-
-    pub fn inline(name: &str, source: &str) -> Script {
-        Script {
-            name: name.to_string(),
-            source: source.to_string(),
-            dir: None,
-            path: None,
-        }
-    }
-}
-
-/// Everything one run needs from its surroundings.
-#[derive(Clone)]
-pub struct RunContext {
-    pub client: BtClient,
-    pub profile: Profile,
-    pub cug: String,
-    pub billing_account: String,
-    pub limits: Limits,
-    pub out: Arc<dyn Output>,
-    pub cancel: Cancel,
-    /// Poll interval override for `order::wait` (tests speed it up).
-    pub poll_interval: Option<Duration>,
-    /// The store for the ledger and run records; without one, nothing is recorded.
-    pub store: Option<Store>,
-    /// Re-run this run id: steps its ledger has as done return their recorded results.
-    pub resume: Option<String>,
-    /// Notifications received by this process, for `order::wait` and `events::wait`.
-    pub events: Option<EventHub>,
-    /// The listener feeding `events`, registered on the run's first mutating call or wait.
-    pub notifications: Option<crate::callbacks::OnDemand>,
-}
-
-impl RunContext {
-    /// A context for `client` on `profile` with default limits: no store, no notifications,
-    /// not resuming, the engine's own poll interval; the `with_*` methods set the rest.
-    pub fn new(client: BtClient, profile: Profile, out: Arc<dyn Output>) -> RunContext {
-        RunContext {
-            client,
-            profile,
-            cug: String::new(),
-            billing_account: String::new(),
-            limits: Limits::default(),
-            out,
-            cancel: Cancel::default(),
-            poll_interval: None,
-            store: None,
-            resume: None,
-            events: None,
-            notifications: None,
-        }
-    }
-
-    /// A context with the settings' profile, account and limits.
-    pub fn for_settings(client: BtClient, settings: &Settings, out: Arc<dyn Output>) -> RunContext {
-        RunContext::new(client, settings.profile, out)
-            .with_account(&settings.cug, &settings.billing_account)
-            .with_limits(settings.limits.clone())
-    }
-
-    pub fn with_account(mut self, cug: &str, billing_account: &str) -> RunContext {
-        self.cug = cug.to_string();
-        self.billing_account = billing_account.to_string();
-        self
-    }
-
-    pub fn with_limits(mut self, limits: Limits) -> RunContext {
-        self.limits = limits;
-        self
-    }
-
-    pub fn with_cancel(mut self, cancel: Cancel) -> RunContext {
-        self.cancel = cancel;
-        self
-    }
-
-    pub fn with_store(mut self, store: Option<Store>) -> RunContext {
-        self.store = store;
-        self
-    }
-
-    pub fn with_events(mut self, events: Option<EventHub>) -> RunContext {
-        self.events = events;
-        self
-    }
-
-    /// The listener to register on the run's first mutating call or wait.
-    pub fn with_notifications(
-        mut self,
-        notifications: Option<crate::callbacks::OnDemand>,
-    ) -> RunContext {
-        self.notifications = notifications;
-        self
-    }
-
-    pub fn with_resume(mut self, run_id: Option<String>) -> RunContext {
-        self.resume = run_id;
-        self
-    }
-
-    pub fn with_poll_interval(mut self, every: Duration) -> RunContext {
-        self.poll_interval = Some(every);
-        self
-    }
-}
+pub use crate::engine::{check, classify, compile, exit, Failure, Location, RunContext, Script};
 
 /// The result of a run.
 #[derive(Debug)]
@@ -278,10 +142,13 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         }
     }
     let timer = time_limit(&ctx.limits, &cancel);
-    let handle = tokio::runtime::Handle::current();
-    let id = run_id.clone();
-    let joined =
-        tokio::task::spawn_blocking(move || evaluate(ctx, &script, params, handle, id)).await;
+    let rt = Runtime::new(
+        &ctx,
+        tokio::runtime::Handle::current(),
+        run_id.clone(),
+        script.dir.clone(),
+    );
+    let joined = tokio::task::spawn_blocking(move || engine::evaluate(rt, &script, params)).await;
     if let Some(t) = timer {
         t.abort();
     }
@@ -376,59 +243,6 @@ async fn record_finish(store: &Store, outcome: &RunOutcome, params: Value) {
     if let Ok(Err(e)) = finished {
         tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
     }
-}
-
-/// Builds the run's engine and runtime, and evaluates the script (on a blocking thread).
-fn evaluate(
-    ctx: RunContext,
-    script: &Script,
-    params: Map<String, Value>,
-    handle: tokio::runtime::Handle,
-    run_id: String,
-) -> Result<Value, Failure> {
-    let mut engine = engine::build_engine(
-        &EngineOptions {
-            limits: ctx.limits.clone(),
-            module_dirs: script.dir.clone().into_iter().collect(),
-        },
-        ctx.out.clone(),
-        ctx.cancel.clone(),
-    );
-    let mut rt = Runtime::new(RuntimeConfig {
-        client: ctx.client.clone(),
-        handle,
-        profile: ctx.profile,
-        cug: ctx.cug.clone(),
-        billing_account: ctx.billing_account.clone(),
-        out: ctx.out.clone(),
-        cancel: ctx.cancel.clone(),
-        run_id,
-    });
-    rt.ledger = ctx.store.clone();
-    rt.events = ctx.events.clone();
-    rt.notifications = ctx.notifications.clone();
-    rt.script_dir = script.dir.clone();
-    rt.limits = ctx.limits.clone();
-    rt.dirs = script.dir.clone().into_iter().collect();
-    if let Some(p) = ctx.poll_interval {
-        rt.poll_interval = p;
-    }
-    engine::attach(&mut engine, Arc::new(rt));
-    // Compiled once per process and source text: bulk runs of one recipe parse it once.
-    let ast = engine::compile_cached(&engine, &script.source).map_err(|e| Failure::Compile {
-        message: e.err_type().to_string(),
-        location: Location::of(script, None, e.position()),
-    })?;
-    let mut scope = Scope::new();
-    scope.push_constant("params", convert::to_dynamic(&Value::Object(params)));
-    let value = engine
-        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-        .map_err(|e| classify(&engine, script, &e))?;
-    convert::to_json(&value).map_err(|e| Failure::Script {
-        message: format!("the script's result cannot be reported: {e}"),
-        location: None,
-        value: None,
-    })
 }
 
 /// Parses `--param key=value`: the value is JSON when it is a JSON number, boolean, null, array

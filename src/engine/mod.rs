@@ -7,14 +7,18 @@
 pub(crate) mod bindings;
 mod cache;
 pub(crate) mod convert;
+mod failure;
 pub mod limits;
 mod output;
 pub(crate) mod progress;
 mod resolver;
+mod run;
 
 pub use cache::compile_cached;
+pub use failure::{check, classify, compile, exit, Failure, Location};
 pub use output::{LogLevel, Output, StdOutput, VecOutput};
 pub use resolver::RecipeResolver;
+pub use run::{engine_for, evaluate, RunContext, Script};
 
 use crate::api::BtClient;
 use crate::config::{Limits, Profile};
@@ -109,55 +113,88 @@ pub struct Runtime {
     pub(crate) batch_depth: usize,
 }
 
-/// What a [`Runtime`] is made from; the rest (ledger, events, limits, folders) starts empty
-/// and is set on the runtime.
-pub struct RuntimeConfig {
-    pub client: BtClient,
-    pub handle: tokio::runtime::Handle,
-    pub profile: Profile,
-    pub cug: String,
-    pub billing_account: String,
-    pub out: Arc<dyn Output>,
-    pub cancel: Cancel,
-    pub run_id: String,
-}
-
 impl Runtime {
-    pub fn new(config: RuntimeConfig) -> Self {
-        let RuntimeConfig {
-            client,
-            handle,
-            profile,
-            cug,
-            billing_account,
-            out,
-            cancel,
-            run_id,
-        } = config;
-        Runtime {
-            client,
-            handle,
-            profile,
-            cug,
-            billing_account,
-            out,
-            cancel,
-            poll_interval: if profile == Profile::Sandbox {
+    /// The runtime of run `run_id` in `ctx`, its BT calls on `handle`, for a script in
+    /// `script_dir` (its imports, `batch::run` recipes and `schedule::at` paths resolve there).
+    /// The one place a runtime is assembled: runs, `batch::run` items ([`Runtime::child`]) and
+    /// the REPL all come through here.
+    pub fn new(
+        ctx: &RunContext,
+        handle: tokio::runtime::Handle,
+        run_id: String,
+        script_dir: Option<PathBuf>,
+    ) -> Self {
+        let poll_interval = ctx
+            .poll_interval
+            .unwrap_or(if ctx.profile == Profile::Sandbox {
                 Duration::from_millis(250)
             } else {
                 Duration::from_secs(5)
-            },
+            });
+        Runtime {
+            client: ctx.client.clone(),
+            handle,
+            profile: ctx.profile,
+            cug: ctx.cug.clone(),
+            billing_account: ctx.billing_account.clone(),
+            out: ctx.out.clone(),
+            cancel: ctx.cancel.clone(),
+            poll_interval,
             run_id,
-            ledger: None,
-            events: None,
-            notifications: None,
-            limits: Limits::default(),
-            dirs: Vec::new(),
-            script_dir: None,
+            ledger: ctx.store.clone(),
+            events: ctx.events.clone(),
+            notifications: ctx.notifications.clone(),
+            limits: ctx.limits.clone(),
+            dirs: script_dir.clone().into_iter().collect(),
+            script_dir,
             step: Default::default(),
             suffixes: Default::default(),
             batch_depth: 0,
         }
+    }
+
+    /// What this runtime was made from, for the runs it starts itself.
+    pub fn context(&self) -> RunContext {
+        RunContext {
+            client: self.client.clone(),
+            profile: self.profile,
+            cug: self.cug.clone(),
+            billing_account: self.billing_account.clone(),
+            limits: self.limits.clone(),
+            out: self.out.clone(),
+            cancel: self.cancel.clone(),
+            poll_interval: Some(self.poll_interval),
+            store: self.ledger.clone(),
+            resume: None,
+            events: self.events.clone(),
+            notifications: self.notifications.clone(),
+        }
+    }
+
+    /// A run started by this one (a `batch::run` item): the same connection, ledger, cancel and
+    /// limits, its own run id and steps, one level deeper.
+    pub fn child(&self, run_id: String, script_dir: PathBuf) -> Runtime {
+        let mut rt = Runtime::new(
+            &self.context(),
+            self.handle.clone(),
+            run_id,
+            Some(script_dir),
+        );
+        rt.batch_depth = self.batch_depth + 1;
+        rt
+    }
+
+    /// Runs `script` as a run started by this one ([`Runtime::child`]), through the same
+    /// evaluation and failure classification as every run: the script surface starts runs
+    /// without building engines itself.
+    pub(crate) fn run_child(
+        &self,
+        run_id: String,
+        script: &Script,
+        params: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, Failure> {
+        let dir = script.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        run::evaluate(self.child(run_id, dir), script, params)
     }
 
     /// Registers the notification listener if the run has not yet: before its first mutating
@@ -183,6 +220,20 @@ impl Runtime {
     /// The next step number of this run. Deterministic: a resumed run numbers its calls the same.
     pub(crate) fn next_step(&self) -> u64 {
         self.step.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Where the ledger keeps step `step` of this run.
+    pub(crate) fn ledger_step(
+        &self,
+        step: u64,
+        operation: crate::api::Operation,
+    ) -> crate::ledger::Step<'_> {
+        crate::ledger::Step {
+            store: self.ledger.as_ref(),
+            run_id: &self.run_id,
+            step,
+            operation,
+        }
     }
 
     /// The external id of a create made at `step`: the same on every attempt and on resume, so BT

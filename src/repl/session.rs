@@ -7,7 +7,7 @@ use super::render::{self, Paint};
 use super::{render_failure, INPUT_NAME};
 use crate::api::BtClient;
 use crate::config::{Limits, Profile, Settings};
-use crate::engine::{self, Cancel, EngineOptions, LogLevel, Runtime, RuntimeConfig, StdOutput};
+use crate::engine::{self, Cancel, LogLevel, RunContext, Runtime, StdOutput};
 use crate::runner::{self, Failure, Script};
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::path::{Path, PathBuf};
@@ -57,28 +57,18 @@ impl Session {
         let mut limits = settings.limits.clone();
         let per_input = limits.timeout_secs;
         limits.timeout_secs = 0;
-        let mut engine = engine::build_engine(
-            &EngineOptions {
-                limits,
-                module_dirs: vec![PathBuf::from("."), PathBuf::from("scripts")],
-            },
-            out.clone(),
-            cancel.clone(),
-        );
         let base_url = client.base_url().to_string();
         client.recorder().enable();
-        let mut rt = Runtime::new(RuntimeConfig {
-            client: client.clone(),
-            handle: handle.clone(),
-            profile: settings.profile,
-            cug: settings.cug.clone(),
-            billing_account: settings.billing_account.clone(),
-            out,
-            cancel: cancel.clone(),
-            run_id,
-        });
-        rt.events = events;
-        engine::attach(&mut engine, Arc::new(rt));
+        let ctx = RunContext::new(client.clone(), settings.profile, out)
+            .with_account(&settings.cug, &settings.billing_account)
+            .with_limits(limits)
+            .with_cancel(cancel.clone())
+            .with_events(events);
+        let rt = Runtime::new(&ctx, handle.clone(), run_id, None);
+        let engine = engine::engine_for(
+            Arc::new(rt),
+            vec![PathBuf::from("."), PathBuf::from("scripts")],
+        );
         let mut limits = settings.limits.clone();
         limits.timeout_secs = per_input;
         let mut s = Session {

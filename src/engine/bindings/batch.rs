@@ -6,9 +6,10 @@
 //! a resumed run (`btw run --resume`) replays what its items already did.
 
 use crate::engine::bindings::{script_error, RhaiResult};
-use crate::engine::{self, EngineOptions, Runtime, RuntimeConfig};
+use crate::engine::convert::{to_dynamic, to_json};
+use crate::engine::{self, Failure, Runtime, Script};
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, EvalAltResult, Map, Scope};
+use rhai::{Array, Dynamic, EvalAltResult, Map};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,83 +55,37 @@ fn find_recipe(rt: &Runtime, name: &str) -> Result<PathBuf, String> {
         })
 }
 
-/// A failed item's error as a map: BT errors keep their fields, anything else gets `kind` and `message`.
-fn error_map(err: &EvalAltResult) -> Map {
-    let mut inner = err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, e, _)
-    | EvalAltResult::ErrorInModule(_, e, _) = inner
-    {
-        inner = e;
-    }
-    let mut m = match inner {
-        EvalAltResult::ErrorRuntime(v, _) => match v.read_lock::<Map>() {
-            Some(map) => map.clone(),
-            None => {
-                let mut m = Map::new();
-                m.insert("kind".into(), "script".into());
-                m.insert("message".into(), v.to_string().into());
-                m
+/// A failed item's error: the run's own classification ([`Failure::to_json`]: `kind`, `message`,
+/// `file`, `line`), with a BT error's fields (`status`, `code`, `reason`, `tracking_id`, …) at
+/// the top as a `catch` would see them.
+fn item_error(f: &Failure) -> Map {
+    let mut v = f.to_json();
+    if let Some(serde_json::Value::Object(bt)) = v.get("bt").cloned() {
+        if let Some(top) = v.as_object_mut() {
+            for (k, val) in bt {
+                top.entry(k).or_insert(val);
             }
-        },
-        EvalAltResult::ErrorTerminated(..) => {
-            let mut m = Map::new();
-            m.insert("kind".into(), "cancelled".into());
-            m.insert("message".into(), inner.to_string().into());
-            m
         }
-        other => {
-            let mut m = Map::new();
-            m.insert("kind".into(), "script".into());
-            m.insert("message".into(), other.to_string().into());
-            m
-        }
-    };
-    if let Some(line) = inner.position().line() {
-        m.entry("line".into())
-            .or_insert_with(|| Dynamic::from_int(line as i64));
     }
-    m
+    to_dynamic(&v).try_cast::<Map>().unwrap_or_default()
 }
 
-/// Runs one item: its own engine and runtime, the shared client, the compiled recipe.
-fn run_item(parent: &Runtime, run_id: String, dir: &Path, ast: &rhai::AST, params: Map) -> Map {
-    let mut engine = engine::build_engine(
-        &EngineOptions {
-            limits: parent.limits.clone(),
-            module_dirs: vec![dir.to_path_buf()],
-        },
-        parent.out.clone(),
-        parent.cancel.clone(),
-    );
-    let mut rt = Runtime::new(RuntimeConfig {
-        client: parent.client.clone(),
-        handle: parent.handle.clone(),
-        profile: parent.profile,
-        cug: parent.cug.clone(),
-        billing_account: parent.billing_account.clone(),
-        out: parent.out.clone(),
-        cancel: parent.cancel.clone(),
-        run_id,
-    });
-    rt.poll_interval = parent.poll_interval;
-    rt.ledger = parent.ledger.clone();
-    rt.events = parent.events.clone();
-    rt.notifications = parent.notifications.clone();
-    rt.limits = parent.limits.clone();
-    rt.dirs = vec![dir.to_path_buf()];
-    rt.batch_depth = parent.batch_depth + 1;
-    engine::attach(&mut engine, Arc::new(rt));
-    let mut scope = Scope::new();
-    scope.push_constant("params", params);
+/// Runs one item as a run of its own ([`Runtime::run_child`]): the shared client and ledger,
+/// its own run id and steps.
+fn run_item(parent: &Runtime, run_id: String, script: &Script, params: Map) -> Map {
+    let params = match to_json(&Dynamic::from_map(params)) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
     let mut out = Map::new();
-    match engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast) {
+    match parent.run_child(run_id, script, params) {
         Ok(v) => {
             out.insert("ok".into(), true.into());
-            out.insert("result".into(), v);
+            out.insert("result".into(), to_dynamic(&v));
         }
-        Err(e) => {
+        Err(f) => {
             out.insert("ok".into(), false.into());
-            out.insert("error".into(), error_map(&e).into());
+            out.insert("error".into(), item_error(&f).into());
         }
     }
     out
@@ -158,14 +113,14 @@ fn limit_error(results: &[Option<Map>]) -> Option<Dynamic> {
 }
 
 /// Runs the items one after another on this thread, until the run is cancelled.
-fn run_in_turn(rt: &Runtime, dir: &Path, ast: &rhai::AST, all: Vec<Map>) -> Vec<Option<Map>> {
+fn run_in_turn(rt: &Runtime, script: &Script, all: Vec<Map>) -> Vec<Option<Map>> {
     let mut results: Vec<Option<Map>> = vec![None; all.len()];
     for (i, params) in all.into_iter().enumerate() {
         if rt.cancel.is_cancelled() {
             break;
         }
         let run_id = format!("{}-{}", rt.run_id, i + 1);
-        results[i] = Some(run_item(rt, run_id, dir, ast, params));
+        results[i] = Some(run_item(rt, run_id, script, params));
     }
     results
 }
@@ -174,8 +129,7 @@ fn run_in_turn(rt: &Runtime, dir: &Path, ast: &rhai::AST, all: Vec<Map>) -> Vec<
 fn run_concurrently(
     rt: &Arc<Runtime>,
     recipe: &str,
-    dir: &Path,
-    ast: &rhai::AST,
+    script: &Script,
     all: Vec<Map>,
     concurrency: usize,
 ) -> Vec<Option<Map>> {
@@ -192,10 +146,10 @@ fn run_concurrently(
             let Ok(permit) = permit else {
                 break;
             };
-            let (rt, ast, dir) = (rt.clone(), ast.clone(), dir.to_path_buf());
+            let (rt, script) = (rt.clone(), script.clone());
             let run_id = format!("{}-{}", rt.run_id, i + 1);
             set.spawn_blocking(move || {
-                let r = run_item(&rt, run_id, &dir, &ast, params);
+                let r = run_item(&rt, run_id, &script, params);
                 drop(permit);
                 (i, r)
             });
@@ -256,7 +210,9 @@ fn run_batch(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let ast = engine::compile_cached(ctx.engine(), &source).map_err(|e| {
+    // Compiled here so a recipe that does not compile fails the call, not each item; the items
+    // reuse this compilation (see `compile_cached`).
+    engine::compile_cached(ctx.engine(), &source).map_err(|e| {
         script_error(
             ctx,
             format!(
@@ -267,13 +223,19 @@ fn run_batch(
             ),
         )
     })?;
+    let script = Script {
+        name: path.display().to_string(),
+        path: std::fs::canonicalize(&path).ok(),
+        source,
+        dir: Some(dir),
+    };
     let cancel = rt.cancel.clone();
     // A nested batch runs its items one by one on its own thread: threads stay bounded by the
     // top-level batch's concurrency, so nested batches cannot use up the pool and wait for good.
     let results = if rt.batch_depth > 0 {
-        run_in_turn(&rt, &dir, &ast, all_params)
+        run_in_turn(&rt, &script, all_params)
     } else {
-        run_concurrently(&rt, recipe, &dir, &ast, all_params, concurrency as usize)
+        run_concurrently(&rt, recipe, &script, all_params, concurrency as usize)
     };
     if cancel.is_cancelled() {
         let token = if cancel.is_timed_out() {

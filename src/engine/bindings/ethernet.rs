@@ -33,6 +33,7 @@ fn place_order(
                 Operation::EthernetOrder,
                 rt.client.ethernet_order(b.clone()),
             )
+            .map_err(Into::into)
         },
         |recorded| {
             let ext = recorded
@@ -45,6 +46,7 @@ fn place_order(
                 Operation::EthernetFind,
                 rt.client.ethernet_find(ext),
             )
+            .map_err(Into::into)
         },
     )?;
     Ok(snake_of(&v))
@@ -252,6 +254,7 @@ pub mod ethernet_module {
                     Operation::EthernetBook,
                     rt.client.ethernet_book(body.clone()),
                 )
+                .map_err(Into::into)
             },
             // An interrupted booking: sending again finds the slot taken (by us) at worst.
             |_| Ok(None),
@@ -279,6 +282,7 @@ pub mod ethernet_module {
                     Operation::EthernetCancelAppointment,
                     rt.client.ethernet_cancel_appointment(id),
                 )
+                .map_err(Into::into)
             },
             |_| Ok(None),
         )?;
@@ -309,6 +313,7 @@ pub mod ethernet_module {
                     Operation::EthernetReschedule,
                     rt.client.ethernet_reschedule(id, slot),
                 )
+                .map_err(Into::into)
             },
             |_| Ok(None),
         )?;
@@ -423,6 +428,7 @@ pub mod ethernet_module {
                     Operation::EthernetAmend,
                     rt.client.ethernet_amend(order_id, patch.clone()),
                 )
+                .map_err(Into::into)
             },
             |_| Ok(None),
         )?;
@@ -468,6 +474,7 @@ pub mod ethernet_module {
                     Operation::EthernetCancel,
                     rt.client.ethernet_cancel(order_id),
                 )
+                .map_err(Into::into)
             },
             |_| {
                 let o = block_on(

@@ -91,13 +91,25 @@ pub(crate) fn script_error(ctx: &NativeCallContext, msg: impl Into<String>) -> B
     EvalAltResult::ErrorRuntime(Dynamic::from(msg.into()), ctx.call_position()).into()
 }
 
+/// A BT call that failed, kept typed until it becomes a script error: the ledger reads from it
+/// whether the call may have taken effect. `?` turns it into the script error [`api_error`] makes.
+#[derive(Debug)]
+pub(crate) struct BtFailure(Box<(ApiError, Position)>);
+
+impl From<BtFailure> for Box<EvalAltResult> {
+    fn from(f: BtFailure) -> Self {
+        let (e, pos) = *f.0;
+        api_error(pos, e)
+    }
+}
+
 /// Runs an async BT call from the script's (blocking) thread; a cancel stops the wait.
 pub(crate) fn block_on<T>(
     ctx: &NativeCallContext,
     rt: &Runtime,
     op: impl Into<String>,
     fut: impl Future<Output = Result<T, ApiError>>,
-) -> RhaiResult<T> {
+) -> Result<T, BtFailure> {
     let cancel = rt.cancel.clone();
     // Cancellation is looked at first: once a run is cancelled its runtime may be shutting
     // down, and polling a new timer or connection on it would panic instead of ending the call.
@@ -114,16 +126,21 @@ pub(crate) fn block_on<T>(
             }
         })
     };
-    result.map_err(|e| api_error(ctx.call_position(), e))
+    result.map_err(|e| BtFailure(Box::new((e, ctx.call_position()))))
 }
 
 /// A failed BT call as a script error: a map a `catch` can read
 /// (`kind`, `status`, `code`, `reason`, `message`, `operation`, `summary`, and for BT's
 /// answers `tracking_id` and validation `errors` with each wire `field` and script `key`).
 pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(Dynamic::from_map(api_error_map(&e)), pos).into()
+}
+
+/// The map a `catch` reads for a failed BT call (see [`api_error`]).
+fn api_error_map(e: &ApiError) -> Map {
     let mut m = Map::new();
     let summary = e.to_string();
-    let (kind, operation) = match &e {
+    let (kind, operation) = match e {
         ApiError::Bt(bt) => {
             m.insert("status".into(), Dynamic::from_int(bt.status as i64));
             m.insert("code".into(), bt.code.clone().into());
@@ -152,7 +169,7 @@ pub(crate) fn api_error(pos: Position, e: ApiError) -> Box<EvalAltResult> {
         .or_insert_with(|| summary.clone().into());
     m.insert("outcome_unknown".into(), e.outcome_unknown().into());
     m.insert("summary".into(), summary.into());
-    EvalAltResult::ErrorRuntime(Dynamic::from_map(m), pos).into()
+    m
 }
 
 /// Reads a script map into a typed argument; unknown keys and wrong types are errors naming the
@@ -222,130 +239,105 @@ fn tidy_signature(sig: &str) -> String {
     }
 }
 
-/// Whether a failed call's error is final (BT said no) or leaves its outcome unknown.
-fn outcome_unknown(err: &EvalAltResult) -> bool {
-    match err {
-        EvalAltResult::ErrorRuntime(v, _) => v
-            .read_lock::<Map>()
-            .map(|m| {
-                m.get("outcome_unknown").and_then(|d| d.as_bool().ok()) == Some(true)
-                    || m.get("kind")
-                        .and_then(|k| k.clone().into_string().ok())
-                        .as_deref()
-                        == Some("cancelled")
-            })
-            .unwrap_or(false),
-        EvalAltResult::ErrorTerminated(..) => true,
-        _ => false,
+/// How a ledgered step failed: a BT call (typed, so the ledger knows whether its outcome is
+/// unknown) or the script's own error around it.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    Bt(BtFailure),
+    Script(Box<EvalAltResult>),
+}
+
+impl From<BtFailure> for StepError {
+    fn from(f: BtFailure) -> Self {
+        StepError::Bt(f)
     }
 }
 
-/// Runs one mutating call through the ledger. `request` builds the request for the step number
-/// (creates put it in their `externalId`); `call` sends it.
-///
-/// Before the call the step is written as `started`; after it, `done` with the script-facing
-/// result, or `failed` when BT definitely refused. On a re-run of the same run id (`--resume`):
-/// a `done` step returns its recorded result without calling BT; a step left `started` (the
-/// process died mid-call) is first settled with `recover`, which asks BT whether the call took
-/// effect, and is only sent again when BT has no trace of it.
-/// A resumed run must make the same call at each recorded step: a changed script is refused
-/// rather than handed another call's recorded result.
-fn same_step(
+impl From<Box<EvalAltResult>> for StepError {
+    fn from(e: Box<EvalAltResult>) -> Self {
+        StepError::Script(e)
+    }
+}
+
+impl From<StepError> for Box<EvalAltResult> {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Bt(f) => f.into(),
+            StepError::Script(e) => e,
+        }
+    }
+}
+
+impl crate::ledger::StepFailure for StepError {
+    fn outcome_unknown(&self) -> bool {
+        match self {
+            StepError::Bt(f) => crate::ledger::StepFailure::outcome_unknown(&f.0 .0),
+            // The run was stopped while the script was inside the step.
+            StepError::Script(e) => matches!(**e, EvalAltResult::ErrorTerminated(..)),
+        }
+    }
+    fn detail(&self) -> Value {
+        match self {
+            StepError::Bt(f) => {
+                to_json(&Dynamic::from_map(api_error_map(&f.0 .0))).unwrap_or(Value::Null)
+            }
+            StepError::Script(e) => match &**e {
+                EvalAltResult::ErrorRuntime(v, _) => to_json(v).unwrap_or(Value::Null),
+                other => Value::String(other.to_string()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Bt(b) => b.0 .0.fmt(f),
+            StepError::Script(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A step's ledger error as a script error at the call site.
+fn ledger_error(
     ctx: &NativeCallContext,
-    run_id: &str,
-    step: u64,
-    recorded: &str,
-    operation: Operation,
-) -> RhaiResult<()> {
-    if recorded == operation.as_str() {
-        return Ok(());
+    e: crate::ledger::LedgerError<StepError>,
+) -> Box<EvalAltResult> {
+    match e {
+        crate::ledger::LedgerError::Call(e) => e.into(),
+        other => script_error(ctx, other.to_string()),
     }
-    Err(script_error(
-        ctx,
-        format!(
-            "cannot resume run {run_id}: its step {step} was '{recorded}' and is now '{operation}' (the script changed before this point)"
-        ),
-    ))
 }
 
+/// Runs one mutating call through the ledger ([`crate::ledger::Step::mutate`]). `request`
+/// builds the request for the step number (creates put it in their `externalId`); `call` sends
+/// it; `recover` asks BT whether an interrupted attempt took effect.
 pub(crate) fn ledgered(
     ctx: &NativeCallContext,
     rt: &Runtime,
     operation: Operation,
     request: impl FnOnce(u64) -> Value,
-    call: impl FnOnce(&Value) -> RhaiResult<Value>,
-    recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
+    call: impl FnOnce(&Value) -> Result<Value, StepError>,
+    recover: impl FnOnce(&Value) -> Result<Option<Value>, StepError>,
 ) -> RhaiResult<Dynamic> {
     use crate::engine::LogLevel;
-    use crate::store::StepState;
     rt.before_mutating();
     let step = rt.next_step();
     let request = request(step);
-    let Some(store) = &rt.ledger else {
-        return call(&request).map(|v| to_dynamic(&v));
-    };
-    let store_err = |e: crate::store::StoreError| {
-        script_error(
-            ctx,
-            format!(
-                "{operation}: the ledger could not record step {step}, so BT was not called: {e}"
-            ),
-        )
-    };
-    if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        same_step(ctx, &rt.run_id, step, &entry.operation, operation)?;
-        match entry.state {
-            StepState::Done => {
-                rt.out.log(
-                    LogLevel::Info,
-                    &format!("step {step} ({operation}) was done in an earlier attempt: reusing its result"),
-                );
-                return Ok(to_dynamic(&entry.result.unwrap_or(Value::Null)));
-            }
-            StepState::Started => {
-                rt.out.log(
-                    LogLevel::Warn,
-                    &format!("step {step} ({operation}) was interrupted: asking BT whether it took effect"),
-                );
-                if let Some(v) = recover(&entry.request)? {
-                    store
-                        .ledger_finish(&rt.run_id, step, StepState::Done, &v)
-                        .map_err(store_err)?;
-                    return Ok(to_dynamic(&v));
-                }
-            }
-            StepState::Failed => {}
-        }
-    }
-    store
-        .ledger_begin(&rt.run_id, step, operation, &request)
-        .map_err(store_err)?;
-    match call(&request) {
-        Ok(v) => {
-            store
-                .ledger_finish(&rt.run_id, step, StepState::Done, &v)
-                .map_err(store_err)?;
-            Ok(to_dynamic(&v))
-        }
-        Err(e) => {
-            if !outcome_unknown(&e) {
-                let detail = match &*e {
-                    EvalAltResult::ErrorRuntime(v, _) => to_json(v).unwrap_or(Value::Null),
-                    other => Value::String(other.to_string()),
-                };
-                // Recording the failure is best effort: the call's own error matters more.
-                let _ = store.ledger_finish(&rt.run_id, step, StepState::Failed, &detail);
-            }
-            Err(e)
-        }
-    }
+    rt.ledger_step(step, operation)
+        .mutate(request, call, recover, |notice| {
+            let level = match notice {
+                crate::ledger::Notice::Reused => LogLevel::Info,
+                crate::ledger::Notice::Interrupted => LogLevel::Warn,
+            };
+            rt.out.log(level, &notice.describe(step, operation));
+        })
+        .map(|v| to_dynamic(&v))
+        .map_err(|e| ledger_error(ctx, e))
 }
 
-/// Runs one read-only BT call through the ledger, so that a resumed run replays what it saw
-/// the first time (a verify that found a name free must find it free again on resume, although
-/// the interrupted attempt has since used the name) and then carries on live from where it stopped.
-/// Reads are recorded once, after their answer, without waiting for the commit: repeating one
-/// is harmless, and the writer commits it before any later mutating call's record.
+/// Runs one read-only BT call through the ledger ([`crate::ledger::Step::read`]): a resumed run
+/// replays what it saw the first time, then carries on live.
 pub(crate) fn recorded_read(
     ctx: &NativeCallContext,
     rt: &Runtime,
@@ -353,29 +345,10 @@ pub(crate) fn recorded_read(
     request: Value,
     call: impl FnOnce() -> RhaiResult<Value>,
 ) -> RhaiResult<Value> {
-    use crate::store::StepState;
     let step = rt.next_step();
-    let Some(store) = &rt.ledger else {
-        return call();
-    };
-    let store_err = |e: crate::store::StoreError| {
-        script_error(
-            ctx,
-            format!("{operation}: the ledger could not record step {step}: {e}"),
-        )
-    };
-    if let Some(entry) = store.ledger_get(&rt.run_id, step).map_err(store_err)? {
-        same_step(ctx, &rt.run_id, step, &entry.operation, operation)?;
-        if entry.state == StepState::Done {
-            return Ok(entry.result.unwrap_or(Value::Null));
-        }
-    }
-    let value = call()?;
-    // Not waited for: the next mutating call's record (which waits) commits it first.
-    store
-        .ledger_queue_done(&rt.run_id, step, operation, &request, &value)
-        .map_err(store_err)?;
-    Ok(value)
+    rt.ledger_step(step, operation)
+        .read(&request, || call().map_err(StepError::Script))
+        .map_err(|e| ledger_error(ctx, e))
 }
 
 /// A read-only BT call from a script: sent (or replayed on resume) through the ledger.
@@ -387,6 +360,6 @@ pub(crate) fn read(
     fut: impl Future<Output = Result<Value, ApiError>>,
 ) -> RhaiResult<Value> {
     recorded_read(ctx, rt, operation, request, || {
-        block_on(ctx, rt, operation, fut)
+        Ok(block_on(ctx, rt, operation, fut)?)
     })
 }

@@ -83,10 +83,10 @@ pub mod order_module {
                 let Some(id) = found else { return Ok(None) };
                 let order = block_on(&ctx, &rt, Operation::OrderGet, rt.client.order_get_any(&id))?;
                 if !crate::engine::bindings::adopt::order_matches_request(recorded, &order) {
-                    return Err(script_error(
+                    return Err(crate::engine::bindings::StepError::Script(script_error(
                         &ctx,
                         format!("create order: externalId {ext} is already used by order {id}, whose content differs from this request; it was not adopted (another execution of this run, or a reused external_id?)"),
-                    ));
+                    )));
                 }
                 Ok(Some(result(id, recorded)))
             },

@@ -286,6 +286,7 @@ pub mod port_module {
                     Operation::PortImport,
                     rt.client.port_import(body.clone()),
                 )
+                .map_err(Into::into)
             },
             |recorded| {
                 let ext = recorded
@@ -293,6 +294,7 @@ pub mod port_module {
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 block_on(&ctx, &rt, Operation::PortFind, rt.client.port_find(ext))
+                    .map_err(Into::into)
             },
         )?;
         Ok(snake_of(&v))
@@ -321,7 +323,9 @@ pub mod port_module {
     /// sends the order back to the losing provider for a new decision.
     ///
     /// ```rhai
-    /// port::amend(p.id, #{port_date: "2026-12-08"});
+    /// // A date BT accepts from today: a fixed one would soon be in the past.
+    /// let date = port::earliest_date(#{kind: "single", numbers: ["01632960123"]});
+    /// port::amend(p.id, #{port_date: date});
     /// ```
     #[rhai_fn(return_raw)]
     pub fn amend(ctx: NativeCallContext, id: &str, changes: Map) -> RhaiResult<Dynamic> {
@@ -365,6 +369,7 @@ pub mod port_module {
                     Operation::PortAmend,
                     rt.client.port_amend(id, patch.clone()),
                 )
+                .map_err(Into::into)
             },
             // The same PATCH again changes nothing more: send it.
             |_| Ok(None),
@@ -385,8 +390,11 @@ pub mod port_module {
             &rt,
             Operation::PortCancel,
             |_| json!({"id": id}),
-            |_| block_on(&ctx, &rt, Operation::PortCancel, rt.client.port_cancel(id)),
-            |_| import_order_in(&ctx, &rt, id, "cancelled"),
+            |_| {
+                block_on(&ctx, &rt, Operation::PortCancel, rt.client.port_cancel(id))
+                    .map_err(Into::into)
+            },
+            |_| import_order_in(&ctx, &rt, id, "cancelled").map_err(Into::into),
         )?;
         Ok(snake_of(&v))
     }
@@ -415,6 +423,7 @@ pub mod port_module {
                     Operation::PortAllocate,
                     rt.client.port_allocate(&rt.cug, id, service_id),
                 )
+                .map_err(Into::into)
             },
             // Allocating again to the same company gives the same answer.
             |_| Ok(None),
@@ -443,8 +452,9 @@ pub mod port_module {
                     Operation::PortActivate,
                     rt.client.port_activate(id),
                 )
+                .map_err(Into::into)
             },
-            |_| import_order_in(&ctx, &rt, id, "completed"),
+            |_| import_order_in(&ctx, &rt, id, "completed").map_err(Into::into),
         )?;
         Ok(snake_of(&v))
     }

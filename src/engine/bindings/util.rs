@@ -157,12 +157,14 @@ pub mod time_module {
                     .await
                     .map(|_| ())
             })
+            .map_err(Into::into)
         } else {
             let d = std::time::Duration::from_millis(gap as u64);
             block_on(&ctx, &rt, "sleep", async {
                 tokio::time::sleep(d).await;
                 Ok::<_, ApiError>(())
             })
+            .map_err(Into::into)
         }
     }
 
@@ -241,7 +243,8 @@ pub mod time_module {
             Ok(rt) => block_on(&ctx, &rt, "sleep", async {
                 tokio::time::sleep(d).await;
                 Ok::<_, ApiError>(())
-            }),
+            })
+            .map_err(Into::into),
             Err(_) => {
                 std::thread::sleep(d);
                 Ok(())

@@ -80,6 +80,7 @@ fn nap(
             }
         }
     })
+    .map_err(Into::into)
 }
 
 /// Fetches the order, asks `judge`, and repeats after each notification about it (or each
