@@ -1,7 +1,7 @@
 //! Runs one script: compile, bind `params`, evaluate on a blocking thread, classify the outcome.
 //!
-//! `btw run`, `btw check` (and later the REPL and the daemon) all come through here, so limits,
-//! error locations and exit codes are the same everywhere.
+//! `btw run`, `btw check`, the daemon's runs and `btw bench` come through here, and the REPL compiles
+//! and classifies its failures here, so limits, error locations and exit codes are the same everywhere.
 
 use crate::api::BtClient;
 use crate::config::{Limits, Profile, Settings};
