@@ -1,7 +1,7 @@
 //! btw: a scriptable runtime for BT Wholesale's ordering APIs (WHC hosted voice, porting, Ethernet).
 //!
 //! Layers, each depending only on those before it:
-//! - `time` (UK local time) and [`store`] (SQLite);
+//! - `time` (UK local time) and [`store`] (SQLite or PostgreSQL);
 //! - [`api`]: the typed async BT REST client (knows nothing of scripts); [`schedule`]: the job
 //!   model; [`callbacks`]: the notification listener;
 //! - [`engine`]: the Rhai engine and the script surface (`whc::`, `numbers::`, `order::`, …);

@@ -88,7 +88,7 @@ pub enum Failure {
     Internal { message: String },
 }
 
-/// Documented exit codes (README, "Exit codes").
+/// Documented exit codes (`docs/exit-codes.md`).
 pub mod exit {
     pub const OK: i32 = 0;
     pub const INTERNAL: i32 = 1;

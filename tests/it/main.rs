@@ -14,6 +14,7 @@ mod daemon_recipes;
 mod daemon_soak;
 mod daemon_store;
 mod daemon_support;
+mod docs;
 mod ethernet;
 mod examples;
 mod explore;
