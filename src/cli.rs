@@ -193,16 +193,21 @@ pub struct ReplArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
-    /// The recipe script (.rhai). Not needed with --resume.
-    #[arg(value_name = "SCRIPT", required_unless_present = "resume")]
+    /// The recipe script (.rhai); `-` reads it from standard input (`btw run <(…)` works too).
+    /// Not needed with --resume.
+    #[arg(value_name = "SCRIPT", required_unless_present_any = ["resume", "help"])]
     pub script: Option<PathBuf>,
     /// Re-run a run that crashed or failed, with its recorded script and parameters: steps it
-    /// completed return their recorded results without calling BT again.
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["params", "params_file"])]
+    /// completed return their recorded results without calling BT again. --param corrects a
+    /// recorded parameter; a completed step whose request would then change stops the run.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "params_file")]
     pub resume: Option<String>,
-    /// A parameter, key=value. The value is JSON when it is a number, true/false, null, an array
-    /// or an object; otherwise a string (so 0121 stays "0121"). Repeatable; wins over --params.
+    /// A parameter, key=value, typed by the recipe's `//! param NAME: TYPE` declaration (so
+    /// company_name=1999 is the text "1999"); a name the recipe does not declare is refused.
+    /// For a recipe without typed declarations the value is JSON when it is a number,
+    /// true/false, null, an array or an object, otherwise a string. Repeatable; wins over --params.
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// Parameters from a JSON object file.
@@ -218,6 +223,9 @@ pub struct RunArgs {
     /// headers, bodies, status, duration, tracking id), secrets redacted.
     #[arg(long, value_name = "FILE")]
     pub trace_http: Option<PathBuf>,
+    /// Print help; with a SCRIPT, the recipe's own: what it does, its parameters and trigger.
+    #[arg(short = 'h', long, action = clap::ArgAction::SetTrue)]
+    pub help: bool,
 }
 
 #[derive(Debug, Args)]

@@ -120,6 +120,11 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         };
         return not_started(run_id, name, started, refused);
     }
+    // The recipe's parameter contract, before the lease, the record or any call to BT.
+    let params = match script.check_params(&params, ctx.supplied) {
+        Ok(p) => p,
+        Err(f) => return not_started(run_id, name, started, f),
+    };
     let params_json = Value::Object(params.clone());
     let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
         Ok(l) => l,

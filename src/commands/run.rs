@@ -8,21 +8,27 @@ use crate::runner::{self, Failure, RunContext, Script};
 use crate::session::Session;
 use crate::store::Store;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
+    if args.help {
+        return help(&args);
+    }
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
     let store =
         Store::open(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
-    let (script_path, params) = match &args.resume {
+    let (script, params) = match &args.resume {
         Some(run_id) => resumed(&store, run_id, &args)?,
-        None => (
-            args.script.clone().unwrap_or_default(),
-            collect_params(&args)?,
-        ),
+        None => {
+            let script = load_script(&store, &args.script.clone().unwrap_or_default())?;
+            let params = collect_params(&args, &script)?;
+            (script, params)
+        }
     };
-    let script = Script::from_file(&script_path)?;
+    for note in script.header()?.notes {
+        eprintln!("note: {}: {note}", script.name);
+    }
     let session = Session::open(&settings, Some(&store)).await?;
     if let Some(path) = &args.trace_http {
         let file = std::fs::File::create(path)
@@ -81,12 +87,56 @@ fn scheduled_a_job(store: &Store, run_id: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The script and parameters of a recorded run (the script argument, when given, wins).
+/// `btw run --help`, or with a recipe, the recipe's own help.
+fn help(args: &RunArgs) -> Outcome {
+    let Some(path) = &args.script else {
+        let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+        if let Some(run) = cmd.find_subcommand_mut("run") {
+            let _ = run.print_long_help();
+        }
+        return Ok(code(0));
+    };
+    let script = Script::from_file(path)?;
+    println!(
+        "{}",
+        crate::recipe::help_text(&script.name, &script.header()?)
+    );
+    Ok(code(0))
+}
+
+/// The script to run: a file, `-` for standard input, or a pipe (`btw run <(…)`). A script
+/// that is not a file is kept in the store (once per content) and recorded as
+/// `stdin:<version>`, so `--resume` finds its text again.
+fn load_script(store: &Store, path: &Path) -> Result<Script, Failure> {
+    let piped = path.as_os_str() == "-"
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if !piped {
+        return Script::from_file(path);
+    }
+    let source = if path.as_os_str() == "-" {
+        crate::engine::limits::read_script_stream(std::io::stdin().lock(), "standard input")
+    } else {
+        std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|f| crate::engine::limits::read_script_stream(f, &path.display().to_string()))
+    }
+    .map_err(usage)?;
+    let version = store.recipe_version_put("stdin", &source).map_err(usage)?;
+    Ok(Script {
+        name: format!("stdin:{version}"),
+        source,
+        dir: Some(PathBuf::from(".")),
+        path: None,
+    })
+}
+
+/// The script and parameters of a recorded run (the script argument, when given, wins),
+/// with `--param` corrections over the recorded parameters.
 fn resumed(
     store: &Store,
     run_id: &str,
     args: &RunArgs,
-) -> Result<(PathBuf, Map<String, Value>), Failure> {
+) -> Result<(Script, Map<String, Value>), Failure> {
     let r = store
         .run_get(run_id)
         .map_err(usage)?
@@ -96,16 +146,49 @@ fn resumed(
             "note: run {run_id} already succeeded; re-running it repeats nothing it recorded"
         );
     }
-    let params = r.params.as_object().cloned().unwrap_or_default();
-    let script = args
-        .script
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&r.script));
+    let script = match (&args.script, r.script.strip_prefix("stdin:")) {
+        (Some(path), _) => load_script(store, path)?,
+        (None, Some(version)) => {
+            let source = store
+                .recipe_version(version)
+                .map_err(usage)?
+                .ok_or_else(|| usage(format!("run {run_id}: its script (read from standard input, version {version}) is no longer in the store")))?;
+            Script {
+                name: r.script.clone(),
+                source,
+                dir: Some(PathBuf::from(".")),
+                path: None,
+            }
+        }
+        (None, None) => Script::from_file(Path::new(&r.script))?,
+    };
+    let mut params = r.params.as_object().cloned().unwrap_or_default();
+    let corrections = given_params(&args.params, &script)?;
+    for (k, v) in &corrections {
+        eprintln!("note: run {run_id}: parameter {k} corrected for this attempt");
+        params.insert(k.clone(), v.clone());
+    }
     Ok((script, params))
 }
 
+/// `--param k=v`: text for a recipe with typed declarations (the declaration types it), a
+/// guessed JSON value for one without.
+fn given_params(given: &[String], script: &Script) -> Result<Map<String, Value>, Failure> {
+    let typed = script.header()?.params.typed().is_some();
+    let mut params = Map::new();
+    for p in given {
+        let (k, v) = runner::parse_param(p).map_err(usage)?;
+        let v = match (typed, p.split_once('=')) {
+            (true, Some((_, raw))) => Value::String(raw.to_string()),
+            _ => v,
+        };
+        params.insert(k, v);
+    }
+    Ok(params)
+}
+
 /// Reads `--params FILE` then `--param k=v` (which win).
-fn collect_params(args: &RunArgs) -> Result<Map<String, Value>, Failure> {
+fn collect_params(args: &RunArgs, script: &Script) -> Result<Map<String, Value>, Failure> {
     let mut params = Map::new();
     if let Some(path) = &args.params_file {
         let text =
@@ -122,9 +205,6 @@ fn collect_params(args: &RunArgs) -> Result<Map<String, Value>, Failure> {
             Err(e) => return Err(usage(format!("--params {}: {e}", path.display()))),
         }
     }
-    for p in &args.params {
-        let (k, v) = runner::parse_param(p).map_err(usage)?;
-        params.insert(k, v);
-    }
+    params.extend(given_params(&args.params, script)?);
     Ok(params)
 }

@@ -16,6 +16,22 @@ pub fn read_script_file(path: &Path) -> Result<String, String> {
     read_regular_file(path, MAX_SCRIPT_BYTES)
 }
 
+/// Reads a script from a stream (standard input, a pipe) up to the script size limit.
+pub fn read_script_stream(stream: impl Read, name: &str) -> Result<String, String> {
+    let max = MAX_SCRIPT_BYTES;
+    let mut bytes = Vec::new();
+    stream
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "cannot read {name}: more than the {max} bytes allowed"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("cannot read {name}: not UTF-8 text"))
+}
+
 /// Reads a regular file of at most `max` bytes as UTF-8 text.
 pub fn read_regular_file(path: &Path, max: u64) -> Result<String, String> {
     let shown = path.display();

@@ -168,6 +168,7 @@ impl Runtime {
             resume: None,
             events: self.events.clone(),
             notifications: self.notifications.clone(),
+            supplied: &[],
         }
     }
 

@@ -52,6 +52,31 @@ impl Script {
     }
 }
 
+impl Script {
+    /// The script's header (`//!` lines): its name, parameters and trigger.
+    pub fn header(&self) -> Result<crate::recipe::Header, Failure> {
+        crate::recipe::parse_header(&self.source).map_err(|e| Failure::Usage {
+            message: format!("{}:{}: {}", self.name, e.line, e.message),
+        })
+    }
+
+    /// Checks `params` against the parameters the script declares ([`crate::recipe::Declared::check`]):
+    /// the values the script will see, or every problem at once, before anything reaches BT.
+    /// `supplied` names keys the run's origin adds itself (a trigger's `order_id`, …).
+    pub fn check_params(
+        &self,
+        params: &Map<String, Value>,
+        supplied: &[&str],
+    ) -> Result<Map<String, Value>, Failure> {
+        self.header()?
+            .params
+            .check(&self.name, params, supplied)
+            .map_err(|e| Failure::Usage {
+                message: e.to_string(),
+            })
+    }
+}
+
 /// Everything one run needs from its surroundings.
 #[derive(Clone)]
 pub struct RunContext {
@@ -72,6 +97,9 @@ pub struct RunContext {
     pub events: Option<EventHub>,
     /// The listener feeding `events`, registered on the run's first mutating call or wait.
     pub notifications: Option<crate::callbacks::OnDemand>,
+    /// Parameters the run's origin adds beyond the recipe's declaration (a trigger's
+    /// `order_id`, …): they count as declared.
+    pub supplied: &'static [&'static str],
 }
 
 impl RunContext {
@@ -91,6 +119,7 @@ impl RunContext {
             resume: None,
             events: None,
             notifications: None,
+            supplied: &[],
         }
     }
 

@@ -257,6 +257,11 @@ impl Daemon {
         let mut ctx = self.base.clone();
         ctx.out = runlog.clone();
         ctx.resume = Some(info.run_id.clone());
+        if info.origin.starts_with("event:")
+            || super::alert_triggers::started_by_alert(&info.origin)
+        {
+            ctx.supplied = crate::recipe::TRIGGER_KEYS;
+        }
         let (cancel, follow) = own_cancel(&self.base.cancel);
         ctx.cancel = cancel;
         tracing::info!(

@@ -229,6 +229,7 @@ fn run_batch(
         source,
         dir: Some(dir),
     };
+    let all_params = checked_rows(ctx, &script, all_params)?;
     let cancel = rt.cancel.clone();
     // A nested batch runs its items one by one on its own thread: threads stay bounded by the
     // top-level batch's concurrency, so nested batches cannot use up the pool and wait for good.
@@ -271,6 +272,34 @@ fn item_params(ctx: &NativeCallContext, items: Array) -> RhaiResult<Vec<Map>> {
             })
         })
         .collect()
+}
+
+/// Every row's parameters checked against the recipe's declaration before any item runs: one
+/// bad row refuses the whole call, naming each bad row, and nothing is sent to BT.
+fn checked_rows(ctx: &NativeCallContext, script: &Script, rows: Vec<Map>) -> RhaiResult<Vec<Map>> {
+    let mut problems = Vec::new();
+    let mut checked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let given = match to_json(&Dynamic::from_map(row)) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        match script.check_params(&given, &[]) {
+            Ok(p) => checked.push(
+                to_dynamic(&serde_json::Value::Object(p))
+                    .try_cast::<Map>()
+                    .unwrap_or_default(),
+            ),
+            Err(f) => problems.push(format!("item {i}: {}", f.message())),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(checked);
+    }
+    Err(script_error(
+        ctx,
+        format!("batch::run: {}", problems.join("\n")),
+    ))
 }
 
 /// The result of an item whose thread died before it could report.

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! //! name: Port one number into a company and activate it on the port date
-//! //! params: number, company_service_id, port_date
+//! //! param number: phone? — the number to port in      (one line a parameter: see `params.rs`)
 //! //! trigger: manual | on-drop | at 2026-12-01T10:00 Europe/London | cron "0 10 * * 1-5" Europe/London
 //! //!          | on order.state=completed | on event=portLcpAccepted | on run.failed | on job.missed
 //! //! catch-up: 6h        (an `at`/`cron` trigger missed while the daemon was down still runs this late)
 //! ```
+
+pub mod params;
+
+pub use params::{Declared, ParamSpec, TRIGGER_KEYS};
 
 use crate::time::{self, LONDON};
 use chrono::{DateTime, Utc};
@@ -52,7 +56,9 @@ impl Trigger {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
     pub name: Option<String>,
-    pub params: Vec<String>,
+    /// The header's prose: what the recipe does, for `btw run RECIPE --help`.
+    pub about: Vec<String>,
+    pub params: Declared,
     pub trigger: Trigger,
     /// How late an `at`/`cron` trigger may still run after downtime (`catch-up: 6h`); `None`:
     /// the daemon's default.
@@ -60,6 +66,8 @@ pub struct Header {
     /// What the reader should know though the header is valid (an `at` time moved out of the
     /// spring-forward gap).
     pub warning: Option<String>,
+    /// Advice on the header's form (the names-only `params:` line is deprecated).
+    pub notes: Vec<String>,
 }
 
 /// A header line that cannot be read: its 1-based line and why.
@@ -73,11 +81,15 @@ pub struct HeaderError {
 pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
     let mut header = Header {
         name: None,
-        params: Vec::new(),
+        about: Vec::new(),
+        params: Declared::Nothing,
         trigger: Trigger::Manual,
         catch_up_secs: None,
         warning: None,
+        notes: Vec::new(),
     };
+    let mut typed: Vec<ParamSpec> = Vec::new();
+    let mut names: Option<Vec<String>> = None;
     for (i, line) in source.lines().enumerate() {
         let Some(rest) = line.trim_start().strip_prefix("//!") else {
             if line.trim().is_empty() {
@@ -86,18 +98,41 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
             break;
         };
         let rest = rest.trim();
-        let Some((key, value)) = rest.split_once(':') else {
+        let err = |message: String| HeaderError {
+            line: i + 1,
+            message,
+        };
+        if let Some(decl) = rest.strip_prefix("param ") {
+            let (name, text) = decl.split_once(':').ok_or_else(|| {
+                err(format!(
+                    "param {}: write `param NAME: TYPE — description`",
+                    decl.trim()
+                ))
+            })?;
+            let spec = ParamSpec::parse(name, text).map_err(err)?;
+            if typed.iter().any(|s| s.name == spec.name) {
+                return Err(err(format!("param {} is declared twice", spec.name)));
+            }
+            typed.push(spec);
+            continue;
+        }
+        let Some((key, value)) = rest.split_once(':').filter(|(k, _)| is_key(k)) else {
+            if !rest.is_empty() && typed.is_empty() && names.is_none() {
+                header.about.push(rest.to_string());
+            }
             continue;
         };
         let value = value.trim();
         match key.trim() {
             "name" => header.name = Some(value.to_string()),
             "params" => {
-                header.params = value
-                    .split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect()
+                names = Some(
+                    value
+                        .split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                )
             }
             "trigger" => {
                 let (trigger, warning) = read_trigger(value).map_err(|message| HeaderError {
@@ -116,7 +151,65 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
             _ => {}
         }
     }
+    header.params = match (typed.is_empty(), names) {
+        (false, Some(_)) => {
+            header
+                .notes
+                .push("the `params:` line is ignored: the `param NAME: TYPE` lines declare the parameters".into());
+            Declared::Typed(typed)
+        }
+        (false, None) => Declared::Typed(typed),
+        (true, Some(n)) => {
+            header.notes.push(
+                "`params: a, b` is deprecated and nothing checks it: declare each parameter as `//! param NAME: TYPE — description` (see docs/recipes.md)".into(),
+            );
+            Declared::Names(n)
+        }
+        (true, None) => Declared::Nothing,
+    };
     Ok(header)
+}
+
+/// A recipe's help, for `btw run RECIPE --help` and the REPL's `:help RECIPE`: what it does,
+/// its parameters and when it runs.
+pub fn help_text(recipe: &str, header: &Header) -> String {
+    let mut out = format!(
+        "{recipe}: {}\n",
+        header
+            .name
+            .as_deref()
+            .unwrap_or("(no name: add `//! name: …`)")
+    );
+    for line in &header.about {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str("\nParameters (--param NAME=VALUE):\n");
+    match &header.params {
+        Declared::Typed(specs) if specs.is_empty() => out.push_str("  none\n"),
+        Declared::Typed(specs) => {
+            for s in specs {
+                out.push_str(&format!("  {}\n", s.describe()));
+            }
+        }
+        Declared::Names(names) => out.push_str(&format!(
+            "  {} (names only: not checked; declare them as `//! param NAME: TYPE — description`)\n",
+            names.join(", ")
+        )),
+        Declared::Nothing => out.push_str("  not declared: nothing is checked\n"),
+    }
+    out.push_str(&format!("\nTrigger: {}", header.trigger.describe()));
+    if let Some(secs) = header.catch_up_secs {
+        out.push_str(&format!(" (catch-up {secs} s)"));
+    }
+    for note in &header.notes {
+        out.push_str(&format!("\nnote: {note}"));
+    }
+    out
+}
+
+/// Whether `key` (the text before a `:`) is one of the header's keys, not prose with a colon.
+fn is_key(key: &str) -> bool {
+    matches!(key.trim(), "name" | "params" | "trigger" | "catch-up")
 }
 
 /// A span: seconds, or a number with `s`, `m`, `h` or `d` (`90m`, `6h`, `1d`).
@@ -234,6 +327,24 @@ fn parse_at(text: &str) -> Result<time::Parsed, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn typed_declarations_prose_and_their_errors() {
+        let h = parse_header(
+            "//! name: Port\n//! Ports a number: carefully.\n//! param number: phone? — the number\n//! param port_date: date\n//! trigger: manual\n",
+        )
+        .unwrap();
+        assert_eq!(h.about, ["Ports a number: carefully."]);
+        assert_eq!(h.params.names(), ["number", "port_date"]);
+        assert!(h.notes.is_empty());
+        let e = parse_header("//! param n: phone\n//! param n: text\n").unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (2, "param n is declared twice"));
+        let e = parse_header("//! name: x\n//! param when: colour\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("unknown type"), "{}", e.message);
+        let help = help_text("r.rhai", &parse_header("//! param pw: secret = hunter2\n").unwrap());
+        assert!(help.contains("pw: secret, default ***") && !help.contains("hunter2"), "{help}");
+    }
+
     fn parse_trigger(text: &str) -> Result<Trigger, String> {
         read_trigger(text).map(|(t, _)| t)
     }
@@ -245,7 +356,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h.name.as_deref(), Some("Port one number"));
-        assert_eq!(h.params, ["number", "port_date"]);
+        assert_eq!(
+            h.params,
+            Declared::Names(vec!["number".into(), "port_date".into()])
+        );
+        assert!(h.notes[0].contains("deprecated"), "{:?}", h.notes);
         assert_eq!(
             h.trigger,
             Trigger::OnDrop,
