@@ -39,7 +39,7 @@ pub struct QualifyRequest {
 
 /// A typed request as the JSON body BT is sent. The request types hold strings, lists and
 /// structs only, which always write; a failure is still an error, not a panic.
-pub fn body(operation: Operation, request: &impl Serialize) -> Result<Value, ApiError> {
+pub fn request_json(operation: Operation, request: &impl Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(request).map_err(|e| ApiError::Refused {
         operation: operation.into(),
         detail: format!("the request could not be written as JSON: {e}"),
@@ -51,7 +51,7 @@ impl BtClient {
         let op = Operation::EthernetQuote;
         // A quote reserves nothing and costs nothing: a repeat only makes another quote.
         Ok(self
-            .send(Request::post(op, QUOTE, body(op, quote)?))
+            .send(Request::post(op, QUOTE, request_json(op, quote)?))
             .await?
             .body)
     }
@@ -70,7 +70,7 @@ impl BtClient {
     pub async fn ethernet_qualify(&self, request: &QualifyRequest) -> Result<Value, ApiError> {
         let op = Operation::EthernetQualify;
         Ok(self
-            .send(Request::post(op, QUALIFY, body(op, request)?).safe())
+            .send(Request::post(op, QUALIFY, request_json(op, request)?).safe())
             .await?
             .body)
     }
@@ -78,7 +78,7 @@ impl BtClient {
     pub async fn ethernet_slots(&self, search: &SlotSearch) -> Result<Value, ApiError> {
         let op = Operation::EthernetSlots;
         Ok(self
-            .send(Request::post(op, SLOTS, body(op, search)?).safe())
+            .send(Request::post(op, SLOTS, request_json(op, search)?).safe())
             .await?
             .body)
     }
@@ -86,7 +86,7 @@ impl BtClient {
     pub async fn ethernet_book(&self, booking: &BookRequest) -> Result<Value, ApiError> {
         let op = Operation::EthernetBook;
         Ok(self
-            .send(Request::post(op, APPOINTMENT, body(op, booking)?))
+            .send(Request::post(op, APPOINTMENT, request_json(op, booking)?))
             .await?
             .body)
     }
@@ -104,14 +104,18 @@ impl BtClient {
     /// `validFor` start); repeating it is harmless (the appointment is already there).
     pub async fn ethernet_reschedule(&self, id: &str, to: &Reschedule) -> Result<Value, ApiError> {
         let op = Operation::EthernetReschedule;
-        let req = Request::patch(op, format!("{APPOINTMENT}/{}", seg(id)), body(op, to)?);
+        let req = Request::patch(
+            op,
+            format!("{APPOINTMENT}/{}", seg(id)),
+            request_json(op, to)?,
+        );
         Ok(self.send(req).await?.body)
     }
 
     /// Places an Ethernet order (provide, modify or cease); never twice: an unknown outcome is
     /// settled by looking the order up by its `externalId` before sending again.
     pub async fn ethernet_order(&self, order: &ProductOrder) -> Result<Value, ApiError> {
-        let body = body(Operation::EthernetOrder, order)?;
+        let body = request_json(Operation::EthernetOrder, order)?;
         let ext = &order.external_id;
         let path = format!("{ORDERS}/productOrder");
         let first = self
@@ -173,7 +177,7 @@ impl BtClient {
     pub async fn ethernet_amend(&self, id: &str, patch: &OrderChange) -> Result<Value, ApiError> {
         let op = Operation::EthernetAmend;
         let path = format!("{ORDERS}/productOrder/{}", seg(id));
-        let req = Request::patch(op, path, body(op, patch)?);
+        let req = Request::patch(op, path, request_json(op, patch)?);
         Ok(self.send(req).await?.body)
     }
 

@@ -86,7 +86,8 @@ fn recorded(
     operation: Operation,
     request: &impl Serialize,
 ) -> RhaiResult<Value> {
-    crate::api::ethernet::body(operation, request).map_err(|e| script_error(ctx, e.to_string()))
+    crate::api::ethernet::request_json(operation, request)
+        .map_err(|e| script_error(ctx, e.to_string()))
 }
 
 /// A quote's price of one kind (`nonRecurring`, `recurring`): GBP ex VAT, or `()`.
