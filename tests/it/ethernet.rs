@@ -123,3 +123,35 @@ async fn a_script_quotes_a_modify_of_a_live_service() {
     let msg = seen["no_service"].to_string();
     assert!(msg.contains("service_id"), "{msg}");
 }
+
+#[tokio::test]
+async fn bad_requests_name_the_function_and_the_key() {
+    let sb = eth_sandbox().await;
+    let src = r#"
+        let seen = [];
+        try { ethernet::modify("ETH000001", #{bandwidth: true}); } catch (e) { seen.push(e); }
+        try { ethernet::quote(#{product: "EtherwayFibre", bandwidth: 100, term: true, a_end: "IP5 3RE"}); }
+        catch (e) { seen.push(e); }
+        try { ethernet::book(#{place: "IP5 3RE"}); } catch (e) { seen.push(e); }
+        try { ethernet::order(#{quote_id: "Q1", site_contact: #{name: "Ann Other", phnoe: "07700900123"}}); }
+        catch (e) { seen.push(e); }
+        try { ethernet::amend("EOR1", #{bandwidth: #{}}); } catch (e) { seen.push(e); }
+        try { ethernet::track(#{limit: -1}); } catch (e) { seen.push(e); }
+        seen
+    "#;
+    let (outcome, lines) = run_text(client(&sb.base_url()), src).await;
+    let seen = outcome
+        .result
+        .unwrap_or_else(|f| panic!("{}\n{lines:#?}", f.render()));
+    assert_eq!(
+        seen,
+        serde_json::json!([
+            "ethernet::modify: bandwidth: expected a number of Mbit/s, got true",
+            "ethernet::quote: term: expected 12, 36 or 60 (months), got true",
+            "ethernet::book: slot: required, but not given",
+            "ethernet::order: site_contact: unknown field `phnoe` (known here: name, phone)",
+            "ethernet::amend: bandwidth: expected a number of Mbit/s, got a map",
+            "ethernet::track: limit: expected a whole number, 0 or more, got -1 (a number)",
+        ])
+    );
+}

@@ -1,37 +1,67 @@
 //! `ethernet::` — quote, qualify, book an engineer, order, modify, amend, cease and track Ethernet.
+//!
+//! Script maps become the typed requests of [`crate::api::ethernet`]; answers are reshaped for
+//! scripts where they need it (prices, availability, slots).
 
+use crate::api::ethernet::OrderChange;
 use crate::api::Operation;
-use crate::engine::bindings::snake_of;
+use crate::engine::bindings::{block_on, ledgered, runtime, script_error, snake_of, RhaiResult};
+use crate::engine::Runtime;
 use rhai::plugin::*;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::OnceCell;
 
-mod quote_req;
-mod wire;
-use quote_req::QuoteArgs;
-use wire::{bandwidth, money, place, site_contact};
+/// [`ledgered`] for a request built per step (its `externalId` comes from the step): the ledger
+/// records its JSON, and `call` sends the typed request itself.
+fn ledgered_typed<R: Serialize>(
+    ctx: &NativeCallContext,
+    rt: &Runtime,
+    operation: Operation,
+    request: impl FnOnce(u64) -> R,
+    call: impl FnOnce(&R) -> RhaiResult<Value>,
+    recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
+) -> RhaiResult<Dynamic> {
+    let built = OnceCell::new();
+    ledgered(
+        ctx,
+        rt,
+        operation,
+        |step| {
+            let typed = built.get_or_init(|| request(step));
+            // Plain structs of strings always write; the client reports it if one ever did not.
+            serde_json::to_value(typed).unwrap_or(Value::Null)
+        },
+        |_| match built.get() {
+            Some(typed) => call(typed),
+            None => Err(script_error(
+                ctx,
+                format!("{operation}: the request was not built, so BT was not called"),
+            )),
+        },
+        recover,
+    )
+}
 
+/// Places an order (provide, modify or cease) under the script's `external_id` or the step's.
 fn place_order(
     ctx: &NativeCallContext,
     operation: Operation,
     external_id: Option<String>,
-    body: Value,
-) -> crate::engine::bindings::RhaiResult<rhai::Dynamic> {
-    let rt = crate::engine::bindings::runtime(ctx)?;
-    let v = crate::engine::bindings::ledgered(
+    change: OrderChange,
+) -> RhaiResult<Dynamic> {
+    let rt = runtime(ctx)?;
+    let v = ledgered_typed(
         ctx,
         &rt,
         operation,
-        |step| {
-            let mut b = body.clone();
-            b["externalId"] = json!(external_id.clone().unwrap_or_else(|| rt.external_id(step)));
-            b
-        },
-        |b| {
-            crate::engine::bindings::block_on(
+        |step| change.with_external_id(external_id.unwrap_or_else(|| rt.external_id(step))),
+        |order| {
+            block_on(
                 ctx,
                 &rt,
                 Operation::EthernetOrder,
-                rt.client.ethernet_order(b.clone()),
+                rt.client.ethernet_order(order),
             )
             .map_err(Into::into)
         },
@@ -40,7 +70,7 @@ fn place_order(
                 .get("externalId")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            crate::engine::bindings::block_on(
+            block_on(
                 ctx,
                 &rt,
                 Operation::EthernetFind,
@@ -52,9 +82,38 @@ fn place_order(
     Ok(snake_of(&v))
 }
 
+/// A typed request as the ledger records it: the JSON BT is sent.
+fn recorded(
+    ctx: &NativeCallContext,
+    operation: Operation,
+    request: &impl Serialize,
+) -> RhaiResult<Value> {
+    crate::api::ethernet::request_json(operation, request)
+        .map_err(|e| script_error(ctx, e.to_string()))
+}
+
+/// A quote's price of one kind (`nonRecurring`, `recurring`): GBP ex VAT, or `()`.
+fn money(quote: &Value, price_type: &str) -> Value {
+    quote
+        .get("quoteTotalPrice")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|p| p.get("priceType").and_then(Value::as_str) == Some(price_type))
+        })
+        .and_then(|p| p.pointer("/price/dutyFreeAmount/value"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 #[export_module]
 pub mod ethernet_module {
-    use super::{bandwidth, money, place, place_order, site_contact, QuoteArgs};
+    use super::{ledgered_typed, money, place_order, recorded};
+    use crate::api::ethernet::{
+        AmendSpec, BookRequest, BookSpec, CeaseSpec, ModifySpec, OrderChange, OrderSpec, Place,
+        QualifyRequest, QuoteItem, QuoteRequest, QuoteSpec, Reschedule, Slot, SlotSearch,
+        TrackFilter,
+    };
     use crate::api::Operation;
     use crate::engine::bindings::{
         arg, block_on, ledgered, read, runtime, script_error, snake, snake_of, RhaiResult,
@@ -79,27 +138,24 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn quote(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        let a: QuoteArgs = arg(&ctx, "ethernet::quote", request)?;
-        let item = a
-            .item()
+        let spec: QuoteSpec = arg(&ctx, "ethernet::quote", request)?;
+        let item = QuoteItem::try_from(&spec)
             .map_err(|e| script_error(&ctx, format!("ethernet::quote: {e}")))?;
         let rt = runtime(&ctx)?;
-        let v = ledgered(
+        let v = ledgered_typed(
             &ctx,
             &rt,
             Operation::EthernetQuote,
-            |step| {
-                json!({
-                    "externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
-                    "quoteItem": [item],
-                })
+            |step| QuoteRequest {
+                external_id: spec.external_id.unwrap_or_else(|| rt.external_id(step)),
+                quote_item: vec![item],
             },
-            |body| {
+            |quote| {
                 let mut q = block_on(
                     &ctx,
                     &rt,
                     Operation::EthernetQuote,
-                    rt.client.ethernet_quote(body.clone()),
+                    rt.client.ethernet_quote(quote),
                 )?;
                 let (install, rental) = (money(&q, "nonRecurring"), money(&q, "recurring"));
                 q["install"] = install;
@@ -142,13 +198,15 @@ pub mod ethernet_module {
     #[rhai_fn(return_raw)]
     pub fn qualify(ctx: NativeCallContext, where_: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let body = json!({"place": place(where_)});
+        let request = QualifyRequest {
+            place: Place::parse(where_),
+        };
         let mut v = read(
             &ctx,
             &rt,
             Operation::EthernetQualify,
-            body.clone(),
-            rt.client.ethernet_qualify(body),
+            recorded(&ctx, Operation::EthernetQualify, &request)?,
+            rt.client.ethernet_qualify(&request),
         )?;
         let mut available = Vec::new();
         let mut unavailable = serde_json::Map::new();
@@ -195,13 +253,15 @@ pub mod ethernet_module {
     #[rhai_fn(return_raw)]
     pub fn slots(ctx: NativeCallContext, where_: &str) -> RhaiResult<Dynamic> {
         let rt = runtime(&ctx)?;
-        let body = json!({"relatedPlace": place(where_)});
+        let search = SlotSearch {
+            related_place: Place::parse(where_),
+        };
         let v = read(
             &ctx,
             &rt,
             Operation::EthernetSlots,
-            body.clone(),
-            rt.client.ethernet_slots(body),
+            recorded(&ctx, Operation::EthernetSlots, &search)?,
+            rt.client.ethernet_slots(&search),
         )?;
         let slots: Vec<Value> = v
             .get("availableTimeSlot")
@@ -223,36 +283,22 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn book(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            place: String,
-            slot: String,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        let a: Args = arg(&ctx, "ethernet::book", request)?;
+        let spec: BookSpec = arg(&ctx, "ethernet::book", request)?;
         let rt = runtime(&ctx)?;
-        let v = ledgered(
+        let v = ledgered_typed(
             &ctx,
             &rt,
             Operation::EthernetBook,
             |step| {
-                let mut body = json!({"externalId": a.external_id.clone().unwrap_or_else(|| rt.external_id(step)),
-                                      "relatedPlace": place(&a.place)});
-                if a.slot.starts_with("SLOT-") {
-                    body["timeSlot"] = json!({"id": a.slot});
-                } else {
-                    body["validFor"] = json!({"startDateTime": a.slot});
-                }
-                body
+                let external_id = spec.external_id.clone();
+                BookRequest::new(&spec, external_id.unwrap_or_else(|| rt.external_id(step)))
             },
-            |body| {
+            |booking| {
                 block_on(
                     &ctx,
                     &rt,
                     Operation::EthernetBook,
-                    rt.client.ethernet_book(body.clone()),
+                    rt.client.ethernet_book(booking),
                 )
                 .map_err(Into::into)
             },
@@ -300,6 +346,9 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn reschedule(ctx: NativeCallContext, id: &str, slot: &str) -> RhaiResult<Dynamic> {
+        let to = Reschedule {
+            slot: Slot::parse(slot),
+        };
         let rt = runtime(&ctx)?;
         let v = ledgered(
             &ctx,
@@ -311,7 +360,7 @@ pub mod ethernet_module {
                     &ctx,
                     &rt,
                     Operation::EthernetReschedule,
-                    rt.client.ethernet_reschedule(id, slot),
+                    rt.client.ethernet_reschedule(id, &to),
                 )
                 .map_err(Into::into)
             },
@@ -331,30 +380,9 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn order(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            quote_id: String,
-            #[serde(default)]
-            item: Option<String>,
-            #[serde(default)]
-            appointment_id: Option<String>,
-            #[serde(default)]
-            site_contact: Option<Value>,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        let a: Args = arg(&ctx, "ethernet::order", request)?;
-        let mut item = json!({"id": "1", "action": "add",
-                              "quoteItem": {"quoteId": a.quote_id, "id": a.item.unwrap_or_else(|| "1".into())}});
-        if let Some(appt) = a.appointment_id {
-            item["appointment"] = json!({"id": appt});
-        }
-        let mut body = json!({"productOrderItem": [item]});
-        if let Some(c) = &a.site_contact {
-            body["relatedParty"] = site_contact(c);
-        }
-        place_order(&ctx, Operation::EthernetOrder, a.external_id, body)
+        let spec: OrderSpec = arg(&ctx, "ethernet::order", request)?;
+        let change = OrderChange::provide(&spec);
+        place_order(&ctx, Operation::EthernetOrder, spec.external_id, change)
     }
 
     /// Changes a live service, e.g. its bandwidth: `#{bandwidth}`. The service must be active
@@ -366,23 +394,9 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn modify(ctx: NativeCallContext, service_id: &str, changes: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            bandwidth: Value,
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        let a: Args = arg(&ctx, "ethernet::modify", changes)?;
-        let bw = bandwidth(&a.bandwidth).ok_or_else(|| {
-            script_error(
-                &ctx,
-                "ethernet::modify: bandwidth must be a number of Mbit/s",
-            )
-        })?;
-        let body = json!({"productOrderItem": [{"id": "1", "action": "modify",
-            "product": {"id": service_id, "productCharacteristic": [{"name": "bandwidth", "value": bw}]}}]});
-        place_order(&ctx, Operation::EthernetModify, a.external_id, body)
+        let spec: ModifySpec = arg(&ctx, "ethernet::modify", changes)?;
+        let change = OrderChange::modify(service_id, &spec);
+        place_order(&ctx, Operation::EthernetModify, spec.external_id, change)
     }
 
     /// Changes an order in flight: `#{bandwidth, site_contact: #{name, phone}}`. Refused once
@@ -393,40 +407,22 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn amend(ctx: NativeCallContext, order_id: &str, changes: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            #[serde(default)]
-            bandwidth: Option<Value>,
-            #[serde(default)]
-            site_contact: Option<Value>,
-        }
-        let a: Args = arg(&ctx, "ethernet::amend", changes)?;
-        let mut patch = json!({});
-        if let Some(bw) = &a.bandwidth {
-            let bw = bandwidth(bw).ok_or_else(|| {
-                script_error(
-                    &ctx,
-                    "ethernet::amend: bandwidth must be a number of Mbit/s",
-                )
-            })?;
-            patch["productOrderItem"] = json!([{"id": "1", "product": {"productCharacteristic": [{"name": "bandwidth", "value": bw}]}}]);
-        }
-        if let Some(c) = &a.site_contact {
-            patch["relatedParty"] = site_contact(c);
-        }
+        let spec: AmendSpec = arg(&ctx, "ethernet::amend", changes)?;
+        let patch = OrderChange::amend(&spec);
+        let request =
+            json!({"id": order_id, "patch": recorded(&ctx, Operation::EthernetAmend, &patch)?});
         let rt = runtime(&ctx)?;
         let v = ledgered(
             &ctx,
             &rt,
             Operation::EthernetAmend,
-            |_| json!({"id": order_id, "patch": patch}),
+            |_| request,
             |_| {
                 block_on(
                     &ctx,
                     &rt,
                     Operation::EthernetAmend,
-                    rt.client.ethernet_amend(order_id, patch.clone()),
+                    rt.client.ethernet_amend(order_id, &patch),
                 )
                 .map_err(Into::into)
             },
@@ -443,15 +439,9 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn cease(ctx: NativeCallContext, service_id: &str, options: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            #[serde(default)]
-            external_id: Option<String>,
-        }
-        let a: Args = arg(&ctx, "ethernet::cease", options)?;
-        let body = json!({"productOrderItem": [{"id": "1", "action": "delete", "product": {"id": service_id}}]});
-        place_order(&ctx, Operation::EthernetCease, a.external_id, body)
+        let spec: CeaseSpec = arg(&ctx, "ethernet::cease", options)?;
+        let change = OrderChange::cease(service_id);
+        place_order(&ctx, Operation::EthernetCease, spec.external_id, change)
     }
 
     /// Cancels an Ethernet order that has not completed.
@@ -498,41 +488,16 @@ pub mod ethernet_module {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn track(ctx: NativeCallContext, filter: Map) -> RhaiResult<Dynamic> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Args {
-            id: Option<String>,
-            state: Option<String>,
-            external_id: Option<String>,
-            milestone: Option<String>,
-            has_open_actions: Option<bool>,
-            offset: Option<u32>,
-            limit: Option<u32>,
-        }
-        let a: Args = arg(&ctx, "ethernet::track", filter)?;
-        let mut q: Vec<(&'static str, String)> = Vec::new();
-        for (k, v) in [
-            ("id", a.id),
-            ("state", a.state),
-            ("externalId", a.external_id),
-            ("milestone", a.milestone),
-        ] {
-            if let Some(v) = v {
-                q.push((k, v));
-            }
-        }
-        if let Some(b) = a.has_open_actions {
-            q.push(("hasOpenActions", b.to_string()));
-        }
-        q.push(("offset", a.offset.unwrap_or(0).to_string()));
-        q.push(("limit", a.limit.unwrap_or(20).to_string()));
+        let f: TrackFilter = arg(&ctx, "ethernet::track", filter)?;
+        let f = f.paged();
+        let q = f.query();
         let rt = runtime(&ctx)?;
         let request = json!(q
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>());
         let v = read(&ctx, &rt, Operation::EthernetTrack, request, async {
-            let page = rt.client.ethernet_track(&q).await?;
+            let page = rt.client.ethernet_track(&f).await?;
             Ok(json!({"total": page.total_count, "orders": page.body}))
         })?;
         Ok(snake(v))

@@ -1,10 +1,26 @@
 //! Ethernet: quotes (TMF648), qualification (TMF679), appointments (TMF646), orders (TMF622), services.
+//!
+//! Requests are typed (`quote`, `order`, `appointment`, built from what the script functions
+//! take); answers stay BT's JSON.
+
+mod appointment;
+mod order;
+mod quote;
+mod wire;
+
+pub use appointment::{BookRequest, BookSpec, Reschedule, Slot, SlotSearch};
+pub use order::{
+    AmendSpec, CeaseSpec, ModifySpec, OrderChange, OrderItem, OrderSpec, ProductOrder, TrackFilter,
+};
+pub use quote::{QuoteItem, QuoteProduct, QuoteRequest, QuoteSpec};
+pub use wire::{Action, Bandwidth, Characteristic, Place, SiteContact, SiteContactSpec, Term};
 
 use super::client::BtClient;
 use super::error::ApiError;
 use super::operation::Operation;
 use super::request::{Page, Request};
 use super::whc::seg;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 const QUOTE: &str = "/tmf-api/quoteManagement/v4/quote";
@@ -15,21 +31,27 @@ const APPOINTMENT: &str = "/common/appointmentManagement/v4/appointment";
 const ORDERS: &str = "/tmf-api/productOrderingManagement/v4";
 const INVENTORY: &str = "/tmf-api/productInventory/v4/product";
 
-/// Query parameters of a list call, in order.
-pub type Query = Vec<(&'static str, String)>;
+/// Which Ethernet products are available at a place (TMF679).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QualifyRequest {
+    pub place: Place,
+}
 
-fn with_query(mut req: Request, q: &Query) -> Request {
-    for (k, v) in q {
-        req = req.query(k, v.clone());
-    }
-    req
+/// A typed request as the JSON body BT is sent. The request types hold strings, lists and
+/// structs only, which always write; a failure is still an error, not a panic.
+pub fn request_json(operation: Operation, request: &impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(request).map_err(|e| ApiError::Refused {
+        operation: operation.into(),
+        detail: format!("the request could not be written as JSON: {e}"),
+    })
 }
 
 impl BtClient {
-    pub async fn ethernet_quote(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_quote(&self, quote: &QuoteRequest) -> Result<Value, ApiError> {
+        let op = Operation::EthernetQuote;
         // A quote reserves nothing and costs nothing: a repeat only makes another quote.
         Ok(self
-            .send(Request::post(Operation::EthernetQuote, QUOTE, body))
+            .send(Request::post(op, QUOTE, request_json(op, quote)?))
             .await?
             .body)
     }
@@ -45,23 +67,26 @@ impl BtClient {
     }
 
     /// Which Ethernet products are available at a place.
-    pub async fn ethernet_qualify(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_qualify(&self, request: &QualifyRequest) -> Result<Value, ApiError> {
+        let op = Operation::EthernetQualify;
         Ok(self
-            .send(Request::post(Operation::EthernetQualify, QUALIFY, body).safe())
+            .send(Request::post(op, QUALIFY, request_json(op, request)?).safe())
             .await?
             .body)
     }
 
-    pub async fn ethernet_slots(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_slots(&self, search: &SlotSearch) -> Result<Value, ApiError> {
+        let op = Operation::EthernetSlots;
         Ok(self
-            .send(Request::post(Operation::EthernetSlots, SLOTS, body).safe())
+            .send(Request::post(op, SLOTS, request_json(op, search)?).safe())
             .await?
             .body)
     }
 
-    pub async fn ethernet_book(&self, body: Value) -> Result<Value, ApiError> {
+    pub async fn ethernet_book(&self, booking: &BookRequest) -> Result<Value, ApiError> {
+        let op = Operation::EthernetBook;
         Ok(self
-            .send(Request::post(Operation::EthernetBook, APPOINTMENT, body))
+            .send(Request::post(op, APPOINTMENT, request_json(op, booking)?))
             .await?
             .body)
     }
@@ -77,27 +102,21 @@ impl BtClient {
 
     /// Moves an appointment to another slot (TMF646 PATCH with the slot's `timeSlot.id`, or a
     /// `validFor` start); repeating it is harmless (the appointment is already there).
-    pub async fn ethernet_reschedule(&self, id: &str, slot: &str) -> Result<Value, ApiError> {
-        let body = if slot.starts_with("SLOT-") {
-            json!({"timeSlot": {"id": slot}})
-        } else {
-            json!({"validFor": {"startDateTime": slot}})
-        };
+    pub async fn ethernet_reschedule(&self, id: &str, to: &Reschedule) -> Result<Value, ApiError> {
+        let op = Operation::EthernetReschedule;
         let req = Request::patch(
-            Operation::EthernetReschedule,
+            op,
             format!("{APPOINTMENT}/{}", seg(id)),
-            body,
+            request_json(op, to)?,
         );
         Ok(self.send(req).await?.body)
     }
 
     /// Places an Ethernet order (provide, modify or cease); never twice: an unknown outcome is
     /// settled by looking the order up by its `externalId` before sending again.
-    pub async fn ethernet_order(&self, body: Value) -> Result<Value, ApiError> {
-        let external_id = body
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+    pub async fn ethernet_order(&self, order: &ProductOrder) -> Result<Value, ApiError> {
+        let body = request_json(Operation::EthernetOrder, order)?;
+        let ext = &order.external_id;
         let path = format!("{ORDERS}/productOrder");
         let first = self
             .send(Request::post(
@@ -107,9 +126,8 @@ impl BtClient {
             ))
             .await
             .map(|p| p.body);
-        let Some(ext) = external_id else { return first };
         match first {
-            Err(e) if e.outcome_unknown() => match self.ethernet_find(&ext).await? {
+            Err(e) if e.outcome_unknown() => match self.ethernet_find(ext).await? {
                 Some(o) => Ok(o),
                 None => Ok(self
                     .send(Request::post(Operation::EthernetOrder, path, body))
@@ -117,7 +135,7 @@ impl BtClient {
                     .body),
             },
             Err(ApiError::Bt(e)) if e.reason == "DuplicateExternalId" => {
-                match self.ethernet_find(&ext).await? {
+                match self.ethernet_find(ext).await? {
                     Some(o) => Ok(o),
                     None => Err(ApiError::Bt(e)),
                 }
@@ -128,10 +146,11 @@ impl BtClient {
 
     pub async fn ethernet_find(&self, external_id: &str) -> Result<Option<Value>, ApiError> {
         let page = self
-            .ethernet_track(&vec![
-                ("externalId", external_id.to_string()),
-                ("limit", "1".into()),
-            ])
+            .ethernet_track(&TrackFilter {
+                external_id: Some(external_id.to_string()),
+                limit: Some(1),
+                ..Default::default()
+            })
             .await?;
         Ok(page.body.as_array().and_then(|a| a.first()).cloned())
     }
@@ -146,21 +165,19 @@ impl BtClient {
             .body)
     }
 
-    pub async fn ethernet_track(&self, q: &Query) -> Result<Page, ApiError> {
-        self.send(with_query(
-            Request::get(Operation::EthernetTrack, format!("{ORDERS}/productOrder")),
-            q,
-        ))
-        .await
+    pub async fn ethernet_track(&self, filter: &TrackFilter) -> Result<Page, ApiError> {
+        let mut req = Request::get(Operation::EthernetTrack, format!("{ORDERS}/productOrder"));
+        for (k, v) in filter.query() {
+            req = req.query(k, v);
+        }
+        self.send(req).await
     }
 
     /// Changes an open order in flight (site contact, bandwidth).
-    pub async fn ethernet_amend(&self, id: &str, patch: Value) -> Result<Value, ApiError> {
-        let req = Request::patch(
-            Operation::EthernetAmend,
-            format!("{ORDERS}/productOrder/{}", seg(id)),
-            patch,
-        );
+    pub async fn ethernet_amend(&self, id: &str, patch: &OrderChange) -> Result<Value, ApiError> {
+        let op = Operation::EthernetAmend;
+        let path = format!("{ORDERS}/productOrder/{}", seg(id));
+        let req = Request::patch(op, path, request_json(op, patch)?);
         Ok(self.send(req).await?.body)
     }
 
