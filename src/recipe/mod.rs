@@ -337,12 +337,21 @@ mod tests {
         assert_eq!(h.params.names(), ["number", "port_date"]);
         assert!(h.notes.is_empty());
         let e = parse_header("//! param n: phone\n//! param n: text\n").unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (2, "param n is declared twice"));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "param n is declared twice")
+        );
         let e = parse_header("//! name: x\n//! param when: colour\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("unknown type"), "{}", e.message);
-        let help = help_text("r.rhai", &parse_header("//! param pw: secret = hunter2\n").unwrap());
-        assert!(help.contains("pw: secret, default ***") && !help.contains("hunter2"), "{help}");
+        let help = help_text(
+            "r.rhai",
+            &parse_header("//! param pw: secret = hunter2\n").unwrap(),
+        );
+        assert!(
+            help.contains("pw: secret, default ***") && !help.contains("hunter2"),
+            "{help}"
+        );
     }
 
     fn parse_trigger(text: &str) -> Result<Trigger, String> {

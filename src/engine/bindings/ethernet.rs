@@ -5,7 +5,9 @@
 
 use crate::api::ethernet::OrderChange;
 use crate::api::Operation;
-use crate::engine::bindings::{block_on, ledgered, runtime, script_error, snake_of, RhaiResult};
+use crate::engine::bindings::{
+    block_on, ledgered, runtime, script_error, snake_of, RhaiResult, StepError,
+};
 use crate::engine::Runtime;
 use rhai::plugin::*;
 use serde::Serialize;
@@ -19,8 +21,8 @@ fn ledgered_typed<R: Serialize>(
     rt: &Runtime,
     operation: Operation,
     request: impl FnOnce(u64) -> R,
-    call: impl FnOnce(&R) -> RhaiResult<Value>,
-    recover: impl FnOnce(&Value) -> RhaiResult<Option<Value>>,
+    call: impl FnOnce(&R) -> Result<Value, StepError>,
+    recover: impl FnOnce(&Value) -> Result<Option<Value>, StepError>,
 ) -> RhaiResult<Dynamic> {
     let built = OnceCell::new();
     ledgered(
@@ -34,10 +36,10 @@ fn ledgered_typed<R: Serialize>(
         },
         |_| match built.get() {
             Some(typed) => call(typed),
-            None => Err(script_error(
+            None => Err(StepError::Script(script_error(
                 ctx,
                 format!("{operation}: the request was not built, so BT was not called"),
-            )),
+            ))),
         },
         recover,
     )
