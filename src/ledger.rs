@@ -50,6 +50,14 @@ pub enum LedgerError<E> {
         recorded: String,
         now: Operation,
     },
+    /// A resumed run would send a step that already happened with another request (a
+    /// corrected parameter reached it): `field` is the first that differs.
+    Changed {
+        run_id: String,
+        step: u64,
+        operation: Operation,
+        field: String,
+    },
 }
 
 impl<E: std::fmt::Display> std::fmt::Display for LedgerError<E> {
@@ -82,6 +90,15 @@ impl<E: std::fmt::Display> std::fmt::Display for LedgerError<E> {
             } => write!(
                 f,
                 "cannot resume run {run_id}: its step {step} was '{recorded}' and is now '{now}' (the script changed before this point)"
+            ),
+            LedgerError::Changed {
+                run_id,
+                step,
+                operation,
+                field,
+            } => write!(
+                f,
+                "cannot resume run {run_id}: step {step} ({operation}) already happened with another request; its {field} would now differ (a corrected parameter or a changed script reaches a step that is done: start a new run instead)"
             ),
         }
     }
@@ -129,10 +146,14 @@ impl Step<'_> {
         }
     }
 
-    /// The step's earlier record, refused when it was another call.
+    /// The step's earlier record, refused when it was another call, or the same call with
+    /// another request (compared without the fields a run generates itself) once it may have
+    /// reached BT. A step BT refused is sent again with the new request: that is what a
+    /// correction is for.
     fn recorded<E>(
         &self,
         store: &Store,
+        request: &Value,
     ) -> Result<Option<crate::store::LedgerEntry>, LedgerError<E>> {
         let entry = store
             .ledger_get(self.run_id, self.step)
@@ -144,6 +165,17 @@ impl Step<'_> {
                 recorded: e.operation,
                 now: self.operation,
             }),
+            Some(e) if e.state != StepState::Failed => {
+                match first_difference(&e.request, request, "request") {
+                    Some(field) => Err(LedgerError::Changed {
+                        run_id: self.run_id.to_string(),
+                        step: self.step,
+                        operation: self.operation,
+                        field,
+                    }),
+                    None => Ok(Some(e)),
+                }
+            }
             other => Ok(other),
         }
     }
@@ -161,7 +193,7 @@ impl Step<'_> {
         let Some(store) = self.store else {
             return call(&request).map_err(LedgerError::Call);
         };
-        if let Some(entry) = self.recorded(store)? {
+        if let Some(entry) = self.recorded(store, &request)? {
             match entry.state {
                 StepState::Done => {
                     notice(Notice::Reused);
@@ -214,7 +246,7 @@ impl Step<'_> {
         let Some(store) = self.store else {
             return call().map_err(LedgerError::Call);
         };
-        if let Some(entry) = self.recorded(store)? {
+        if let Some(entry) = self.recorded(store, request)? {
             if entry.state == StepState::Done {
                 return Ok(entry.result.unwrap_or(Value::Null));
             }
@@ -224,6 +256,35 @@ impl Step<'_> {
             .ledger_queue_done(self.run_id, self.step, self.operation, request, &value)
             .map_err(self.store_error(true))?;
         Ok(value)
+    }
+}
+
+/// Fields a run generates itself: the same run makes them the same on every attempt, and a
+/// tracking id is BT's, so they say nothing of what the script asked for.
+const GENERATED: &[&str] = &["externalId", "external_id", "trackingId", "tracking_id"];
+
+/// The path of the first field where `now` differs from `recorded` (values are not shown: a
+/// request may carry a secret).
+fn first_difference(recorded: &Value, now: &Value, path: &str) -> Option<String> {
+    match (recorded, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+            keys.filter(|k| !GENERATED.contains(&k.as_str()))
+                .find_map(|k| {
+                    let (x, y) = (
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    );
+                    first_difference(x, y, &format!("{path}.{k}"))
+                })
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(x, y, &format!("{path}[{i}]"))),
+        (a, b) if a == b => None,
+        _ => Some(path.to_string()),
     }
 }
 
@@ -417,6 +478,53 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(err, LedgerError::Diverged { .. }));
+    }
+
+    #[test]
+    fn a_corrected_request_reaches_a_refused_step_but_never_a_done_one() {
+        let store = Store::in_memory();
+        let s = step(&store, 1, Operation::NumbersRingfence);
+        s.mutate(
+            json!({"areaCode": "9999"}),
+            |_| Err(refused()),
+            no_recovery,
+            |_| {},
+        )
+        .unwrap_err();
+        // Refused before: the corrected request is sent.
+        let v = s
+            .mutate(
+                json!({"areaCode": "0121"}),
+                |_| Ok::<_, ApiError>(json!({"start": "0121"})),
+                no_recovery,
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(v, json!({"start": "0121"}));
+        // Done now: another request for it is refused, naming the field but not its value.
+        let err = s
+            .mutate(
+                json!({"areaCode": "0161", "externalId": "other"}),
+                |_| -> Result<Value, ApiError> { panic!("sent after it was done") },
+                no_recovery,
+                |_| {},
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, LedgerError::Changed { step: 1, .. }));
+        assert!(
+            text.contains("its request.areaCode would now differ"),
+            "{text}"
+        );
+        assert!(!text.contains("0161"), "{text}");
+        // The run's own generated fields do not count as a change.
+        s.mutate(
+            json!({"areaCode": "0121", "externalId": "btw-r-1"}),
+            |_| -> Result<Value, ApiError> { panic!("sent twice") },
+            no_recovery,
+            |_| {},
+        )
+        .unwrap();
     }
 
     #[test]
