@@ -108,8 +108,13 @@ fn help(args: &RunArgs) -> Outcome {
 /// that is not a file is kept in the store (once per content) and recorded as
 /// `stdin:<version>`, so `--resume` finds its text again.
 fn load_script(store: &Store, path: &Path) -> Result<Script, Failure> {
+    // A pipe (`<(…)`, /dev/stdin) is read to its end; devices and other files that are not
+    // regular are refused as before.
     let piped = path.as_os_str() == "-"
-        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        || std::fs::metadata(path).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        });
     if !piped {
         return Script::from_file(path);
     }

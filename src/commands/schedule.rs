@@ -213,13 +213,22 @@ fn add_job(
     json: bool,
     now: DateTime<Utc>,
 ) -> Outcome {
+    let tz = clock::parse_tz(&add.tz).map_err(usage)?;
+    let recipe = resolve_recipe(&add.recipe.to_string_lossy(), None).map_err(usage)?;
+    // Typed by the recipe's declaration when it has one (text, not guessed JSON).
+    let typed = std::fs::read_to_string(&recipe)
+        .ok()
+        .and_then(|s| crate::recipe::parse_header(&s).ok())
+        .is_some_and(|h| h.params.typed().is_some());
     let mut params = Map::new();
     for p in &add.params {
         let (k, v) = runner::parse_param(p).map_err(usage)?;
+        let v = match (typed, p.split_once('=')) {
+            (true, Some((_, raw))) => Value::String(raw.to_string()),
+            _ => v,
+        };
         params.insert(k, v);
     }
-    let tz = clock::parse_tz(&add.tz).map_err(usage)?;
-    let recipe = resolve_recipe(&add.recipe.to_string_lossy(), None).map_err(usage)?;
     let opts = JobOptions {
         id: None,
         tz: Some(tz.name().to_string()),

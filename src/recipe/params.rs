@@ -31,8 +31,12 @@ pub enum ParamType {
     Phone,
     /// A UK postcode; the recipe sees it upper-case with one space (`NE1 4ST`).
     Postcode,
-    /// One of the listed words.
+    /// A UK area code: 0 and 2 to 4 more digits (`0121`, `020`).
+    AreaCode,
+    /// One of the listed words (numbers when they all are).
     OneOf(Vec<String>),
+    /// Any of these types, tried in order (`integer|list`).
+    Either(Vec<ParamType>),
     List,
     Map,
     /// Text that is never shown or written in clear.
@@ -50,7 +54,12 @@ impl fmt::Display for ParamType {
             ParamType::DateTime => f.write_str("datetime"),
             ParamType::Phone => f.write_str("phone"),
             ParamType::Postcode => f.write_str("postcode"),
+            ParamType::AreaCode => f.write_str("area_code"),
             ParamType::OneOf(words) => write!(f, "[{}]", words.join("|")),
+            ParamType::Either(types) => {
+                let names: Vec<String> = types.iter().map(ToString::to_string).collect();
+                f.write_str(&names.join("|"))
+            }
             ParamType::List => f.write_str("list"),
             ParamType::Map => f.write_str("map"),
             ParamType::Secret => f.write_str("secret"),
@@ -72,6 +81,13 @@ impl ParamType {
             }
             return Ok(ParamType::OneOf(words));
         }
+        if t.contains('|') {
+            return t
+                .split('|')
+                .map(ParamType::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map(ParamType::Either);
+        }
         Ok(match t {
             "text" | "string" => ParamType::Text,
             "integer" | "int" => ParamType::Integer,
@@ -81,12 +97,13 @@ impl ParamType {
             "datetime" | "date-time" => ParamType::DateTime,
             "phone" => ParamType::Phone,
             "postcode" => ParamType::Postcode,
+            "area_code" | "areacode" => ParamType::AreaCode,
             "list" => ParamType::List,
             "map" => ParamType::Map,
             "secret" => ParamType::Secret,
             other => {
                 return Err(format!(
-                    "unknown type {other:?}: use text, integer, number, bool, date, datetime, phone, postcode, list, map, secret or [a|b|c]"
+                    "unknown type {other:?}: use text, integer, number, bool, date, datetime, phone, postcode, area_code, list, map, secret, [a|b|c] or a choice such as integer|list"
                 ))
             }
         })
@@ -105,7 +122,12 @@ impl ParamType {
             }
             ParamType::Phone => "a UK phone number (e.g. 01632 960005 or +44 1632 960005)".into(),
             ParamType::Postcode => "a UK postcode (e.g. NE1 4ST)".into(),
+            ParamType::AreaCode => "a UK area code (0 and 2 to 4 digits, e.g. 0121)".into(),
             ParamType::OneOf(words) => format!("one of {}", words.join(", ")),
+            ParamType::Either(types) => {
+                let all: Vec<String> = types.iter().map(ParamType::expected).collect();
+                all.join(" or ")
+            }
             ParamType::List => "a list (a JSON array, e.g. [\"a\", \"b\"])".into(),
             ParamType::Map => "a map (a JSON object, e.g. {\"k\": \"v\"})".into(),
             ParamType::Secret => "text (secret)".into(),
@@ -160,9 +182,34 @@ impl ParamType {
             (ParamType::Postcode, Value::String(s)) => {
                 read_postcode(s).map(Value::String).ok_or_else(wrong)
             }
+            (ParamType::Either(types), _) => types
+                .iter()
+                .find_map(|t| t.read(value).ok())
+                .ok_or_else(wrong),
+            (ParamType::AreaCode, Value::String(s)) => {
+                let t = s.trim();
+                let ok = t.starts_with('0')
+                    && (3..=5).contains(&t.len())
+                    && t.chars().all(|c| c.is_ascii_digit());
+                if ok {
+                    Ok(Value::String(t.to_string()))
+                } else {
+                    Err(wrong())
+                }
+            }
+            (ParamType::OneOf(words), Value::Number(n))
+                if words.iter().any(|w| *w == n.to_string()) =>
+            {
+                Ok(value.clone())
+            }
             (ParamType::OneOf(words), Value::String(s)) => {
                 if words.iter().any(|w| w == s.trim()) {
-                    return Ok(Value::String(s.trim().to_string()));
+                    // Numbers stay numbers when every choice is one (`[100|1000|10000]`).
+                    let t = s.trim();
+                    return Ok(match t.parse::<i64>() {
+                        Ok(n) if words.iter().all(|w| w.parse::<i64>().is_ok()) => Value::from(n),
+                        _ => Value::String(t.to_string()),
+                    });
                 }
                 let hint = suggest(s.trim(), words.iter().map(String::as_str))
                     .map(|w| format!(" (did you mean {w:?}?)"))
@@ -604,6 +651,27 @@ mod tests {
             g
         );
         assert_eq!(Declared::Nothing.check("r", &g, &[]).unwrap(), g);
+    }
+
+    #[test]
+    fn choices_of_types_and_of_numbers() {
+        let users = ParamSpec::parse("users", "integer|list = 1").unwrap();
+        assert_eq!(users.kind.read(&json!("3")).unwrap(), json!(3));
+        assert_eq!(
+            users
+                .kind
+                .read(&json!("[{\"first_name\": \"Ada\"}]"))
+                .unwrap(),
+            json!([{"first_name": "Ada"}])
+        );
+        assert!(users.kind.read(&json!("many")).is_err());
+        let bw = ParamSpec::parse("bandwidth", "[100|1000|10000] = 1000").unwrap();
+        assert_eq!(bw.default, Some(json!(1000)));
+        assert_eq!(bw.kind.read(&json!(100)).unwrap(), json!(100));
+        assert!(bw.kind.read(&json!("999")).is_err());
+        let ac = ParamType::AreaCode;
+        assert_eq!(ac.read(&json!("0121")).unwrap(), json!("0121"));
+        assert!(ac.read(&json!("9999")).is_err());
     }
 
     #[test]

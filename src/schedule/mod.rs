@@ -126,12 +126,38 @@ pub struct JobOptions {
 
 /// Stores the version of `recipe` a new job runs (see [`JobOptions::source`]); its hash.
 fn pin(store: &Store, recipe: &Path, opts: &JobOptions) -> Result<String, ScheduleError> {
-    let source = match &opts.source {
-        Some(s) => s.clone(),
-        None => std::fs::read_to_string(recipe)
-            .map_err(|e| ScheduleError::Invalid(format!("recipe {}: {e}", recipe.display())))?,
-    };
+    let source = recipe_source(recipe, opts)?;
     Ok(store.recipe_version_put(&recipe.display().to_string(), &source)?)
+}
+
+/// The text of the recipe a job runs: the one the daemon loaded, or the file.
+fn recipe_source(recipe: &Path, opts: &JobOptions) -> Result<String, ScheduleError> {
+    match &opts.source {
+        Some(s) => Ok(s.clone()),
+        None => std::fs::read_to_string(recipe)
+            .map_err(|e| ScheduleError::Invalid(format!("recipe {}: {e}", recipe.display()))),
+    }
+}
+
+/// A job's parameters checked against the recipe's declaration when it is added, so a typo
+/// is refused now rather than when the job fires (the run checks them again then).
+fn checked_params(recipe: &Path, params: Value, opts: &JobOptions) -> Result<Value, ScheduleError> {
+    let params = params_object(params)?;
+    let source = recipe_source(recipe, opts)?;
+    let header = crate::recipe::parse_header(&source).map_err(|e| {
+        ScheduleError::Invalid(format!(
+            "recipe {}:{}: {}",
+            recipe.display(),
+            e.line,
+            e.message
+        ))
+    })?;
+    let given = params.as_object().cloned().unwrap_or_default();
+    header
+        .params
+        .check(&recipe.display().to_string(), &given, &[])
+        .map(|_| params)
+        .map_err(|e| ScheduleError::Invalid(e.to_string()))
 }
 
 /// Moves a job to the recipe's current version: the file as it is now, or (when a daemon
@@ -294,7 +320,7 @@ fn insert(
         cron: timing.cron,
         tz: timing.tz,
         recipe: recipe.display().to_string(),
-        params: params_object(params)?,
+        params: checked_params(recipe, params, opts)?,
         next_run_at: timing.next_run_at,
         catch_up_secs: opts.catch_up_secs,
         recipe_hash: Some(pin(store, recipe, opts)?),
