@@ -21,6 +21,7 @@ mod explore;
 mod hostile;
 mod journey;
 mod lazy_listener;
+mod params;
 mod pg_store;
 mod porting;
 mod raw;

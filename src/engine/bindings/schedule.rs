@@ -9,7 +9,7 @@ use crate::engine::bindings::{arg, ledgered, runtime, script_error, RhaiResult};
 use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::Runtime;
 use crate::schedule::{self, clock, JobOptions};
-use crate::store::{new_job_id, Job, Store};
+use crate::store::{Job, Store};
 use chrono::{DateTime, Utc};
 use rhai::plugin::*;
 use rhai::{Dynamic, Map};
@@ -91,7 +91,7 @@ fn add(
         Operation::ScheduleAdd,
         // The job's id is chosen before it is added and recorded with the step, so a resume
         // can tell whether the job made it into the store.
-        |_step| json!({"id": new_job_id(), "kind": kind, "when": spec, "recipe": recipe, "params": params}),
+        |step| json!({"id": format!("job-{}", rt.step_token(step)), "kind": kind, "when": spec, "recipe": recipe, "params": params}),
         |req| {
             let id = req["id"].as_str().unwrap_or_default().to_string();
             let err = |e: String| script_error(ctx, format!("{func}: {e}"));
