@@ -1,8 +1,8 @@
 //! Order notifications: stored once per event id, the furthest state kept per order, and an
 //! in-process feed that wakes scripts waiting for an event.
 
-use super::{now_rfc3339, Sqlite, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use super::exec::args;
+use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -69,38 +69,39 @@ pub fn state_rank(state: &str) -> i64 {
     }
 }
 
-impl Sqlite {
+impl Store {
     /// Stores a notification unless its event id is known; returns whether it was new.
     /// Also advances the order's furthest state when the event carries a later one.
     pub fn record_notification(&self, n: &Notification) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.error(e))?;
-        let inserted = tx
-            .execute(
-                "INSERT OR IGNORE INTO notifications (event_id, order_id, event_type, event_time, state, received_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![n.event_id, n.order_id, n.event_type, n.event_time, n.state, now_rfc3339(), n.body.to_string()],
-            )
-            .map_err(|e| self.error(e))?
-            == 1;
-        if inserted {
-            if let Some(state) = &n.state {
-                let rank = state_rank(state);
-                if rank > 0 {
-                    tx.execute(
-                        "INSERT INTO order_states (order_id, state, rank, event_time, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, rank = excluded.rank,
-                           event_time = excluded.event_time, updated_at = excluded.updated_at
-                         WHERE excluded.rank > order_states.rank",
-                        params![n.order_id, state, rank, n.event_time, now_rfc3339()],
-                    )
-                    .map_err(|e| self.error(e))?;
-                }
+        self.in_transaction(|x| {
+            let inserted = x.execute(
+                "INSERT INTO notifications (event_id, order_id, event_type, event_time, state,
+                   received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+                args![
+                    &n.event_id,
+                    &n.order_id,
+                    &n.event_type,
+                    &n.event_time,
+                    &n.state,
+                    now_rfc3339(),
+                    n.body.to_string()
+                ],
+            )? == 1;
+            let rank = n.state.as_deref().map(state_rank).unwrap_or(0);
+            if inserted && rank > 0 {
+                x.execute(
+                    "INSERT INTO order_states (order_id, state, rank, event_time, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (order_id) DO UPDATE SET state = excluded.state,
+                       rank = excluded.rank, event_time = excluded.event_time,
+                       updated_at = excluded.updated_at
+                     WHERE excluded.rank > order_states.rank",
+                    args![&n.order_id, &n.state, rank, &n.event_time, now_rfc3339()],
+                )?;
             }
-        }
-        tx.commit().map_err(|e| self.error(e))?;
-        Ok(inserted)
+            Ok(inserted)
+        })
     }
 
     /// The first stored event of `event_type` for an order.
@@ -109,39 +110,34 @@ impl Sqlite {
         order_id: &str,
         event_type: &str,
     ) -> Result<Option<Value>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT body FROM notifications WHERE order_id = ?1 AND event_type = ?2 ORDER BY received_at LIMIT 1",
-                params![order_id, event_type],
-                |r| r.get::<_, String>(0),
+        let body = self.with(|x| {
+            x.text_opt(
+                "SELECT body FROM notifications WHERE order_id = $1 AND event_type = $2
+                 ORDER BY received_at, {seq} LIMIT 1",
+                args![order_id, event_type],
             )
-            .optional()
-            .map(|b| b.and_then(|t| serde_json::from_str(&t).ok()))
-            .map_err(|e| self.error(e))
+        })?;
+        Ok(body.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// The furthest state the notifications have told of an order.
     pub fn order_state(&self, order_id: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT state FROM order_states WHERE order_id = ?1",
-                [order_id],
-                |r| r.get(0),
+        self.with(|x| {
+            x.text_opt(
+                "SELECT state FROM order_states WHERE order_id = $1",
+                args![order_id],
             )
-            .optional()
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// How many notifications are stored for an order (all types).
     pub fn notification_count(&self, order_id: &str) -> Result<u64, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM notifications WHERE order_id = ?1",
-                [order_id],
-                |r| r.get::<_, i64>(0),
+        self.with(|x| {
+            x.count(
+                "SELECT COUNT(*) FROM notifications WHERE order_id = $1",
+                args![order_id],
             )
-            .map(|n| n as u64)
-            .map_err(|e| self.error(e))
+        })
     }
 }
 

@@ -135,6 +135,9 @@ fn migrate_locked(conn: &Connection) -> rusqlite::Result<()> {
             [version],
         )?;
     }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS btw_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
     super::recipes::migrate(conn)?;
     super::daemon::migrate(conn)?;
     super::dispatch::migrate(conn)?;

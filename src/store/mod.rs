@@ -17,6 +17,7 @@ mod console;
 mod daemon;
 mod dispatch;
 mod events;
+mod exec;
 mod job_actions;
 mod job_claims;
 mod jobs;

@@ -5,12 +5,14 @@
 //! SQLite pays per transaction far more than per statement; under concurrency this turns dozens
 //! of commits into one, without weakening "recorded before the call is sent".
 
+use super::exec::Write;
+use super::sqlite::SqliteExec;
 use rusqlite::Connection;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// A write to apply; it returns how many rows it changed.
-pub(super) type WriteOp = Box<dyn FnOnce(&Connection) -> rusqlite::Result<usize> + Send>;
+pub(super) type WriteOp = Box<dyn FnOnce(&Connection) -> Result<usize, String> + Send>;
 
 /// Where a write's outcome goes: to a caller waiting for its commit, or to the log.
 enum Reply {
@@ -70,6 +72,15 @@ impl Writer {
             let _ = wait.recv();
         }
     }
+}
+
+/// A shared statement as a write the writer thread applies.
+fn shared(w: Write) -> WriteOp {
+    Box::new(move |conn| {
+        w.apply(&mut SqliteExec(conn))
+            .map(|n| n as usize)
+            .map_err(|e| e.0)
+    })
 }
 
 fn run(conn: Arc<Mutex<Connection>>, rx: Receiver<Msg>) {
@@ -139,7 +150,7 @@ fn apply(
             Ok(sp) => match op(&sp) {
                 Ok(n) => sp.commit().map(|_| n).map_err(|e| e.to_string()),
                 // Dropping the savepoint rolls this write back; the others stand.
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             },
             Err(e) => Err(e.to_string()),
         };
@@ -156,6 +167,25 @@ fn apply(
 }
 
 impl super::Sqlite {
+    /// Applies `w` through the writer and returns once it is committed.
+    pub(super) fn write_committed(&self, w: Write) -> Result<u64, super::StoreError> {
+        self.writer
+            .write(shared(w))
+            .map(|n| n as u64)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Queues `w` without waiting for its commit (see [`Writer::queue`]).
+    pub(super) fn write_queued(
+        &self,
+        w: Write,
+        what: &'static str,
+    ) -> Result<(), super::StoreError> {
+        self.writer
+            .queue(shared(w), what)
+            .map_err(|e| self.error(e))
+    }
+
     /// Waits until every write queued so far is committed.
     pub fn flush(&self) -> Result<(), super::StoreError> {
         self.writer
@@ -206,6 +236,7 @@ mod tests {
                 std::thread::spawn(move || {
                     w.write(Box::new(move |c: &Connection| {
                         c.execute("INSERT INTO t (k) VALUES (?1)", [i % 63])
+                            .map_err(|e| e.to_string())
                     }))
                 })
             })
@@ -232,6 +263,7 @@ mod tests {
             w.queue(
                 Box::new(move |c: &Connection| {
                     c.execute("INSERT INTO t (k, v) VALUES (?1, 'read')", [i])
+                        .map_err(|e| e.to_string())
                 }),
                 "a test read",
             )
@@ -239,12 +271,16 @@ mod tests {
         }
         // A queued write that fails is logged, and does not hold back the ones after it.
         w.queue(
-            Box::new(|c: &Connection| c.execute("INSERT INTO t (k, v) VALUES (0, 'dup')", [])),
+            Box::new(|c: &Connection| {
+                c.execute("INSERT INTO t (k, v) VALUES (0, 'dup')", [])
+                    .map_err(|e| e.to_string())
+            }),
             "a duplicate",
         )
         .unwrap();
         w.write(Box::new(|c: &Connection| {
             c.execute("INSERT INTO t (k, v) VALUES (100, 'write')", [])
+                .map_err(|e| e.to_string())
         }))
         .unwrap();
         let n: i64 = conn

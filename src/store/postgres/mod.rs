@@ -12,12 +12,10 @@
 
 mod claims;
 mod errors;
-mod events;
+mod exec;
 mod jobs;
-mod ledger;
 mod listen;
 mod migrations;
-mod misc;
 /// Test support, shared by the library's and the integration tests.
 #[doc(hidden)]
 pub mod testing;
@@ -165,7 +163,7 @@ impl Pg {
             .map_err(|e| errors::explain_pool(e, &self.inner.config))
     }
 
-    fn error(&self, e: PgErr) -> StoreError {
+    pub(crate) fn error(&self, e: PgErr) -> StoreError {
         let mut detail = e.0;
         if let Some(secret) = &self.inner.secret {
             detail = detail.replace(secret.as_str(), "***");
