@@ -1,66 +1,21 @@
-//! The store's operations, each handed to the backend the store was opened on. One list, so a
-//! method missing from either backend (or with another signature) does not compile.
+//! Where the store meets its engines: the shared statements (in the concern files, written
+//! once) reach a connection through [`Store::with`]; the few operations where SQLite and
+//! PostgreSQL really differ (group-committed writes, the write probe, closing) are handed to
+//! the backend here.
 
 use super::exec::{DbErr, Exec, Write};
-use super::{
-    Again, Backend, ClaimBatch, ClaimRequest, Completion, DueDecision, Job, JobState, NewJob,
-    Store, StoreError,
-};
-use chrono::{DateTime, Utc};
+use super::{Backend, Store, StoreError};
 use std::time::Duration;
 
-macro_rules! delegate {
-    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty; )*) => {
-        impl Store {
-            $(
-                $(#[$doc])*
-                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    match &self.backend {
-                        Backend::Sqlite(s) => s.$name($($arg),*),
-                        Backend::Postgres(p) => p.$name($($arg),*),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-delegate! {
-    // Scheduled jobs (jobs.rs, job_claims.rs, job_actions.rs).
-    /// Adds a job, `scheduled` to fire at `next_run_at`; adding the same job again is harmless.
-    fn job_add(&self, new: &NewJob, now: DateTime<Utc>) -> Result<Job, StoreError>;
-    fn job_get(&self, id: &str) -> Result<Option<Job>, StoreError>;
-    /// Jobs in any of `states` (every job when empty), soonest first, then newest.
-    fn job_list(&self, states: &[JobState]) -> Result<Vec<Job>, StoreError>;
-    /// Cancels a job so it never fires again (a run in progress finishes).
-    fn job_cancel(&self, id: &str, now: DateTime<Utc>) -> Result<Job, StoreError>;
-    /// Extends a running job's lease; `false` when it is no longer this owner's.
-    fn job_renew(&self, id: &str, owner: &str, run_id: &str, wall_now: DateTime<Utc>, lease: Duration) -> Result<bool, StoreError>;
-    /// Gives a running job's lease up at once, so the next claimer resumes it.
-    fn job_release(&self, id: &str, owner: &str, run_id: &str, wall_now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Records how a firing ended; `None` when it is no longer this owner's.
-    fn job_complete(&self, id: &str, owner: &str, run_id: &str, done: &Completion) -> Result<Option<Job>, StoreError>;
-    /// Takes what is due: crashed firings (resumed with their run id) and due jobs.
-    fn job_claim_due(&self, req: &ClaimRequest, decide: &mut dyn FnMut(&Job) -> DueDecision) -> Result<ClaimBatch, StoreError>;
-    /// Cancels a live job, recording why; ended jobs are left as they are (`None`).
-    fn job_cancel_because(&self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<Option<Job>, StoreError>;
-    /// The live jobs made by the header of the recipe at `path`.
-    fn jobs_owned_by(&self, path: &str) -> Result<Vec<Job>, StoreError>;
-    /// Every live job made by a recipe header.
-    fn jobs_owned(&self) -> Result<Vec<Job>, StoreError>;
-    /// Moves a job to the stored recipe version `hash`.
-    fn job_repin(&self, id: &str, hash: &str, now: DateTime<Utc>) -> Result<Job, StoreError>;
-    /// Sets a job's own catch-up window (`None`: the daemon's).
-    fn job_set_catch_up(&self, id: &str, secs: Option<u64>, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Brings a job back, due at `now`.
-    fn job_again(&self, id: &str, how: Again, now: DateTime<Utc>) -> Result<Job, StoreError>;
-
-    // The console (sqlite.rs, postgres/upkeep.rs).
-    /// Whether the store takes a write now, waiting at most `wait`. Nothing is written.
-    fn probe_writable(&self, wait: Duration) -> Result<(), StoreError>;
-}
-
 impl Store {
+    /// Whether the store takes a write now, waiting at most `wait`. Nothing is written.
+    pub fn probe_writable(&self, wait: Duration) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.probe_writable(wait),
+            Backend::Postgres(p) => p.probe_writable(wait),
+        }
+    }
+
     /// Runs `f` on a connection of the store's database: the shared statements' way in.
     pub(crate) fn with<T>(
         &self,

@@ -38,9 +38,9 @@ pub use console::{EventSummary, RunFilter, RunSummary};
 pub use daemon::UnfinishedRun;
 pub use dispatch::TriggerRun;
 pub use events::{state_rank, EventHub, Notification};
-pub use job_actions::Again;
-pub use jobs::{
-    new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
+// The job model the store's interface speaks, from its one home (`crate::jobs`).
+pub use crate::jobs::{
+    new_job_id, Again, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
 pub use leases::{new_lease_owner, owner_is_gone, HeldLease, LeaseHolder, LEASE_TTL};

@@ -17,8 +17,6 @@ impl From<tokio_postgres::Error> for PgErr {
     }
 }
 
-pub(crate) use crate::store::exec::decode;
-
 fn server(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),

@@ -10,10 +10,8 @@
 //! Columns keep SQLite's types (TEXT timestamps in the fixed RFC 3339 millisecond form, BIGINT
 //! integers) so rows decode the same way and text order stays time order.
 
-mod claims;
 mod errors;
 mod exec;
-mod jobs;
 mod listen;
 mod migrations;
 /// Test support, shared by the library's and the integration tests.

@@ -3,7 +3,8 @@
 //! wakeups, and errors that name what to check without the password.
 
 use super::testing::TestDb;
-use crate::store::{ClaimRequest, DueDecision, Job, JobKind, NewJob, Notification, Store};
+use crate::jobs::{ClaimRequest, DueDecision, Job, JobKind, NewJob};
+use crate::store::{Notification, Store};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use std::collections::HashSet;
