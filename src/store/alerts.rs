@@ -5,25 +5,7 @@ use super::exec::args;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde_json::Value;
-
-/// Idempotent: runs after the numbered migrations on every open.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS alert_queue (
-            id           TEXT PRIMARY KEY,
-            event        TEXT NOT NULL,
-            payload      TEXT NOT NULL,
-            attempts     INTEGER NOT NULL DEFAULT 0,
-            next_at      TEXT NOT NULL,
-            delivered_at TEXT,
-            last_error   TEXT,
-            created_at   TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS alert_queue_due ON alert_queue (delivered_at, next_at);",
-    )
-}
 
 /// An alert waiting to be posted.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,26 +17,6 @@ pub struct UnfinishedRun {
     pub owner: Option<String>,
 }
 
-/// The attempts and owner columns of this file. Idempotent, run on every open. The owner is
-/// what lets daemons sharing a store tell a run queued by a live daemon from one a dead daemon
-/// left behind.
-pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    for (col, ty) in [
-        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-        ("owner", "TEXT"),
-    ] {
-        let has: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('daemon_runs') WHERE name = ?1",
-            [col],
-            |r| r.get(0),
-        )?;
-        if has == 0 {
-            conn.execute_batch(&format!("ALTER TABLE daemon_runs ADD COLUMN {col} {ty}"))?;
-        }
-    }
-    Ok(())
-}
-
 impl Store {
     /// Records a run queued (not started yet) by the daemon `owner`: a restart, or another
     /// daemon once `owner` is dead, resumes it. Nothing if it is known.

@@ -6,28 +6,7 @@ use super::daemon::{claim_key, queue_run};
 use super::exec::args;
 use super::rows::Cols;
 use super::{Notification, Store, StoreError};
-use rusqlite::Connection;
 use serde_json::Value;
-
-/// The notifications column of this file. Idempotent, run on every open: events stored before
-/// dispatching existed count as dispatched (their triggers ran the old way, or never will).
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('notifications') WHERE name = 'dispatched_at'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has == 0 {
-        conn.execute_batch(
-            "ALTER TABLE notifications ADD COLUMN dispatched_at TEXT;
-             UPDATE notifications SET dispatched_at = received_at;",
-        )?;
-    }
-    conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS notifications_undispatched ON notifications (received_at)
-           WHERE dispatched_at IS NULL;",
-    )
-}
 
 /// A trigger run an event causes: the recipe, the key that makes it once (event id and
 /// trigger), and what the run is given.

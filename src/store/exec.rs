@@ -149,6 +149,8 @@ pub(crate) trait Exec {
     fn query(&mut self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, DbErr>;
     /// Runs a statement; how many rows it changed.
     fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, DbErr>;
+    /// Runs statements without arguments, as written (the schema's).
+    fn batch(&mut self, sql: &str) -> Result<(), DbErr>;
     /// Runs `f` in one transaction: committed when it succeeds, rolled back when it fails.
     /// SQLite takes the write lock first (`BEGIN IMMEDIATE`), so writers queue instead of
     /// failing on an upgrade.

@@ -31,7 +31,6 @@ mod retention;
 mod rows;
 mod runs;
 mod sqlite;
-mod writer;
 
 pub use alerts::PendingAlert;
 pub use console::{EventSummary, RunFilter, RunSummary};

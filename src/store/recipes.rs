@@ -6,46 +6,6 @@ use super::exec::{args, decode};
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
-
-/// The tables and job columns of this file. Idempotent (it checks what exists), so it runs
-/// after the numbered migrations on every open without a number of its own.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS recipe_versions (
-            hash        TEXT PRIMARY KEY,
-            path        TEXT NOT NULL,
-            source      TEXT NOT NULL,
-            stored_at   TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS recipe_heads (
-            path        TEXT PRIMARY KEY,
-            hash        TEXT NOT NULL REFERENCES recipe_versions (hash),
-            updated_at  TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS daemon_heartbeat (
-            owner       TEXT PRIMARY KEY,
-            pid         INTEGER NOT NULL,
-            recipes     TEXT NOT NULL,
-            beat_at     TEXT NOT NULL
-        );",
-    )?;
-    let has = |col: &str| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?1",
-            [col],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-    };
-    // The version a job runs, and the recipe whose header made it (NULL: scheduled explicitly).
-    for (col, ty) in [("recipe_hash", "TEXT"), ("owner_recipe", "TEXT")] {
-        if !has(col)? {
-            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {col} {ty}"))?;
-        }
-    }
-    Ok(())
-}
 
 /// A recipe's content hash: the runner's (FNV-1a, 64 bits), so the daemon, the runs table
 /// and the jobs name one text by one hash.

@@ -99,6 +99,10 @@ impl<C: GenericClient + Sync> Exec for PgExec<'_, C> {
         with_params(args, |p| self.pg.wait(self.client.execute(sql.as_ref(), p)))
     }
 
+    fn batch(&mut self, sql: &str) -> Result<(), DbErr> {
+        self.pg.wait(self.client.batch_execute(sql))
+    }
+
     fn transaction(
         &mut self,
         f: &mut dyn FnMut(&mut dyn Exec) -> Result<(), DbErr>,

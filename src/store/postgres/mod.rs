@@ -13,7 +13,6 @@
 mod errors;
 mod exec;
 mod listen;
-mod migrations;
 /// Test support, shared by the library's and the integration tests.
 #[doc(hidden)]
 pub mod testing;
@@ -132,10 +131,7 @@ impl Pg {
                 rt: RuntimeGuard(Some(rt)),
             }),
         };
-        pg.block(async {
-            let mut client = pg.client().await?;
-            migrations::migrate(&mut client).await
-        })?;
+        pg.with(crate::store::migrations::migrate)?;
         Ok(pg)
     }
 

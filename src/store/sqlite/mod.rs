@@ -1,10 +1,13 @@
 //! The SQLite backend: one file (WAL) behind one connection, the embedded default, and its
 //! side of the executor (`exec.rs`): the shared statements run on it as they are written.
 
-use super::exec::{render, Arg, DbErr, Engine, Exec, Row, Val};
-use super::{migrations, writer, StoreError};
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, TransactionBehavior};
+mod exec;
+mod writer;
+
+use super::exec::{DbErr, Exec, Write};
+use super::{migrations, StoreError};
+use exec::SqliteExec;
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,10 +15,10 @@ use std::time::Duration;
 /// The SQLite store. Cheap to clone; clones share one connection.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
-    pub(super) conn: Arc<Mutex<Connection>>,
-    pub(super) path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
     /// Group commit for the ledger's writes (see `writer.rs`).
-    pub(super) writer: writer::Writer,
+    writer: writer::Writer,
 }
 
 impl Sqlite {
@@ -31,7 +34,7 @@ impl Sqlite {
         let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
         conn.busy_timeout(BUSY_WAIT)
             .map_err(|e| err(e.to_string()))?;
-        prepare_with_retry(&conn).map_err(|e| err(e.to_string()))?;
+        prepare_with_retry(&conn).map_err(|e| err(e.detail))?;
         let conn = Arc::new(Mutex::new(conn));
         Ok(Sqlite {
             writer: writer::Writer::start(conn.clone()),
@@ -43,8 +46,8 @@ impl Sqlite {
     /// An in-memory store, for tests and the REPL's scratch sessions.
     pub fn in_memory() -> Sqlite {
         let conn = Connection::open_in_memory().expect("SQLite in memory");
-        migrations::migrate(&conn).expect("schema");
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        migrations::migrate(&mut SqliteExec::new(&conn)).expect("schema");
         let conn = Arc::new(Mutex::new(conn));
         Sqlite {
             writer: writer::Writer::start(conn.clone()),
@@ -53,7 +56,7 @@ impl Sqlite {
         }
     }
 
-    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite itself consistent; keep going.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -64,7 +67,7 @@ impl Sqlite {
         f: impl FnOnce(&mut dyn Exec) -> Result<T, DbErr>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
-        f(&mut SqliteExec(&conn)).map_err(|e| self.error(e.0))
+        f(&mut SqliteExec::new(&conn)).map_err(|e| self.error(e.0))
     }
 
     /// Whether the store takes a write now: a second connection takes the write lock and lets it
@@ -87,78 +90,57 @@ impl Sqlite {
     }
 }
 
-/// The executor on a SQLite connection (or on a savepoint of the group-commit writer).
-pub(super) struct SqliteExec<'c>(pub &'c Connection);
-
-fn sqlite_error(e: rusqlite::Error) -> DbErr {
-    DbErr(e.to_string())
-}
-
-impl rusqlite::ToSql for Arg<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Arg::Int(Some(n)) => ToSqlOutput::from(*n),
-            Arg::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Arg::Int(None) | Arg::Text(None) => ToSqlOutput::Borrowed(ValueRef::Null),
-        })
-    }
-}
-
-fn value(v: ValueRef<'_>) -> Val {
-    match v {
-        ValueRef::Null => Val::Null,
-        ValueRef::Integer(n) => Val::Int(n),
-        ValueRef::Real(f) => Val::Text(f.to_string()),
-        ValueRef::Text(b) | ValueRef::Blob(b) => Val::Text(String::from_utf8_lossy(b).into_owned()),
-    }
-}
-
-impl Exec for SqliteExec<'_> {
-    fn engine(&self) -> Engine {
-        Engine::Sqlite
-    }
-
-    fn query(&mut self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, DbErr> {
-        let mut stmt = self
-            .0
-            .prepare_cached(&render(sql, Engine::Sqlite))
-            .map_err(sqlite_error)?;
-        let width = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(args))
-            .map_err(sqlite_error)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(sqlite_error)? {
-            let vals = (0..width)
-                .map(|i| r.get_ref(i).map(value))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sqlite_error)?;
-            out.push(Row(vals));
-        }
-        Ok(out)
-    }
-
-    fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, DbErr> {
-        self.0
-            .prepare_cached(&render(sql, Engine::Sqlite))
-            .and_then(|mut s| s.execute(rusqlite::params_from_iter(args)))
-            .map(|n| n as u64)
-            .map_err(sqlite_error)
-    }
-
-    fn transaction(
-        &mut self,
-        f: &mut dyn FnMut(&mut dyn Exec) -> Result<(), DbErr>,
-    ) -> Result<(), DbErr> {
-        let tx = rusqlite::Transaction::new_unchecked(self.0, TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        f(&mut SqliteExec(&tx))?;
-        tx.commit().map_err(sqlite_error)
-    }
-}
-
 /// Statements kept prepared per connection: every shared statement, with room to spare.
 const STATEMENT_CACHE: usize = 128;
+
+impl Sqlite {
+    /// Applies `w` through the writer and returns once it is committed.
+    pub(super) fn write_committed(&self, w: Write) -> Result<u64, StoreError> {
+        self.writer
+            .write(writer::shared(w))
+            .map(|n| n as u64)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Queues `w` without waiting for its commit (see [`Writer::queue`]).
+    pub(super) fn write_queued(&self, w: Write, what: &'static str) -> Result<(), StoreError> {
+        self.writer
+            .queue(writer::shared(w), what)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Waits until every write queued so far is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.writer
+            .write(Box::new(|_| Ok(0)))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Ends the store for this process: what is queued is committed, the writer thread ends,
+    /// and the connection closes when this was its last holder (SQLite then folds the WAL into
+    /// the database and removes it); otherwise the WAL is checkpointed and truncated. Either
+    /// way the next start has nothing to replay. Writes through other clones fail afterwards.
+    pub fn close(self) {
+        self.writer.stop();
+        let path = self.path.display().to_string();
+        match Arc::try_unwrap(self.conn) {
+            Ok(m) => {
+                let conn = m.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!("closing the store {path}: {e}");
+                }
+            }
+            Err(shared) => {
+                let conn = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                if let Err(e) = done {
+                    tracing::warn!("checkpointing the store {path}: {e}");
+                }
+            }
+        }
+    }
+}
 
 /// How long an open waits for other btw processes holding the file's write lock.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
@@ -167,7 +149,7 @@ const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// the file. Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
 /// locked" at once rather than calling the busy handler, so several btw processes opening a new
 /// store together need this loop, not only `busy_timeout`.
-fn prepare_with_retry(conn: &Connection) -> rusqlite::Result<()> {
+fn prepare_with_retry(conn: &Connection) -> Result<(), Unprepared> {
     use backon::{BlockingRetryable, ExponentialBuilder};
     let started = std::time::Instant::now();
     (|| prepare(conn))
@@ -179,22 +161,32 @@ fn prepare_with_retry(conn: &Connection) -> rusqlite::Result<()> {
                 .with_jitter(),
         )
         .sleep(std::thread::sleep)
-        .when(|e| is_busy(e) && started.elapsed() < BUSY_WAIT)
+        .when(|e| e.busy && started.elapsed() < BUSY_WAIT)
         .call()
 }
 
-fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-    // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    migrations::migrate(conn)
+/// Why a connection could not be prepared, and whether another process held the file.
+struct Unprepared {
+    busy: bool,
+    detail: String,
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
+fn prepare(conn: &Connection) -> Result<(), Unprepared> {
+    let failed = |e: rusqlite::Error| Unprepared {
+        busy: exec::is_busy(&e),
+        detail: e.to_string(),
+    };
+    // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(failed)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(failed)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(failed)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mut x = SqliteExec::new(conn);
+    migrations::migrate(&mut x).map_err(|e| Unprepared {
+        busy: x.saw_busy(),
+        detail: e.0,
+    })
 }

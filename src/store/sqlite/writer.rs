@@ -5,8 +5,8 @@
 //! SQLite pays per transaction far more than per statement; under concurrency this turns dozens
 //! of commits into one, without weakening "recorded before the call is sent".
 
-use super::exec::Write;
-use super::sqlite::SqliteExec;
+use super::exec::SqliteExec;
+use crate::store::exec::Write;
 use rusqlite::Connection;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -75,9 +75,9 @@ impl Writer {
 }
 
 /// A shared statement as a write the writer thread applies.
-fn shared(w: Write) -> WriteOp {
+pub(super) fn shared(w: Write) -> WriteOp {
     Box::new(move |conn| {
-        w.apply(&mut SqliteExec(conn))
+        w.apply(&mut SqliteExec::new(conn))
             .map(|n| n as usize)
             .map_err(|e| e.0)
     })
@@ -164,59 +164,6 @@ fn apply(
             .collect();
     }
     replies
-}
-
-impl super::Sqlite {
-    /// Applies `w` through the writer and returns once it is committed.
-    pub(super) fn write_committed(&self, w: Write) -> Result<u64, super::StoreError> {
-        self.writer
-            .write(shared(w))
-            .map(|n| n as u64)
-            .map_err(|e| self.error(e))
-    }
-
-    /// Queues `w` without waiting for its commit (see [`Writer::queue`]).
-    pub(super) fn write_queued(
-        &self,
-        w: Write,
-        what: &'static str,
-    ) -> Result<(), super::StoreError> {
-        self.writer
-            .queue(shared(w), what)
-            .map_err(|e| self.error(e))
-    }
-
-    /// Waits until every write queued so far is committed.
-    pub fn flush(&self) -> Result<(), super::StoreError> {
-        self.writer
-            .write(Box::new(|_| Ok(0)))
-            .map(|_| ())
-            .map_err(|e| self.error(e))
-    }
-
-    /// Ends the store for this process: what is queued is committed, the writer thread ends,
-    /// and the connection closes when this was its last holder (SQLite then folds the WAL into
-    /// the database and removes it); otherwise the WAL is checkpointed and truncated. Either
-    /// way the next start has nothing to replay. Writes through other clones fail afterwards.
-    pub fn close(self) {
-        self.writer.stop();
-        let path = self.path.display().to_string();
-        match Arc::try_unwrap(self.conn) {
-            Ok(m) => {
-                let conn = m.into_inner().unwrap_or_else(|p| p.into_inner());
-                if let Err((_, e)) = conn.close() {
-                    tracing::warn!("closing the store {path}: {e}");
-                }
-            }
-            Err(shared) => {
-                let conn = shared.lock().unwrap_or_else(|p| p.into_inner());
-                let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-                if let Err(e) = done {
-                    tracing::warn!("checkpointing the store {path}: {e}");
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
