@@ -2,19 +2,11 @@
 //! webhook, kept until it is delivered, so alerts survive a dead receiver and a restart.
 
 use super::exec::args;
+use super::model::PendingAlert;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-
-/// An alert waiting to be posted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingAlert {
-    pub id: String,
-    pub event: String,
-    pub payload: Value,
-    pub attempts: u32,
-}
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

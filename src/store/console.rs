@@ -2,32 +2,9 @@
 //! jobs due and missed, and a probe that the store still takes writes.
 
 use super::exec::{args, decode, Engine};
+use super::model::{EventSummary, RunFilter, RunSummary};
 use super::rows::Cols;
 use super::{Store, StoreError};
-
-/// Which runs to list.
-#[derive(Clone, Debug, Default)]
-pub struct RunFilter {
-    /// Runs whose recipe path ends with this (a file name or a path).
-    pub recipe: Option<String>,
-    /// `ok`, `failed` (any outcome but ok and running), or one outcome kind.
-    pub outcome: Option<String>,
-    /// Runs started at or after this RFC 3339 instant.
-    pub since: Option<String>,
-    pub limit: usize,
-    pub offset: usize,
-}
-
-/// One line of the runs list.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub recipe: String,
-    pub script_hash: String,
-    pub outcome: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-}
 
 impl Store {
     /// Runs newest first, filtered.
@@ -73,17 +50,6 @@ impl Store {
             Ok((n(0).map_err(decode)?, n(1).map_err(decode)?))
         })
     }
-}
-
-/// An order notification as the console lists it, with the daemon runs it caused.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct EventSummary {
-    pub event_id: String,
-    pub order_id: String,
-    pub event_type: String,
-    pub state: Option<String>,
-    pub received_at: String,
-    pub runs: Vec<String>,
 }
 
 impl Store {

@@ -2,20 +2,10 @@
 //! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
 
 use super::exec::{args, decode, DbErr, Exec};
+use super::model::UnfinishedRun;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
-
-/// A run the daemon started and had not seen finish.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UnfinishedRun {
-    pub run_id: String,
-    pub recipe: String,
-    pub params: Value,
-    pub origin: String,
-    /// The daemon that queued or last started it (`None`: recorded before daemons had owners).
-    pub owner: Option<String>,
-}
 
 impl Store {
     /// Records a run queued (not started yet) by the daemon `owner`: a restart, or another

@@ -4,22 +4,9 @@
 
 use super::daemon::{claim_key, queue_run};
 use super::exec::args;
+use super::model::{Notification, TriggerRun};
 use super::rows::Cols;
-use super::{Notification, Store, StoreError};
-use serde_json::Value;
-
-/// A trigger run an event causes: the recipe, the key that makes it once (event id and
-/// trigger), and what the run is given.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TriggerRun {
-    pub recipe: String,
-    pub key: String,
-    pub run_id: String,
-    pub params: Value,
-    pub origin: String,
-    /// The daemon that dispatches it (and runs it unless it dies first).
-    pub owner: String,
-}
+use super::{Store, StoreError};
 
 impl Store {
     /// Stored events not dispatched yet, oldest first, at most `limit`.

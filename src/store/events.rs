@@ -2,72 +2,10 @@
 //! in-process feed that wakes scripts waiting for an event.
 
 use super::exec::args;
+use super::model::{state_rank, Notification};
 use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::broadcast;
-
-/// One notification as BT sent it, with the fields btw indexes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notification {
-    pub event_id: String,
-    pub event_type: String,
-    pub event_time: String,
-    pub order_id: String,
-    /// The order's state as the event tells it, if it does.
-    pub state: Option<String>,
-    pub body: Value,
-}
-
-impl Notification {
-    /// Reads BT's envelope `{eventId, eventTime, eventType, event: {productOrder: {id, state, …}}}`.
-    pub fn from_envelope(body: Value) -> Result<Notification, String> {
-        let s = |p: &str| body.pointer(p).and_then(Value::as_str).map(str::to_string);
-        let need = |p: &str, name: &str| {
-            s(p).filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{name} is missing"))
-        };
-        Ok(Notification {
-            event_id: need("/eventId", "eventId")?,
-            event_type: need("/eventType", "eventType")?,
-            event_time: need("/eventTime", "eventTime")?,
-            order_id: need("/event/productOrder/id", "event.productOrder.id")?,
-            state: s("/event/productOrder/state"),
-            body,
-        })
-    }
-
-    /// Stored envelopes, read back; one stored by an older btw in a shape this one no longer
-    /// reads is skipped with a warning (nothing can fire it).
-    pub(crate) fn from_stored(bodies: impl IntoIterator<Item = String>) -> Vec<Notification> {
-        let mut out = Vec::new();
-        for body in bodies {
-            let parsed = serde_json::from_str(&body)
-                .map_err(|e| e.to_string())
-                .and_then(Notification::from_envelope);
-            match parsed {
-                Ok(n) => out.push(n),
-                Err(e) => tracing::warn!("a stored notification cannot be read ({e}); skipped"),
-            }
-        }
-        out
-    }
-}
-
-/// Where a state stands in an order's life, so a late or repeated event never moves it back.
-/// Unknown states rank lowest and never replace a known one.
-pub fn state_rank(state: &str) -> i64 {
-    match state {
-        "acknowledged" => 10,
-        "pending" => 20,
-        "held" => 30,
-        "inProgress" => 40,
-        "assessingCancellation" => 50,
-        "pendingCancellation" => 60,
-        "partial" => 90,
-        "completed" | "cancelled" | "failed" | "rejected" => 100,
-        _ => 0,
-    }
-}
 
 impl Store {
     /// Stores a notification unless its event id is known; returns whether it was new.

@@ -262,6 +262,43 @@ pub(crate) fn render(sql: &str, engine: Engine) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing_and_rows_read_alike() {
+        each_backend(|s| {
+            let failed: Result<(), _> = s.in_transaction(|x| {
+                x.execute(
+                    "INSERT INTO btw_values (key, value) VALUES ($1, $2)",
+                    args!["k", "v"],
+                )?;
+                Err(DbErr("stopped on purpose".into()))
+            });
+            assert!(failed
+                .unwrap_err()
+                .to_string()
+                .contains("stopped on purpose"));
+            assert_eq!(s.value("k").unwrap(), None);
+            s.value_or_insert("k", || "v".into()).unwrap();
+            let rows = s
+                .with(|x| {
+                    x.query(
+                        "SELECT key, COUNT(*), MAX(value) FROM btw_values
+                         WHERE key = $1 OR key = $2 GROUP BY key",
+                        args!["k", None::<&str>],
+                    )
+                })
+                .unwrap();
+            assert_eq!(
+                rows,
+                vec![Row(vec![
+                    Val::Text("k".into()),
+                    Val::Int(1),
+                    Val::Text("v".into())
+                ])]
+            );
+        });
+    }
 
     #[test]
     fn statements_are_rendered_for_each_engine() {

@@ -5,45 +5,10 @@
 //! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
 
 use super::exec::{args, decode};
+use super::model::{new_lease_owner, owner_is_gone, LeaseHolder};
 use super::rows::Cols;
 use super::{Store, StoreError};
 use std::time::Duration;
-
-/// Who holds a run id's lease, and until when (UTC RFC 3339).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaseHolder {
-    pub owner: String,
-    pub until: String,
-}
-
-/// A lease owner name for this process: host, process id and a random part (two runs of one
-/// process hold two leases).
-pub fn new_lease_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty() && !h.contains(':'))
-        .unwrap_or_else(|| "localhost".into());
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &rand[..8])
-}
-
-/// Whether `owner` is a process of this host that no longer exists (killed before it could
-/// release). Only said where the process table can be read; elsewhere the lease must expire.
-pub fn owner_is_gone(owner: &str) -> bool {
-    let mut parts = owner.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let mine = new_lease_owner();
-    let my_host = mine.split(':').next().unwrap_or_default();
-    let proc_root = std::path::Path::new("/proc");
-    host == my_host
-        && proc_root.join("self").exists()
-        && pid.parse::<u32>().is_ok()
-        && !proc_root.join(pid).exists()
-}
 
 fn lease_expiry(ttl: Duration) -> String {
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));

@@ -2,47 +2,11 @@
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
 use super::exec::{args, decode, Row, Write};
+use super::model::{LedgerEntry, StepState};
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use crate::api::Operation;
 use serde_json::Value;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepState {
-    /// Written before the call: if it is still `started`, the call's outcome is unknown.
-    Started,
-    Done,
-    Failed,
-}
-
-impl StepState {
-    fn as_str(self) -> &'static str {
-        match self {
-            StepState::Started => "started",
-            StepState::Done => "done",
-            StepState::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> StepState {
-        match s {
-            "done" => StepState::Done,
-            "failed" => StepState::Failed,
-            _ => StepState::Started,
-        }
-    }
-}
-
-/// One recorded step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LedgerEntry {
-    pub step: u64,
-    /// As stored: an [`Operation`]'s name, or a name from a version that had other operations.
-    pub operation: String,
-    pub request: Value,
-    pub state: StepState,
-    pub result: Option<Value>,
-    pub error: Option<Value>,
-}
 
 fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
@@ -209,60 +173,63 @@ fn record_done(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn a_step_is_written_before_and_after() {
-        let s = Store::in_memory();
-        assert!(s.ledger_get("r1", 1).unwrap().is_none());
-        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+        each_backend(|s| {
+            assert!(s.ledger_get("r1", 1).unwrap().is_none());
+            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(e.state, StepState::Started);
+            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"id": "BTWKN1"})))
+            );
+            assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
+            assert!(s
+                .ledger_finish("r1", 2, StepState::Done, &json!(1))
+                .is_err());
+            s.ledger_record_done(
+                "r1",
+                2,
+                Operation::OrderGet,
+                &json!({"id": 1}),
+                &json!({"state": "x"}),
+            )
             .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(e.state, StepState::Started);
-        s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
-            .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"id": "BTWKN1"})))
-        );
-        assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
-        assert!(s
-            .ledger_finish("r1", 2, StepState::Done, &json!(1))
-            .is_err());
-        s.ledger_record_done(
-            "r1",
-            2,
-            Operation::OrderGet,
-            &json!({"id": 1}),
-            &json!({"state": "x"}),
-        )
-        .unwrap();
-        let e = s.ledger_get("r1", 2).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"state": "x"})))
-        );
+            let e = s.ledger_get("r1", 2).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"state": "x"})))
+            );
+        });
     }
 
     #[test]
     fn a_queued_read_then_a_write_are_both_in_the_ledger_in_order() {
-        let s = Store::in_memory();
-        s.ledger_queue_done(
-            "r",
-            1,
-            Operation::OrderGet,
-            &json!({"id": "BTWKN1"}),
-            &json!({"state": "acknowledged"}),
-        )
-        .unwrap();
-        s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+        each_backend(|s| {
+            s.ledger_queue_done(
+                "r",
+                1,
+                Operation::OrderGet,
+                &json!({"id": "BTWKN1"}),
+                &json!({"state": "acknowledged"}),
+            )
             .unwrap();
-        // No flush: the mutating call's record waited, so the read before it is committed.
-        let steps = s.ledger_steps("r").unwrap();
-        let seen: Vec<_> = steps.iter().map(|e| (e.step, e.state)).collect();
-        assert_eq!(seen, vec![(1, StepState::Done), (2, StepState::Started)]);
-        assert_eq!(steps[0].result, Some(json!({"state": "acknowledged"})));
+            s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+                .unwrap();
+            // No flush: the mutating call's record waited, so the read before it is committed.
+            let steps = s.ledger_steps("r").unwrap();
+            let seen: Vec<_> = steps.iter().map(|e| (e.step, e.state)).collect();
+            assert_eq!(seen, vec![(1, StepState::Done), (2, StepState::Started)]);
+            assert_eq!(steps[0].result, Some(json!({"state": "acknowledged"})));
+        });
     }
 
     #[test]

@@ -3,29 +3,10 @@
 //! scheduled, survive a restart with a broken file, and tell `btw run` whether anyone is serving.
 
 use super::exec::{args, decode};
+use super::model::{recipe_hash, Heartbeat};
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
-
-/// A recipe's content hash: the runner's (FNV-1a, 64 bits), so the daemon, the runs table
-/// and the jobs name one text by one hash.
-pub fn recipe_hash(source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// A daemon seen on the store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Heartbeat {
-    pub owner: String,
-    pub pid: u32,
-    pub recipes: String,
-    pub beat_at: DateTime<Utc>,
-}
 
 impl Store {
     /// Keeps `source` (once per content); returns its hash.

@@ -3,27 +3,9 @@
 //! and by count, never anything a resume, a queued trigger run or an undispatched event needs.
 
 use super::exec::{args, decode, Engine};
+use super::model::Pruned;
 use super::rows::Cols;
 use super::{Store, StoreError};
-
-/// What one pass removed.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Pruned {
-    /// The daemon runs forgotten (their reports can go too).
-    pub daemon_runs: Vec<String>,
-    pub runs: usize,
-    pub ledger_rows: usize,
-    pub notifications: usize,
-}
-
-impl Pruned {
-    pub fn is_empty(&self) -> bool {
-        self.daemon_runs.is_empty()
-            && self.runs == 0
-            && self.ledger_rows == 0
-            && self.notifications == 0
-    }
-}
 
 /// Held by the daemon pruning, for its transaction, on PostgreSQL: "btw_prun".
 const PRUNE_LOCK: i64 = 0x6274_775f_7072_756e;

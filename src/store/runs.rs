@@ -1,24 +1,10 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
 use super::exec::{args, decode, Row};
+use super::model::RunRecord;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
-
-/// A run as recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub script: String,
-    pub script_hash: String,
-    pub params: Value,
-    pub profile: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    /// `running`, `ok`, or the failure kind.
-    pub outcome: String,
-    pub report: Option<Value>,
-}
 
 impl Store {
     /// Records the start of a run (or of its resumption: the record is kept and marked running).
