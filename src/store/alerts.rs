@@ -2,15 +2,12 @@
 //! webhook, kept until it is delivered, so alerts survive a dead receiver and a restart.
 
 use super::exec::args;
+use super::jobs::ts;
 use super::model::PendingAlert;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 impl Store {
     /// Queues an alert, due now. The id is the webhook's message id (the same on every retry).

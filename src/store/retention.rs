@@ -68,3 +68,30 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::Operation;
+    use crate::store::postgres::testing::each_backend;
+    use serde_json::json;
+
+    #[test]
+    fn finished_runs_and_their_ledger_go_and_unfinished_ones_stay() {
+        each_backend(|s| {
+            for id in ["old", "kept"] {
+                s.run_started(id, "/r/a.rhai", "h", &json!({}), "sandbox")
+                    .unwrap();
+                s.ledger_begin(id, 1, Operation::OrderSubmit, &json!(1))
+                    .unwrap();
+            }
+            s.run_finished("old", "ok", &json!({})).unwrap();
+            s.daemon_run_queued("kept", "/r/a.rhai", &json!({}), "drop", "d1")
+                .unwrap();
+            let pruned = s.prune("9999-12-31T00:00:00.000Z", 0).unwrap();
+            assert_eq!((pruned.runs, pruned.ledger_rows), (1, 1));
+            assert!(s.run_get("old").unwrap().is_none());
+            assert_eq!(s.ledger_steps("kept").unwrap().len(), 1);
+            assert!(s.prune("9999-12-31T00:00:00.000Z", 0).unwrap().is_empty());
+        });
+    }
+}

@@ -2,11 +2,9 @@
 //! runs the shared statements. Each statement waits on the calling thread (see `Pg::block`),
 //! so the shared code stays synchronous.
 
-use super::errors::PgErr;
 use super::Pg;
 use crate::store::exec::{render, Arg, DbErr, Engine, Exec, Row, Val};
 use crate::store::StoreError;
-use std::future::Future;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::GenericClient;
 
@@ -22,12 +20,6 @@ impl Pg {
             f(&mut PgExec { pg: self, client })
         };
         run().map_err(|e| self.error(e))
-    }
-
-    /// One future, waited for on this thread inside the backend's runtime.
-    fn wait<T, E: Into<PgErr>>(&self, f: impl Future<Output = Result<T, E>>) -> Result<T, PgErr> {
-        let _entered = self.inner.rt.handle().enter();
-        futures_executor::block_on(tokio::task::unconstrained(f)).map_err(Into::into)
     }
 }
 
