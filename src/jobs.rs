@@ -308,3 +308,99 @@ pub(crate) fn skip_target(
         _ => (JobState::Missed, job.next_run_at),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, h, 0, 0).unwrap()
+    }
+
+    fn running(kind: JobKind) -> Job {
+        Job {
+            id: "job-1".into(),
+            kind,
+            at: None,
+            cron: None,
+            tz: "Europe/London".into(),
+            recipe: "/r/a.rhai".into(),
+            params: Value::Null,
+            next_run_at: Some(t(10)),
+            state: JobState::Running,
+            run_id: Some("run-1".into()),
+            lease_owner: Some("a".into()),
+            lease_until: Some(t(11)),
+            attempts: 1,
+            last_outcome: None,
+            last_run_id: None,
+            catch_up_secs: None,
+            recipe_hash: None,
+            owner_recipe: None,
+            created_at: t(9),
+            updated_at: t(9),
+        }
+    }
+
+    fn done(ok: bool, next: Option<DateTime<Utc>>) -> Completion<'static> {
+        Completion {
+            ok,
+            summary: "s",
+            next,
+            now: t(10),
+        }
+    }
+
+    #[test]
+    fn a_completion_moves_a_job_on_only_for_its_owner_and_run() {
+        let at = running(JobKind::At);
+        assert_eq!(
+            completion_target(&at, "a", "run-1", &done(false, None)),
+            Some((JobState::Failed, Some(t(10))))
+        );
+        assert_eq!(
+            completion_target(&at, "b", "run-1", &done(true, None)),
+            None
+        );
+        assert_eq!(
+            completion_target(&at, "a", "run-2", &done(true, None)),
+            None
+        );
+        let cron = running(JobKind::Cron);
+        assert_eq!(
+            completion_target(&cron, "a", "run-1", &done(true, Some(t(12)))),
+            Some((JobState::Scheduled, Some(t(12))))
+        );
+        let mut cancelled = cron.clone();
+        cancelled.state = JobState::Cancelled;
+        assert_eq!(
+            completion_target(&cancelled, "b", "run-1", &done(true, Some(t(12)))),
+            Some((JobState::Cancelled, Some(t(10))))
+        );
+    }
+
+    #[test]
+    fn skips_cancels_and_retries_follow_the_state() {
+        let mut job = running(JobKind::At);
+        job.state = JobState::Scheduled;
+        assert_eq!(
+            skip_target(&job, Some(t(12))),
+            (JobState::Missed, Some(t(10)))
+        );
+        job.kind = JobKind::Cron;
+        assert_eq!(
+            skip_target(&job, Some(t(12))),
+            (JobState::Scheduled, Some(t(12)))
+        );
+        assert_eq!(cancel_check(&job), Ok(false));
+        assert!(again_check(&job, Again::Retry)
+            .unwrap_err()
+            .contains("still to run"));
+        job.state = JobState::Missed;
+        assert!(cancel_check(&job)
+            .unwrap_err()
+            .contains("already ended (missed)"));
+        assert_eq!(again_check(&job, Again::Retry), Ok(()));
+    }
+}
