@@ -25,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod jobs;
 pub mod ledger;
 pub mod metrics;
 pub(crate) mod recipe;

@@ -5,12 +5,12 @@
 use super::{code, store_flag, usage, Outcome};
 use crate::cli::{AddArgs, ScheduleArgs, ScheduleCommand};
 use crate::config::{Overrides, Settings};
+use crate::jobs::{Again, Job, JobKind, JobState};
 use crate::runner::{self, exit};
 use crate::schedule::{
-    add_at, add_cron, clock, drift, redacted, repin, resolve_recipe, CronSchedule, Job, JobKind,
-    JobOptions, JobState,
+    add_at, add_cron, clock, drift, redacted, repin, resolve_recipe, CronSchedule, JobOptions,
 };
-use crate::store::{Again, Store};
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 

@@ -4,8 +4,9 @@
 use super::{code, runs::uk, store_flag, usage, Outcome};
 use crate::cli::StatusArgs;
 use crate::config::{Overrides, Settings};
+use crate::jobs::{Job, JobState};
 use crate::runner::{exit, Failure};
-use crate::store::{Heartbeat, Job, JobState, RunFilter, RunSummary, Store};
+use crate::store::{Heartbeat, RunFilter, RunSummary, Store};
 use chrono::Utc;
 use serde_json::json;
 

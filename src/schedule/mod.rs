@@ -6,8 +6,8 @@
 //! Times are Europe/London unless a job says otherwise; see [`clock`] and [`cron`] for what
 //! happens in the daylight-saving gap and the repeated hour.
 //!
-//! This is the job model only (jobs, cron, clock, claiming): it uses only the store, so it sits
-//! below the engine, whose `schedule::at/cron/list/cancel` bindings call it. The loop that runs
+//! This is scheduling only (cron, clock, adding and claiming jobs): the job model is
+//! `crate::jobs`, kept by the store; it sits below the engine, whose `schedule::at/cron/list/cancel` bindings call it. The loop that runs
 //! jobs is the daemon's (`serve::scheduler`, given a [`JobExecutor`]); `btw schedule` is a
 //! command (`commands/schedule.rs`).
 
@@ -15,12 +15,14 @@ pub mod clock;
 pub mod cron;
 mod paths;
 
-pub use crate::store::{ClaimBatch, ClaimedJob, Job, JobKind, JobState};
 pub use clock::{parse_when, BoxFuture, Clock, ManualClock, SystemClock, LONDON};
 pub use cron::CronSchedule;
 pub use paths::resolve_within;
 
-use crate::store::{ClaimRequest, Completion, DueDecision, NewJob, Store, StoreError};
+use crate::jobs::{
+    ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind, NewJob,
+};
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -483,6 +485,7 @@ pub fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::JobState;
     use serde_json::json;
 
     fn utc(s: &str) -> DateTime<Utc> {

@@ -5,8 +5,8 @@
 use super::console::Console;
 use super::{blocking, pages, Daemon};
 use crate::api::Secret;
+use crate::jobs::Again;
 use crate::schedule::Clock;
-use crate::store::Again;
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};

@@ -4,7 +4,8 @@
 
 use super::blocking;
 use super::console::Console;
-use crate::store::{JobState, RunFilter};
+use crate::jobs::JobState;
+use crate::store::RunFilter;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -107,7 +107,7 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
 
 /// The report of a scheduled job that was missed (it never ran): written like a run's, so
 /// whoever reads `runs/` sees it, with what to do about it.
-pub(super) fn missed(job: &crate::store::Job, note: &str) -> Value {
+pub(super) fn missed(job: &crate::jobs::Job, note: &str) -> Value {
     let now = crate::store::now_rfc3339();
     json!({
         "run_id": format!("{}-missed-{}", job.id, chrono::Utc::now().format("%Y%m%d%H%M%S")),

@@ -5,11 +5,12 @@
 
 use super::{blocking, Daemon};
 use crate::api::BtClient;
+use crate::jobs::{ClaimedJob, Job};
 use crate::runner::Failure;
 use crate::schedule::{
     claim_due, complete, renew, BoxFuture, Clock, JobExecutor, JobOutcome, SchedulerConfig,
 };
-use crate::store::{ClaimedJob, Job, Store};
+use crate::store::Store;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

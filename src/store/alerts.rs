@@ -1,53 +1,25 @@
 //! The alert queue: one row per alert (a failed run, a missed job) to post to the operator's
 //! webhook, kept until it is delivered, so alerts survive a dead receiver and a restart.
 
-use super::{now_rfc3339, Sqlite, StoreError};
+use super::exec::args;
+use super::jobs::ts;
+use super::model::PendingAlert;
+use super::rows::Cols;
+use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde_json::Value;
 
-/// Idempotent: runs after the numbered migrations on every open.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS alert_queue (
-            id           TEXT PRIMARY KEY,
-            event        TEXT NOT NULL,
-            payload      TEXT NOT NULL,
-            attempts     INTEGER NOT NULL DEFAULT 0,
-            next_at      TEXT NOT NULL,
-            delivered_at TEXT,
-            last_error   TEXT,
-            created_at   TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS alert_queue_due ON alert_queue (delivered_at, next_at);",
-    )
-}
-
-/// An alert waiting to be posted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingAlert {
-    pub id: String,
-    pub event: String,
-    pub payload: Value,
-    pub attempts: u32,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-impl Sqlite {
+impl Store {
     /// Queues an alert, due now. The id is the webhook's message id (the same on every retry).
     pub fn alert_enqueue(&self, id: &str, event: &str, payload: &Value) -> Result<(), StoreError> {
-        let now = now_rfc3339();
-        self.conn()
-            .execute(
-                "INSERT OR IGNORE INTO alert_queue (id, event, payload, next_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![id, event, payload.to_string(), now],
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO alert_queue (id, event, payload, next_at, created_at)
+                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
+                args![id, event, payload.to_string(), now_rfc3339()],
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
+        .map(|_| ())
     }
 
     /// Undelivered alerts due by `now`, oldest first.
@@ -56,36 +28,32 @@ impl Sqlite {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
+        self.with(|x| {
+            x.rows(
                 "SELECT id, event, payload, attempts FROM alert_queue
-                 WHERE delivered_at IS NULL AND next_at <= ?1 ORDER BY created_at LIMIT ?2",
+                 WHERE delivered_at IS NULL AND next_at <= $1 ORDER BY created_at LIMIT $2",
+                args![ts(now), limit as i64],
+                |r| {
+                    Ok(PendingAlert {
+                        id: r.req_text(0)?,
+                        event: r.req_text(1)?,
+                        payload: serde_json::from_str(&r.req_text(2)?).unwrap_or(Value::Null),
+                        attempts: r.req_int(3)?.max(0) as u32,
+                    })
+                },
             )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map(params![ts(now), limit as i64], |r| {
-                Ok(PendingAlert {
-                    id: r.get(0)?,
-                    event: r.get(1)?,
-                    payload: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
-                    attempts: r.get::<_, i64>(3)?.max(0) as u32,
-                })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        })
     }
 
     pub fn alert_delivered(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE alert_queue SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
-                 WHERE id = ?1",
-                params![id, now_rfc3339()],
+        self.with(|x| {
+            x.execute(
+                "UPDATE alert_queue SET delivered_at = $2, attempts = attempts + 1, last_error = NULL
+                 WHERE id = $1",
+                args![id, now_rfc3339()],
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
+        .map(|_| ())
     }
 
     /// Records a failed attempt; the next one is due at `next`.
@@ -95,26 +63,24 @@ impl Sqlite {
         error: &str,
         next: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE alert_queue SET attempts = attempts + 1, last_error = ?2, next_at = ?3
-                 WHERE id = ?1",
-                params![id, error, ts(next)],
+        self.with(|x| {
+            x.execute(
+                "UPDATE alert_queue SET attempts = attempts + 1, last_error = $2, next_at = $3
+                 WHERE id = $1",
+                args![id, error, ts(next)],
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
+        .map(|_| ())
     }
 
     /// Alerts not delivered yet.
     pub fn alerts_pending(&self) -> Result<u64, StoreError> {
-        self.conn()
-            .query_row(
+        self.with(|x| {
+            x.count(
                 "SELECT COUNT(*) FROM alert_queue WHERE delivered_at IS NULL",
-                [],
-                |r| r.get::<_, i64>(0),
+                args![],
             )
-            .map(|n| n.max(0) as u64)
-            .map_err(|e| self.error(e))
+        })
     }
 }
 

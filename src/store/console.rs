@@ -1,157 +1,99 @@
 //! What the operator's console and `btw runs` read: runs newest first with filters, counts of
 //! jobs due and missed, and a probe that the store still takes writes.
 
-use super::{Sqlite, StoreError};
-use rusqlite::params;
-use std::time::Duration;
+use super::exec::{args, decode, Engine};
+use super::model::{EventSummary, RunFilter, RunSummary};
+use super::rows::Cols;
+use super::{Store, StoreError};
 
-/// Which runs to list.
-#[derive(Clone, Debug, Default)]
-pub struct RunFilter {
-    /// Runs whose recipe path ends with this (a file name or a path).
-    pub recipe: Option<String>,
-    /// `ok`, `failed` (any outcome but ok and running), or one outcome kind.
-    pub outcome: Option<String>,
-    /// Runs started at or after this RFC 3339 instant.
-    pub since: Option<String>,
-    pub limit: usize,
-    pub offset: usize,
-}
-
-/// One line of the runs list.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub recipe: String,
-    pub script_hash: String,
-    pub outcome: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-}
-
-impl Sqlite {
+impl Store {
     /// Runs newest first, filtered.
     pub fn runs_list(&self, f: &RunFilter) -> Result<Vec<RunSummary>, StoreError> {
-        let outcome = f.outcome.as_deref().unwrap_or("");
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
+        self.with(|x| {
+            x.rows(
                 "SELECT run_id, script, script_hash, outcome, started_at, finished_at FROM runs
-                 WHERE (?1 = '' OR script = ?1 OR script LIKE '%/' || ?1)
-                   AND (?2 = '' OR outcome = ?2 OR (?2 = 'failed' AND outcome NOT IN ('ok', 'running')))
-                   AND (?3 = '' OR started_at >= ?3)
-                 ORDER BY started_at DESC, rowid DESC LIMIT ?4 OFFSET ?5",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map(
-                params![
+                 WHERE ($1 = '' OR script = $1 OR script LIKE '%/' || $1)
+                   AND ($2 = '' OR outcome = $2 OR ($2 = 'failed' AND outcome NOT IN ('ok', 'running')))
+                   AND ($3 = '' OR started_at >= $3)
+                 ORDER BY started_at DESC, {seq} DESC LIMIT $4 OFFSET $5",
+                args![
                     f.recipe.as_deref().unwrap_or(""),
-                    outcome,
+                    f.outcome.as_deref().unwrap_or(""),
                     f.since.as_deref().unwrap_or(""),
                     f.limit.max(1) as i64,
                     f.offset as i64
                 ],
                 |r| {
                     Ok(RunSummary {
-                        run_id: r.get(0)?,
-                        recipe: r.get(1)?,
-                        script_hash: r.get(2)?,
-                        outcome: r.get(3)?,
-                        started_at: r.get(4)?,
-                        finished_at: r.get(5)?,
+                        run_id: r.req_text(0)?,
+                        recipe: r.req_text(1)?,
+                        script_hash: r.req_text(2)?,
+                        outcome: r.req_text(3)?,
+                        started_at: r.req_text(4)?,
+                        finished_at: r.text(5)?,
                     })
                 },
             )
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// Jobs scheduled and due by `now` (RFC 3339), and jobs missed.
     pub fn jobs_due_and_missed(&self, now: &str) -> Result<(u64, u64), StoreError> {
-        self.conn()
-            .query_row(
+        self.with(|x| {
+            let r = x.query_one(
                 "SELECT
-                   (SELECT COUNT(*) FROM jobs WHERE state = 'scheduled' AND next_run_at <= ?1),
+                   (SELECT COUNT(*) FROM jobs WHERE state = 'scheduled' AND next_run_at <= $1),
                    (SELECT COUNT(*) FROM jobs WHERE state = 'missed')",
-                [now],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?.max(0) as u64,
-                        r.get::<_, i64>(1)?.max(0) as u64,
-                    ))
-                },
-            )
-            .map_err(|e| self.error(e))
-    }
-
-    /// Whether the store takes a write now: a second connection takes the write lock and lets it
-    /// go, waiting at most `wait` for another writer. Nothing is written.
-    pub fn probe_writable(&self, wait: Duration) -> Result<(), StoreError> {
-        if self.path.as_os_str() == ":memory:" {
-            return Ok(());
-        }
-        let conn = rusqlite::Connection::open(&self.path).map_err(|e| self.error(e))?;
-        conn.busy_timeout(wait).map_err(|e| self.error(e))?;
-        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-            .map_err(|e| self.error(format!("not writable: {e}")))
+                args![now],
+            )?;
+            let n = |i: usize| r.int(i).map(|v| v.unwrap_or(0).max(0) as u64);
+            Ok((n(0).map_err(decode)?, n(1).map_err(decode)?))
+        })
     }
 }
 
-/// An order notification as the console lists it, with the daemon runs it caused.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct EventSummary {
-    pub event_id: String,
-    pub order_id: String,
-    pub event_type: String,
-    pub state: Option<String>,
-    pub received_at: String,
-    pub runs: Vec<String>,
-}
-
-impl Sqlite {
+impl Store {
     /// The latest notifications received, newest first.
     pub fn events_recent(&self, limit: usize) -> Result<Vec<EventSummary>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
+        self.with(|x| {
+            // The daemon runs an event caused carry its id in their parameters (JSON text).
+            let caused_by = match x.engine() {
+                Engine::Sqlite => {
+                    "json_valid(d.params) AND json_extract(d.params, '$.event_id') = n.event_id"
+                }
+                Engine::Postgres => {
+                    "d.params LIKE '{%' AND d.params::jsonb ->> 'event_id' = n.event_id"
+                }
+            };
+            let sql = format!(
                 "SELECT n.event_id, n.order_id, n.event_type, n.state, n.received_at,
-                   (SELECT group_concat(d.run_id, ' ') FROM daemon_runs d
-                     WHERE json_valid(d.params) AND json_extract(d.params, '$.event_id') = n.event_id)
-                 FROM notifications n ORDER BY n.received_at DESC, n.rowid DESC LIMIT ?1",
-            )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
+                   (SELECT string_agg(d.run_id, ' ') FROM daemon_runs d WHERE {caused_by})
+                 FROM notifications n ORDER BY n.received_at DESC, n.{{seq}} DESC LIMIT $1"
+            );
+            x.rows(&sql, args![limit as i64], |r| {
                 Ok(EventSummary {
-                    event_id: r.get(0)?,
-                    order_id: r.get(1)?,
-                    event_type: r.get(2)?,
-                    state: r.get(3)?,
-                    received_at: r.get(4)?,
+                    event_id: r.req_text(0)?,
+                    order_id: r.req_text(1)?,
+                    event_type: r.req_text(2)?,
+                    state: r.text(3)?,
+                    received_at: r.req_text(4)?,
                     runs: r
-                        .get::<_, Option<String>>(5)?
+                        .text(5)?
                         .map(|s| s.split(' ').map(str::to_string).collect())
                         .unwrap_or_default(),
                 })
             })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// Where a daemon run came from (`schedule:ID`, `event:TYPE`, `drop`, …), if it was one.
     pub fn run_origin(&self, run_id: &str) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
-        self.conn()
-            .query_row(
-                "SELECT origin FROM daemon_runs WHERE run_id = ?1",
-                [run_id],
-                |r| r.get(0),
+        self.with(|x| {
+            x.text_opt(
+                "SELECT origin FROM daemon_runs WHERE run_id = $1",
+                args![run_id],
             )
-            .optional()
-            .map_err(|e| self.error(e))
+        })
     }
 }
 

@@ -1,42 +1,13 @@
 //! What `btw serve` keeps in the store: which on-drop recipe contents already ran, and the runs
 //! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
 
-use super::{now_rfc3339, Sqlite, StoreError};
-use rusqlite::params;
+use super::exec::{args, decode, DbErr, Exec};
+use super::model::UnfinishedRun;
+use super::rows::Cols;
+use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
 
-/// A run the daemon started and had not seen finish.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UnfinishedRun {
-    pub run_id: String,
-    pub recipe: String,
-    pub params: Value,
-    pub origin: String,
-    /// The daemon that queued or last started it (`None`: recorded before daemons had owners).
-    pub owner: Option<String>,
-}
-
-/// The attempts and owner columns of this file. Idempotent, run on every open. The owner is
-/// what lets daemons sharing a store tell a run queued by a live daemon from one a dead daemon
-/// left behind.
-pub(super) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    for (col, ty) in [
-        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-        ("owner", "TEXT"),
-    ] {
-        let has: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('daemon_runs') WHERE name = ?1",
-            [col],
-            |r| r.get(0),
-        )?;
-        if has == 0 {
-            conn.execute_batch(&format!("ALTER TABLE daemon_runs ADD COLUMN {col} {ty}"))?;
-        }
-    }
-    Ok(())
-}
-
-impl Sqlite {
+impl Store {
     /// Records a run queued (not started yet) by the daemon `owner`: a restart, or another
     /// daemon once `owner` is dead, resumes it. Nothing if it is known.
     pub fn daemon_run_queued(
@@ -47,26 +18,23 @@ impl Sqlite {
         origin: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)
-                 ON CONFLICT (run_id) DO NOTHING",
-                params![run_id, recipe, params.to_string(), origin, now_rfc3339(), owner],
+        self.with(|x| {
+            queue_run(
+                x,
+                run_id,
+                recipe,
+                &params.to_string(),
+                origin,
+                owner,
+                &now_rfc3339(),
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// Claims a run of a recipe for a key (an on-drop content hash, an order reaching a state, an
     /// event id): true the first time only.
     pub fn claim_drop(&self, path: &str, hash: &str, run_id: &str) -> Result<bool, StoreError> {
-        self.conn()
-            .execute(
-                "INSERT OR IGNORE INTO daemon_seen (path, hash, run_id, seen_at) VALUES (?1, ?2, ?3, ?4)",
-                params![path, hash, run_id, now_rfc3339()],
-            )
-            .map(|n| n == 1)
-            .map_err(|e| self.error(e))
+        self.with(|x| claim_key(x, path, hash, run_id, &now_rfc3339()))
     }
 
     /// Records that the daemon `owner` starts a run (again, when it is resumed); returns which
@@ -79,50 +47,49 @@ impl Sqlite {
         origin: &str,
         owner: &str,
     ) -> Result<u32, StoreError> {
-        self.conn()
-            .query_row(
-                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts, owner) VALUES (?1, ?2, ?3, ?4, 'running', ?5, 1, ?6)
-                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL, attempts = attempts + 1,
-                   owner = excluded.owner
+        self.with(|x| {
+            let r = x.query_one(
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts, owner)
+                 VALUES ($1, $2, $3, $4, 'running', $5, 1, $6)
+                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL,
+                   attempts = daemon_runs.attempts + 1, owner = excluded.owner
                  RETURNING attempts",
-                params![run_id, recipe, params.to_string(), origin, now_rfc3339(), owner],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(1) as u32)
-            .map_err(|e| self.error(e))
+                args![run_id, recipe, params.to_string(), origin, now_rfc3339(), owner],
+            )?;
+            Ok(r.req_int(0).map_err(decode)?.max(1) as u32)
+        })
     }
 
     /// Marks a daemon run `done`, or `interrupted` (stopped by shutdown: resume it on restart).
     pub fn daemon_run_finished(&self, run_id: &str, interrupted: bool) -> Result<(), StoreError> {
         let state = if interrupted { "interrupted" } else { "done" };
-        self.conn()
-            .execute(
-                "UPDATE daemon_runs SET state = ?2, finished_at = ?3 WHERE run_id = ?1",
-                params![run_id, state, now_rfc3339()],
+        self.with(|x| {
+            x.execute(
+                "UPDATE daemon_runs SET state = $2, finished_at = $3 WHERE run_id = $1",
+                args![run_id, state, now_rfc3339()],
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
+        .map(|_| ())
     }
 
     /// Runs left `running` (the daemon died) or `interrupted` (it was stopped mid-run).
     pub fn daemon_unfinished(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT run_id, recipe, params, origin, owner FROM daemon_runs WHERE state != 'done' ORDER BY started_at")
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(UnfinishedRun {
-                    run_id: r.get(0)?,
-                    recipe: r.get(1)?,
-                    params: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
-                    origin: r.get(3)?,
-                    owner: r.get(4)?,
-                })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        self.with(|x| {
+            x.rows(
+                "SELECT run_id, recipe, params, origin, owner FROM daemon_runs
+                 WHERE state != 'done' ORDER BY started_at",
+                args![],
+                |r| {
+                    Ok(UnfinishedRun {
+                        run_id: r.req_text(0)?,
+                        recipe: r.req_text(1)?,
+                        params: serde_json::from_str(&r.req_text(2)?).unwrap_or(Value::Null),
+                        origin: r.req_text(3)?,
+                        owner: r.text(4)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Takes an unfinished run over from `from` (a dead daemon; `None`: no owner recorded) for
@@ -133,14 +100,49 @@ impl Sqlite {
         from: Option<&str>,
         to: &str,
     ) -> Result<bool, StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE daemon_runs SET owner = ?3 WHERE run_id = ?1 AND state != 'done' AND owner IS ?2",
-                params![run_id, from, to],
+        self.with(|x| {
+            x.execute(
+                "UPDATE daemon_runs SET owner = $3
+                 WHERE run_id = $1 AND state != 'done' AND owner IS NOT DISTINCT FROM $2",
+                args![run_id, from, to],
             )
-            .map(|n| n == 1)
-            .map_err(|e| self.error(e))
+        })
+        .map(|n| n == 1)
     }
+}
+
+/// Records a daemon run queued, unless it is known.
+pub(super) fn queue_run(
+    x: &mut dyn Exec,
+    run_id: &str,
+    recipe: &str,
+    params: &str,
+    origin: &str,
+    owner: &str,
+    now: &str,
+) -> Result<(), DbErr> {
+    x.execute(
+        "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, owner)
+         VALUES ($1, $2, $3, $4, 'running', $5, $6) ON CONFLICT (run_id) DO NOTHING",
+        args![run_id, recipe, params, origin, now, owner],
+    )
+    .map(|_| ())
+}
+
+/// Claims the once-key (`path`, `hash`) for `run_id`: true the first time only.
+pub(super) fn claim_key(
+    x: &mut dyn Exec,
+    path: &str,
+    hash: &str,
+    run_id: &str,
+    now: &str,
+) -> Result<bool, DbErr> {
+    x.execute(
+        "INSERT INTO daemon_seen (path, hash, run_id, seen_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (path, hash) DO NOTHING",
+        args![path, hash, run_id, now],
+    )
+    .map(|n| n == 1)
 }
 
 #[cfg(test)]

@@ -1,106 +1,45 @@
 //! Order notifications: stored once per event id, the furthest state kept per order, and an
 //! in-process feed that wakes scripts waiting for an event.
 
-use super::{now_rfc3339, Sqlite, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use super::exec::args;
+use super::model::{state_rank, Notification};
+use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-/// One notification as BT sent it, with the fields btw indexes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notification {
-    pub event_id: String,
-    pub event_type: String,
-    pub event_time: String,
-    pub order_id: String,
-    /// The order's state as the event tells it, if it does.
-    pub state: Option<String>,
-    pub body: Value,
-}
-
-impl Notification {
-    /// Reads BT's envelope `{eventId, eventTime, eventType, event: {productOrder: {id, state, …}}}`.
-    pub fn from_envelope(body: Value) -> Result<Notification, String> {
-        let s = |p: &str| body.pointer(p).and_then(Value::as_str).map(str::to_string);
-        let need = |p: &str, name: &str| {
-            s(p).filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{name} is missing"))
-        };
-        Ok(Notification {
-            event_id: need("/eventId", "eventId")?,
-            event_type: need("/eventType", "eventType")?,
-            event_time: need("/eventTime", "eventTime")?,
-            order_id: need("/event/productOrder/id", "event.productOrder.id")?,
-            state: s("/event/productOrder/state"),
-            body,
-        })
-    }
-
-    /// Stored envelopes, read back; one stored by an older btw in a shape this one no longer
-    /// reads is skipped with a warning (nothing can fire it).
-    pub(crate) fn from_stored(bodies: impl IntoIterator<Item = String>) -> Vec<Notification> {
-        let mut out = Vec::new();
-        for body in bodies {
-            let parsed = serde_json::from_str(&body)
-                .map_err(|e| e.to_string())
-                .and_then(Notification::from_envelope);
-            match parsed {
-                Ok(n) => out.push(n),
-                Err(e) => tracing::warn!("a stored notification cannot be read ({e}); skipped"),
-            }
-        }
-        out
-    }
-}
-
-/// Where a state stands in an order's life, so a late or repeated event never moves it back.
-/// Unknown states rank lowest and never replace a known one.
-pub fn state_rank(state: &str) -> i64 {
-    match state {
-        "acknowledged" => 10,
-        "pending" => 20,
-        "held" => 30,
-        "inProgress" => 40,
-        "assessingCancellation" => 50,
-        "pendingCancellation" => 60,
-        "partial" => 90,
-        "completed" | "cancelled" | "failed" | "rejected" => 100,
-        _ => 0,
-    }
-}
-
-impl Sqlite {
+impl Store {
     /// Stores a notification unless its event id is known; returns whether it was new.
     /// Also advances the order's furthest state when the event carries a later one.
     pub fn record_notification(&self, n: &Notification) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.error(e))?;
-        let inserted = tx
-            .execute(
-                "INSERT OR IGNORE INTO notifications (event_id, order_id, event_type, event_time, state, received_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![n.event_id, n.order_id, n.event_type, n.event_time, n.state, now_rfc3339(), n.body.to_string()],
-            )
-            .map_err(|e| self.error(e))?
-            == 1;
-        if inserted {
-            if let Some(state) = &n.state {
-                let rank = state_rank(state);
-                if rank > 0 {
-                    tx.execute(
-                        "INSERT INTO order_states (order_id, state, rank, event_time, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, rank = excluded.rank,
-                           event_time = excluded.event_time, updated_at = excluded.updated_at
-                         WHERE excluded.rank > order_states.rank",
-                        params![n.order_id, state, rank, n.event_time, now_rfc3339()],
-                    )
-                    .map_err(|e| self.error(e))?;
-                }
+        self.in_transaction(|x| {
+            let inserted = x.execute(
+                "INSERT INTO notifications (event_id, order_id, event_type, event_time, state,
+                   received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+                args![
+                    &n.event_id,
+                    &n.order_id,
+                    &n.event_type,
+                    &n.event_time,
+                    &n.state,
+                    now_rfc3339(),
+                    n.body.to_string()
+                ],
+            )? == 1;
+            let rank = n.state.as_deref().map(state_rank).unwrap_or(0);
+            if inserted && rank > 0 {
+                x.execute(
+                    "INSERT INTO order_states (order_id, state, rank, event_time, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (order_id) DO UPDATE SET state = excluded.state,
+                       rank = excluded.rank, event_time = excluded.event_time,
+                       updated_at = excluded.updated_at
+                     WHERE excluded.rank > order_states.rank",
+                    args![&n.order_id, &n.state, rank, &n.event_time, now_rfc3339()],
+                )?;
             }
-        }
-        tx.commit().map_err(|e| self.error(e))?;
-        Ok(inserted)
+            Ok(inserted)
+        })
     }
 
     /// The first stored event of `event_type` for an order.
@@ -109,39 +48,34 @@ impl Sqlite {
         order_id: &str,
         event_type: &str,
     ) -> Result<Option<Value>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT body FROM notifications WHERE order_id = ?1 AND event_type = ?2 ORDER BY received_at LIMIT 1",
-                params![order_id, event_type],
-                |r| r.get::<_, String>(0),
+        let body = self.with(|x| {
+            x.text_opt(
+                "SELECT body FROM notifications WHERE order_id = $1 AND event_type = $2
+                 ORDER BY received_at, {seq} LIMIT 1",
+                args![order_id, event_type],
             )
-            .optional()
-            .map(|b| b.and_then(|t| serde_json::from_str(&t).ok()))
-            .map_err(|e| self.error(e))
+        })?;
+        Ok(body.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// The furthest state the notifications have told of an order.
     pub fn order_state(&self, order_id: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT state FROM order_states WHERE order_id = ?1",
-                [order_id],
-                |r| r.get(0),
+        self.with(|x| {
+            x.text_opt(
+                "SELECT state FROM order_states WHERE order_id = $1",
+                args![order_id],
             )
-            .optional()
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// How many notifications are stored for an order (all types).
     pub fn notification_count(&self, order_id: &str) -> Result<u64, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM notifications WHERE order_id = ?1",
-                [order_id],
-                |r| r.get::<_, i64>(0),
+        self.with(|x| {
+            x.count(
+                "SELECT COUNT(*) FROM notifications WHERE order_id = $1",
+                args![order_id],
             )
-            .map(|n| n as u64)
-            .map_err(|e| self.error(e))
+        })
     }
 }
 

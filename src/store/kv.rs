@@ -1,22 +1,13 @@
 //! Small named values btw keeps for itself in the store (e.g. the daemon's sandbox subscription
-//! id), in a table of their own made on first use.
+//! id), in a table of their own.
 
-use super::{Sqlite, StoreError};
-use rusqlite::{params, OptionalExtension};
+use super::exec::{args, DbErr};
+use super::{Store, StoreError};
 
-const TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS btw_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
-
-impl Sqlite {
+impl Store {
     /// The value stored under `key`, if any.
     pub fn value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let conn = self.conn();
-        conn.execute_batch(TABLE).map_err(|e| self.error(e))?;
-        conn.query_row("SELECT value FROM btw_values WHERE key = ?1", [key], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| self.error(e))
+        self.with(|x| x.text_opt("SELECT value FROM btw_values WHERE key = $1", args![key]))
     }
 
     /// The value under `key`, storing `make()` first when there is none.
@@ -25,17 +16,14 @@ impl Sqlite {
         key: &str,
         make: impl FnOnce() -> String,
     ) -> Result<String, StoreError> {
-        let conn = self.conn();
-        conn.execute_batch(TABLE).map_err(|e| self.error(e))?;
-        conn.execute(
-            "INSERT OR IGNORE INTO btw_values (key, value) VALUES (?1, ?2)",
-            params![key, make()],
-        )
-        .map_err(|e| self.error(e))?;
-        conn.query_row("SELECT value FROM btw_values WHERE key = ?1", [key], |r| {
-            r.get(0)
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO btw_values (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                args![key, make()],
+            )?;
+            x.text_opt("SELECT value FROM btw_values WHERE key = $1", args![key])?
+                .ok_or_else(|| DbErr(format!("the value {key} vanished")))
         })
-        .map_err(|e| self.error(e))
     }
 }
 

@@ -4,52 +4,18 @@
 //! A row rather than a file lock, so it holds across machines once the store is shared
 //! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
 
-use super::{Sqlite, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use super::exec::{args, decode};
+use super::model::{new_lease_owner, owner_is_gone, LeaseHolder};
+use super::rows::Cols;
+use super::{Store, StoreError};
 use std::time::Duration;
 
-/// Who holds a run id's lease, and until when (UTC RFC 3339).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaseHolder {
-    pub owner: String,
-    pub until: String,
-}
-
-/// A lease owner name for this process: host, process id and a random part (two runs of one
-/// process hold two leases).
-pub fn new_lease_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty() && !h.contains(':'))
-        .unwrap_or_else(|| "localhost".into());
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &rand[..8])
-}
-
-/// Whether `owner` is a process of this host that no longer exists (killed before it could
-/// release). Only said where the process table can be read; elsewhere the lease must expire.
-pub fn owner_is_gone(owner: &str) -> bool {
-    let mut parts = owner.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let mine = new_lease_owner();
-    let my_host = mine.split(':').next().unwrap_or_default();
-    let proc_root = std::path::Path::new("/proc");
-    host == my_host
-        && proc_root.join("self").exists()
-        && pid.parse::<u32>().is_ok()
-        && !proc_root.join(pid).exists()
-}
-
-pub(super) fn lease_expiry(ttl: Duration) -> String {
+fn lease_expiry(ttl: Duration) -> String {
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
     crate::time::rfc3339_millis(chrono::Utc::now() + ttl)
 }
 
-impl Sqlite {
+impl Store {
     /// Takes the lease of `run_id` for `ttl`: `Ok(None)` when taken, `Ok(Some(holder))` when
     /// someone else holds it. An expired lease, or one of a process gone from this host, is taken over.
     pub fn lease_acquire(
@@ -58,44 +24,40 @@ impl Sqlite {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<LeaseHolder>, StoreError> {
-        let conn = self.conn();
         let now = super::now_rfc3339();
-        let held: Option<LeaseHolder> = conn
-            .query_row(
-                "SELECT owner, expires_at FROM run_leases WHERE run_id = ?1",
-                [run_id],
-                |r| {
-                    Ok(LeaseHolder {
-                        owner: r.get(0)?,
-                        until: r.get(1)?,
+        self.with(|x| {
+            let held = x
+                .query_opt(
+                    "SELECT owner, expires_at FROM run_leases WHERE run_id = $1",
+                    args![run_id],
+                )?
+                .map(|r| {
+                    Ok::<_, String>(LeaseHolder {
+                        owner: r.req_text(0)?,
+                        until: r.req_text(1)?,
                     })
-                },
-            )
-            .optional()
-            .map_err(|e| self.error(e))?;
-        let taken_over = held.as_ref().map(|h| h.owner.clone());
-        if let Some(h) = held {
-            if h.owner != owner && h.until > now && !owner_is_gone(&h.owner) {
-                return Ok(Some(h));
+                })
+                .transpose()
+                .map_err(decode)?;
+            let taken_over = held.as_ref().map(|h| h.owner.clone());
+            if let Some(h) = held {
+                if h.owner != owner && h.until > now && !owner_is_gone(&h.owner) {
+                    return Ok(Some(h));
+                }
             }
-        }
-        // Conditional on the row seen above: of two takers racing, one changes it.
-        let changed = conn
-            .execute(
-                "INSERT INTO run_leases (run_id, owner, expires_at) VALUES (?1, ?2, ?3)
+            // Conditional on the row seen above: of two takers racing, one changes it.
+            let changed = x.execute(
+                "INSERT INTO run_leases (run_id, owner, expires_at) VALUES ($1, $2, $3)
                  ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner,
                    expires_at = excluded.expires_at
-                 WHERE run_leases.owner IS ?4",
-                params![run_id, owner, lease_expiry(ttl), taken_over],
-            )
-            .map_err(|e| self.error(e))?;
-        if changed == 1 {
-            return Ok(None);
-        }
-        Ok(Some(LeaseHolder {
-            owner: "another process".into(),
-            until: now,
-        }))
+                 WHERE run_leases.owner IS NOT DISTINCT FROM $4",
+                args![run_id, owner, lease_expiry(ttl), taken_over],
+            )?;
+            Ok((changed != 1).then(|| LeaseHolder {
+                owner: "another process".into(),
+                until: now.clone(),
+            }))
+        })
     }
 
     /// Extends a lease this owner holds; `false` when it is no longer this owner's.
@@ -105,25 +67,24 @@ impl Sqlite {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE run_leases SET expires_at = ?3 WHERE run_id = ?1 AND owner = ?2",
-                params![run_id, owner, lease_expiry(ttl)],
+        self.with(|x| {
+            x.execute(
+                "UPDATE run_leases SET expires_at = $3 WHERE run_id = $1 AND owner = $2",
+                args![run_id, owner, lease_expiry(ttl)],
             )
-            .map_err(|e| self.error(e))?;
-        Ok(changed == 1)
+        })
+        .map(|n| n == 1)
     }
 
     /// Gives a lease up (only this owner's).
     pub fn lease_release(&self, run_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM run_leases WHERE run_id = ?1 AND owner = ?2",
-                params![run_id, owner],
+        self.with(|x| {
+            x.execute(
+                "DELETE FROM run_leases WHERE run_id = $1 AND owner = $2",
+                args![run_id, owner],
             )
-            .map_err(|e| self.error(e))?;
-        Ok(())
+        })
+        .map(|_| ())
     }
 }
 

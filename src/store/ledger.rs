@@ -1,47 +1,12 @@
 //! The ledger: every mutating BT call of a run, written before it is sent and after its result,
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
-use super::{now_rfc3339, Sqlite, StoreError};
+use super::exec::{args, decode, Row, Write};
+use super::model::{LedgerEntry, StepState};
+use super::rows::Cols;
+use super::{now_rfc3339, Store, StoreError};
 use crate::api::Operation;
-use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepState {
-    /// Written before the call: if it is still `started`, the call's outcome is unknown.
-    Started,
-    Done,
-    Failed,
-}
-
-impl StepState {
-    fn as_str(self) -> &'static str {
-        match self {
-            StepState::Started => "started",
-            StepState::Done => "done",
-            StepState::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> StepState {
-        match s {
-            "done" => StepState::Done,
-            "failed" => StepState::Failed,
-            _ => StepState::Started,
-        }
-    }
-}
-
-/// One recorded step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LedgerEntry {
-    pub step: u64,
-    /// As stored: an [`Operation`]'s name, or a name from a version that had other operations.
-    pub operation: String,
-    pub request: Value,
-    pub state: StepState,
-    pub result: Option<Value>,
-    pub error: Option<Value>,
-}
 
 fn parse_json(s: Option<String>) -> Option<Value> {
     s.and_then(|t| serde_json::from_str(&t).ok())
@@ -49,38 +14,39 @@ fn parse_json(s: Option<String>) -> Option<Value> {
 
 /// A step's outcome as the ledger's `result` and `error` columns: a done step's value is its
 /// result, any other its error.
-pub(super) fn outcome_columns(state: StepState, value: &Value) -> (Option<String>, Option<String>) {
+fn outcome_columns(state: StepState, value: &Value) -> (Option<String>, Option<String>) {
     match state {
         StepState::Done => (Some(value.to_string()), None),
         _ => (None, Some(value.to_string())),
     }
 }
 
-impl Sqlite {
+/// A ledger row: step, operation, request, state, result, error.
+fn entry(r: &Row) -> Result<LedgerEntry, String> {
+    Ok(LedgerEntry {
+        step: r.req_int(0)?.max(0) as u64,
+        operation: r.req_text(1)?,
+        request: parse_json(r.text(2)?).unwrap_or(Value::Null),
+        state: StepState::parse(&r.req_text(3)?),
+        result: parse_json(r.text(4)?),
+        error: parse_json(r.text(5)?),
+    })
+}
+
+const ENTRY: &str = "SELECT step, operation, request, state, result, error FROM ledger";
+
+impl Store {
     /// The entry for a step, if there is one.
     pub fn ledger_get(&self, run_id: &str, step: u64) -> Result<Option<LedgerEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT operation, request, state, result, error FROM ledger WHERE run_id = ?1 AND step = ?2",
-            )
-            .map_err(|e| self.error(e))?;
-        stmt.query_row(params![run_id, step as i64], |r| {
-            Ok(LedgerEntry {
-                step,
-                operation: r.get(0)?,
-                request: parse_json(r.get(1)?).unwrap_or(Value::Null),
-                state: StepState::parse(&r.get::<_, String>(2)?),
-                result: parse_json(r.get(3)?),
-                error: parse_json(r.get(4)?),
-            })
+        self.with(|x| {
+            let sql = format!("{ENTRY} WHERE run_id = $1 AND step = $2");
+            let row = x.query_opt(&sql, args![run_id, step as i64])?;
+            row.map(|r| entry(&r).map_err(decode)).transpose()
         })
-        .optional()
-        .map_err(|e| self.error(e))
     }
 
     /// Records that a step is about to call BT. Replaces a failed attempt of the same step.
-    /// Returns once committed (group commit: see `writer.rs`).
+    /// Returns once committed (SQLite: by group commit, see `writer.rs`).
     pub fn ledger_begin(
         &self,
         run_id: &str,
@@ -88,25 +54,21 @@ impl Sqlite {
         operation: Operation,
         request: &Value,
     ) -> Result<(), StoreError> {
-        let (run_id, operation, request, now) = (
-            run_id.to_string(),
-            operation.as_str(),
-            request.to_string(),
-            now_rfc3339(),
-        );
-        self.writer
-            .write(Box::new(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
-                     VALUES (?1, ?2, ?3, ?4, 'started', ?5)
-                     ON CONFLICT (run_id, step) DO UPDATE SET
-                       operation = excluded.operation, request = excluded.request, state = 'started',
-                       result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL",
-                )?
-                .execute(params![run_id, step as i64, operation, request, now])
-            }))
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        self.write_committed(Write {
+            sql: "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
+                  VALUES ($1, $2, $3, $4, 'started', $5)
+                  ON CONFLICT (run_id, step) DO UPDATE SET
+                    operation = excluded.operation, request = excluded.request, state = 'started',
+                    result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL",
+            args: vec![
+                run_id.to_string().into(),
+                (step as i64).into(),
+                operation.as_str().into(),
+                request.to_string().into(),
+                now_rfc3339().into(),
+            ],
+        })
+        .map(|_| ())
     }
 
     /// Records a step that is already done, in one write: a read, recorded after its answer
@@ -120,16 +82,15 @@ impl Sqlite {
         request: &Value,
         result: &Value,
     ) -> Result<(), StoreError> {
-        self.writer
-            .write(record_done(run_id, step, operation, request, result))
+        self.write_committed(record_done(run_id, step, operation, request, result))
             .map(|_| ())
-            .map_err(|e| self.error(e))
     }
 
-    /// [`Store::ledger_record_done`] without waiting for the commit: a read's record. The writer
-    /// applies writes in order, so it is durable no later than the next mutating call's
+    /// [`Store::ledger_record_done`] without waiting for the commit: a read's record. SQLite's
+    /// writer applies writes in order, so it is durable no later than the next mutating call's
     /// [`Store::ledger_begin`] returns (which does wait), or [`Store::flush`]: a resumed run
     /// replays every read made before its last recorded mutating call. A failure is logged.
+    /// PostgreSQL has no write queue and writes it at once.
     pub fn ledger_queue_done(
         &self,
         run_id: &str,
@@ -138,12 +99,10 @@ impl Sqlite {
         request: &Value,
         result: &Value,
     ) -> Result<(), StoreError> {
-        self.writer
-            .queue(
-                record_done(run_id, step, operation, request, result),
-                "a read's answer",
-            )
-            .map_err(|e| self.error(e))
+        self.write_queued(
+            record_done(run_id, step, operation, request, result),
+            "a read's answer",
+        )
     }
 
     /// Records a step's outcome.
@@ -155,24 +114,18 @@ impl Sqlite {
         value: &Value,
     ) -> Result<(), StoreError> {
         let (result, error) = outcome_columns(state, value);
-        let (id, now) = (run_id.to_string(), now_rfc3339());
-        let n = self
-            .writer
-            .write(Box::new(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE ledger SET state = ?3, result = ?4, error = ?5, finished_at = ?6
-                     WHERE run_id = ?1 AND step = ?2",
-                )?
-                .execute(params![
-                    id,
-                    step as i64,
-                    state.as_str(),
-                    result,
-                    error,
-                    now
-                ])
-            }))
-            .map_err(|e| self.error(e))?;
+        let n = self.write_committed(Write {
+            sql: "UPDATE ledger SET state = $3, result = $4, error = $5, finished_at = $6
+                  WHERE run_id = $1 AND step = $2",
+            args: vec![
+                run_id.to_string().into(),
+                (step as i64).into(),
+                state.as_str().into(),
+                result.into(),
+                error.into(),
+                now_rfc3339().into(),
+            ],
+        })?;
         if n == 0 {
             return Err(self.error(format!("no ledger entry for run {run_id} step {step}")));
         }
@@ -181,27 +134,13 @@ impl Sqlite {
 
     /// Every step of a run, in order.
     pub fn ledger_steps(&self, run_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT step, operation, request, state, result, error FROM ledger
-                 WHERE run_id = ?1 ORDER BY step",
+        self.with(|x| {
+            x.rows(
+                &format!("{ENTRY} WHERE run_id = $1 ORDER BY step"),
+                args![run_id],
+                entry,
             )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                Ok(LedgerEntry {
-                    step: r.get::<_, i64>(0)? as u64,
-                    operation: r.get(1)?,
-                    request: parse_json(r.get(2)?).unwrap_or(Value::Null),
-                    state: StepState::parse(&r.get::<_, String>(3)?),
-                    result: parse_json(r.get(4)?),
-                    error: parse_json(r.get(5)?),
-                })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        })
     }
 }
 
@@ -212,85 +151,85 @@ fn record_done(
     operation: Operation,
     request: &Value,
     result: &Value,
-) -> super::writer::WriteOp {
-    let (run_id, operation, request, result, now) = (
-        run_id.to_string(),
-        operation.as_str(),
-        request.to_string(),
-        result.to_string(),
-        now_rfc3339(),
-    );
-    Box::new(move |conn| {
-        conn.prepare_cached(
-            "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?6)
-             ON CONFLICT (run_id, step) DO UPDATE SET
-               operation = excluded.operation, request = excluded.request, state = 'done',
-               result = excluded.result, error = NULL, started_at = excluded.started_at,
-               finished_at = excluded.finished_at",
-        )?
-        .execute(params![run_id, step as i64, operation, request, result, now])
-    })
+) -> Write {
+    Write {
+        sql: "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
+              VALUES ($1, $2, $3, $4, 'done', $5, $6, $6)
+              ON CONFLICT (run_id, step) DO UPDATE SET
+                operation = excluded.operation, request = excluded.request, state = 'done',
+                result = excluded.result, error = NULL, started_at = excluded.started_at,
+                finished_at = excluded.finished_at",
+        args: vec![
+            run_id.to_string().into(),
+            (step as i64).into(),
+            operation.as_str().into(),
+            request.to_string().into(),
+            result.to_string().into(),
+            now_rfc3339().into(),
+        ],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::postgres::testing::each_backend;
     use serde_json::json;
 
     #[test]
     fn a_step_is_written_before_and_after() {
-        let s = Store::in_memory();
-        assert!(s.ledger_get("r1", 1).unwrap().is_none());
-        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+        each_backend(|s| {
+            assert!(s.ledger_get("r1", 1).unwrap().is_none());
+            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(e.state, StepState::Started);
+            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
+                .unwrap();
+            let e = s.ledger_get("r1", 1).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"id": "BTWKN1"})))
+            );
+            assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
+            assert!(s
+                .ledger_finish("r1", 2, StepState::Done, &json!(1))
+                .is_err());
+            s.ledger_record_done(
+                "r1",
+                2,
+                Operation::OrderGet,
+                &json!({"id": 1}),
+                &json!({"state": "x"}),
+            )
             .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(e.state, StepState::Started);
-        s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
-            .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"id": "BTWKN1"})))
-        );
-        assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
-        assert!(s
-            .ledger_finish("r1", 2, StepState::Done, &json!(1))
-            .is_err());
-        s.ledger_record_done(
-            "r1",
-            2,
-            Operation::OrderGet,
-            &json!({"id": 1}),
-            &json!({"state": "x"}),
-        )
-        .unwrap();
-        let e = s.ledger_get("r1", 2).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"state": "x"})))
-        );
+            let e = s.ledger_get("r1", 2).unwrap().unwrap();
+            assert_eq!(
+                (e.state, e.result),
+                (StepState::Done, Some(json!({"state": "x"})))
+            );
+        });
     }
 
     #[test]
     fn a_queued_read_then_a_write_are_both_in_the_ledger_in_order() {
-        let s = Store::in_memory();
-        s.ledger_queue_done(
-            "r",
-            1,
-            Operation::OrderGet,
-            &json!({"id": "BTWKN1"}),
-            &json!({"state": "acknowledged"}),
-        )
-        .unwrap();
-        s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+        each_backend(|s| {
+            s.ledger_queue_done(
+                "r",
+                1,
+                Operation::OrderGet,
+                &json!({"id": "BTWKN1"}),
+                &json!({"state": "acknowledged"}),
+            )
             .unwrap();
-        // No flush: the mutating call's record waited, so the read before it is committed.
-        let steps = s.ledger_steps("r").unwrap();
-        let seen: Vec<_> = steps.iter().map(|e| (e.step, e.state)).collect();
-        assert_eq!(seen, vec![(1, StepState::Done), (2, StepState::Started)]);
-        assert_eq!(steps[0].result, Some(json!({"state": "acknowledged"})));
+            s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+                .unwrap();
+            // No flush: the mutating call's record waited, so the read before it is committed.
+            let steps = s.ledger_steps("r").unwrap();
+            let seen: Vec<_> = steps.iter().map(|e| (e.step, e.state)).collect();
+            assert_eq!(seen, vec![(1, StepState::Done), (2, StepState::Started)]);
+            assert_eq!(steps[0].result, Some(json!({"state": "acknowledged"})));
+        });
     }
 
     #[test]

@@ -1,159 +1,487 @@
-//! Schema migrations: numbered, applied once each, in order, inside a transaction.
+//! The schema, described once for both databases, and how each is brought up to date.
+//!
+//! Tables are written in their present form with three words the engines spell differently
+//! ([`ddl`]): `{int}` (SQLite's INTEGER, PostgreSQL's BIGINT), `{time}` (TEXT; on PostgreSQL
+//! compared byte by byte, `COLLATE "C"`, whatever the database's collation, so text order is
+//! time order as in SQLite) and `{seq}` (PostgreSQL's insertion-order column, standing in for
+//! SQLite's rowid). Each step says when each engine takes it, so the version numbers that
+//! stores made by earlier versions of btw carry keep their meaning:
+//!
+//! - SQLite (`schema_version`): versions 1 to 5 made the first tables; what came later is
+//!   checked on every open (`IF NOT EXISTS`, or a column added when it is missing).
+//! - PostgreSQL (`btw_schema_version`): version 1 made every table, 2 its wake-up triggers
+//!   (see `postgres/listen.rs`), 3 the daemon runs' owner.
+//!
+//! A new change is one more step, numbered for both engines.
 
-use rusqlite::Connection;
+use super::exec::{args, DbErr, Engine, Exec};
+use super::rows::Cols;
 
-const MIGRATIONS: &[&str] = &[
-    // 1: runs and the ledger of mutating calls.
-    r#"
-    CREATE TABLE runs (
-        run_id      TEXT PRIMARY KEY,
-        script      TEXT NOT NULL,
-        script_hash TEXT NOT NULL,
-        params      TEXT NOT NULL,
-        profile     TEXT NOT NULL,
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
-        outcome     TEXT NOT NULL DEFAULT 'running',
-        report      TEXT
-    );
-    CREATE TABLE ledger (
-        run_id      TEXT NOT NULL,
-        step        INTEGER NOT NULL,
-        operation   TEXT NOT NULL,
-        request     TEXT NOT NULL,
-        state       TEXT NOT NULL CHECK (state IN ('started', 'done', 'failed')),
-        result      TEXT,
-        error       TEXT,
-        started_at  TEXT NOT NULL,
-        finished_at TEXT,
-        PRIMARY KEY (run_id, step)
-    );
-    "#,
-    // 2: order notifications received from BT, and the furthest state seen per order.
-    r#"
-    CREATE TABLE notifications (
-        event_id    TEXT PRIMARY KEY,
-        order_id    TEXT NOT NULL,
-        event_type  TEXT NOT NULL,
-        event_time  TEXT NOT NULL,
-        state       TEXT,
-        received_at TEXT NOT NULL,
-        body        TEXT NOT NULL
-    );
-    CREATE INDEX notifications_order ON notifications (order_id, event_type);
-    CREATE TABLE order_states (
-        order_id    TEXT PRIMARY KEY,
-        state       TEXT NOT NULL,
-        rank        INTEGER NOT NULL,
-        event_time  TEXT NOT NULL,
-        updated_at  TEXT NOT NULL
-    );
-    "#,
-    // 3: the daemon: on-drop contents already run, and the runs it started (to resume after a stop).
-    r#"
-    CREATE TABLE daemon_seen (
-        path        TEXT NOT NULL,
-        hash        TEXT NOT NULL,
-        run_id      TEXT,
-        seen_at     TEXT NOT NULL,
-        PRIMARY KEY (path, hash)
-    );
-    CREATE TABLE daemon_runs (
-        run_id      TEXT PRIMARY KEY,
-        recipe      TEXT NOT NULL,
-        params      TEXT NOT NULL,
-        origin      TEXT NOT NULL,
-        state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'interrupted')),
-        started_at  TEXT NOT NULL,
-        finished_at TEXT
-    );
-    "#,
-    // 4: scheduled jobs (src/store/jobs.rs). Times are UTC RFC 3339 with milliseconds and `Z`,
-    // so text order is time order.
-    r#"
-    CREATE TABLE jobs (
-        id            TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL CHECK (kind IN ('at', 'cron')),
-        at            TEXT,
-        cron          TEXT,
-        tz            TEXT NOT NULL DEFAULT 'Europe/London',
-        recipe        TEXT NOT NULL,
-        params        TEXT NOT NULL,
-        next_run_at   TEXT,
-        state         TEXT NOT NULL CHECK (state IN
-                        ('scheduled', 'running', 'done', 'missed', 'cancelled', 'failed')),
-        run_id        TEXT,
-        lease_owner   TEXT,
-        lease_until   TEXT,
-        attempts      INTEGER NOT NULL DEFAULT 0,
-        last_outcome  TEXT,
-        last_run_id   TEXT,
-        catch_up_secs INTEGER,
-        created_at    TEXT NOT NULL,
-        updated_at    TEXT NOT NULL
-    );
-    CREATE INDEX jobs_due ON jobs (state, next_run_at);
-    "#,
-    // 5: one execution per run id (src/store/leases.rs).
-    r#"
-    CREATE TABLE run_leases (
-        run_id      TEXT PRIMARY KEY,
-        owner       TEXT NOT NULL,
-        expires_at  TEXT NOT NULL
-    );
-    "#,
+/// When an engine takes a step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Once, with this schema version.
+    Version(i64),
+    /// On every open: the step is idempotent.
+    EveryOpen,
+    Never,
+}
+
+/// What a step does.
+enum Change {
+    /// Statements in the schema's own spelling (see [`ddl`]).
+    Sql(&'static str),
+    /// A column added where it is missing, then `then` run once (for the rows already there).
+    Column {
+        table: &'static str,
+        column: &'static str,
+        ty: &'static str,
+        then: Option<&'static str>,
+    },
+}
+
+struct Step {
+    sqlite: When,
+    postgres: When,
+    change: Change,
+}
+
+use Change::{Column, Sql};
+use When::{EveryOpen, Never, Version};
+
+const STEPS: &[Step] = &[
+    // Runs and the ledger of mutating calls.
+    Step {
+        sqlite: Version(1),
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE runs (
+                run_id      TEXT PRIMARY KEY,
+                script      TEXT NOT NULL,
+                script_hash TEXT NOT NULL,
+                params      TEXT NOT NULL,
+                profile     TEXT NOT NULL,
+                started_at  {time} NOT NULL,
+                finished_at {time},
+                outcome     TEXT NOT NULL DEFAULT 'running',
+                report      TEXT{seq}
+            );
+            CREATE TABLE ledger (
+                run_id      TEXT NOT NULL,
+                step        {int} NOT NULL,
+                operation   TEXT NOT NULL,
+                request     TEXT NOT NULL,
+                state       TEXT NOT NULL CHECK (state IN ('started', 'done', 'failed')),
+                result      TEXT,
+                error       TEXT,
+                started_at  {time} NOT NULL,
+                finished_at {time},
+                PRIMARY KEY (run_id, step)
+            );"),
+    },
+    // Order notifications received from BT, and the furthest state seen per order.
+    Step {
+        sqlite: Version(2),
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE notifications (
+                event_id      TEXT PRIMARY KEY,
+                order_id      TEXT NOT NULL,
+                event_type    TEXT NOT NULL,
+                event_time    {time} NOT NULL,
+                state         TEXT,
+                received_at   {time} NOT NULL,
+                body          TEXT NOT NULL,
+                dispatched_at {time}{seq}
+            );
+            CREATE INDEX notifications_order ON notifications (order_id, event_type);
+            CREATE TABLE order_states (
+                order_id    TEXT PRIMARY KEY,
+                state       TEXT NOT NULL,
+                rank        {int} NOT NULL,
+                event_time  {time} NOT NULL,
+                updated_at  {time} NOT NULL
+            );"),
+    },
+    // The daemon: on-drop contents and event keys already run, and the runs it started (to
+    // resume after a stop, or to be taken over from a dead daemon by its `owner`).
+    Step {
+        sqlite: Version(3),
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE daemon_seen (
+                path        TEXT NOT NULL,
+                hash        TEXT NOT NULL,
+                run_id      TEXT,
+                seen_at     {time} NOT NULL,
+                PRIMARY KEY (path, hash)
+            );
+            CREATE TABLE daemon_runs (
+                run_id      TEXT PRIMARY KEY,
+                recipe      TEXT NOT NULL,
+                params      TEXT NOT NULL,
+                origin      TEXT NOT NULL,
+                state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'interrupted')),
+                started_at  {time} NOT NULL,
+                finished_at {time},
+                attempts    {int} NOT NULL DEFAULT 0
+            );"),
+    },
+    // Scheduled jobs (`store/jobs.rs`). Times are UTC RFC 3339 with milliseconds and `Z`, so
+    // text order is time order.
+    Step {
+        sqlite: Version(4),
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE jobs (
+                id            TEXT PRIMARY KEY,
+                kind          TEXT NOT NULL CHECK (kind IN ('at', 'cron')),
+                at            {time},
+                cron          TEXT,
+                tz            TEXT NOT NULL DEFAULT 'Europe/London',
+                recipe        TEXT NOT NULL,
+                params        TEXT NOT NULL,
+                next_run_at   {time},
+                state         TEXT NOT NULL CHECK (state IN
+                                ('scheduled', 'running', 'done', 'missed', 'cancelled', 'failed')),
+                run_id        TEXT,
+                lease_owner   TEXT,
+                lease_until   {time},
+                attempts      {int} NOT NULL DEFAULT 0,
+                last_outcome  TEXT,
+                last_run_id   TEXT,
+                catch_up_secs {int},
+                created_at    {time} NOT NULL,
+                updated_at    {time} NOT NULL,
+                recipe_hash   TEXT,
+                owner_recipe  TEXT
+            );
+            CREATE INDEX jobs_due ON jobs (state, next_run_at);"),
+    },
+    // One execution per run id (`store/leases.rs`).
+    Step {
+        sqlite: Version(5),
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE run_leases (
+                run_id      TEXT PRIMARY KEY,
+                owner       TEXT NOT NULL,
+                expires_at  {time} NOT NULL
+            );"),
+    },
+    // Recipe versions, watched recipes' last good versions, daemons' heartbeats, the alert
+    // queue and btw's own small values.
+    Step {
+        sqlite: EveryOpen,
+        postgres: Version(1),
+        change: Sql("
+            CREATE TABLE IF NOT EXISTS recipe_versions (
+                hash        TEXT PRIMARY KEY,
+                path        TEXT NOT NULL,
+                source      TEXT NOT NULL,
+                stored_at   {time} NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS recipe_heads (
+                path        TEXT PRIMARY KEY,
+                hash        TEXT NOT NULL REFERENCES recipe_versions (hash),
+                updated_at  {time} NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS daemon_heartbeat (
+                owner       TEXT PRIMARY KEY,
+                pid         {int} NOT NULL,
+                recipes     TEXT NOT NULL,
+                beat_at     {time} NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS alert_queue (
+                id           TEXT PRIMARY KEY,
+                event        TEXT NOT NULL,
+                payload      TEXT NOT NULL,
+                attempts     {int} NOT NULL DEFAULT 0,
+                next_at      {time} NOT NULL,
+                delivered_at {time},
+                last_error   TEXT,
+                created_at   {time} NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS alert_queue_due ON alert_queue (delivered_at, next_at);
+            CREATE TABLE IF NOT EXISTS btw_values (
+                key         TEXT PRIMARY KEY,
+                value       TEXT NOT NULL
+            );"),
+    },
+    // Columns SQLite stores made before they were in the tables above.
+    Step {
+        sqlite: EveryOpen,
+        postgres: Never,
+        change: Column {
+            table: "jobs",
+            column: "recipe_hash",
+            ty: "TEXT",
+            then: None,
+        },
+    },
+    Step {
+        sqlite: EveryOpen,
+        postgres: Never,
+        change: Column {
+            table: "jobs",
+            column: "owner_recipe",
+            ty: "TEXT",
+            then: None,
+        },
+    },
+    Step {
+        sqlite: EveryOpen,
+        postgres: Never,
+        change: Column {
+            table: "daemon_runs",
+            column: "attempts",
+            ty: "{int} NOT NULL DEFAULT 0",
+            then: None,
+        },
+    },
+    // Events stored before dispatching existed count as dispatched (their triggers ran the
+    // old way, or never will).
+    Step {
+        sqlite: EveryOpen,
+        postgres: Never,
+        change: Column {
+            table: "notifications",
+            column: "dispatched_at",
+            ty: "{time}",
+            then: Some("UPDATE notifications SET dispatched_at = received_at"),
+        },
+    },
+    Step {
+        sqlite: EveryOpen,
+        postgres: Version(1),
+        change: Sql("
+            CREATE INDEX IF NOT EXISTS notifications_undispatched ON notifications (received_at)
+                WHERE dispatched_at IS NULL;"),
+    },
+    // Wake idle daemons: a job added or made due again, an event stored (see
+    // `postgres/listen.rs`). PostgreSQL folds the notifications of one transaction on one
+    // channel into one.
+    Step {
+        sqlite: Never,
+        postgres: Version(2),
+        change: Sql("
+            CREATE FUNCTION btw_notify_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('btw_jobs', ''); RETURN NULL; END $$;
+            CREATE FUNCTION btw_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('btw_events', ''); RETURN NULL; END $$;
+            CREATE TRIGGER jobs_wake AFTER INSERT OR UPDATE OF state, next_run_at ON jobs
+                FOR EACH ROW WHEN (NEW.state = 'scheduled') EXECUTE FUNCTION btw_notify_jobs();
+            CREATE TRIGGER notifications_wake AFTER INSERT ON notifications
+                FOR EACH STATEMENT EXECUTE FUNCTION btw_notify_events();"),
+    },
+    // The daemon that queued or last started a run, so a live daemon can take over the runs
+    // of a dead one (NULL: recorded before runs had owners).
+    Step {
+        sqlite: EveryOpen,
+        postgres: Version(3),
+        change: Column {
+            table: "daemon_runs",
+            column: "owner",
+            ty: "TEXT",
+            then: None,
+        },
+    },
 ];
 
-pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    // Several btw processes may open a new store at once: the write lock is taken before the
-    // version is read, so exactly one of them migrates and the others find it done.
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match migrate_locked(conn) {
-        Ok(()) => conn.execute_batch("COMMIT"),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+/// Taken on PostgreSQL for the migration transaction only, so daemons starting together on a
+/// new database migrate it once (SQLite's `BEGIN IMMEDIATE` does the same): "btw_migr".
+const MIGRATION_LOCK: i64 = 0x6274_775f_6d69_6772;
+
+/// A schema statement as `engine` spells it.
+fn ddl(sql: &str, engine: Engine) -> String {
+    let (int, time, seq) = match engine {
+        Engine::Sqlite => ("INTEGER", "TEXT", ""),
+        Engine::Postgres => (
+            "BIGINT",
+            "TEXT COLLATE \"C\"",
+            ",\n                seq         BIGINT GENERATED ALWAYS AS IDENTITY",
+        ),
+    };
+    sql.replace("{int}", int)
+        .replace("{time}", time)
+        .replace("{seq}", seq)
+}
+
+fn when(step: &Step, engine: Engine) -> When {
+    match engine {
+        Engine::Sqlite => step.sqlite,
+        Engine::Postgres => step.postgres,
+    }
+}
+
+/// The newest schema version `engine` has.
+fn latest(engine: Engine) -> i64 {
+    STEPS
+        .iter()
+        .filter_map(|s| match when(s, engine) {
+            Version(v) => Some(v),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn has_column(x: &mut dyn Exec, table: &str, column: &str) -> Result<bool, DbErr> {
+    let sql = match x.engine() {
+        Engine::Sqlite => "SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = $2",
+        Engine::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+        }
+    };
+    Ok(x.count(sql, args![table, column])? > 0)
+}
+
+fn apply(x: &mut dyn Exec, change: &Change) -> Result<(), DbErr> {
+    let engine = x.engine();
+    match change {
+        Sql(sql) => x.batch(&ddl(sql, engine)),
+        Column {
+            table,
+            column,
+            ty,
+            then,
+        } => {
+            if has_column(x, table, column)? {
+                return Ok(());
+            }
+            x.batch(&ddl(
+                &format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"),
+                engine,
+            ))?;
+            match then {
+                Some(sql) => x.batch(sql),
+                None => Ok(()),
+            }
         }
     }
 }
 
-fn migrate_locked(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        [],
-        |r| r.get(0),
-    )?;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i as i64 + 1;
-        if version <= current {
-            continue;
+/// Brings the schema up to date, in one transaction; harmless when it is.
+pub(super) fn migrate(x: &mut dyn Exec) -> Result<(), DbErr> {
+    x.in_transaction(|x| {
+        let engine = x.engine();
+        let versions = match engine {
+            Engine::Sqlite => "schema_version",
+            Engine::Postgres => {
+                x.execute("SELECT pg_advisory_xact_lock($1)", args![MIGRATION_LOCK])?;
+                "btw_schema_version"
+            }
+        };
+        x.batch(&ddl(
+            &format!("CREATE TABLE IF NOT EXISTS {versions} (version {{int}} NOT NULL)"),
+            engine,
+        ))?;
+        let current = x
+            .query_one(
+                &format!("SELECT COALESCE(MAX(version), 0) FROM {versions}"),
+                args![],
+            )?
+            .req_int(0)
+            .map_err(super::exec::decode)?;
+        let latest = latest(engine);
+        // A shared database may be migrated by a newer btw on another machine.
+        if engine == Engine::Postgres && current > latest {
+            return Err(DbErr(format!(
+                "the database's schema is version {current}, newer than this btw knows ({latest}): upgrade btw"
+            )));
         }
-        conn.execute_batch(sql)?;
-        conn.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [version],
-        )?;
-    }
-    super::recipes::migrate(conn)?;
-    super::daemon::migrate(conn)?;
-    super::dispatch::migrate(conn)?;
-    super::alerts::migrate(conn)
+        for version in current + 1..=latest {
+            for step in STEPS.iter().filter(|s| when(s, engine) == Version(version)) {
+                apply(x, &step.change)?;
+            }
+            x.execute(
+                &format!("INSERT INTO {versions} (version) VALUES ($1)"),
+                args![version],
+            )?;
+        }
+        for step in STEPS.iter().filter(|s| when(s, engine) == EveryOpen) {
+            apply(x, &step.change)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::postgres::testing::each_backend;
+    use crate::store::Store;
 
     #[test]
     fn migrating_twice_is_harmless() {
-        let c = Connection::open_in_memory().unwrap();
-        migrate(&c).unwrap();
-        migrate(&c).unwrap();
-        let v: i64 = c
-            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        each_backend(|s| {
+            s.with(|x| super::migrate(x)).unwrap();
+            let v = s
+                .with(|x| {
+                    let t = match x.engine() {
+                        super::Engine::Sqlite => "schema_version",
+                        super::Engine::Postgres => "btw_schema_version",
+                    };
+                    x.count(&format!("SELECT MAX(version) FROM {t}"), &[])
+                        .map(|n| (n, super::latest(x.engine())))
+                })
+                .unwrap();
+            assert_eq!(v.0 as i64, v.1);
+        });
+    }
+
+    #[test]
+    fn a_store_made_before_the_later_columns_gains_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("btw.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            // Versions 1 to 5 as the first releases made them: no dispatched_at, attempts,
+            // owner, recipe_hash or owner_recipe columns, no later tables.
+            c.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5);
+                 CREATE TABLE runs (run_id TEXT PRIMARY KEY, script TEXT NOT NULL,
+                   script_hash TEXT NOT NULL, params TEXT NOT NULL, profile TEXT NOT NULL,
+                   started_at TEXT NOT NULL, finished_at TEXT,
+                   outcome TEXT NOT NULL DEFAULT 'running', report TEXT);
+                 CREATE TABLE ledger (run_id TEXT NOT NULL, step INTEGER NOT NULL,
+                   operation TEXT NOT NULL, request TEXT NOT NULL, state TEXT NOT NULL,
+                   result TEXT, error TEXT, started_at TEXT NOT NULL, finished_at TEXT,
+                   PRIMARY KEY (run_id, step));
+                 CREATE TABLE notifications (event_id TEXT PRIMARY KEY, order_id TEXT NOT NULL,
+                   event_type TEXT NOT NULL, event_time TEXT NOT NULL, state TEXT,
+                   received_at TEXT NOT NULL, body TEXT NOT NULL);
+                 INSERT INTO notifications VALUES ('e1', 'O1', 't', 'x', NULL, 'r', '{}');
+                 CREATE TABLE order_states (order_id TEXT PRIMARY KEY, state TEXT NOT NULL,
+                   rank INTEGER NOT NULL, event_time TEXT NOT NULL, updated_at TEXT NOT NULL);
+                 CREATE TABLE daemon_seen (path TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT,
+                   seen_at TEXT NOT NULL, PRIMARY KEY (path, hash));
+                 CREATE TABLE daemon_runs (run_id TEXT PRIMARY KEY, recipe TEXT NOT NULL,
+                   params TEXT NOT NULL, origin TEXT NOT NULL, state TEXT NOT NULL,
+                   started_at TEXT NOT NULL, finished_at TEXT);
+                 CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, at TEXT, cron TEXT,
+                   tz TEXT NOT NULL DEFAULT 'Europe/London', recipe TEXT NOT NULL,
+                   params TEXT NOT NULL, next_run_at TEXT, state TEXT NOT NULL, run_id TEXT,
+                   lease_owner TEXT, lease_until TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+                   last_outcome TEXT, last_run_id TEXT, catch_up_secs INTEGER,
+                   created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+                 CREATE TABLE run_leases (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL,
+                   expires_at TEXT NOT NULL);",
+            )
             .unwrap();
-        assert_eq!(v, MIGRATIONS.len() as i64);
+        }
+        let s = Store::open(&path).unwrap();
+        // The old event counts as dispatched; the newer tables and columns are there.
+        assert!(s.undispatched(10).unwrap().is_empty());
+        s.daemon_run_queued("r1", "/r/a.rhai", &serde_json::json!({}), "drop", "d1")
+            .unwrap();
+        assert_eq!(
+            s.daemon_unfinished().unwrap()[0].owner.as_deref(),
+            Some("d1")
+        );
+        assert_eq!(s.value_or_insert("k", || "v".into()).unwrap(), "v");
+        assert!(s.jobs_owned().unwrap().is_empty());
     }
 
     #[test]
@@ -163,7 +491,7 @@ mod tests {
         let openers: Vec<_> = (0..8)
             .map(|_| {
                 let path = path.clone();
-                std::thread::spawn(move || crate::store::Store::open(&path).map(|_| ()))
+                std::thread::spawn(move || Store::open(&path).map(|_| ()))
             })
             .collect();
         for o in openers {

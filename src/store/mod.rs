@@ -1,12 +1,13 @@
 //! btw's durable store: the ledger of mutating calls, runs, events, scheduled jobs and recipe
 //! versions, in SQLite (one file, the embedded default) or PostgreSQL (shared by several daemons).
 //!
-//! [`Store`] is the one type callers hold, with one synchronous method per operation; it hands
-//! each call to its backend (`api.rs`). An enum rather than a trait object: the SQLite queries
-//! stay in the files they always lived in (`impl Sqlite` blocks, one per concern), which one
-//! trait impl could not span, and the compiler checks that both backends offer every method with
-//! the same signature. What is shared is the domain (rows, the job rules in `jobs.rs`, state
-//! ranks, lease owners); only the SQL differs.
+//! [`Store`] is the one type callers hold, with one synchronous method per operation. Each
+//! operation is written once, in its concern's file (`ledger.rs`, `events.rs`, `jobs.rs`, …),
+//! against a small executor (`exec.rs`) that a SQLite connection and a PostgreSQL client both
+//! implement; the rows and rules are backend-free (`model.rs`, and the job model in
+//! `crate::jobs`), and so is the schema (`migrations.rs`). What is engine-specific lives in
+//! `sqlite/` (one connection, the group-commit writer, opening) and `postgres/` (the pool and
+//! its runtime, LISTEN/NOTIFY wake-ups, connection errors); `api.rs` is where they meet.
 //!
 //! Everything is synchronous and quick; callers on the async runtime wrap it in `spawn_blocking`
 //! where it matters, scripts call it from their own blocking thread.
@@ -17,6 +18,7 @@ mod console;
 mod daemon;
 mod dispatch;
 mod events;
+mod exec;
 mod job_actions;
 mod job_claims;
 mod jobs;
@@ -24,29 +26,26 @@ mod kv;
 mod leases;
 mod ledger;
 mod migrations;
+mod model;
 pub mod postgres;
 mod recipes;
 mod retention;
 mod rows;
 mod runs;
 mod sqlite;
-mod writer;
 
-pub use alerts::PendingAlert;
-pub use console::{EventSummary, RunFilter, RunSummary};
-pub use daemon::UnfinishedRun;
-pub use dispatch::TriggerRun;
-pub use events::{state_rank, EventHub, Notification};
-pub use job_actions::Again;
-pub use jobs::{
-    new_job_id, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
+pub use events::EventHub;
+// The job model the store's interface speaks, from its one home (`crate::jobs`).
+pub use crate::jobs::{
+    new_job_id, Again, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
-pub use leases::{new_lease_owner, owner_is_gone, HeldLease, LeaseHolder, LEASE_TTL};
-pub use ledger::{LedgerEntry, StepState};
-pub use recipes::{recipe_hash, Heartbeat};
-pub use retention::Pruned;
-pub use runs::RunRecord;
+pub use leases::{HeldLease, LEASE_TTL};
+pub use model::{
+    new_lease_owner, owner_is_gone, recipe_hash, state_rank, EventSummary, Heartbeat, LeaseHolder,
+    LedgerEntry, Notification, PendingAlert, Pruned, RunFilter, RunRecord, RunSummary, StepState,
+    TriggerRun, UnfinishedRun,
+};
 
 pub(crate) use sqlite::Sqlite;
 

@@ -2,127 +2,67 @@
 //! version, and the daemon's heartbeat: what lets any daemon on a store run exactly what was
 //! scheduled, survive a restart with a broken file, and tell `btw run` whether anyone is serving.
 
-use super::{Sqlite, StoreError};
+use super::exec::{args, decode};
+use super::model::{recipe_hash, Heartbeat};
+use super::rows::Cols;
+use super::{now_rfc3339, Store, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
-/// The tables and job columns of this file. Idempotent (it checks what exists), so it runs
-/// after the numbered migrations on every open without a number of its own.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS recipe_versions (
-            hash        TEXT PRIMARY KEY,
-            path        TEXT NOT NULL,
-            source      TEXT NOT NULL,
-            stored_at   TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS recipe_heads (
-            path        TEXT PRIMARY KEY,
-            hash        TEXT NOT NULL REFERENCES recipe_versions (hash),
-            updated_at  TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS daemon_heartbeat (
-            owner       TEXT PRIMARY KEY,
-            pid         INTEGER NOT NULL,
-            recipes     TEXT NOT NULL,
-            beat_at     TEXT NOT NULL
-        );",
-    )?;
-    let has = |col: &str| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?1",
-            [col],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-    };
-    // The version a job runs, and the recipe whose header made it (NULL: scheduled explicitly).
-    for (col, ty) in [("recipe_hash", "TEXT"), ("owner_recipe", "TEXT")] {
-        if !has(col)? {
-            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {col} {ty}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// A recipe's content hash: the runner's (FNV-1a, 64 bits), so the daemon, the runs table
-/// and the jobs name one text by one hash.
-pub fn recipe_hash(source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// A daemon seen on the store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Heartbeat {
-    pub owner: String,
-    pub pid: u32,
-    pub recipes: String,
-    pub beat_at: DateTime<Utc>,
-}
-
-impl Sqlite {
+impl Store {
     /// Keeps `source` (once per content); returns its hash.
     pub fn recipe_version_put(&self, path: &str, source: &str) -> Result<String, StoreError> {
         let hash = recipe_hash(source);
-        self.conn()
-            .execute(
-                "INSERT OR IGNORE INTO recipe_versions (hash, path, source, stored_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![hash, path, source, super::now_rfc3339()],
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO recipe_versions (hash, path, source, stored_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (hash) DO NOTHING",
+                args![&hash, path, source, now_rfc3339()],
             )
-            .map_err(|e| self.error(e))?;
+        })?;
         Ok(hash)
     }
 
     /// The text of a stored version.
     pub fn recipe_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT source FROM recipe_versions WHERE hash = ?1",
-                [hash],
-                |r| r.get(0),
+        self.with(|x| {
+            x.text_opt(
+                "SELECT source FROM recipe_versions WHERE hash = $1",
+                args![hash],
             )
-            .optional()
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// Records `source` as the last good version of the watched recipe at `path`.
     pub fn recipe_head_set(&self, path: &str, source: &str) -> Result<String, StoreError> {
         let hash = self.recipe_version_put(path, source)?;
-        self.conn()
-            .execute(
-                "INSERT INTO recipe_heads (path, hash, updated_at) VALUES (?1, ?2, ?3)
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO recipe_heads (path, hash, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (path) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-                params![path, hash, super::now_rfc3339()],
+                args![path, &hash, now_rfc3339()],
             )
-            .map_err(|e| self.error(e))?;
+        })?;
         Ok(hash)
     }
 
     /// The last good version of a watched recipe: its hash and text.
     pub fn recipe_head(&self, path: &str) -> Result<Option<(String, String)>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT v.hash, v.source FROM recipe_heads h JOIN recipe_versions v ON v.hash = h.hash
-                 WHERE h.path = ?1",
-                [path],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.error(e))
+        self.with(|x| {
+            let row = x.query_opt(
+                "SELECT v.hash, v.source FROM recipe_heads h
+                   JOIN recipe_versions v ON v.hash = h.hash WHERE h.path = $1",
+                args![path],
+            )?;
+            row.map(|r| Ok((r.req_text(0)?, r.req_text(1)?)))
+                .transpose()
+                .map_err(decode)
+        })
     }
 
     /// Forgets a watched recipe's last good version (the file was deleted or renamed away).
     pub fn recipe_head_clear(&self, path: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM recipe_heads WHERE path = ?1", [path])
+        self.with(|x| x.execute("DELETE FROM recipe_heads WHERE path = $1", args![path]))
             .map(|_| ())
-            .map_err(|e| self.error(e))
     }
 
     /// Records that the daemon `owner` is alive now (real time).
@@ -132,22 +72,25 @@ impl Sqlite {
         recipes: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO daemon_heartbeat (owner, pid, recipes, beat_at) VALUES (?1, ?2, ?3, ?4)
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO daemon_heartbeat (owner, pid, recipes, beat_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
-                params![owner, std::process::id(), recipes, super::jobs::ts(now)],
+                args![owner, std::process::id() as i64, recipes, super::jobs::ts(now)],
             )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        })
+        .map(|_| ())
     }
 
     /// A daemon stopping says so, so nobody is told one is serving.
     pub fn heartbeat_end(&self, owner: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM daemon_heartbeat WHERE owner = ?1", [owner])
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        self.with(|x| {
+            x.execute(
+                "DELETE FROM daemon_heartbeat WHERE owner = $1",
+                args![owner],
+            )
+        })
+        .map(|_| ())
     }
 
     /// The most recent heartbeat on this store, if any.
@@ -158,27 +101,20 @@ impl Sqlite {
     /// Every daemon's last heartbeat on this store, most recent first: several daemons may
     /// share one store.
     pub fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
+        self.with(|x| {
+            x.rows(
                 "SELECT owner, pid, recipes, beat_at FROM daemon_heartbeat ORDER BY beat_at DESC",
+                args![],
+                |r| {
+                    Ok(Heartbeat {
+                        owner: r.req_text(0)?,
+                        pid: r.req_int(1)?.max(0) as u32,
+                        recipes: r.req_text(2)?,
+                        beat_at: r.time(3).ok().flatten().unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    })
+                },
             )
-            .map_err(|e| self.error(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let at: String = r.get(3)?;
-                Ok(Heartbeat {
-                    owner: r.get(0)?,
-                    pid: r.get::<_, i64>(1)?.max(0) as u32,
-                    recipes: r.get(2)?,
-                    beat_at: DateTime::parse_from_rfc3339(&at)
-                        .map(|d| d.with_timezone(&Utc))
-                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                })
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.error(e))
+        })
     }
 }
 

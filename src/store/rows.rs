@@ -1,5 +1,5 @@
-//! Reading a row the same way from either backend: both store text and 64-bit integers in the
-//! same columns, so a job (or any row) is decoded by one function whatever the database.
+//! Reading a row by column: both engines store text and 64-bit integers in the same columns,
+//! so a job (or any row) is decoded by one function whatever the database (see `exec.rs`).
 
 use chrono::{DateTime, Utc};
 
@@ -28,27 +28,4 @@ pub(crate) trait Cols {
             })
             .transpose()
     }
-}
-
-impl Cols for rusqlite::Row<'_> {
-    fn text(&self, i: usize) -> Result<Option<String>, String> {
-        self.get(i).map_err(|e| e.to_string())
-    }
-    fn int(&self, i: usize) -> Result<Option<i64>, String> {
-        self.get(i).map_err(|e| e.to_string())
-    }
-}
-
-impl Cols for tokio_postgres::Row {
-    fn text(&self, i: usize) -> Result<Option<String>, String> {
-        self.try_get(i).map_err(|e| e.to_string())
-    }
-    fn int(&self, i: usize) -> Result<Option<i64>, String> {
-        self.try_get(i).map_err(|e| e.to_string())
-    }
-}
-
-/// A conversion failure as rusqlite reports one, for decoders shared with SQLite's closures.
-pub(crate) fn sqlite_err(detail: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, detail.into())
 }

@@ -1,25 +1,12 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
-use super::{now_rfc3339, Sqlite, StoreError};
-use rusqlite::{params, OptionalExtension};
+use super::exec::{args, decode, Row};
+use super::model::RunRecord;
+use super::rows::Cols;
+use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
 
-/// A run as recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub script: String,
-    pub script_hash: String,
-    pub params: Value,
-    pub profile: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    /// `running`, `ok`, or the failure kind.
-    pub outcome: String,
-    pub report: Option<Value>,
-}
-
-impl Sqlite {
+impl Store {
     /// Records the start of a run (or of its resumption: the record is kept and marked running).
     pub fn run_started(
         &self,
@@ -29,13 +16,13 @@ impl Sqlite {
         params: &Value,
         profile: &str,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
+        self.with(|x| {
+            x.execute(
                 "INSERT INTO runs (run_id, script, script_hash, params, profile, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (run_id) DO UPDATE SET outcome = 'running', finished_at = NULL,
                    script_hash = excluded.script_hash",
-                params![
+                args![
                     run_id,
                     script,
                     script_hash,
@@ -44,8 +31,8 @@ impl Sqlite {
                     now_rfc3339()
                 ],
             )
-            .map_err(|e| self.error(e))?;
-        Ok(())
+        })
+        .map(|_| ())
     }
 
     /// Records how a run ended, with its report.
@@ -55,52 +42,50 @@ impl Sqlite {
         outcome: &str,
         report: &Value,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE runs SET outcome = ?2, report = ?3, finished_at = ?4 WHERE run_id = ?1",
-                params![run_id, outcome, report.to_string(), now_rfc3339()],
+        self.with(|x| {
+            x.execute(
+                "UPDATE runs SET outcome = $2, report = $3, finished_at = $4 WHERE run_id = $1",
+                args![run_id, outcome, report.to_string(), now_rfc3339()],
             )
-            .map_err(|e| self.error(e))?;
-        Ok(())
+        })
+        .map(|_| ())
     }
 
     /// The most recently started run.
     pub fn latest_run_id(&self) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1",
-                [],
-                |r| r.get(0),
+        self.with(|x| {
+            x.text_opt(
+                "SELECT run_id FROM runs ORDER BY started_at DESC, {seq} DESC LIMIT 1",
+                args![],
             )
-            .optional()
-            .map_err(|e| self.error(e))
+        })
     }
 
     pub fn run_get(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT run_id, script, script_hash, params, profile, started_at, finished_at, outcome, report
-                 FROM runs WHERE run_id = ?1",
-                [run_id],
-                |r| {
-                    Ok(RunRecord {
-                        run_id: r.get(0)?,
-                        script: r.get(1)?,
-                        script_hash: r.get(2)?,
-                        params: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
-                        profile: r.get(4)?,
-                        started_at: r.get(5)?,
-                        finished_at: r.get(6)?,
-                        outcome: r.get(7)?,
-                        report: r
-                            .get::<_, Option<String>>(8)?
-                            .and_then(|t| serde_json::from_str(&t).ok()),
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.error(e))
+        self.with(|x| {
+            let row = x.query_opt(
+                "SELECT run_id, script, script_hash, params, profile, started_at, finished_at,
+                   outcome, report FROM runs WHERE run_id = $1",
+                args![run_id],
+            )?;
+            row.map(|r| record(&r).map_err(decode)).transpose()
+        })
     }
+}
+
+fn record(r: &Row) -> Result<RunRecord, String> {
+    let json = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(RunRecord {
+        run_id: r.req_text(0)?,
+        script: r.req_text(1)?,
+        script_hash: r.req_text(2)?,
+        params: json(r.text(3)?).unwrap_or(Value::Null),
+        profile: r.req_text(4)?,
+        started_at: r.req_text(5)?,
+        finished_at: r.text(6)?,
+        outcome: r.req_text(7)?,
+        report: json(r.text(8)?),
+    })
 }
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ async fn a_scheduled_run_killed_mid_run_is_resumed_once_through_its_lease() {
     let d = serve(&url, &data, &args);
     let s = btw::store::Store::open(&store).unwrap();
     wait_for("the job done", 60, || {
-        s.job_list(&[]).unwrap()[0].state == btw::store::JobState::Done
+        s.job_list(&[]).unwrap()[0].state == btw::jobs::JobState::Done
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));

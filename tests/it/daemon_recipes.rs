@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::daemon_support::*;
-use btw::store::{JobState, Store};
+use btw::jobs::JobState;
+use btw::store::Store;
 use serde_json::json;
 use std::path::Path;
 

@@ -5,8 +5,9 @@
 
 use crate::common::*;
 use crate::daemon_support::*;
+use btw::jobs::{JobKind, JobState, NewJob};
 use btw::store::postgres::testing::TestDb;
-use btw::store::{JobKind, JobState, NewJob, Store};
+use btw::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,10 +3,10 @@
 //! the real binary, and a real recipe run by the loop against the sandbox.
 
 use crate::common::*;
+use btw::jobs::{Job, JobState};
 use btw::runner::{self, Script};
 use btw::schedule::{
-    self, BoxFuture, Job, JobExecutor, JobOutcome, JobState, ManualClock, SchedulerConfig,
-    SystemClock,
+    self, BoxFuture, JobExecutor, JobOutcome, ManualClock, SchedulerConfig, SystemClock,
 };
 use btw::serve::scheduler;
 use btw::store::Store;
@@ -131,7 +131,7 @@ fn two_claimers_on_one_store_file_take_a_due_job_once_in_100_races() {
         let j = a.job_get(&job.id).unwrap().unwrap();
         assert_eq!(j.state, JobState::Running);
         // Finish it so the next round starts with nothing due.
-        let claimed = btw::store::ClaimedJob {
+        let claimed = btw::jobs::ClaimedJob {
             run_id: j.run_id.clone().unwrap(),
             resume: false,
             job: j.clone(),

@@ -5,9 +5,8 @@ use deadpool_postgres::PoolError;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 
-/// An error on its way to a [`super::super::StoreError`].
-#[derive(Debug)]
-pub(crate) struct PgErr(pub String);
+/// An error on its way to a [`super::super::StoreError`]: the executor's.
+pub(crate) use crate::store::exec::DbErr as PgErr;
 
 impl From<tokio_postgres::Error> for PgErr {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -16,17 +15,6 @@ impl From<tokio_postgres::Error> for PgErr {
             None => PgErr(e.to_string()),
         }
     }
-}
-
-impl From<String> for PgErr {
-    fn from(s: String) -> Self {
-        PgErr(s)
-    }
-}
-
-/// A row that could not be decoded.
-pub(crate) fn decode(e: String) -> PgErr {
-    PgErr(format!("a stored row cannot be read: {e}"))
 }
 
 fn server(config: &tokio_postgres::Config) -> String {

@@ -5,19 +5,15 @@
 //! small tokio runtime of its own (two threads): it drives the connections' sockets and timers,
 //! and each call enters it and waits for its future on the calling thread. That works from any
 //! thread, a worker of the caller's own runtime included, where a `Runtime::block_on` would
-//! panic; and the futures need not be `'static` or `Send`, so the queries read like SQLite's.
+//! panic; and the futures need not be `'static` or `Send`.
 //!
-//! Columns keep SQLite's types (TEXT timestamps in the fixed RFC 3339 millisecond form, BIGINT
-//! integers) so rows decode the same way and text order stays time order.
+//! The statements are the store's shared ones, run through this backend's side of the executor
+//! (`exec.rs`); what is only PostgreSQL's is here: the pool and runtime, LISTEN/NOTIFY
+//! wake-ups (`listen.rs`), connection errors said plainly (`errors.rs`) and the write probe.
 
-mod claims;
 mod errors;
-mod events;
-mod jobs;
-mod ledger;
+mod exec;
 mod listen;
-mod migrations;
-mod misc;
 /// Test support, shared by the library's and the integration tests.
 #[doc(hidden)]
 pub mod testing;
@@ -136,10 +132,7 @@ impl Pg {
                 rt: RuntimeGuard(Some(rt)),
             }),
         };
-        pg.block(async {
-            let mut client = pg.client().await?;
-            migrations::migrate(&mut client).await
-        })?;
+        pg.with(crate::store::migrations::migrate)?;
         Ok(pg)
     }
 
@@ -153,8 +146,13 @@ impl Pg {
     /// would be that task's, and once spent it would make the pool's semaphore yield forever
     /// to an executor that re-polls at once.
     fn block<T>(&self, f: impl Future<Output = Result<T, PgErr>>) -> Result<T, StoreError> {
+        self.wait(f).map_err(|e| self.error(e))
+    }
+
+    /// One future, waited for on this thread inside the backend's runtime (see [`Pg::block`]).
+    fn wait<T, E: Into<PgErr>>(&self, f: impl Future<Output = Result<T, E>>) -> Result<T, PgErr> {
         let _entered = self.inner.rt.handle().enter();
-        futures_executor::block_on(tokio::task::unconstrained(f)).map_err(|e| self.error(e))
+        futures_executor::block_on(tokio::task::unconstrained(f)).map_err(Into::into)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, PgErr> {
@@ -165,7 +163,7 @@ impl Pg {
             .map_err(|e| errors::explain_pool(e, &self.inner.config))
     }
 
-    fn error(&self, e: PgErr) -> StoreError {
+    pub(crate) fn error(&self, e: PgErr) -> StoreError {
         let mut detail = e.0;
         if let Some(secret) = &self.inner.secret {
             detail = detail.replace(secret.as_str(), "***");

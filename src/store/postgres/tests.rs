@@ -1,9 +1,9 @@
-//! PostgreSQL behaviour: the ledger on both backends (its own file keeps its SQLite test), and
-//! what only PostgreSQL does: several handles (daemons) on one database, migrations racing,
+//! What only PostgreSQL does (every operation runs on both backends in its own file's tests): several handles (daemons) on one database, migrations racing,
 //! wakeups, and errors that name what to check without the password.
 
 use super::testing::TestDb;
-use crate::store::{ClaimRequest, DueDecision, Job, JobKind, NewJob, Notification, Store};
+use crate::jobs::{ClaimRequest, DueDecision, Job, JobKind, NewJob};
+use crate::store::{Notification, Store};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use std::collections::HashSet;
@@ -227,34 +227,4 @@ fn many_calls_from_one_task_of_another_runtime_do_not_stall() {
         }
     });
     assert_eq!(s.value("k399").unwrap().as_deref(), Some("v"));
-}
-
-#[test]
-fn the_ledger_records_before_and_after_on_both_backends() {
-    use crate::api::Operation;
-    use crate::store::StepState;
-    crate::store::postgres::testing::each_backend(|s| {
-        assert!(s.ledger_get("r1", 1).unwrap().is_none());
-        s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
-            .unwrap();
-        assert_eq!(
-            s.ledger_get("r1", 1).unwrap().unwrap().state,
-            StepState::Started
-        );
-        s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
-            .unwrap();
-        let e = s.ledger_get("r1", 1).unwrap().unwrap();
-        assert_eq!(
-            (e.state, e.result),
-            (StepState::Done, Some(json!({"id": "BTWKN1"})))
-        );
-        assert!(s
-            .ledger_finish("r1", 2, StepState::Done, &json!(1))
-            .is_err());
-        s.ledger_record_done("r1", 2, Operation::OrderGet, &json!(1), &json!("x"))
-            .unwrap();
-        let steps = s.ledger_steps("r1").unwrap();
-        assert_eq!(steps.iter().map(|e| e.step).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(steps[1].result, Some(json!("x")));
-    });
 }

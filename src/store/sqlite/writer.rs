@@ -5,12 +5,14 @@
 //! SQLite pays per transaction far more than per statement; under concurrency this turns dozens
 //! of commits into one, without weakening "recorded before the call is sent".
 
+use super::exec::SqliteExec;
+use crate::store::exec::Write;
 use rusqlite::Connection;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// A write to apply; it returns how many rows it changed.
-pub(super) type WriteOp = Box<dyn FnOnce(&Connection) -> rusqlite::Result<usize> + Send>;
+pub(super) type WriteOp = Box<dyn FnOnce(&Connection) -> Result<usize, String> + Send>;
 
 /// Where a write's outcome goes: to a caller waiting for its commit, or to the log.
 enum Reply {
@@ -70,6 +72,15 @@ impl Writer {
             let _ = wait.recv();
         }
     }
+}
+
+/// A shared statement as a write the writer thread applies.
+pub(super) fn shared(w: Write) -> WriteOp {
+    Box::new(move |conn| {
+        w.apply(&mut SqliteExec::new(conn))
+            .map(|n| n as usize)
+            .map_err(|e| e.0)
+    })
 }
 
 fn run(conn: Arc<Mutex<Connection>>, rx: Receiver<Msg>) {
@@ -139,7 +150,7 @@ fn apply(
             Ok(sp) => match op(&sp) {
                 Ok(n) => sp.commit().map(|_| n).map_err(|e| e.to_string()),
                 // Dropping the savepoint rolls this write back; the others stand.
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             },
             Err(e) => Err(e.to_string()),
         };
@@ -153,40 +164,6 @@ fn apply(
             .collect();
     }
     replies
-}
-
-impl super::Sqlite {
-    /// Waits until every write queued so far is committed.
-    pub fn flush(&self) -> Result<(), super::StoreError> {
-        self.writer
-            .write(Box::new(|_| Ok(0)))
-            .map(|_| ())
-            .map_err(|e| self.error(e))
-    }
-
-    /// Ends the store for this process: what is queued is committed, the writer thread ends,
-    /// and the connection closes when this was its last holder (SQLite then folds the WAL into
-    /// the database and removes it); otherwise the WAL is checkpointed and truncated. Either
-    /// way the next start has nothing to replay. Writes through other clones fail afterwards.
-    pub fn close(self) {
-        self.writer.stop();
-        let path = self.path.display().to_string();
-        match Arc::try_unwrap(self.conn) {
-            Ok(m) => {
-                let conn = m.into_inner().unwrap_or_else(|p| p.into_inner());
-                if let Err((_, e)) = conn.close() {
-                    tracing::warn!("closing the store {path}: {e}");
-                }
-            }
-            Err(shared) => {
-                let conn = shared.lock().unwrap_or_else(|p| p.into_inner());
-                let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-                if let Err(e) = done {
-                    tracing::warn!("checkpointing the store {path}: {e}");
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -206,6 +183,7 @@ mod tests {
                 std::thread::spawn(move || {
                     w.write(Box::new(move |c: &Connection| {
                         c.execute("INSERT INTO t (k) VALUES (?1)", [i % 63])
+                            .map_err(|e| e.to_string())
                     }))
                 })
             })
@@ -232,6 +210,7 @@ mod tests {
             w.queue(
                 Box::new(move |c: &Connection| {
                     c.execute("INSERT INTO t (k, v) VALUES (?1, 'read')", [i])
+                        .map_err(|e| e.to_string())
                 }),
                 "a test read",
             )
@@ -239,12 +218,16 @@ mod tests {
         }
         // A queued write that fails is logged, and does not hold back the ones after it.
         w.queue(
-            Box::new(|c: &Connection| c.execute("INSERT INTO t (k, v) VALUES (0, 'dup')", [])),
+            Box::new(|c: &Connection| {
+                c.execute("INSERT INTO t (k, v) VALUES (0, 'dup')", [])
+                    .map_err(|e| e.to_string())
+            }),
             "a duplicate",
         )
         .unwrap();
         w.write(Box::new(|c: &Connection| {
             c.execute("INSERT INTO t (k, v) VALUES (100, 'write')", [])
+                .map_err(|e| e.to_string())
         }))
         .unwrap();
         let n: i64 = conn

@@ -1,0 +1,192 @@
+//! The SQLite backend: one file (WAL) behind one connection, the embedded default, and its
+//! side of the executor (`exec.rs`): the shared statements run on it as they are written.
+
+mod exec;
+mod writer;
+
+use super::exec::{DbErr, Exec, Write};
+use super::{migrations, StoreError};
+use exec::SqliteExec;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The SQLite store. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub(crate) struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    /// Group commit for the ledger's writes (see `writer.rs`).
+    writer: writer::Writer,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let err = |detail: String| StoreError {
+            path: path.display().to_string(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(BUSY_WAIT)
+            .map_err(|e| err(e.to_string()))?;
+        prepare_with_retry(&conn).map_err(|e| err(e.detail))?;
+        let conn = Arc::new(Mutex::new(conn));
+        Ok(Sqlite {
+            writer: writer::Writer::start(conn.clone()),
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// An in-memory store, for tests and the REPL's scratch sessions.
+    pub fn in_memory() -> Sqlite {
+        let conn = Connection::open_in_memory().expect("SQLite in memory");
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        migrations::migrate(&mut SqliteExec::new(&conn)).expect("schema");
+        let conn = Arc::new(Mutex::new(conn));
+        Sqlite {
+            writer: writer::Writer::start(conn.clone()),
+            conn,
+            path: PathBuf::from(":memory:"),
+        }
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent; keep going.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the connection (held for its duration).
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Exec) -> Result<T, DbErr>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn();
+        f(&mut SqliteExec::new(&conn)).map_err(|e| self.error(e.0))
+    }
+
+    /// Whether the store takes a write now: a second connection takes the write lock and lets it
+    /// go, waiting at most `wait` for another writer. Nothing is written.
+    pub fn probe_writable(&self, wait: Duration) -> Result<(), StoreError> {
+        if self.path.as_os_str() == ":memory:" {
+            return Ok(());
+        }
+        let conn = Connection::open(&self.path).map_err(|e| self.error(e))?;
+        conn.busy_timeout(wait).map_err(|e| self.error(e))?;
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|e| self.error(format!("not writable: {e}")))
+    }
+
+    pub(super) fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Statements kept prepared per connection: every shared statement, with room to spare.
+const STATEMENT_CACHE: usize = 128;
+
+impl Sqlite {
+    /// Applies `w` through the writer and returns once it is committed.
+    pub(super) fn write_committed(&self, w: Write) -> Result<u64, StoreError> {
+        self.writer
+            .write(writer::shared(w))
+            .map(|n| n as u64)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Queues `w` without waiting for its commit (see [`Writer::queue`]).
+    pub(super) fn write_queued(&self, w: Write, what: &'static str) -> Result<(), StoreError> {
+        self.writer
+            .queue(writer::shared(w), what)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Waits until every write queued so far is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.writer
+            .write(Box::new(|_| Ok(0)))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Ends the store for this process: what is queued is committed, the writer thread ends,
+    /// and the connection closes when this was its last holder (SQLite then folds the WAL into
+    /// the database and removes it); otherwise the WAL is checkpointed and truncated. Either
+    /// way the next start has nothing to replay. Writes through other clones fail afterwards.
+    pub fn close(self) {
+        self.writer.stop();
+        let path = self.path.display().to_string();
+        match Arc::try_unwrap(self.conn) {
+            Ok(m) => {
+                let conn = m.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!("closing the store {path}: {e}");
+                }
+            }
+            Err(shared) => {
+                let conn = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                if let Err(e) = done {
+                    tracing::warn!("checkpointing the store {path}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// How long an open waits for other btw processes holding the file's write lock.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Sets the connection's modes and migrates the schema, retrying while another process holds
+/// the file. Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
+/// locked" at once rather than calling the busy handler, so several btw processes opening a new
+/// store together need this loop, not only `busy_timeout`.
+fn prepare_with_retry(conn: &Connection) -> Result<(), Unprepared> {
+    use backon::{BlockingRetryable, ExponentialBuilder};
+    let started = std::time::Instant::now();
+    (|| prepare(conn))
+        .retry(
+            ExponentialBuilder::new()
+                .with_min_delay(Duration::from_millis(2))
+                .with_max_delay(Duration::from_millis(100))
+                .without_max_times()
+                .with_jitter(),
+        )
+        .sleep(std::thread::sleep)
+        .when(|e| e.busy && started.elapsed() < BUSY_WAIT)
+        .call()
+}
+
+/// Why a connection could not be prepared, and whether another process held the file.
+struct Unprepared {
+    busy: bool,
+    detail: String,
+}
+
+fn prepare(conn: &Connection) -> Result<(), Unprepared> {
+    let failed = |e: rusqlite::Error| Unprepared {
+        busy: exec::is_busy(&e),
+        detail: e.to_string(),
+    };
+    // WAL: readers never block the writer, and a crash loses at most the transaction in flight.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(failed)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(failed)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(failed)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mut x = SqliteExec::new(conn);
+    migrations::migrate(&mut x).map_err(|e| Unprepared {
+        busy: x.saw_busy(),
+        detail: e.0,
+    })
+}
