@@ -55,6 +55,19 @@ impl RunOutcome {
     }
 }
 
+/// A recorded run's parameters as they may be shown: its report's (secrets already hidden),
+/// or, while it runs, the recorded ones with secret names and the script's declared secrets
+/// hidden. The store keeps them whole, only so a resume can use them.
+pub fn shown_params(run: &crate::store::RunRecord) -> Value {
+    if let Some(p) = run.report.as_ref().and_then(|r| r.get("params")) {
+        return p.clone();
+    }
+    let declared = engine::limits::read_script_file(std::path::Path::new(&run.script))
+        .map(|source| Script::inline(&run.script, &source).secret_params())
+        .unwrap_or_default();
+    crate::secrets::masked(&run.params, &declared)
+}
+
 /// A new run id: time-ordered and unique enough to prefix external ids.
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
@@ -126,6 +139,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         Err(f) => return not_started(run_id, name, started, f),
     };
     let params_json = Value::Object(params.clone());
+    let secrets = script.secret_params();
     let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
         Ok(l) => l,
         Err(f) => return not_started(run_id, name, started, f),
@@ -178,7 +192,12 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         result,
     };
     if let Some(store) = &store {
-        record_finish(store, &outcome, params_json).await;
+        record_finish(
+            store,
+            &outcome,
+            crate::secrets::masked(&params_json, &secrets),
+        )
+        .await;
     }
     if let Some(l) = lease {
         l.release().await;

@@ -4,7 +4,7 @@
 //! Off until switched on, so runs that do not ask pay one atomic load per call. Secrets never
 //! enter a record: the `Authorization` header's value is replaced, token calls (which
 //! carry the client secret and return tokens) are not recorded, and body fields whose names say
-//! they hold a secret are masked. The `Authorization` value is replaced whole: `[redacted]`.
+//! they hold a secret are masked. The `Authorization` value is replaced whole: `***` (the one mask, `crate::secrets`).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -117,20 +117,16 @@ impl Recorder {
 }
 
 fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "authorization" || n == "cookie" || n == "x-callback-credentials" || n.contains("secret")
+    crate::secrets::is_secret_name(name) || name.eq_ignore_ascii_case("x-callback-credentials")
 }
 
 /// The whole value goes, scheme included: logs are checked for `Bearer ` to catch any leak.
 fn redacted_header(_value: &str) -> String {
-    "[redacted]".into()
+    crate::secrets::MASK.into()
 }
 
 fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["secret", "password", "token", "credential", "authorization"]
-        .iter()
-        .any(|s| k.contains(s))
+    crate::secrets::is_secret_name(key)
 }
 
 fn redact_body(v: Value) -> Value {
@@ -139,7 +135,7 @@ fn redact_body(v: Value) -> Value {
             obj.into_iter()
                 .map(|(k, v)| {
                     if is_secret_key(&k) && !v.is_null() {
-                        (k, Value::String("[redacted]".into()))
+                        (k, Value::String(crate::secrets::MASK.into()))
                     } else {
                         (k, redact_body(v))
                     }
@@ -258,7 +254,7 @@ mod tests {
         let kept = r.last(5);
         let text = serde_json::to_string(&kept[0]).unwrap();
         assert!(!text.contains("abc.def") && !text.contains("s3") && !text.contains("\"t\""));
-        assert!(text.contains("\"Authorization\",\"[redacted]\""), "{text}");
+        assert!(text.contains("\"Authorization\",\"***\""), "{text}");
         assert!(kept[0].detail().contains("tracking T1"));
     }
 

@@ -31,7 +31,7 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     }
     let session = Session::open(&settings, Some(&store)).await?;
     if let Some(path) = &args.trace_http {
-        let file = std::fs::File::create(path)
+        let file = crate::secrets::create_private(path)
             .map_err(|e| usage(format!("--trace-http {}: {e}", path.display())))?;
         session.client.recorder().trace_to(file);
     }

@@ -84,7 +84,7 @@ fn record_json(run: &RunRecord, steps: &[crate::store::LedgerEntry]) -> Value {
         "recipe": run.script,
         "recipe_hash": run.script_hash,
         "profile": run.profile,
-        "params": crate::schedule::redacted(&run.params),
+        "params": crate::runner::shown_params(run),
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "outcome": run.outcome,
@@ -106,7 +106,7 @@ fn print_run(run: &RunRecord, steps: &[crate::store::LedgerEntry]) {
     if let Some(f) = &run.finished_at {
         println!("finished  {}", uk(f));
     }
-    println!("params    {}", crate::schedule::redacted(&run.params));
+    println!("params    {}", crate::runner::shown_params(run));
     let report = run.report.clone().unwrap_or(Value::Null);
     if let Some(e) = report.get("error") {
         println!("error     {}", e["message"].as_str().unwrap_or("?"));

@@ -10,7 +10,7 @@
 
 pub mod params;
 
-pub use params::{Declared, ParamSpec, TRIGGER_KEYS};
+pub use params::{Declared, ParamSpec, ParamType, TRIGGER_KEYS};
 
 use crate::time::{self, LONDON};
 use chrono::{DateTime, Utc};

@@ -184,6 +184,30 @@ impl Docs {
         out
     }
 
+    /// `:help RECIPE`: a recipe's own help (what it does, its parameters, its trigger), for a
+    /// recipe found as `import` finds modules: in the current folder or `scripts/`.
+    fn recipe_help(name: &str) -> Option<String> {
+        let file = if name.ends_with(".rhai") {
+            name.to_string()
+        } else {
+            format!("{name}.rhai")
+        };
+        let path = [
+            std::path::PathBuf::from(&file),
+            std::path::Path::new("scripts").join(&file),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())?;
+        let text = match crate::engine::limits::read_script_file(&path) {
+            Ok(source) => match crate::recipe::parse_header(&source) {
+                Ok(header) => crate::recipe::help_text(&path.display().to_string(), &header),
+                Err(e) => format!("{}:{}: {}", path.display(), e.line, e.message),
+            },
+            Err(e) => e,
+        };
+        Some(text)
+    }
+
     /// `:help name`: a function's signatures, doc and example; a module's function list; or a
     /// meta-command's description.
     pub fn help(&self, name: &str, p: Paint) -> String {
@@ -221,6 +245,9 @@ impl Docs {
         }
         let found = self.lookup(name);
         if found.is_empty() {
+            if let Some(text) = Self::recipe_help(name) {
+                return text;
+            }
             let close: Vec<String> = self
                 .fns
                 .iter()

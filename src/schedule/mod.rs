@@ -175,35 +175,9 @@ pub fn repin(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Job, Schedul
     Ok(store.job_repin(id, &hash, now)?)
 }
 
-/// A job's parameters for display: values under keys that name a secret (password, token,
-/// client secret, …) are hidden, at any depth.
+/// A job's parameters for display, secrets hidden by the one rule ([`crate::secrets`]).
 pub fn redacted(params: &Value) -> Value {
-    const SECRET: [&str; 8] = [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "credential",
-        "authorization",
-        "api_key",
-        "apikey",
-    ];
-    match params {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
-                    if SECRET.iter().any(|s| lower.contains(s)) {
-                        (k.clone(), Value::String("***".into()))
-                    } else {
-                        (k.clone(), redacted(v))
-                    }
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
-        other => other.clone(),
-    }
+    crate::secrets::masked(params, &[])
 }
 
 /// Whether the recipe a job runs has changed (or vanished) since it was pinned: `None` when

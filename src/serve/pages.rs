@@ -192,7 +192,7 @@ pub(super) async fn run(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<Stri
         "started_uk": uk_text(Some(&run.started_at)),
         "finished_uk": uk_text(run.finished_at.as_deref()),
         "origin": origin,
-        "params": pretty(&crate::schedule::redacted(&run.params)),
+        "params": pretty(&crate::runner::shown_params(&run)),
         "error": report.get("error"),
         "result": report.get("result").map(pretty),
         "steps": steps,

@@ -72,7 +72,7 @@ pub(super) fn build(
         // The version that ran, as in the runs table and `btw runs show`.
         "recipe_hash": store.run_get(&outcome.run_id).ok().flatten().map(|r| r.script_hash),
         "origin": origin,
-        "params": params,
+        "params": crate::secrets::masked(params, &[]),
         "started_at": started_at,
         "finished_at": crate::store::now_rfc3339(),
         "elapsed_ms": outcome.elapsed.as_millis() as u64,
@@ -101,7 +101,10 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
     let id = report["run_id"].as_str().unwrap_or("unknown");
     let tmp = runs.join(format!(".{id}.json.tmp"));
     let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text + "\n")?;
+    {
+        use std::io::Write;
+        crate::secrets::create_private(&tmp)?.write_all((text + "\n").as_bytes())?;
+    }
     std::fs::rename(&tmp, runs.join(format!("{id}.json")))
 }
 
@@ -114,7 +117,7 @@ pub(super) fn missed(job: &crate::jobs::Job, note: &str) -> Value {
         "recipe": job.recipe,
         "origin": format!("schedule:{}", job.id),
         "job_id": job.id,
-        "params": crate::schedule::redacted(&job.params),
+        "params": crate::secrets::masked(&job.params, &[]),
         "due_at": job.next_run_at.map(crate::time::rfc3339),
         "started_at": now,
         "finished_at": now,
@@ -282,8 +285,13 @@ impl Daemon {
                 .await
                 .unwrap_or_else(|| Script::from_file(recipe)),
         };
+        // The recipe's declared secrets, hidden in the report as names that are secret are.
+        let mut secrets = Vec::new();
         let outcome = match script {
-            Ok(script) => runner::run(ctx, script, params).await,
+            Ok(script) => {
+                secrets = script.secret_params();
+                runner::run(ctx, script, params).await
+            }
             Err(f) => RunOutcome {
                 run_id: info.run_id.clone(),
                 script: info.recipe_text.clone(),
@@ -303,6 +311,8 @@ impl Daemon {
             );
             return outcome;
         }
+        let mut info = info;
+        info.params = crate::secrets::masked(&info.params, &secrets);
         self.record_end(outcome, info, runlog, attempt).await
     }
 

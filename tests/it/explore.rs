@@ -58,7 +58,7 @@ fn repl_errors_name_the_field_and_calls_can_be_inspected() {
     p.exp_string("GET ").unwrap();
     p.exp_string("tracking ").unwrap();
     p.exp_string("apigw-tracking-header: ").unwrap();
-    p.exp_string("authorization: [redacted]").unwrap();
+    p.exp_string("authorization: ***").unwrap();
     p.exp_string("< 200").unwrap();
     p.exp_string(PROMPT).unwrap();
     // :calls N shows the last N, the qualification's POST with its request body among them.
@@ -296,7 +296,7 @@ fn run_verbose_lines_and_http_trace() {
         assert!(l["duration_ms"].is_u64());
         assert!(l["response_body"].is_object() || l["response_body"].is_array());
     }
-    assert!(text.contains(r#"["authorization","[redacted]"]"#), "{text}");
+    assert!(text.contains(r#"["authorization","***"]"#), "{text}");
     assert!(!text.contains("btw-sandbox-secret"), "{text}");
     assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
 }

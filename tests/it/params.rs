@@ -414,3 +414,156 @@ async fn a_script_from_standard_input_runs_and_resumes_from_its_stored_text() {
         "the resume replayed its one step"
     );
 }
+
+/// Every file under `dir` (the store's own files aside) that holds `needle`.
+fn files_holding(dir: &Path, needle: &str, found: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            files_holding(&p, needle, found);
+        } else if !name.starts_with("btw.db") {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            if String::from_utf8_lossy(&bytes).contains(needle) {
+                found.push(p);
+            }
+        }
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn secrets_stay_off_disk_and_what_may_hold_them_is_the_owners_alone() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let f = Folder::new();
+    std::fs::write(
+        f.recipes.join("login.rhai"),
+        "//! param pin: secret — a PIN whose name says nothing\n//! param api_password: text — secret by its name\n//! trigger: manual\nlet r = whc::reseller();\n#{ok: true}\n",
+    )
+    .unwrap();
+    // From the command line, with an HTTP trace.
+    let trace = f.data.join("trace.jsonl");
+    let o = output(btw(&url, &f.data).args([
+        "run",
+        f.recipes.join("login.rhai").to_str().unwrap(),
+        "--json",
+        "--param",
+        "pin=Sup3rS3cret-pin",
+        "--param",
+        "api_password=Sup3rS3cret-pw",
+        "--trace-http",
+        trace.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let run_id = run_id_of(&o);
+    let shown = output(btw(&url, &f.data).args(["runs", "show", &run_id, "--json"])).await;
+    assert!(shown.stdout.contains("***"), "{}", shown.stdout);
+    // From the daemon, as an inbox job.
+    let d = serve_listening(&url, &f.data, &as_strs(&f.args(&[])));
+    d.wait_log("login.rhai: loaded", 1).await;
+    let job = r#"{"recipe": "login.rhai", "params": {"pin": "Sup3rS3cret-pin", "api_password": "Sup3rS3cret-pw"}}"#;
+    let tmp = f.recipes.join("inbox").join(".login.json");
+    std::fs::write(&tmp, job).unwrap();
+    std::fs::rename(&tmp, f.recipes.join("inbox").join("login.json")).unwrap();
+    wait_for("the job's report", 30, || {
+        reports(&f.recipes).iter().any(|r| r["outcome"] == "ok")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let log = d.stop().await;
+    assert!(
+        !log.contains("Sup3rS3cret"),
+        "the daemon's log holds a secret"
+    );
+    assert!(
+        !shown.stdout.contains("Sup3rS3cret")
+            && !o.stdout.contains("Sup3rS3cret")
+            && !o.stderr.contains("Sup3rS3cret")
+    );
+
+    let mut found = Vec::new();
+    files_holding(&f.data, "Sup3rS3cret", &mut found);
+    // The job file the operator wrote is theirs; everything btw wrote is clean.
+    let recipes_out = f.recipes.join("runs");
+    files_holding(&recipes_out, "Sup3rS3cret", &mut found);
+    assert!(found.is_empty(), "secrets written to {found:?}");
+    let report = reports(&f.recipes)
+        .into_iter()
+        .find(|r| r["outcome"] == "ok")
+        .unwrap();
+    assert_eq!(
+        (
+            report["params"]["pin"].clone(),
+            report["params"]["api_password"].clone()
+        ),
+        ("***".into(), "***".into())
+    );
+    for e in std::fs::read_dir(&recipes_out).unwrap().flatten() {
+        assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+    }
+    assert_eq!(mode(&trace), 0o600);
+    assert_eq!(
+        mode(&f.data.join("btw.db")),
+        0o600,
+        "the command line's store"
+    );
+    assert_eq!(mode(&f.store), 0o600, "the daemon's store");
+}
+
+#[test]
+fn every_shipped_recipe_declares_its_parameters_and_the_docs_table_matches() {
+    let docs = std::fs::read_to_string(repo().join("docs/recipes.md")).unwrap();
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(repo().join("scripts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 12);
+    for path in scripts {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let header = btw::recipe::parse_header(&source).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        let specs = header
+            .params
+            .typed()
+            .unwrap_or_else(|| panic!("{file} has no typed parameter declarations"));
+        assert!(header.notes.is_empty(), "{file}: {:?}", header.notes);
+        // Every `params.x` / `p.x` the recipe reads is declared.
+        for word in source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')) {
+            if let Some(name) = word
+                .strip_prefix("params.")
+                .or_else(|| word.strip_prefix("p."))
+            {
+                assert!(
+                    specs.iter().any(|s| s.name == name),
+                    "{file} reads {name}, which it does not declare"
+                );
+            }
+        }
+        let cell: Vec<String> = specs
+            .iter()
+            .map(|s| {
+                let kind = s.kind.to_string().replace('|', "\\|");
+                let need = if s.required { " (required)" } else { "" };
+                format!("`{}: {kind}`{need}", s.name)
+            })
+            .collect();
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{file}` |")))
+            .unwrap_or_else(|| panic!("docs/recipes.md has no row for {file}"));
+        assert!(
+            row.ends_with(&format!("| {} |", cell.join(", "))),
+            "docs/recipes.md's row for {file} does not match its declarations:\n{row}\nexpected params: {}",
+            cell.join(", ")
+        );
+    }
+}

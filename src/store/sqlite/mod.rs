@@ -31,6 +31,7 @@ impl Sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
         }
+        create_private_file(path).map_err(|e| err(format!("cannot create the store: {e}")))?;
         let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
         conn.busy_timeout(BUSY_WAIT)
             .map_err(|e| err(e.to_string()))?;
@@ -139,6 +140,23 @@ impl Sqlite {
                 }
             }
         }
+    }
+}
+
+/// Creates a new store file readable by its owner alone: it may keep a run's secret
+/// parameters, for a resume. SQLite gives the WAL and shared-memory files the same mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
