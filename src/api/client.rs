@@ -166,8 +166,8 @@ impl BtClient {
         tracing::debug!(wait_ms = pause.as_millis() as u64, "retrying");
     }
 
-    /// Sends `req` with a fresh tracking header and the bearer token; refreshes the token once on
-    /// 401 code 42; retries safe calls on transient failures.
+    /// Sends `req` with a fresh tracking header and the bearer token; on any 401 fetches a new
+    /// token once and repeats the call once; retries safe calls on transient failures.
     pub(crate) async fn send(&self, req: Request) -> Result<Page, ApiError> {
         let opts = &self.inner.options;
         if req.kind == Kind::Mutating {
@@ -186,9 +186,11 @@ impl BtClient {
                 || async {
                     match self.send_once(&req, &url).await {
                         Err(f)
-                            if is_expired_token(&f) && !refreshed.swap(true, Ordering::Relaxed) =>
+                            if is_refused_token(&f) && !refreshed.swap(true, Ordering::Relaxed) =>
                         {
-                            // Expired under us (clock skew, revoked): one fresh token, one more try.
+                            // The gateway refused the token before doing anything (expired, revoked,
+                            // purged after a clock jump), so repeating the call is safe even for a
+                            // mutating one: one fresh token, one more try.
                             self.invalidate(f.generation).await;
                             self.send_once(&req, &url).await.map_err(|f| f.failure)
                         }
@@ -418,9 +420,9 @@ struct Attempt {
     status: Option<(u16, String)>,
 }
 
-/// 401 with BT's code 42: the token expired (or was revoked) under us.
-fn is_expired_token(a: &Attempt) -> bool {
-    matches!(&a.status, Some((s, code)) if *s == StatusCode::UNAUTHORIZED.as_u16() && code == "42")
+/// 401, whatever BT's code (41 invalid, 42 expired): the token was refused at the gateway.
+fn is_refused_token(a: &Attempt) -> bool {
+    matches!(&a.status, Some((s, _)) if *s == StatusCode::UNAUTHORIZED.as_u16())
 }
 
 /// A transport failure as an error that names the operation and never the query string.

@@ -421,3 +421,23 @@ async fn trace_logs_never_show_secrets_or_tokens() {
     assert_eq!(bad.code, 4);
     assert!(!bad.stderr.contains("wrong-secret-xyz") && !bad.stdout.contains("wrong-secret-xyz"));
 }
+
+/// A token the gateway refuses with 401/41 (another client's token request purged it after the
+/// shared clock jumped two days) is fetched again once, and the call repeated: the journey goes
+/// on instead of failing with "Invalid credentials".
+#[tokio::test]
+async fn a_token_refused_mid_run_is_fetched_again_once() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let mine = client(&url);
+    mine.reseller(CUG).await.unwrap();
+    advance(&url, 2.0 * 86_400.0 + 3_600.0).await;
+    // Someone else's token request forgets tokens that expired over a day ago: mine among them.
+    client(&url).reseller(CUG).await.unwrap();
+    let before = mine.calls_made();
+    mine.reseller(CUG)
+        .await
+        .expect("the refused token is replaced and the call repeated");
+    // The refused call, the token, the repeat.
+    assert_eq!(mine.calls_made() - before, 3);
+}
