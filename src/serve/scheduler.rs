@@ -241,12 +241,24 @@ impl Clock for SandboxClock {
 pub(super) struct DaemonExecutor(pub(super) Arc<Daemon>);
 
 impl DaemonExecutor {
-    /// A resumed firing whose run already ended well (its daemon stalled before recording the
-    /// job's end): the job completes without running again.
+    /// A resumed firing whose run already ended well and was reported (its daemon stalled or
+    /// died before recording the job's end): the job completes without running again. A run
+    /// that ended but whose daemon died before writing its report (the daemon marks the run
+    /// done only once the report is written) is run again instead: the ledger replays every
+    /// call, so nothing reaches BT twice, and the run gets its report.
     async fn ended_ok(&self, run_id: &str) -> Option<JobOutcome> {
         let (store, id) = (self.0.store.clone(), run_id.to_string());
         let run = blocking(move || store.run_get(&id)).await?.ok()??;
-        (run.finished_at.is_some() && run.outcome == "ok").then(|| JobOutcome::Ok {
+        if run.finished_at.is_none() || run.outcome != "ok" {
+            return None;
+        }
+        let store = self.0.store.clone();
+        let unreported = blocking(move || store.daemon_unfinished())
+            .await?
+            .ok()?
+            .iter()
+            .any(|u| u.run_id == run_id);
+        (!unreported).then(|| JobOutcome::Ok {
             summary: format!("run {run_id}: ok (finished before its daemon recorded it)"),
         })
     }
