@@ -215,7 +215,8 @@ async fn a_recipe_runs_when_an_order_completes() {
     d.wait_log("notifications on", 1).await;
     d.save(
         "on_complete.rhai",
-        "//! name: tell ops\n//! trigger: on order.state=completed\nprint(`order ${params.order_id} completed`);\n#{seen: params.order_id, type: params.event_type}\n",
+        // Typed: the trigger's keys count as declared, and the declared default is filled in.
+        "//! name: tell ops\n//! param channel: [ops|sales] = ops — who to tell\n//! trigger: on order.state=completed\nprint(`order ${params.order_id} completed`);\n#{seen: params.order_id, type: params.event_type, channel: params.channel}\n",
     );
     d.wait_log("on_complete.rhai: loaded", 1).await;
     std::fs::copy(
@@ -240,6 +241,7 @@ async fn a_recipe_runs_when_an_order_completes() {
             .find(|r| r["recipe"].as_str().unwrap().ends_with("on_complete.rhai"));
         if let (Some(p), Some(t)) = (provide, triggered) {
             assert_eq!(t["result"]["seen"], p["result"]["order_id"], "{t:#}");
+            assert_eq!(t["result"]["channel"], "ops", "{t:#}");
             assert!(
                 t["origin"].as_str().unwrap().starts_with("event:order"),
                 "{t:#}"
