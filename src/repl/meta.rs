@@ -147,7 +147,7 @@ impl Transcript {
 
     pub fn to_recipe(&self, name: &str, profile: &str) -> String {
         let mut out = format!(
-            "//! name: {}\n//! params:\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
+            "//! name: {}\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
             name.replace('\n', " "),
             chrono::Local::now().format("%Y-%m-%d %H:%M")
         );
