@@ -26,8 +26,16 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
             (script, params)
         }
     };
-    for note in script.header()?.notes {
+    let header = script.header()?;
+    for note in &header.notes {
         eprintln!("note: {}: {note}", script.name);
+    }
+    if !params.is_empty() && header.params == crate::recipe::Declared::Nothing {
+        eprintln!(
+            "note: {} declares no parameters, so these were not checked: {} (declare them as `//! param NAME: TYPE — description`)",
+            script.name,
+            params.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+        );
     }
     let session = Session::open(&settings, Some(&store)).await?;
     if let Some(path) = &args.trace_http {
