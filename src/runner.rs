@@ -68,6 +68,18 @@ pub fn shown_params(run: &crate::store::RunRecord) -> Value {
     crate::secrets::masked(&run.params, &declared)
 }
 
+/// A scheduled job's parameters as they may be shown: secret names and the secrets its pinned
+/// recipe version declares hidden.
+pub fn shown_job_params(store: &Store, job: &crate::jobs::Job) -> Value {
+    let declared = job
+        .recipe_hash
+        .as_deref()
+        .and_then(|h| store.recipe_version(h).ok().flatten())
+        .map(|source| Script::inline(&job.recipe, &source).secret_params())
+        .unwrap_or_default();
+    crate::secrets::masked(&job.params, &declared)
+}
+
 /// A new run id: time-ordered and unique enough to prefix external ids.
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%d%H%M%S");

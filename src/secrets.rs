@@ -11,15 +11,20 @@ pub const MASK: &str = "***";
 
 /// Whether a key or header name names a secret.
 pub fn is_secret_name(name: &str) -> bool {
-    const SECRET: [&str; 9] = [
+    const SECRET: [&str; 14] = [
         "secret",
         "password",
         "passwd",
+        "passphrase",
+        "pwd",
         "token",
         "credential",
         "authorization",
+        "bearer",
         "api_key",
         "apikey",
+        "access_key",
+        "private_key",
         "cookie",
     ];
     let lower = name.to_ascii_lowercase();
@@ -49,6 +54,13 @@ pub fn masked(value: &Value, declared: &[String]) -> Value {
 /// Creates (or truncates) a file only its owner can read: reports and traces may name what a
 /// run did for a customer, and the store may keep a secret to resume a run.
 pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    // A link would have btw write (and narrow the mode of) whatever file it points at.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other(format!(
+            "{} is a symbolic link: refused, give the file itself",
+            path.display()
+        )));
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

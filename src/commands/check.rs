@@ -30,31 +30,14 @@ pub(super) fn command(overrides: &Overrides, scripts: &[PathBuf]) -> Outcome {
 }
 
 /// The recipe's header: its declarations read (each with a type, defaults that fit it), and a
-/// recipe a header trigger starts with nothing to supply a required parameter refused. Returns
-/// the header's notes (a deprecated `params:` line).
+/// recipe its trigger would start without what it requires refused. Returns the header's notes
+/// (a deprecated `params:` line).
 fn check_header(script: &Script) -> Result<Vec<String>, runner::Failure> {
-    use crate::recipe::Trigger;
     let header = script.header()?;
-    let started_alone = matches!(
-        header.trigger,
-        Trigger::Cron { .. } | Trigger::At(_) | Trigger::OnDrop
-    );
-    if let (true, Some(specs)) = (started_alone, header.params.typed()) {
-        let required: Vec<&str> = specs
-            .iter()
-            .filter(|s| s.required)
-            .map(|s| s.name.as_str())
-            .collect();
-        if !required.is_empty() {
-            return Err(runner::Failure::Usage {
-                message: format!(
-                    "{}: its trigger ({}) starts it with no parameters, but it requires {}: give each a default (`param NAME: TYPE = VALUE`) or make it optional (`TYPE?`)",
-                    script.name,
-                    header.trigger.describe(),
-                    required.join(", ")
-                ),
-            });
-        }
+    match crate::recipe::trigger_problem(&header) {
+        Some(problem) => Err(runner::Failure::Usage {
+            message: format!("{}: {problem}", script.name),
+        }),
+        None => Ok(header.notes),
     }
-    Ok(header.notes)
 }

@@ -67,7 +67,8 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
     }
     if let Err(f) = &outcome.result {
         eprintln!("{}", f.render());
-        if !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
+        let recorded = store.run_get(&outcome.run_id).ok().flatten().is_some();
+        if recorded && !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
             eprintln!("run id {}: fix the cause, then `btw run --resume {}` repeats nothing that completed", outcome.run_id, outcome.run_id);
         }
     }
@@ -177,6 +178,11 @@ fn resumed(
     };
     let mut params = r.params.as_object().cloned().unwrap_or_default();
     let corrections = given_params(&args.params, &script)?;
+    if r.outcome == "ok" && !corrections.is_empty() {
+        return Err(usage(format!(
+            "run {run_id} already succeeded: a corrected parameter would only change what it did; start a new run with btw run"
+        )));
+    }
     for (k, v) in &corrections {
         eprintln!("note: run {run_id}: parameter {k} corrected for this attempt");
         params.insert(k.clone(), v.clone());
@@ -191,6 +197,11 @@ fn given_params(given: &[String], script: &Script) -> Result<Map<String, Value>,
     let mut params = Map::new();
     for p in given {
         let (k, v) = runner::parse_param(p).map_err(usage)?;
+        if params.contains_key(&k) {
+            return Err(usage(format!(
+                "--param {k} is given twice: say which value you mean"
+            )));
+        }
         let v = match (typed, p.split_once('=')) {
             (true, Some((_, raw))) => Value::String(raw.to_string()),
             _ => v,

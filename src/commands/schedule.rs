@@ -8,7 +8,7 @@ use crate::config::{Overrides, Settings};
 use crate::jobs::{Again, Job, JobKind, JobState};
 use crate::runner::{self, exit};
 use crate::schedule::{
-    add_at, add_cron, clock, drift, redacted, repin, resolve_recipe, CronSchedule, JobOptions,
+    add_at, add_cron, clock, drift, repin, resolve_recipe, CronSchedule, JobOptions,
 };
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -84,7 +84,7 @@ fn print_json(v: &impl serde::Serialize) {
 fn job_json(store: &Store, job: &Job) -> Value {
     let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        m.insert("params".into(), redacted(&job.params));
+        m.insert("params".into(), runner::shown_job_params(store, job));
         m.insert(
             "recipe_drift".into(),
             drift(store, job).map_or(Value::Null, |d| Value::String(d.into())),
@@ -117,8 +117,8 @@ fn local(job: &Job) -> String {
 }
 
 /// Parameters as `key=value, …` (strings unquoted, secrets hidden).
-fn params_text(params: &Value) -> String {
-    match redacted(params) {
+fn params_text(store: &Store, job: &Job) -> String {
+    match runner::shown_job_params(store, job) {
         Value::Object(m) if m.is_empty() => "-".into(),
         Value::Object(m) => m
             .iter()
@@ -174,7 +174,7 @@ fn list(store: &Store, all: bool, json: bool) -> Outcome {
             state,
             local(j),
             describe(j),
-            params_text(&j.params),
+            params_text(store, j),
             recipe,
         ]);
         notes.push(
@@ -223,6 +223,11 @@ fn add_job(
     let mut params = Map::new();
     for p in &add.params {
         let (k, v) = runner::parse_param(p).map_err(usage)?;
+        if params.contains_key(&k) {
+            return Err(usage(format!(
+                "--param {k} is given twice: say which value you mean"
+            )));
+        }
         let v = match (typed, p.split_once('=')) {
             (true, Some((_, raw))) => Value::String(raw.to_string()),
             _ => v,

@@ -102,6 +102,11 @@ pub fn parse_header(source: &str) -> Result<Header, HeaderError> {
             line: i + 1,
             message,
         };
+        if let Some(word) = misspelt_declaration(rest) {
+            return Err(err(format!(
+                "`{word}` looks like a parameter declaration: write `//! param NAME: TYPE — description`"
+            )));
+        }
         if let Some(decl) = rest.strip_prefix("param ") {
             let (name, text) = decl.split_once(':').ok_or_else(|| {
                 err(format!(
@@ -205,6 +210,65 @@ pub fn help_text(recipe: &str, header: &Header) -> String {
         out.push_str(&format!("\nnote: {note}"));
     }
     out
+}
+
+/// Why a recipe's trigger cannot start it as it declares itself: a required parameter the
+/// trigger does not supply, or a key the trigger supplies declared as something other than text.
+/// `None` for a manual recipe and for one the trigger can start.
+pub fn trigger_problem(header: &Header) -> Option<String> {
+    let specs = header.params.typed()?;
+    let supplied: &[&str] = match header.trigger {
+        Trigger::Manual => return None,
+        Trigger::OnDrop | Trigger::At(_) | Trigger::Cron { .. } => &[],
+        Trigger::OrderState(_) | Trigger::Event(_) => {
+            &["order_id", "event_type", "event_id", "state", "event"]
+        }
+        Trigger::RunFailed => &["run_id", "recipe", "error"],
+        Trigger::JobMissed => &["job_id", "recipe", "due"],
+    };
+    let trigger = header.trigger.describe();
+    if let Some(s) = specs.iter().find(|s| {
+        supplied.contains(&s.name.as_str()) && s.kind.read(&serde_json::json!("text")).is_err()
+    }) {
+        return Some(format!(
+            "its trigger ({trigger}) gives {} as text, but it is declared {}",
+            s.name, s.kind
+        ));
+    }
+    let missing: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.required && !supplied.contains(&s.name.as_str()))
+        .map(|s| s.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let gives = if supplied.is_empty() {
+        "no parameters".to_string()
+    } else {
+        format!("only {}", supplied.join(", "))
+    };
+    Some(format!(
+        "its trigger ({trigger}) starts it with {gives}, but it requires {}: give each a default (`param NAME: TYPE = VALUE`) or make it optional (`TYPE?`)",
+        missing.join(", ")
+    ))
+}
+
+/// A header line that was meant to declare a parameter but would be read as prose (`parm n:`,
+/// `Param n:`, `param: n:`), so the checks it asked for would silently not happen.
+fn misspelt_declaration(rest: &str) -> Option<String> {
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let after = &rest[word.len()..];
+    if (word == "param" && after.starts_with(' ')) || (word == "params" && after.starts_with(':')) {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    let close = lower == "param" || lower == "params" || strsim::levenshtein(&lower, "param") == 1;
+    (close && word.len() >= 4 && rest.contains(':'))
+        .then(|| rest.split(':').next().unwrap_or(rest).trim().to_string())
 }
 
 /// Whether `key` (the text before a `:`) is one of the header's keys, not prose with a colon.
@@ -336,6 +400,19 @@ mod tests {
         assert_eq!(h.about, ["Ports a number: carefully."]);
         assert_eq!(h.params.names(), ["number", "port_date"]);
         assert!(h.notes.is_empty());
+        for typo in [
+            "//! parm n: integer\n",
+            "//! Param n: integer\n",
+            "//! param: n: integer\n",
+        ] {
+            let e = parse_header(typo).unwrap_err();
+            assert!(
+                e.message.contains("looks like a parameter declaration"),
+                "{typo}: {}",
+                e.message
+            );
+        }
+        assert!(parse_header("//! Parameters are described below: see docs\n").is_ok());
         let e = parse_header("//! param n: phone\n//! param n: text\n").unwrap_err();
         assert_eq!(
             (e.line, e.message.as_str()),

@@ -189,6 +189,7 @@ impl ParamType {
             (ParamType::AreaCode, Value::String(s)) => {
                 let t = s.trim();
                 let ok = t.starts_with('0')
+                    && t.chars().nth(1).is_some_and(|c| ('1'..='9').contains(&c))
                     && (3..=5).contains(&t.len())
                     && t.chars().all(|c| c.is_ascii_digit());
                 if ok {
@@ -267,7 +268,12 @@ fn read_phone(s: &str) -> Option<String> {
     {
         digits = format!("0{}", rest.trim_start_matches('0'));
     }
+    // 0, then a digit from 1 (no UK number starts 00), 10 or 11 digits in all.
     let ok = digits.starts_with('0')
+        && digits
+            .chars()
+            .nth(1)
+            .is_some_and(|c| ('1'..='9').contains(&c))
         && (10..=11).contains(&digits.len())
         && digits.chars().all(|c| c.is_ascii_digit());
     ok.then_some(digits)
@@ -327,9 +333,15 @@ impl ParamSpec {
                 "param {name:?}: a name is letters, digits and _ (e.g. port_date)"
             ));
         }
-        let (spec, description) = match [" — ", " -- "].iter().find_map(|sep| text.split_once(sep))
-        {
-            Some((s, d)) => (s.trim(), d.trim()),
+        // The first separator outside quotes: a quoted default may hold one, a description may
+        // quote anything.
+        let separator = [" — ", " -- "]
+            .iter()
+            .flat_map(|sep| text.match_indices(sep).map(|(i, m)| (i, m.len())))
+            .filter(|(i, _)| text[..*i].matches('"').count().is_multiple_of(2))
+            .min();
+        let (spec, description) = match separator {
+            Some((i, n)) => (text[..i].trim(), text[i + n..].trim()),
             None => (text.trim().trim_end_matches('—').trim(), ""),
         };
         let (type_text, default_text) = match spec.split_once('=') {
@@ -442,6 +454,13 @@ impl Declared {
         let mut out = Map::new();
         for (key, value) in given {
             match specs.iter().find(|s| &s.name == key) {
+                // null says "not given": the default (or the recipe's own) applies.
+                Some(_) if value.is_null() => {}
+                Some(spec)
+                    if spec.required && value.as_str().is_some_and(|t| t.trim().is_empty()) =>
+                {
+                    errors.push(format!("parameter {key:?} is required and empty"))
+                }
                 Some(spec) => match spec.kind.read(value) {
                     Ok(v) => {
                         out.insert(key.clone(), v);
@@ -461,7 +480,8 @@ impl Declared {
             }
         }
         for spec in specs {
-            if out.contains_key(&spec.name) || given.contains_key(&spec.name) {
+            let given_value = given.get(&spec.name).filter(|v| !v.is_null());
+            if out.contains_key(&spec.name) || given_value.is_some() {
                 continue;
             }
             if let Some(d) = &spec.default {
@@ -672,6 +692,24 @@ mod tests {
         let ac = ParamType::AreaCode;
         assert_eq!(ac.read(&json!("0121")).unwrap(), json!("0121"));
         assert!(ac.read(&json!("9999")).is_err());
+    }
+
+    #[test]
+    fn edges_an_operator_would_hit() {
+        let s = ParamSpec::parse("u", "text = \"a — b\" — the description").unwrap();
+        assert_eq!(
+            (s.default, s.description.as_str()),
+            (Some(json!("a — b")), "the description")
+        );
+        let d = decl(&[("id", "text"), ("n", "integer = 3")]);
+        let e = d.check("r", &given(json!({"id": "  "})), &[]).unwrap_err();
+        assert!(e.to_string().contains("required and empty"), "{e}");
+        let out = d
+            .check("r", &given(json!({"id": "x", "n": null})), &[])
+            .unwrap();
+        assert_eq!(out["n"], json!(3), "null is not given: the default applies");
+        assert_eq!(read_phone("00000000000"), None);
+        assert!(ParamType::AreaCode.read(&json!("00000")).is_err());
     }
 
     #[test]

@@ -175,11 +175,6 @@ pub fn repin(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Job, Schedul
     Ok(store.job_repin(id, &hash, now)?)
 }
 
-/// A job's parameters for display, secrets hidden by the one rule ([`crate::secrets`]).
-pub fn redacted(params: &Value) -> Value {
-    crate::secrets::masked(params, &[])
-}
-
 /// Whether the recipe a job runs has changed (or vanished) since it was pinned: `None` when
 /// it is the same (or the job predates pinning).
 pub fn drift(store: &Store, job: &Job) -> Option<&'static str> {

@@ -297,7 +297,12 @@ impl Daemon {
             match runner::check(&script, &self.base.limits) {
                 Err(f) => Err(f.render()),
                 Ok(()) => recipe::parse_header(source)
-                    .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message)),
+                    .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message))
+                    .and_then(|h| match recipe::trigger_problem(&h) {
+                        // Every run its trigger starts would fail: refused like a broken header.
+                        Some(problem) => Err(format!("error: {}: {problem}", path.display())),
+                        None => Ok(h),
+                    }),
             }
         };
         match checked {

@@ -110,14 +110,14 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
 
 /// The report of a scheduled job that was missed (it never ran): written like a run's, so
 /// whoever reads `runs/` sees it, with what to do about it.
-pub(super) fn missed(job: &crate::jobs::Job, note: &str) -> Value {
+pub(super) fn missed(store: &Store, job: &crate::jobs::Job, note: &str) -> Value {
     let now = crate::store::now_rfc3339();
     json!({
         "run_id": format!("{}-missed-{}", job.id, chrono::Utc::now().format("%Y%m%d%H%M%S")),
         "recipe": job.recipe,
         "origin": format!("schedule:{}", job.id),
         "job_id": job.id,
-        "params": crate::secrets::masked(&job.params, &[]),
+        "params": crate::runner::shown_job_params(store, job),
         "due_at": job.next_run_at.map(crate::time::rfc3339),
         "started_at": now,
         "finished_at": now,

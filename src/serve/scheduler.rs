@@ -337,7 +337,7 @@ impl JobExecutor for DaemonExecutor {
 
     fn missed<'a>(&'a self, job: &'a Job, note: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let report = super::reports::missed(job, note);
+            let report = super::reports::missed(&self.0.store, job, note);
             self.0.fire_job_missed(&report);
             if self.0.alerts {
                 let (store, r) = (self.0.store.clone(), report.clone());

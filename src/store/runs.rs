@@ -21,7 +21,7 @@ impl Store {
                 "INSERT INTO runs (run_id, script, script_hash, params, profile, started_at)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (run_id) DO UPDATE SET outcome = 'running', finished_at = NULL,
-                   script_hash = excluded.script_hash",
+                   script_hash = excluded.script_hash, params = excluded.params",
                 args![
                     run_id,
                     script,

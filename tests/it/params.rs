@@ -177,12 +177,32 @@ async fn a_recipe_explains_itself_and_check_flags_what_a_trigger_cannot_supply()
     std::fs::write(&cron, "//! param company: text — who\n//! trigger: cron \"0 2 * * *\" Europe/London\nparams.company\n").unwrap();
     let bad = dir.path().join("bad.rhai");
     std::fs::write(&bad, "//! param when: colour — a colour\n1\n").unwrap();
+    let typo = dir.path().join("typo.rhai");
+    std::fs::write(&typo, "//! parm n: integer — a count\n1\n").unwrap();
+    let event = dir.path().join("on_done.rhai");
+    std::fs::write(
+        &event,
+        "//! param channel: text — where to say it\n//! trigger: on order.state=completed\n1\n",
+    )
+    .unwrap();
     let o = output(btw("http://127.0.0.1:9", dir.path()).args([
         "check",
         cron.to_str().unwrap(),
         bad.to_str().unwrap(),
+        typo.to_str().unwrap(),
+        event.to_str().unwrap(),
     ]))
     .await;
+    assert!(
+        o.stderr.contains("typo.rhai:1") && o.stderr.contains("looks like a parameter declaration"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("on_done.rhai") && o.stderr.contains("requires channel"),
+        "{}",
+        o.stderr
+    );
     assert_ne!(o.code, 0);
     assert!(
         o.stderr.contains("nightly.rhai") && o.stderr.contains("company"),
@@ -224,6 +244,32 @@ async fn schedule_add_and_batch_rows_are_checked_before_anything_is_sent() {
         "no job was added: {}",
         o.stdout
     );
+    // A good one is added, its declared secret hidden wherever the job is listed.
+    let o = output(btw(&url, dir.path()).args([
+        "schedule",
+        "add",
+        "--at",
+        "2099-01-01 10:00",
+        recipe.to_str().unwrap(),
+        "--param",
+        "company=Acme",
+        "--param",
+        "api_password=pw-never-print-me",
+    ]))
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for args in [
+        &["schedule", "list"][..],
+        &["schedule", "list", "--json"][..],
+    ] {
+        let o = output(btw(&url, dir.path()).args(args)).await;
+        assert!(
+            o.stdout.contains("ring.rhai") && o.stdout.contains("***"),
+            "{}",
+            o.stdout
+        );
+        assert!(!o.stdout.contains("pw-never-print-me"), "{}", o.stdout);
+    }
 
     std::fs::write(
         dir.path().join("many.rhai"),
@@ -309,10 +355,14 @@ async fn a_resume_may_correct_a_parameter_only_where_no_done_step_would_change()
     let dir = tempfile::tempdir().unwrap();
     let recipe = recipe_in(dir.path());
     let r = recipe.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = btw(&url, dir.path());
+        cmd.arg("run").args(args);
+        cmd
+    };
     // 0999 has the shape of an area code, but BT has no numbers there: the ringfence fails
     // after the qualification was made.
-    let o = output(btw(&url, dir.path()).args([
-        "run",
+    let o = output(&mut run(&[
         r,
         "--json",
         "--param",
@@ -323,11 +373,38 @@ async fn a_resume_may_correct_a_parameter_only_where_no_done_step_would_change()
     .await;
     assert_eq!(o.code, 4, "{}", o.stderr);
     let run_id = run_id_of(&o);
-    let o = output(btw(&url, dir.path()).args([
-        "run",
+
+    // The company name reaches the qualification, which already happened: refused, nothing sent.
+    let before = calls_to_bt(&url).await.len();
+    let o = output(&mut run(&[
+        "--resume",
+        &run_id,
+        "--param",
+        "company=Other Ltd",
+    ]))
+    .await;
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("(qualify company) already happened with another request"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("request.name would now differ"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(calls_to_bt(&url).await.len(), before, "nothing was sent");
+
+    // A correction is the run's from then on (`runs show` says so), so this one is put back
+    // with the next. The area code reaches only the ringfence BT refused: sent again, corrected.
+    let o = output(&mut run(&[
         "--resume",
         &run_id,
         "--json",
+        "--param",
+        "company=Fix Ltd",
         "--param",
         "area_code=0121",
     ]))
@@ -343,35 +420,40 @@ async fn a_resume_may_correct_a_parameter_only_where_no_done_step_would_change()
         "{}",
         o.stderr
     );
-    let j = journal(&url).await;
     assert_eq!(
-        created(&j, "qualification"),
+        created(&journal(&url).await, "qualification"),
         1,
         "the qualification was replayed, not sent again"
     );
 
-    // The company name reaches the qualification, which already happened: refused, nothing sent.
-    let before = calls_to_bt(&url).await.len();
-    let o = output(btw(&url, dir.path()).args([
-        "run",
+    // The correction is the run's now: a plain resume replays it, and shows it.
+    let o = output(&mut run(&["--resume", &run_id])).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let shown = output(btw(&url, dir.path()).args(["runs", "show", &run_id, "--json"])).await;
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(
+        (
+            shown["outcome"].clone(),
+            shown["params"]["area_code"].clone()
+        ),
+        ("ok".into(), "0121".into())
+    );
+    // A run that succeeded takes no correction: it would only change what it did.
+    let o = output(&mut run(&[
         "--resume",
         &run_id,
         "--param",
-        "company=Other Ltd",
+        "area_code=0161",
     ]))
     .await;
-    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("already succeeded"), "{}", o.stderr);
+    let shown = output(btw(&url, dir.path()).args(["runs", "show", &run_id, "--json"])).await;
     assert!(
-        o.stderr.contains("already happened with another request"),
-        "{}",
-        o.stderr
+        shown.stdout.contains("\"ok\""),
+        "the record is untouched: {}",
+        shown.stdout
     );
-    assert!(
-        o.stderr.contains("(qualify company) already happened"),
-        "{}",
-        o.stderr
-    );
-    assert_eq!(calls_to_bt(&url).await.len(), before, "nothing was sent");
 }
 
 #[tokio::test]
