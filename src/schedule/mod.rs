@@ -168,10 +168,24 @@ pub fn repin(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Job, Schedul
     let job = store
         .job_get(id)?
         .ok_or_else(|| ScheduleError::Invalid(format!("no job {id}")))?;
-    let hash = match store.recipe_head(&job.recipe)? {
-        Some((hash, _)) => hash,
-        None => pin(store, Path::new(&job.recipe), &JobOptions::default())?,
+    let (hash, source) = match store.recipe_head(&job.recipe)? {
+        Some(head) => head,
+        None => {
+            let opts = JobOptions::default();
+            let source = recipe_source(Path::new(&job.recipe), &opts)?;
+            (pin(store, Path::new(&job.recipe), &opts)?, source)
+        }
     };
+    // The job's parameters must still fit the version it moves to, or every firing would fail.
+    checked_params(
+        Path::new(&job.recipe),
+        job.params.clone(),
+        &JobOptions {
+            source: Some(source),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| ScheduleError::Invalid(format!("job {id} not moved: {e}")))?;
     Ok(store.job_repin(id, &hash, now)?)
 }
 

@@ -270,6 +270,32 @@ async fn schedule_add_and_batch_rows_are_checked_before_anything_is_sent() {
         );
         assert!(!o.stdout.contains("pw-never-print-me"), "{}", o.stdout);
     }
+    // The recipe changes under the job: moving the job to a version its parameters no longer
+    // fit is refused, naming what is missing.
+    let o = output(btw(&url, dir.path()).args(["schedule", "list", "--json"])).await;
+    let jobs: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let id = jobs.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &recipe,
+        TYPED.replacen(
+            "//! trigger: manual",
+            "//! param region: text — where\n//! trigger: manual",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = output(btw(&url, dir.path()).args(["schedule", "repin", &id])).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("not moved")
+            && o.stderr.contains("missing required parameter \"region\""),
+        "{}",
+        o.stderr
+    );
+    recipe_in(dir.path());
 
     std::fs::write(
         dir.path().join("many.rhai"),
