@@ -238,6 +238,32 @@ async fn schedule_add_and_batch_rows_are_checked_before_anything_is_sent() {
         "{}",
         o.stderr
     );
+    // A wrong type and a missing required parameter, for a cron job as for an at job.
+    for (params, needle) in [
+        (
+            &["company=Acme", "quantity=many"][..],
+            "expected a whole number, got \"many\"",
+        ),
+        (
+            &["quantity=2"][..],
+            "missing required parameter \"company\"",
+        ),
+    ] {
+        let mut cmd = btw(&url, dir.path());
+        cmd.args([
+            "schedule",
+            "add",
+            "--cron",
+            "0 10 * * 1-5",
+            recipe.to_str().unwrap(),
+        ]);
+        for p in params {
+            cmd.args(["--param", p]);
+        }
+        let o = output(&mut cmd).await;
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(o.stderr.contains(needle), "{needle:?} not in {}", o.stderr);
+    }
     let o = output(btw(&url, dir.path()).args(["schedule", "list", "--json"])).await;
     assert!(
         !o.stdout.contains("ring.rhai"),
