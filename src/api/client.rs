@@ -399,7 +399,7 @@ fn list_counts(headers: &reqwest::header::HeaderMap) -> (Option<u64>, Option<u64
 }
 
 /// Headers as (name, value) text pairs; the recorder redacts the secret ones.
-fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+pub(super) fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(k, v)| {

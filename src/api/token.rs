@@ -69,22 +69,55 @@ impl BtClient {
         let stats = &self.inner.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
         stats.token_requests.fetch_add(1, Ordering::Relaxed);
-        let sent = self
+        let tracking = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let request = self
             .inner
             .http
             .get(url)
             .query(&[("grant_type", "client_credentials")])
             .header("Authorization", format!("Basic {basic}"))
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("APIGW-Tracking-Header", uuid::Uuid::new_v4().to_string())
+            .header("APIGW-Tracking-Header", &tracking)
             .timeout(opts.call_timeout)
-            .send()
-            .await;
-        let resp = sent.map_err(|e| Failure {
-            error: transport_error(OP.as_str(), url, &e, opts.call_timeout),
-            retryable: true,
-            retry_after: None,
-        })?;
+            .build();
+        // Shown like any call (`-v`, `--trace-http`, `:last`): the recorder masks the Basic
+        // credentials and the token in the answer.
+        let mut record = self.token_record(request.as_ref().ok(), &tracking);
+        let sent = match request {
+            Ok(r) => self.inner.http.execute(r).await,
+            Err(e) => Err(e),
+        };
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let error = transport_error(OP.as_str(), url, &e, opts.call_timeout);
+                if let Some(r) = record.as_mut() {
+                    r.error = Some(error.to_string());
+                }
+                self.keep_token_record(record, started);
+                return Err(Failure {
+                    error,
+                    retryable: true,
+                    retry_after: None,
+                });
+            }
+        };
+        let status = resp.status();
+        tracing::info!(
+            target: "btw::calls",
+            op = OP.as_str(),
+            method = "GET",
+            path = "/oauth/accesstoken",
+            status = status.as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            tracking = %tracking,
+            "BT call"
+        );
+        if let Some(r) = record.as_mut() {
+            r.status = Some(status.as_u16());
+            r.response_headers = super::client::header_pairs(resp.headers());
+        }
         let status = resp.status();
         if status.is_redirection() {
             let to = resp
@@ -103,6 +136,11 @@ impl BtClient {
         }
         let wait = retry_after(&resp);
         let text = resp.text().await.unwrap_or_default();
+        if let Some(r) = record.as_mut() {
+            r.response_body =
+                Some(serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone())));
+        }
+        self.keep_token_record(record, started);
         if status.is_success() {
             return parse_token(&text).map_err(Failure::fatal);
         }
@@ -116,6 +154,45 @@ impl BtClient {
 }
 
 const OP: Operation = Operation::AccessToken;
+
+impl BtClient {
+    /// A record of a token request, when the recorder is on (or each exchange is logged).
+    fn token_record(
+        &self,
+        request: Option<&reqwest::Request>,
+        tracking: &str,
+    ) -> Option<super::recorder::CallRecord> {
+        if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
+            return None;
+        }
+        let request = request?;
+        Some(super::recorder::CallRecord {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            operation: OP.as_str().to_string(),
+            method: "GET".into(),
+            url: request.url().to_string(),
+            request_headers: super::client::header_pairs(request.headers()),
+            request_body: None,
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            duration_ms: 0,
+            tracking_id: tracking.to_string(),
+            error: None,
+        })
+    }
+
+    fn keep_token_record(
+        &self,
+        record: Option<super::recorder::CallRecord>,
+        started: std::time::Instant,
+    ) {
+        if let Some(mut r) = record {
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            self.inner.recorder.record(r);
+        }
+    }
+}
 
 fn parse_token(text: &str) -> Result<(Secret, u64), ApiError> {
     let v: Value = serde_json::from_str(text).map_err(|e| ApiError::Decode {

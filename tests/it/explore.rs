@@ -298,6 +298,17 @@ fn run_verbose_lines_and_http_trace() {
     }
     assert!(text.contains(r#"["authorization","***"]"#), "{text}");
     assert!(!text.contains("btw-sandbox-secret"), "{text}");
+    // The token request is a call like the others, its credentials and token hidden.
+    let token = lines
+        .iter()
+        .find(|l| l["url"].as_str().unwrap().contains("/oauth/accesstoken"))
+        .unwrap_or_else(|| panic!("no token call in the trace: {text}"));
+    assert_eq!(token["response_body"]["accessToken"], "***", "{token}");
+    assert!(
+        call_lines.iter().any(|l| l.contains("/oauth/accesstoken")),
+        "{}",
+        o.stderr
+    );
     assert!(!text.to_ascii_lowercase().contains("bearer"), "{text}");
 }
 
