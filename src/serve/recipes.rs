@@ -173,6 +173,15 @@ impl Daemon {
     /// on its trigger.
     fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
         let name = file_name(path);
+        if let Some(reason) = self.link_leaving_folder(path) {
+            // Not a recipe of this folder at all: nothing of it serves, not even an older version.
+            self.recipe_gone(path, now);
+            return self.report_broken(
+                path,
+                &format!("link:{reason}"),
+                &format!("error: {reason}"),
+            );
+        }
         let source = match crate::engine::limits::read_script_file(path) {
             Ok(s) => s,
             // Gone: deleted or renamed away.
@@ -276,6 +285,26 @@ impl Daemon {
                 loaded_at: crate::store::now_rfc3339(),
             },
         );
+    }
+
+    /// Why a recipe that is a symbolic link is refused: its target lies outside the recipes
+    /// folder, where saves are not watched (the daemon would keep running a stale version), as
+    /// imports and inbox jobs refuse such links. A link to a file inside the folder is followed.
+    fn link_leaving_folder(&self, path: &Path) -> Option<String> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if !meta.file_type().is_symlink() {
+            return None;
+        }
+        let folder = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        match std::fs::canonicalize(path) {
+            Ok(target) if target.starts_with(&folder) => None,
+            Ok(target) => Some(format!(
+                "{}: a link to {}, outside the recipes folder: refused (copy the recipe into the folder)",
+                path.display(),
+                target.display()
+            )),
+            Err(e) => Some(format!("{}: a link that leads nowhere ({e})", path.display())),
+        }
     }
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, Loaded>> {

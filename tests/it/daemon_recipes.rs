@@ -161,3 +161,50 @@ async fn after_a_restart_with_a_broken_or_emptied_file_the_last_good_version_ser
     assert_eq!(reports(&recipes)[1]["result"]["greeting"], "hello again");
     d.stop().await;
 }
+
+/// A recipe that is a link to a file outside the folder is refused, in the log and never run:
+/// saves of its target are not watched, so it would go stale. A link inside the folder is
+/// followed.
+#[tokio::test]
+async fn a_link_leaving_the_folder_is_refused_and_one_inside_it_followed() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let f = Folder::new();
+    let outside = f.data.parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("drop.rhai"),
+        "//! trigger: on-drop\n#{ran: \"outside\"}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.join("drop.rhai"), f.recipes.join("linked.rhai")).unwrap();
+    std::fs::create_dir_all(f.recipes.join("lib")).unwrap();
+    std::fs::write(
+        f.recipes.join("lib/inner.rhai"),
+        "//! trigger: on-drop\n#{ran: \"inside\"}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        f.recipes.join("lib/inner.rhai"),
+        f.recipes.join("inner.rhai"),
+    )
+    .unwrap();
+    let d = serve(&url, &f.data, &as_strs(&f.args(&[])));
+    d.wait_log("outside the recipes folder: refused", 1).await;
+    d.wait_log("inner.rhai: loaded", 1).await;
+    wait_for("the inside link's run", 30, || {
+        reports(&f.recipes)
+            .iter()
+            .any(|r| r["result"]["ran"] == "inside")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let log = d.stop().await;
+    assert!(
+        !reports(&f.recipes)
+            .iter()
+            .any(|r| r["result"]["ran"] == "outside"),
+        "the outside link ran: {log}"
+    );
+    assert!(!log.contains("linked.rhai: loaded"), "{log}");
+}
