@@ -39,6 +39,33 @@ impl Daemon {
         );
         self.cancel_owned(path, Some(&id), &reason, now);
         match self.store.job_get(&id) {
+            // Cancelled when the recipe went away (or its header changed) and now back as it
+            // was: the job lives again, at its next time. An `at` already past stays as it is.
+            Ok(Some(job)) if job.state == crate::jobs::JobState::Cancelled => {
+                let next = match &header.trigger {
+                    Trigger::At(when) => (*when > now).then_some(*when),
+                    Trigger::Cron { expr, tz } => schedule::CronSchedule::parse(expr, tz.name())
+                        .and_then(|c| c.first_after(now))
+                        .ok(),
+                    _ => None,
+                };
+                let Some(next) = next else {
+                    return tracing::info!("{name}: job {id} stays cancelled: its time has passed");
+                };
+                match self
+                    .store
+                    .job_rearm(&id, next, &runner::script_hash(source), now)
+                {
+                    Ok(job) => tracing::info!(
+                        "{name}: job {id} scheduled again for {} (its recipe came back)",
+                        job.next_run_at
+                            .map(crate::time::rfc3339)
+                            .unwrap_or_default()
+                    ),
+                    Err(e) => tracing::error!("{name}: cannot bring job {id} back: {e}"),
+                }
+                return;
+            }
             Ok(Some(job)) => {
                 if job.state.is_live() && job.catch_up_secs != header.catch_up_secs {
                     if let Err(e) = self.store.job_set_catch_up(&id, header.catch_up_secs, now) {

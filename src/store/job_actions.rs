@@ -32,6 +32,43 @@ impl Store {
         })
     }
 
+    /// Brings back a job a recipe's header made that was cancelled (the recipe was deleted, or
+    /// its header changed, and then came back): scheduled again at `next`, pinned to `hash`.
+    /// Only a cancelled job comes back: one that ran, missed or failed keeps its history.
+    pub fn job_rearm(
+        &self,
+        id: &str,
+        next: DateTime<Utc>,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Job, StoreError> {
+        self.in_transaction(|x| {
+            let Some(job) = get_locked(x, id)? else {
+                return Err(DbErr(format!("no job {id}")));
+            };
+            if job.state != crate::jobs::JobState::Cancelled {
+                return Err(DbErr(format!(
+                    "job {id} is {}, not cancelled",
+                    job.state.as_str()
+                )));
+            }
+            x.execute(
+                "UPDATE jobs SET state = 'scheduled', next_run_at = $2, recipe_hash = $3,
+                   run_id = NULL, lease_owner = NULL, lease_until = NULL, attempts = 0,
+                   last_outcome = $4, updated_at = $5
+                 WHERE id = $1",
+                args![
+                    id,
+                    ts(next),
+                    hash,
+                    "re-armed: its recipe came back",
+                    ts(now)
+                ],
+            )?;
+            get(x, id)?.ok_or_else(|| DbErr(format!("job {id} vanished")))
+        })
+    }
+
     /// The live jobs made by the header of the recipe at `path`.
     pub fn jobs_owned_by(&self, path: &str) -> Result<Vec<Job>, StoreError> {
         self.jobs_where(
@@ -151,6 +188,26 @@ mod tests {
             assert_eq!(back.state, JobState::Scheduled);
             let p = s.job_repin(&free.id, "abc", t(9)).unwrap();
             assert_eq!(p.recipe_hash.as_deref(), Some("abc"));
+        });
+    }
+
+    #[test]
+    fn a_cancelled_owned_job_is_re_armed_and_nothing_else_is() {
+        each_backend(|s| {
+            let owned = s.job_add(&job(Some("/r/a.rhai")), t(9)).unwrap();
+            assert!(
+                s.job_rearm(&owned.id, t(12), "h2", t(9)).is_err(),
+                "a live job is not re-armed"
+            );
+            s.job_cancel_because(&owned.id, "recipe deleted", t(9))
+                .unwrap();
+            let back = s.job_rearm(&owned.id, t(12), "h2", t(10)).unwrap();
+            assert_eq!(
+                (back.state, back.next_run_at, back.recipe_hash.as_deref()),
+                (JobState::Scheduled, Some(t(12)), Some("h2"))
+            );
+            assert_eq!(s.jobs_owned_by("/r/a.rhai").unwrap().len(), 1);
+            assert!(s.job_rearm("job-none", t(12), "h", t(10)).is_err());
         });
     }
 }

@@ -93,6 +93,42 @@ async fn a_header_change_replaces_the_job_and_deleting_the_recipe_cancels_it() {
         "{}",
         o.stdout
     );
+    // Put back as it was: its job lives again, the same job at its next time.
+    let gone_id = live[0].id.clone();
+    save(
+        &recipes,
+        "daily.rhai",
+        "//! trigger: cron \"0 11 * * *\"\n//! catch-up: 2h\n2\n",
+    );
+    wait_for("the recipe's job to be scheduled again", 20, || {
+        store.job_get(&gone_id).unwrap().unwrap().state == JobState::Scheduled
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    // A header edit undone: the first schedule's job comes back, the edit's is cancelled.
+    save(
+        &recipes,
+        "daily.rhai",
+        "//! trigger: cron \"0 12 * * *\"\n2\n",
+    );
+    d.wait_log("daily.rhai: scheduled job", 3).await;
+    save(
+        &recipes,
+        "daily.rhai",
+        "//! trigger: cron \"0 11 * * *\"\n//! catch-up: 2h\n2\n",
+    );
+    wait_for("the undone edit's job to be back", 20, || {
+        let live = store.job_list(&[JobState::Scheduled]).unwrap();
+        live.len() == 1 && live[0].id == gone_id
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    std::fs::remove_file(recipes.join("daily.rhai")).unwrap();
+    wait_for("the recipe's job to be cancelled again", 20, || {
+        store.job_list(&[JobState::Scheduled]).unwrap().is_empty()
+    })
+    .await
+    .unwrap();
     d.stop().await;
 
     // Removed while the daemon was stopped: cancelled when it starts.

@@ -146,6 +146,11 @@ impl Sqlite {
 /// Creates a new store file readable by its owner alone: it may keep a run's secret
 /// parameters, for a resume. SQLite gives the WAL and shared-memory files the same mode.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
+    // SQLite's own names (an in-memory database, a URI) are not files to create.
+    let text = path.to_string_lossy();
+    if text == ":memory:" || text.starts_with("file:") {
+        return Ok(());
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
