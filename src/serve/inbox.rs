@@ -21,6 +21,36 @@ enum Taken {
     Settled(String),
 }
 
+/// How long after its last change a job file that does not parse yet may still be on its way.
+const STILL_WRITING: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a job file that does not parse may still be being written: some process holds it
+/// open (a shell redirect's writer keeps it until it exits), or it changed a moment ago.
+fn still_being_written(path: &Path, meta: &std::fs::Metadata) -> bool {
+    let young = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age < STILL_WRITING);
+    young || open_elsewhere(path)
+}
+
+/// Whether any process has `path` open (Linux: its `/proc/*/fd` links); `false` elsewhere.
+fn open_elsewhere(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        })
+    })
+}
+
 /// Where a started job waits for its run to end.
 pub(super) fn running_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join("inbox")
@@ -36,8 +66,24 @@ impl Daemon {
             return; // Already gone: nobody's.
         };
         let result = if meta.is_file() {
-            crate::engine::limits::read_regular_file(path, crate::engine::limits::MAX_JSON_BYTES)
-                .and_then(|text| self.take_job(path, &text, now))
+            let text = crate::engine::limits::read_regular_file(
+                path,
+                crate::engine::limits::MAX_JSON_BYTES,
+            );
+            if let Ok(t) = &text {
+                if serde_json::from_str::<Value>(t).is_err() && still_being_written(path, &meta) {
+                    // `slow_cmd > inbox/x.json`: the shell made the file before the JSON came.
+                    // Looked at again once its writer has had time; refused only when nobody
+                    // writes it any more.
+                    tracing::debug!(
+                        "inbox/{}: not JSON yet, and still being written: looked at again in {} s",
+                        file_name(path),
+                        STILL_WRITING.as_secs()
+                    );
+                    return self.look_again(path, now);
+                }
+            }
+            text.and_then(|text| self.take_job(path, &text, now))
         } else if meta.file_type().is_symlink() {
             Err("a link, not a job file: jobs are regular files".into())
         } else {
@@ -59,9 +105,26 @@ impl Daemon {
         }
     }
 
+    /// Settles a job file again once [`STILL_WRITING`] has passed.
+    fn look_again(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return; // No runtime (a test of the parts): the folder's next full read does it.
+        };
+        let (daemon, path) = (self.clone(), path.to_path_buf());
+        let later = now + chrono::Duration::from_std(STILL_WRITING).unwrap_or_default();
+        handle.spawn(async move {
+            tokio::time::sleep(STILL_WRITING).await;
+            let _ = tokio::task::spawn_blocking(move || daemon.inbox_settled(&path, later)).await;
+        });
+    }
+
     /// Moves a job file to `inbox/<folder>/<name>` with a note beside it (`.error.txt` in
     /// `failed/`, `.run.txt` in `done/`).
     pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) {
+        if std::fs::symlink_metadata(from).is_err() {
+            // Taken meanwhile by another look at the same file (it moved to running/): no note.
+            return tracing::debug!("inbox/{name}: already taken");
+        }
         let target = self.dir.join("inbox").join(folder);
         let suffix = if folder == "failed" { "error" } else { "run" };
         let moved = std::fs::create_dir_all(&target)

@@ -315,3 +315,43 @@ async fn unreadable_recipes_are_reported_broken_with_the_reason() {
     let log = d.stop().await;
     assert!(log.contains("stopped"), "{log}");
 }
+
+/// `slow_cmd > inbox/x.json`: the shell makes the file at once and the JSON comes seconds later.
+/// The job runs once its writer is done, instead of being refused as "not JSON" while empty; a
+/// file that stays bad after its writer closed it is still refused.
+#[tokio::test]
+async fn a_job_written_by_a_slow_redirect_runs_once_its_writer_is_done() {
+    let sb = sandbox().await;
+    let f = folder();
+    let d = start(&sb.base_url(), &f, &[]);
+    d.wait_log("job.rhai: loaded", 1).await;
+    let inbox = f.recipes.join("inbox");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("(sleep 4; echo '{\"recipe\": \"job.rhai\", \"params\": {\"n\": 42}}') > slow.json &")
+        .current_dir(&inbox)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(inbox.join("bad.json"), "{\"recipe\": ").unwrap();
+    wait_for("the slow job's run", 40, || {
+        reports(&f.recipes).iter().any(|r| r["result"]["n"] == 42)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    wait_for("the bad job refused", 20, || {
+        f.count("failed", ".json") == 1
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    assert!(f.error_of("bad.json").contains("not JSON"));
+    assert_eq!(f.count("failed", "slow.json"), 0, "{}", d.log());
+    assert_eq!(
+        reports(&f.recipes)
+            .iter()
+            .filter(|r| r["result"]["n"] == 42)
+            .count(),
+        1
+    );
+    d.stop().await;
+}
