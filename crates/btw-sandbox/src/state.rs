@@ -287,3 +287,53 @@ impl SandboxState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::RequestEntry;
+
+    fn request(n: usize) -> RequestEntry {
+        RequestEntry {
+            at: chrono::Utc::now(),
+            method: "POST".into(),
+            path: format!("/p/{n}"),
+            status: 201,
+            tracking_header: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_change_is_in_the_file_when_its_save_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let config = SandboxConfig {
+            state_file: Some(path.clone()),
+            ..SandboxConfig::default()
+        };
+        let state = SandboxState::load_or_seed(config).unwrap();
+        let saver = tokio::spawn(state.clone().persist_loop());
+        let mut saves = Vec::new();
+        for n in 0..40 {
+            let state = state.clone();
+            saves.push(tokio::spawn(async move {
+                state.with_world(|w| w.record_request(request(n)));
+                state.save().await.is_ok()
+            }));
+        }
+        for save in saves {
+            assert!(save.await.unwrap(), "a save failed");
+        }
+        // Read by another connection while the sandbox still runs: nothing was saved on stopping.
+        let (_, saved) = Store::open(&path, 1.0).unwrap();
+        assert_eq!(saved.unwrap().journal.requests.len(), 40);
+        saver.abort();
+    }
+
+    #[tokio::test]
+    async fn without_a_state_file_a_save_returns_at_once() {
+        let state = SandboxState::new(SandboxConfig::default(), World::seed(1.0));
+        state.with_world(|w| w.record_request(request(1)));
+        assert!(state.save().await.is_ok());
+    }
+}
