@@ -395,11 +395,16 @@ pub async fn main(args: BenchArgs) -> i32 {
         let mut rows = Vec::new();
         let n = args.journeys.unwrap_or(200).max(1);
         return match persisted::rows(&mut rows, n, args.concurrency.max(1)).await {
-            Ok(ratio) => {
+            Ok(p) => {
                 println!("{}", report::table(&rows));
                 println!(
-                    "CPU per journey after {} persisted journeys ÷ fresh: {ratio:.3}×",
-                    persisted::HISTORY
+                    "CPU per journey after {} persisted journeys ÷ fresh: {:.3}×",
+                    persisted::HISTORY,
+                    p.cpu_ratio()
+                );
+                println!(
+                    "throughput of a persistent sandbox ÷ an in-memory one: {:.3}×",
+                    p.throughput_ratio()
                 );
                 runner::exit::OK
             }

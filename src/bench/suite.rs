@@ -184,8 +184,15 @@ fn targets(r: &Measurements, sz: &Sizes) -> Vec<Target> {
                 persisted::HISTORY
             ),
             1.10,
-            r.persisted_ratio,
+            r.persisted.cpu_ratio(),
             "×",
+        ),
+        ratio_target(
+            &format!(
+                "throughput of a persistent sandbox (fresh state file) ÷ an in-memory one at C = {c}"
+            ),
+            0.80,
+            r.persisted.throughput_ratio(),
         ),
         Target {
             what: "the first `btw run` that has to start the background sandbox (median wall; a one-off)".into(),
@@ -225,7 +232,7 @@ struct Measurements {
     bulk: LatencyBound,
     starts: Vec<Startup>,
     rss_mb: f64,
-    persisted_ratio: f64,
+    persisted: persisted::Persisted,
     peers: peers::Peers,
 }
 
@@ -357,7 +364,7 @@ pub(super) async fn run_all(args: &BenchArgs) -> Result<(), String> {
     let throughput = throughput(&sz, &mut rows).await?;
     let bulk = latency_bound(&sz, &mut rows).await?;
     let rss_mb = batch_and_rss(&sz, &mut rows).await?;
-    let persisted_ratio = persisted::rows(&mut rows, sz.n, sz.c).await?;
+    let persisted = persisted::rows(&mut rows, sz.n, sz.c).await?;
     let starts = startup(sz.startup_reps).await?;
     for s in &starts {
         say(format!(
@@ -371,7 +378,7 @@ pub(super) async fn run_all(args: &BenchArgs) -> Result<(), String> {
         bulk,
         starts,
         rss_mb,
-        persisted_ratio,
+        persisted,
         peers,
     };
     let results = Results {

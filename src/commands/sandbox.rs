@@ -272,9 +272,17 @@ fn state_file(
         std::fs::create_dir_all(dir)
             .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
     }
-    if args.reset && path.exists() {
-        std::fs::remove_file(&path)
-            .map_err(|e| usage(format!("cannot remove {}: {e}", path.display())))?;
+    if args.reset {
+        // The write-ahead log goes with the file: left behind, it would be replayed into the new one.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(usage(format!("cannot remove {}: {e}", file.display())));
+                }
+                _ => {}
+            }
+        }
     }
     Ok((Some(path), lock))
 }

@@ -27,6 +27,7 @@ mod porting;
 mod raw;
 mod reliability;
 mod repl;
+mod sandbox_acks;
 mod sandbox_contract;
 mod sandbox_ethernet;
 mod sandbox_ethernet_docs;

@@ -253,7 +253,8 @@ async fn worker(state: SandboxState, client: reqwest::Client, who: Listener) {
                 after_failure(w, &who, job.key, n)
             }
         });
-        state.save().await;
+        // A failed save is logged and tried again by the saver: delivery goes on.
+        let _ = state.save().await;
         match next {
             Next::Skip => {
                 attempts = 0;

@@ -26,7 +26,7 @@ mod world;
 
 pub use config::SandboxConfig;
 pub use error::ApiError;
-pub use state::SandboxState;
+pub use state::{NotSaved, SandboxState};
 pub use world::{calendar, OrderState, OrderTransition, World};
 
 /// This sandbox's version, as its health answer (`GET /__sandbox/health`) reports it.
@@ -166,8 +166,9 @@ async fn tick_loop(state: SandboxState) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         interval.tick().await;
+        // A failed save is logged and tried again by the saver; nobody waits for an answer here.
         if !state.tick().is_empty() {
-            state.save().await;
+            let _ = state.save().await;
         }
     }
 }

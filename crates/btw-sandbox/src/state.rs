@@ -3,27 +3,53 @@
 //!
 //! [`SandboxState`] is what handlers get: cheap to clone, it locks the world only briefly (never
 //! across an await), applies order progress on the sandbox clock, broadcasts order state changes
-//! to subscribers, and marks the world for saving when configured with a state file; the saving
-//! itself happens in the background, a little later, writing only what changed.
+//! to subscribers, and, when configured with a state file, saves a change before it is answered:
+//! [`SandboxState::save`] waits until a commit holds it. One saver writes what changed since its
+//! last commit; requests that arrive while it writes share its next commit (group commit), so a
+//! busy sandbox pays one commit per batch of concurrent requests, not one per request.
 
 use crate::config::SandboxConfig;
 use crate::store::{Changes, Store};
 use crate::world::{OrderTransition, World};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
-/// How long changes gather before they are written: many requests, one transaction.
-pub const SAVE_DELAY: Duration = Duration::from_millis(250);
+/// The first pause before a failed save is tried again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Saving: the open state file, and a flag plus wake-up for "something changed".
+/// How far the saves have got, in tickets (see [`Persister::asked`]).
+#[derive(Clone, Copy, Default)]
+struct Saved {
+    /// Every change up to this ticket is committed.
+    committed: u64,
+    /// The last attempt, covering changes up to this ticket, failed (they are tried again).
+    failed: u64,
+}
+
+/// Saving: the open state file, the tickets of the changes asked to be saved, and how far the
+/// commits have got.
 struct Persister {
     store: Option<Arc<Mutex<Store>>>,
-    dirty: AtomicBool,
+    /// One ticket per change to save, taken after the change is made: a save that reads this
+    /// count before taking the world's changes holds every change up to it.
+    asked: AtomicU64,
+    saved: watch::Sender<Saved>,
     wake: Notify,
     /// One flush at a time, so an older snapshot never lands after a newer one.
     flushing: tokio::sync::Mutex<()>,
+}
+
+/// A change the sandbox could not commit to its state file (it is tried again with the next save).
+#[derive(Debug)]
+pub struct NotSaved;
+
+impl std::fmt::Display for NotSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the sandbox could not write the change to its state file")
+    }
 }
 
 /// The running service: when it was last used, and whether someone asked it to stop.
@@ -55,7 +81,7 @@ impl SandboxState {
         };
         let world = world.unwrap_or_else(|| World::seed(config.clock_speed));
         let state = Self::with_store(config, world, store);
-        state.mark_dirty();
+        state.ask_save();
         Ok(state)
     }
 
@@ -69,7 +95,8 @@ impl SandboxState {
             world: Arc::new(Mutex::new(world)),
             persister: Arc::new(Persister {
                 store: store.map(|s| Arc::new(Mutex::new(s))),
-                dirty: AtomicBool::new(false),
+                asked: AtomicU64::new(0),
+                saved: watch::Sender::new(Saved::default()),
                 wake: Notify::new(),
                 flushing: tokio::sync::Mutex::new(()),
             }),
@@ -117,42 +144,65 @@ impl SandboxState {
         self.events.subscribe()
     }
 
-    /// Marks the world changed: the persister writes it shortly (see [`SAVE_DELAY`]).
-    pub async fn save(&self) {
-        self.mark_dirty();
-    }
-
-    fn mark_dirty(&self) {
-        if self.persister.store.is_some() && !self.persister.dirty.swap(true, Ordering::SeqCst) {
-            self.persister.wake.notify_one();
+    /// Saves the changes made so far: resolves once a commit holds them (at once without a state
+    /// file). Callers answer a change only after this, so an answered change survives a crash.
+    pub async fn save(&self) -> Result<(), NotSaved> {
+        let Some(ticket) = self.ask_save() else {
+            return Ok(());
+        };
+        let mut saved = self.persister.saved.subscribe();
+        let outcome = saved
+            .wait_for(|s| s.committed >= ticket || s.failed >= ticket)
+            .await
+            .map(|s| *s);
+        match outcome {
+            Ok(s) if s.committed >= ticket => Ok(()),
+            _ => Err(NotSaved),
         }
     }
 
-    /// Writes the changes since the last save now, if there are any.
-    pub async fn flush(&self) {
+    /// Takes a ticket for the changes made so far and wakes the saver; `None` without a store.
+    fn ask_save(&self) -> Option<u64> {
+        self.persister.store.as_ref()?;
+        let ticket = self.persister.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        self.persister.wake.notify_one();
+        Some(ticket)
+    }
+
+    /// Whether changes were asked to be saved that no commit holds yet.
+    fn unsaved(&self) -> bool {
+        self.persister.asked.load(Ordering::SeqCst) > self.persister.saved.borrow().committed
+    }
+
+    /// Writes the changes asked to be saved, if any are not committed yet; false when the write
+    /// failed (its changes are put back in the world and written by the next attempt).
+    pub async fn flush(&self) -> bool {
         let Some(store) = self.persister.store.clone() else {
-            return;
+            return true;
         };
         let _one_at_a_time = self.persister.flushing.lock().await;
-        if !self.persister.dirty.swap(false, Ordering::SeqCst) {
-            return;
+        // Read before the take: every ticket up to here was taken after its change was made.
+        let target = self.persister.asked.load(Ordering::SeqCst);
+        if target <= self.persister.saved.borrow().committed {
+            return true;
         }
         let state = self.clone();
         let result = tokio::task::spawn_blocking(move || state.save_changes(&store)).await;
-        let failed = match result {
-            Ok(Ok(())) => false,
-            Ok(Err(e)) => {
-                tracing::warn!("sandbox: could not save state: {e}");
-                true
-            }
-            Err(e) => {
-                tracing::warn!("sandbox: state save task failed: {e}");
-                true
-            }
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("could not save state: {e}")),
+            Err(e) => Some(format!("state save task failed: {e}")),
         };
-        if failed {
-            // Try again with the next change rather than lose this one.
-            self.persister.dirty.store(true, Ordering::SeqCst);
+        self.persister.saved.send_modify(|s| match &error {
+            None => s.committed = s.committed.max(target),
+            Some(_) => s.failed = s.failed.max(target),
+        });
+        match error {
+            None => true,
+            Some(e) => {
+                tracing::warn!("sandbox: {e}");
+                false
+            }
         }
     }
 
@@ -174,24 +224,31 @@ impl SandboxState {
         }
     }
 
-    /// Saves whatever is unsaved, after any save still under way (a cancelled flush's write
-    /// runs to its end): the last save before the sandbox stops.
+    /// Saves whatever is unsaved (the clock included), after any save still under way (a
+    /// cancelled flush's write runs to its end): the last save before the sandbox stops.
     pub async fn flush_final(&self) {
-        if self.persister.store.is_some() {
-            self.persister.dirty.store(true, Ordering::SeqCst);
-        }
+        self.ask_save();
         self.flush().await;
     }
 
-    /// Saves changes in the background until the future is dropped.
+    /// Saves changes as they are asked for, until the future is dropped: one commit at a time,
+    /// each holding every change asked for before it began. A failed save is tried again after
+    /// a pause that grows while it keeps failing.
     pub async fn persist_loop(self) {
         if self.persister.store.is_none() {
             return std::future::pending().await;
         }
+        let mut retry = RETRY_FIRST;
         loop {
-            self.persister.wake.notified().await;
-            tokio::time::sleep(SAVE_DELAY).await;
-            self.flush().await;
+            if !self.unsaved() {
+                self.persister.wake.notified().await;
+            }
+            if self.flush().await {
+                retry = RETRY_FIRST;
+            } else {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+            }
         }
     }
 
@@ -228,5 +285,55 @@ impl SandboxState {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::RequestEntry;
+
+    fn request(n: usize) -> RequestEntry {
+        RequestEntry {
+            at: chrono::Utc::now(),
+            method: "POST".into(),
+            path: format!("/p/{n}"),
+            status: 201,
+            tracking_header: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_change_is_in_the_file_when_its_save_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let config = SandboxConfig {
+            state_file: Some(path.clone()),
+            ..SandboxConfig::default()
+        };
+        let state = SandboxState::load_or_seed(config).unwrap();
+        let saver = tokio::spawn(state.clone().persist_loop());
+        let mut saves = Vec::new();
+        for n in 0..40 {
+            let state = state.clone();
+            saves.push(tokio::spawn(async move {
+                state.with_world(|w| w.record_request(request(n)));
+                state.save().await.is_ok()
+            }));
+        }
+        for save in saves {
+            assert!(save.await.unwrap(), "a save failed");
+        }
+        // Read by another connection while the sandbox still runs: nothing was saved on stopping.
+        let (_, saved) = Store::open(&path, 1.0).unwrap();
+        assert_eq!(saved.unwrap().journal.requests.len(), 40);
+        saver.abort();
+    }
+
+    #[tokio::test]
+    async fn without_a_state_file_a_save_returns_at_once() {
+        let state = SandboxState::new(SandboxConfig::default(), World::seed(1.0));
+        state.with_world(|w| w.record_request(request(1)));
+        assert!(state.save().await.is_ok());
     }
 }

@@ -1,5 +1,8 @@
 //! The API gateway in front of every route: tracking header rules, forced errors, bearer auth,
 //! order progress, the request journal and state saving; plus the 404/405 fallbacks.
+//!
+//! A request that changed the world is answered only once its change is committed to the state
+//! file (when there is one): an answer the sandbox gave survives the sandbox being killed.
 
 use crate::error::ApiError;
 use crate::state::SandboxState;
@@ -99,7 +102,7 @@ pub async fn gateway(State(state): State<SandboxState>, req: Request, next: Next
     if is_admin(&path) {
         let response = next.run(req).await;
         if mutating(&method) {
-            state.save().await;
+            return saved(&state, response).await;
         }
         return response;
     }
@@ -121,9 +124,17 @@ pub async fn gateway(State(state): State<SandboxState>, req: Request, next: Next
         })
     });
     if mutating(&method) || moved {
-        state.save().await;
+        return saved(&state, response).await;
     }
     response
+}
+
+/// `response`, once the changes made so far are committed; a 500 when they could not be.
+async fn saved(state: &SandboxState, response: Response) -> Response {
+    match state.save().await {
+        Ok(()) => response,
+        Err(_) => ApiError::internal().into_response(),
+    }
 }
 
 /// Unknown path → 404/60.

@@ -121,7 +121,10 @@ impl Store {
     fn connect(path: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Write-ahead log, synced at every commit: a commit is one append and one sync, and a
+        // committed save survives the process being killed and the machine losing power.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA_SQL)?;
         let schema: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
