@@ -94,4 +94,31 @@ mod tests {
             assert!(s.prune("9999-12-31T00:00:00.000Z", 0).unwrap().is_empty());
         });
     }
+
+    #[test]
+    fn the_most_recent_finished_runs_are_kept_by_count() {
+        each_backend(|s| {
+            for id in ["a", "b", "c"] {
+                s.daemon_run_started(id, "/r/x.rhai", &json!({}), "inbox:x.json", "d1")
+                    .unwrap();
+                s.run_started(id, "/r/x.rhai", "h", &json!({}), "sandbox")
+                    .unwrap();
+            }
+            s.daemon_run_finished("a", false).unwrap();
+            s.run_finished("a", "ok", &json!({})).unwrap();
+            s.daemon_run_finished("b", false).unwrap();
+            s.run_finished("b", "ok", &json!({})).unwrap();
+            // Keep one: the older of the two finished runs goes; "c" is still to resume.
+            let p = s.prune("2000-01-01T00:00:00.000Z", 1).unwrap();
+            assert_eq!(p.daemon_runs.len(), 1);
+            assert_eq!(p.runs, 1);
+            let left = s.daemon_unfinished().unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].run_id, "c");
+            // Everything finished is older than a cutoff in the future.
+            let p = s.prune("2999-01-01T00:00:00.000Z", 100).unwrap();
+            assert_eq!(p.daemon_runs.len(), 1);
+            assert_eq!(s.daemon_unfinished().unwrap().len(), 1);
+        });
+    }
 }
