@@ -244,7 +244,13 @@ impl BtClient {
         let builder = self.request_builder(req, url, &token, &tracking);
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let call_started = Instant::now();
-        let mut record = self.start_record(req, url, &tracking);
+        let mut record = self.start_record(
+            req.operation,
+            req.method.as_str(),
+            url,
+            req.body.clone(),
+            &tracking,
+        );
         let sent = self.execute(builder, &mut record).await;
         let resp = match sent {
             Ok(resp) => resp,
@@ -315,7 +321,7 @@ impl BtClient {
     }
 
     /// Completes a record with its duration and what `fill` adds, and keeps it.
-    fn finish_record(
+    pub(super) fn finish_record(
         &self,
         record: Option<CallRecord>,
         started: Instant,
@@ -328,18 +334,25 @@ impl BtClient {
         }
     }
 
-    /// A record for this call when the recorder is on (filled in as the exchange goes).
-    fn start_record(&self, req: &Request, url: &str, tracking: &str) -> Option<CallRecord> {
+    /// A record for a call when the recorder is on (filled in as the exchange goes).
+    pub(super) fn start_record(
+        &self,
+        operation: super::operation::Operation,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        tracking: &str,
+    ) -> Option<CallRecord> {
         if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
             return None;
         }
         Some(CallRecord {
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            operation: req.operation.as_str().to_string(),
-            method: req.method.to_string(),
+            operation: operation.as_str().to_string(),
+            method: method.to_string(),
             url: url.to_string(),
             request_headers: Vec::new(),
-            request_body: req.body.clone(),
+            request_body: body,
             status: None,
             response_headers: Vec::new(),
             response_body: None,
@@ -456,15 +469,34 @@ pub(super) fn transport_error(
 
 /// One line per answered call at `-v` (what BT support needs to find it again), and its metrics.
 fn note_call(req: &Request, status: u16, started: Instant, tracking: &str) {
+    log_call(
+        req.operation.as_str(),
+        req.method.as_str(),
+        &req.path,
+        status,
+        started,
+        tracking,
+    );
+    crate::metrics::bt_call(req.operation.as_str(), status, started.elapsed());
+}
+
+/// The `-v` line of an answered call, the token's included.
+pub(super) fn log_call(
+    op: &str,
+    method: &str,
+    path: &str,
+    status: u16,
+    started: Instant,
+    tracking: &str,
+) {
     tracing::info!(
         target: "btw::calls",
-        op = req.operation.as_str(),
-        method = %req.method,
-        path = %req.path,
+        op,
+        method,
+        path,
         status,
         ms = started.elapsed().as_millis() as u64,
         tracking = %tracking,
         "BT call"
     );
-    crate::metrics::bt_call(req.operation.as_str(), status, started.elapsed());
 }

@@ -83,7 +83,11 @@ impl BtClient {
             .build();
         // Shown like any call (`-v`, `--trace-http`, `:last`): the recorder masks the Basic
         // credentials and the token in the answer.
-        let mut record = self.token_record(request.as_ref().ok(), &tracking);
+        let mut record = request.as_ref().ok().and_then(|r| {
+            let mut record = self.start_record(OP, "GET", r.url().as_str(), None, &tracking)?;
+            record.request_headers = super::client::header_pairs(r.headers());
+            Some(record)
+        });
         let sent = match request {
             Ok(r) => self.inner.http.execute(r).await,
             Err(e) => Err(e),
@@ -92,10 +96,7 @@ impl BtClient {
             Ok(resp) => resp,
             Err(e) => {
                 let error = transport_error(OP.as_str(), url, &e, opts.call_timeout);
-                if let Some(r) = record.as_mut() {
-                    r.error = Some(error.to_string());
-                }
-                self.keep_token_record(record, started);
+                self.finish_record(record, started, |r| r.error = Some(error.to_string()));
                 return Err(Failure {
                     error,
                     retryable: true,
@@ -104,21 +105,18 @@ impl BtClient {
             }
         };
         let status = resp.status();
-        tracing::info!(
-            target: "btw::calls",
-            op = OP.as_str(),
-            method = "GET",
-            path = "/oauth/accesstoken",
-            status = status.as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            tracking = %tracking,
-            "BT call"
+        super::client::log_call(
+            OP.as_str(),
+            "GET",
+            "/oauth/accesstoken",
+            status.as_u16(),
+            started,
+            &tracking,
         );
         if let Some(r) = record.as_mut() {
             r.status = Some(status.as_u16());
             r.response_headers = super::client::header_pairs(resp.headers());
         }
-        let status = resp.status();
         if status.is_redirection() {
             let to = resp
                 .headers()
@@ -126,6 +124,7 @@ impl BtClient {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("?")
                 .to_string();
+            self.finish_record(record, started, |_| {});
             return Err(Failure::fatal(ApiError::Refused {
                 operation: OP.into(),
                 detail: format!(
@@ -136,11 +135,9 @@ impl BtClient {
         }
         let wait = retry_after(&resp);
         let text = resp.text().await.unwrap_or_default();
-        if let Some(r) = record.as_mut() {
-            r.response_body =
-                Some(serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone())));
-        }
-        self.keep_token_record(record, started);
+        self.finish_record(record, started, |r| {
+            r.response_body = super::recorder::body_value(&text)
+        });
         if status.is_success() {
             return parse_token(&text).map_err(Failure::fatal);
         }
@@ -154,45 +151,6 @@ impl BtClient {
 }
 
 const OP: Operation = Operation::AccessToken;
-
-impl BtClient {
-    /// A record of a token request, when the recorder is on (or each exchange is logged).
-    fn token_record(
-        &self,
-        request: Option<&reqwest::Request>,
-        tracking: &str,
-    ) -> Option<super::recorder::CallRecord> {
-        if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
-            return None;
-        }
-        let request = request?;
-        Some(super::recorder::CallRecord {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            operation: OP.as_str().to_string(),
-            method: "GET".into(),
-            url: request.url().to_string(),
-            request_headers: super::client::header_pairs(request.headers()),
-            request_body: None,
-            status: None,
-            response_headers: Vec::new(),
-            response_body: None,
-            duration_ms: 0,
-            tracking_id: tracking.to_string(),
-            error: None,
-        })
-    }
-
-    fn keep_token_record(
-        &self,
-        record: Option<super::recorder::CallRecord>,
-        started: std::time::Instant,
-    ) {
-        if let Some(mut r) = record {
-            r.duration_ms = started.elapsed().as_millis() as u64;
-            self.inner.recorder.record(r);
-        }
-    }
-}
 
 fn parse_token(text: &str) -> Result<(Secret, u64), ApiError> {
     let v: Value = serde_json::from_str(text).map_err(|e| ApiError::Decode {
