@@ -87,14 +87,10 @@ pub fn new_run_id() -> String {
     format!("{now}-{}", &rand[..6])
 }
 
-/// A short, stable fingerprint of a script's text (FNV-1a), recorded with each run.
+/// A short, stable fingerprint of a script's text (FNV-1a), recorded with each run: the store's
+/// recipe hash, so a run, its job and the stored version name one text by one hash.
 pub fn script_hash(source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::store::recipe_hash(source)
 }
 
 /// The outcome of a run refused before it started (nothing recorded, no call made).
@@ -146,12 +142,21 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         return not_started(run_id, name, started, refused);
     }
     // The recipe's parameter contract, before the lease, the record or any call to BT.
-    let params = match script.check_params(&params, ctx.supplied) {
-        Ok(p) => p,
+    let declared = match script.header() {
+        Ok(h) => h.params,
         Err(f) => return not_started(run_id, name, started, f),
     };
+    let params = match declared.check(&script.name, &params, ctx.supplied) {
+        Ok(p) => p,
+        Err(e) => {
+            let f = Failure::Usage {
+                message: e.to_string(),
+            };
+            return not_started(run_id, name, started, f);
+        }
+    };
     let params_json = Value::Object(params.clone());
-    let secrets = script.secret_params();
+    let secrets = declared.secret_names();
     let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
         Ok(l) => l,
         Err(f) => return not_started(run_id, name, started, f),
@@ -279,6 +284,27 @@ async fn record_finish(store: &Store, outcome: &RunOutcome, params: Value) {
     if let Ok(Err(e)) = finished {
         tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
     }
+}
+
+/// Reads repeated `--param key=value`s: for a recipe with typed declarations (`typed`) each value
+/// is its text, which the declaration then types; without, a guessed JSON value
+/// ([`parse_param`]). A key given twice is refused rather than the last one silently winning.
+pub fn parse_params(given: &[String], typed: bool) -> Result<Map<String, Value>, String> {
+    let mut params = Map::new();
+    for p in given {
+        let (k, v) = parse_param(p)?;
+        if params.contains_key(&k) {
+            return Err(format!(
+                "--param {k} is given twice: say which value you mean"
+            ));
+        }
+        let v = match (typed, p.split_once('=')) {
+            (true, Some((_, raw))) => Value::String(raw.to_string()),
+            _ => v,
+        };
+        params.insert(k, v);
+    }
+    Ok(params)
 }
 
 /// Parses `--param key=value`: the value is JSON when it is a JSON number, boolean, null, array

@@ -194,21 +194,7 @@ fn resumed(
 /// guessed JSON value for one without.
 fn given_params(given: &[String], script: &Script) -> Result<Map<String, Value>, Failure> {
     let typed = script.header()?.params.typed().is_some();
-    let mut params = Map::new();
-    for p in given {
-        let (k, v) = runner::parse_param(p).map_err(usage)?;
-        if params.contains_key(&k) {
-            return Err(usage(format!(
-                "--param {k} is given twice: say which value you mean"
-            )));
-        }
-        let v = match (typed, p.split_once('=')) {
-            (true, Some((_, raw))) => Value::String(raw.to_string()),
-            _ => v,
-        };
-        params.insert(k, v);
-    }
-    Ok(params)
+    runner::parse_params(given, typed).map_err(usage)
 }
 
 /// Reads `--params FILE` then `--param k=v` (which win).

@@ -12,7 +12,7 @@ use crate::schedule::{
 };
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Runs `btw schedule …`.
 pub(super) async fn command(overrides: &Overrides, args: ScheduleArgs) -> Outcome {
@@ -220,20 +220,7 @@ fn add_job(
         .ok()
         .and_then(|s| crate::recipe::parse_header(&s).ok())
         .is_some_and(|h| h.params.typed().is_some());
-    let mut params = Map::new();
-    for p in &add.params {
-        let (k, v) = runner::parse_param(p).map_err(usage)?;
-        if params.contains_key(&k) {
-            return Err(usage(format!(
-                "--param {k} is given twice: say which value you mean"
-            )));
-        }
-        let v = match (typed, p.split_once('=')) {
-            (true, Some((_, raw))) => Value::String(raw.to_string()),
-            _ => v,
-        };
-        params.insert(k, v);
-    }
+    let params = runner::parse_params(&add.params, typed).map_err(usage)?;
     let opts = JobOptions {
         id: None,
         tz: Some(tz.name().to_string()),

@@ -240,12 +240,7 @@ impl Runtime {
     /// Ten hex digits that name step `step` of this run: the same on every attempt and on
     /// resume (so a resumed step makes the same request), different for every run and step.
     pub(crate) fn step_token(&self, step: u64) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in format!("{}:{step}", self.run_id).bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")[..10].to_string()
+        crate::store::recipe_hash(&format!("{}:{step}", self.run_id))[..10].to_string()
     }
 
     /// The external id of a create made at `step`: the same on every attempt and on resume, so BT

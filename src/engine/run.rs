@@ -62,30 +62,9 @@ impl Script {
 
     /// The parameters the script declares `secret`: hidden wherever its parameters are shown.
     pub fn secret_params(&self) -> Vec<String> {
-        match crate::recipe::parse_header(&self.source).map(|h| h.params) {
-            Ok(crate::recipe::Declared::Typed(specs)) => specs
-                .into_iter()
-                .filter(|s| s.kind == crate::recipe::ParamType::Secret)
-                .map(|s| s.name)
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Checks `params` against the parameters the script declares ([`crate::recipe::Declared::check`]):
-    /// the values the script will see, or every problem at once, before anything reaches BT.
-    /// `supplied` names keys the run's origin adds itself (a trigger's `order_id`, …).
-    pub fn check_params(
-        &self,
-        params: &Map<String, Value>,
-        supplied: &[&str],
-    ) -> Result<Map<String, Value>, Failure> {
-        self.header()?
-            .params
-            .check(&self.name, params, supplied)
-            .map_err(|e| Failure::Usage {
-                message: e.to_string(),
-            })
+        crate::recipe::parse_header(&self.source)
+            .map(|h| h.params.secret_names())
+            .unwrap_or_default()
     }
 }
 

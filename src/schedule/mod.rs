@@ -127,9 +127,8 @@ pub struct JobOptions {
 }
 
 /// Stores the version of `recipe` a new job runs (see [`JobOptions::source`]); its hash.
-fn pin(store: &Store, recipe: &Path, opts: &JobOptions) -> Result<String, ScheduleError> {
-    let source = recipe_source(recipe, opts)?;
-    Ok(store.recipe_version_put(&recipe.display().to_string(), &source)?)
+fn pin(store: &Store, recipe: &Path, source: &str) -> Result<String, ScheduleError> {
+    Ok(store.recipe_version_put(&recipe.display().to_string(), source)?)
 }
 
 /// The text of the recipe a job runs: the one the daemon loaded, or the file.
@@ -143,10 +142,9 @@ fn recipe_source(recipe: &Path, opts: &JobOptions) -> Result<String, ScheduleErr
 
 /// A job's parameters checked against the recipe's declaration when it is added, so a typo
 /// is refused now rather than when the job fires (the run checks them again then).
-fn checked_params(recipe: &Path, params: Value, opts: &JobOptions) -> Result<Value, ScheduleError> {
+fn checked_params(recipe: &Path, params: Value, source: &str) -> Result<Value, ScheduleError> {
     let params = params_object(params)?;
-    let source = recipe_source(recipe, opts)?;
-    let header = crate::recipe::parse_header(&source).map_err(|e| {
+    let header = crate::recipe::parse_header(source).map_err(|e| {
         ScheduleError::Invalid(format!(
             "recipe {}:{}: {}",
             recipe.display(),
@@ -171,21 +169,13 @@ pub fn repin(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Job, Schedul
     let (hash, source) = match store.recipe_head(&job.recipe)? {
         Some(head) => head,
         None => {
-            let opts = JobOptions::default();
-            let source = recipe_source(Path::new(&job.recipe), &opts)?;
-            (pin(store, Path::new(&job.recipe), &opts)?, source)
+            let source = recipe_source(Path::new(&job.recipe), &JobOptions::default())?;
+            (pin(store, Path::new(&job.recipe), &source)?, source)
         }
     };
     // The job's parameters must still fit the version it moves to, or every firing would fail.
-    checked_params(
-        Path::new(&job.recipe),
-        job.params.clone(),
-        &JobOptions {
-            source: Some(source),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| ScheduleError::Invalid(format!("job {id} not moved: {e}")))?;
+    checked_params(Path::new(&job.recipe), job.params.clone(), &source)
+        .map_err(|e| ScheduleError::Invalid(format!("job {id} not moved: {e}")))?;
     Ok(store.job_repin(id, &hash, now)?)
 }
 
@@ -298,6 +288,8 @@ fn insert(
     opts: &JobOptions,
     now: DateTime<Utc>,
 ) -> Result<Job, ScheduleError> {
+    // Read once: the parameters are checked against the very text the job is pinned to.
+    let source = recipe_source(recipe, opts)?;
     let new = NewJob {
         id: opts.id.clone(),
         kind: timing.kind,
@@ -305,10 +297,10 @@ fn insert(
         cron: timing.cron,
         tz: timing.tz,
         recipe: recipe.display().to_string(),
-        params: checked_params(recipe, params, opts)?,
+        params: checked_params(recipe, params, &source)?,
         next_run_at: timing.next_run_at,
         catch_up_secs: opts.catch_up_secs,
-        recipe_hash: Some(pin(store, recipe, opts)?),
+        recipe_hash: Some(pin(store, recipe, &source)?),
         owner_recipe: opts.owner_recipe.clone(),
     };
     Ok(store.job_add(&new, now)?)

@@ -277,6 +277,11 @@ fn item_params(ctx: &NativeCallContext, items: Array) -> RhaiResult<Vec<Map>> {
 /// Every row's parameters checked against the recipe's declaration before any item runs: one
 /// bad row refuses the whole call, naming each bad row, and nothing is sent to BT.
 fn checked_rows(ctx: &NativeCallContext, script: &Script, rows: Vec<Map>) -> RhaiResult<Vec<Map>> {
+    // The header is read once for every row.
+    let declared = script
+        .header()
+        .map_err(|f| script_error(ctx, format!("batch::run: {}", f.message())))?
+        .params;
     let mut problems = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
@@ -284,13 +289,13 @@ fn checked_rows(ctx: &NativeCallContext, script: &Script, rows: Vec<Map>) -> Rha
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         };
-        match script.check_params(&given, &[]) {
+        match declared.check(&script.name, &given, &[]) {
             Ok(p) => checked.push(
                 to_dynamic(&serde_json::Value::Object(p))
                     .try_cast::<Map>()
                     .unwrap_or_default(),
             ),
-            Err(f) => problems.push(format!("item {i}: {}", f.message())),
+            Err(e) => problems.push(format!("item {i}: {e}")),
         }
     }
     if problems.is_empty() {

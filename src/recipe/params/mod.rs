@@ -380,7 +380,9 @@ impl ParamSpec {
     /// One line for help: `number  phone, optional — the number to port in`.
     pub fn describe(&self) -> String {
         let need = match (&self.default, self.required) {
-            (Some(d), _) if self.kind == ParamType::Secret => format!("default {}", mask(d)),
+            (Some(_), _) if self.kind == ParamType::Secret => {
+                format!("default {}", crate::secrets::MASK)
+            }
             (Some(Value::String(s)), _) => format!("default {s:?}"),
             (Some(d), _) => format!("default {d}"),
             (None, true) => "required".into(),
@@ -392,10 +394,6 @@ impl ParamSpec {
         }
         line
     }
-}
-
-fn mask(_: &Value) -> &'static str {
-    "***"
 }
 
 /// What a recipe says of its parameters.
@@ -428,13 +426,14 @@ impl Declared {
         }
     }
 
-    /// Whether the parameter `name` is declared secret.
-    pub fn is_secret(&self, name: &str) -> bool {
-        self.typed().is_some_and(|specs| {
-            specs
-                .iter()
-                .any(|s| s.name == name && s.kind == ParamType::Secret)
-        })
+    /// The parameters declared `secret`.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.typed()
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| s.kind == ParamType::Secret)
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Checks `given` against the declaration and returns the values the recipe sees: typed by
