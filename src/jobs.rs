@@ -104,6 +104,9 @@ pub struct Job {
     pub recipe_hash: Option<String>,
     /// The recipe whose own header (`at`, `cron`) made this job; `None`: scheduled explicitly.
     pub owner_recipe: Option<String>,
+    /// The sandbox clock an `at` job was scheduled on by a run (its `at` is a time on that
+    /// clock, and it runs on it); `None`: real time (the shared clock on the sandbox).
+    pub clock: Option<String>,
     /// On the scheduler's clock (the sandbox's in the sandbox profile), as `updated_at`.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -125,6 +128,8 @@ pub struct NewJob {
     pub catch_up_secs: Option<u64>,
     pub recipe_hash: Option<String>,
     pub owner_recipe: Option<String>,
+    /// See [`Job::clock`].
+    pub clock: Option<String>,
 }
 
 /// A job taken by a claimer: run it with `run_id`; `resume` when an earlier claim of the same
@@ -165,6 +170,9 @@ pub struct ClaimRequest<'a> {
     /// A firing claimed this many times without finishing (it keeps crashing its daemon) is
     /// marked failed instead of claimed again.
     pub max_attempts: u32,
+    /// Jobs on a clock of their own are due whatever `now` says (their claimer moves their clock
+    /// to their time: see `SchedulerConfig::move_job_clocks`).
+    pub own_clocks_due: bool,
 }
 
 /// What one claim did.
@@ -338,6 +346,7 @@ mod tests {
             catch_up_secs: None,
             recipe_hash: None,
             owner_recipe: None,
+            clock: None,
             created_at: t(9),
             updated_at: t(9),
         }

@@ -58,10 +58,16 @@ pub(super) struct Inner {
     pub(super) recorder: Recorder,
 }
 
+/// The sandbox-only header naming the clock a request runs on (BT never sees it: it is sent
+/// only on the sandbox profile, by a client put [`on_clock`](BtClient::on_clock)).
+pub const SANDBOX_CLOCK_HEADER: &str = "X-Sandbox-Clock";
+
 /// The BT client. Cheap to clone; clones share the connection pool and the token.
 #[derive(Clone)]
 pub struct BtClient {
     pub(super) inner: Arc<Inner>,
+    /// The sandbox clock this client's calls run on; `None`: the shared clock.
+    clock: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for BtClient {
@@ -97,7 +103,23 @@ impl BtClient {
                 stats: Stats::default(),
                 recorder: Recorder::default(),
             }),
+            clock: None,
         })
+    }
+
+    /// This client with its calls on sandbox clock `id` (created by the sandbox on first use):
+    /// what a run does to its own time then moves only what it made. Shares the pool, the token
+    /// and the record with `self`. Only for the sandbox profile.
+    pub fn on_clock(&self, id: &str) -> BtClient {
+        BtClient {
+            inner: self.inner.clone(),
+            clock: Some(Arc::from(id)),
+        }
+    }
+
+    /// The sandbox clock this client's calls run on, if any.
+    pub fn clock(&self) -> Option<&str> {
+        self.clock.as_deref()
     }
 
     pub fn base_url(&self) -> &str {
@@ -218,6 +240,9 @@ impl BtClient {
             .header("Authorization", format!("Bearer {}", token.expose()))
             .header("Accept", "application/json")
             .timeout(self.inner.options.call_timeout);
+        if let Some(clock) = &self.clock {
+            builder = builder.header(SANDBOX_CLOCK_HEADER, clock.as_ref());
+        }
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }

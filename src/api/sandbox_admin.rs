@@ -37,26 +37,48 @@ impl BtClient {
         })
     }
 
-    /// The sandbox clock's time (RFC 3339).
-    pub async fn sandbox_now(&self) -> Result<String, ApiError> {
-        let v = self.admin(reqwest::Method::GET, "clock", None).await?;
-        v.get("now")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::Decode {
-                operation: "sandbox clock".into(),
-                detail: "no `now` in the answer".into(),
-            })
+    /// Where this client's clock is administered: its own run clock, or the shared clock.
+    fn clock_path(&self) -> String {
+        match self.clock() {
+            Some(id) => format!("clocks/{id}"),
+            None => "clock".to_string(),
+        }
     }
 
-    /// Moves the sandbox clock forward.
+    /// The time on this client's sandbox clock (its run clock, else the shared one), RFC 3339.
+    pub async fn sandbox_now(&self) -> Result<String, ApiError> {
+        let v = self
+            .admin(reqwest::Method::GET, &self.clock_path(), None)
+            .await?;
+        clock_now(&v)
+    }
+
+    /// Moves this client's sandbox clock forward by `secs` (its run clock: nobody else's time
+    /// moves; without one, the shared clock: an operator's action).
     pub async fn sandbox_advance(&self, secs: f64) -> Result<Value, ApiError> {
         self.admin(
             reqwest::Method::POST,
-            "clock",
+            &self.clock_path(),
             Some(json!({"advance_secs": secs})),
         )
         .await
+    }
+
+    /// Moves this client's run clock forward to `to` (never back); its time after, RFC 3339.
+    pub async fn sandbox_advance_to(&self, to: &str) -> Result<String, ApiError> {
+        let v = self
+            .admin(
+                reqwest::Method::POST,
+                &self.clock_path(),
+                Some(json!({"to": to})),
+            )
+            .await?;
+        clock_now(&v)
+    }
+
+    /// The sandbox's clocks: the shared one and every live run clock, as it answers.
+    pub async fn sandbox_clocks(&self) -> Result<Value, ApiError> {
+        self.admin(reqwest::Method::GET, "clocks", None).await
     }
 
     /// Tells the sandbox where to POST order notifications, and with which credentials.
@@ -138,4 +160,14 @@ pub struct SandboxListener<'a> {
     pub url: &'a str,
     pub username: &'a str,
     pub password: &'a str,
+}
+
+fn clock_now(v: &Value) -> Result<String, ApiError> {
+    v.get("now")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Decode {
+            operation: "sandbox clock".into(),
+            detail: "no `now` in the answer".into(),
+        })
 }

@@ -40,6 +40,9 @@ impl BtClient {
         }
     }
 
+    /// On the sandbox, the token is asked for on the shared clock (no clock header), whatever
+    /// clock this client is on: one token serves every run of the process, and a run that moves
+    /// its own clock days ahead must not expire it for the others.
     async fn fetch_token(&self) -> Result<(Secret, u64), ApiError> {
         let opts = &self.inner.options;
         if opts.credentials.client_key.is_empty() || opts.credentials.client_secret.is_empty() {

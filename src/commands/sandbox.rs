@@ -206,7 +206,53 @@ async fn status(overrides: &Overrides) -> Outcome {
             service::this_build()
         );
     }
+    print_clocks(&url).await;
     Ok(code(exit::OK))
+}
+
+/// The shared clock and each live run clock (a sandbox older than run clocks shows neither).
+async fn print_clocks(url: &str) {
+    let Some(v) = get_json(&format!("{url}/__sandbox/clocks")).await else {
+        return;
+    };
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    if let Some(shared) = v.get("shared") {
+        println!("shared clock: {}", text(shared, "now"));
+    }
+    let clocks = v
+        .get("clocks")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    println!("run clocks: {}", clocks.len());
+    for c in &clocks {
+        let ahead = c.get("aheadSecs").and_then(serde_json::Value::as_f64);
+        let open = c.get("openObjects").and_then(serde_json::Value::as_u64);
+        println!(
+            "  {}  {}  {} ahead  {} open",
+            text(c, "id"),
+            text(c, "now"),
+            ahead.map_or("?".to_string(), ahead_text),
+            open.map_or("?".to_string(), |n| n.to_string())
+        );
+    }
+}
+
+async fn get_json(url: &str) -> Option<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let resp = client.get(url).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json().await.ok()
 }
 
 async fn stop(overrides: &Overrides) -> Outcome {
@@ -285,4 +331,16 @@ fn state_file(
         }
     }
     Ok((Some(path), lock))
+}
+
+/// How far a run clock is ahead of the shared one, in the largest whole unit.
+fn ahead_text(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s >= 86_400.0 {
+        format!("{:.1} d", s / 86_400.0)
+    } else if s >= 3_600.0 {
+        format!("{:.1} h", s / 3_600.0)
+    } else {
+        format!("{s:.0} s")
+    }
 }

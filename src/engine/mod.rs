@@ -132,7 +132,7 @@ impl Runtime {
                 Duration::from_secs(5)
             });
         Runtime {
-            client: ctx.client.clone(),
+            client: run_clock(ctx, &run_id),
             handle,
             profile: ctx.profile,
             cug: ctx.cug.clone(),
@@ -247,6 +247,38 @@ impl Runtime {
     /// can be asked whether it already has it.
     pub fn external_id(&self, step: u64) -> String {
         format!("btw-{}-{step}", self.run_id)
+    }
+}
+
+/// The client a run calls BT with: on the sandbox, on a clock of the run's own (named by its
+/// run id, so a resumed run finds its time again), unless the context already puts it on one
+/// (a `batch::run` item shares its parent's; a scheduled job runs on the clock it was scheduled
+/// on). Elsewhere the context's client as it is.
+fn run_clock(ctx: &RunContext, run_id: &str) -> BtClient {
+    if ctx.profile == Profile::Sandbox && ctx.client.clock().is_none() {
+        ctx.client.on_clock(&clock_id(run_id))
+    } else {
+        ctx.client.clone()
+    }
+}
+
+/// A sandbox clock id for run `run_id`: the characters the sandbox accepts, at most 64.
+pub fn clock_id(run_id: &str) -> String {
+    let id: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        "run".to_string()
+    } else {
+        id
     }
 }
 

@@ -56,6 +56,10 @@ pub struct SchedulerConfig {
     pub grace: Duration,
     /// A firing claimed this many times without finishing is marked failed.
     pub max_attempts: u32,
+    /// Jobs on a sandbox clock of their own ([`Job::clock`]) are due at once: the executor moves
+    /// that clock to the job's time before running it (the sandbox profile), which moves nobody
+    /// else's time. Off: such a job waits for the scheduler's clock like any other.
+    pub move_job_clocks: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -68,6 +72,7 @@ impl Default for SchedulerConfig {
             max_concurrent: 4,
             grace: Duration::from_secs(30),
             max_attempts: 5,
+            move_job_clocks: false,
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct JobOptions {
     /// The recipe whose own header makes this job (so a header change or the file's removal
     /// replaces or cancels it); `None` for jobs scheduled explicitly.
     pub owner_recipe: Option<String>,
+    /// The sandbox clock of the run that schedules an `at` job (see [`Job::clock`]).
+    pub clock: Option<String>,
 }
 
 /// Stores the version of `recipe` a new job runs (see [`JobOptions::source`]); its hash.
@@ -302,6 +309,9 @@ fn insert(
         catch_up_secs: opts.catch_up_secs,
         recipe_hash: Some(pin(store, recipe, &source)?),
         owner_recipe: opts.owner_recipe.clone(),
+        // A repeating job keeps real time: on a clock of its own the daemon would move that
+        // clock to each next occurrence at once, and run it without end.
+        clock: opts.clock.clone().filter(|_| timing.kind == JobKind::At),
     };
     Ok(store.job_add(&new, now)?)
 }
@@ -408,9 +418,17 @@ pub fn claim_due_at(
         lease: config.lease,
         limit,
         max_attempts: config.max_attempts,
+        own_clocks_due: config.move_job_clocks,
     };
     let catch_up = config.catch_up;
-    Ok(store.job_claim_due(&req, &mut |job| decide(job, now, catch_up))?)
+    Ok(store.job_claim_due(&req, &mut |job| {
+        // A job whose clock is moved to its time is never late for it.
+        let at = match (&job.clock, job.next_run_at) {
+            (Some(_), Some(due)) if config.move_job_clocks => due,
+            _ => now,
+        };
+        decide(job, at, catch_up)
+    })?)
 }
 
 /// Keeps a running job's lease. `false`: it is no longer ours (lost or cancelled).

@@ -192,6 +192,7 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         grace: opts.grace,
         lease: opts.lease,
         owner,
+        move_job_clocks: settings.profile == crate::config::Profile::Sandbox,
         ..SchedulerConfig::default()
     };
     let extras = http::start_extras(

@@ -178,6 +178,16 @@ struct RunInfo {
     started_at: String,
 }
 
+/// What a scheduled job fixes about its run; the default: nothing (a dropped recipe, an inbox
+/// job, a trigger).
+#[derive(Clone, Debug, Default)]
+pub(super) struct JobFixed {
+    /// The recipe text the job was pinned to.
+    pub(super) source: Option<String>,
+    /// The sandbox clock the job was scheduled on: the run calls BT on it.
+    pub(super) clock: Option<String>,
+}
+
 impl Daemon {
     /// Runs a recipe now, as its own task: records it, writes its report.
     pub(super) fn launch(
@@ -190,8 +200,15 @@ impl Daemon {
     ) {
         let me = self.clone();
         self.runs.spawn(async move {
-            me.run_recipe(&recipe, params, &origin, run_id, resuming, None)
-                .await;
+            me.run_recipe(
+                &recipe,
+                params,
+                &origin,
+                run_id,
+                resuming,
+                JobFixed::default(),
+            )
+            .await;
         });
     }
 
@@ -214,8 +231,9 @@ impl Daemon {
         Script::from_file(recipe)
     }
 
-    /// Runs a recipe to its end (or interruption); returns the outcome. `pinned`: the text to
-    /// run (a scheduled job's version), else the folder's last good version or the file.
+    /// Runs a recipe to its end (or interruption); returns the outcome. `job`: what a scheduled
+    /// job fixes (its pinned text, its clock); otherwise the folder's last good version or the
+    /// file, on a clock of the run's own.
     pub(super) async fn run_recipe(
         self: &Arc<Self>,
         recipe: &Path,
@@ -223,7 +241,7 @@ impl Daemon {
         origin: &str,
         run_id: Option<String>,
         resuming: bool,
-        pinned: Option<String>,
+        job: JobFixed,
     ) -> RunOutcome {
         let info = RunInfo {
             run_id: run_id.unwrap_or_else(runner::new_run_id),
@@ -258,6 +276,9 @@ impl Daemon {
             };
         let runlog = Arc::new(RunLog::new(&info.name));
         let mut ctx = self.base.clone();
+        if let Some(clock) = &job.clock {
+            ctx.client = ctx.client.on_clock(clock);
+        }
         ctx.out = runlog.clone();
         ctx.resume = Some(info.run_id.clone());
         if info.origin.starts_with("event:")
@@ -274,7 +295,7 @@ impl Daemon {
             if resuming { ", resuming" } else { "" }
         );
         let (me, path) = (self.clone(), recipe.to_path_buf());
-        let script = match pinned {
+        let script = match job.source {
             Some(source) => Ok(Script {
                 name: recipe.display().to_string(),
                 source,

@@ -3,6 +3,7 @@
 //! The daemon's jobs run through `DaemonExecutor`, so they are recorded and reported like
 //! every run; in the sandbox profile, time is the sandbox's (`SandboxClock`).
 
+use super::reports::JobFixed;
 use super::{blocking, Daemon};
 use crate::api::BtClient;
 use crate::jobs::{ClaimedJob, Job};
@@ -264,6 +265,27 @@ impl DaemonExecutor {
     }
 }
 
+impl DaemonExecutor {
+    /// Moves the sandbox clock job `job` was scheduled on to its time (never back: a clock
+    /// already past it is left alone). The clock is the scheduling run's own, so nobody else's
+    /// time moves, and the job is not late for it.
+    async fn move_clock(&self, job: &Job, clock: &str) -> Result<(), String> {
+        let Some(due) = job.next_run_at else {
+            return Ok(());
+        };
+        let to = crate::time::rfc3339(due);
+        tracing::info!(job = %job.id, %clock, "sandbox: moving the job's clock to {to}");
+        self.0
+            .base
+            .client
+            .on_clock(clock)
+            .sandbox_advance_to(&to)
+            .await
+            .map(drop)
+            .map_err(|e| format!("cannot move the job's sandbox clock {clock} to {to}: {e}"))
+    }
+}
+
 impl JobExecutor for DaemonExecutor {
     fn execute<'a>(
         &'a self,
@@ -295,6 +317,19 @@ impl JobExecutor for DaemonExecutor {
                 }
                 None => None,
             };
+            let clock = match &job.clock {
+                Some(c) if self.0.base.profile == crate::config::Profile::Sandbox => {
+                    if let Err(error) = self.move_clock(job, c).await {
+                        return JobOutcome::Failed { error };
+                    }
+                    Some(c.clone())
+                }
+                _ => None,
+            };
+            let fixed = JobFixed {
+                source: pinned,
+                clock,
+            };
             // Always pass the run id: a fresh firing has an empty ledger; a resumed one replays.
             let outcome = loop {
                 if resume {
@@ -310,7 +345,7 @@ impl JobExecutor for DaemonExecutor {
                         &origin,
                         Some(run_id.to_string()),
                         resume,
-                        pinned.clone(),
+                        fixed.clone(),
                     )
                     .await;
                 // Taken over from a daemon that stalled past the job's lease but still runs it:

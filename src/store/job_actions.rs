@@ -162,6 +162,7 @@ mod tests {
             catch_up_secs: None,
             recipe_hash: None,
             owner_recipe: owner.map(str::to_string),
+            clock: None,
         }
     }
 

@@ -127,7 +127,11 @@ fn claim_scheduled(
         let free = req.limit.saturating_sub(batch.claimed.len());
         let due = page(
             x,
-            "state = 'scheduled' AND next_run_at <= $1",
+            if req.own_clocks_due {
+                "state = 'scheduled' AND (next_run_at <= $1 OR clock IS NOT NULL)"
+            } else {
+                "state = 'scheduled' AND next_run_at <= $1"
+            },
             "next_run_at",
             &now,
             &seen,

@@ -30,7 +30,7 @@ pub(super) fn secs(s: Option<u64>) -> Option<i64> {
 pub(super) const COLUMNS: &str =
     "id, kind, at, cron, tz, recipe, params, next_run_at, state, run_id, lease_owner, \
      lease_until, attempts, last_outcome, last_run_id, catch_up_secs, created_at, updated_at, \
-     recipe_hash, owner_recipe";
+     recipe_hash, owner_recipe, clock";
 
 /// A job from a row of [`COLUMNS`].
 pub(super) fn job_from_cols(r: &impl Cols) -> Result<Job, String> {
@@ -63,6 +63,7 @@ pub(super) fn job_from_cols(r: &impl Cols) -> Result<Job, String> {
         updated_at: need(17)?,
         recipe_hash: r.text(18)?,
         owner_recipe: r.text(19)?,
+        clock: r.text(20)?,
     })
 }
 
@@ -101,8 +102,10 @@ impl Store {
         let (inserted, found) = self.in_transaction(|x| {
             let inserted = x.execute(
                 "INSERT INTO jobs (id, kind, at, cron, tz, recipe, params, next_run_at, state,
-                   attempts, catch_up_secs, created_at, updated_at, recipe_hash, owner_recipe)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', 0, $9, $10, $10, $11, $12)
+                   attempts, catch_up_secs, created_at, updated_at, recipe_hash, owner_recipe,
+                   clock)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', 0, $9, $10, $10, $11, $12,
+                   $13)
                  ON CONFLICT (id) DO NOTHING",
                 args![
                     &id,
@@ -116,7 +119,8 @@ impl Store {
                     secs(new.catch_up_secs),
                     ts(now),
                     &new.recipe_hash,
-                    &new.owner_recipe
+                    &new.owner_recipe,
+                    &new.clock
                 ],
             )?;
             Ok((inserted == 1, get(x, &id)?))
@@ -268,6 +272,7 @@ mod tests {
             catch_up_secs: None,
             recipe_hash: None,
             owner_recipe: None,
+            clock: None,
         }
     }
 
@@ -279,6 +284,7 @@ mod tests {
             lease: Duration::from_secs(30),
             limit: 10,
             max_attempts: 3,
+            own_clocks_due: false,
         }
     }
 

@@ -286,6 +286,17 @@ const STEPS: &[Step] = &[
             then: None,
         },
     },
+    // The sandbox clock an `at` job was scheduled on (NULL: real time, or the shared clock).
+    Step {
+        sqlite: EveryOpen,
+        postgres: Version(4),
+        change: Column {
+            table: "jobs",
+            column: "clock",
+            ty: "TEXT",
+            then: None,
+        },
+    },
 ];
 
 /// Taken on PostgreSQL for the migration transaction only, so daemons starting together on a

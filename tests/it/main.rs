@@ -28,6 +28,7 @@ mod raw;
 mod reliability;
 mod repl;
 mod sandbox_acks;
+mod sandbox_clocks;
 mod sandbox_contract;
 mod sandbox_ethernet;
 mod sandbox_ethernet_docs;

@@ -44,6 +44,7 @@ fn add_jobs(store: &Store, recipe: &Path, hash: &str, due: DateTime<Utc>, n: usi
             catch_up_secs: None,
             recipe_hash: Some(hash.to_string()),
             owner_recipe: None,
+            clock: None,
         };
         store.job_add(&job, Utc::now()).unwrap();
     }

@@ -441,3 +441,73 @@ async fn a_token_refused_mid_run_is_fetched_again_once() {
     // The refused call, the token, the repeat.
     assert_eq!(mine.calls_made() - before, 3);
 }
+
+/// Through the binary: a run whose token an operator's action purges mid-run (the shared clock
+/// moved two days, then someone's token request) gets 401/41 on its next call, fetches a token
+/// once, and goes on to a mutating call that succeeds.
+#[tokio::test]
+async fn a_run_survives_its_token_purged_by_an_operator_mid_run() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("purged.rhai");
+    std::fs::write(
+        &recipe,
+        r#"//! name: a token purged mid-run
+let start = time::now();
+whc::reseller();
+print("first call made");
+let waited = 0;
+while time::diff_secs(start, time::now()) < 86400 && waited < 600 { time::sleep(0.05); waited += 1; }
+if waited >= 600 { throw "nobody moved the clock"; }
+let q = whc::qualify_company(#{name: "Purged Token Ltd", domain: "purged-token.co.uk", group: "SWAINsTelecom"});
+q.result
+"#,
+    )
+    .unwrap();
+    let mut cmd = btw(&url, dir.path());
+    cmd.args(["run", recipe.to_str().unwrap(), "--json"]);
+    let run = tokio::spawn(async move { output(&mut cmd).await });
+    // Once the run has its token (its first call is in the journal), the operator acts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let j: Value = reqwest::get(format!("{url}/__sandbox/journal"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let reseller_calls = j["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.contains("reseller")))
+            .count();
+        if reseller_calls > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never made its first call"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    advance(&url, 2.0 * 86_400.0 + 3_600.0).await;
+    client(&url).reseller(CUG).await.unwrap();
+    let o = run.await.unwrap();
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("Qualified"), "{}", o.stdout);
+    let j: Value = reqwest::get(format!("{url}/__sandbox/journal"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = j["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] == 401)
+        .count();
+    assert_eq!(refused, 1, "one call refused, then a fresh token: {j:#}");
+}

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 pub(crate) const PROMPT: &str = "btw:sandbox> ";
 
 pub(crate) fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
+    spawn_repl_with(&[("BTW_BASE_URL", url)], data_dir)
+}
+
+/// `btw repl` in a pseudo-terminal with `env` on top of the essentials (where BT is).
+pub(crate) fn spawn_repl_with(env: &[(&str, &str)], data_dir: &Path) -> PtySession {
     // A wide terminal, so long inputs do not wrap (the editor's only `\n` is then the Enter).
     let mut cmd = std::process::Command::new("sh");
     cmd.env_clear()
@@ -16,7 +21,7 @@ pub(crate) fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
         .env("HOME", data_dir)
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
-        .env("BTW_BASE_URL", url)
+        .envs(env.iter().copied())
         .env("BTW_DATA_DIR", data_dir)
         .current_dir(repo())
         .args(["-c", "stty cols 400 rows 50; exec \"$0\" repl"])

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A port and a folder for one test's background sandbox; dropping it stops the sandbox.
-struct Service {
+pub(crate) struct Service {
     port: u16,
     idle_secs: u64,
     root: tempfile::TempDir,
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 impl Service {
-    fn new(idle_secs: u64) -> Service {
+    pub(crate) fn new(idle_secs: u64) -> Service {
         Service {
             port: free_port(),
             idle_secs,
@@ -30,16 +30,16 @@ impl Service {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn data(&self, name: &str) -> PathBuf {
+    pub(crate) fn data(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
     }
 
     /// `btw` with the embedded sandbox on this test's port, and its own data folder.
-    fn btw(&self, data: &str) -> tokio::process::Command {
+    pub(crate) fn btw(&self, data: &str) -> tokio::process::Command {
         let mut cmd = btw(&self.url(), &self.data(data));
         cmd.env_remove("BTW_BASE_URL")
             .env("BTW_SANDBOX_PORT", self.port.to_string())
@@ -47,7 +47,7 @@ impl Service {
         cmd
     }
 
-    async fn provide(&self, data: &str) -> Output {
+    pub(crate) async fn provide(&self, data: &str) -> Output {
         output(self.btw(data).args(["run", "scripts/whc_provide.rhai"])).await
     }
 
@@ -102,7 +102,7 @@ impl Drop for Service {
     }
 }
 
-fn ok(o: &Output, what: &str) {
+pub(crate) fn ok(o: &Output, what: &str) {
     assert_eq!(o.code, 0, "{what}:\n{}\n{}", o.stdout, o.stderr);
 }
 

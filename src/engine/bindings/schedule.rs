@@ -42,7 +42,8 @@ fn store_of(ctx: &NativeCallContext, rt: &Runtime, func: &str) -> RhaiResult<Sto
     })
 }
 
-/// The script's idea of now: the sandbox's clock in the sandbox profile (as `time::now`).
+/// The script's idea of now: the run's own sandbox clock in the sandbox profile (as
+/// `time::now`).
 fn script_now(rt: &Runtime) -> DateTime<Utc> {
     if rt.profile == crate::config::Profile::Sandbox {
         if let Ok(text) = rt.handle.block_on(rt.client.sandbox_now()) {
@@ -83,6 +84,8 @@ fn add(
         id: Some(id),
         tz: Some(tz_name.clone()),
         catch_up_secs: opts.catch_up_secs,
+        // On the sandbox, an `at` time is a time on this run's clock: the job keeps it.
+        clock: rt.client.clock().map(str::to_string),
         ..Default::default()
     };
     let done = ledgered(

@@ -84,7 +84,8 @@ pub mod json_module {
     }
 }
 
-/// The sandbox's clock when running against the sandbox, else `None` (use the system clock).
+/// The run's own sandbox clock when running against the sandbox, else `None` (use the system
+/// clock).
 fn sandbox_time(ctx: &NativeCallContext) -> Option<chrono::DateTime<chrono::Utc>> {
     let rt = crate::engine::bindings::runtime(ctx).ok()?;
     if rt.profile != crate::config::Profile::Sandbox {
@@ -115,8 +116,8 @@ pub mod time_module {
         crate::time::rfc3339(d)
     }
 
-    /// The current time as an RFC 3339 UTC string. With the sandbox profile this is the
-    /// sandbox's clock, which may run faster than real time or have been moved forward.
+    /// The current time as an RFC 3339 UTC string. With the sandbox profile this is the run's
+    /// own sandbox clock, which `time::sleep_until` may have moved forward (nobody else's).
     ///
     /// ```rhai
     /// print(time::now());   // "2026-11-22T10:00:00Z"
@@ -125,9 +126,9 @@ pub mod time_module {
         current(&ctx).map(fmt).unwrap_or_else(|| fmt(Utc::now()))
     }
 
-    /// Waits until a date-time. With the sandbox profile, the sandbox clock is moved forward to
-    /// it instead (so a port date days ahead is reached at once); elsewhere it really waits
-    /// (cancellable with Ctrl-C).
+    /// Waits until a date-time. With the sandbox profile, the run's own sandbox clock is moved
+    /// forward to it instead (so a port date days ahead is reached at once, and only what this
+    /// run made sees the jump); elsewhere it really waits (cancellable with Ctrl-C).
     ///
     /// ```rhai
     /// time::sleep_until(`${p.port_date}T10:00:00`);   // 10:00 UK time on the port date
@@ -149,13 +150,18 @@ pub mod time_module {
         if rt.profile == crate::config::Profile::Sandbox {
             rt.out.log(
                 crate::engine::LogLevel::Info,
-                &format!("sandbox: moving the clock forward to {}", fmt(target)),
+                &format!(
+                    "sandbox: moving this run's clock{} forward to {}",
+                    rt.client
+                        .clock()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default(),
+                    fmt(target)
+                ),
             );
+            let to = fmt(target);
             block_on(&ctx, &rt, "advance the sandbox clock", async {
-                rt.client
-                    .sandbox_advance(gap as f64 / 1000.0)
-                    .await
-                    .map(|_| ())
+                rt.client.sandbox_advance_to(&to).await.map(|_| ())
             })
             .map_err(Into::into)
         } else {

@@ -24,6 +24,7 @@ fn at_job(i: usize) -> NewJob {
         catch_up_secs: None,
         recipe_hash: None,
         owner_recipe: None,
+        clock: None,
     }
 }
 
@@ -55,6 +56,7 @@ fn two_handles_claiming_from_several_threads_take_each_job_once() {
                         lease: Duration::from_secs(300),
                         limit: 7,
                         max_attempts: 3,
+                        own_clocks_due: false,
                     };
                     let batch = store.job_claim_due(&req, &mut run_all).unwrap();
                     if batch.claimed.is_empty() {
