@@ -326,15 +326,53 @@ fn cron_of(job: &Job) -> Result<CronSchedule, String> {
 
 fn late_note(due: DateTime<Utc>, now: DateTime<Utc>, window: Duration, tz: &str) -> String {
     let tz = clock::parse_tz(tz).unwrap_or(LONDON);
-    let late = (now - due).num_seconds();
+    let late = (now - due).num_seconds().max(0) as u64;
     format!(
-        "missed: due at {} ({}), the scheduler reached it {}m{:02}s late, beyond its catch-up window of {}s",
+        "missed: due at {} ({}), the scheduler reached it {} late, beyond its catch-up window of {}",
         clock::fmt_utc(due),
         clock::fmt_local(due, tz),
-        late / 60,
-        late % 60,
-        window.as_secs()
+        in_words(late),
+        in_words(window.as_secs())
     )
+}
+
+/// A span of seconds as a person says it: its two largest units ("9 days 23 h", "4 min 5 s").
+pub fn in_words(secs: u64) -> String {
+    const UNITS: [(u64, &str, &str); 4] = [
+        (86_400, " day", " days"),
+        (3_600, " h", " h"),
+        (60, " min", " min"),
+        (1, " s", " s"),
+    ];
+    let mut parts = Vec::new();
+    let mut left = secs;
+    for (size, one, many) in UNITS {
+        let n = left / size;
+        if n > 0 || (size == 1 && parts.is_empty()) {
+            parts.push(format!("{n}{}", if n == 1 { one } else { many }));
+            left -= n * size;
+        }
+        if parts.len() == 2 || (!parts.is_empty() && left == 0) {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::in_words;
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(in_words(0), "0 s");
+        assert_eq!(in_words(1), "1 s");
+        assert_eq!(in_words(245), "4 min 5 s");
+        assert_eq!(in_words(3_600), "1 h");
+        assert_eq!(in_words(9 * 86_400 + 23 * 3_600 + 59), "9 days 23 h");
+        assert_eq!(in_words(575_999 * 60), "399 days 23 h");
+        assert_eq!(in_words(86_400 + 30), "1 day");
+    }
 }
 
 /// The misfire policy for one due job at `now`: run it if it is within its catch-up window,
@@ -528,7 +566,7 @@ mod tests {
         assert_eq!(ids, want);
         assert_eq!(b.missed.len(), 1);
         assert_eq!(b.missed[0].0.id, late.id);
-        assert!(b.missed[0].1.contains("120m00s late"), "{}", b.missed[0].1);
+        assert!(b.missed[0].1.contains("2 h late"), "{}", b.missed[0].1);
         assert_eq!(
             s.job_get(&late.id).unwrap().unwrap().state,
             JobState::Missed

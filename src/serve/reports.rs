@@ -111,7 +111,9 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
 /// The report of a scheduled job that was missed (it never ran): written like a run's, so
 /// whoever reads `runs/` sees it, with what to do about it.
 pub(super) fn missed(store: &Store, job: &crate::jobs::Job, note: &str) -> Value {
-    let now = crate::store::now_rfc3339();
+    // One clock in the report: the job was due, and found missed, on the scheduler's clock
+    // (the claim stamps `updated_at` with it), which may be the sandbox's rather than real time.
+    let found = crate::time::rfc3339(job.updated_at);
     json!({
         "run_id": format!("{}-missed-{}", job.id, chrono::Utc::now().format("%Y%m%d%H%M%S")),
         "recipe": job.recipe,
@@ -119,12 +121,23 @@ pub(super) fn missed(store: &Store, job: &crate::jobs::Job, note: &str) -> Value
         "job_id": job.id,
         "params": crate::runner::shown_job_params(store, job),
         "due_at": job.next_run_at.map(crate::time::rfc3339),
-        "started_at": now,
-        "finished_at": now,
+        "started_at": found,
+        "finished_at": found,
+        "clock": "due_at, started_at and finished_at are on the scheduler's clock",
         "outcome": "missed",
         "error": {"kind": "missed", "message": note},
         "next": format!("btw schedule retry {} (or run-now {})", job.id, job.id),
     })
+}
+
+/// Records a missed job's report as a run of its own, so `btw runs list` shows the miss.
+pub(super) fn record_missed(store: &Store, report: &Value, profile: &str) -> Result<(), String> {
+    let run_id = report["run_id"].as_str().unwrap_or_default();
+    let recipe = report["recipe"].as_str().unwrap_or_default();
+    store
+        .run_started(run_id, recipe, "", &report["params"], profile)
+        .and_then(|()| store.run_finished(run_id, "missed", report))
+        .map_err(|e| e.to_string())
 }
 
 /// A run's report counts its attempts (as the store does); a resumed run's keeps what the

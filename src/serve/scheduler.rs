@@ -373,6 +373,16 @@ impl JobExecutor for DaemonExecutor {
     fn missed<'a>(&'a self, job: &'a Job, note: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let report = super::reports::missed(&self.0.store, job, note);
+            let (store, r, profile) = (
+                self.0.store.clone(),
+                report.clone(),
+                self.0.base.profile.name(),
+            );
+            if let Some(Err(e)) =
+                blocking(move || super::reports::record_missed(&store, &r, profile)).await
+            {
+                tracing::error!(job = %job.id, "cannot record the missed job in the store: {e}");
+            }
             self.0.fire_job_missed(&report);
             if self.0.alerts {
                 let (store, r) = (self.0.store.clone(), report.clone());

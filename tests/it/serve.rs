@@ -322,9 +322,19 @@ async fn killed_then_restarted_after(
             .arg(root.path().join("data/btw.db")),
     )
     .await;
+    let runs = output(
+        btw(&url, &root.path().join("data"))
+            .args(["runs", "list", "--store"])
+            .arg(root.path().join("data/btw.db")),
+    )
+    .await;
     let reports = d2.reports();
     let log = d2.stop().await;
-    (json!({"list": o.stdout, "code": o.code}), reports, log)
+    (
+        json!({"list": o.stdout, "code": o.code, "runs": runs.stdout}),
+        reports,
+        log,
+    )
 }
 
 #[tokio::test]
@@ -352,6 +362,24 @@ async fn a_job_missed_beyond_the_catch_up_window_is_marked_missed() {
         list["list"].as_str().unwrap().contains("missed"),
         "{list}\n{log}"
     );
+    // `btw runs list` shows the miss too; the lateness reads in words; one clock in the report.
+    assert!(
+        list["runs"].as_str().unwrap().contains("missed"),
+        "{list}\n{log}"
+    );
+    let message = reports[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2 h") && message.contains("late"),
+        "{message}"
+    );
+    let at = |k: &str| {
+        reports[0][k]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert!(at("started_at") > at("due_at"), "{:#}", reports[0]);
 }
 
 #[tokio::test]
