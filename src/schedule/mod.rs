@@ -336,7 +336,8 @@ fn late_note(due: DateTime<Utc>, now: DateTime<Utc>, window: Duration, tz: &str)
     )
 }
 
-/// A span of seconds as a person says it: its two largest units ("9 days 23 h", "4 min 5 s").
+/// A span of seconds as a person says it: its largest unit and the next one down, when not zero
+/// ("9 days 23 h", "4 min 5 s", "1 day").
 pub fn in_words(secs: u64) -> String {
     const UNITS: [(u64, &str, &str); 4] = [
         (86_400, " day", " days"),
@@ -344,16 +345,17 @@ pub fn in_words(secs: u64) -> String {
         (60, " min", " min"),
         (1, " s", " s"),
     ];
-    let mut parts = Vec::new();
-    let mut left = secs;
-    for (size, one, many) in UNITS {
-        let n = left / size;
-        if n > 0 || (size == 1 && parts.is_empty()) {
-            parts.push(format!("{n}{}", if n == 1 { one } else { many }));
-            left -= n * size;
-        }
-        if parts.len() == 2 || (!parts.is_empty() && left == 0) {
-            break;
+    let say = |n: u64, (_, one, many): (u64, &str, &str)| {
+        format!("{n}{}", if n == 1 { one } else { many })
+    };
+    let Some(i) = UNITS.iter().position(|u| secs >= u.0) else {
+        return "0 s".to_string();
+    };
+    let mut parts = vec![say(secs / UNITS[i].0, UNITS[i])];
+    if let Some(&next) = UNITS.get(i + 1) {
+        let n = secs % UNITS[i].0 / next.0;
+        if n > 0 {
+            parts.push(say(n, next));
         }
     }
     parts.join(" ")
