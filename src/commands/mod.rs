@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod defs;
+mod log_lines;
 mod repl;
 mod run;
 mod runs;
@@ -122,12 +123,12 @@ fn init_tracing(verbose: u8, quiet_calls: bool, json: bool) {
     let filter = EnvFilter::try_from_env("BTW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
     let _ = if json {
-        builder.json().try_init()
+        builder.with_writer(std::io::stderr).json().try_init()
     } else {
         builder
+            .with_writer(log_lines::StampedStderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };

@@ -30,8 +30,25 @@ impl RunLog {
     }
 
     fn keep(&self, line: String) {
-        // Through the daemon's log, so the line has its time and the log's one format.
-        tracing::info!("[{}] {line}", self.prefix);
+        self.emit(LogLevel::Info, &line);
+        self.store(line);
+    }
+
+    /// Logs a line of the recipe's through the daemon's log at `level` (a recipe's `log::warn` is
+    /// a warning of the daemon's), with the recipe named as a field: it has its time, its level
+    /// and the log's one format.
+    fn emit(&self, level: LogLevel, line: &str) {
+        let recipe = self.prefix.as_str();
+        match level {
+            LogLevel::Debug => tracing::debug!(recipe = %recipe, "[{recipe}] {line}"),
+            LogLevel::Info => tracing::info!(recipe = %recipe, "[{recipe}] {line}"),
+            LogLevel::Warn => tracing::warn!(recipe = %recipe, "[{recipe}] {line}"),
+            LogLevel::Error => tracing::error!(recipe = %recipe, "[{recipe}] {line}"),
+        }
+    }
+
+    /// Keeps a line for the run's report.
+    fn store(&self, line: String) {
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         // A chatty recipe must not grow the daemon without bound.
         if lines.len() < 10_000 {
@@ -45,7 +62,8 @@ impl Output for RunLog {
         self.keep(line.to_string());
     }
     fn log(&self, level: LogLevel, msg: &str) {
-        self.keep(format!("[{}] {msg}", level.label()));
+        self.emit(level, msg);
+        self.store(format!("[{}] {msg}", level.label()));
     }
 }
 

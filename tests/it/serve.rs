@@ -446,3 +446,58 @@ async fn an_at_header_in_the_spring_gap_is_scheduled_when_the_gap_ends_with_a_wa
     );
     assert!(log.contains("for 2099-03-29T01:00:00Z"), "{log}");
 }
+
+/// The daemon's log is one format: every line starts with its time and level, a failed run's
+/// multi-line error included, and a recipe's `log::warn`/`log::error` come out at WARN/ERROR
+/// with the recipe named; `--log-format json` gives the same events as one object a line.
+#[tokio::test]
+async fn every_line_of_the_log_has_its_time_and_level_and_recipe_warnings_are_warnings() {
+    let sb = sandbox().await;
+    for json in [false, true] {
+        let root = tempfile::tempdir().unwrap();
+        let extra: &[&str] = if json { &["--log-format", "json"] } else { &[] };
+        let d = start(&sb.base_url(), root.path(), extra);
+        d.wait_log("serving", 1).await;
+        d.save(
+            "act.rhai",
+            "//! name: act\n//! trigger: on-drop\nlog::warn(\"ACT-WARNS\");\nlog::error(\"ACT-ERRS\");\nlet x = 1;\nthrow \"BOOM\";\n",
+        );
+        d.wait_log("BOOM", 1).await;
+        let log = d.stop().await;
+        let stamped = |line: &str| {
+            line.len() > 27
+                && line.as_bytes()[4] == b'-'
+                && line.contains('T')
+                && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+                    .iter()
+                    .any(|l| line[..40.min(line.len())].contains(l))
+        };
+        for line in log.lines().filter(|l| !l.is_empty()) {
+            if json {
+                let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert!(
+                    v["timestamp"].is_string() && v["level"].is_string(),
+                    "{line}"
+                );
+            } else {
+                assert!(
+                    stamped(line),
+                    "a line without its time and level: {line:?}\n{log}"
+                );
+            }
+        }
+        let at_level = |needle: &str, level: &str| {
+            log.lines().any(|l| {
+                l.contains(needle)
+                    && if json {
+                        let v: Value = serde_json::from_str(l).unwrap();
+                        v["level"] == level && v["fields"]["recipe"] == "act.rhai"
+                    } else {
+                        l.contains(level) && l.contains("recipe=act.rhai")
+                    }
+            })
+        };
+        assert!(at_level("ACT-WARNS", "WARN"), "{log}");
+        assert!(at_level("ACT-ERRS", "ERROR"), "{log}");
+    }
+}
