@@ -1,6 +1,6 @@
 //! Ethernet state for the sandbox: quotes, qualifications, appointments, orders and live services
 //! (kept in `World::ethernet`), plus the pure rules they follow: the price table, distance bands,
-//! availability by place, appointment slots and order progress on the sandbox clock.
+//! availability by place, appointment slots and order progress on each order's clock.
 //!
 //! Everything here is the "BT side" described in CONTRACT.md's `## Ethernet` section; the HTTP
 //! handlers live in `http/routes/ethernet.rs`.
@@ -21,6 +21,7 @@ pub use records::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::clock::Nows;
     use crate::world::World;
     use chrono::{DateTime, Duration, NaiveDate, Utc};
     use serde_json::json;
@@ -170,19 +171,20 @@ mod tests {
             next_due: Some(t0 + Duration::seconds(2)),
             price: None,
             cancellation_reason: None,
+            clock: None,
         };
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w
             .ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(1), 2.0));
+            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(1)), 2.0));
         assert!(w
             .ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(5), 2.0));
+            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(5)), 2.0));
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::InProgress);
         assert_eq!(o.milestones.len(), 2);
         w.ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(60), 2.0);
+            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(60)), 2.0);
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::Completed);
         assert_eq!(o.completion_date, Some(t0 + Duration::seconds(8)));
