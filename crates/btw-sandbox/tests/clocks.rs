@@ -149,14 +149,20 @@ impl Client {
         assert_eq!(status, 201, "create order: {o}");
         let id = o["id"].as_str().unwrap().to_string();
         let (status, s) = self
-            .call(Method::POST, SUBMIT, Some(json!({"productOrder": {"id": id}})))
+            .call(
+                Method::POST,
+                SUBMIT,
+                Some(json!({"productOrder": {"id": id}})),
+            )
             .await;
         assert_eq!(status, 201, "submit: {s}");
         id
     }
 
     async fn order(&self, id: &str) -> Value {
-        let (status, o) = self.call(Method::GET, &format!("{ORDERS}/{id}"), None).await;
+        let (status, o) = self
+            .call(Method::GET, &format!("{ORDERS}/{id}"), None)
+            .await;
         assert_eq!(status, 200, "{o}");
         assert!(o.get("clock").is_none(), "{o}");
         o
@@ -261,7 +267,10 @@ async fn advancing_a_run_clock_moves_only_what_was_made_on_it() {
         )
         .await;
     assert_eq!(status, 200, "{c}");
-    assert!((time(&c["now"]) - Utc::now()).num_seconds() >= 4 * DAY - 10, "{c}");
+    assert!(
+        (time(&c["now"]) - Utc::now()).num_seconds() >= 4 * DAY - 10,
+        "{c}"
+    );
     let (status, c) = shared
         .admin(
             Method::POST,
@@ -276,7 +285,9 @@ async fn advancing_a_run_clock_moves_only_what_was_made_on_it() {
     // The shared clock and B have not moved.
     let (_, clock) = shared.admin(Method::GET, "/__sandbox/clock", None).await;
     assert!(off_real_time(time(&clock["now"])) < 5, "{clock}");
-    let (_, clock_b) = shared.admin(Method::GET, "/__sandbox/clocks/run-b", None).await;
+    let (_, clock_b) = shared
+        .admin(Method::GET, "/__sandbox/clocks/run-b", None)
+        .await;
     assert!(off_real_time(time(&clock_b["now"])) < 5, "{clock_b}");
 
     // A token fetched on A purges what expired over a day ago on each token's own clock: the
@@ -308,7 +319,11 @@ async fn advancing_a_run_clock_moves_only_what_was_made_on_it() {
 
     // A's port order reached its port date on A: activated with no header.
     let (status, activated) = shared
-        .call(Method::POST, ACTIVATE, Some(json!({"importOrderId": port_id})))
+        .call(
+            Method::POST,
+            ACTIVATE,
+            Some(json!({"importOrderId": port_id})),
+        )
         .await;
     assert_eq!(status, 201, "activate: {activated}");
     assert_eq!(activated["state"], "completed", "{activated}");
@@ -331,7 +346,10 @@ async fn advancing_a_run_clock_moves_only_what_was_made_on_it() {
     assert!(listed("run-a")["aheadSecs"].as_f64().unwrap() >= (4 * DAY) as f64);
     assert_eq!(listed("run-b")["aheadSecs"].as_f64().unwrap(), 0.0);
     // B's open order and its live qualification.
-    assert!(listed("run-b")["openObjects"].as_u64().unwrap() >= 1, "{all}");
+    assert!(
+        listed("run-b")["openObjects"].as_u64().unwrap() >= 1,
+        "{all}"
+    );
     sandbox.shutdown().await;
 }
 
@@ -355,7 +373,9 @@ async fn the_token_purge_judges_each_token_by_its_own_clock() {
     assert_eq!(a.on(None).authorised().await, 401, "whatever clock asks");
     // A token request on the shared clock purges A's token, and keeps the shared one.
     shared.fetch_token().await;
-    let (status, e) = a.call(Method::GET, &format!("{ORDERS}?limit=1"), None).await;
+    let (status, e) = a
+        .call(Method::GET, &format!("{ORDERS}?limit=1"), None)
+        .await;
     assert_eq!((status, e["code"].as_str()), (401, Some("41")), "{e}");
     assert_eq!(shared.authorised().await, 200);
     sandbox.shutdown().await;
@@ -368,7 +388,11 @@ async fn bad_clock_names_are_refused() {
     let shared = Client::new(&base, None).await;
     for bad in ["has space", "a/b", &"x".repeat(65)] {
         let (status, e) = shared.on(Some(bad)).call(Method::GET, ORDERS, None).await;
-        assert_eq!((status, e["code"].as_str()), (400, Some("29")), "{bad}: {e}");
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (400, Some("29")),
+            "{bad}: {e}"
+        );
         assert!(
             e.to_string().contains("X-Sandbox-Clock"),
             "the message names the header: {e}"
@@ -387,11 +411,17 @@ async fn bad_clock_names_are_refused() {
         let (status, e) = shared
             .admin(Method::POST, "/__sandbox/clocks/ok", Some(body.clone()))
             .await;
-        assert_eq!((status, e["code"].as_str()), (400, Some("29")), "{body}: {e}");
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (400, Some("29")),
+            "{body}: {e}"
+        );
     }
     // An unknown clock reads the shared now and is not created by reading it; `to` in the past
     // moves nothing; DELETE says whether there was one.
-    let (_, c) = shared.admin(Method::GET, "/__sandbox/clocks/fresh", None).await;
+    let (_, c) = shared
+        .admin(Method::GET, "/__sandbox/clocks/fresh", None)
+        .await;
     assert!(off_real_time(time(&c["now"])) < 5, "{c}");
     let (_, all) = shared.admin(Method::GET, "/__sandbox/clocks", None).await;
     assert!(all["clocks"].as_array().unwrap().is_empty(), "{all}");

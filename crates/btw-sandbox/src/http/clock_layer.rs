@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 const HEADER_NAME: &str = "X-Sandbox-Clock";
 
 /// The clock a header value names, or the 400/29 that refuses it.
-pub(crate) fn clock_of(value: Option<&axum::http::HeaderValue>) -> Result<Option<String>, ApiError> {
+pub(crate) fn clock_of(
+    value: Option<&axum::http::HeaderValue>,
+) -> Result<Option<String>, ApiError> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -49,7 +51,10 @@ mod tests {
     fn header_values() {
         let v = |s: &str| HeaderValue::from_str(s).unwrap();
         assert_eq!(clock_of(None).unwrap(), None);
-        assert_eq!(clock_of(Some(&v(" run-1 "))).unwrap().as_deref(), Some("run-1"));
+        assert_eq!(
+            clock_of(Some(&v(" run-1 "))).unwrap().as_deref(),
+            Some("run-1")
+        );
         let e = clock_of(Some(&v("no/slash"))).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "29"));
         assert!(clock_of(Some(&v(""))).is_err());

@@ -197,7 +197,8 @@ impl Nows {
 
     /// Each clock and its now, the shared one (`None`) first.
     pub fn each(&self) -> impl Iterator<Item = (Option<&str>, DateTime<Utc>)> {
-        std::iter::once((None, self.shared)).chain(self.runs.iter().map(|(c, t)| (Some(c.as_str()), *t)))
+        std::iter::once((None, self.shared))
+            .chain(self.runs.iter().map(|(c, t)| (Some(c.as_str()), *t)))
     }
 }
 

@@ -365,7 +365,11 @@ impl World {
 
     /// Queues a notification about Ethernet order `order_id`, stamped with its clock's now.
     pub fn notify_ethernet(&mut self, event_type: &str, order_id: &str) {
-        let clock = self.ethernet.orders.get(order_id).and_then(|o| o.clock.clone());
+        let clock = self
+            .ethernet
+            .orders
+            .get(order_id)
+            .and_then(|o| o.clock.clone());
         let now = self.now_on(clock.as_deref());
         self.ethernet
             .notify(&mut self.outbox, now, event_type, order_id);

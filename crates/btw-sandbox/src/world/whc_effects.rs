@@ -2,8 +2,8 @@
 //! and delete items taking effect when it completes (ceased numbers into quarantine), undone
 //! when it is cancelled; and the end of quarantine.
 
-use super::whc_items::{add_ons, digits};
 use super::clock::Nows;
+use super::whc_items::{add_ons, digits};
 use super::{Change, Company, CompanyStatus, ItemState, NumberStatus, World};
 use chrono::Duration;
 use std::collections::BTreeSet;

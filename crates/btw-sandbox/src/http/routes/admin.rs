@@ -4,14 +4,14 @@
 use crate::error::{ApiError, SchemaErrors};
 use crate::http::extract::{object_body, PathParams, RawBody};
 use crate::state::SandboxState;
+use crate::wire::rfc3339;
+use crate::world::clock::valid_clock_id;
 use crate::world::clock::{secs_f64, MAX_SPEED};
 use crate::world::World;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use crate::wire::rfc3339;
-use crate::world::clock::valid_clock_id;
 use serde_json::{json, Value};
 
 /// Largest single clock advance: ten years.
@@ -28,7 +28,9 @@ pub fn router() -> Router<SandboxState> {
         .route("/__sandbox/clocks", get(clocks))
         .route(
             "/__sandbox/clocks/{id}",
-            get(run_clock).post(advance_run_clock).delete(drop_run_clock),
+            get(run_clock)
+                .post(advance_run_clock)
+                .delete(drop_run_clock),
         )
 }
 

@@ -82,9 +82,8 @@ async fn token(
         // Forget tokens that expired over a day ago, each by its own clock (a run that moved its
         // clock must not purge another run's tokens); keep recent ones for 401/42.
         let nows = w.nows();
-        w.tokens.retain(|_, t| {
-            t.expires_at + chrono::Duration::days(1) > nows.of(t.clock.as_deref())
-        });
+        w.tokens
+            .retain(|_, t| t.expires_at + chrono::Duration::days(1) > nows.of(t.clock.as_deref()));
         let now = w.now();
         let ttl =
             chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 4).min(1 << 40));

@@ -183,8 +183,11 @@ mod tests {
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::InProgress);
         assert_eq!(o.milestones.len(), 2);
-        w.ethernet
-            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(60)), 2.0);
+        w.ethernet.advance(
+            &mut w.outbox,
+            &Nows::shared(t0 + Duration::seconds(60)),
+            2.0,
+        );
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::Completed);
         assert_eq!(o.completion_date, Some(t0 + Duration::seconds(8)));

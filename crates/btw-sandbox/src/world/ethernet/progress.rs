@@ -86,12 +86,7 @@ impl EthernetWorld {
     /// Moves Ethernet orders (and lapsed appointments) along, each up to its own clock's now, one
     /// `step_secs` between steps. Returns whether anything changed.
     /// Events go to `outbox`, stamped with the order's clock's now.
-    pub fn advance(
-        &mut self,
-        outbox: &mut Vec<Notification>,
-        nows: &Nows,
-        step_secs: f64,
-    ) -> bool {
+    pub fn advance(&mut self, outbox: &mut Vec<Notification>, nows: &Nows, step_secs: f64) -> bool {
         let step = secs_f64(step_secs);
         let mut changed = false;
         let due: Vec<(String, DateTime<Utc>)> = self

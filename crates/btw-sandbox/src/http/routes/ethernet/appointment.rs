@@ -264,7 +264,11 @@ fn reschedule(state: &SandboxState, id: &str, body: &Value) -> Result<Json<Value
         )
     })?;
     state.with_world(|w| {
-        let clock = w.ethernet.appointments.get(id).and_then(|a| a.clock.clone());
+        let clock = w
+            .ethernet
+            .appointments
+            .get(id)
+            .and_then(|a| a.clock.clone());
         let now = w.now_on(clock.as_deref());
         w.ethernet.reschedule(&mut w.outbox, now, id, slot)?;
         find(&w.ethernet.appointments, "appointment", id).map(|a| Json(a.render()))
