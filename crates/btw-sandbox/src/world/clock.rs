@@ -149,6 +149,9 @@ impl RunClock {
 
     /// Moves it `by` ahead (a negative or zero duration does nothing).
     pub fn advance(&mut self, by: Duration) {
+        if by <= Duration::zero() {
+            return;
+        }
         let micros = by.num_microseconds().unwrap_or(MAX_OFFSET_MICROS).max(0);
         self.offset_micros = self
             .offset_micros

@@ -196,7 +196,13 @@ async fn run_clock(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = clock_id(&id)?;
-    Ok(state.with_world(|w| run_clock_body(w, &id)))
+    Ok(state.with_world(|w| {
+        // Asking after a clock is a use of it (retention), but does not create one.
+        if let Some(c) = w.clocks.get_mut(&id) {
+            c.last_used = chrono::Utc::now();
+        }
+        run_clock_body(w, &id)
+    }))
 }
 
 /// `POST /__sandbox/clocks/{id}` with `{"advance_secs"?, "to"?}`: moves that clock only (never
