@@ -348,6 +348,30 @@ mod tests {
     }
 
     #[test]
+    fn run_clocks_round_trip_and_old_files_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (mut store, _) = Store::open(&path, 1.0).unwrap();
+        let mut world = World::seed(0.0);
+        let used = chrono::Utc::now() - chrono::Duration::hours(3);
+        world
+            .use_clock("run-1", used)
+            .advance(chrono::Duration::days(2));
+        save(&mut store, &mut world);
+        drop(store);
+        let (store, back) = Store::open(&path, 1.0).unwrap();
+        assert_eq!(back.unwrap().clocks, world.clocks);
+        // A file written before run clocks has no `clocks` row.
+        store
+            .conn
+            .execute("DELETE FROM entries WHERE part = 'clocks'", [])
+            .unwrap();
+        drop(store);
+        let (_, old) = Store::open(&path, 1.0).unwrap();
+        assert!(old.unwrap().clocks.is_empty());
+    }
+
+    #[test]
     fn a_save_writes_only_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");

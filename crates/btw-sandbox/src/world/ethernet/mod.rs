@@ -199,6 +199,58 @@ mod tests {
     }
 
     #[test]
+    fn an_order_moves_by_its_own_clock() {
+        let mut w = World::seed(0.0);
+        w.use_clock("a", Utc::now());
+        let t0 = w.now();
+        for (id, clock) in [("EOR000001", Some("a")), ("EOR000002", None)] {
+            let order = EthOrder {
+                id: id.into(),
+                seq: 1,
+                external_id: None,
+                action: OrderAction::Add,
+                item_id: "1".into(),
+                state: EthOrderState::Acknowledged,
+                order_date: t0,
+                completion_date: None,
+                related_party: json!([]),
+                product: Product::EtherflowInternet,
+                places: vec![],
+                kbps: 100_000,
+                term: 12,
+                quote: None,
+                appointment_id: None,
+                service_id: None,
+                milestones: vec![],
+                open_actions: vec![],
+                stage: 0,
+                next_due: Some(t0 + Duration::hours(1)),
+                price: None,
+                cancellation_reason: None,
+                clock: clock.map(str::to_string),
+            };
+            w.ethernet.orders.insert(order.id.clone(), order);
+        }
+        w.clocks.get_mut("a").unwrap().advance(Duration::days(1));
+        let nows = w.nows();
+        assert!(w.ethernet.advance(&mut w.outbox, &nows, 3600.0));
+        assert_eq!(
+            w.ethernet.orders["EOR000001"].state,
+            EthOrderState::Completed
+        );
+        assert_eq!(
+            w.ethernet.orders["EOR000002"].state,
+            EthOrderState::Acknowledged
+        );
+        // Its events are stamped on its clock.
+        assert!(!w.outbox.is_empty());
+        assert!(w
+            .outbox
+            .iter()
+            .all(|n| n.event_time > t0 + Duration::hours(12)));
+    }
+
+    #[test]
     fn state_round_trips_and_old_files_load() {
         let mut w = World::seed(0.0);
         w.ethernet.services.insert(
