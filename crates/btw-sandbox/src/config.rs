@@ -7,7 +7,7 @@ use crate::faults::FaultRule;
 pub struct SandboxConfig {
     /// When set, only this key/secret pair gets a token; otherwise any non-empty pair does.
     pub credentials: Option<(String, String)>,
-    /// Access token lifetime in sandbox-clock seconds.
+    /// Access token lifetime in seconds on the clock the token was fetched on.
     pub token_ttl_secs: u64,
     /// Sandbox-clock seconds between order states (acknowledged → inProgress → completed).
     pub order_step_secs: f64,

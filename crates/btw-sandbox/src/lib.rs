@@ -29,6 +29,10 @@ pub use error::ApiError;
 pub use state::{NotSaved, SandboxState};
 pub use world::{calendar, OrderState, OrderTransition, World};
 
+/// The sandbox-only request header that names the run clock a request runs on (CONTRACT.md:
+/// Clocks). BT never sees it.
+pub const CLOCK_HEADER: &str = "x-sandbox-clock";
+
 /// This sandbox's version, as its health answer (`GET /__sandbox/health`) reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -164,10 +168,21 @@ async fn tick_loop(state: SandboxState) {
     let _delivery = delivery::spawn_delivery(state.clone());
     let mut interval = tokio::time::interval(Duration::from_millis(200));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_retention = std::time::Instant::now();
     loop {
         interval.tick().await;
+        let mut changed = !state.tick().is_empty();
+        // Retention looks at every object: once a minute is plenty for a 24 h rule.
+        if last_retention.elapsed() >= Duration::from_secs(60) {
+            last_retention = std::time::Instant::now();
+            let dropped = state.drop_idle_clocks();
+            if !dropped.is_empty() {
+                tracing::info!(clocks = ?dropped, "sandbox: idle run clocks dropped");
+                changed = true;
+            }
+        }
         // A failed save is logged and tried again by the saver; nobody waits for an answer here.
-        if !state.tick().is_empty() {
+        if changed {
             let _ = state.save().await;
         }
     }

@@ -2,7 +2,7 @@
 //! the persister and the service bookkeeping (last request, stop requests).
 //!
 //! [`SandboxState`] is what handlers get: cheap to clone, it locks the world only briefly (never
-//! across an await), applies order progress on the sandbox clock, broadcasts order state changes
+//! across an await), applies order progress on each object's clock, broadcasts order state changes
 //! to subscribers, and, when configured with a state file, saves a change before it is answered:
 //! [`SandboxState::save`] waits until a commit holds it. One saver writes what changed since its
 //! last commit; requests that arrive while it writes share its next commit (group commit), so a
@@ -16,9 +16,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch, Notify};
 
+tokio::task_local! {
+    /// The run clock the request being served names (`X-Sandbox-Clock`), set by the HTTP layer
+    /// around the handler; the world reads it as its active clock in [`SandboxState::with_world`].
+    pub static REQUEST_CLOCK: Option<String>;
+}
+
+/// The request's clock, when called inside a request that named one.
+pub fn request_clock() -> Option<String> {
+    REQUEST_CLOCK.try_with(Clone::clone).ok().flatten()
+}
+
 /// The first pause before a failed save is tried again; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long (real time) a run clock with nothing open lives after its last use.
+pub const CLOCK_IDLE: Duration = Duration::from_secs(24 * 3600);
 
 /// How far the saves have got, in tickets (see [`Persister::asked`]).
 #[derive(Clone, Copy, Default)]
@@ -115,11 +128,15 @@ impl SandboxState {
     }
 
     /// Runs `f` with the world locked (briefly; `f` must not block), then broadcasts any order
-    /// transitions it queued.
+    /// transitions it queued. Inside a request that names a run clock, the world's `now()` is
+    /// that clock's while `f` runs.
     pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let clock = request_clock();
         let (result, events) = {
             let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+            world.active_clock = clock;
             let result = f(&mut world);
+            world.active_clock = None;
             (result, std::mem::take(&mut world.events))
         };
         for event in events {
@@ -129,14 +146,20 @@ impl SandboxState {
         result
     }
 
-    /// Applies order progress up to the sandbox clock's now.
+    /// Applies order progress: each object up to its own clock's now.
     pub fn tick(&self) -> Vec<OrderTransition> {
         let step = self.config.order_step_secs;
         self.with_world(|w| {
-            let now = w.now();
-            w.ethernet.advance(&mut w.outbox, now, step);
-            w.advance_orders(now, step)
+            let nows = w.nows();
+            w.ethernet.advance(&mut w.outbox, &nows, step);
+            w.advance_orders(&nows, step)
         })
+    }
+
+    /// Drops the run clocks with nothing open that nobody named for [`CLOCK_IDLE`] (real time).
+    pub fn drop_idle_clocks(&self) -> Vec<String> {
+        let idle = chrono::Duration::from_std(CLOCK_IDLE).unwrap_or(chrono::Duration::days(1));
+        self.with_world(|w| w.drop_idle_clocks(chrono::Utc::now(), idle))
     }
 
     /// Order state changes as they happen (submit, cancel, clock progress).

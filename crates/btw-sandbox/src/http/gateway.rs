@@ -83,10 +83,12 @@ fn check_bearer(state: &SandboxState, headers: &HeaderMap) -> Result<(), ApiErro
         return Err(ApiError::missing_credentials());
     }
     state.with_world(|w| {
-        let now = w.now();
+        // A token expires by the clock it was issued on, whatever clock the request names.
         match w.tokens.get(token) {
             None => Err(ApiError::invalid_credentials()),
-            Some(t) if now >= t.expires_at => Err(ApiError::expired_credentials()),
+            Some(t) if w.now_on(t.clock.as_deref()) >= t.expires_at => {
+                Err(ApiError::expired_credentials())
+            }
             Some(_) => Ok(()),
         }
     })

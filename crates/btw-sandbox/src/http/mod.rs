@@ -1,6 +1,7 @@
 //! The HTTP layer: a router per resource (named after the script module it serves), the shared
 //! extractors, and the gateway and fault middleware, each with its own state.
 
+mod clock_layer;
 mod extract;
 mod fault_layer;
 mod fields;
@@ -43,6 +44,11 @@ pub(crate) fn router(state: SandboxState, faults: Arc<Faults>) -> Router {
                 sandbox: state.clone(),
             },
             fault_layer::layer,
+        ))
+        // Around everything, so the journal, the gateway and faults all read the request's clock.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            clock_layer::layer,
         ))
         .with_state(state)
 }

@@ -1,6 +1,6 @@
 //! What one save writes, taken from the world under its lock: the entries of the tracked maps
 //! that changed (serialised here, so the lock is held for the changes only), the journal entries
-//! not yet saved, the clock, and the rest of the world (small: counters, outbox, settings).
+//! not yet saved, the clocks, and the rest of the world (small: counters, outbox, settings).
 
 use crate::world::tracked::{Changed, Tracked};
 use crate::world::{Address, Counters, World};
@@ -18,6 +18,8 @@ struct Core<'a> {
     notify: &'a crate::world::outbox::NotifyState,
     ethernet: &'a crate::world::ethernet::EthernetWorld,
     quarantine: &'a BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    quarantine_clocks: &'a BTreeMap<String, String>,
 }
 
 /// The changed entries of one map: `None` for a removed one.
@@ -38,6 +40,9 @@ pub struct LogChanges {
 /// Everything one save writes.
 pub struct Changes {
     pub clock: Vec<u8>,
+    /// The run clocks (few, and their last use changes with every request): written with the
+    /// shared clock at every save.
+    pub clocks: Vec<u8>,
     pub core: Vec<u8>,
     pub parts: Vec<PartChanges>,
     pub logs: Vec<LogChanges>,
@@ -122,8 +127,10 @@ impl Changes {
             notify: &w.notify,
             ethernet: &w.ethernet,
             quarantine: &w.quarantine,
+            quarantine_clocks: &w.quarantine_clocks,
         })?;
         let clock = serde_json::to_vec(&w.clock)?;
+        let clocks = serde_json::to_vec(&w.clocks)?;
         let j = &mut w.journal;
         let logs = vec![
             log("requests", &j.requests, &mut j.unsaved_requests)?,
@@ -131,6 +138,7 @@ impl Changes {
         ];
         Ok(Changes {
             clock,
+            clocks,
             core,
             parts: std::mem::take(parts),
             logs,
@@ -194,6 +202,7 @@ mod tests {
                 notify: &w.notify,
                 ethernet: &w.ethernet,
                 quarantine: &w.quarantine,
+                quarantine_clocks: &w.quarantine_clocks,
             })
             .unwrap(),
         )
@@ -206,6 +215,7 @@ mod tests {
             .collect();
         let apart = [
             "clock",
+            "clocks",
             "orders",
             "companies",
             "numbers",

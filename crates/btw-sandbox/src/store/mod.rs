@@ -174,9 +174,19 @@ impl Store {
                 r.get(0)
             })
             .optional()?;
+        // Absent from files written before run clocks: none then.
+        let clocks: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM entries WHERE part = 'clocks'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let mut core: serde_json::Value = from_bytes(&core)?;
         if let (Some(o), Some(clock)) = (core.as_object_mut(), clock) {
             o.insert("clock".into(), from_bytes(&clock)?);
+        }
+        if let (Some(o), Some(clocks)) = (core.as_object_mut(), clocks) {
+            o.insert("clocks".into(), from_bytes(&clocks)?);
         }
         let mut world: World = serde_json::from_value(core).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
@@ -220,6 +230,10 @@ impl Store {
         tx.execute(
             "INSERT OR REPLACE INTO entries (part, key, value) VALUES ('clock', '', ?1)",
             [&changes.clock],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO entries (part, key, value) VALUES ('clocks', '', ?1)",
+            [&changes.clocks],
         )?;
         let hash = fingerprint(&changes.core);
         if self.core != Some(hash) {
@@ -334,6 +348,30 @@ mod tests {
     }
 
     #[test]
+    fn run_clocks_round_trip_and_old_files_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (mut store, _) = Store::open(&path, 1.0).unwrap();
+        let mut world = World::seed(0.0);
+        let used = chrono::Utc::now() - chrono::Duration::hours(3);
+        world
+            .use_clock("run-1", used)
+            .advance(chrono::Duration::days(2));
+        save(&mut store, &mut world);
+        drop(store);
+        let (store, back) = Store::open(&path, 1.0).unwrap();
+        assert_eq!(back.unwrap().clocks, world.clocks);
+        // A file written before run clocks has no `clocks` row.
+        store
+            .conn
+            .execute("DELETE FROM entries WHERE part = 'clocks'", [])
+            .unwrap();
+        drop(store);
+        let (_, old) = Store::open(&path, 1.0).unwrap();
+        assert!(old.unwrap().clocks.is_empty());
+    }
+
+    #[test]
     fn a_save_writes_only_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
@@ -345,13 +383,13 @@ mod tests {
         // The seed: 1 company, 10 numbers, 10 requests.
         assert_eq!(save(&mut store, &mut world), 21);
         let changes = store.conn.total_changes();
-        // Nothing changed: only the clock's row is written.
+        // Nothing changed: only the clocks' rows are written.
         assert_eq!(save(&mut store, &mut world), 0);
-        assert_eq!(store.conn.total_changes(), changes + 1);
+        assert_eq!(store.conn.total_changes(), changes + 2);
         // One request more: one row appended (the delete of trimmed rows touches none).
         world.record_request(request(10));
         assert_eq!(save(&mut store, &mut world), 1);
-        assert_eq!(store.conn.total_changes(), changes + 3);
+        assert_eq!(store.conn.total_changes(), changes + 5);
         assert_eq!(rows(&store, "logs"), 11);
         // One number changed: its row alone is rewritten, the other nine are not.
         let mut keys = world.numbers.keys().cloned();
@@ -360,7 +398,7 @@ mod tests {
             r.kind = "changed".into();
         }
         assert_eq!(save(&mut store, &mut world), 1);
-        assert_eq!(store.conn.total_changes(), changes + 5);
+        assert_eq!(store.conn.total_changes(), changes + 8);
         // A number gone: its row is deleted.
         world.numbers.remove(&first);
         assert_eq!(save(&mut store, &mut world), 1);

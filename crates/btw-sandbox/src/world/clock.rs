@@ -1,8 +1,11 @@
-//! The sandbox clock: simulated UTC time that runs at a configurable speed and can be advanced.
+//! The sandbox clocks: simulated UTC time that runs at a configurable speed and can be advanced.
 //!
 //! `now = base + real elapsed since rebase × speed`. Advancing moves `base`; changing speed
 //! rebases first so time never jumps. The clock serialises as a [`ClockSnapshot`] (the simulated
 //! instant and the speed), so a persisted sandbox resumes from where its clock was.
+//!
+//! That clock is the shared one. A [`RunClock`] belongs to one run: it reads the shared now plus
+//! its own offset, so advancing it moves only what was made on it (CONTRACT.md: Clocks).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -117,6 +120,91 @@ pub fn secs_f64(secs: f64) -> Duration {
     Duration::microseconds(micros)
 }
 
+/// A run's clock: the shared clock's now plus an offset that only grows, so it runs at the shared
+/// clock's speed and moves ahead only when its own run asks it to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunClock {
+    /// How far ahead of the shared clock it is, in microseconds (never negative).
+    pub offset_micros: i64,
+    /// Real time it was last named by a request or an admin call, for retention.
+    pub last_used: DateTime<Utc>,
+}
+
+/// Largest offset a run clock may hold: a thousand years (far inside chrono's range).
+const MAX_OFFSET_MICROS: i64 = 1_000 * 366 * 86_400 * 1_000_000;
+
+impl RunClock {
+    /// A clock at the shared now, used at `now` (real time).
+    pub fn new(now: DateTime<Utc>) -> Self {
+        RunClock {
+            offset_micros: 0,
+            last_used: now,
+        }
+    }
+
+    pub fn offset(&self) -> Duration {
+        Duration::microseconds(self.offset_micros.clamp(0, MAX_OFFSET_MICROS))
+    }
+
+    /// Moves it `by` ahead (a negative or zero duration does nothing).
+    pub fn advance(&mut self, by: Duration) {
+        if by <= Duration::zero() {
+            return;
+        }
+        let micros = by.num_microseconds().unwrap_or(MAX_OFFSET_MICROS).max(0);
+        self.offset_micros = self
+            .offset_micros
+            .saturating_add(micros)
+            .clamp(0, MAX_OFFSET_MICROS);
+    }
+
+    /// What it reads when the shared clock reads `shared`.
+    pub fn now(&self, shared: DateTime<Utc>) -> DateTime<Utc> {
+        shared.checked_add_signed(self.offset()).unwrap_or(shared)
+    }
+}
+
+/// Whether `id` may name a run clock: 1–64 of `[A-Za-z0-9._:-]`.
+pub fn valid_clock_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Every clock's now, read once (a tick or a check judges all objects at the same instant): the
+/// shared clock's, and each live run clock's. An object on a clock that is gone reads the shared.
+#[derive(Debug, Clone)]
+pub struct Nows {
+    pub shared: DateTime<Utc>,
+    pub runs: std::collections::BTreeMap<String, DateTime<Utc>>,
+}
+
+impl Nows {
+    /// The shared clock alone at `now`.
+    pub fn shared(now: DateTime<Utc>) -> Self {
+        Nows {
+            shared: now,
+            runs: Default::default(),
+        }
+    }
+
+    /// The now of the clock an object was made on (`None`: the shared clock).
+    pub fn of(&self, clock: Option<&str>) -> DateTime<Utc> {
+        clock
+            .and_then(|c| self.runs.get(c))
+            .copied()
+            .unwrap_or(self.shared)
+    }
+
+    /// Each clock and its now, the shared one (`None`) first.
+    pub fn each(&self) -> impl Iterator<Item = (Option<&str>, DateTime<Utc>)> {
+        std::iter::once((None, self.shared))
+            .chain(self.runs.iter().map(|(c, t)| (Some(c.as_str()), *t)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +243,22 @@ mod tests {
         });
         let drift = (back.now() - (t0 + Duration::hours(1))).num_seconds().abs();
         assert!(drift < 5, "{drift}");
+    }
+
+    #[test]
+    fn run_clocks_only_move_forward() {
+        let t0 = "2026-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let mut c = RunClock::new(t0);
+        assert_eq!(c.now(t0), t0);
+        c.advance(Duration::hours(-3));
+        assert_eq!(c.now(t0), t0);
+        c.advance(Duration::days(4));
+        assert_eq!(c.now(t0), t0 + Duration::days(4));
+        c.advance(Duration::MAX);
+        assert!(c.now(t0) > t0);
+        assert!(valid_clock_id("run-1.a_b:c") && valid_clock_id(&"x".repeat(64)));
+        assert!(!valid_clock_id("") && !valid_clock_id(&"x".repeat(65)));
+        assert!(!valid_clock_id("a b") && !valid_clock_id("a/b") && !valid_clock_id("é"));
     }
 
     #[test]

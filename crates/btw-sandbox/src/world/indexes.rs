@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 pub const COMPANY_NAME: u8 = 100;
 /// Order index: its external id, as given.
 pub const ORDER_EXTERNAL_ID: u8 = 0;
-/// Order index: submitted and acknowledged; the value is when it was submitted
-/// ([`instant_key`]), so the orders due to move on take a range and no other order is visited.
+/// Order index: submitted and acknowledged; the value is its clock ([`clock_prefix`]) and when
+/// it was submitted ([`instant_key`]), so the orders due to move on, on one clock, take a range
+/// and no other order is visited.
 pub const ORDER_ACKNOWLEDGED: u8 = 1;
 /// Order index: submitted and in progress, by when it was submitted, like [`ORDER_ACKNOWLEDGED`].
 pub const ORDER_IN_PROGRESS: u8 = 2;
@@ -27,6 +28,12 @@ pub const QUALIFICATION_DOMAIN: u8 = 1;
 pub fn instant_key(at: DateTime<Utc>) -> String {
     let nanos = at.timestamp_nanos_opt().unwrap_or(0).max(0);
     format!("{nanos:020}")
+}
+
+/// The start of a moving order's index value on `clock` (`None`: the shared clock). Clock ids
+/// never hold `|`, so each clock's orders are one range.
+pub fn clock_prefix(clock: Option<&str>) -> String {
+    format!("{}|", clock.unwrap_or(""))
 }
 
 impl Indexed for Company {
@@ -66,7 +73,8 @@ impl Indexed for Order {
             _ => None,
         };
         if let (Some(index), Some(at)) = (moving, self.submitted_at) {
-            out.push((index, instant_key(at)));
+            let clock = clock_prefix(self.clock.as_deref());
+            out.push((index, format!("{clock}{}", instant_key(at))));
         }
     }
 }

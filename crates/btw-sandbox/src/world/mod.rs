@@ -17,7 +17,7 @@ pub mod whc_effects;
 pub mod whc_inventory;
 pub mod whc_items;
 
-use self::clock::{secs_f64, Clock};
+use self::clock::{secs_f64, Clock, Nows, RunClock};
 pub use self::indexes::*;
 pub use self::model::*;
 pub use self::tracked::Tracked;
@@ -76,6 +76,16 @@ pub struct World {
     /// Ceased numbers in quarantine, with the instant each is free again (see `whc_changes.rs`).
     #[serde(default)]
     pub quarantine: BTreeMap<String, DateTime<Utc>>,
+    /// The run clock each quarantine entry was made on (absent: the shared clock).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quarantine_clocks: BTreeMap<String, String>,
+    /// Run clocks by id (see `clock.rs`); saved with the shared clock.
+    #[serde(default)]
+    pub clocks: BTreeMap<String, RunClock>,
+    /// The clock of the request being served (its `X-Sandbox-Clock`), set around each use of the
+    /// world by `SandboxState::with_world`; `None` is the shared clock.
+    #[serde(skip)]
+    pub active_clock: Option<String>,
 }
 
 /// The fixture addresses (`fixtures/addresses.json`).
@@ -148,6 +158,7 @@ impl World {
                     status: NumberStatus::Assigned,
                     order_id: None,
                     site_service_id: Some("WHHCBTWKN1001".into()),
+                    clock: None,
                 },
             );
         }
@@ -169,11 +180,54 @@ impl World {
             notify: Default::default(),
             ethernet: Default::default(),
             quarantine: BTreeMap::new(),
+            quarantine_clocks: BTreeMap::new(),
+            clocks: BTreeMap::new(),
+            active_clock: None,
         }
     }
 
+    /// Now on the request's clock (the shared clock outside a request or without the header).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.now_on(self.active_clock.as_deref())
+    }
+
+    /// Now on `clock` (`None`, or a clock that is gone: the shared clock).
+    pub fn now_on(&self, clock: Option<&str>) -> DateTime<Utc> {
+        let shared = self.clock.now();
+        match clock.and_then(|c| self.clocks.get(c)) {
+            Some(run) => run.now(shared),
+            None => shared,
+        }
+    }
+
+    /// The clock a new object is made on: the request's, when it is a live run clock.
+    pub fn clock_id(&self) -> Option<String> {
+        self.active_clock
+            .clone()
+            .filter(|c| self.clocks.contains_key(c))
+    }
+
+    /// Every clock's now, read once.
+    pub fn nows(&self) -> Nows {
+        let shared = self.clock.now();
+        Nows {
+            shared,
+            runs: self
+                .clocks
+                .iter()
+                .map(|(id, c)| (id.clone(), c.now(shared)))
+                .collect(),
+        }
+    }
+
+    /// Notes a use of run clock `id` at real time `at`, creating it at the shared now if unknown.
+    pub fn use_clock(&mut self, id: &str, at: DateTime<Utc>) -> &mut RunClock {
+        let clock = self
+            .clocks
+            .entry(id.to_string())
+            .or_insert_with(|| RunClock::new(at));
+        clock.last_used = at;
+        clock
     }
 
     pub fn next_qualification_id(&mut self) -> String {
@@ -309,56 +363,148 @@ impl World {
         self.events.push(event);
     }
 
-    /// Queues a notification about Ethernet order `order_id`, stamped with the sandbox clock's now.
+    /// Queues a notification about Ethernet order `order_id`, stamped with its clock's now.
     pub fn notify_ethernet(&mut self, event_type: &str, order_id: &str) {
-        let now = self.now();
+        let clock = self
+            .ethernet
+            .orders
+            .get(order_id)
+            .and_then(|o| o.clock.clone());
+        let now = self.now_on(clock.as_deref());
         self.ethernet
             .notify(&mut self.outbox, now, event_type, order_id);
     }
 
-    /// Queues a notification stamped with the sandbox clock's now.
+    /// Queues a notification stamped with the request's clock's now.
     pub fn queue_event(&mut self, event_type: &str, product_order: serde_json::Value) {
         let at = self.now();
         outbox::queue_event_at(&mut self.outbox, at, event_type, product_order);
     }
 
-    /// Applies order progress up to `now`: acknowledged → inProgress → completed, `step_secs`
-    /// apart from submission. Returns the transitions made (also queued for broadcast).
-    pub fn advance_orders(&mut self, now: DateTime<Utc>, step_secs: f64) -> Vec<OrderTransition> {
+    /// Applies order progress up to each clock's now: acknowledged → inProgress → completed,
+    /// `step_secs` apart from submission, each order by its own clock. Returns the transitions
+    /// made (also queued for broadcast).
+    pub fn advance_orders(&mut self, nows: &Nows, step_secs: f64) -> Vec<OrderTransition> {
         let step = secs_f64(step_secs);
-        port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, now);
-        whc_effects::release_quarantine(self, now);
+        port::advance(&mut self.ports, &mut self.numbers, &mut self.outbox, nows);
+        whc_effects::release_quarantine(self, nows);
         let before = self.events.len();
-        // Each state's index is ordered by submission, so the orders due are a range: an order
-        // waiting for its next step is never visited.
-        let submitted_by = |ago: chrono::Duration| {
-            now.checked_sub_signed(ago)
-                .map_or_else(|| "9".repeat(20), instant_key)
-        };
-        let acknowledged = self.due(ORDER_ACKNOWLEDGED, &submitted_by(step));
-        for (id, submitted) in acknowledged {
-            let Some(to) = self.orders.get(&id).map(whc::after_acknowledged) else {
-                continue;
+        // Each state's index is ordered by clock, then submission, so the orders due on a clock
+        // are a range: an order waiting for its next step, or on another clock, is never visited.
+        for (clock, now) in nows.each() {
+            let submitted_by = |ago: chrono::Duration| {
+                now.checked_sub_signed(ago)
+                    .map_or_else(|| "9".repeat(20), instant_key)
             };
-            whc::end_step(self, &id, to, submitted + step);
-        }
-        // Includes the orders that have just moved on, when their second step is due too.
-        let in_progress = self.due(ORDER_IN_PROGRESS, &submitted_by(step + step));
-        for (id, submitted) in in_progress {
-            let Some(to) = self.orders.get(&id).map(whc::final_state) else {
-                continue;
-            };
-            whc::end_step(self, &id, to, submitted + step + step);
+            let acknowledged = self.due(ORDER_ACKNOWLEDGED, clock, &submitted_by(step));
+            for (id, submitted) in acknowledged {
+                let Some(to) = self.orders.get(&id).map(whc::after_acknowledged) else {
+                    continue;
+                };
+                whc::end_step(self, &id, to, submitted + step);
+            }
+            // Includes the orders that have just moved on, when their second step is due too.
+            let in_progress = self.due(ORDER_IN_PROGRESS, clock, &submitted_by(step + step));
+            for (id, submitted) in in_progress {
+                let Some(to) = self.orders.get(&id).map(whc::final_state) else {
+                    continue;
+                };
+                whc::end_step(self, &id, to, submitted + step + step);
+            }
         }
         self.events[before..].to_vec()
     }
 
-    /// The orders in moving-state index `index` submitted up to `latest` (an [`instant_key`]).
-    fn due(&self, index: u8, latest: &str) -> Vec<(String, DateTime<Utc>)> {
+    /// The orders on `clock` in moving-state index `index` submitted up to `latest` (an
+    /// [`instant_key`]).
+    fn due(&self, index: u8, clock: Option<&str>, latest: &str) -> Vec<(String, DateTime<Utc>)> {
+        let prefix = clock_prefix(clock);
         self.orders
-            .find_range(index, "", latest)
+            .find_range(index, &prefix, &format!("{prefix}{latest}"))
             .filter_map(|o| o.submitted_at.map(|s| (o.id.clone(), s)))
             .collect()
+    }
+
+    /// Objects still open on each run clock: WHC orders not ended, port orders not done,
+    /// qualifications not expired, Ethernet orders open and appointments booked.
+    pub fn open_objects(&self) -> BTreeMap<String, u64> {
+        let nows = self.nows();
+        let mut open: BTreeMap<String, u64> = BTreeMap::new();
+        let mut count = |clock: &Option<String>| {
+            if let Some(c) = clock {
+                *open.entry(c.clone()).or_default() += 1;
+            }
+        };
+        self.orders
+            .values()
+            .filter(|o| {
+                matches!(
+                    o.state,
+                    OrderState::Pending | OrderState::Acknowledged | OrderState::InProgress
+                )
+            })
+            .for_each(|o| count(&o.clock));
+        self.ports
+            .orders
+            .values()
+            .filter(|o| o.state.is_open())
+            .for_each(|o| count(&o.clock));
+        self.qualifications
+            .values()
+            .filter(|q| nows.of(q.clock.as_deref()) < q.expires_at)
+            .for_each(|q| count(&q.clock));
+        self.ethernet.open_clocks(&nows, &mut count);
+        open
+    }
+
+    /// Drops the run clocks with no open objects that were last used over `idle` (real time)
+    /// before `real_now`; their objects read the shared clock from then on. Returns the ids.
+    pub fn drop_idle_clocks(
+        &mut self,
+        real_now: DateTime<Utc>,
+        idle: chrono::Duration,
+    ) -> Vec<String> {
+        let idle_ones: Vec<String> = self
+            .clocks
+            .iter()
+            .filter(|(_, c)| c.last_used + idle < real_now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if idle_ones.is_empty() {
+            return idle_ones;
+        }
+        let open = self.open_objects();
+        let dropped: Vec<String> = idle_ones
+            .into_iter()
+            .filter(|id| !open.contains_key(id))
+            .collect();
+        for id in &dropped {
+            self.drop_clock(id);
+        }
+        dropped
+    }
+
+    /// Drops run clock `id`; whether it existed. Its moving WHC orders go to the shared clock's
+    /// due index, so they keep moving; everything else of it reads the shared clock by itself.
+    pub fn drop_clock(&mut self, id: &str) -> bool {
+        if self.clocks.remove(id).is_none() {
+            return false;
+        }
+        let prefix = clock_prefix(Some(id));
+        let last = format!("{prefix}{}", "9".repeat(20));
+        for index in [ORDER_ACKNOWLEDGED, ORDER_IN_PROGRESS] {
+            let ids: Vec<String> = self
+                .orders
+                .find_range(index, &prefix, &last)
+                .map(|o| o.id.clone())
+                .collect();
+            for o in ids {
+                if let Some(mut order) = self.orders.get_mut(&o) {
+                    order.clock = None;
+                }
+            }
+        }
+        true
     }
 }
 
@@ -416,6 +562,83 @@ mod tests {
         assert!(all.iter().filter(|a| a.postcode == "IP5 3RE").count() >= 3);
     }
 
+    fn order_on(w: &mut World, id: &str, clock: Option<&str>, state: OrderState) {
+        let t0 = w.now_on(clock);
+        w.orders.insert(
+            id.into(),
+            Order {
+                id: id.into(),
+                seq: 1,
+                external_id: None,
+                state,
+                order_date: t0,
+                submitted_at: Some(t0),
+                completion_date: None,
+                related_party: serde_json::Value::Null,
+                billing_account: serde_json::Value::Null,
+                items: vec![],
+                company_service_id: "WHHCBTWKN1000".into(),
+                creates_company: false,
+                changes: vec![],
+                clock: clock.map(str::to_string),
+            },
+        );
+    }
+
+    #[test]
+    fn each_order_moves_by_its_own_clock() {
+        let mut w = World::seed(0.0);
+        let real = Utc::now();
+        w.use_clock("a", real);
+        w.use_clock("b", real);
+        order_on(&mut w, "BTWKN1", Some("a"), OrderState::Acknowledged);
+        order_on(&mut w, "BTWKN2", Some("b"), OrderState::Acknowledged);
+        order_on(&mut w, "BTWKN3", None, OrderState::Acknowledged);
+        w.clocks
+            .get_mut("a")
+            .unwrap()
+            .advance(chrono::Duration::days(4));
+        let nows = w.nows();
+        let moved = w.advance_orders(&nows, 60.0);
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        assert_eq!(w.orders["BTWKN1"].state, OrderState::Completed);
+        assert_eq!(w.orders["BTWKN2"].state, OrderState::Acknowledged);
+        assert_eq!(w.orders["BTWKN3"].state, OrderState::Acknowledged);
+        assert_eq!(w.now_on(None), w.now_on(Some("b")));
+        assert_eq!(w.now_on(Some("gone")), w.now_on(None));
+    }
+
+    #[test]
+    fn idle_clocks_with_nothing_open_are_dropped() {
+        let mut w = World::seed(0.0);
+        let real = Utc::now();
+        let day = chrono::Duration::days(1);
+        let long_ago = real - chrono::Duration::hours(30);
+        // Idle and empty: dropped. Idle with an open order: kept. Used lately: kept.
+        w.use_clock("idle", long_ago);
+        w.use_clock("busy", long_ago);
+        w.use_clock("recent", real - chrono::Duration::hours(2));
+        w.use_clock("ended", long_ago);
+        order_on(&mut w, "BTWKN1", Some("busy"), OrderState::Acknowledged);
+        order_on(&mut w, "BTWKN2", Some("ended"), OrderState::Completed);
+        assert_eq!(w.open_objects().get("busy"), Some(&1));
+        let dropped = w.drop_idle_clocks(real, day);
+        assert_eq!(dropped, vec!["ended".to_string(), "idle".to_string()]);
+        let left: Vec<&String> = w.clocks.keys().collect();
+        assert_eq!(left, ["busy", "recent"]);
+        // Dropped by hand, the busy clock's moving order goes on by the shared clock.
+        w.clocks
+            .get_mut("busy")
+            .unwrap()
+            .advance(chrono::Duration::days(4));
+        assert!(w.drop_clock("busy"));
+        assert!(!w.drop_clock("busy"));
+        assert_eq!(w.orders["BTWKN1"].clock, None);
+        let later = Nows::shared(w.now() + chrono::Duration::seconds(5));
+        w.advance_orders(&later, 1.0);
+        assert_eq!(w.orders["BTWKN1"].state, OrderState::Completed);
+    }
+
     #[test]
     fn orders_advance_on_the_clock() {
         let mut w = World::seed(0.0);
@@ -436,10 +659,11 @@ mod tests {
                 company_service_id: "WHHCBTWKN1000".into(),
                 creates_company: false,
                 changes: vec![],
+                clock: None,
             },
         );
-        assert!(w.advance_orders(t0, 2.0).is_empty());
-        let t = w.advance_orders(t0 + chrono::Duration::seconds(5), 2.0);
+        assert!(w.advance_orders(&Nows::shared(t0), 2.0).is_empty());
+        let t = w.advance_orders(&Nows::shared(t0 + chrono::Duration::seconds(5)), 2.0);
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].to, OrderState::Completed);
         assert_eq!(t[1].at, t0 + chrono::Duration::seconds(4));

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Token {
     pub expires_at: DateTime<Utc>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +31,9 @@ pub struct Qualification {
     /// Qualified for WHC Express rather than WHC.
     #[serde(default)]
     pub express: bool,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +192,9 @@ pub struct NumberRecord {
     pub status: NumberStatus,
     pub order_id: Option<String>,
     pub site_service_id: Option<String>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// A geographic address (fixture or created), in BT's wire shape.
@@ -284,6 +293,9 @@ pub struct Order {
     /// The modify and delete items, applied when the order completes (see `whc_changes.rs`).
     #[serde(default)]
     pub changes: Vec<Change>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// One modify or delete item of an order, waiting for the order to complete.

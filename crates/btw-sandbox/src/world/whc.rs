@@ -125,7 +125,7 @@ fn check_new_company(w: &World, company: &ParsedItem, svc: &str) -> Result<Compa
             format!("Qualification {qid} not found"),
         )
     })?;
-    if w.now() >= q.expires_at {
+    if w.now_on(q.clock.as_deref()) >= q.expires_at {
         return Err(rule(
             "QualificationExpired",
             format!("Qualification {qid} has expired; qualify again"),
@@ -333,6 +333,7 @@ fn apply(
             company_service_id: svc,
             creates_company: creates,
             changes,
+            clock: w.clock_id(),
         },
     );
     w.record_created("order", &order_id, p.external_id);

@@ -2,12 +2,13 @@
 //! and delete items taking effect when it completes (ceased numbers into quarantine), undone
 //! when it is cancelled; and the end of quarantine.
 
+use super::clock::Nows;
 use super::whc_items::{add_ons, digits};
 use super::{Change, Company, CompanyStatus, ItemState, NumberStatus, World};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use std::collections::BTreeSet;
 
-/// How long a ceased number stays in quarantine (sandbox clock) before anyone can take it again.
+/// How long a ceased number stays in quarantine (on its order's clock) before anyone can take it again.
 pub const QUARANTINE_DAYS: i64 = 90;
 
 /// Applies one change to a company; a cease leaves items in `ceased` (pending or terminated).
@@ -178,7 +179,8 @@ pub fn on_completed(w: &mut World, order_id: &str) {
         return;
     };
     let (svc, changes) = (order.company_service_id.clone(), order.changes.clone());
-    let until = w.now() + Duration::days(QUARANTINE_DAYS);
+    let clock = order.clock.clone();
+    let until = w.now_on(clock.as_deref()) + Duration::days(QUARANTINE_DAYS);
     let mine = |o: &Option<String>| o.as_deref() == Some(order_id);
     let mut freed = Vec::new();
     if let Some(mut c) = w.companies.get_mut(&svc) {
@@ -232,6 +234,10 @@ pub fn on_completed(w: &mut World, order_id: &str) {
         if let Some(mut r) = w.numbers.get_mut(&n) {
             r.status = NumberStatus::Quarantined;
             r.site_service_id = None;
+            match &clock {
+                Some(c) => w.quarantine_clocks.insert(n.clone(), c.clone()),
+                None => w.quarantine_clocks.remove(&n),
+            };
             w.quarantine.insert(n, until);
         }
     }
@@ -289,16 +295,18 @@ pub fn on_cancelled(w: &mut World, order_id: &str) {
     }
 }
 
-/// Numbers whose quarantine has ended go back to the free pool.
-pub fn release_quarantine(w: &mut World, now: DateTime<Utc>) {
+/// Numbers whose quarantine has ended (by the clock it began on) go back to the free pool.
+pub fn release_quarantine(w: &mut World, nows: &Nows) {
+    let clocks = &w.quarantine_clocks;
     let done: Vec<String> = w
         .quarantine
         .iter()
-        .filter(|(_, until)| now >= **until)
+        .filter(|(n, until)| nows.of(clocks.get(*n).map(String::as_str)) >= **until)
         .map(|(n, _)| n.clone())
         .collect();
     for n in done {
         w.quarantine.remove(&n);
+        w.quarantine_clocks.remove(&n);
         if w.numbers
             .get(&n)
             .is_some_and(|r| r.status == NumberStatus::Quarantined)
@@ -330,9 +338,9 @@ mod tests {
         }
         w.quarantine
             .insert(n.clone(), now + Duration::days(QUARANTINE_DAYS));
-        release_quarantine(&mut w, now);
+        release_quarantine(&mut w, &Nows::shared(now));
         assert!(w.numbers.contains_key(&n));
-        release_quarantine(&mut w, now + Duration::days(QUARANTINE_DAYS));
+        release_quarantine(&mut w, &Nows::shared(now + Duration::days(QUARANTINE_DAYS)));
         assert!(!w.numbers.contains_key(&n));
     }
 }

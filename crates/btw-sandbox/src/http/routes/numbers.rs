@@ -214,7 +214,6 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
         ring_fence_id,
         qualifier_id,
     } = *r;
-    let now = w.now();
     let q = w.qualifications.get(qualifier_id).ok_or_else(|| {
         ApiError::business(
             "QualificationNotFound",
@@ -226,7 +225,8 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
         .service_id
         .as_ref()
         .is_some_and(|s| w.companies.contains_key(s));
-    if now >= q.expires_at && !company_exists {
+    // Expired by the qualification's own clock, whichever clock asks.
+    if w.now_on(q.clock.as_deref()) >= q.expires_at && !company_exists {
         return Err(ApiError::business(
             "QualificationExpired",
             format!("Qualification {qualifier_id} has expired; qualify again"),
@@ -256,6 +256,7 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
             format!("No block of {quantity} consecutive numbers is free for {number_string}"),
         )
     })?;
+    let clock = w.clock_id();
     for n in &block {
         w.numbers.insert(
             n.clone(),
@@ -265,6 +266,7 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
                 status: NumberStatus::Ringfenced,
                 order_id: None,
                 site_service_id: None,
+                clock: clock.clone(),
             },
         );
     }
@@ -380,6 +382,7 @@ mod tests {
                     status: NumberStatus::Ringfenced,
                     order_id: None,
                     site_service_id: None,
+                    clock: None,
                 },
             );
         };

@@ -79,16 +79,19 @@ async fn token(
     let token = new_token();
     let issued = token.clone();
     state.with_world(move |w| {
-        let now = w.now();
-        // Forget tokens that expired over a day ago (sandbox time); keep recent ones for 401/42.
+        // Forget tokens that expired over a day ago, each by its own clock (a run that moved its
+        // clock must not purge another run's tokens); keep recent ones for 401/42.
+        let nows = w.nows();
         w.tokens
-            .retain(|_, t| t.expires_at + chrono::Duration::days(1) > now);
+            .retain(|_, t| t.expires_at + chrono::Duration::days(1) > nows.of(t.clock.as_deref()));
+        let now = w.now();
         let ttl =
             chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 4).min(1 << 40));
         w.tokens.insert(
             issued,
             Token {
                 expires_at: now + ttl,
+                clock: w.clock_id(),
             },
         );
     });

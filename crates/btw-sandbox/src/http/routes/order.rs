@@ -90,7 +90,9 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
-        let now = w.now();
+        // The order runs on the clock it was created on, whichever clock submits it.
+        let clock = w.orders.get(id.trim()).and_then(|o| o.clock.clone());
+        let now = w.now_on(clock.as_deref());
         {
             let mut order = w
                 .orders
@@ -122,8 +124,8 @@ async fn cancel(
 ) -> Result<Response, ApiError> {
     let id = order_ref(&headers, &body)?;
     state.with_world(|w| {
-        let now = w.now();
         let order = find(&w.orders, "order", &id)?;
+        let now = w.now_on(order.clock.as_deref());
         if !matches!(order.state, OrderState::Pending | OrderState::Acknowledged) {
             return Err(ApiError::business(
                 "OrderNotCancellable",

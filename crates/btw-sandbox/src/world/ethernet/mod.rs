@@ -1,6 +1,6 @@
 //! Ethernet state for the sandbox: quotes, qualifications, appointments, orders and live services
 //! (kept in `World::ethernet`), plus the pure rules they follow: the price table, distance bands,
-//! availability by place, appointment slots and order progress on the sandbox clock.
+//! availability by place, appointment slots and order progress on each order's clock.
 //!
 //! Everything here is the "BT side" described in CONTRACT.md's `## Ethernet` section; the HTTP
 //! handlers live in `http/routes/ethernet.rs`.
@@ -21,6 +21,7 @@ pub use records::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::clock::Nows;
     use crate::world::World;
     use chrono::{DateTime, Duration, NaiveDate, Utc};
     use serde_json::json;
@@ -170,19 +171,23 @@ mod tests {
             next_due: Some(t0 + Duration::seconds(2)),
             price: None,
             cancellation_reason: None,
+            clock: None,
         };
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w
             .ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(1), 2.0));
+            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(1)), 2.0));
         assert!(w
             .ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(5), 2.0));
+            .advance(&mut w.outbox, &Nows::shared(t0 + Duration::seconds(5)), 2.0));
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::InProgress);
         assert_eq!(o.milestones.len(), 2);
-        w.ethernet
-            .advance(&mut w.outbox, t0 + Duration::seconds(60), 2.0);
+        w.ethernet.advance(
+            &mut w.outbox,
+            &Nows::shared(t0 + Duration::seconds(60)),
+            2.0,
+        );
         let o = &w.ethernet.orders["EOR000001"];
         assert_eq!(o.state, EthOrderState::Completed);
         assert_eq!(o.completion_date, Some(t0 + Duration::seconds(8)));
@@ -191,6 +196,58 @@ mod tests {
             w.ethernet.services["ETH000001"].status,
             ServiceStatus::Active
         );
+    }
+
+    #[test]
+    fn an_order_moves_by_its_own_clock() {
+        let mut w = World::seed(0.0);
+        w.use_clock("a", Utc::now());
+        let t0 = w.now();
+        for (id, clock) in [("EOR000001", Some("a")), ("EOR000002", None)] {
+            let order = EthOrder {
+                id: id.into(),
+                seq: 1,
+                external_id: None,
+                action: OrderAction::Add,
+                item_id: "1".into(),
+                state: EthOrderState::Acknowledged,
+                order_date: t0,
+                completion_date: None,
+                related_party: json!([]),
+                product: Product::EtherflowInternet,
+                places: vec![],
+                kbps: 100_000,
+                term: 12,
+                quote: None,
+                appointment_id: None,
+                service_id: None,
+                milestones: vec![],
+                open_actions: vec![],
+                stage: 0,
+                next_due: Some(t0 + Duration::hours(1)),
+                price: None,
+                cancellation_reason: None,
+                clock: clock.map(str::to_string),
+            };
+            w.ethernet.orders.insert(order.id.clone(), order);
+        }
+        w.clocks.get_mut("a").unwrap().advance(Duration::days(1));
+        let nows = w.nows();
+        assert!(w.ethernet.advance(&mut w.outbox, &nows, 3600.0));
+        assert_eq!(
+            w.ethernet.orders["EOR000001"].state,
+            EthOrderState::Completed
+        );
+        assert_eq!(
+            w.ethernet.orders["EOR000002"].state,
+            EthOrderState::Acknowledged
+        );
+        // Its events are stamped on its clock.
+        assert!(!w.outbox.is_empty());
+        assert!(w
+            .outbox
+            .iter()
+            .all(|n| n.event_time > t0 + Duration::hours(12)));
     }
 
     #[test]

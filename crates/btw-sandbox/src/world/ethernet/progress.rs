@@ -1,8 +1,8 @@
 //! How Ethernet orders move: notifications, releasing holds, and the steps an order takes on the
-//! sandbox clock until it completes (and changes the inventory).
+//! order's clock until it completes (and changes the inventory).
 
 use super::records::*;
-use crate::world::clock::secs_f64;
+use crate::world::clock::{secs_f64, Nows};
 use crate::world::outbox::{queue_event_at, Notification};
 use chrono::{DateTime, Duration, Utc};
 
@@ -83,24 +83,22 @@ fn step_for(order: &EthOrder) -> Option<Step> {
 }
 
 impl EthernetWorld {
-    /// Moves Ethernet orders (and lapsed appointments) along up to `now`, one `step_secs` between
-    /// steps. Returns whether anything changed.
-    /// Events go to `outbox`, stamped `now`.
-    pub fn advance(
-        &mut self,
-        outbox: &mut Vec<Notification>,
-        now: DateTime<Utc>,
-        step_secs: f64,
-    ) -> bool {
+    /// Moves Ethernet orders (and lapsed appointments) along, each up to its own clock's now, one
+    /// `step_secs` between steps. Returns whether anything changed.
+    /// Events go to `outbox`, stamped with the order's clock's now.
+    pub fn advance(&mut self, outbox: &mut Vec<Notification>, nows: &Nows, step_secs: f64) -> bool {
         let step = secs_f64(step_secs);
         let mut changed = false;
-        let due: Vec<String> = self
+        let due: Vec<(String, DateTime<Utc>)> = self
             .orders
             .values()
-            .filter(|o| o.state.is_open() && o.next_due.is_some_and(|d| d <= now))
-            .map(|o| o.id.clone())
+            .filter_map(|o| {
+                let now = nows.of(o.clock.as_deref());
+                (o.state.is_open() && o.next_due.is_some_and(|d| d <= now))
+                    .then(|| (o.id.clone(), now))
+            })
             .collect();
-        for id in due {
+        for (id, now) in due {
             // Bounded: every pass advances `stage` or waits for the visit, and there are at most
             // five steps.
             for _ in 0..10 {
@@ -135,7 +133,9 @@ impl EthernetWorld {
             .appointments
             .values()
             .filter(|a| {
-                a.status == AppointmentStatus::Confirmed && a.order_id.is_none() && a.end <= now
+                a.status == AppointmentStatus::Confirmed
+                    && a.order_id.is_none()
+                    && a.end <= nows.of(a.clock.as_deref())
             })
             .map(|a| a.id.clone())
             .collect();
@@ -146,6 +146,18 @@ impl EthernetWorld {
             }
         }
         changed
+    }
+
+    /// Counts, by `count`, the open orders and booked appointments on each run clock.
+    pub fn open_clocks(&self, nows: &Nows, count: &mut impl FnMut(&Option<String>)) {
+        self.orders
+            .values()
+            .filter(|o| o.state.is_open())
+            .for_each(|o| count(&o.clock));
+        self.appointments
+            .values()
+            .filter(|a| a.status.holds_slot() && a.end > nows.of(a.clock.as_deref()))
+            .for_each(|a| count(&a.clock));
     }
 
     /// When `step` would put a GEA service live at `at` before its engineer's slot has ended:

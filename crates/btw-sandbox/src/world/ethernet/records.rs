@@ -35,6 +35,9 @@ pub struct Quote {
     pub created: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub items: Vec<QuoteItem>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 impl Quote {
@@ -92,6 +95,9 @@ pub struct Appointment {
     pub created: DateTime<Utc>,
     /// The order holding it.
     pub order_id: Option<String>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 impl Appointment {
@@ -232,6 +238,9 @@ pub struct EthOrder {
     /// Why the reseller cancelled it (TMF622 `cancellationReason`).
     #[serde(default)]
     pub cancellation_reason: Option<String>,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 impl EthOrder {

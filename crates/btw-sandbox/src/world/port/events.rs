@@ -1,9 +1,10 @@
 //! Import orders on the wire and over time: rendering, notifications, LCP decisions on the
-//! sandbox clock, and releasing numbers ringfenced for a port.
+//! order's clock, and releasing numbers ringfenced for a port.
 
 use super::lines::*;
 use super::orders::*;
 use crate::wire::rfc3339;
+use crate::world::clock::Nows;
 use crate::world::model::NumberStatus;
 use crate::world::outbox::{queue_event_at, Notification};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -92,19 +93,21 @@ pub fn notify(
     }
 }
 
-/// Applies due LCP decisions up to `now` (called from the clock tick and before porting requests).
-/// Returns whether anything changed.
+/// Applies due LCP decisions, each order by its own clock's now (called from the clock tick and
+/// before porting requests). Returns whether anything changed.
 pub fn advance(
     ports: &mut Ports,
     numbers: &mut Numbers,
     outbox: &mut Vec<Notification>,
-    now: DateTime<Utc>,
+    nows: &Nows,
 ) -> bool {
     let due: Vec<String> = ports
         .orders
         .values()
         .filter(|o| {
-            o.state.is_open() && o.lcp_status == LcpStatus::Pending && o.lcp_decision_at <= now
+            o.state.is_open()
+                && o.lcp_status == LcpStatus::Pending
+                && o.lcp_decision_at <= nows.of(o.clock.as_deref())
         })
         .map(|o| o.id.clone())
         .collect();

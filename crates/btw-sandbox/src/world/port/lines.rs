@@ -352,7 +352,7 @@ pub fn lead_time_days(
     }
 }
 
-/// Today's Europe/London date when the sandbox clock reads `now`.
+/// Today's Europe/London date when a clock reads `now`.
 pub fn today(now: DateTime<Utc>) -> NaiveDate {
     london_date(now)
 }

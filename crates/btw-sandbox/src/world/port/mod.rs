@@ -1,5 +1,5 @@
 //! Number porting in the sandbox: fixture numbers, portability, lead times, import orders and the
-//! losing provider's (LCP's) decision on the sandbox clock.
+//! losing provider's (LCP's) decision on each order's clock.
 //!
 //! HTTP lives in `http/routes/port/`; this module is the world-side logic, so the rules can be
 //! unit tested and the clock tick (`World::advance_orders`) can drive LCP decisions. It gets the
@@ -45,6 +45,7 @@ mod tests {
             activation_date: None,
             completion_date: None,
             related_party: Value::Null,
+            clock: None,
         }
     }
 

@@ -122,6 +122,9 @@ pub struct ImportOrder {
     pub activation_date: Option<DateTime<Utc>>,
     pub completion_date: Option<DateTime<Utc>>,
     pub related_party: Value,
+    /// The run clock it was made on (`None`: the shared clock); never on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// The porting part of the world.

@@ -67,6 +67,7 @@ mod tests {
                 company_service_id: "WHHCBTWKN1000".into(),
                 creates_company: false,
                 changes: vec![],
+                clock: None,
             },
         );
     }
@@ -78,7 +79,8 @@ mod tests {
         order(&mut w, "BTWKN2", "fail-b");
         order(&mut w, "BTWKN3", "ok-c");
         let t0 = w.now();
-        w.advance_orders(t0 + chrono::Duration::seconds(10), 1.0);
+        let later = crate::world::clock::Nows::shared(t0 + chrono::Duration::seconds(10));
+        w.advance_orders(&later, 1.0);
         assert_eq!(w.orders["BTWKN1"].state, OrderState::Rejected);
         assert_eq!(w.orders["BTWKN2"].state, OrderState::Failed);
         assert_eq!(w.orders["BTWKN3"].state, OrderState::Completed);

@@ -8,7 +8,6 @@ use crate::world::{norm, Qualification, World, QUALIFICATION_DOMAIN, QUALIFICATI
 /// qualified, unexpired, and not yet used by an order (once used, the company holds the name).
 pub fn reservation<'a>(w: &'a World, value: &str, domain: bool) -> Option<&'a Qualification> {
     let key = norm(value);
-    let now = w.now();
     let index = if domain {
         QUALIFICATION_DOMAIN
     } else {
@@ -16,7 +15,7 @@ pub fn reservation<'a>(w: &'a World, value: &str, domain: bool) -> Option<&'a Qu
     };
     // The index holds qualified ones only.
     w.qualifications.find(index, &key).find(|q| {
-        now < q.expires_at
+        w.now_on(q.clock.as_deref()) < q.expires_at
             && q.service_id
                 .as_ref()
                 .is_none_or(|s| !w.companies.contains_key(s))

@@ -159,6 +159,7 @@ pub(super) async fn book(
             place,
             created: now,
             order_id: None,
+            clock: w.clock_id(),
         };
         let rendered = a.render();
         w.ethernet.appointments.insert(id.clone(), a);
@@ -263,7 +264,12 @@ fn reschedule(state: &SandboxState, id: &str, body: &Value) -> Result<Json<Value
         )
     })?;
     state.with_world(|w| {
-        let now = w.now();
+        let clock = w
+            .ethernet
+            .appointments
+            .get(id)
+            .and_then(|a| a.clock.clone());
+        let now = w.now_on(clock.as_deref());
         w.ethernet.reschedule(&mut w.outbox, now, id, slot)?;
         find(&w.ethernet.appointments, "appointment", id).map(|a| Json(a.render()))
     })

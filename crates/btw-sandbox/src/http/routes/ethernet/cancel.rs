@@ -32,7 +32,8 @@ pub(super) async fn order_cancel(
     };
     errs.into_result()?;
     let rendered = state.with_world(|w| {
-        let now = w.now();
+        let clock = w.ethernet.orders.get(&id).and_then(|o| o.clock.clone());
+        let now = w.now_on(clock.as_deref());
         w.ethernet.cancel(&mut w.outbox, now, &id, reason)
     })?;
     Ok(created(rendered))

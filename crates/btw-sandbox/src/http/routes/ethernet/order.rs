@@ -168,7 +168,6 @@ pub(super) fn check_add(
     item_id: &str,
     appointment: Option<&str>,
 ) -> Result<Target, ApiError> {
-    let now = w.now();
     let not_found = || {
         ApiError::business(
             "QuoteNotFound",
@@ -189,7 +188,8 @@ pub(super) fn check_add(
             ),
         ));
     }
-    if now >= quote.valid_until {
+    // Valid by the quote's own clock, whichever clock orders it.
+    if w.now_on(quote.clock.as_deref()) >= quote.valid_until {
         return Err(ApiError::business(
             "QuoteExpired",
             format!(
@@ -408,6 +408,7 @@ fn place_order(
         next_due: Some(now + step),
         price: target.price,
         cancellation_reason: None,
+        clock: w.clock_id(),
     };
     w.ethernet.orders.insert(id.clone(), order);
     w.record_created("ethernetOrder", &id, req.external.clone());
@@ -527,9 +528,9 @@ pub(super) async fn order_amend(
     errs.into_result()?;
     let step = crate::world::clock::secs_f64(step_secs(&state));
     let rendered = state.with_world(|w| {
-        let now = w.now();
         let id = id.trim();
         let o = find(&w.ethernet.orders, "order", id)?;
+        let now = w.now_on(o.clock.as_deref());
         if !o.state.is_open() {
             return Err(ApiError::business(
                 "OrderNotAmendable",

@@ -281,11 +281,12 @@ pub(super) async fn quote_create(
             seq: w.ethernet.next_seq(),
             external_id: external.clone(),
             created: now,
-            // A month on the sandbox clock; the last day of a short month when needed.
+            // A month on the request's clock (the quote's own); the last day of a short month when needed.
             valid_until: now
                 .checked_add_months(Months::new(1))
                 .unwrap_or(now + chrono::Duration::days(30)),
             items,
+            clock: w.clock_id(),
         };
         let rendered = render_quote(&quote);
         w.ethernet.quotes.insert(id.clone(), quote);

@@ -165,12 +165,13 @@ fn place_import(
             activation_date: None,
             completion_date: None,
             related_party,
+            clock: w.clock_id(),
         },
     );
     w.record_created("importOrder", &id, external_id);
     porting::notify(&w.ports, &mut w.outbox, &id, "orderAcknowledged", now);
     // A zero delay decides at once.
-    porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
+    catch_up(w);
     Ok(w.ports.orders.get(&id).map(porting::render))
 }
 
@@ -244,14 +245,14 @@ pub(super) async fn amend(
                 &sel,
                 o.losing_provider.as_deref(),
                 port_date,
-                Some(&id),
+                Some(o),
             )?;
             let mut old = o.numbers.clone();
             let mut new = sel.numbers.clone();
             old.sort();
             new.sort();
             let numbers_changed = old != new;
-            let now = w.now();
+            let now = w.now_on(o.clock.as_deref());
             if numbers_changed {
                 porting::release_allocation(&mut w.ports, &mut w.numbers, &id);
             }
@@ -275,7 +276,7 @@ pub(super) async fn amend(
                     porting::notify(&w.ports, &mut w.outbox, &id, "portDateConfirmed", now);
                 }
             }
-            porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
+            catch_up(w);
             find(&w.ports.orders, "import order", &id).map(porting::render)
         })
         .map(Json)
@@ -295,8 +296,8 @@ pub(super) async fn cancel(
                 format!("Import order {id} is {}", o.state.as_str()),
             ));
         }
+        let now = w.now_on(o.clock.as_deref());
         porting::release_allocation(&mut w.ports, &mut w.numbers, &id);
-        let now = w.now();
         if let Some(o) = w.ports.orders.get_mut(&id) {
             o.state = ImportState::Cancelled;
         }
@@ -320,7 +321,9 @@ pub(super) async fn activate(
         catch_up(w);
         let o = find(&w.ports.orders, "import order", &id)?;
         require_accepted(o)?;
-        let today = today(w.now());
+        // The port date is reached by the order's own clock.
+        let clock = o.clock.clone();
+        let today = today(w.now_on(clock.as_deref()));
         let port_date = o.confirmed_port_date.unwrap_or(o.port_date);
         if today < port_date {
             return Err(ApiError::business(
@@ -347,11 +350,12 @@ pub(super) async fn activate(
                 status: NumberStatus::Assigned,
                 order_id: None,
                 site_service_id: None,
+                clock: clock.clone(),
             });
             rec.kind = "ported".into();
             rec.status = NumberStatus::Assigned;
         }
-        let now = w.now();
+        let now = w.now_on(clock.as_deref());
         if let Some(o) = w.ports.orders.get_mut(&id) {
             o.state = ImportState::Completed;
             o.allocated_to = Some(company);

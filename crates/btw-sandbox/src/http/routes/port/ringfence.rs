@@ -48,6 +48,7 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
         }
         let first_time = o.allocated_to.is_none();
         let numbers = o.numbers.clone();
+        let clock = o.clock.clone();
         for n in &numbers {
             w.numbers.get_or_insert_with(n.clone(), || NumberRecord {
                 company_service_id: company.clone(),
@@ -55,6 +56,7 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
                 status: NumberStatus::Ringfenced,
                 order_id: None,
                 site_service_id: None,
+                clock: clock.clone(),
             });
         }
         if let Some(o) = w.ports.orders.get_mut(&port_id) {

@@ -93,8 +93,8 @@ pub(super) fn range_not_supported(what: &str) -> ApiError {
 
 /// Applies due LCP decisions, so an answer never shows a decision the clock has passed.
 pub(super) fn catch_up(w: &mut World) {
-    let now = w.now();
-    porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, now);
+    let nows = w.nows();
+    porting::advance(&mut w.ports, &mut w.numbers, &mut w.outbox, &nows);
 }
 
 /// `numbers` or `numberRange` from a create or amend body; `None` when neither is there.
@@ -154,8 +154,11 @@ pub(super) fn check_port(
     sel: &Selection,
     losing_provider: Option<&str>,
     port_date: NaiveDate,
-    own: Option<&str>,
+    own: Option<&ImportOrder>,
 ) -> Result<(bool, u32), ApiError> {
+    // An amend keeps its order's clock; a new order is on the request's.
+    let now = w.now_on(own.map_or(w.active_clock.as_deref(), |o| o.clock.as_deref()));
+    let own = own.map(|o| o.id.as_str());
     if import_type == ImportType::SingleLine && sel.range.is_some() {
         return Err(range_not_supported("A SingleLine import"));
     }
@@ -192,7 +195,7 @@ pub(super) fn check_port(
             format!("Port date {port_date} is a weekend or bank holiday"),
         ));
     }
-    let earliest = earliest_port_date(today(w.now()), days);
+    let earliest = earliest_port_date(today(now), days);
     if port_date < earliest {
         return Err(ApiError::business(
             "LeadTimeNotMet",

@@ -245,6 +245,7 @@ fn record(w: &mut World, account: String, name: String, domain: String, group: &
         created_at: now,
         expires_at: expiry_for(now),
         express: false,
+        clock: w.clock_id(),
     };
     let rendered = render(&q);
     w.qualifications.insert(id.clone(), q);
