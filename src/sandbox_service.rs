@@ -142,7 +142,12 @@ pub enum InUse {
     Subscribers(u64),
     /// A request within its idle timeout (this btw's, `BTW_SANDBOX_IDLE_SECS`, when it runs
     /// without one or does not say).
-    Requests { idle: Duration, window: Duration },
+    /// `own`: whether the window is its own idle timeout.
+    Requests {
+        idle: Duration,
+        window: Duration,
+        own: bool,
+    },
     /// Run clocks with open objects.
     Clocks(usize),
 }
@@ -152,10 +157,11 @@ impl std::fmt::Display for InUse {
         match self {
             InUse::Subscribers(1) => write!(f, "a daemon, REPL or run is subscribed to it"),
             InUse::Subscribers(n) => write!(f, "{n} daemons, REPLs or runs are subscribed to it"),
-            InUse::Requests { idle, window } => write!(
+            InUse::Requests { idle, window, own } => write!(
                 f,
-                "its last request was {} s ago, within its {} s idle timeout",
+                "its last request was {} s ago, within {} {} s idle timeout",
                 idle.as_secs(),
+                if *own { "its" } else { "this btw's" },
                 window.as_secs()
             ),
             InUse::Clocks(1) => write!(f, "a run clock has open objects"),
@@ -183,12 +189,18 @@ pub fn judge(
     (h.idle < window).then_some(InUse::Requests {
         idle: h.idle,
         window,
+        own: h.idle_timeout.is_some(),
     })
 }
 
 /// Whether the sandbox at `url` (which answered `h`) is in use (see [`judge`]). What cannot be
 /// read counts as in use: stopping a sandbox somebody needs costs more than running a second one.
+/// The health answer is asked first, and the admin reads only when it does not settle it: they
+/// count as requests, so asking them of a sandbox in use would keep it in use.
 pub async fn in_use(url: &str, h: &Health, idle_timeout: Duration) -> Option<InUse> {
+    if let Some(why) = judge(h, None, 0, idle_timeout) {
+        return Some(why);
+    }
     let subscribers = match h.subscribers {
         Some(_) => None,
         None => Some(live_subscriptions(url).await.unwrap_or(1)),
@@ -489,6 +501,11 @@ mod tests {
         assert!(judge(&health(1799, None, Some(0)), None, 0, T).is_some());
         assert_eq!(judge(&health(1800, None, Some(0)), None, 0, T), None);
         let why = judge(&h, None, 0, T).unwrap().to_string();
-        assert!(why.contains("30 s ago") && why.contains("1800 s"), "{why}");
+        assert!(
+            why.contains("30 s ago") && why.contains("its 1800 s"),
+            "{why}"
+        );
+        let why = judge(&health(30, None, Some(0)), None, 0, T).unwrap();
+        assert!(why.to_string().contains("this btw's 1800 s"), "{why}");
     }
 }
