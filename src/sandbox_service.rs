@@ -240,14 +240,21 @@ async fn live_subscriptions(url: &str) -> Result<u64, ()> {
 
 /// Run clocks with open objects (`GET /__sandbox/clocks`; none from a sandbox without clocks).
 async fn open_clocks(url: &str) -> Result<usize, ()> {
-    let Some(v) = admin_get(url, "/__sandbox/clocks").await? else {
-        return Ok(0);
-    };
-    let clocks = v["clocks"].as_array().ok_or(())?;
-    Ok(clocks
-        .iter()
-        .filter(|c| c["openObjects"].as_u64().unwrap_or(0) > 0)
-        .count())
+    match admin_get(url, "/__sandbox/clocks").await? {
+        None => Ok(0),
+        Some(v) => open_clock_count(&v).ok_or(()),
+    }
+}
+
+/// The clocks with open objects in a `GET /__sandbox/clocks` answer; `None` when it is not one.
+fn open_clock_count(v: &Value) -> Option<usize> {
+    let clocks = v.get("clocks")?.as_array()?;
+    Some(
+        clocks
+            .iter()
+            .filter(|c| c["openObjects"].as_u64().unwrap_or(0) > 0)
+            .count(),
+    )
 }
 
 /// How long `stop` waits for the sandbox to save its state and exit.
@@ -487,6 +494,20 @@ mod tests {
         let old = health(600, Some(60), None);
         assert_eq!(judge(&old, Some(3), 0, T), Some(InUse::Subscribers(3)));
         assert_eq!(judge(&old, Some(0), 0, T), None);
+    }
+
+    #[test]
+    fn clocks_with_open_objects_are_counted() {
+        let v = serde_json::json!({"shared": {"now": "2026-12-07T20:00:00Z"}, "clocks": [
+            {"id": "c1", "now": "2026-12-09T20:00:00Z", "aheadSecs": 172800, "openObjects": 2, "lastUsed": "2026-12-07T19:59:00Z"},
+            {"id": "c2", "now": "2026-12-07T20:00:00Z", "aheadSecs": 0, "openObjects": 0, "lastUsed": "2026-12-07T19:00:00Z"}
+        ]});
+        assert_eq!(open_clock_count(&v), Some(1));
+        assert_eq!(
+            open_clock_count(&serde_json::json!({"clocks": []})),
+            Some(0)
+        );
+        assert_eq!(open_clock_count(&serde_json::json!({"error": "x"})), None);
     }
 
     #[test]
