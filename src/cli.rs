@@ -244,6 +244,10 @@ pub struct SandboxArgs {
     /// the data folder.
     #[arg(long, hide = true)]
     pub background: bool,
+    /// With `--background`: the folder of its lock, pid file, state and log (default: the data
+    /// folder; a sandbox started beside another build's has a folder of its own).
+    #[arg(long, hide = true, value_name = "DIR", requires = "background")]
+    pub service_dir: Option<PathBuf>,
     /// Address to listen on. Keep loopback unless you mean to share it.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -287,10 +291,20 @@ pub struct SandboxArgs {
 /// `btw sandbox status|stop`: the shared sandbox on BTW_SANDBOX_PORT (default 47800).
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxAction {
-    /// Whether a sandbox is running on the port, its version, pid, idle time and files.
-    Status,
+    /// Whether a sandbox is running on the port (and any of other builds beside it on the next
+    /// nine ports): version, pid, idle time, whether it is in use, files.
+    Status {
+        /// The port to look at (default: `BTW_SANDBOX_PORT`, 47800).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Stop the sandbox running on the port (it saves its state first).
-    Stop,
+    Stop {
+        /// The port of the sandbox to stop (default: `BTW_SANDBOX_PORT`, 47800), e.g. one that
+        /// a btw of another build started beside the shared one.
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 pub(super) async fn command(overrides: &Overrides, args: SandboxArgs) -> Outcome {
     match args.action {
-        Some(SandboxAction::Status) => status(overrides).await,
-        Some(SandboxAction::Stop) => stop(overrides).await,
+        Some(SandboxAction::Status { port }) => status(overrides, port).await,
+        Some(SandboxAction::Stop { port }) => stop(overrides, port).await,
         None if args.background => background(overrides, args).await,
         None => foreground(overrides, args).await,
     }
@@ -39,6 +39,7 @@ fn config(args: &SandboxArgs, state_file: Option<PathBuf>) -> Result<SandboxConf
         clock_speed: args.speed,
         order_step_secs: args.order_step,
         state_file,
+        idle_timeout: args.idle_timeout.map(Duration::from_secs),
         ..SandboxConfig::default()
     })
 }
@@ -86,15 +87,12 @@ async fn run_until_stopped(handle: &SandboxHandle, idle: Option<Duration>) {
     }
 }
 
-/// The sandbox's files in the data folder, which is created if missing.
-fn data_files(settings: &Settings) -> Result<Files, Failure> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-        usage(format!(
-            "cannot create {}: {e}",
-            settings.data_dir.display()
-        ))
-    })?;
-    Ok(Files::in_dir(&settings.data_dir))
+/// The sandbox's files in `dir` (the data folder, unless told otherwise), which is created if
+/// missing.
+fn data_files(dir: &std::path::Path) -> Result<Files, Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(Files::in_dir(dir))
 }
 
 /// Takes the data folder's sandbox lock: `None` when another sandbox holds it.
@@ -114,19 +112,25 @@ fn lock(files: &Files) -> Result<Option<File>, Failure> {
     }
 }
 
-/// The shared background sandbox: one per data folder (the lock) and port (the bind). A
-/// loser of either race exits quietly: its starter uses the winner.
+/// The shared background sandbox: one per folder (the lock: the data folder's, or the one a
+/// sandbox started beside another build's has) and port (the bind). A loser of either race exits
+/// quietly: its starter uses the winner.
 async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
     let settings = settings(overrides)?;
-    let files = data_files(&settings)?;
+    let dir = args.service_dir.clone().unwrap_or(settings.data_dir);
+    let files = data_files(&dir)?;
     let Some(lock) = lock(&files)? else {
-        println!("another sandbox uses {}", settings.data_dir.display());
+        println!("another sandbox uses {}", dir.display());
         return Ok(code(exit::OK));
     };
     let state = files
         .state_file()
         .map_err(|e| usage(format!("cannot use {}: {e}", files.state.display())))?;
-    let config = config(&args, Some(state))?;
+    let idle = args
+        .idle_timeout
+        .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS);
+    let mut config = config(&args, Some(state))?;
+    config.idle_timeout = Some(Duration::from_secs(idle));
     let Some(handle) = bind(args.port, config).await? else {
         println!("another sandbox serves 127.0.0.1:{}", args.port);
         return Ok(code(exit::OK));
@@ -142,12 +146,8 @@ async fn background(overrides: &Overrides, args: SandboxArgs) -> Outcome {
         sandbox::build_id(),
         handle.base_url(),
         files.state.display(),
-        args.idle_timeout
-            .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS)
+        idle
     );
-    let idle = args
-        .idle_timeout
-        .unwrap_or(crate::config::SANDBOX_IDLE_DEFAULT_SECS);
     run_until_stopped(&handle, Some(Duration::from_secs(idle))).await;
     handle.shutdown().await;
     let _ = std::fs::remove_file(&files.pid);
@@ -179,40 +179,38 @@ async fn bind(port: u16, config: SandboxConfig) -> Result<Option<SandboxHandle>,
     }
 }
 
-async fn status(overrides: &Overrides) -> Outcome {
+/// The sandbox on the port, and any of other builds beside it on the next ports.
+async fn status(overrides: &Overrides, port: Option<u16>) -> Outcome {
     let settings = settings(overrides)?;
-    let url = service::url(settings.sandbox_port);
-    let Some(h) = service::probe(&url).await else {
-        println!("no sandbox running on {url}");
-        return Ok(code(exit::OK));
-    };
-    println!("sandbox running on {url}");
-    println!("version: {}", h.described());
-    if let Some(pid) = h.pid {
-        println!("pid: {pid}");
+    let base = port.unwrap_or(settings.sandbox_port);
+    let url = service::url(base);
+    match service::probe(&url).await {
+        None => println!("no sandbox running on {url}"),
+        Some(h) => {
+            println!("sandbox running on {url}");
+            describe(&settings, &url, &h).await;
+            if !h.is_this_build() {
+                println!(
+                    "this btw is {}: while that one is in use it runs its own beside it, else it replaces it",
+                    service::this_build()
+                );
+            }
+        }
     }
-    println!("idle: {} s", h.idle.as_secs());
-    let files = Files::in_dir(&settings.data_dir);
-    let ours = std::fs::read_to_string(&files.pid)
-        .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u64>().ok()));
-    if ours.is_some() && ours == h.pid {
-        println!("state: {}", files.state.display());
-        println!("log: {}", files.log.display());
+    for port in (1..=service::BESIDE_PORTS).filter_map(|i| base.checked_add(i)) {
+        let url = service::url(port);
+        if let Some(h) = service::probe(&url).await {
+            println!();
+            println!("beside it: sandbox running on {url} (stop it with `btw sandbox stop --port {port}`)");
+            describe(&settings, &url, &h).await;
+        }
     }
-    if !h.is_this_build() {
-        println!(
-            "this btw is {}: stop it with `btw sandbox stop` to use this build",
-            service::this_build()
-        );
-    }
-    print_clocks(&url).await;
     Ok(code(exit::OK))
 }
 
 /// The shared clock and each live run clock (a sandbox older than run clocks shows neither).
 async fn print_clocks(url: &str) {
-    let Some(v) = get_json(&format!("{url}/__sandbox/clocks")).await else {
+    let Some(v) = service::clocks(url).await else {
         return;
     };
     let text = |v: &serde_json::Value, k: &str| {
@@ -243,21 +241,44 @@ async fn print_clocks(url: &str) {
     }
 }
 
-async fn get_json(url: &str) -> Option<serde_json::Value> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .ok()?;
-    let resp = client.get(url).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
+/// A running sandbox's version, pid, idle time, whether it is in use and, when this data folder
+/// holds them, its files.
+async fn describe(settings: &Settings, url: &str, h: &service::Health) {
+    println!("version: {}", h.described());
+    if let Some(pid) = h.pid {
+        println!("pid: {pid}");
     }
-    resp.json().await.ok()
+    match h.idle_timeout {
+        Some(t) => println!(
+            "idle: {} s (stops after {} s idle)",
+            h.idle.as_secs(),
+            t.as_secs()
+        ),
+        None => println!("idle: {} s", h.idle.as_secs()),
+    }
+    match service::in_use(url, h, settings.sandbox_idle).await {
+        Some(why) => println!("in use: {why}"),
+        None => println!("in use: no"),
+    }
+    print_clocks(url).await;
+    let mut candidates = vec![Files::in_dir(&settings.data_dir)];
+    if let Some(build) = &h.build {
+        candidates.push(Files::beside(&settings.data_dir, build));
+    }
+    for files in candidates {
+        let holder = std::fs::read_to_string(&files.pid)
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u64>().ok()));
+        if holder.is_some() && holder == h.pid {
+            println!("state: {}", files.state.display());
+            println!("log: {}", files.log.display());
+        }
+    }
 }
 
-async fn stop(overrides: &Overrides) -> Outcome {
+async fn stop(overrides: &Overrides, port: Option<u16>) -> Outcome {
     let settings = settings(overrides)?;
-    let url = service::url(settings.sandbox_port);
+    let url = service::url(port.unwrap_or(settings.sandbox_port));
     if service::probe(&url).await.is_none() {
         println!("no sandbox running on {url}");
         return Ok(code(exit::OK));
@@ -301,7 +322,7 @@ fn state_file(
         Some(p) => (p.clone(), None),
         None => {
             let settings = settings(overrides)?;
-            let files = data_files(&settings)?;
+            let files = data_files(&settings.data_dir)?;
             let Some(lock) = lock(&files)? else {
                 return Err(usage(format!(
                     "a background sandbox uses {}: stop it with `btw sandbox stop`, or use --state FILE or --memory",

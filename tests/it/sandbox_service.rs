@@ -47,6 +47,20 @@ impl Service {
         cmd
     }
 
+    /// As [`Service::btw`], with another btw executable (see [`other_build`]).
+    fn btw_as(&self, exe: &Path, data: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.data(data))
+            .env("BTW_DATA_DIR", self.data(data))
+            .env("BTW_SANDBOX_PORT", self.port.to_string())
+            .env("BTW_SANDBOX_IDLE_SECS", self.idle_secs.to_string())
+            .current_dir(repo())
+            .kill_on_drop(true);
+        cmd
+    }
+
     pub(crate) async fn provide(&self, data: &str) -> Output {
         output(self.btw(data).args(["run", "scripts/whc_provide.rhai"])).await
     }
@@ -85,13 +99,25 @@ impl Drop for Service {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        // Whatever still holds a pid file under this test's folder goes too.
+        // Whatever still holds a pid file under this test's folder goes too, the sandboxes
+        // started beside another build's included.
+        let mut dirs = Vec::new();
         for entry in std::fs::read_dir(self.root.path())
             .into_iter()
             .flatten()
             .flatten()
         {
-            let pid_file = entry.path().join("sandbox.pid");
+            dirs.push(entry.path());
+            for beside in std::fs::read_dir(entry.path().join("sandboxes"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                dirs.push(beside.path());
+            }
+        }
+        for dir in dirs {
+            let pid_file = dir.join("sandbox.pid");
             if let Some(pid) = std::fs::read_to_string(pid_file)
                 .ok()
                 .and_then(|s| s.lines().next().map(|l| l.trim().to_string()))
@@ -269,23 +295,250 @@ async fn stop_returns_once_the_state_is_saved_and_the_process_has_exited() {
     );
 }
 
+/// A copy of the btw binary: another build of the same version, as its build id counts the
+/// executable's modification time (set far in the past here, so it differs for sure).
+fn other_build(svc: &Service) -> PathBuf {
+    let dir = svc.data("other-build");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("btw");
+    std::fs::copy(env!("CARGO_BIN_EXE_btw"), &exe).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&exe)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
+    exe
+}
+
+/// The port of the sandbox a btw says it runs beside the shared one.
+fn beside_port(stderr: &str) -> u16 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("a sandbox of its own build on 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no word of a sandbox beside the shared one:\n{stderr}"));
+    let rest = line.split("of its own build on 127.0.0.1:").nth(1).unwrap();
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A REPL session that asks the sandbox one thing and quits.
+async fn repl_once(mut cmd: tokio::process::Command) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = cmd
+        .arg("repl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"whc::reseller()\n:quit\n").await.unwrap();
+    drop(stdin);
+    let o = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the REPL did not finish")
+        .unwrap();
+    Output {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
 #[tokio::test]
-async fn a_sandbox_of_another_build_of_this_version_is_not_used() {
+async fn another_build_runs_beside_a_sandbox_in_use_and_then_reuses_its_own() {
     let svc = Service::new(60);
-    // This test binary runs a sandbox: same version as the btw binary, another executable.
+    // This test binary runs a sandbox: same version as the btw binary, another executable; it
+    // was just asked something, so it is in use (a request within btw's idle timeout).
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", svc.port))
         .await
         .unwrap();
     let sb = btw_sandbox::start(listener, btw_sandbox::SandboxConfig::default())
         .await
         .unwrap();
-    let o = svc.provide("b").await;
-    sb.shutdown().await;
-    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    reqwest::get(format!("{}/__sandbox/clock", svc.url()))
+        .await
+        .unwrap();
+    let o = repl_once(svc.btw("b")).await;
+    ok(&o, "a REPL beside another build's sandbox");
+    let port = beside_port(&o.stderr);
+    assert_ne!(port, svc.port);
     assert!(
-        o.stderr.contains(btw_sandbox::build_id()) && o.stderr.contains("btw sandbox stop"),
+        o.stderr
+            .contains(&format!("btw sandbox stop --port {port}")),
         "{}",
         o.stderr
+    );
+    assert!(o.stderr.contains("its last request was"), "{}", o.stderr);
+    // Its files are a folder of their own, not the data folder's.
+    assert!(!svc.data("b").join("sandbox.pid").exists());
+    let beside_dirs: Vec<_> = std::fs::read_dir(svc.data("b").join("sandboxes"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(beside_dirs.len(), 1);
+    assert!(beside_dirs[0].path().join("sandbox.pid").exists());
+    // The next one uses it rather than starting another.
+    let o = repl_once(svc.btw("c")).await;
+    ok(&o, "a second REPL");
+    assert_eq!(beside_port(&o.stderr), port);
+    assert!(o.stderr.contains("this btw uses a sandbox"), "{}", o.stderr);
+    assert!(!svc.data("c").join("sandboxes").exists());
+    // Status shows both; stop --port stops the one beside.
+    let status = output(svc.btw("b").args(["sandbox", "status"])).await;
+    ok(&status, "status");
+    assert!(
+        status
+            .stdout
+            .contains(&format!("sandbox running on {}", svc.url()))
+            && status.stdout.contains(&format!(
+                "beside it: sandbox running on http://127.0.0.1:{port}"
+            )),
+        "{}",
+        status.stdout
+    );
+    let stop = output(
+        svc.btw("b")
+            .args(["sandbox", "stop", "--port"])
+            .arg(port.to_string()),
+    )
+    .await;
+    ok(&stop, "stop --port");
+    // Nobody asked the shared one to stop, and it still answers.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, sb.stop_requested())
+            .await
+            .is_err(),
+        "another build asked the sandbox in use to stop"
+    );
+    let h = svc.health().await.expect("the shared one still answers");
+    assert_eq!(h["pid"], std::process::id());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn another_build_never_stops_a_sandbox_a_quiet_repl_session_uses() {
+    use tokio::io::AsyncWriteExt;
+    let svc = Service::new(60);
+    // An engineer's REPL: it qualifies a company (and so subscribes), then sits quiet.
+    let mut repl = svc
+        .btw("engineer")
+        .arg("repl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = repl.stdin.take().unwrap();
+    let name = format!("Quiet Looms {}", std::process::id());
+    let domain = format!("quietlooms{}.co.uk", std::process::id());
+    stdin
+        .write_all(
+            format!("let q = whc::qualify_company(#{{name: \"{name}\", domain: \"{domain}\"}})\nq.result\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Quiet for longer than the 10 s that used to be enough to take the sandbox away.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let before = loop {
+        let h = svc.health().await;
+        if let Some(h) = h.as_ref().filter(|h| {
+            h["subscribers"].as_u64() == Some(1) && h["idleSecs"].as_u64().unwrap() > 10
+        }) {
+            break h.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never quiet with a subscriber: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(before["idleTimeoutSecs"], 60, "{before}");
+    // A copy of btw (another build) runs a recipe: on a sandbox of its own, beside.
+    let other = other_build(&svc);
+    let o = output(
+        svc.btw_as(&other, "other")
+            .args(["run", "scripts/whc_provide.rhai"]),
+    )
+    .await;
+    ok(&o, "the other build's run");
+    let port = beside_port(&o.stderr);
+    assert!(o.stderr.contains("subscribed to it"), "{}", o.stderr);
+    // The shared sandbox is the same process, and the session goes on with its qualification.
+    let after = svc.health().await.expect("the shared sandbox is still up");
+    assert_eq!(after["pid"], before["pid"]);
+    stdin
+        .write_all(
+            b"let r = numbers::ringfence(#{area_code: \"0121\", quantity: 1, service_id: q.service_id, qualification_id: q.id})\nr.status\n:quit\n",
+        )
+        .await
+        .unwrap();
+    drop(stdin);
+    let done = tokio::time::timeout(Duration::from_secs(30), repl.wait_with_output())
+        .await
+        .expect("the REPL did not finish")
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr),
+    );
+    assert_eq!(done.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("\"Qualified\"") && out.contains("\"RINGFENCED\""),
+        "{out}\n{err}"
+    );
+    assert!(!err.contains("of its own build"), "{err}");
+    let stop = output(
+        svc.btw_as(&other, "other")
+            .args(["sandbox", "stop", "--port"])
+            .arg(port.to_string()),
+    )
+    .await;
+    ok(&stop, "stop the one beside");
+}
+
+#[tokio::test]
+async fn a_sandbox_of_another_build_not_in_use_is_replaced() {
+    // This btw counts 2 s without a request as unused, for a sandbox with no idle timeout.
+    let svc = Service::new(2);
+    let other = other_build(&svc);
+    let mut fg = svc
+        .btw_as(&other, "fg")
+        .args(["sandbox", "--memory", "--port"])
+        .arg(svc.port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let idle = svc.health().await.and_then(|h| h["idleSecs"].as_u64());
+        if idle.is_some_and(|s| s >= 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other build's sandbox: {idle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let o = repl_once(svc.btw("a")).await;
+    ok(&o, "a REPL");
+    assert!(!o.stderr.contains("of its own build"), "{}", o.stderr);
+    let status = tokio::time::timeout(Duration::from_secs(20), fg.wait())
+        .await
+        .expect("the unused sandbox was not stopped")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(svc.data("a").join("sandbox.log")).unwrap();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{}", svc.port)),
+        "{log}"
     );
 }
 

@@ -20,6 +20,10 @@ pub struct SandboxConfig {
     /// Sandbox-clock seconds from a number import order (or its amended numbers) to the losing
     /// provider's accept/reject decision (see `world/port.rs`).
     pub lcp_decision_secs: f64,
+    /// The idle timeout of whoever runs the sandbox (it stops it after this long without a
+    /// request), as the health answer reports it: other btw processes judge by it whether the
+    /// sandbox is still in use. `None`: it runs until stopped.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for SandboxConfig {
@@ -32,6 +36,7 @@ impl Default for SandboxConfig {
             state_file: None,
             faults: Vec::new(),
             lcp_decision_secs: 5.0,
+            idle_timeout: None,
         }
     }
 }
@@ -49,6 +54,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("state_file", &self.state_file)
             .field("faults", &self.faults)
             .field("lcp_decision_secs", &self.lcp_decision_secs)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }

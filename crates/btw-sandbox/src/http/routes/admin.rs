@@ -34,13 +34,24 @@ pub fn router() -> Router<SandboxState> {
         )
 }
 
+/// Who it is, and what another btw needs to judge whether it is in use: live subscribers (those
+/// whose deliveries are not failing) and the idle timeout it runs under (`null`: none).
 async fn health(State(state): State<SandboxState>) -> Json<Value> {
+    let subscribers = state.with_world(|w| {
+        w.notify
+            .subscriptions
+            .values()
+            .filter(|s| s.failures == 0)
+            .count()
+    });
     Json(json!({
         "service": "btw-sandbox",
         "version": crate::VERSION,
         "build": crate::build_id(),
         "pid": std::process::id(),
         "idleSecs": state.idle_for().as_secs(),
+        "idleTimeoutSecs": state.config().idle_timeout.map(|d| d.as_secs()),
+        "subscribers": subscribers,
     }))
 }
 
