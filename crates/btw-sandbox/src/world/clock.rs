@@ -174,7 +174,8 @@ pub fn valid_clock_id(id: &str) -> bool {
 }
 
 /// Every clock's now, read once (a tick or a check judges all objects at the same instant): the
-/// shared clock's, and each live run clock's. An object on a clock that is gone reads the shared.
+/// shared clock's, and each live run clock's that is ahead of it. An object on a clock that is
+/// gone, or still at the shared now, reads the shared.
 #[derive(Debug, Clone)]
 pub struct Nows {
     pub shared: DateTime<Utc>,
@@ -196,12 +197,6 @@ impl Nows {
             .and_then(|c| self.runs.get(c))
             .copied()
             .unwrap_or(self.shared)
-    }
-
-    /// Each clock and its now, the shared one (`None`) first.
-    pub fn each(&self) -> impl Iterator<Item = (Option<&str>, DateTime<Utc>)> {
-        std::iter::once((None, self.shared))
-            .chain(self.runs.iter().map(|(c, t)| (Some(c.as_str()), *t)))
     }
 }
 

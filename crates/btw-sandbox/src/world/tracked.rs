@@ -174,6 +174,16 @@ impl<V: Indexed> Tracked<V> {
             .filter_map(|k| self.map.get(k))
     }
 
+    /// The first value of `index` at or after `from`, if any.
+    pub fn first_value_from(&self, index: u8, from: &str) -> Option<&str> {
+        self.index
+            .by_value
+            .range((index, from.to_string())..)
+            .next()
+            .filter(|((i, _), _)| *i == index)
+            .map(|((_, v), _)| v.as_str())
+    }
+
     /// The keys of the entries with lookup key `(index, value)`, in order.
     pub fn find_keys(&self, index: u8, value: &str) -> Vec<String> {
         self.index
