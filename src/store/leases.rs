@@ -4,11 +4,55 @@
 //! A row rather than a file lock, so it holds across machines once the store is shared
 //! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
 
-use super::exec::{args, decode};
+use super::exec::{args, decode, Arg};
 use super::model::{new_lease_owner, owner_is_gone, LeaseHolder};
 use super::rows::Cols;
 use super::{Store, StoreError};
 use std::time::Duration;
+
+/// What a run's writes carry to prove it still holds its lease: the lease's run id (a
+/// `batch::run` item writes under its parent's) and the owner that took it. Each fenced write
+/// checks it inside the same statement, so a process that stalled past its lease, and was
+/// taken over, writes nothing more for the run: no ledger record, no end, no report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub run_id: String,
+    pub owner: String,
+}
+
+/// What a fenced write says when the lease is gone: another process runs the run now.
+pub const LEASE_LOST: &str =
+    "the run's lease is no longer this process's: another process took the run over";
+
+impl StoreError {
+    /// Whether a fenced write was refused because the run's lease is gone (rather than the
+    /// store failing): the run must stop, and nothing more be written for it.
+    pub fn is_lease_lost(&self) -> bool {
+        self.detail.contains(LEASE_LOST)
+    }
+}
+
+/// The condition a fenced statement adds, with the fence's run id and owner as `$a` and `$b`
+/// (no fence: `$b` is NULL and the condition holds). PostgreSQL's `FOR SHARE` keeps the lease
+/// row as it is until the write commits, so a takeover is ordered before or after the write,
+/// never across it; SQLite has one writer at a time.
+macro_rules! fence_sql {
+    ($a:literal, $b:literal) => {
+        concat!(
+            "(CAST(", $b, " AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM run_leases WHERE run_id = ",
+            $a, " AND owner = ", $b, " {for_share}))"
+        )
+    };
+}
+pub(crate) use fence_sql;
+
+/// A fence's run id and owner as two statement arguments (NULL, NULL without one).
+pub(crate) fn fence_args(fence: Option<&Fence>) -> [Arg<'static>; 2] {
+    match fence {
+        Some(f) => [f.run_id.clone().into(), f.owner.clone().into()],
+        None => [Arg::Text(None), Arg::Text(None)],
+    }
+}
 
 fn lease_expiry(ttl: Duration) -> String {
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
@@ -76,6 +120,26 @@ impl Store {
         .map(|n| n == 1)
     }
 
+    /// Whether `fence` still holds its lease (to say why a fenced write changed nothing).
+    pub fn lease_holds(&self, fence: &Fence) -> Result<bool, StoreError> {
+        self.with(|x| {
+            x.count(
+                "SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND owner = $2",
+                args![&fence.run_id, &fence.owner],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    /// The error of a fenced write that changed nothing: the lease is gone, or `otherwise`.
+    pub(crate) fn fenced_miss(&self, fence: Option<&Fence>, otherwise: String) -> StoreError {
+        match fence.map(|f| self.lease_holds(f)) {
+            Some(Ok(false)) => self.error(LEASE_LOST),
+            Some(Err(e)) => e,
+            _ => self.error(otherwise),
+        }
+    }
+
     /// Gives a lease up (only this owner's).
     pub fn lease_release(&self, run_id: &str, owner: &str) -> Result<(), StoreError> {
         self.with(|x| {
@@ -131,7 +195,7 @@ impl HeldLease {
                     tokio::task::spawn_blocking(move || s2.lease_renew(&id2, &o2, LEASE_TTL)).await;
                 match kept {
                     Ok(Ok(false)) => {
-                        tracing::error!("run {id}: lost its lease to another process; stopping it");
+                        tracing::error!("run {id}: lost its lease to another process; stopping it, and leaving its records to that process");
                         on_lost();
                         return;
                     }
@@ -148,20 +212,36 @@ impl HeldLease {
         })
     }
 
+    /// What the run's writes carry to prove this lease is still theirs.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            run_id: self.run_id.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
     /// Stops renewing and gives the lease up.
     pub async fn release(self) {
         self.renewer.abort();
-        let HeldLease {
-            store,
-            run_id,
-            owner,
-            ..
-        } = self;
+        let (store, run_id, owner) = (self.store.clone(), self.run_id.clone(), self.owner.clone());
         let released =
             tokio::task::spawn_blocking(move || store.lease_release(&run_id, &owner)).await;
         if let Ok(Err(e)) = released {
             tracing::warn!("cannot release a run lease: {e}");
         }
+    }
+
+    /// Stops renewing without giving the lease up: the run's end record gave it up in the same
+    /// transaction, or it is another process's now.
+    pub fn forget(self) {
+        self.renewer.abort();
+    }
+}
+
+impl Drop for HeldLease {
+    /// A lease dropped on any path stops being renewed, so it lapses rather than outlives its run.
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 
