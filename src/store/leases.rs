@@ -248,6 +248,7 @@ impl Drop for HeldLease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::exec::args;
     use crate::store::postgres::testing::each_backend;
 
     #[test]
@@ -285,5 +286,98 @@ mod tests {
         let dead = format!("{host}:{}:x", 1u32 << 30);
         assert_eq!(s.lease_acquire("r", &dead, ttl).unwrap(), None);
         assert_eq!(s.lease_acquire("r", &new_lease_owner(), ttl).unwrap(), None);
+    }
+
+    fn fence(run_id: &str, owner: &str) -> Fence {
+        Fence {
+            run_id: run_id.into(),
+            owner: owner.into(),
+        }
+    }
+
+    #[test]
+    fn a_run_taken_over_writes_nothing_more_to_the_ledger_or_its_end() {
+        use crate::api::Operation;
+        use crate::store::StepState;
+        use serde_json::json;
+        each_backend(|s| {
+            let ttl = Duration::from_secs(30);
+            let (a, b) = (fence("r1", "h:1:a"), fence("r1", "h:1:b"));
+            assert_eq!(s.lease_acquire("r1", &a.owner, ttl).unwrap(), None);
+            s.run_started("r1", "/r/x.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+            s.ledger_begin("r1", 1, Operation::OrderSubmit, &json!(1), Some(&a))
+                .unwrap();
+            s.ledger_finish("r1", 1, StepState::Done, &json!("ok"), Some(&a))
+                .unwrap();
+            s.ledger_record_done("r1", 2, Operation::OrderGet, &json!(2), &json!(2), Some(&a))
+                .unwrap();
+            // `a` stalls past its lease; `b` takes the run over.
+            s.with(|x| {
+                x.execute(
+                    "UPDATE run_leases SET expires_at = '2000-01-01T00:00:00.000Z'",
+                    args![],
+                )
+            })
+            .unwrap();
+            assert_eq!(s.lease_acquire("r1", &b.owner, ttl).unwrap(), None);
+            let lost = |r: Result<(), StoreError>| assert!(r.unwrap_err().is_lease_lost());
+            lost(s.ledger_begin("r1", 3, Operation::OrderSubmit, &json!(3), Some(&a)));
+            lost(s.ledger_finish("r1", 1, StepState::Failed, &json!("x"), Some(&a)));
+            lost(s.ledger_record_done("r1", 4, Operation::OrderGet, &json!(4), &json!(4), Some(&a)));
+            s.ledger_queue_done("r1", 5, Operation::OrderGet, &json!(5), &json!(5), Some(&a))
+                .unwrap();
+            s.flush().unwrap();
+            lost(s.run_finished_fenced(&a, "cancelled", &json!({})));
+            let steps: Vec<_> = s
+                .ledger_steps("r1")
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.step, e.state))
+                .collect();
+            assert_eq!(steps, vec![(1, StepState::Done), (2, StepState::Done)]);
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "running");
+            // The new owner writes on; a write without a fence is not checked.
+            s.ledger_begin("r1", 3, Operation::OrderSubmit, &json!(3), Some(&b))
+                .unwrap();
+            s.ledger_begin("r9", 1, Operation::OrderSubmit, &json!(1), None)
+                .unwrap();
+            s.run_finished_fenced(&b, "ok", &json!({})).unwrap();
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+            // A missing step is still said as such, not as a lost lease.
+            let e = s
+                .ledger_finish("r1", 7, StepState::Done, &json!(1), Some(&b))
+                .unwrap_err();
+            assert!(!e.is_lease_lost(), "{e}");
+        });
+    }
+
+    #[test]
+    fn a_daemon_runs_end_is_fenced_and_an_ended_run_is_not_begun_again() {
+        use serde_json::json;
+        each_backend(|s| {
+            let ttl = Duration::from_secs(30);
+            let (a, b) = (fence("r1", "h:1:a"), fence("r1", "h:1:b"));
+            assert_eq!(s.lease_acquire("r1", &a.owner, ttl).unwrap(), None);
+            let begin = |f: &Fence| s.daemon_run_begin(f, "/r/x.rhai", &json!({}), "inbox:j", "d1");
+            assert_eq!(begin(&a).unwrap(), Some(1));
+            s.run_started("r1", "/r/x.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+            // Another owner without the lease can neither begin nor end it.
+            assert!(begin(&b).unwrap_err().is_lease_lost());
+            assert!(s
+                .daemon_run_ended(&b, false, "cancelled", &json!({}))
+                .unwrap_err()
+                .is_lease_lost());
+            assert_eq!(s.daemon_unfinished().unwrap().len(), 1);
+            s.daemon_run_ended(&a, false, "ok", &json!({"ok": true}))
+                .unwrap();
+            assert!(s.daemon_unfinished().unwrap().is_empty());
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+            // The end gave the lease up: the next taker finds the run ended.
+            assert_eq!(s.lease_acquire("r1", &b.owner, ttl).unwrap(), None);
+            assert_eq!(begin(&b).unwrap(), None);
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+        });
     }
 }
