@@ -235,8 +235,7 @@ impl Step<'_> {
             Err(e) => {
                 if !e.outcome_unknown() {
                     // Best effort: the call's own error matters more than this record.
-                    let _ =
-                        store.ledger_finish(
+                    let _ = store.ledger_finish(
                         self.run_id,
                         self.step,
                         StepState::Failed,

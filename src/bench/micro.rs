@@ -102,8 +102,14 @@ fn ledger_reads(store: &Store) -> Micro {
         old_t += t.elapsed();
         let t = Instant::now();
         for s in 1..=7 {
-            let _ =
-                store.ledger_queue_done("micro-new", j * 8 + s, Operation::WhcReseller, &req, &val, None);
+            let _ = store.ledger_queue_done(
+                "micro-new",
+                j * 8 + s,
+                Operation::WhcReseller,
+                &req,
+                &val,
+                None,
+            );
         }
         let _ = store.ledger_begin("micro-new", j * 8 + 8, Operation::OrderSubmit, &req, None);
         new_t += t.elapsed();

@@ -5,7 +5,7 @@
 use super::{blocking, Daemon};
 use crate::engine::{Cancel, LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
-use crate::store::{HeldLease, Store, LEASE_TTL};
+use crate::store::{HeldLease, Store};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -500,7 +500,7 @@ impl Daemon {
             tries += 1;
             if self.base.cancel.is_cancelled() {
                 let since = *stopping_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() > LEASE_TTL {
+                if since.elapsed() > crate::store::lease_ttl() {
                     tracing::error!(
                         "{}: cannot {what} of run {}: {e}; giving up as the daemon stops: it stays unfinished and resumes on the next start",
                         info.name,
@@ -526,12 +526,16 @@ impl Daemon {
     /// run twice.
     async fn ended_before(&self, info: &RunInfo) -> RunOutcome {
         let (store, id) = (self.store.clone(), info.run_id.clone());
-        let run = blocking(move || store.run_get(&id)).await.and_then(|r| r.ok().flatten());
+        let run = blocking(move || store.run_get(&id))
+            .await
+            .and_then(|r| r.ok().flatten());
         tracing::info!(
             "{}: run {} already ended ({}); not run again",
             info.name,
             info.run_id,
-            run.as_ref().map(|r| r.outcome.as_str()).unwrap_or("recorded")
+            run.as_ref()
+                .map(|r| r.outcome.as_str())
+                .unwrap_or("recorded")
         );
         let result = match &run {
             Some(r) if r.outcome == "ok" => Ok(r
@@ -543,7 +547,9 @@ impl Daemon {
                 message: format!(
                     "run {} already ended ({}); it is not run again",
                     info.run_id,
-                    run.as_ref().map(|r| r.outcome.as_str()).unwrap_or("recorded")
+                    run.as_ref()
+                        .map(|r| r.outcome.as_str())
+                        .unwrap_or("recorded")
                 ),
                 location: None,
             }),
@@ -584,12 +590,15 @@ impl Daemon {
             );
             keep_earlier_attempts(&self.dir, &mut rep, attempt);
             let pending = write_pending(&self.dir, &rep)
-                .map_err(|e| tracing::error!("{name}: cannot write the report of run {run_id}: {e}"))
+                .map_err(|e| {
+                    tracing::error!("{name}: cannot write the report of run {run_id}: {e}")
+                })
                 .ok();
             (rep, pending)
         });
         let (kind, record) = runner::end_record(&outcome, info.params.clone());
         let (store, fence) = (self.store.clone(), lease.fence());
+        lease.ending();
         let ended = self
             .until_answered(&info, "record the end", move || {
                 // The run's reads were queued, not waited for: committed before its end.

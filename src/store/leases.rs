@@ -39,8 +39,13 @@ impl StoreError {
 macro_rules! fence_sql {
     ($a:literal, $b:literal) => {
         concat!(
-            "(CAST(", $b, " AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM run_leases WHERE run_id = ",
-            $a, " AND owner = ", $b, " {for_share}))"
+            "(CAST(",
+            $b,
+            " AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM run_leases WHERE run_id = ",
+            $a,
+            " AND owner = ",
+            $b,
+            " {for_share}))"
         )
     };
 }
@@ -152,9 +157,23 @@ impl Store {
     }
 }
 
-/// How long a lease lasts without renewal: a process that stops renewing (killed elsewhere,
-/// frozen) gives its run id up after this.
+/// How long a lease lasts without renewal by default: a process that stops renewing (killed
+/// elsewhere, frozen) gives its run id up after this.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+static TTL_MS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(LEASE_TTL.as_millis() as u64);
+
+/// How long this process's run leases last without renewal ([`LEASE_TTL`] unless set).
+pub fn lease_ttl() -> Duration {
+    Duration::from_millis(TTL_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Sets how long this process's run leases last (`btw serve --run-lease`).
+pub fn set_lease_ttl(ttl: Duration) {
+    let ms = ttl.as_millis().clamp(1_000, u64::MAX as u128) as u64;
+    TTL_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// A lease this process holds, renewed in the background until [`HeldLease::release`].
 pub struct HeldLease {
@@ -162,6 +181,9 @@ pub struct HeldLease {
     run_id: String,
     owner: String,
     renewer: tokio::task::JoinHandle<()>,
+    /// Set once the run's end is being recorded: that record gives the lease up, so the renewer
+    /// then finding it gone is no takeover (and a real one refuses the end record itself).
+    ending: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HeldLease {
@@ -174,7 +196,7 @@ impl HeldLease {
     ) -> Result<HeldLease, String> {
         let owner = new_lease_owner();
         let (s, id, o) = (store.clone(), run_id.to_string(), owner.clone());
-        let taken = tokio::task::spawn_blocking(move || s.lease_acquire(&id, &o, LEASE_TTL))
+        let taken = tokio::task::spawn_blocking(move || s.lease_acquire(&id, &o, lease_ttl()))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
@@ -185,15 +207,19 @@ impl HeldLease {
             ));
         }
         let (s, id, o) = (store.clone(), run_id.to_string(), owner.clone());
+        let ending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let end = ending.clone();
         let renewer = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(LEASE_TTL / 3);
+            let ttl = lease_ttl();
+            let mut tick = tokio::time::interval(ttl / 3);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let (s2, id2, o2) = (s.clone(), id.clone(), o.clone());
                 let kept =
-                    tokio::task::spawn_blocking(move || s2.lease_renew(&id2, &o2, LEASE_TTL)).await;
+                    tokio::task::spawn_blocking(move || s2.lease_renew(&id2, &o2, ttl)).await;
                 match kept {
+                    Ok(Ok(false)) if end.load(std::sync::atomic::Ordering::SeqCst) => return,
                     Ok(Ok(false)) => {
                         tracing::error!("run {id}: lost its lease to another process; stopping it, and leaving its records to that process");
                         on_lost();
@@ -209,7 +235,13 @@ impl HeldLease {
             run_id: run_id.to_string(),
             owner,
             renewer,
+            ending,
         })
+    }
+
+    /// Says the run's end is being recorded (in a write that gives the lease up).
+    pub fn ending(&self) {
+        self.ending.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// What the run's writes carry to prove this lease is still theirs.
@@ -324,7 +356,14 @@ mod tests {
             let lost = |r: Result<(), StoreError>| assert!(r.unwrap_err().is_lease_lost());
             lost(s.ledger_begin("r1", 3, Operation::OrderSubmit, &json!(3), Some(&a)));
             lost(s.ledger_finish("r1", 1, StepState::Failed, &json!("x"), Some(&a)));
-            lost(s.ledger_record_done("r1", 4, Operation::OrderGet, &json!(4), &json!(4), Some(&a)));
+            lost(s.ledger_record_done(
+                "r1",
+                4,
+                Operation::OrderGet,
+                &json!(4),
+                &json!(4),
+                Some(&a),
+            ));
             s.ledger_queue_done("r1", 5, Operation::OrderGet, &json!(5), &json!(5), Some(&a))
                 .unwrap();
             s.flush().unwrap();

@@ -82,7 +82,9 @@ impl Store {
             ],
         })?;
         if n == 0 {
-            return Err(self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded")));
+            return Err(
+                self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded"))
+            );
         }
         Ok(())
     }
@@ -99,9 +101,12 @@ impl Store {
         result: &Value,
         fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
-        let n = self.write_committed(record_done(run_id, step, operation, request, result, fence))?;
+        let n =
+            self.write_committed(record_done(run_id, step, operation, request, result, fence))?;
         if n == 0 {
-            return Err(self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded")));
+            return Err(
+                self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded"))
+            );
         }
         Ok(())
     }
@@ -157,9 +162,10 @@ impl Store {
             ],
         })?;
         if n == 0 {
-            return Err(
-                self.fenced_miss(fence, format!("no ledger entry for run {run_id} step {step}"))
-            );
+            return Err(self.fenced_miss(
+                fence,
+                format!("no ledger entry for run {run_id} step {step}"),
+            ));
         }
         Ok(())
     }
