@@ -473,7 +473,7 @@ async fn three_daemons_on_their_own_postgres_through_a_stall_a_restart_and_a_kil
 /// The long form: more jobs, a stall past the daemons' heartbeats too (so its unfinished runs
 /// are adopted while it sleeps).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "long: several minutes; see docs/development.md"]
+#[ignore = "long: over a minute; see docs/development.md"]
 async fn three_daemons_on_their_own_postgres_under_long_faults() {
     chaos(Plan {
         jobs: 150,
