@@ -346,6 +346,11 @@ pub struct ServeArgs {
     /// died mid-run is resumed (by the next daemon's scheduler).
     #[arg(long, hide = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub job_lease: u64,
+    /// Seconds a run's lease holds without renewal (renewed every third of it): how soon a run
+    /// of a daemon that stalled or died is taken over. A taken-over run's stalled daemon stops
+    /// it and writes nothing more for it.
+    #[arg(long, hide = true, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub run_lease: u64,
     /// Serve the operator's console (runs, schedules, recipes, events, /healthz, /metrics) on
     /// ADDR (default 127.0.0.1:7878). Another address than loopback needs BTW_HTTP_TOKEN.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7878")]

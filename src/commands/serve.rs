@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub(super) async fn command(overrides: &Overrides, args: ServeArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    crate::store::set_lease_ttl(Duration::from_secs(args.run_lease));
     let opts = ServeOptions {
         store: store_flag::store_path(&settings, &args.store, Some(&args.state)),
         recipes: args

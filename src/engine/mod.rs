@@ -35,6 +35,7 @@ use tokio::sync::watch;
 pub struct Cancel {
     flag: Arc<AtomicBool>,
     timed_out: Arc<AtomicBool>,
+    lease_lost: Arc<AtomicBool>,
     tx: Arc<watch::Sender<bool>>,
 }
 
@@ -44,6 +45,7 @@ impl Default for Cancel {
         Cancel {
             flag: Arc::new(AtomicBool::new(false)),
             timed_out: Arc::new(AtomicBool::new(false)),
+            lease_lost: Arc::new(AtomicBool::new(false)),
             tx: Arc::new(tx),
         }
     }
@@ -62,6 +64,15 @@ impl Cancel {
     pub fn is_timed_out(&self) -> bool {
         self.timed_out.load(Ordering::SeqCst)
     }
+    /// Cancels because the run's lease is gone (another process took the run over): the run
+    /// stops at once, and whoever runs it writes nothing more for it.
+    pub fn lose_lease(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+    pub fn is_lease_lost(&self) -> bool {
+        self.lease_lost.load(Ordering::SeqCst)
+    }
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -69,6 +80,7 @@ impl Cancel {
     pub fn reset(&self) {
         self.flag.store(false, Ordering::SeqCst);
         self.timed_out.store(false, Ordering::SeqCst);
+        self.lease_lost.store(false, Ordering::SeqCst);
         self.tx.send_replace(false);
     }
     /// Resolves once cancelled.
@@ -93,6 +105,8 @@ pub struct Runtime {
     pub run_id: String,
     /// The ledger of mutating calls; without one, calls are made but not recorded.
     pub ledger: Option<Store>,
+    /// The lease the run's writes are fenced by (a `batch::run` item's: its parent's).
+    pub fence: Option<crate::store::Fence>,
     /// Order notifications received by this process's callback listener; without them,
     /// waits poll BT.
     pub events: Option<EventHub>,
@@ -142,6 +156,7 @@ impl Runtime {
             poll_interval,
             run_id,
             ledger: ctx.store.clone(),
+            fence: ctx.fence.clone(),
             events: ctx.events.clone(),
             notifications: ctx.notifications.clone(),
             limits: ctx.limits.clone(),
@@ -165,6 +180,7 @@ impl Runtime {
             cancel: self.cancel.clone(),
             poll_interval: Some(self.poll_interval),
             store: self.ledger.clone(),
+            fence: self.fence.clone(),
             resume: None,
             events: self.events.clone(),
             notifications: self.notifications.clone(),
@@ -231,6 +247,7 @@ impl Runtime {
     ) -> crate::ledger::Step<'_> {
         crate::ledger::Step {
             store: self.ledger.as_ref(),
+            fence: self.fence.as_ref(),
             run_id: &self.run_id,
             step,
             operation,

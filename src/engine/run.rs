@@ -82,6 +82,10 @@ pub struct RunContext {
     pub poll_interval: Option<Duration>,
     /// The store for the ledger and run records; without one, nothing is recorded.
     pub store: Option<Store>,
+    /// The run's lease, held by the caller (the daemon): the runner then takes none, fences
+    /// the run's writes by it and leaves recording the end to the caller. None: the runner
+    /// takes the lease itself (with a store).
+    pub fence: Option<crate::store::Fence>,
     /// Re-run this run id: steps its ledger has as done return their recorded results.
     pub resume: Option<String>,
     /// Notifications received by this process, for `order::wait` and `events::wait`.
@@ -107,6 +111,7 @@ impl RunContext {
             cancel: Cancel::default(),
             poll_interval: None,
             store: None,
+            fence: None,
             resume: None,
             events: None,
             notifications: None,

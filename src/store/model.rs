@@ -129,6 +129,10 @@ pub fn state_rank(state: &str) -> i64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerRun {
     pub recipe: String,
+    /// The recipe's identity across the daemons sharing the store: its name within its
+    /// recipes folder (the folders sit at other paths on other daemons). With `key`, what runs
+    /// once.
+    pub name: String,
     pub key: String,
     pub run_id: String,
     pub params: Value,

@@ -5,6 +5,7 @@ mod common;
 mod alert_triggers;
 mod batch;
 mod callbacks;
+mod chaos;
 mod cli;
 mod console;
 mod daemon_crash;
