@@ -176,7 +176,12 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
     say_serving(settings, &session, &dir, &store);
     let (stop, stop_rx) = tokio_watch::channel(false);
     let heartbeat = heartbeat(store.clone(), owner.clone(), &dir, stop_rx.clone()).await;
-    // Runs a stop or a crash left unfinished resume first, replaying what they had done.
+    // Reports a crash left aside once their runs' ends were recorded are shown; runs a stop or
+    // a crash left unfinished resume first, replaying what they had done.
+    {
+        let (dir, store) = (dir.clone(), store.clone());
+        blocking(move || reports::recover_pending(&dir, &store)).await;
+    }
     daemon.adopt_orphans().await;
     let folder = recipes::start(
         daemon.clone(),

@@ -147,6 +147,41 @@ fn publish(p: &Pending) -> std::io::Result<()> {
     std::fs::rename(&p.tmp, &p.to)
 }
 
+/// Reports a daemon killed between recording a run's end and showing its report left aside
+/// (`runs/.ID.json.tmp`): shown when the store holds the run's end and no report of it is shown
+/// yet, removed when one is; left while the run is unfinished (its resumption writes another).
+/// Returns how many were shown.
+pub(super) fn recover_pending(dir: &Path, store: &Store) -> usize {
+    let runs = dir.join("runs");
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        return 0;
+    };
+    let mut shown = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(id) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".json.tmp"))
+        else {
+            continue;
+        };
+        let pending = Pending {
+            tmp: entry.path(),
+            to: runs.join(format!("{id}.json")),
+        };
+        if pending.to.exists() {
+            let _ = std::fs::remove_file(&pending.tmp);
+            continue;
+        }
+        let ended = matches!(store.run_get(id), Ok(Some(r)) if r.finished_at.is_some());
+        if ended && publish(&pending).is_ok() {
+            tracing::info!("run {id}: its report, written before the daemon stopped, is shown now");
+            shown += 1;
+        }
+    }
+    shown
+}
+
 /// The report of a scheduled job that was missed (it never ran): written like a run's, so
 /// whoever reads `runs/` sees it, with what to do about it.
 pub(super) fn missed(store: &Store, job: &crate::jobs::Job, note: &str) -> Value {
@@ -655,5 +690,38 @@ fn lost(info: &RunInfo) -> RunOutcome {
         elapsed: Duration::ZERO,
         api_calls: 0,
         result: Err(Failure::Cancelled { location: None }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_left_aside_is_shown_once_its_run_has_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("btw.db")).unwrap();
+        for id in ["ended", "running", "shown"] {
+            write_pending(dir.path(), &json!({"run_id": id})).unwrap();
+            store
+                .run_started(id, "r.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+        }
+        store.run_finished("ended", "ok", &json!({})).unwrap();
+        store.run_finished("shown", "ok", &json!({})).unwrap();
+        write(dir.path(), &json!({"run_id": "shown", "v": 2})).unwrap();
+        write_pending(dir.path(), &json!({"run_id": "shown", "v": 1})).unwrap();
+
+        assert_eq!(recover_pending(dir.path(), &store), 1);
+        let runs = dir.path().join("runs");
+        assert!(runs.join("ended.json").exists());
+        // Unfinished: left for its resumption. Shown already: the stale copy goes.
+        assert!(!runs.join("running.json").exists());
+        assert!(runs.join(".running.json.tmp").exists());
+        assert!(!runs.join(".shown.json.tmp").exists());
+        let shown: Value =
+            serde_json::from_str(&std::fs::read_to_string(runs.join("shown.json")).unwrap())
+                .unwrap();
+        assert_eq!(shown["v"], 2);
     }
 }
