@@ -42,7 +42,7 @@ pub use crate::jobs::{
 };
 pub use leases::{HeldLease, LEASE_TTL};
 pub use model::{
-    new_lease_owner, owner_is_gone, recipe_hash, state_rank, EventSummary, Heartbeat, LeaseHolder,
+    new_lease_owner, owner_is_gone, recipe_hash, recipe_job_id, state_rank, EventSummary, Heartbeat, LeaseHolder,
     LedgerEntry, Notification, PendingAlert, Pruned, RunFilter, RunRecord, RunSummary, StepState,
     TriggerRun, UnfinishedRun,
 };
