@@ -569,6 +569,47 @@ mod tests {
     }
 
     #[test]
+    fn recipe_job_ids_made_from_paths_are_keyed_by_name_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("btw.db");
+        drop(Store::open(&path).unwrap());
+        let old = |owner: &str, key: &str| {
+            format!("recipe-{}", crate::store::recipe_hash(&format!("{owner}|{key}")))
+        };
+        let key = "cron:0 10 * * *:Europe/London";
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let insert = |id: &str, owner: &str, state: &str, updated: &str| {
+                c.execute(
+                    "INSERT INTO jobs (id, kind, cron, tz, recipe, params, state, created_at,
+                       updated_at, owner_recipe)
+                     VALUES (?1, 'cron', '0 10 * * *', 'Europe/London', ?2, '{}', ?3, ?4, ?4, ?2)",
+                    rusqlite::params![id, owner, state, updated],
+                )
+                .unwrap();
+            };
+            // The same recipe served from two paths: two jobs, one live.
+            insert(&old("/a/daily.rhai", key), "/a/daily.rhai", "cancelled", "2026-01-02T00:00:00.000Z");
+            insert(&old("/b/daily.rhai", key), "/b/daily.rhai", "scheduled", "2026-01-01T00:00:00.000Z");
+            // Added by hand with its own id: left as it is.
+            insert("mine", "/a/weekly.rhai", "scheduled", "2026-01-01T00:00:00.000Z");
+            c.execute("DELETE FROM schema_version WHERE version = 6", [])
+                .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let id = crate::store::recipe_job_id("daily.rhai", key);
+        let job = s.job_get(&id).unwrap().expect("re-keyed");
+        assert_eq!(job.owner_recipe.as_deref(), Some("/b/daily.rhai"), "the live one");
+        let merged = s.job_get(&old("/a/daily.rhai", key)).unwrap().unwrap();
+        assert_eq!(merged.state, crate::jobs::JobState::Cancelled);
+        assert!(s.job_get("mine").unwrap().is_some());
+        // Once: opening again changes nothing.
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert!(s.job_get(&id).unwrap().is_some());
+    }
+
+    #[test]
     fn processes_opening_a_new_store_at_once_migrate_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("btw.db");

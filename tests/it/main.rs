@@ -8,6 +8,7 @@ mod callbacks;
 mod cli;
 mod console;
 mod daemon_crash;
+mod daemon_folder;
 mod daemon_inbox;
 mod daemon_jobs;
 mod daemon_recipes;
