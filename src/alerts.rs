@@ -58,7 +58,10 @@ pub fn job_missed(store: &Store, report: &Value) {
 
 /// Queues the alert of an inbox job refused for good: the file (now in `inbox/failed/`) and why.
 pub fn job_refused(store: &Store, file: &str, reason: &str, at: &str) {
-    let id = format!("msg_refused_{}", crate::store::recipe_hash(&format!("{file}|{at}")));
+    let id = format!(
+        "msg_refused_{}",
+        crate::store::recipe_hash(&format!("{file}|{at}"))
+    );
     let payload = json!({
         "type": "job.refused",
         "timestamp": at,

@@ -95,7 +95,7 @@ impl Read {
     }
 
     /// An empty file is never a version: a file just made (or emptied) by a writer still at work.
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         matches!(self, Read::Text { text, .. } if text.is_empty())
     }
 }
@@ -239,7 +239,10 @@ pub fn held_for_writing(paths: &[PathBuf]) -> HashSet<PathBuf> {
     };
     for proc_ in procs.flatten() {
         let pid = proc_.file_name();
-        if pid.to_str().is_none_or(|s| s == me || !s.bytes().all(|b| b.is_ascii_digit())) {
+        if pid
+            .to_str()
+            .is_none_or(|s| s == me || !s.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
         }
         let Ok(fds) = std::fs::read_dir(proc_.path().join("fd")) else {
@@ -289,7 +292,16 @@ fn seen_in(kind: &EventKind, paths: &[PathBuf]) -> Vec<(PathBuf, Seen)> {
             paths
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.clone(), if i + 1 == n { Seen::Done } else { Seen::Changed }))
+                .map(|(i, p)| {
+                    (
+                        p.clone(),
+                        if i + 1 == n {
+                            Seen::Done
+                        } else {
+                            Seen::Changed
+                        },
+                    )
+                })
                 .collect()
         }
         _ => paths.iter().map(|p| (p.clone(), Seen::Changed)).collect(),
@@ -303,23 +315,24 @@ pub fn watch(
     quiet: Duration,
     tx: mpsc::UnboundedSender<(PathBuf, Seen)>,
 ) -> notify::Result<FolderWatcher> {
-    let mut watcher =
-        notify_debouncer_full::new_debouncer(quiet, None, move |res: DebounceEventResult| {
-            match res {
-                Ok(events) => {
-                    for event in events {
-                        for seen in seen_in(&event.kind, &event.paths) {
-                            let _ = tx.send(seen);
-                        }
-                    }
-                }
-                Err(errors) => {
-                    for e in errors {
-                        tracing::warn!("file watcher: {e}");
+    let mut watcher = notify_debouncer_full::new_debouncer(
+        quiet,
+        None,
+        move |res: DebounceEventResult| match res {
+            Ok(events) => {
+                for event in events {
+                    for seen in seen_in(&event.kind, &event.paths) {
+                        let _ = tx.send(seen);
                     }
                 }
             }
-        })?;
+            Err(errors) => {
+                for e in errors {
+                    tracing::warn!("file watcher: {e}");
+                }
+            }
+        },
+    )?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     let inbox = dir.join("inbox");
     if inbox.is_dir() {
@@ -380,11 +393,20 @@ mod tests {
         let t0 = Instant::now();
         let kind = Settled::Recipe(p.clone());
         d.touch(kind.clone(), Seen::Changed, t0);
-        assert!(d.settled(t0 + Duration::from_millis(50)).is_empty(), "not quiet yet");
-        assert!(d.settled(t0 + Duration::from_millis(100)).is_empty(), "first read");
+        assert!(
+            d.settled(t0 + Duration::from_millis(50)).is_empty(),
+            "not quiet yet"
+        );
+        assert!(
+            d.settled(t0 + Duration::from_millis(100)).is_empty(),
+            "first read"
+        );
         // Same size, same second: only the content tells this apart.
         std::fs::write(&p, "let b = 2;").unwrap();
-        assert!(d.settled(t0 + Duration::from_millis(200)).is_empty(), "it changed: wait again");
+        assert!(
+            d.settled(t0 + Duration::from_millis(200)).is_empty(),
+            "it changed: wait again"
+        );
         let got = d.settled(t0 + Duration::from_millis(300));
         assert_eq!(got.len(), 1);
         match &got[0].1 {
@@ -406,7 +428,11 @@ mod tests {
             assert!(d.settled(t0 + Duration::from_millis(ms)).is_empty(), "{ms}");
         }
         std::fs::write(&p, "let a = 1;").unwrap();
-        d.touch(Settled::Recipe(p.clone()), Seen::Done, t0 + Duration::from_millis(70));
+        d.touch(
+            Settled::Recipe(p.clone()),
+            Seen::Done,
+            t0 + Duration::from_millis(70),
+        );
         let got = d.settled(t0 + Duration::from_millis(70));
         assert_eq!(got.len(), 1, "a close-write settles at once");
     }

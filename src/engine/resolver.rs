@@ -72,11 +72,9 @@ impl ModuleResolver for RecipeResolver {
                 .as_ref()
                 .and_then(|(d, p)| super::limits::link_leaving(p, d))
             {
-                return Err(EvalAltResult::ErrorModuleNotFound(
-                    format!("{path} ({reason})"),
-                    pos,
-                )
-                .into());
+                return Err(
+                    EvalAltResult::ErrorModuleNotFound(format!("{path} ({reason})"), pos).into(),
+                );
             }
             match found.map(|(_, p)| p) {
                 Some(p) => super::limits::read_script_file(&p).map_err(|e| {

@@ -483,7 +483,10 @@ mod tests {
             Trigger::OrderState("completed".into())
         );
         assert_eq!(parse_trigger("on run.failed").unwrap(), Trigger::RunFailed);
-        assert_eq!(parse_trigger("on job.refused").unwrap(), Trigger::JobRefused);
+        assert_eq!(
+            parse_trigger("on job.refused").unwrap(),
+            Trigger::JobRefused
+        );
         assert_eq!(
             parse_trigger("on job.missed  (alerts)").unwrap(),
             Trigger::JobMissed

@@ -64,8 +64,9 @@ impl Daemon {
             return; // Already gone: nobody's.
         };
         let link = meta.file_type().is_symlink();
-        let result = if let Some(reason) =
-            link.then(|| crate::engine::limits::link_leaving(path, &self.dir)).flatten()
+        let result = if let Some(reason) = link
+            .then(|| crate::engine::limits::link_leaving(path, &self.dir))
+            .flatten()
         {
             Err(reason)
         } else if !(meta.is_file() || link && std::fs::metadata(path).is_ok_and(|m| m.is_file())) {

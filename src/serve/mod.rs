@@ -83,7 +83,7 @@ struct Daemon {
     /// error, for the console.
     broken: Mutex<HashMap<PathBuf, recipes::Broken>>,
     /// Recipes being compiled, each with the newest version settled meanwhile (taken next).
-    compiling: Mutex<HashMap<PathBuf, Option<(crate::watch::Read, chrono::DateTime<chrono::Utc>)>>>,
+    compiling: Mutex<HashMap<PathBuf, recipes::Waiting>>,
     /// Inbox jobs refused for good lately, newest last, for the console and `btw status`.
     refused: Mutex<std::collections::VecDeque<inbox::Refused>>,
     runs: slots::RunSlots,

@@ -149,7 +149,15 @@ impl Daemon {
     }
 
     /// Records which file's version, saved when, the job runs.
-    fn pin(&self, name: &str, id: &str, hash: &str, path: &str, saved: DateTime<Utc>, now: DateTime<Utc>) {
+    fn pin(
+        &self,
+        name: &str,
+        id: &str,
+        hash: &str,
+        path: &str,
+        saved: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
         if let Err(e) = self.store.job_pin_to(id, hash, path, saved, now) {
             tracing::error!("{name}: cannot record job {id}'s version: {e}");
         }

@@ -26,6 +26,9 @@ pub(super) struct Loaded {
     pub(super) loaded_at: String,
 }
 
+/// The newest version of a recipe that settled while an earlier one compiled, and when.
+pub(super) type Waiting = Option<(Read, DateTime<Utc>)>;
+
 /// A broken edit of a recipe: its content's key (reported once per content) and the error.
 #[derive(Clone, Debug)]
 pub(super) struct Broken {
@@ -53,13 +56,12 @@ pub(super) async fn start(
     let present = blocking(move || watch::scan(&dir))
         .await
         .unwrap_or_default();
+    let later = load_present(&daemon, present, now).await;
     let d = daemon.clone();
     blocking(move || d.cancel_orphans(now)).await;
     let task = tokio::spawn(async move {
         let mut stability = Stability::new(half);
-        // What is there at the start was written before: one read each, unless a writer is
-        // still at it.
-        for s in present {
+        for s in later {
             stability.touch(s, Seen::Done, Instant::now());
         }
         let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
@@ -181,6 +183,47 @@ fn dispatch(daemon: &Arc<Daemon>, files: Vec<(Settled, Read)>, now: DateTime<Utc
             }
         });
     }
+}
+
+/// Loads the recipes present at the start before anything else starts (stored notifications
+/// are dispatched to the loaded recipes as soon as the daemon is up), each compiled on its own
+/// blocking task so they load side by side, each within the compile limit. What is left for
+/// the watch loop: inbox jobs, and recipes a writer still holds open or that are empty.
+async fn load_present(
+    daemon: &Arc<Daemon>,
+    present: Vec<Settled>,
+    now: DateTime<Utc>,
+) -> Vec<Settled> {
+    let (recipes, mut later): (Vec<Settled>, Vec<Settled>) = present
+        .into_iter()
+        .partition(|s| matches!(s, Settled::Recipe(_)));
+    let paths: Vec<PathBuf> = recipes.iter().map(|s| s.path().to_path_buf()).collect();
+    let held = blocking(move || watch::held_for_writing(&paths))
+        .await
+        .unwrap_or_default();
+    let mut loads = Vec::new();
+    for kind in recipes {
+        if held.contains(kind.path()) {
+            later.push(kind);
+            continue;
+        }
+        let daemon = daemon.clone();
+        loads.push(tokio::task::spawn_blocking(move || {
+            let path = kind.path().to_path_buf();
+            let read = Read::of(&path, crate::engine::limits::MAX_SCRIPT_BYTES);
+            if read.is_empty() {
+                return Some(kind);
+            }
+            daemon.recipe_settled(&path, read, now);
+            None
+        }));
+    }
+    for load in loads {
+        if let Ok(Some(kind)) = load.await {
+            later.push(kind);
+        }
+    }
+    later
 }
 
 /// How long a recipe may take to compile before it is reported broken

@@ -2,8 +2,8 @@
 //! retry or run it now, move it to another recipe version; and the jobs a recipe's header owns.
 
 use super::exec::{args, decode, DbErr};
-use super::rows::Cols;
 use super::jobs::{get, get_locked, jobs, secs, ts, COLUMNS};
+use super::rows::Cols;
 use super::{Store, StoreError};
 use crate::jobs::{again_check, Again, Job};
 use chrono::{DateTime, Utc};
@@ -114,13 +114,8 @@ impl Store {
                 "SELECT owner_recipe, recipe_saved_at FROM jobs WHERE id = $1",
                 args![id],
             )?;
-            row.map(|r| {
-                Ok((
-                    r.text(0).map_err(decode)?,
-                    r.time(1).map_err(decode)?,
-                ))
-            })
-            .transpose()
+            row.map(|r| Ok((r.text(0).map_err(decode)?, r.time(1).map_err(decode)?)))
+                .transpose()
         })
     }
 

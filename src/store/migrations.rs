@@ -361,7 +361,9 @@ fn rekey_recipe_jobs(x: &mut dyn Exec) -> Result<(), DbErr> {
                  WHERE id = $1 AND state IN ('scheduled', 'running')",
                 args![
                     id,
-                    format!("cancelled: merged into job {new} (one job per recipe name and trigger)")
+                    format!(
+                        "cancelled: merged into job {new} (one job per recipe name and trigger)"
+                    )
                 ],
             )?;
             continue;
@@ -574,7 +576,10 @@ mod tests {
         let path = dir.path().join("btw.db");
         drop(Store::open(&path).unwrap());
         let old = |owner: &str, key: &str| {
-            format!("recipe-{}", crate::store::recipe_hash(&format!("{owner}|{key}")))
+            format!(
+                "recipe-{}",
+                crate::store::recipe_hash(&format!("{owner}|{key}"))
+            )
         };
         let key = "cron:0 10 * * *:Europe/London";
         {
@@ -589,17 +594,36 @@ mod tests {
                 .unwrap();
             };
             // The same recipe served from two paths: two jobs, one live.
-            insert(&old("/a/daily.rhai", key), "/a/daily.rhai", "cancelled", "2026-01-02T00:00:00.000Z");
-            insert(&old("/b/daily.rhai", key), "/b/daily.rhai", "scheduled", "2026-01-01T00:00:00.000Z");
+            insert(
+                &old("/a/daily.rhai", key),
+                "/a/daily.rhai",
+                "cancelled",
+                "2026-01-02T00:00:00.000Z",
+            );
+            insert(
+                &old("/b/daily.rhai", key),
+                "/b/daily.rhai",
+                "scheduled",
+                "2026-01-01T00:00:00.000Z",
+            );
             // Added by hand with its own id: left as it is.
-            insert("mine", "/a/weekly.rhai", "scheduled", "2026-01-01T00:00:00.000Z");
+            insert(
+                "mine",
+                "/a/weekly.rhai",
+                "scheduled",
+                "2026-01-01T00:00:00.000Z",
+            );
             c.execute("DELETE FROM schema_version WHERE version = 6", [])
                 .unwrap();
         }
         let s = Store::open(&path).unwrap();
         let id = crate::store::recipe_job_id("daily.rhai", key);
         let job = s.job_get(&id).unwrap().expect("re-keyed");
-        assert_eq!(job.owner_recipe.as_deref(), Some("/b/daily.rhai"), "the live one");
+        assert_eq!(
+            job.owner_recipe.as_deref(),
+            Some("/b/daily.rhai"),
+            "the live one"
+        );
         let merged = s.job_get(&old("/a/daily.rhai", key)).unwrap().unwrap();
         assert_eq!(merged.state, crate::jobs::JobState::Cancelled);
         assert!(s.job_get("mine").unwrap().is_some());

@@ -116,7 +116,9 @@ async fn a_cron_recipe_deleted_and_put_back_gets_its_job_back_also_across_a_rest
     cp(&f.recipes, "daily.rhai", text);
     d.wait_log("daily.rhai: scheduled job", 1).await;
     let store = Store::open(&f.store).unwrap();
-    let id = store.job_list(&[JobState::Scheduled]).unwrap()[0].id.clone();
+    let id = store.job_list(&[JobState::Scheduled]).unwrap()[0]
+        .id
+        .clone();
     std::fs::remove_file(f.recipes.join("daily.rhai")).unwrap();
     wait_for("the job cancelled", 20, || {
         job_state(&store, &id) == Some(JobState::Cancelled)
@@ -134,8 +136,17 @@ async fn a_cron_recipe_deleted_and_put_back_gets_its_job_back_also_across_a_rest
         recipes_page.contains(&format!("{id} (scheduled)")),
         "{recipes_page}"
     );
-    let o = output(btw(&url, &f.data).args(["schedule", "list", "--store"]).arg(&f.store)).await;
-    assert!(o.stdout.contains(&id) && o.stdout.contains("scheduled"), "{}", o.stdout);
+    let o = output(
+        btw(&url, &f.data)
+            .args(["schedule", "list", "--store"])
+            .arg(&f.store),
+    )
+    .await;
+    assert!(
+        o.stdout.contains(&id) && o.stdout.contains("scheduled"),
+        "{}",
+        o.stdout
+    );
 
     // Deleted, then put back while the daemon was stopped: the restart re-arms it.
     std::fs::remove_file(f.recipes.join("daily.rhai")).unwrap();
@@ -181,8 +192,14 @@ async fn a_cron_header_edit_undone_leaves_the_first_job_live() {
     cp(&f.recipes, "daily.rhai", first);
     d.wait_log("daily.rhai: scheduled job", 1).await;
     let store = Store::open(&f.store).unwrap();
-    let id = store.job_list(&[JobState::Scheduled]).unwrap()[0].id.clone();
-    cp(&f.recipes, "daily.rhai", "//! trigger: cron \"0 11 * * *\"\n1\n");
+    let id = store.job_list(&[JobState::Scheduled]).unwrap()[0]
+        .id
+        .clone();
+    cp(
+        &f.recipes,
+        "daily.rhai",
+        "//! trigger: cron \"0 11 * * *\"\n1\n",
+    );
     d.wait_log("daily.rhai: scheduled job", 2).await;
     let path = f.recipes.join("daily.rhai");
     std::fs::rename(&path, f.recipes.join("daily.rhai~")).unwrap();
@@ -222,11 +239,8 @@ async fn a_link_leaving_the_folder_is_refused_with_one_reason_everywhere() {
     std::fs::write(outside.join("job.json"), r#"{"recipe": "job.rhai"}"#).unwrap();
     std::fs::write(f.recipes.join("job.rhai"), JOB).unwrap();
     std::os::unix::fs::symlink(outside.join("drop.rhai"), f.recipes.join("linked.rhai")).unwrap();
-    std::os::unix::fs::symlink(
-        outside.join("helpers.rhai"),
-        f.recipes.join("helpers.rhai"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(outside.join("helpers.rhai"), f.recipes.join("helpers.rhai"))
+        .unwrap();
     let args = f.args(&["--http", "127.0.0.1:0"]);
     let d = serve(&url, &f.data, &as_strs(&args));
     let base = console(&d).await;
@@ -244,11 +258,14 @@ async fn a_link_leaving_the_folder_is_refused_with_one_reason_everywhere() {
     )
     .unwrap();
     wait_for("the linked job refused", 30, || {
-        f.recipes.join("inbox/failed/linked.json.error.txt").exists()
+        f.recipes
+            .join("inbox/failed/linked.json.error.txt")
+            .exists()
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let why = std::fs::read_to_string(f.recipes.join("inbox/failed/linked.json.error.txt")).unwrap();
+    let why =
+        std::fs::read_to_string(f.recipes.join("inbox/failed/linked.json.error.txt")).unwrap();
     assert!(why.contains(refused), "{why}");
     d.wait_log("helpers.rhai: a link to ", 1).await;
     let recipes_page = page(&base, "/recipes").await;
@@ -299,14 +316,21 @@ async fn a_slow_redirect_runs_and_a_refused_job_raises_job_refused() {
     std::fs::write(inbox.join("bad.json"), "{\"recipe\": ").unwrap();
     wait_for("the slow job's run and the refusal's", 40, || {
         let r = reports(&f.recipes);
-        r.iter().any(|r| r["result"]["n"] == 7) && r.iter().any(|r| r["result"]["file"] == "bad.json")
+        r.iter().any(|r| r["result"]["n"] == 7)
+            && r.iter().any(|r| r["result"]["file"] == "bad.json")
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
     let r = reports(&f.recipes);
-    let alert = r.iter().find(|r| r["result"]["file"] == "bad.json").unwrap();
+    let alert = r
+        .iter()
+        .find(|r| r["result"]["file"] == "bad.json")
+        .unwrap();
     assert!(
-        alert["result"]["reason"].as_str().unwrap().contains("not JSON"),
+        alert["result"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
         "{alert:#}"
     );
     assert_eq!(r.iter().filter(|r| r["result"]["n"] == 7).count(), 1);
@@ -346,7 +370,11 @@ async fn a_slow_compile_blocks_nothing_and_one_over_the_limit_is_reported_broken
     d.wait_log("job.rhai: loaded", 1).await;
     cp(&f.recipes, "big.rhai", &big_recipe(60_000));
     // While the big one compiles, the rest goes on around it.
-    cp(&f.recipes, "small.rhai", "//! trigger: on-drop\n#{small: true}\n");
+    cp(
+        &f.recipes,
+        "small.rhai",
+        "//! trigger: on-drop\n#{small: true}\n",
+    );
     std::fs::write(
         f.recipes.join("inbox/one.json"),
         json!({"recipe": "job.rhai", "params": {"n": 1}}).to_string(),
@@ -374,8 +402,17 @@ async fn storm(jobs: usize, rounds: u32) {
     let d = serve(&sb.base_url(), &f.data, &as_strs(&f.args(&[])));
     d.wait_log("job.rhai: loaded", 1).await;
     let dir = f.recipes.clone();
-    let text = |tool: &str, v: u32| format!("//! trigger: on-drop\n#{{tool: \"{tool}\", v: {v}}}\n");
-    let tools = ["vim", "jetbrains", "emacs", "rsync", "cp", "rename", "redirect"];
+    let text =
+        |tool: &str, v: u32| format!("//! trigger: on-drop\n#{{tool: \"{tool}\", v: {v}}}\n");
+    let tools = [
+        "vim",
+        "jetbrains",
+        "emacs",
+        "rsync",
+        "cp",
+        "rename",
+        "redirect",
+    ];
     let mut expected: Vec<(String, u32)> = Vec::new();
     for round in 0..rounds {
         let base = round * 10;
@@ -408,7 +445,8 @@ async fn storm(jobs: usize, rounds: u32) {
                     }
                     2 => {
                         // Emacs: lock link, autosave file, backup, then written in place.
-                        let _ = std::os::unix::fs::symlink("user@host", dir.join(format!(".#{name}")));
+                        let _ =
+                            std::os::unix::fs::symlink("user@host", dir.join(format!(".#{name}")));
                         std::fs::write(dir.join(format!("#{name}#")), "autosave").unwrap();
                         if path.exists() {
                             std::fs::copy(&path, dir.join(format!("{name}~"))).unwrap();
@@ -563,7 +601,11 @@ async fn daemons_with_the_same_recipe_at_different_paths_share_one_job() {
         "the older copy re-pinned it\n{}",
         b.log()
     );
-    assert!(b.log().contains("keeps the version saved at"), "{}", b.log());
+    assert!(
+        b.log().contains("keeps the version saved at"),
+        "{}",
+        b.log()
+    );
 
     // Deleted in A: B still has it, so the job lives on.
     std::fs::remove_file(rec_a.join("daily.rhai")).unwrap();
