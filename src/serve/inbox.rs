@@ -104,8 +104,10 @@ impl Daemon {
             }
             Err(msg) => {
                 tracing::error!("inbox/{name}: refused: {msg}");
-                self.file_job(path, "failed", &name, &msg);
-                self.job_refused(&name, &msg);
+                // Taken meanwhile by another look at the same file: not refused after all.
+                if self.file_job(path, "failed", &name, &msg) {
+                    self.job_refused(&name, &msg);
+                }
             }
         }
     }
@@ -150,11 +152,12 @@ impl Daemon {
     }
 
     /// Moves a job file to `inbox/<folder>/<name>` with a note beside it (`.error.txt` in
-    /// `failed/`, `.run.txt` in `done/`).
-    pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) {
+    /// `failed/`, `.run.txt` in `done/`); whether it was still there to move.
+    pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) -> bool {
         if std::fs::symlink_metadata(from).is_err() {
             // Taken meanwhile by another look at the same file (it moved to running/): no note.
-            return tracing::debug!("inbox/{name}: already taken");
+            tracing::debug!("inbox/{name}: already taken");
+            return false;
         }
         let target = self.dir.join("inbox").join(folder);
         let suffix = if folder == "failed" { "error" } else { "run" };
@@ -169,6 +172,7 @@ impl Daemon {
         if let Err(e) = moved {
             tracing::error!("inbox/{name}: cannot move it to inbox/{folder}/: {e}");
         }
+        true
     }
 
     /// A run started from the inbox ended: its job file goes to `done/` or `failed/`, with a
@@ -179,15 +183,11 @@ impl Daemon {
             return;
         }
         let report = format!("report: runs/{run_id}.json");
-        match error {
-            None => self.file_job(&held, "done", name, &format!("run {run_id}: ok\n{report}")),
-            Some(e) => self.file_job(
-                &held,
-                "failed",
-                name,
-                &format!("run {run_id} failed: {e}\n{report}"),
-            ),
-        }
+        let (folder, note) = match error {
+            None => ("done", format!("run {run_id}: ok\n{report}")),
+            Some(e) => ("failed", format!("run {run_id} failed: {e}\n{report}")),
+        };
+        self.file_job(&held, folder, name, &note);
     }
 
     /// Starts or schedules the job a file describes; what happened, or why it was refused.
