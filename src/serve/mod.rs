@@ -82,6 +82,10 @@ struct Daemon {
     /// The last broken content reported per recipe (reported once, not on every event) and its
     /// error, for the console.
     broken: Mutex<HashMap<PathBuf, recipes::Broken>>,
+    /// Recipes being compiled, each with the newest version settled meanwhile (taken next).
+    compiling: Mutex<HashMap<PathBuf, recipes::Waiting>>,
+    /// Inbox jobs refused for good lately, newest last, for the console and `btw status`.
+    refused: Mutex<std::collections::VecDeque<inbox::Refused>>,
     runs: slots::RunSlots,
     /// Failed runs and missed jobs are queued for the webhook (`[alerts] webhook_url`).
     alerts: bool,
@@ -99,6 +103,40 @@ fn file_name(path: &Path) -> String {
         .and_then(|n| n.to_str())
         .unwrap_or("?")
         .to_string()
+}
+
+/// The store key under which a daemon serving `dir` keeps what it refuses (broken recipes,
+/// refused links, refused inbox jobs), so `btw status` shows what the console shows.
+pub(crate) fn problems_key(dir: &str) -> String {
+    format!("folder_problems:{dir}")
+}
+
+impl Daemon {
+    /// Writes this folder's problems to the store: broken recipes and the latest refused jobs.
+    fn publish_problems(&self) {
+        let mut problems: Vec<serde_json::Value> = self
+            .broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(p, b)| serde_json::json!({"file": file_name(p), "kind": "recipe", "reason": b.error}))
+            .collect();
+        problems.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+        problems.extend(
+            self.refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|r| serde_json::json!({"file": format!("inbox/{}", r.file), "kind": "job", "reason": r.reason, "at": r.at})),
+        );
+        let key = problems_key(&self.dir.display().to_string());
+        if let Err(e) = self
+            .store
+            .value_set(&key, &serde_json::Value::Array(problems).to_string())
+        {
+            tracing::warn!("cannot record the folder's problems in the store: {e}");
+        }
+    }
 }
 
 /// The tasks the daemon runs until it stops.
@@ -169,6 +207,8 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         base,
         recipes: Mutex::new(HashMap::new()),
         broken: Mutex::new(HashMap::new()),
+        compiling: Mutex::new(HashMap::new()),
+        refused: Mutex::new(std::collections::VecDeque::new()),
         runs: slots::RunSlots::new(opts.max_concurrent),
         alerts: settings.console.webhook_url.is_some(),
     });

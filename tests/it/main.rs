@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod console;
 mod daemon_crash;
+mod daemon_folder;
 mod daemon_inbox;
 mod daemon_jobs;
 mod daemon_recipes;
