@@ -14,7 +14,10 @@ pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// Whether a method changes something at BT: such a raw call is never retried (nothing can
 /// look up whether it took effect), so an interrupted one has an unknown outcome.
 pub fn is_mutating(method: &str) -> bool {
-    !matches!(method.to_ascii_uppercase().as_str(), "GET" | "HEAD" | "OPTIONS")
+    !matches!(
+        method.to_ascii_uppercase().as_str(),
+        "GET" | "HEAD" | "OPTIONS"
+    )
 }
 
 /// Checks a raw request's path: relative to the profile's base URL, so a script cannot send
@@ -25,7 +28,10 @@ pub fn check_path(path: &str) -> Result<(), String> {
             "the path must start with one `/` and be relative to the profile's base URL (e.g. \"/tmf-api/productOrderingManagement/v4/productOrder\"), got {path:?}"
         ));
     }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#') {
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
         return Err(format!(
             "the path may not hold spaces, control characters or `#` (encode them), got {path:?}"
         ));

@@ -72,7 +72,11 @@ pub fn curl(c: &CallRecord) -> String {
                 "BTW_{}",
                 lower
                     .chars()
-                    .map(|ch| if ch.is_ascii_alphanumeric() { ch.to_ascii_uppercase() } else { '_' })
+                    .map(|ch| if ch.is_ascii_alphanumeric() {
+                        ch.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    })
                     .collect::<String>()
             );
             parts.push(format!("-H \"{name}: ${var}\""));
@@ -124,14 +128,23 @@ mod tests {
         assert!(text.contains(r#"it'\''s"#), "{text}");
         assert!(!text.contains("***"), "{text}");
         let token = curl(&call("http://h/oauth/accesstoken?grant_type=x", "***"));
-        assert!(token.contains("$BTW_CLIENT_KEY:$BTW_CLIENT_SECRET"), "{token}");
+        assert!(
+            token.contains("$BTW_CLIENT_KEY:$BTW_CLIENT_SECRET"),
+            "{token}"
+        );
     }
 
     #[test]
     fn calls_are_listed_and_picked_by_number() {
-        let calls = vec![(7, call("http://h/a/b", "***")), (8, call("http://h/c", "***"))];
+        let calls = vec![
+            (7, call("http://h/a/b", "***")),
+            (8, call("http://h/c", "***")),
+        ];
         let text = list(&calls);
-        assert!(text.contains("  7  10:11:12  POST   /a/b  201  12 ms  T1"), "{text}");
+        assert!(
+            text.contains("  7  10:11:12  POST   /a/b  201  12 ms  T1"),
+            "{text}"
+        );
         assert_eq!(pick(&calls, Some(8)).unwrap().url, "http://h/c");
         assert!(pick(&calls, Some(3)).unwrap_err().contains("7 to 8"));
         assert_eq!(pick(&calls, None).unwrap().url, "http://h/c");

@@ -166,7 +166,11 @@ impl Session {
             return Err("the token call is made by the session itself when it needs a token; it is not sent again by hand".into());
         }
         let Some(path) = c.url.strip_prefix(&self.base_url) else {
-            return Err(format!("call {} went to {}, not to the session's base URL", n.map(|n| n.to_string()).unwrap_or_default(), c.url));
+            return Err(format!(
+                "call {} went to {}, not to the session's base URL",
+                n.map(|n| n.to_string()).unwrap_or_default(),
+                c.url
+            ));
         };
         let masked = format!("\"{}\"", crate::secrets::MASK);
         if c.request_body
@@ -205,7 +209,10 @@ impl Session {
                 let mut m = rhai::Map::new();
                 m.insert("status".into(), Dynamic::from_int(page.status as i64));
                 m.insert("headers".into(), Dynamic::from_map(headers));
-                m.insert("body".into(), crate::engine::convert::to_dynamic(&page.body));
+                m.insert(
+                    "body".into(),
+                    crate::engine::convert::to_dynamic(&page.body),
+                );
                 let v = Dynamic::from_map(m);
                 if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
@@ -228,9 +235,9 @@ impl Session {
 
     /// Calls a Ctrl-C left without an answer are recorded as interrupted (`:calls`, `:last`).
     fn abandon_calls(&self) {
-        self.client
-            .recorder()
-            .abandon_in_flight("interrupted (Ctrl-C): no answer; if it changed something, its outcome is unknown");
+        self.client.recorder().abandon_in_flight(
+            "interrupted (Ctrl-C): no answer; if it changed something, its outcome is unknown",
+        );
     }
 
     /// `_` is the last result.
@@ -249,7 +256,9 @@ impl Session {
         let keys: Vec<&str> = parts.collect();
         let ident = |s: &str| {
             !s.is_empty()
-                && s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && s.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
                 && s.chars().all(|c| c.is_alphanumeric() || c == '_')
         };
         if keys.is_empty() || !ident(var) || !keys.iter().all(|k| ident(k)) {
@@ -624,7 +633,10 @@ mod last_tests {
         assert_eq!(with_last("_.id + 1"), "_last.id + 1");
         assert_eq!(with_last("my_var + _x"), "my_var + _x");
         assert_eq!(with_last(r#""_" + _"#), r#""_" + _last"#);
-        assert_eq!(with_last("switch x { 1 => 2, _ => 3 }"), "switch x { 1 => 2, _ => 3 }");
+        assert_eq!(
+            with_last("switch x { 1 => 2, _ => 3 }"),
+            "switch x { 1 => 2, _ => 3 }"
+        );
         assert_eq!(with_last("f(_) // _"), "f(_last) // _");
     }
 }

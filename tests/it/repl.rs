@@ -289,7 +289,8 @@ fn raw_requests_and_the_call_list() {
     // `:calls`: one line per call, the token call first.
     p.send_line(":calls").unwrap();
     p.exp_string("\n").unwrap();
-    p.exp_regex(r"1  \d\d:\d\d:\d\d  GET    /oauth/accesstoken").unwrap();
+    p.exp_regex(r"1  \d\d:\d\d:\d\d  GET    /oauth/accesstoken")
+        .unwrap();
     p.exp_regex(r"POST   /bt-wholesale/v1/whc/productOfferingQualification  201  \d+ ms")
         .unwrap();
     let listing = p.exp_string(PROMPT).unwrap();
@@ -303,7 +304,10 @@ fn raw_requests_and_the_call_list() {
     let curl = p.exp_string(PROMPT).unwrap();
     assert!(curl.contains("Bearer $BTW_TOKEN"), "{curl}");
     assert!(curl.contains("Raw Post Ltd"), "{curl}");
-    assert!(!curl.contains("***") && !curl.contains("Bearer ey"), "{curl}");
+    assert!(
+        !curl.contains("***") && !curl.contains("Bearer ey"),
+        "{curl}"
+    );
     line(&mut p, ":curl 1", "$BTW_CLIENT_KEY:$BTW_CLIENT_SECRET");
     line(&mut p, ":last xyz", "usage: :last [N]");
     line(&mut p, ":last 3", "\"cugId\"");
@@ -311,7 +315,8 @@ fn raw_requests_and_the_call_list() {
     // `:resend` of the raw read, then of the POST (which asks first; no is not sent).
     line(&mut p, ":resend 3", "status: 200");
     p.send_line(":resend 4").unwrap();
-    p.exp_string("again? it may change something at BT [y/N]").unwrap();
+    p.exp_string("again? it may change something at BT [y/N]")
+        .unwrap();
     line(&mut p, "n", "not sent");
 
     // A call slowed to 2.5 s shows its elapsed time and what it waits for.
@@ -320,7 +325,7 @@ fn raw_requests_and_the_call_list() {
         .block_on(
             admin
                 .post(format!("{}/__sandbox/faults", sb.base_url()))
-                .json(&serde_json::json!({"latency": 2500, "path": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
+                .json(&serde_json::json!({"latency_ms": 2500, "path_prefix": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
                 .send(),
         )
         .unwrap();
@@ -337,7 +342,7 @@ fn raw_requests_and_the_call_list() {
         .block_on(
             admin
                 .post(format!("{}/__sandbox/faults", sb.base_url()))
-                .json(&serde_json::json!({"latency": 20000, "path": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
+                .json(&serde_json::json!({"latency_ms": 20000, "path_prefix": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
                 .send(),
         )
         .unwrap();

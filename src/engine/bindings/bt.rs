@@ -60,12 +60,7 @@ fn change(
         _ => None,
     };
     rt.before_mutating();
-    let page = block_on(
-        ctx,
-        &rt,
-        Operation::Raw,
-        rt.client.raw(method, path, body),
-    )?;
+    let page = block_on(ctx, &rt, Operation::Raw, rt.client.raw(method, path, body))?;
     Ok(to_dynamic(&answer(page)))
 }
 
