@@ -307,13 +307,27 @@ impl Session {
             .filter(|(name, _, _)| seen.insert(name.to_string()))
             .collect();
         for (name, constant, value) in vars.into_iter().rev() {
-            let text = render::one_line(value);
+            // A closure shows its parameters, not its generated name.
+            let text = match value.read_lock::<rhai::FnPtr>() {
+                Some(f) => {
+                    let name = f.fn_name().to_string();
+                    let params = self
+                        .fns
+                        .iter_functions()
+                        .find(|d| d.name == name)
+                        .map(|d| d.params.join(", "))
+                        .unwrap_or_default();
+                    format!("fn({params})")
+                }
+                None => render::one_line(value),
+            };
             let short: String = text.chars().take(70).collect();
             let more = if text.chars().count() > 70 { "…" } else { "" };
             let kind = if constant { "const" } else { "let" };
             out.push(format!("{kind} {} = {short}{more}", self.paint.cyan(name)));
         }
-        for f in self.fns.iter_functions() {
+        // Closures are compiled to functions named `anon$…`: they show as their variable.
+        for f in self.fns.iter_functions().filter(|f| !f.name.starts_with("anon$")) {
             out.push(format!(
                 "fn {}({})",
                 self.paint.cyan(f.name),

@@ -285,6 +285,9 @@ fn raw_requests_and_the_call_list() {
     line(&mut p, "40 + 2", "42");
     line(&mut p, "_ + 1", "43");
     line(&mut p, "me.cugId", "did you mean cug_id?");
+    line(&mut p, r#"whc::compnay("x")"#, "did you mean whc::company?");
+    line(&mut p, "let dbl = |x| x * 2", "");
+    line(&mut p, ":vars", "let dbl = fn(x)");
 
     // `:calls`: one line per call, the token call first.
     p.send_line(":calls").unwrap();

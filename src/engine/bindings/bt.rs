@@ -89,10 +89,10 @@ pub mod bt_module {
     ///
     /// ```rhai
     /// // In btw repl this asks BT to qualify a company; a recipe refuses it.
-    /// let r = try {
-    ///     bt::post("/bt-wholesale/v1/whc/productOfferingQualification", #{productOfferingQualificationItem: []})
-    /// } catch (e) { e };
-    /// print(r);
+    /// try {
+    ///     let r = bt::post("/bt-wholesale/v1/whc/productOfferingQualification", #{productOfferingQualificationItem: []});
+    ///     print(r.status);
+    /// } catch (e) { print(e); }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn post(ctx: NativeCallContext, path: &str, body: Dynamic) -> RhaiResult<Dynamic> {
@@ -102,8 +102,7 @@ pub mod bt_module {
     /// `PUT path` with `body` as JSON: like [`post`], once, from `btw repl` only.
     ///
     /// ```rhai
-    /// let r = try { bt::put("/bt-wholesale/v1/order/BTWKN1", #{note: "x"}) } catch (e) { e };
-    /// print(r);
+    /// try { print(bt::put("/bt-wholesale/v1/order/BTWKN1", #{note: "x"}).status); } catch (e) { print(e); }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn put(ctx: NativeCallContext, path: &str, body: Dynamic) -> RhaiResult<Dynamic> {
@@ -113,8 +112,7 @@ pub mod bt_module {
     /// `PATCH path` with `body` as JSON: like [`post`], once, from `btw repl` only.
     ///
     /// ```rhai
-    /// let r = try { bt::patch("/bt-wholesale/v1/order/BTWKN1", #{note: "x"}) } catch (e) { e };
-    /// print(r);
+    /// try { print(bt::patch("/bt-wholesale/v1/order/BTWKN1", #{note: "x"}).status); } catch (e) { print(e); }
     /// ```
     #[rhai_fn(return_raw)]
     pub fn patch(ctx: NativeCallContext, path: &str, body: Dynamic) -> RhaiResult<Dynamic> {
@@ -124,8 +122,7 @@ pub mod bt_module {
     /// `DELETE path`: like [`post`], once, from `btw repl` only.
     ///
     /// ```rhai
-    /// let r = try { bt::delete("/bt-wholesale/v1/order/BTWKN1") } catch (e) { e };
-    /// print(r);
+    /// try { print(bt::delete("/bt-wholesale/v1/order/BTWKN1").status); } catch (e) { print(e); }
     /// ```
     #[rhai_fn(name = "delete", return_raw)]
     pub fn delete_path(ctx: NativeCallContext, path: &str) -> RhaiResult<Dynamic> {
