@@ -327,7 +327,11 @@ impl Session {
             out.push(format!("{kind} {} = {short}{more}", self.paint.cyan(name)));
         }
         // Closures are compiled to functions named `anon$…`: they show as their variable.
-        for f in self.fns.iter_functions().filter(|f| !f.name.starts_with("anon$")) {
+        for f in self
+            .fns
+            .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
+        {
             out.push(format!(
                 "fn {}({})",
                 self.paint.cyan(f.name),
