@@ -299,6 +299,7 @@ impl BtClient {
         let status = resp.status();
         let counts = list_counts(resp.headers());
         let wait = retry_after(&resp);
+        let answer_headers = header_pairs(resp.headers());
         if let Some(r) = record.as_mut() {
             r.status = Some(status.as_u16());
             r.response_headers = header_pairs(resp.headers());
@@ -322,7 +323,11 @@ impl BtClient {
             )
         })?;
         note_call(req, status.as_u16(), call_started, &tracking);
-        page_or_failure(req, status, &text, counts, wait).map_err(|(mut failure, status)| {
+        let page = page_or_failure(req, status, &text, counts, wait).map(|mut p| {
+            p.headers = answer_headers;
+            p
+        });
+        page.map_err(|(mut failure, status)| {
             if let ApiError::Bt(bt) = &mut failure.error {
                 bt.tracking_id = Some(tracking.clone());
                 bt.name_script_keys(req.body.as_ref());
@@ -371,7 +376,7 @@ impl BtClient {
         if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
             return None;
         }
-        Some(CallRecord {
+        let record = CallRecord {
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             operation: operation.as_str().to_string(),
             method: method.to_string(),
@@ -384,7 +389,9 @@ impl BtClient {
             duration_ms: 0,
             tracking_id: tracking.to_string(),
             error: None,
-        })
+        };
+        self.inner.recorder.begin(&record);
+        Some(record)
     }
 }
 
@@ -413,6 +420,7 @@ fn page_or_failure(
             body,
             total_count,
             result_count,
+            headers: Vec::new(),
         });
     }
     let bt = BtError::from_body(req.operation.as_str(), status.as_u16(), text);

@@ -79,6 +79,8 @@ operations! {
     EthernetService => "get Ethernet service",
     EventsWait => "wait for event",
     ScheduleAdd => "schedule job",
+    /// `bt::get`, `bt::post`, …: a request by path, outside the typed functions.
+    Raw => "raw request",
 }
 
 impl Operation {

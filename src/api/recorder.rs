@@ -48,6 +48,11 @@ pub struct CallRecord {
 pub struct Recorder {
     on: AtomicBool,
     kept: Mutex<VecDeque<CallRecord>>,
+    /// Exchanges kept so far, the dropped ones included: numbers stay put as old ones go.
+    total: std::sync::atomic::AtomicUsize,
+    /// Calls sent and not yet answered (by tracking id), with when they were sent: what a wait
+    /// shows it waits for, and what an interrupted call is recorded as.
+    in_flight: Mutex<Vec<(std::time::Instant, CallRecord)>>,
     trace: Mutex<Option<std::fs::File>>,
 }
 
@@ -75,8 +80,41 @@ impl Recorder {
         self.on.load(Ordering::Relaxed)
     }
 
+    /// Notes a call as sent and not yet answered (only while the recorder is on).
+    pub fn begin(&self, call: &CallRecord) {
+        if self.is_on() {
+            let mut flying = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            flying.push((std::time::Instant::now(), call.clone()));
+        }
+    }
+
+    /// The oldest call still waiting for its answer: its summary line and how long it has waited.
+    pub fn waiting_for(&self) -> Option<(String, std::time::Duration)> {
+        let flying = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        flying.first().map(|(t, c)| {
+            let path = short_url(&c.url);
+            (format!("{} {path}", c.method), t.elapsed())
+        })
+    }
+
+    /// Records every unanswered call as interrupted (`why`): the REPL's Ctrl-C, which drops
+    /// the call without an answer. Their outcome at BT is unknown.
+    pub fn abandon_in_flight(&self, why: &str) {
+        let flying: Vec<_> =
+            std::mem::take(&mut *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()));
+        for (t, mut c) in flying {
+            c.duration_ms = t.elapsed().as_millis() as u64;
+            c.error = Some(why.to_string());
+            self.record(c);
+        }
+    }
+
     /// Keeps one exchange (and writes it to the trace file, if any).
     pub fn record(&self, mut call: CallRecord) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, c)| c.tracking_id != call.tracking_id);
         call.request_body = call.request_body.map(redact_body).map(cut);
         call.response_body = call.response_body.map(redact_body).map(cut);
         for (name, value) in call.request_headers.iter_mut() {
@@ -106,6 +144,18 @@ impl Recorder {
             kept.pop_front();
         }
         kept.push_back(call);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every kept exchange with its number in the session (1 the first), oldest first.
+    pub fn numbered(&self) -> Vec<(usize, CallRecord)> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let first = self.total.load(Ordering::Relaxed) + 1 - kept.len();
+        kept.iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, c)| (first + i, c))
+            .collect()
     }
 
     /// The last `n` exchanges, oldest first.
@@ -166,6 +216,15 @@ fn cut(v: Value) -> Value {
     Value::String(format!("{}… ({len} bytes in all)", &text[..end]))
 }
 
+/// A URL without its scheme and host: what a one-line listing shows.
+pub fn short_url(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "/",
+    }
+}
+
 /// A body as it came: JSON when it parses, else the text.
 pub(crate) fn body_value(text: &str) -> Option<Value> {
     if text.trim().is_empty() {
@@ -184,6 +243,24 @@ impl CallRecord {
         format!(
             "{} {} → {status} in {} ms (tracking {})",
             self.method, self.url, self.duration_ms, self.tracking_id
+        )
+    }
+
+    /// One line of `:calls`: number, time, method, path, status, elapsed, tracking id.
+    pub fn list_line(&self, n: usize) -> String {
+        let time = self.at.get(11..19).unwrap_or(&self.at);
+        let status = match (self.status, &self.error) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) if e.starts_with("interrupted") => "interrupted".into(),
+            (None, _) => "no answer".into(),
+        };
+        let mut path = short_url(&self.url).to_string();
+        if path.chars().count() > 80 {
+            path = format!("{}…", path.chars().take(79).collect::<String>());
+        }
+        format!(
+            "{n:>3}  {time}  {:<6} {path}  {status}  {} ms  {}",
+            self.method, self.duration_ms, self.tracking_id
         )
     }
 

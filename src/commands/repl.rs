@@ -17,6 +17,11 @@ pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
         }
     };
     let session = Session::open(&settings, store.as_ref()).await?;
+    if let Some(path) = &args.trace_http {
+        let file = crate::secrets::create_private(path)
+            .map_err(|e| usage(format!("--trace-http {}: {e}", path.display())))?;
+        session.client.recorder().trace_to(file);
+    }
     // The prompt shows notifications as they arrive: it listens from the start.
     if let Some(n) = &session.notifications {
         n.ensure().await;

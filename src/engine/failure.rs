@@ -315,9 +315,24 @@ fn function_not_found(engine: &Engine, sig: &str) -> String {
         .map(|(_, a)| a.trim_end_matches(')'))
         .unwrap_or("");
     if known.is_empty() {
-        format!(
-            "no function {name}({args}): not defined (check the name; `btw defs` lists them all)"
-        )
+        // The closest function of the script surface by name, when one is close.
+        let names: std::collections::BTreeSet<String> = crate::engine::bindings::signatures(engine)
+            .into_iter()
+            .filter_map(|s| s.split('(').next().map(str::to_string))
+            .collect();
+        let near = names
+            .iter()
+            .map(|n| (strsim::jaro_winkler(name, n), n))
+            .filter(|(score, _)| *score > 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        match near {
+            Some((_, n)) => format!(
+                "no function {name}({args}): not defined — did you mean {n}? (`:help` or `btw defs` lists them all)"
+            ),
+            None => format!(
+                "no function {name}({args}): not defined (check the name; `btw defs` lists them all)"
+            ),
+        }
     } else {
         format!(
             "{name} cannot take ({args}); it takes: {}",

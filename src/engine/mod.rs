@@ -125,6 +125,9 @@ pub struct Runtime {
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
     /// How many `batch::run` calls this run is nested in (0: a top-level run).
     pub(crate) batch_depth: usize,
+    /// Whether raw mutating requests (`bt::post`, …) may be sent: in the REPL only, as a
+    /// recipe's ledger cannot make them exactly-once.
+    pub interactive: bool,
 }
 
 impl Runtime {
@@ -165,6 +168,7 @@ impl Runtime {
             step: Default::default(),
             suffixes: Default::default(),
             batch_depth: 0,
+            interactive: false,
         }
     }
 

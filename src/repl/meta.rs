@@ -1,4 +1,4 @@
-//! Meta-commands (`:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`) and the session's
+//! Meta-commands (`:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`, `:reset`, `:quit`) and the session's
 //! record of successful statements that `:save` turns into a recipe.
 
 use std::path::PathBuf;
@@ -15,10 +15,21 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (":vars", "list the session's variables and functions"),
     (
-        ":last",
-        "show the last BT call: method, URL, headers (secrets redacted), bodies, status, time, tracking id",
+        ":calls",
+        "list the session's BT calls, one a line: number, time, method, path, status, elapsed, tracking id",
     ),
-    (":calls [N]", "show the last N BT calls (default 5)"),
+    (
+        ":last [N]",
+        "show BT call N (default the last) in full: URL, headers (secrets redacted), bodies, status (also :call N)",
+    ),
+    (
+        ":curl [N]",
+        "print BT call N (default the last) as a curl command line, secrets as $BTW_TOKEN-style placeholders",
+    ),
+    (
+        ":resend [N]",
+        "send BT call N (default the last) again; a mutating call asks first",
+    ),
     (
         ":load FILE",
         "run a .rhai file into the session (its variables and functions stay)",
@@ -40,8 +51,12 @@ pub enum Meta {
     Help(Option<String>),
     Profile,
     Vars,
-    /// `:last` is `Calls(1)`.
-    Calls(usize),
+    /// `:calls`: the one-line list.
+    Calls,
+    /// `:last [N]`, `:call N`: one call in full.
+    Last(Option<usize>),
+    Curl(Option<usize>),
+    Resend(Option<usize>),
     Load(PathBuf),
     Save(PathBuf),
     Reset,
@@ -72,12 +87,11 @@ pub fn parse(line: &str) -> Option<Meta> {
         "help" | "h" | "?" => Meta::Help(arg_opt),
         "profile" => Meta::Profile,
         "vars" => Meta::Vars,
-        "last" => Meta::Calls(1),
-        "calls" => match arg_opt.as_deref().map(str::parse::<usize>) {
-            None => Meta::Calls(5),
-            Some(Ok(n)) if n > 0 => Meta::Calls(n),
-            Some(_) => Meta::Bad("usage: :calls [N] (N a whole number above 0)".into()),
-        },
+        "last" | "call" => call_number(arg, Meta::Last, ":last [N]"),
+        "curl" => call_number(arg, Meta::Curl, ":curl [N]"),
+        "resend" => call_number(arg, Meta::Resend, ":resend [N]"),
+        "calls" if arg.is_empty() => Meta::Calls,
+        "calls" => Meta::Bad("usage: :calls (then :last N shows call N in full)".into()),
         "load" | "l" => need_file(Meta::Load, ":load FILE.rhai"),
         "save" | "s" => need_file(Meta::Save, ":save FILE.rhai"),
         "reset" => Meta::Reset,
@@ -92,6 +106,19 @@ pub fn parse(line: &str) -> Option<Meta> {
                 .join(" ")
         )),
     })
+}
+
+/// A meta-command taking an optional call number (as `:calls` numbers them).
+fn call_number(arg: &str, make: fn(Option<usize>) -> Meta, usage: &str) -> Meta {
+    if arg.is_empty() {
+        return make(None);
+    }
+    match arg.trim_start_matches('#').parse::<usize>() {
+        Ok(n) if n > 0 => make(Some(n)),
+        _ => Meta::Bad(format!(
+            "usage: {usage} (N a call's number in :calls, a whole number above 0; got {arg:?})"
+        )),
+    }
 }
 
 /// `help()`, `help(whc::company)`, `help("whc::company")` → the argument (REPL only: it is not a script function).
@@ -208,8 +235,14 @@ mod tests {
         assert!(matches!(parse(":load"), Some(Meta::Bad(_))));
         assert!(matches!(parse(":frobnicate"), Some(Meta::Bad(_))));
         assert_eq!(parse(":q"), Some(Meta::Quit));
-        assert_eq!(parse(":last"), Some(Meta::Calls(1)));
-        assert_eq!(parse(":calls 3"), Some(Meta::Calls(3)));
+        assert_eq!(parse(":last"), Some(Meta::Last(None)));
+        assert_eq!(parse(":last 2"), Some(Meta::Last(Some(2))));
+        assert_eq!(parse(":call 3"), Some(Meta::Last(Some(3))));
+        assert!(matches!(parse(":last xyz"), Some(Meta::Bad(_))));
+        assert!(matches!(parse(":last 0"), Some(Meta::Bad(_))));
+        assert_eq!(parse(":calls"), Some(Meta::Calls));
+        assert_eq!(parse(":curl"), Some(Meta::Curl(None)));
+        assert_eq!(parse(":resend 4"), Some(Meta::Resend(Some(4))));
         assert!(matches!(parse(":calls x"), Some(Meta::Bad(_))));
         assert_eq!(
             parse(":notify hello there"),

@@ -64,7 +64,10 @@ impl Session {
             .with_limits(limits)
             .with_cancel(cancel.clone())
             .with_events(events);
-        let rt = Runtime::new(&ctx, handle.clone(), run_id, None);
+        let mut rt = Runtime::new(&ctx, handle.clone(), run_id, None);
+        rt.interactive = true;
+        // `:resend` goes out like the session's other calls: on its sandbox clock.
+        let client = rt.client.clone();
         let engine = engine::engine_for(
             Arc::new(rt),
             vec![PathBuf::from("."), PathBuf::from("scripts")],
@@ -135,17 +138,163 @@ impl Session {
         )
     }
 
-    /// `:last` / `:calls N`: the last BT exchanges, oldest first.
-    pub fn calls_text(&self, n: usize) -> String {
-        let calls = self.client.recorder().last(n);
-        if calls.is_empty() {
-            return "no BT call yet in this session".into();
+    /// `:calls`: the session's BT calls, one a line.
+    pub fn calls_text(&self) -> String {
+        super::calls::list(&self.client.recorder().numbered())
+    }
+
+    /// `:last [N]`: one call in full.
+    pub fn last_text(&self, n: Option<usize>) -> Result<String, String> {
+        let calls = self.client.recorder().numbered();
+        super::calls::pick(&calls, n).map(|c| c.detail())
+    }
+
+    /// `:curl [N]`: one call as a curl command line, secrets as placeholders.
+    pub fn curl_text(&self, n: Option<usize>) -> Result<String, String> {
+        let calls = self.client.recorder().numbered();
+        super::calls::pick(&calls, n).map(super::calls::curl)
+    }
+
+    /// What `:resend [N]` would send: (method, path, body), or why it cannot.
+    pub fn resend_plan(
+        &self,
+        n: Option<usize>,
+    ) -> Result<(String, String, Option<serde_json::Value>), String> {
+        let calls = self.client.recorder().numbered();
+        let c = super::calls::pick(&calls, n)?;
+        if super::calls::is_token_call(c) {
+            return Err("the token call is made by the session itself when it needs a token; it is not sent again by hand".into());
         }
-        calls
-            .iter()
-            .map(|c| c.detail())
-            .collect::<Vec<_>>()
-            .join(&format!("\n{}\n", self.paint.dim("---")))
+        let Some(path) = c.url.strip_prefix(&self.base_url) else {
+            return Err(format!(
+                "call {} went to {}, not to the session's base URL",
+                n.map(|n| n.to_string()).unwrap_or_default(),
+                c.url
+            ));
+        };
+        let masked = format!("\"{}\"", crate::secrets::MASK);
+        if c.request_body
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(&masked))
+        {
+            return Err("its body held a secret, which the record does not keep: send it with bt::post and the secret".into());
+        }
+        Ok((c.method.clone(), path.to_string(), c.request_body.clone()))
+    }
+
+    /// Sends a call again (`:resend`) and prints its answer as `bt::` functions return it.
+    pub fn resend(&mut self, method: &str, path: &str, body: Option<serde_json::Value>) {
+        let client = self.client.clone();
+        let cancel = self.cancel.clone();
+        self.cancel.reset();
+        self.evaluating.store(true, Ordering::SeqCst);
+        let ticker = Ticker::start(self.client.clone());
+        let result = self.handle.block_on(async {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(crate::api::ApiError::Cancelled { operation: "resend".into() }),
+                r = client.raw(method, path, body) => r,
+            }
+        });
+        ticker.stop();
+        self.evaluating.store(false, Ordering::SeqCst);
+        self.cancel.reset();
+        match result {
+            Ok(page) => {
+                let headers: rhai::Map = page
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), Dynamic::from(v)))
+                    .collect();
+                let mut m = rhai::Map::new();
+                m.insert("status".into(), Dynamic::from_int(page.status as i64));
+                m.insert("headers".into(), Dynamic::from_map(headers));
+                m.insert(
+                    "body".into(),
+                    crate::engine::convert::to_dynamic(&page.body),
+                );
+                let v = Dynamic::from_map(m);
+                if let Some(out) = super::table::show(&v, self.paint) {
+                    println!("{out}");
+                }
+                self.set_last(v);
+            }
+            Err(e) => {
+                if matches!(e, crate::api::ApiError::Cancelled { .. }) {
+                    self.abandon_calls();
+                }
+                let unknown = if e.outcome_unknown() {
+                    " (outcome unknown: BT may have processed it)"
+                } else {
+                    ""
+                };
+                eprintln!("{} {e}{unknown}", self.paint.red("error:"));
+            }
+        }
+    }
+
+    /// Calls a Ctrl-C left without an answer are recorded as interrupted (`:calls`, `:last`).
+    fn abandon_calls(&self) {
+        self.client.recorder().abandon_in_flight(
+            "interrupted (Ctrl-C): no answer; if it changed something, its outcome is unknown",
+        );
+    }
+
+    /// `_` is the last result.
+    fn set_last(&mut self, v: Dynamic) {
+        if !v.is_unit() {
+            self.scope.set_or_push(LAST, v);
+        }
+    }
+
+    /// For an input that only reads a key path (`q.serviceId`) and got `()`: the key the map
+    /// does not have, and the keys it does.
+    fn missing_key(&self, text: &str) -> Option<String> {
+        let t = text.trim().trim_end_matches(';').trim();
+        let mut parts = t.split('.');
+        let var = parts.next()?;
+        let keys: Vec<&str> = parts.collect();
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+        };
+        if keys.is_empty() || !ident(var) || !keys.iter().all(|k| ident(k)) {
+            return None;
+        }
+        let mut v = self.scope.get(var)?.flatten_clone();
+        let mut walked = var.to_string();
+        for key in keys {
+            let map = v.read_lock::<rhai::Map>()?.clone();
+            match map.get(key) {
+                Some(next) => {
+                    v = next.flatten_clone();
+                    walked = format!("{walked}.{key}");
+                }
+                None => {
+                    let mut names: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+                    names.sort_unstable();
+                    let norm = |s: &str| s.to_lowercase().replace('_', "");
+                    let mut near: Vec<(f64, &str)> = names
+                        .iter()
+                        .map(|n| (strsim::jaro_winkler(&norm(key), &norm(n)), *n))
+                        .filter(|(score, _)| *score > 0.8)
+                        .collect();
+                    near.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    let hint = match near.first() {
+                        Some((_, n)) => format!(" — did you mean {n}?"),
+                        None => String::new(),
+                    };
+                    return Some(format!(
+                        "{walked} has no key {key}{hint} (its keys: {})",
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        None
     }
 
     pub fn vars_text(&self) -> String {
@@ -158,13 +307,31 @@ impl Session {
             .filter(|(name, _, _)| seen.insert(name.to_string()))
             .collect();
         for (name, constant, value) in vars.into_iter().rev() {
-            let text = render::one_line(value);
+            // A closure shows its parameters, not its generated name.
+            let text = match value.read_lock::<rhai::FnPtr>() {
+                Some(f) => {
+                    let name = f.fn_name().to_string();
+                    let params = self
+                        .fns
+                        .iter_functions()
+                        .find(|d| d.name == name)
+                        .map(|d| d.params.join(", "))
+                        .unwrap_or_default();
+                    format!("fn({params})")
+                }
+                None => render::one_line(value),
+            };
             let short: String = text.chars().take(70).collect();
             let more = if text.chars().count() > 70 { "…" } else { "" };
             let kind = if constant { "const" } else { "let" };
             out.push(format!("{kind} {} = {short}{more}", self.paint.cyan(name)));
         }
-        for f in self.fns.iter_functions() {
+        // Closures are compiled to functions named `anon$…`: they show as their variable.
+        for f in self
+            .fns
+            .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
+        {
             out.push(format!(
                 "fn {}({})",
                 self.paint.cyan(f.name),
@@ -199,15 +366,27 @@ impl Session {
 
     /// Runs one input and prints its result or error.
     pub fn eval_and_print(&mut self, text: &str) {
-        let script = Script::inline(INPUT_NAME, text);
+        let source = with_last(text);
+        let script = Script::inline(INPUT_NAME, &source);
         match self.eval(&script) {
             Ok(v) => {
                 self.transcript.push(text);
+                if v.is_unit() {
+                    if let Some(msg) = self.missing_key(text) {
+                        eprintln!("{}", self.paint.yellow(&msg));
+                    }
+                }
                 if let Some(out) = super::table::show(&v, self.paint) {
                     println!("{out}");
                 }
+                self.set_last(v);
             }
-            Err(f) => eprintln!("{}", render_failure(&f, self.paint)),
+            Err(f) => {
+                if matches!(f, Failure::Cancelled { .. }) {
+                    self.abandon_calls();
+                }
+                eprintln!("{}", render_failure(&f, self.paint))
+            }
         }
     }
 
@@ -282,9 +461,11 @@ impl Session {
         });
         self.cancel.reset();
         self.evaluating.store(true, Ordering::SeqCst);
+        let ticker = Ticker::start(self.client.clone());
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        ticker.stop();
         self.evaluating.store(false, Ordering::SeqCst);
         if let Some(t) = timer {
             t.abort();
@@ -341,5 +522,139 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+/// The variable `_` stands for (Rhai reads a lone `_` as no name at all).
+const LAST: &str = "_last";
+
+/// `text` with each lone `_` (outside strings and comments, and not a `switch`'s `_ =>`) read
+/// as the last result.
+fn with_last(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '`' | '\'' => {
+                // A string, template or character: copied as it is, escapes included.
+                out.push(c);
+                i += 1;
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        out.push(chars[i + 1]);
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    if chars[i - 1] == c {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '_' if (i == 0 || !ident(chars[i - 1]))
+                && !chars.get(i + 1).is_some_and(|n| ident(*n)) =>
+            {
+                let rest: String = chars[i + 1..].iter().collect();
+                if rest.trim_start().starts_with("=>") {
+                    out.push('_');
+                } else {
+                    out.push_str(LAST);
+                }
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// While an input runs longer than a second, its elapsed time (and the BT call it waits for)
+/// on the terminal's last line, cleared when it ends: never a silent wait.
+struct Ticker {
+    stop: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+impl Ticker {
+    fn start(client: BtClient) -> Ticker {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Ticker { stop: None };
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            use std::io::Write;
+            let started = std::time::Instant::now();
+            let mut shown = false;
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                let elapsed = started.elapsed();
+                if elapsed < Duration::from_secs(1) || flag.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let what = match client.recorder().waiting_for() {
+                    Some((call, waited)) => {
+                        format!("waiting for BT: {call} ({:.1} s)", waited.as_secs_f64())
+                    }
+                    None => "running (Ctrl-C stops it)".into(),
+                };
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[K… {:.1} s {what}", elapsed.as_secs_f64());
+                let _ = err.flush();
+                shown = true;
+            }
+            if shown {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[K");
+                let _ = err.flush();
+            }
+        });
+        Ticker {
+            stop: Some((done, thread)),
+        }
+    }
+
+    fn stop(self) {
+        if let Some((done, thread)) = self.stop {
+            done.store(true, Ordering::SeqCst);
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod last_tests {
+    use super::with_last;
+
+    #[test]
+    fn a_lone_underscore_is_the_last_result() {
+        assert_eq!(with_last("_"), "_last");
+        assert_eq!(with_last("_.id + 1"), "_last.id + 1");
+        assert_eq!(with_last("my_var + _x"), "my_var + _x");
+        assert_eq!(with_last(r#""_" + _"#), r#""_" + _last"#);
+        assert_eq!(
+            with_last("switch x { 1 => 2, _ => 3 }"),
+            "switch x { 1 => 2, _ => 3 }"
+        );
+        assert_eq!(with_last("f(_) // _"), "f(_last) // _");
     }
 }

@@ -61,13 +61,15 @@ fn repl_errors_name_the_field_and_calls_can_be_inspected() {
     p.exp_string("authorization: ***").unwrap();
     p.exp_string("< 200").unwrap();
     p.exp_string(PROMPT).unwrap();
-    // :calls N shows the last N, the qualification's POST with its request body among them.
-    p.send_line(":calls 3").unwrap();
+    // :calls lists the calls one a line; :last N shows the qualification's POST with its body.
+    p.send_line(":calls").unwrap();
     p.exp_string("\n").unwrap();
-    p.exp_string("POST ").unwrap();
-    p.exp_string("acmewidgets.co.uk").unwrap();
-    p.exp_string("---").unwrap();
+    let (_, found) = p
+        .exp_regex(r"\d+  \d\d:\d\d:\d\d  POST   /bt-wholesale/v1/whc/productOfferingQualification")
+        .unwrap();
+    let n = found.split_whitespace().next().unwrap().to_string();
     p.exp_string(PROMPT).unwrap();
+    line(&mut p, &format!(":last {n}"), "acmewidgets.co.uk");
 
     // "Variable not found" says where once (the caret line), not twice.
     p.send_line("nope_var").unwrap();
