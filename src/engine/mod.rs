@@ -78,6 +78,17 @@ impl Cancel {
     }
 }
 
+/// A run's slot among the runs the daemon lets do script work at once. A wait (`order::wait`,
+/// `events::wait`, `time::sleep`, `time::sleep_until`) gives it back and takes one again before
+/// the script goes on, so slots bound script work, not waiting: a run waiting an hour for BT
+/// costs a parked thread, not a slot. The daemon sets it; the engine knows nothing of its slots.
+pub trait WaitSlot: Send + Sync {
+    /// Gives the slot back: the run is about to wait.
+    fn release(&self);
+    /// Takes a slot again, waiting for one while all are busy: the wait is over.
+    fn reacquire(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// What a script's native functions need while it runs.
 pub struct Runtime {
     pub client: BtClient,
@@ -111,6 +122,8 @@ pub struct Runtime {
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
     /// How many `batch::run` calls this run is nested in (0: a top-level run).
     pub(crate) batch_depth: usize,
+    /// The run's slot, given back while it waits (see [`WaitSlot`]).
+    pub slot: Option<Arc<dyn WaitSlot>>,
 }
 
 impl Runtime {
@@ -150,6 +163,7 @@ impl Runtime {
             step: Default::default(),
             suffixes: Default::default(),
             batch_depth: 0,
+            slot: ctx.slot.clone(),
         }
     }
 
@@ -169,6 +183,9 @@ impl Runtime {
             events: self.events.clone(),
             notifications: self.notifications.clone(),
             supplied: &[],
+            // The runs this one starts (`batch::run` items) work inside its slot: if each gave
+            // it back on its own waits, the one slot would be released and taken many times over.
+            slot: None,
         }
     }
 
@@ -216,6 +233,18 @@ impl Runtime {
             Some(n) if !n.is_registered() => self.handle.block_on(n.ensure()).then_some(hub),
             _ => Some(hub),
         }
+    }
+
+    /// Runs `wait` with the run's slot given back, and takes a slot again before the script
+    /// goes on (at once without a slot: `btw run`).
+    pub(crate) fn waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let Some(slot) = &self.slot else {
+            return wait();
+        };
+        slot.release();
+        let out = wait();
+        self.handle.block_on(slot.reacquire());
+        out
     }
 
     /// The next step number of this run. Deterministic: a resumed run numbers its calls the same.

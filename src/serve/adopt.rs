@@ -35,7 +35,7 @@ pub(super) fn start(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) -> Joi
 }
 
 /// The owners alive now, from their heartbeats.
-fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
+pub(super) fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
     let now = chrono::Utc::now();
     beats
         .into_iter()

@@ -230,7 +230,7 @@ impl Daemon {
         resuming: bool,
     ) {
         let me = self.clone();
-        self.runs.spawn(async move {
+        self.runs.spawn(move |slot| async move {
             me.run_recipe(
                 &recipe,
                 params,
@@ -238,6 +238,7 @@ impl Daemon {
                 run_id,
                 resuming,
                 JobFixed::default(),
+                slot,
             )
             .await;
         });
@@ -273,6 +274,7 @@ impl Daemon {
         run_id: Option<String>,
         resuming: bool,
         job: JobFixed,
+        slot: Arc<super::slots::Slot>,
     ) -> RunOutcome {
         let info = RunInfo {
             run_id: run_id.unwrap_or_else(runner::new_run_id),
@@ -311,6 +313,7 @@ impl Daemon {
             ctx.client = ctx.client.on_clock(clock);
         }
         ctx.out = runlog.clone();
+        ctx.slot = Some(slot);
         ctx.resume = Some(info.run_id.clone());
         if info.origin.starts_with("event:")
             || super::alert_triggers::started_by_alert(&info.origin)

@@ -225,7 +225,7 @@ pub mod order_module {
             Operation::OrderWait,
             json!({"id": id, "state": state}),
             || {
-                wait_for_order(&ctx, &rt, id, timeout, |order| {
+                rt.waiting(|| wait_for_order(&ctx, &rt, id, timeout, |order| {
                     let now = order.get("state").and_then(Value::as_str).unwrap_or("");
                     if now.eq_ignore_ascii_case(state) {
                         Verdict::Done(order.clone())
@@ -247,7 +247,7 @@ pub mod order_module {
                     } else {
                         Verdict::Continue
                     }
-                })
+                }))
             },
         )?;
         Ok(snake(v))
