@@ -313,7 +313,9 @@ impl Daemon {
             ctx.client = ctx.client.on_clock(clock);
         }
         ctx.out = runlog.clone();
-        ctx.slot = Some(slot);
+        // Held until the run's records and report are written, not only while its script runs.
+        ctx.slot = Some(slot.clone());
+        let _slot = slot;
         ctx.resume = Some(info.run_id.clone());
         if info.origin.starts_with("event:")
             || super::alert_triggers::started_by_alert(&info.origin)
