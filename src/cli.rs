@@ -330,7 +330,7 @@ pub struct ServeArgs {
     /// Runs doing script work at once — inbox, on-drop, notification and scheduled runs alike;
     /// more wait their turn. A run waiting (`order::wait`, `events::wait`, `time::sleep`,
     /// `time::sleep_until`) holds no slot: BT's rate limit (`--calls-per-sec`) paces the calls.
-    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_runs: u64,
     /// BT's rate limit for the credential, in calls a second: every run of the daemon shares
     /// it, and daemons on one store divide it equally. Default: `calls_per_sec` of the profile

@@ -158,6 +158,9 @@ mod tests {
         let first = l.reserve(now);
         assert!(first >= Duration::from_millis(1990), "{first:?}");
         let second = l.reserve(now);
-        assert!(second >= first + Duration::from_millis(9), "{first:?} {second:?}");
+        assert!(
+            second >= first + Duration::from_millis(9),
+            "{first:?} {second:?}"
+        );
     }
 }
