@@ -560,6 +560,50 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_limit_has_defaults_per_profile_and_ranges() {
+        let s = Settings::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.rate, None, "the sandbox is not limited unless asked");
+        let s = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[("BTW_CALLS_PER_SEC", "2.5"), ("BTW_CALL_BURST", "4")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.rate,
+            Some(RateLimit {
+                per_sec: 2.5,
+                burst: 4
+            })
+        );
+        let bad: [&'static [(&'static str, &'static str)]; 3] = [
+            &[("BTW_CALLS_PER_SEC", "0")],
+            &[("BTW_CALLS_PER_SEC", "fast")],
+            &[("BTW_CALL_BURST", "0")],
+        ];
+        for pairs in bad {
+            let e = Settings::load_with(&Overrides::default(), &env_of(pairs)).unwrap_err();
+            assert!(e.0.contains(pairs[0].0), "{pairs:?}: {e}");
+        }
+        let live = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[
+                ("BTW_PROFILE", "live"),
+                ("BTW_CLIENT_KEY", "k"),
+                ("BTW_CLIENT_SECRET", "s"),
+                ("BTW_CUG", "CUG1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            live.rate,
+            Some(RateLimit {
+                per_sec: DEFAULT_CALLS_PER_SEC,
+                burst: DEFAULT_CALL_BURST
+            })
+        );
+    }
+
+    #[test]
     fn sandbox_needs_nothing() {
         let s = Settings::load_with(&Overrides::default(), &env_of(&[])).unwrap();
         assert_eq!(s.profile, Profile::Sandbox);

@@ -209,10 +209,12 @@ struct RunInfo {
     started_at: String,
 }
 
-/// What a scheduled job fixes about its run; the default: nothing (a dropped recipe, an inbox
-/// job, a trigger).
+/// What the caller fixes about a run: a scheduled job its text and clock; the default: nothing
+/// (a dropped recipe, an inbox job, a trigger).
 #[derive(Clone, Debug, Default)]
 pub(super) struct JobFixed {
+    /// The run slot already taken for it; none: the run waits for one.
+    pub(super) slot: Option<Arc<super::slots::Slot>>,
     /// The recipe text the job was pinned to.
     pub(super) source: Option<String>,
     /// The sandbox clock the job was scheduled on: the run calls BT on it.
@@ -237,8 +239,10 @@ impl Daemon {
                 &origin,
                 run_id,
                 resuming,
-                JobFixed::default(),
-                slot,
+                JobFixed {
+                    slot: Some(slot),
+                    ..JobFixed::default()
+                },
             )
             .await;
         });
@@ -274,7 +278,6 @@ impl Daemon {
         run_id: Option<String>,
         resuming: bool,
         job: JobFixed,
-        slot: Arc<super::slots::Slot>,
     ) -> RunOutcome {
         let info = RunInfo {
             run_id: run_id.unwrap_or_else(runner::new_run_id),
@@ -314,6 +317,10 @@ impl Daemon {
         }
         ctx.out = runlog.clone();
         // Held until the run's records and report are written, not only while its script runs.
+        let slot = match job.slot.clone() {
+            Some(s) => s,
+            None => self.runs.take().await,
+        };
         ctx.slot = Some(slot.clone());
         let _slot = slot;
         ctx.resume = Some(info.run_id.clone());

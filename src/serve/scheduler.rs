@@ -330,6 +330,9 @@ impl JobExecutor for DaemonExecutor {
                 _ => None,
             };
             let fixed = JobFixed {
+                // Taken by the run itself: one bound for every run's script work, so a
+                // scheduled job waits for a slot as an inbox job does (its lease renewed).
+                slot: None,
                 source: pinned,
                 clock,
             };
@@ -340,9 +343,6 @@ impl JobExecutor for DaemonExecutor {
                         return ended;
                     }
                 }
-                // One bound for every run's script work: a scheduled job waits for a slot as
-                // an inbox job does (its lease renewed meanwhile).
-                let slot = self.0.runs.take().await;
                 let outcome = self
                     .0
                     .run_recipe(
@@ -352,7 +352,6 @@ impl JobExecutor for DaemonExecutor {
                         Some(run_id.to_string()),
                         resume,
                         fixed.clone(),
-                        slot,
                     )
                     .await;
                 // Taken over from a daemon that stalled past the job's lease but still runs it:

@@ -36,6 +36,7 @@ impl Drop for Active {
 }
 
 /// One run's slot: held while its script works, given back while it waits.
+#[derive(Debug)]
 pub(super) struct Slot {
     slots: Arc<Semaphore>,
     permit: Mutex<Option<OwnedSemaphorePermit>>,

@@ -406,3 +406,43 @@ async fn two_hundred_activations_due_at_once_finish_within_twice_one_alone_on_po
     };
     activations_at_once(Some(&db.url)).await;
 }
+
+/// The limiter is visible: `/metrics` shows the rate in force and the run slots; a bad setting
+/// is refused with its name and range.
+#[tokio::test]
+async fn the_rate_limit_and_the_run_slots_are_in_metrics() {
+    let sb = sandbox().await;
+    let f = Folder::new();
+    let bad = output(btw(&sb.base_url(), &f.data).args(["serve", "--calls-per-sec", "0"])).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("out of range"), "{}", bad.stderr);
+    let args = f.args(&[
+        "--http",
+        "127.0.0.1:0",
+        "--calls-per-sec",
+        "7.5",
+        "--max-runs",
+        "12",
+    ]);
+    let d = serve(&sb.base_url(), &f.data, &as_strs(&args));
+    d.wait_log("console on http://", 1).await;
+    let log = d.log();
+    assert!(log.contains("at most 7.5 a second"), "{log}");
+    let at = log.find("console on ").unwrap() + "console on ".len();
+    let base = log[at..].split_whitespace().next().unwrap().to_string();
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "btw_bt_rate_limit_per_second 7.5",
+        "btw_bt_rate_share_daemons 1",
+        "btw_run_slots 12",
+        "btw_runs_working 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    d.stop().await;
+}
