@@ -149,7 +149,8 @@ mod tests {
         let peak = Arc::new(AtomicUsize::new(0));
         for _ in 0..10 {
             let (now, peak) = (now.clone(), peak.clone());
-            slots.spawn(move |_slot| async move {
+            slots.spawn(move |slot| async move {
+                let _slot = slot;
                 let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(n, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(5)).await;
