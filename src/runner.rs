@@ -196,7 +196,7 @@ pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>
         run_id.clone(),
         script.dir.clone(),
     );
-    let joined = tokio::task::spawn_blocking(move || engine::evaluate(rt, &script, params)).await;
+    let joined = on_script_thread(move || engine::evaluate(rt, &script, params)).await;
     if let Some(t) = timer {
         t.abort();
     }
@@ -249,6 +249,32 @@ pub fn end_record(outcome: &RunOutcome, params: Value) -> (&'static str, Value) 
     let mut report = outcome.to_json();
     report["params"] = params;
     (kind, report)
+}
+
+/// Runs a script on a thread of its own, not on the runtime's blocking pool: a run waiting
+/// hours for BT parks its thread, and hundreds of waiting runs must never leave the store's
+/// calls (which use the pool) without a thread. `Err`: the thread died (a panic) or could not
+/// start.
+async fn on_script_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("btw-run".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                format!("it panicked: {why}")
+            });
+            let _ = tx.send(out);
+        })
+        .map_err(|e| format!("cannot start the script's thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the script's thread stopped before the script ended".to_string())?
 }
 
 /// The time limit also stops a script blocked in a BT call or a wait, where the progress

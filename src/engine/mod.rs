@@ -90,6 +90,17 @@ impl Cancel {
     }
 }
 
+/// A run's slot among the runs the daemon lets do script work at once. A wait (`order::wait`,
+/// `events::wait`, `time::sleep`, `time::sleep_until`) gives it back and takes one again before
+/// the script goes on, so slots bound script work, not waiting: a run waiting an hour for BT
+/// costs a parked thread, not a slot. The daemon sets it; the engine knows nothing of its slots.
+pub trait WaitSlot: Send + Sync {
+    /// Gives the slot back: the run is about to wait.
+    fn release(&self);
+    /// Takes a slot again, waiting for one while all are busy: the wait is over.
+    fn reacquire(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// What a script's native functions need while it runs.
 pub struct Runtime {
     pub client: BtClient,
@@ -128,6 +139,8 @@ pub struct Runtime {
     /// Whether raw mutating requests (`bt::post`, …) may be sent: in the REPL only, as a
     /// recipe's ledger cannot make them exactly-once.
     pub interactive: bool,
+    /// The run's slot, given back while it waits (see [`WaitSlot`]).
+    pub slot: Option<Arc<dyn WaitSlot>>,
 }
 
 impl Runtime {
@@ -169,6 +182,7 @@ impl Runtime {
             suffixes: Default::default(),
             batch_depth: 0,
             interactive: false,
+            slot: ctx.slot.clone(),
         }
     }
 
@@ -189,6 +203,9 @@ impl Runtime {
             events: self.events.clone(),
             notifications: self.notifications.clone(),
             supplied: &[],
+            // The runs this one starts (`batch::run` items) work inside its slot: if each gave
+            // it back on its own waits, the one slot would be released and taken many times over.
+            slot: None,
         }
     }
 
@@ -236,6 +253,18 @@ impl Runtime {
             Some(n) if !n.is_registered() => self.handle.block_on(n.ensure()).then_some(hub),
             _ => Some(hub),
         }
+    }
+
+    /// Runs `wait` with the run's slot given back, and takes a slot again before the script
+    /// goes on (at once without a slot: `btw run`).
+    pub(crate) fn waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let Some(slot) = &self.slot else {
+            return wait();
+        };
+        slot.release();
+        let out = wait();
+        self.handle.block_on(slot.reacquire());
+        out
     }
 
     /// The next step number of this run. Deterministic: a resumed run numbers its calls the same.

@@ -95,6 +95,9 @@ pub struct RunContext {
     /// Parameters the run's origin adds beyond the recipe's declaration (a trigger's
     /// `order_id`, …): they count as declared.
     pub supplied: &'static [&'static str],
+    /// The run's share of the daemon's capacity, given back while it waits (see [`WaitSlot`]);
+    /// none: nothing to give back (`btw run`, the REPL, `batch::run` items).
+    pub slot: Option<Arc<dyn super::WaitSlot>>,
 }
 
 impl RunContext {
@@ -116,6 +119,7 @@ impl RunContext {
             events: None,
             notifications: None,
             supplied: &[],
+            slot: None,
         }
     }
 

@@ -37,7 +37,7 @@ pub(super) fn start(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) -> Joi
 }
 
 /// The owners alive now, from their heartbeats.
-fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
+pub(super) fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
     let now = chrono::Utc::now();
     beats
         .into_iter()
@@ -115,7 +115,7 @@ impl Daemon {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let (d, recipe, params, run) =
                     (me.clone(), recipe.clone(), params.clone(), run.clone());
-                me.runs.spawn(async move {
+                me.runs.spawn(move |slot| async move {
                     let outcome = d
                         .run_recipe(
                             &recipe,
@@ -123,7 +123,10 @@ impl Daemon {
                             &run.origin,
                             Some(run.run_id.clone()),
                             true,
-                            super::reports::JobFixed::default(),
+                            super::reports::JobFixed {
+                                slot: Some(slot),
+                                ..super::reports::JobFixed::default()
+                            },
                         )
                         .await;
                     let _ = tx.send(super::reports::held_elsewhere(&outcome));

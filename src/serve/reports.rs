@@ -265,10 +265,12 @@ struct RunInfo {
     started_at: String,
 }
 
-/// What a scheduled job fixes about its run; the default: nothing (a dropped recipe, an inbox
-/// job, a trigger).
+/// What the caller fixes about a run: a scheduled job its text and clock; the default: nothing
+/// (a dropped recipe, an inbox job, a trigger).
 #[derive(Clone, Debug, Default)]
 pub(super) struct JobFixed {
+    /// The run slot already taken for it; none: the run waits for one.
+    pub(super) slot: Option<Arc<super::slots::Slot>>,
     /// The recipe text the job was pinned to.
     pub(super) source: Option<String>,
     /// The sandbox clock the job was scheduled on: the run calls BT on it.
@@ -286,14 +288,17 @@ impl Daemon {
         resuming: bool,
     ) {
         let me = self.clone();
-        self.runs.spawn(async move {
+        self.runs.spawn(move |slot| async move {
             me.run_recipe(
                 &recipe,
                 params,
                 &origin,
                 run_id,
                 resuming,
-                JobFixed::default(),
+                JobFixed {
+                    slot: Some(slot),
+                    ..JobFixed::default()
+                },
             )
             .await;
         });
@@ -386,6 +391,13 @@ impl Daemon {
             ctx.client = ctx.client.on_clock(clock);
         }
         ctx.out = runlog.clone();
+        // Held until the run's records and report are written, not only while its script runs.
+        let slot = match job.slot.clone() {
+            Some(s) => s,
+            None => self.runs.take().await,
+        };
+        ctx.slot = Some(slot.clone());
+        let _slot = slot;
         ctx.resume = Some(info.run_id.clone());
         ctx.fence = Some(fence);
         if info.origin.starts_with("event:")
