@@ -299,6 +299,7 @@ impl BtClient {
         let status = resp.status();
         let counts = list_counts(resp.headers());
         let wait = retry_after(&resp);
+        let headers = header_pairs(resp.headers());
         if let Some(r) = record.as_mut() {
             r.status = Some(status.as_u16());
             r.response_headers = header_pairs(resp.headers());
@@ -322,13 +323,15 @@ impl BtClient {
             )
         })?;
         note_call(req, status.as_u16(), call_started, &tracking);
-        page_or_failure(req, status, &text, counts, wait).map_err(|(mut failure, status)| {
-            if let ApiError::Bt(bt) = &mut failure.error {
-                bt.tracking_id = Some(tracking.clone());
-                bt.name_script_keys(req.body.as_ref());
-            }
-            fail(failure, status)
-        })
+        page_or_failure(req, status, &text, counts, wait)
+            .map(|page| Page { headers, ..page })
+            .map_err(|(mut failure, status)| {
+                if let ApiError::Bt(bt) = &mut failure.error {
+                    bt.tracking_id = Some(tracking.clone());
+                    bt.name_script_keys(req.body.as_ref());
+                }
+                fail(failure, status)
+            })
     }
 
     /// Sends the request, noting its final URL and headers in `record`.
@@ -341,6 +344,7 @@ impl BtClient {
         if let Some(r) = record.as_mut() {
             r.url = request.url().to_string();
             r.request_headers = header_pairs(request.headers());
+            self.inner.recorder.sending(r);
         }
         self.inner.http.execute(request).await
     }
@@ -371,7 +375,7 @@ impl BtClient {
         if !self.inner.recorder.is_on() && !tracing::enabled!(tracing::Level::TRACE) {
             return None;
         }
-        Some(CallRecord {
+        let record = CallRecord {
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             operation: operation.as_str().to_string(),
             method: method.to_string(),
@@ -384,7 +388,10 @@ impl BtClient {
             duration_ms: 0,
             tracking_id: tracking.to_string(),
             error: None,
-        })
+            seq: 0,
+        };
+        // Kept as in flight until it ends, so an interrupted call is still seen (`:calls`).
+        Some(self.inner.recorder.begin(record))
     }
 }
 
@@ -413,6 +420,7 @@ fn page_or_failure(
             body,
             total_count,
             result_count,
+            headers: Vec::new(),
         });
     }
     let bt = BtError::from_body(req.operation.as_str(), status.as_u16(), text);

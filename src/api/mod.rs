@@ -13,6 +13,7 @@ mod auth;
 mod client;
 mod error;
 mod operation;
+pub mod raw;
 pub mod recorder;
 mod request;
 mod retry;

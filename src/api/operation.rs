@@ -79,6 +79,8 @@ operations! {
     EthernetService => "get Ethernet service",
     EventsWait => "wait for event",
     ScheduleAdd => "schedule job",
+    /// `bt::get` and the other raw requests: any path, sent as given (never ledgered).
+    Raw => "raw request",
 }
 
 impl Operation {

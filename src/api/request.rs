@@ -74,4 +74,6 @@ pub struct Page {
     pub total_count: Option<u64>,
     /// `X-Result-Count`: matches in this page.
     pub result_count: Option<u64>,
+    /// The answer's headers as (name, value) text pairs (raw requests return them).
+    pub headers: Vec<(String, String)>,
 }

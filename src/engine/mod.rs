@@ -111,6 +111,9 @@ pub struct Runtime {
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
     /// How many `batch::run` calls this run is nested in (0: a top-level run).
     pub(crate) batch_depth: usize,
+    /// A person at the prompt (`btw repl`), not a recipe: raw changes (`bt::post`, …) are
+    /// allowed, since no ledger needs to make them exactly-once.
+    pub interactive: bool,
 }
 
 impl Runtime {
@@ -150,6 +153,7 @@ impl Runtime {
             step: Default::default(),
             suffixes: Default::default(),
             batch_depth: 0,
+            interactive: false,
         }
     }
 

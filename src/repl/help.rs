@@ -299,6 +299,7 @@ impl Docs {
 fn known_summary(name: &str) -> Option<&'static str> {
     Some(match name {
         "btw" => "the session: profile, CUG, billing account, run id, unique suffixes",
+        "bt" => "requests by path to any BT endpoint: get, post, put, patch, delete",
         "whc" => "verify data and company qualification (WHC hosted voice)",
         "numbers" => "available numbers and ringfencing",
         "address" => "address search and creation",

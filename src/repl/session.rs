@@ -64,7 +64,8 @@ impl Session {
             .with_limits(limits)
             .with_cancel(cancel.clone())
             .with_events(events);
-        let rt = Runtime::new(&ctx, handle.clone(), run_id, None);
+        let mut rt = Runtime::new(&ctx, handle.clone(), run_id, None);
+        rt.interactive = true;
         let engine = engine::engine_for(
             Arc::new(rt),
             vec![PathBuf::from("."), PathBuf::from("scripts")],
