@@ -190,6 +190,10 @@ pub struct StateAlias {
 pub struct ReplArgs {
     #[command(flatten)]
     pub store: StoreArg,
+    /// Write every HTTP request and response of the session to FILE as JSON lines (method, URL,
+    /// headers, bodies, status, duration, tracking id), secrets redacted.
+    #[arg(long, value_name = "FILE")]
+    pub trace_http: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

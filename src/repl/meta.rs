@@ -1,5 +1,6 @@
-//! Meta-commands (`:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`) and the session's
-//! record of successful statements that `:save` turns into a recipe.
+//! Meta-commands (`:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`,
+//! `:reset`, `:quit`, …) and the session's record of successful statements that `:save` turns
+//! into a recipe.
 
 use std::path::PathBuf;
 
@@ -15,10 +16,21 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (":vars", "list the session's variables and functions"),
     (
-        ":last",
-        "show the last BT call: method, URL, headers (secrets redacted), bodies, status, time, tracking id",
+        ":calls [N]",
+        "list the last N BT calls (default 20), one line each: number, time, method, path, status, time taken, tracking id",
     ),
-    (":calls [N]", "show the last N BT calls (default 5)"),
+    (
+        ":last [N]",
+        "show BT call N (default: the last) in full: headers (secrets redacted), bodies, status, tracking id (also :call N)",
+    ),
+    (
+        ":curl [N]",
+        "print BT call N (default: the last) as a curl command, secrets as $BTW_TOKEN-style variables",
+    ),
+    (
+        ":resend [N]",
+        "send BT call N (default: the last) again; a change asks first",
+    ),
     (
         ":load FILE",
         "run a .rhai file into the session (its variables and functions stay)",
@@ -40,8 +52,14 @@ pub enum Meta {
     Help(Option<String>),
     Profile,
     Vars,
-    /// `:last` is `Calls(1)`.
+    /// `:calls N`: the last N calls, one line each.
     Calls(usize),
+    /// `:last [N]` / `:call N`: one call in full (`None`: the last).
+    Last(Option<u64>),
+    /// `:curl [N]`: one call as a curl command.
+    Curl(Option<u64>),
+    /// `:resend [N]`: one call sent again.
+    Resend(Option<u64>),
     Load(PathBuf),
     Save(PathBuf),
     Reset,
@@ -72,9 +90,29 @@ pub fn parse(line: &str) -> Option<Meta> {
         "help" | "h" | "?" => Meta::Help(arg_opt),
         "profile" => Meta::Profile,
         "vars" => Meta::Vars,
-        "last" => Meta::Calls(1),
+        "last" | "call" | "curl" | "resend" => {
+            let n = match arg_opt.as_deref().map(str::parse::<u64>) {
+                None if cmd == "call" => {
+                    return Some(Meta::Bad(
+                        "usage: :call N (N a call's number in :calls)".into(),
+                    ))
+                }
+                None => None,
+                Some(Ok(n)) if n > 0 => Some(n),
+                Some(_) => {
+                    return Some(Meta::Bad(format!(
+                        "usage: :{cmd} [N] (N a call's number in :calls, a whole number above 0)"
+                    )))
+                }
+            };
+            match cmd {
+                "curl" => Meta::Curl(n),
+                "resend" => Meta::Resend(n),
+                _ => Meta::Last(n),
+            }
+        }
         "calls" => match arg_opt.as_deref().map(str::parse::<usize>) {
-            None => Meta::Calls(5),
+            None => Meta::Calls(20),
             Some(Ok(n)) if n > 0 => Meta::Calls(n),
             Some(_) => Meta::Bad("usage: :calls [N] (N a whole number above 0)".into()),
         },
@@ -208,7 +246,14 @@ mod tests {
         assert!(matches!(parse(":load"), Some(Meta::Bad(_))));
         assert!(matches!(parse(":frobnicate"), Some(Meta::Bad(_))));
         assert_eq!(parse(":q"), Some(Meta::Quit));
-        assert_eq!(parse(":last"), Some(Meta::Calls(1)));
+        assert_eq!(parse(":last"), Some(Meta::Last(None)));
+        assert_eq!(parse(":last 2"), Some(Meta::Last(Some(2))));
+        assert_eq!(parse(":call 7"), Some(Meta::Last(Some(7))));
+        assert!(matches!(parse(":last xyz"), Some(Meta::Bad(_))));
+        assert!(matches!(parse(":call"), Some(Meta::Bad(_))));
+        assert_eq!(parse(":curl"), Some(Meta::Curl(None)));
+        assert_eq!(parse(":resend 3"), Some(Meta::Resend(Some(3))));
+        assert_eq!(parse(":calls"), Some(Meta::Calls(20)));
         assert_eq!(parse(":calls 3"), Some(Meta::Calls(3)));
         assert!(matches!(parse(":calls x"), Some(Meta::Bad(_))));
         assert_eq!(

@@ -6,17 +6,27 @@
 //! - [`help`]: signatures, docs and examples read from the engine;
 //! - [`render`]: values as coloured, indented text (`table`: lists of maps as tables);
 //! - [`keep`]: which statements `:save` keeps;
-//! - [`meta`]: `:help`, `:profile`, `:last`, `:calls`, `:load`, `:save`, `:reset`, `:quit`;
+//! - [`meta`]: `:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`,
+//!   `:reset`, `:quit`;
+//! - [`calls`]: the session's BT calls as a list, in full, or as curl commands;
+//! - [`rewrite`]: `_` for the last result, and a lone `try` showing its value;
+//! - [`waiting`]: a slow call named with its elapsed time; [`pager`]: long output paged;
+//! - [`endpoints`]: which BT endpoint each function calls (`:help`);
 //! - [`session`]: one persistent scope and the evaluation of each input.
 
+mod calls;
 pub mod defs;
+mod endpoints;
 pub mod help;
 pub mod helper;
 mod keep;
 pub mod meta;
+mod pager;
 pub mod render;
+mod rewrite;
 mod session;
 mod table;
+mod waiting;
 
 use crate::config::Settings;
 use crate::engine::Cancel;
@@ -255,11 +265,21 @@ fn run_meta(
                 Some(n) => docs.help(&n, paint),
                 None => docs.overview(paint),
             };
-            println!("{out}");
+            pager::show(&out);
         }
         Meta::Profile => println!("{}", session.profile_text()),
-        Meta::Vars => println!("{}", session.vars_text()),
-        Meta::Calls(n) => println!("{}", session.calls_text(n)),
+        Meta::Vars => pager::show(&session.vars_text()),
+        Meta::Calls(n) => pager::show(&session.calls_text(n)),
+        Meta::Last(n) => match session.last_text(n) {
+            Ok(text) => pager::show(&text),
+            Err(e) => println!("{e}"),
+        },
+        // Never paged: a command line is for copying.
+        Meta::Curl(n) => match session.curl_text(n) {
+            Ok(text) => println!("{text}"),
+            Err(e) => println!("{e}"),
+        },
+        Meta::Resend(n) => session.resend(n),
         Meta::Reset => {
             session.reset();
             println!("session reset: no variables or functions");

@@ -35,6 +35,11 @@ pub(crate) struct Session {
     data_dir: PathBuf,
     /// For `:last` and `:calls`: the client records its exchanges for the session.
     client: BtClient,
+    /// The client the session's scripts call BT with (on the session's sandbox clock):
+    /// `:resend` sends through it too.
+    call_client: BtClient,
+    /// Keys read from maps that do not have them during the current input (see `eval`).
+    missing_keys: Arc<Mutex<Vec<String>>>,
     pub paint: Paint,
 }
 
@@ -66,10 +71,26 @@ impl Session {
             .with_events(events);
         let mut rt = Runtime::new(&ctx, handle.clone(), run_id, None);
         rt.interactive = true;
-        let engine = engine::engine_for(
+        let call_client = rt.client.clone();
+        let mut engine = engine::engine_for(
             Arc::new(rt),
             vec![PathBuf::from("."), PathBuf::from("scripts")],
         );
+        let missing_keys: Arc<Mutex<Vec<String>>> = Arc::default();
+        let noted = missing_keys.clone();
+        // A key a map does not have still reads as `()`, as in a recipe, but the prompt says so
+        // after the input, with the keys it has (a blank line explained nothing).
+        engine.on_map_missing_property(move |map, prop, _ctx| {
+            let mut notes = noted.lock().unwrap_or_else(|p| p.into_inner());
+            if notes.len() < 5 {
+                let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+                let note = super::render::missing_key(prop, &keys);
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+            Ok(rhai::Dynamic::UNIT.into())
+        });
         let mut limits = settings.limits.clone();
         limits.timeout_secs = per_input;
         let mut s = Session {
@@ -89,6 +110,8 @@ impl Session {
             billing_account: settings.billing_account.clone(),
             data_dir: settings.data_dir.clone(),
             client,
+            call_client,
+            missing_keys,
             paint: Paint::plain(),
         };
         s.reset();
@@ -136,17 +159,142 @@ impl Session {
         )
     }
 
-    /// `:last` / `:calls N`: the last BT exchanges, oldest first.
+    /// `:calls N`: the last N BT exchanges, one line each, oldest first.
     pub fn calls_text(&self, n: usize) -> String {
-        let calls = self.client.recorder().last(n);
-        if calls.is_empty() {
-            return "no BT call yet in this session".into();
+        super::calls::list(&self.client.recorder().last(n))
+    }
+
+    /// Call `n` (the last when `None`), or what to say when there is none.
+    fn call(&self, n: Option<u64>) -> Result<crate::api::recorder::CallRecord, String> {
+        let recorder = self.client.recorder();
+        match n {
+            None => recorder
+                .last(1)
+                .pop()
+                .ok_or_else(|| "no BT call yet in this session".to_string()),
+            Some(n) => recorder.get(n).ok_or_else(|| {
+                let kept = recorder.last(usize::MAX);
+                match (kept.first(), kept.last()) {
+                    (Some(a), Some(b)) => format!(
+                        "no call {n}: the session keeps calls {} to {} (:calls lists them)",
+                        a.seq, b.seq
+                    ),
+                    _ => "no BT call yet in this session".to_string(),
+                }
+            }),
         }
-        calls
-            .iter()
-            .map(|c| c.detail())
-            .collect::<Vec<_>>()
-            .join(&format!("\n{}\n", self.paint.dim("---")))
+    }
+
+    /// `:last [N]`: one call in full.
+    pub fn last_text(&self, n: Option<u64>) -> Result<String, String> {
+        self.call(n)
+            .map(|c| format!("call {}: {}", c.seq, c.detail()))
+    }
+
+    /// `:curl [N]`: one call as a curl command.
+    pub fn curl_text(&self, n: Option<u64>) -> Result<String, String> {
+        self.call(n).map(|c| super::calls::curl(&c))
+    }
+
+    /// `:resend [N]`: sends call N again (after asking, for a change) and shows the answer,
+    /// which also becomes `_`.
+    pub fn resend(&mut self, n: Option<u64>) {
+        let call = match self.call(n) {
+            Ok(c) => c,
+            Err(e) => return eprintln!("{e}"),
+        };
+        if super::calls::is_token_call(&call) {
+            return eprintln!(
+                "call {} is the token call: btw asks for a token when it needs one (:curl {} shows it as a command)",
+                call.seq, call.seq
+            );
+        }
+        let masked = call
+            .request_body
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(crate::secrets::MASK));
+        if masked {
+            return eprintln!(
+                "call {}'s body held secrets, which are never kept: send it with bt::{}(\"{}\", …) and the values",
+                call.seq,
+                call.method.to_ascii_lowercase(),
+                call.path()
+            );
+        }
+        let method = call.method.clone();
+        let path = call.path().to_string();
+        if crate::api::raw::is_mutating(&method)
+            && !confirm(&format!(
+            "{method} {path} may change something at BT, and is not retried. Send it again? [y/N] "
+        )) {
+            return println!("not sent");
+        }
+        let client = self.call_client.clone();
+        let body = call.request_body.clone();
+        let cancel = self.cancel.clone();
+        self.cancel.reset();
+        self.evaluating.store(true, Ordering::SeqCst);
+        let waiting = super::waiting::Waiting::start(&self.client);
+        let result = self.handle.block_on(async {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(crate::api::ApiError::Cancelled { operation: "resend".into() }),
+                r = client.raw(&method, &path, body) => r,
+            }
+        });
+        drop(waiting);
+        self.evaluating.store(false, Ordering::SeqCst);
+        self.cancel.reset();
+        self.client
+            .recorder()
+            .abandon_in_flight(crate::api::recorder::INTERRUPTED);
+        match result {
+            Ok(answer) => {
+                let headers: rhai::Map = answer
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase().into(), v.clone().into()))
+                    .collect();
+                let mut m = rhai::Map::new();
+                m.insert("status".into(), Dynamic::from_int(answer.status as i64));
+                m.insert("headers".into(), Dynamic::from_map(headers));
+                m.insert(
+                    "body".into(),
+                    crate::engine::convert::to_dynamic(&answer.body),
+                );
+                let v = Dynamic::from_map(m);
+                if let Some(last) = self.client.recorder().last(1).pop() {
+                    println!("{}", self.paint.dim(&last.list_line()));
+                }
+                if let Some(out) = super::table::show(&v, self.paint) {
+                    super::pager::show(&out);
+                }
+                self.set_last(v);
+            }
+            Err(crate::api::ApiError::Cancelled { .. }) => eprintln!(
+                "{}",
+                self.paint.yellow(if crate::api::raw::is_mutating(&method) {
+                    "interrupted: the call may have reached BT (outcome unknown); :calls shows it"
+                } else {
+                    "interrupted: back at the prompt"
+                })
+            ),
+            Err(e) => {
+                let unknown = if e.outcome_unknown() && crate::api::raw::is_mutating(&method) {
+                    " — outcome unknown: it may have taken effect at BT; it was not sent again"
+                } else {
+                    ""
+                };
+                eprintln!("{} {e}{unknown}", self.paint.red("error:"))
+            }
+        }
+    }
+
+    /// Makes `v` the value of `_`.
+    fn set_last(&mut self, v: Dynamic) {
+        if !v.is_unit() {
+            self.scope.set_or_push(super::rewrite::LAST, v);
+        }
     }
 
     pub fn vars_text(&self) -> String {
@@ -159,13 +307,21 @@ impl Session {
             .filter(|(name, _, _)| seen.insert(name.to_string()))
             .collect();
         for (name, constant, value) in vars.into_iter().rev() {
-            let text = render::one_line(value);
+            let name = if name == super::rewrite::LAST {
+                "_"
+            } else {
+                name
+            };
+            let text = match value.read_lock::<rhai::FnPtr>() {
+                Some(f) => self.closure_text(&f),
+                None => render::one_line(value),
+            };
             let short: String = text.chars().take(70).collect();
             let more = if text.chars().count() > 70 { "…" } else { "" };
             let kind = if constant { "const" } else { "let" };
             out.push(format!("{kind} {} = {short}{more}", self.paint.cyan(name)));
         }
-        for f in self.fns.iter_functions() {
+        for f in self.fns.iter_functions().filter(|f| !is_closure(f.name)) {
             out.push(format!(
                 "fn {}({})",
                 self.paint.cyan(f.name),
@@ -176,6 +332,31 @@ impl Session {
             out.push(i.clone());
         }
         out.join("\n")
+    }
+
+    /// A function value as `fn(x, y)` (a closure's generated name says nothing).
+    fn closure_text(&self, f: &rhai::FnPtr) -> String {
+        let name = f.fn_name();
+        let params = self
+            .fns
+            .iter_functions()
+            .find(|d| d.name == name)
+            .map(|d| {
+                // A closure's captured variables come first; they are not its parameters.
+                let n = f.curry().len();
+                d.params
+                    .iter()
+                    .skip(n)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        if is_closure(name) {
+            format!("fn({params})")
+        } else {
+            format!("fn {name}({params})")
+        }
     }
 
     /// Publishes the session's names for completion.
@@ -198,15 +379,29 @@ impl Session {
         }
     }
 
-    /// Runs one input and prints its result or error.
+    /// Runs one input and prints its result or error; the result becomes `_`.
     pub fn eval_and_print(&mut self, text: &str) {
-        let script = Script::inline(INPUT_NAME, text);
-        match self.eval(&script) {
+        let rewritten = super::rewrite::rewrite(text);
+        let script = Script::inline(INPUT_NAME, rewritten.as_deref().unwrap_or(text));
+        let result = match self.eval(&script) {
+            // A rewrite that does not compile: the error is about what was typed.
+            Err(Failure::Compile { .. }) if rewritten.is_some() => {
+                self.eval(&Script::inline(INPUT_NAME, text))
+            }
+            other => other,
+        };
+        let notes: Vec<String> =
+            std::mem::take(&mut *self.missing_keys.lock().unwrap_or_else(|p| p.into_inner()));
+        match result {
             Ok(v) => {
                 self.transcript.push(text);
-                if let Some(out) = super::table::show(&v, self.paint) {
-                    println!("{out}");
+                for n in &notes {
+                    eprintln!("{}", self.paint.yellow(n));
                 }
+                if let Some(out) = super::table::show(&v, self.paint) {
+                    super::pager::show(&out);
+                }
+                self.set_last(v);
             }
             Err(f) => eprintln!("{}", render_failure(&f, self.paint)),
         }
@@ -283,10 +478,19 @@ impl Session {
         });
         self.cancel.reset();
         self.evaluating.store(true, Ordering::SeqCst);
+        let waiting = super::waiting::Waiting::start(&self.client);
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        drop(waiting);
         self.evaluating.store(false, Ordering::SeqCst);
+        // A call still in flight was dropped (Ctrl-C, the time limit): it is listed as such.
+        let why = if self.cancel.is_timed_out() {
+            "interrupted (the input's time limit)"
+        } else {
+            crate::api::recorder::INTERRUPTED
+        };
+        self.client.recorder().abandon_in_flight(why);
         if let Some(t) = timer {
             t.abort();
         }
@@ -343,4 +547,21 @@ impl Session {
             }
         }
     }
+}
+
+/// Whether a script function is a closure's (`|x| …` compiles to `anon$…`).
+fn is_closure(name: &str) -> bool {
+    name.starts_with("anon$")
+}
+
+/// Asks a yes/no question on the terminal; anything but y/yes is no.
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
