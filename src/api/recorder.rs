@@ -284,8 +284,8 @@ impl CallRecord {
             })
             .unwrap_or_else(|_| self.at.clone());
         let mut path = self.path().to_string();
-        if path.chars().count() > 72 {
-            path = path.chars().take(71).collect::<String>() + "…";
+        if path.chars().count() > 110 {
+            path = path.chars().take(109).collect::<String>() + "…";
         }
         format!(
             "{:>3}  {time}  {:<6} {path}  {}  {} ms  {}",
@@ -299,10 +299,7 @@ impl CallRecord {
 
     /// One line: `POST /path → 201 in 12 ms (tracking …)`.
     pub fn summary(&self) -> String {
-        let status = self
-            .status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "no answer".into());
+        let status = self.status_text();
         format!(
             "{} {} → {status} in {} ms (tracking {})",
             self.method, self.url, self.duration_ms, self.tracking_id

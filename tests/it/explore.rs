@@ -61,12 +61,18 @@ fn repl_errors_name_the_field_and_calls_can_be_inspected() {
     p.exp_string("authorization: ***").unwrap();
     p.exp_string("< 200").unwrap();
     p.exp_string(PROMPT).unwrap();
-    // :calls N shows the last N, the qualification's POST with its request body among them.
+    // :calls N lists the last N, one line each; :last N shows the qualification's POST whole.
     p.send_line(":calls 3").unwrap();
     p.exp_string("\n").unwrap();
-    p.exp_string("POST ").unwrap();
+    let (_, post) = p
+        .exp_regex(r"\d+  \S+  POST +/bt-wholesale/v1/whc/productOfferingQualification  20\d")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+    let n = post.split_whitespace().next().unwrap().to_string();
+    p.send_line(&format!(":last {n}")).unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string(&format!("call {n}: POST ")).unwrap();
     p.exp_string("acmewidgets.co.uk").unwrap();
-    p.exp_string("---").unwrap();
     p.exp_string(PROMPT).unwrap();
 
     // "Variable not found" says where once (the caret line), not twice.
