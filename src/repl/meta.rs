@@ -183,18 +183,25 @@ impl Transcript {
         super::keep::kept(&self.entries).len()
     }
 
-    pub fn to_recipe(&self, name: &str, profile: &str) -> String {
-        let mut out = format!(
-            "//! name: {}\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
-            name.replace('\n', " "),
-            chrono::Local::now().format("%Y-%m-%d %H:%M")
-        );
-        let entries: Vec<&String> = super::keep::kept(&self.entries)
+    /// The recipe text, and the parameters its literal inputs became (see
+    /// [`super::save_params`]).
+    pub fn to_recipe(&self, name: &str, profile: &str) -> (String, Vec<super::save_params::Param>) {
+        let mut entries: Vec<String> = super::keep::kept(&self.entries)
             .into_iter()
-            .filter_map(|i| self.entries.get(i))
+            .filter_map(|i| self.entries.get(i).cloned())
             .collect();
+        let params = super::save_params::parameterize(&mut entries);
+        let mut out = format!("//! name: {}\n", name.replace('\n', " "));
+        for p in &params {
+            out.push_str(&p.declaration());
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
+            chrono::Local::now().format("%Y-%m-%d %H:%M")
+        ));
         let n = entries.len();
-        for (i, e) in entries.into_iter().enumerate() {
+        for (i, e) in entries.iter().enumerate() {
             // Doc comments (`//!`) belong only at the top of a file.
             let body: Vec<&str> = e
                 .lines()
@@ -213,7 +220,7 @@ impl Transcript {
             }
             out.push('\n');
         }
-        out
+        (out, params)
     }
 }
 
@@ -275,7 +282,8 @@ mod tests {
         t.push("let b = add(a.x) // the answer");
         t.push("let u = \"http://example.com\"");
         t.push("//! stray header\nb");
-        let src = t.to_recipe("test session", "sandbox");
+        let (src, params) = t.to_recipe("test session", "sandbox");
+        assert!(params.is_empty(), "{params:?}");
         assert!(src.starts_with("//! name: test session\n"), "{src}");
         let engine = rhai::Engine::new();
         let v: i64 = engine.eval(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));

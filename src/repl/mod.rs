@@ -24,6 +24,7 @@ pub mod meta;
 mod pager;
 pub mod render;
 mod rewrite;
+mod save_params;
 mod session;
 mod table;
 mod waiting;

@@ -433,23 +433,30 @@ impl Session {
             .file_stem()
             .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
             .unwrap_or_else(|| "REPL session".into());
-        let text = self
+        let (text, params) = self
             .transcript
             .to_recipe(&format!("{name} (saved REPL session)"), self.profile.name());
         match std::fs::write(path, text) {
             Ok(()) => {
                 let kept = self.transcript.kept_len();
                 let dropped = self.transcript.len() - kept;
+                let plural = |n: usize, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 let note = if dropped > 0 {
-                    format!(", {dropped} inspection lines left out")
+                    format!(
+                        ", {} left out",
+                        plural(dropped, "inspection line", "inspection lines")
+                    )
                 } else {
                     String::new()
                 };
                 println!(
-                    "saved {kept} statements to {}{note} (run it with: btw run {})",
+                    "saved {} to {}{note}",
+                    plural(kept, "statement", "statements"),
                     path.display(),
-                    path.display()
-                )
+                );
+                println!("{}", run_hint(path, &params));
             }
             Err(e) => eprintln!(
                 "{}",
@@ -564,4 +571,45 @@ fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// How to run a saved recipe: its required parameters need new values (the session's are taken
+/// now), its secrets their values; the rest default to the session's.
+fn run_hint(path: &Path, params: &[super::save_params::Param]) -> String {
+    use super::save_params::Kind;
+    let mut cmd = format!("btw run {}", path.display());
+    let mut needed = Vec::new();
+    for p in params {
+        match p.kind {
+            Kind::Unique => {
+                cmd.push_str(&format!(" --param {}=NEW", p.name));
+                needed.push(p.name.as_str());
+            }
+            Kind::Secret => {
+                cmd.push_str(&format!(" --param {}=…", p.name));
+                needed.push(p.name.as_str());
+            }
+            Kind::Default(_) => {}
+        }
+    }
+    let defaults = params.len() - needed.len();
+    let mut out = format!("run it with: {cmd}");
+    if !needed.is_empty() {
+        out.push_str(&format!(
+            "\n({} required: values BT keeps unique, or secrets, are never reused from the session",
+            needed.join(", ")
+        ));
+        if defaults > 0 {
+            out.push_str(&format!(
+                "; {defaults} more default to the session's values"
+            ));
+        }
+        out.push(')');
+    } else if defaults > 0 {
+        out.push_str(&format!(
+            "\n({defaults} parameters default to the session's values: `btw run {} --help` lists them)",
+            path.display()
+        ));
+    }
+    out
 }

@@ -167,7 +167,11 @@ fn a_session_through_a_terminal() {
     let saved = dir.path().join("session.rhai");
     line(&mut p, &format!(":save {}", saved.display()), "saved");
     line(&mut p, "double(zz)", "84");
-    line(&mut p, &format!(":save {}", saved.display()), "saved");
+    line(
+        &mut p,
+        &format!(":save {}", saved.display()),
+        "--param name=NEW --param domain=NEW",
+    );
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 
@@ -183,10 +187,22 @@ fn a_session_through_a_terminal() {
     );
     assert!(!recipe.contains(":help"), "{recipe}");
 
-    // The recipe runs with `btw run` to the same effect.
-    let o = rt.block_on(output(
-        btw(&sb.base_url(), dir.path()).args(["run", saved.to_str().unwrap()]),
-    ));
+    // The company's name and domain, taken now, became required parameters: the recipe runs
+    // again with new ones, to the same effect.
+    assert!(
+        recipe.contains("//! param name: text — ")
+            && recipe.contains("//! param domain: text — ")
+            && recipe.contains("#{name: params.name, domain: params.domain}"),
+        "{recipe}"
+    );
+    let o = rt.block_on(output(btw(&sb.base_url(), dir.path()).args([
+        "run",
+        saved.to_str().unwrap(),
+        "--param",
+        "name=Zephyr Weaving Ltd",
+        "--param",
+        "domain=zephyrweaving.co.uk",
+    ])));
     assert_eq!(
         o.code, 0,
         "stdout: {}\nstderr: {}\n{recipe}",
