@@ -30,11 +30,8 @@ impl Waiting {
         let client = client.clone();
         let thread = std::thread::spawn(move || {
             let mut drawn = false;
-            loop {
-                match rx.recv_timeout(TICK) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
+            // Until told to stop (or the sender is dropped), every tick.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TICK) {
                 let line = client
                     .recorder()
                     .oldest_in_flight()

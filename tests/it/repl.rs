@@ -337,6 +337,9 @@ fn raw_requests_calls_curl_and_resend() {
     p.exp_string("did you mean body?").unwrap();
     p.exp_string("its keys: body, headers, status").unwrap();
     p.exp_string(PROMPT).unwrap();
+    // Writing a new key is not a missing key: it is added.
+    line(&mut p, "a.note = \"mine\"", "");
+    line(&mut p, "a.note", "\"mine\"");
 
     // :calls: one line per call, the token call first.
     p.send_line(":calls").unwrap();
