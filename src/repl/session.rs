@@ -53,10 +53,10 @@ impl Session {
         events: Option<crate::store::EventHub>,
         run_id: String,
     ) -> Session {
-        let out: Arc<dyn engine::Output> = Arc::new(StdOutput {
+        let out: Arc<dyn engine::Output> = Arc::new(ReplOutput(StdOutput {
             prints_to_stderr: false,
             min_level: LogLevel::Info,
-        });
+        }));
         // The engine's own deadline counts from when it is built; a session lasts longer than
         // any run, so the time limit is applied per input instead (see `eval`).
         let mut limits = settings.limits.clone();
@@ -612,4 +612,19 @@ fn run_hint(path: &Path, params: &[super::save_params::Param]) -> String {
         ));
     }
     out
+}
+
+/// The terminal's output, clearing the waiting line before each line the script prints.
+struct ReplOutput(StdOutput);
+
+impl engine::Output for ReplOutput {
+    fn print(&self, line: &str) {
+        super::waiting::quiet(|| self.0.print(line));
+    }
+    fn log(&self, level: LogLevel, msg: &str) {
+        super::waiting::quiet(|| self.0.log(level, msg));
+    }
+    fn shows_progress(&self) -> bool {
+        self.0.shows_progress()
+    }
 }

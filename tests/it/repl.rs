@@ -390,6 +390,13 @@ fn raw_requests_calls_curl_and_resend() {
     p.exp_string(PROMPT).unwrap();
     line(&mut p, "_.status", "200");
     let resent = last_call_number(&mut p);
+    // A change asks first; no is no.
+    p.send_line(&format!(":resend {}", get + 1)).unwrap();
+    p.exp_string("Send it again? [y/N]").unwrap();
+    p.send_line("n").unwrap();
+    p.exp_string("not sent").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert_eq!(last_call_number(&mut p), resent, "nothing was sent");
     assert!(resent > get + 2, "{resent} after {get}");
     line(&mut p, ":last xyz", "usage: :last [N]");
 
@@ -435,6 +442,13 @@ fn slow_calls_show_their_time_and_ctrl_c_is_recorded() {
     .unwrap();
     p.exp_regex(r"2\.\d s  waiting for BT").unwrap();
     p.exp_string("\"CUG").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // An input running between calls shows its time too.
+    p.send_line("time::sleep(1.6); 7").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(r"1\.\d s  running  Ctrl-C stops it").unwrap();
+    p.exp_string("7").unwrap();
     p.exp_string(PROMPT).unwrap();
 
     // Ctrl-C during a slow call: back at the prompt, and the call is listed as interrupted.
