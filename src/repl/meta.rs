@@ -153,18 +153,49 @@ fn help_call(line: &str) -> Option<Option<String>> {
 #[derive(Clone, Debug, Default)]
 pub struct Transcript {
     entries: Vec<String>,
+    /// Per entry: whether its value became `_` (see [`Transcript::push_result`]).
+    results: Vec<bool>,
 }
 
 impl Transcript {
     pub fn push(&mut self, text: &str) {
+        self.push_result(text, false);
+    }
+
+    /// An input, and whether its value became `_`; a later input that reads `_` is saved
+    /// reading `_last`, and this one then binds it (`let _last = …;`).
+    pub fn push_result(&mut self, text: &str, became_last: bool) {
         let t = text.trim();
         if !t.is_empty() {
-            self.entries.push(t.to_string());
+            let t = super::rewrite::underscores(t).unwrap_or_else(|| t.to_string());
+            self.entries.push(t);
+            self.results.push(became_last);
         }
+    }
+
+    /// The entries, with each one whose value a later entry reads as `_` binding it.
+    fn with_last_bound(&self) -> Vec<String> {
+        let mut entries = self.entries.clone();
+        let mut last: Option<usize> = None;
+        for i in 0..entries.len() {
+            if reads_last(&self.entries[i]) {
+                if let Some(j) = last {
+                    let e = entries[j].trim_end().trim_end_matches(';').to_string();
+                    if !e.starts_with("let ") && !e.contains(';') {
+                        entries[j] = format!("let {} = {e};", super::rewrite::LAST);
+                    }
+                }
+            }
+            if self.results[i] {
+                last = Some(i);
+            }
+        }
+        entries
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.results.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -180,15 +211,16 @@ impl Transcript {
     /// last result.
     /// How many statements the recipe keeps (see [`super::keep`]).
     pub fn kept_len(&self) -> usize {
-        super::keep::kept(&self.entries).len()
+        super::keep::kept(&self.with_last_bound()).len()
     }
 
     /// The recipe text, and the parameters its literal inputs became (see
     /// [`super::save_params`]).
     pub fn to_recipe(&self, name: &str, profile: &str) -> (String, Vec<super::save_params::Param>) {
-        let mut entries: Vec<String> = super::keep::kept(&self.entries)
+        let all = self.with_last_bound();
+        let mut entries: Vec<String> = super::keep::kept(&all)
             .into_iter()
-            .filter_map(|i| self.entries.get(i).cloned())
+            .filter_map(|i| all.get(i).cloned())
             .collect();
         let params = super::save_params::parameterize(&mut entries);
         let mut out = format!("//! name: {}\n", name.replace('\n', " "));
@@ -222,6 +254,15 @@ impl Transcript {
         }
         (out, params)
     }
+}
+
+/// Whether an (already rewritten) entry reads `_`.
+fn reads_last(entry: &str) -> bool {
+    let code = super::helper::code_only(entry);
+    code.match_indices(super::rewrite::LAST).any(|(i, _)| {
+        !code[i + super::rewrite::LAST.len()..]
+            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// Whether a statement needs no `;` after it.
@@ -271,6 +312,21 @@ mod tests {
         assert_eq!(parse("helper(1)"), None);
         assert_eq!(parse("help(f(1))"), None);
         assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn a_saved_underscore_reads_the_value_it_stood_for() {
+        let mut t = Transcript::default();
+        t.push_result("20 + 1", true);
+        t.push_result("q.result", false);
+        t.push_result("let b = _ * 2", false);
+        t.push_result("b", true);
+        let (src, _) = t.to_recipe("underscore", "sandbox");
+        assert!(src.contains("let _last = 20 + 1;"), "{src}");
+        let v: i64 = rhai::Engine::new()
+            .eval(&src)
+            .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        assert_eq!(v, 42);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn rewrite(input: &str) -> Option<String> {
 
 /// Every `_` that stands alone in code (not in a name, a string, a comment or a `switch`'s
 /// `_ =>`) becomes [`LAST`].
-fn underscores(input: &str) -> Option<String> {
+pub(super) fn underscores(input: &str) -> Option<String> {
     let code: Vec<char> = code_only(input).chars().collect();
     let chars: Vec<char> = input.chars().collect();
     let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');

@@ -394,7 +394,7 @@ impl Session {
             std::mem::take(&mut *self.missing_keys.lock().unwrap_or_else(|p| p.into_inner()));
         match result {
             Ok(v) => {
-                self.transcript.push(text);
+                self.transcript.push_result(text, !v.is_unit());
                 for n in &notes {
                     eprintln!("{}", self.paint.yellow(n));
                 }
