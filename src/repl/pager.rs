@@ -1,6 +1,6 @@
 //! Long output through a pager, as psql and git do: only when stdout is a terminal and the text
 //! is taller than it. `BTW_PAGER` names the pager (`off` prints directly), else `PAGER`, else
-//! `less -FRX`; a pager that cannot start means printing directly.
+//! `less -FRX`; a pager that cannot start (or is not installed) means printing directly.
 
 use std::io::{IsTerminal, Write};
 use std::process::{Command, Stdio};
@@ -54,8 +54,8 @@ fn page(cmd: &str, text: &str) -> bool {
         let _ = stdin.write_all(text.as_bytes());
         let _ = stdin.write_all(b"\n");
     }
-    let _ = child.wait();
-    true
+    // 127: the shell found no such pager (no `less` installed): the caller prints instead.
+    !matches!(child.wait().map(|s| s.code()), Ok(Some(127)))
 }
 
 #[cfg(test)]

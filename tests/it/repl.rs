@@ -496,6 +496,31 @@ fn slow_calls_show_their_time_and_ctrl_c_is_recorded() {
     );
 }
 
+#[test]
+fn long_output_goes_through_the_pager() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = closed_port_url();
+    let mut p = spawn_repl_with(
+        &[
+            ("BTW_BASE_URL", url.as_str()),
+            ("BTW_PAGER", "sed s/^/PAGED:/"),
+        ],
+        dir.path(),
+    );
+    p.exp_string(PROMPT).unwrap();
+    // Short output is printed as it is; taller than the terminal (50 rows), it is paged.
+    let short = line(&mut p, "[1, 2]", "[1, 2]");
+    assert!(!short.contains("PAGED:"), "{short}");
+    p.send_line("let big = []; for i in 0..80 { big.push(`line ${i}`) } big")
+        .unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string("PAGED:").unwrap();
+    p.exp_string("line 79").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
 #[tokio::test]
 async fn defs_writes_a_definition_file_per_module() {
     let dir = tempfile::tempdir().unwrap();
