@@ -1,4 +1,4 @@
-//! Alerts on failure: a failed run or a missed job becomes a signed JSON POST to the operator's
+//! Alerts on failure: a failed run, a missed job or a refused inbox job becomes a signed JSON POST to the operator's
 //! webhook (`[alerts] webhook_url`, secret in `BTW_ALERT_SECRET`), signed as Standard Webhooks
 //! do (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<HMAC-SHA256>`).
 //!
@@ -54,6 +54,20 @@ pub fn job_missed(store: &Store, report: &Value) {
         }
     });
     enqueue(store, &format!("msg_{id}"), "job.missed", &payload);
+}
+
+/// Queues the alert of an inbox job refused for good: the file (now in `inbox/failed/`) and why.
+pub fn job_refused(store: &Store, file: &str, reason: &str, at: &str) {
+    let id = format!(
+        "msg_refused_{}",
+        crate::store::recipe_hash(&format!("{file}|{at}"))
+    );
+    let payload = json!({
+        "type": "job.refused",
+        "timestamp": at,
+        "data": {"file": file, "reason": reason, "moved_to": format!("inbox/failed/{file}")},
+    });
+    enqueue(store, &id, "job.refused", &payload);
 }
 
 fn enqueue(store: &Store, id: &str, event: &str, payload: &Value) {

@@ -193,7 +193,7 @@ pub struct ReplArgs {
     /// Write every HTTP request and response of the session to FILE as JSON lines (method, URL,
     /// headers, bodies, status, duration, tracking id), secrets redacted.
     #[arg(long, value_name = "FILE")]
-    pub trace_http: Option<PathBuf>,
+    pub trace_http: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -331,10 +331,19 @@ pub struct ServeArgs {
     /// Milliseconds a file must stay unchanged before it is read.
     #[arg(long, default_value_t = 300, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub debounce_ms: u64,
-    /// Inbox, on-drop and notification runs at once; more wait their turn (scheduled jobs
-    /// have their own limit of 4).
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Runs doing script work at once — inbox, on-drop, notification and scheduled runs alike;
+    /// more wait their turn. A run waiting (`order::wait`, `events::wait`, `time::sleep`,
+    /// `time::sleep_until`) holds no slot: BT's rate limit (`--calls-per-sec`) paces the calls.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_runs: u64,
+    /// BT's rate limit for the credential, in calls a second: every run of the daemon shares
+    /// it, and daemons on one store divide it equally. Default: `calls_per_sec` of the profile
+    /// in btw.toml, `BTW_CALLS_PER_SEC`, else 20 on test and live, none on the sandbox.
+    #[arg(long, value_name = "N", value_parser = crate::config::secs_in(crate::config::CALLS_PER_SEC))]
+    pub calls_per_sec: Option<f64>,
+    /// Calls that may go at once after a quiet spell (`call_burst`, `BTW_CALL_BURST`; default 20).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub call_burst: Option<u32>,
     /// Seconds between full reads of the folder, which pick up any job the watcher missed.
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub rescan: u64,
@@ -350,6 +359,11 @@ pub struct ServeArgs {
     /// died mid-run is resumed (by the next daemon's scheduler).
     #[arg(long, hide = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub job_lease: u64,
+    /// Seconds a run's lease holds without renewal (renewed every third of it): how soon a run
+    /// of a daemon that stalled or died is taken over. A taken-over run's stalled daemon stops
+    /// it and writes nothing more for it.
+    #[arg(long, hide = true, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub run_lease: u64,
     /// Serve the operator's console (runs, schedules, recipes, events, /healthz, /metrics) on
     /// ADDR (default 127.0.0.1:7878). Another address than loopback needs BTW_HTTP_TOKEN.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7878")]

@@ -3,7 +3,7 @@
 //! Precedence, highest first: command-line flags, `BTW_*` variables, the profile's table in
 //! `btw.toml`, the profile's built-in defaults. The sandbox profile needs nothing at all.
 
-use crate::api::{Credentials, Secret};
+use crate::api::{Credentials, RateLimit, Secret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -112,6 +112,10 @@ pub struct ProfileFile {
     pub client_key: Option<String>,
     pub client_secret: Option<String>,
     pub call_timeout_secs: Option<f64>,
+    /// BT's rate limit for this profile's credential: calls a second (see [`RateLimit`]).
+    pub calls_per_sec: Option<f64>,
+    /// How many calls may go at once after a quiet spell.
+    pub call_burst: Option<u32>,
 }
 
 /// `btw.toml`.
@@ -176,6 +180,9 @@ pub struct Settings {
     pub confirm_live: bool,
     pub limits: Limits,
     pub call_timeout: Duration,
+    /// BT's rate limit for the credential, shared by every run of the process (and divided
+    /// among the daemons on one store); `None`: no limit (the sandbox, unless set).
+    pub rate: Option<RateLimit>,
     /// btw's own files: sandbox state, history, store.
     pub data_dir: PathBuf,
     /// `store` in `btw.toml`: the store when neither `--store` nor `BTW_STORE` names one.
@@ -251,6 +258,7 @@ impl Settings {
         let file_name = file_path.as_deref().unwrap_or(Path::new("btw.toml"));
         let limits = limits_from(&file.limits, file_name, env)?;
         let call_timeout = call_timeout_from(&section, profile, file_name, env)?;
+        let rate = rate_from(&section, profile, file_name, env)?;
         let data_dir = env("BTW_DATA_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::data_dir().map(|d| d.join("btw")))
@@ -268,6 +276,7 @@ impl Settings {
             confirm_live: over.confirm_live,
             limits,
             call_timeout: Duration::from_secs_f64(call_timeout),
+            rate,
             data_dir,
             store: file
                 .store
@@ -391,6 +400,49 @@ fn call_timeout_from(
     }
 }
 
+/// BT's rate limit: the environment's, the profile's, or the profile's default (test and live:
+/// [`DEFAULT_CALLS_PER_SEC`] with bursts of [`DEFAULT_CALL_BURST`]; the sandbox: none unless
+/// set). Each value is checked against its range, naming where it came from.
+fn rate_from(
+    section: &ProfileFile,
+    profile: Profile,
+    file_name: &Path,
+    env: EnvFn,
+) -> Result<Option<RateLimit>, ConfigError> {
+    let key = |k: &str| format!("{} [profiles.{profile}] {k}", file_name.display());
+    let per_sec = match env("BTW_CALLS_PER_SEC") {
+        Some(v) => Some(in_range(
+            "BTW_CALLS_PER_SEC",
+            parse_num("BTW_CALLS_PER_SEC", &v)?,
+            CALLS_PER_SEC,
+        )?),
+        None => section
+            .calls_per_sec
+            .map(|v| in_range(&key("calls_per_sec"), v, CALLS_PER_SEC))
+            .transpose()?,
+    };
+    let burst = match env("BTW_CALL_BURST") {
+        Some(v) => Some(in_range(
+            "BTW_CALL_BURST",
+            parse_num("BTW_CALL_BURST", &v)?,
+            CALL_BURST,
+        )?),
+        None => section
+            .call_burst
+            .map(|v| in_range(&key("call_burst"), v, CALL_BURST))
+            .transpose()?,
+    };
+    let per_sec = match (per_sec, profile) {
+        (Some(r), _) => r,
+        (None, Profile::Sandbox) if burst.is_none() => return Ok(None),
+        (None, _) => DEFAULT_CALLS_PER_SEC,
+    };
+    Ok(Some(RateLimit {
+        per_sec,
+        burst: burst.unwrap_or(DEFAULT_CALL_BURST),
+    }))
+}
+
 fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -412,6 +464,13 @@ fn validate_url(url: &str) -> Result<String, ConfigError> {
 pub const MAX_OPERATIONS: RangeInclusive<u64> = 1..=1_000_000_000_000;
 pub const TIMEOUT_SECS: RangeInclusive<u64> = 1..=30 * 24 * 3600;
 pub const CALL_TIMEOUT_SECS: RangeInclusive<f64> = 0.001..=3600.0;
+/// BT's rate limit per credential: calls a second, and the burst after a quiet spell.
+pub const CALLS_PER_SEC: RangeInclusive<f64> = 0.01..=10_000.0;
+pub const CALL_BURST: RangeInclusive<u32> = 1..=10_000;
+/// The test and live profiles' limit unless set: what BT is asked to allow a reseller's
+/// credential; set `calls_per_sec` to the rate agreed for yours.
+pub const DEFAULT_CALLS_PER_SEC: f64 = 20.0;
+pub const DEFAULT_CALL_BURST: u32 = 20;
 /// A background sandbox's idle timeout: a second to a week; half an hour unless set.
 pub const SANDBOX_IDLE_SECS: RangeInclusive<u64> = 1..=7 * 24 * 3600;
 pub const SANDBOX_IDLE_DEFAULT_SECS: u64 = 1800;
@@ -498,6 +557,50 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn the_rate_limit_has_defaults_per_profile_and_ranges() {
+        let s = Settings::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(s.rate, None, "the sandbox is not limited unless asked");
+        let s = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[("BTW_CALLS_PER_SEC", "2.5"), ("BTW_CALL_BURST", "4")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.rate,
+            Some(RateLimit {
+                per_sec: 2.5,
+                burst: 4
+            })
+        );
+        let bad: [&'static [(&'static str, &'static str)]; 3] = [
+            &[("BTW_CALLS_PER_SEC", "0")],
+            &[("BTW_CALLS_PER_SEC", "fast")],
+            &[("BTW_CALL_BURST", "0")],
+        ];
+        for pairs in bad {
+            let e = Settings::load_with(&Overrides::default(), &env_of(pairs)).unwrap_err();
+            assert!(e.0.contains(pairs[0].0), "{pairs:?}: {e}");
+        }
+        let live = Settings::load_with(
+            &Overrides::default(),
+            &env_of(&[
+                ("BTW_PROFILE", "live"),
+                ("BTW_CLIENT_KEY", "k"),
+                ("BTW_CLIENT_SECRET", "s"),
+                ("BTW_CUG", "CUG1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            live.rate,
+            Some(RateLimit {
+                per_sec: DEFAULT_CALLS_PER_SEC,
+                burst: DEFAULT_CALL_BURST
+            })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! bindings hand it the step's request, the call and the recovery, and convert what comes back.
 
 use crate::api::{ApiError, Operation};
-use crate::store::{StepState, Store, StoreError};
+use crate::store::{Fence, StepState, Store, StoreError};
 use serde_json::Value;
 
 /// How a step's call failed, as far as the ledger needs to know.
@@ -58,6 +58,13 @@ pub enum LedgerError<E> {
         operation: Operation,
         field: String,
     },
+}
+
+impl<E> LedgerError<E> {
+    /// Whether the step was refused because the run's lease is gone: the run must stop at once.
+    pub fn lease_lost(&self) -> bool {
+        matches!(self, LedgerError::Store { error, .. } if error.is_lease_lost())
+    }
 }
 
 impl<E: std::fmt::Display> std::fmt::Display for LedgerError<E> {
@@ -131,6 +138,9 @@ impl Notice {
 #[derive(Clone, Copy)]
 pub struct Step<'a> {
     pub store: Option<&'a Store>,
+    /// The run's lease, checked inside each of the step's writes; none: unfenced (a run that
+    /// holds no lease, as the REPL's).
+    pub fence: Option<&'a Fence>,
     pub run_id: &'a str,
     pub step: u64,
     pub operation: Operation,
@@ -203,7 +213,7 @@ impl Step<'_> {
                     notice(Notice::Interrupted);
                     if let Some(v) = recover(&entry.request).map_err(LedgerError::Call)? {
                         store
-                            .ledger_finish(self.run_id, self.step, StepState::Done, &v)
+                            .ledger_finish(self.run_id, self.step, StepState::Done, &v, self.fence)
                             .map_err(self.store_error(true))?;
                         return Ok(v);
                     }
@@ -213,20 +223,25 @@ impl Step<'_> {
             }
         }
         store
-            .ledger_begin(self.run_id, self.step, self.operation, &request)
+            .ledger_begin(self.run_id, self.step, self.operation, &request, self.fence)
             .map_err(self.store_error(false))?;
         match call(&request) {
             Ok(v) => {
                 store
-                    .ledger_finish(self.run_id, self.step, StepState::Done, &v)
+                    .ledger_finish(self.run_id, self.step, StepState::Done, &v, self.fence)
                     .map_err(self.store_error(true))?;
                 Ok(v)
             }
             Err(e) => {
                 if !e.outcome_unknown() {
                     // Best effort: the call's own error matters more than this record.
-                    let _ =
-                        store.ledger_finish(self.run_id, self.step, StepState::Failed, &e.detail());
+                    let _ = store.ledger_finish(
+                        self.run_id,
+                        self.step,
+                        StepState::Failed,
+                        &e.detail(),
+                        self.fence,
+                    );
                 }
                 Err(LedgerError::Call(e))
             }
@@ -253,7 +268,14 @@ impl Step<'_> {
         }
         let value = call().map_err(LedgerError::Call)?;
         store
-            .ledger_queue_done(self.run_id, self.step, self.operation, request, &value)
+            .ledger_queue_done(
+                self.run_id,
+                self.step,
+                self.operation,
+                request,
+                &value,
+                self.fence,
+            )
             .map_err(self.store_error(true))?;
         Ok(value)
     }
@@ -297,6 +319,7 @@ mod tests {
     fn step(store: &Store, n: u64, operation: Operation) -> Step<'_> {
         Step {
             store: Some(store),
+            fence: None,
             run_id: "run-1",
             step: n,
             operation,
@@ -360,6 +383,7 @@ mod tests {
                 1,
                 Operation::OrderCreate,
                 &json!({"externalId": "btw-run-1-1"}),
+                None,
             )
             .unwrap();
         let s = step(&store, 1, Operation::OrderCreate);
@@ -385,7 +409,13 @@ mod tests {
     fn an_interrupted_step_bt_never_saw_is_sent_again() {
         let store = Store::in_memory();
         store
-            .ledger_begin("run-1", 1, Operation::OrderSubmit, &json!({"id": "BTWKN1"}))
+            .ledger_begin(
+                "run-1",
+                1,
+                Operation::OrderSubmit,
+                &json!({"id": "BTWKN1"}),
+                None,
+            )
             .unwrap();
         let sent = Cell::new(0);
         let v = step(&store, 1, Operation::OrderSubmit)
@@ -548,6 +578,7 @@ mod tests {
     fn without_a_store_calls_are_made_and_nothing_is_recorded() {
         let s = Step {
             store: None,
+            fence: None,
             run_id: "r",
             step: 1,
             operation: Operation::OrderSubmit,

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -40,6 +41,14 @@ struct Metrics {
     jobs_due: Gauge,
     jobs_missed: Gauge,
     alerts_pending: Gauge,
+    rate_limit: Gauge<f64, AtomicU64>,
+    rate_share: Gauge,
+    rate_delayed: Counter,
+    rate_wait: Counter<f64, AtomicU64>,
+    rate_limited: Counter,
+    runs_waiting: Gauge,
+    runs_working: Gauge,
+    run_slots: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -61,6 +70,14 @@ fn metrics() -> &'static Metrics {
             jobs_due: Gauge::default(),
             jobs_missed: Gauge::default(),
             alerts_pending: Gauge::default(),
+            rate_limit: Gauge::default(),
+            rate_share: Gauge::default(),
+            rate_delayed: Counter::default(),
+            rate_wait: Counter::default(),
+            rate_limited: Counter::default(),
+            runs_waiting: Gauge::default(),
+            runs_working: Gauge::default(),
+            run_slots: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -104,6 +121,46 @@ fn metrics() -> &'static Metrics {
             "Alerts not delivered yet",
             m.alerts_pending.clone(),
         );
+        registry.register(
+            "bt_rate_limit_per_second",
+            "BT calls a second this process may make (its share of the credential's limit; 0: no limit)",
+            m.rate_limit.clone(),
+        );
+        registry.register(
+            "bt_rate_share_daemons",
+            "Daemons sharing the credential's rate limit, this one included",
+            m.rate_share.clone(),
+        );
+        registry.register(
+            "bt_calls_delayed",
+            "BT calls held back by the rate limiter",
+            m.rate_delayed.clone(),
+        );
+        registry.register(
+            "bt_rate_wait_seconds",
+            "Time BT calls spent held back by the rate limiter",
+            m.rate_wait.clone(),
+        );
+        registry.register(
+            "bt_rate_limited",
+            "429 answers from BT (each pauses every call for its Retry-After)",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "runs_waiting",
+            "Runs waiting (for an order, an event or a time) without a run slot",
+            m.runs_waiting.clone(),
+        );
+        registry.register(
+            "runs_working",
+            "Runs doing script work now (each holds a run slot)",
+            m.runs_working.clone(),
+        );
+        registry.register(
+            "run_slots",
+            "Runs that may do script work at once (--max-runs)",
+            m.run_slots.clone(),
+        );
         Metrics { registry, ..m }
     })
 }
@@ -146,6 +203,35 @@ pub fn event_received(duplicate: bool) {
     if duplicate {
         metrics().duplicates.inc();
     }
+}
+
+/// The rate limit in force: `per_sec` calls a second, the credential's limit shared by `share`
+/// daemons.
+pub fn rate_limit(per_sec: f64, share: u32) {
+    metrics().rate_limit.set(per_sec);
+    metrics().rate_share.set(share as i64);
+}
+
+/// A BT call waited `took` for its turn under the rate limit.
+pub fn rate_waited(took: Duration) {
+    metrics().rate_delayed.inc();
+    metrics().rate_wait.inc_by(took.as_secs_f64());
+}
+
+/// BT answered 429.
+pub fn rate_limited() {
+    metrics().rate_limited.inc();
+}
+
+/// The daemon's run slots: `working` taken of `max`, set before a scrape.
+pub fn run_slots(working: usize, max: usize) {
+    metrics().runs_working.set(working as i64);
+    metrics().run_slots.set(max as i64);
+}
+
+/// A run started (`1`) or ended (`-1`) a wait without its slot.
+pub fn run_waits(delta: i64) {
+    metrics().runs_waiting.inc_by(delta);
 }
 
 pub fn alert_delivered() {

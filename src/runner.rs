@@ -115,7 +115,7 @@ async fn take_lease(
         return Ok(None);
     };
     let on_lost = cancel.clone();
-    crate::store::HeldLease::take(store, run_id, move || on_lost.cancel())
+    crate::store::HeldLease::take(store, run_id, move || on_lost.lose_lease())
         .await
         .map(Some)
         .map_err(|message| Failure::Refused {
@@ -125,8 +125,11 @@ async fn take_lease(
 }
 
 /// Runs `script` with `params` on a blocking thread, while its BT calls run on the tokio runtime.
-/// With a store, the run is recorded and its mutating calls go through the ledger.
-pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
+/// With a store, the run is recorded and its mutating calls go through the ledger, each write
+/// fenced by the run's lease. With `ctx.fence`, the caller holds the lease and records the
+/// run's end itself (the daemon, in one transaction with its own records); else the run takes
+/// the lease, records its end (only while the lease is still its own) and gives the lease up.
+pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
     let run_id = ctx.resume.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
     let calls_before = ctx.client.calls_made();
@@ -157,10 +160,19 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
     };
     let params_json = Value::Object(params.clone());
     let secrets = declared.secret_names();
-    let lease = match take_lease(store.as_ref(), &run_id, &cancel).await {
-        Ok(l) => l,
-        Err(f) => return not_started(run_id, name, started, f),
+    let held_by_caller = ctx.fence.is_some();
+    let lease = if held_by_caller {
+        None
+    } else {
+        match take_lease(store.as_ref(), &run_id, &cancel).await {
+            Ok(l) => l,
+            Err(f) => return not_started(run_id, name, started, f),
+        }
     };
+    if let Some(l) = &lease {
+        ctx.fence = Some(l.fence());
+    }
+    let fence = ctx.fence.clone();
     if let Some(store) = &store {
         if let Err(e) = record_start(store, &run_id, &script, &params_json, ctx.profile).await {
             if let Some(l) = lease {
@@ -184,7 +196,7 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         run_id.clone(),
         script.dir.clone(),
     );
-    let joined = tokio::task::spawn_blocking(move || engine::evaluate(rt, &script, params)).await;
+    let joined = on_script_thread(move || engine::evaluate(rt, &script, params)).await;
     if let Some(t) = timer {
         t.abort();
     }
@@ -208,18 +220,61 @@ pub async fn run(ctx: RunContext, script: Script, params: Map<String, Value>) ->
         api_calls: client.calls_made() - calls_before,
         result,
     };
-    if let Some(store) = &store {
-        record_finish(
-            store,
-            &outcome,
-            crate::secrets::masked(&params_json, &secrets),
-        )
-        .await;
+    if held_by_caller {
+        return outcome;
+    }
+    if let (Some(store), Some(fence)) = (&store, &fence) {
+        if cancel.is_lease_lost() {
+            tracing::warn!(
+                "run {}: its lease was taken over by another process; its end is left to it",
+                outcome.run_id
+            );
+        } else {
+            let params = crate::secrets::masked(&params_json, &secrets);
+            record_finish(store, fence, &outcome, params).await;
+        }
     }
     if let Some(l) = lease {
         l.release().await;
     }
     outcome
+}
+
+/// What the runs table keeps of a run's end: its outcome's kind and its JSON with `params`.
+pub fn end_record(outcome: &RunOutcome, params: Value) -> (&'static str, Value) {
+    let kind = match &outcome.result {
+        Ok(_) => "ok",
+        Err(f) => f.kind(),
+    };
+    let mut report = outcome.to_json();
+    report["params"] = params;
+    (kind, report)
+}
+
+/// Runs a script on a thread of its own, not on the runtime's blocking pool: a run waiting
+/// hours for BT parks its thread, and hundreds of waiting runs must never leave the store's
+/// calls (which use the pool) without a thread. `Err`: the thread died (a panic) or could not
+/// start.
+async fn on_script_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("btw-run".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                format!("it panicked: {why}")
+            });
+            let _ = tx.send(out);
+        })
+        .map_err(|e| format!("cannot start the script's thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the script's thread stopped before the script ended".to_string())?
 }
 
 /// The time limit also stops a script blocked in a BT call or a wait, where the progress
@@ -266,19 +321,20 @@ async fn record_start(
         })
 }
 
-/// Records how the run ended, with its params; a failure to record is logged, not raised.
-async fn record_finish(store: &Store, outcome: &RunOutcome, params: Value) {
-    let kind = match &outcome.result {
-        Ok(_) => "ok",
-        Err(f) => f.kind(),
-    };
-    let mut report = outcome.to_json();
-    report["params"] = params;
-    let (s, id) = (store.clone(), outcome.run_id.clone());
+/// Records how the run ended, with its params, while the run holds its lease; a failure to
+/// record is logged, not raised.
+async fn record_finish(
+    store: &Store,
+    fence: &crate::store::Fence,
+    outcome: &RunOutcome,
+    params: Value,
+) {
+    let (kind, report) = end_record(outcome, params);
+    let (s, f) = (store.clone(), fence.clone());
     // The run's reads were queued, not waited for: they are committed before the run is over.
     let finished = tokio::task::spawn_blocking(move || {
         s.flush()?;
-        s.run_finished(&id, kind, &report)
+        s.run_finished_fenced(&f, kind, &report)
     })
     .await;
     if let Ok(Err(e)) = finished {

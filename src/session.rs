@@ -117,6 +117,7 @@ async fn connect(settings: &Settings) -> Result<(BtClient, Option<SandboxHandle>
     let mut opts = ClientOptions::new(base_url, settings.credentials.clone());
     opts.call_timeout = settings.call_timeout;
     opts.refuse_mutations = settings.mutation_refusal();
+    opts.rate = settings.rate;
     let client = BtClient::new(opts).map_err(|e| Failure::Internal {
         message: e.to_string(),
     })?;

@@ -24,6 +24,8 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// When set, mutating calls are refused with this explanation (the live profile without `--confirm-live`).
     pub refuse_mutations: Option<String>,
+    /// BT's rate limit for this credential; `None`: calls go as fast as they come.
+    pub rate: Option<super::RateLimit>,
 }
 
 impl ClientOptions {
@@ -35,6 +37,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             refuse_mutations: None,
+            rate: None,
         }
     }
 }
@@ -56,6 +59,8 @@ pub(super) struct Inner {
     pub(super) generation: AtomicU64,
     pub(super) stats: Stats,
     pub(super) recorder: Recorder,
+    /// Every call of every clone waits its turn here (one limiter per credential).
+    pub(super) limiter: Option<super::Limiter>,
 }
 
 /// The sandbox-only header naming the clock a request runs on (BT never sees it: it is sent
@@ -94,6 +99,7 @@ impl BtClient {
                 operation: "start the BT client".into(),
                 detail: e.to_string(),
             })?;
+        let limiter = options.rate.map(super::Limiter::new);
         Ok(BtClient {
             inner: Arc::new(Inner {
                 http,
@@ -102,6 +108,7 @@ impl BtClient {
                 generation: AtomicU64::new(0),
                 stats: Stats::default(),
                 recorder: Recorder::default(),
+                limiter,
             }),
             clock: None,
         })
@@ -179,6 +186,34 @@ impl BtClient {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(us);
+        }
+    }
+
+    /// The rate limiter every call of this credential waits on, if there is one.
+    pub fn limiter(&self) -> Option<&super::Limiter> {
+        self.inner.limiter.as_ref()
+    }
+
+    /// Waits for the next call's turn under the rate limit.
+    pub(super) async fn rate_turn(&self) {
+        if let Some(l) = &self.inner.limiter {
+            l.acquire().await;
+        }
+    }
+
+    /// A 429 slows every caller of the credential down for BT's `Retry-After`.
+    pub(super) fn note_status(&self, status: u16, retry_after: Option<Duration>) {
+        if status != 429 {
+            return;
+        }
+        if let Some(l) = &self.inner.limiter {
+            if l.slow_down(retry_after) {
+                tracing::warn!(
+                    "BT answered 429 (too many requests): every call waits {} ms, then goes at {:.1} a second",
+                    retry_after.unwrap_or(Duration::from_secs(1)).as_millis(),
+                    l.rate()
+                );
+            }
         }
     }
 
@@ -267,6 +302,7 @@ impl BtClient {
         let tracking = uuid::Uuid::new_v4().to_string();
         let opts = &self.inner.options;
         let builder = self.request_builder(req, url, &token, &tracking);
+        self.rate_turn().await;
         self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
         let call_started = Instant::now();
         let mut record = self.start_record(
@@ -299,7 +335,8 @@ impl BtClient {
         let status = resp.status();
         let counts = list_counts(resp.headers());
         let wait = retry_after(&resp);
-        let headers = header_pairs(resp.headers());
+        let answer_headers = header_pairs(resp.headers());
+        self.note_status(status.as_u16(), wait);
         if let Some(r) = record.as_mut() {
             r.status = Some(status.as_u16());
             r.response_headers = header_pairs(resp.headers());
@@ -323,15 +360,17 @@ impl BtClient {
             )
         })?;
         note_call(req, status.as_u16(), call_started, &tracking);
-        page_or_failure(req, status, &text, counts, wait)
-            .map(|page| Page { headers, ..page })
-            .map_err(|(mut failure, status)| {
-                if let ApiError::Bt(bt) = &mut failure.error {
-                    bt.tracking_id = Some(tracking.clone());
-                    bt.name_script_keys(req.body.as_ref());
-                }
-                fail(failure, status)
-            })
+        let page = page_or_failure(req, status, &text, counts, wait).map(|mut p| {
+            p.headers = answer_headers;
+            p
+        });
+        page.map_err(|(mut failure, status)| {
+            if let ApiError::Bt(bt) = &mut failure.error {
+                bt.tracking_id = Some(tracking.clone());
+                bt.name_script_keys(req.body.as_ref());
+            }
+            fail(failure, status)
+        })
     }
 
     /// Sends the request, noting its final URL and headers in `record`.

@@ -12,6 +12,7 @@
 mod auth;
 mod client;
 mod error;
+pub mod limiter;
 mod operation;
 pub mod raw;
 pub mod recorder;
@@ -32,6 +33,7 @@ pub mod whc;
 pub use auth::{Credentials, Secret};
 pub use client::{BtClient, ClientOptions};
 pub use error::{ApiError, BtError};
+pub use limiter::{Limiter, RateLimit};
 pub use operation::Operation;
 pub use request::Page;
 pub use retry::RetryPolicy;

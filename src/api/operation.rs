@@ -79,7 +79,7 @@ operations! {
     EthernetService => "get Ethernet service",
     EventsWait => "wait for event",
     ScheduleAdd => "schedule job",
-    /// `bt::get` and the other raw requests: any path, sent as given (never ledgered).
+    /// `bt::get`, `bt::post`, …: a request by path, outside the typed functions.
     Raw => "raw request",
 }
 

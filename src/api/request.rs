@@ -74,6 +74,6 @@ pub struct Page {
     pub total_count: Option<u64>,
     /// `X-Result-Count`: matches in this page.
     pub result_count: Option<u64>,
-    /// The answer's headers as (name, value) text pairs (raw requests return them).
+    /// The answer's headers (for raw requests, `bt::get` and the like).
     pub headers: Vec<(String, String)>,
 }

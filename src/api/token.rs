@@ -70,6 +70,7 @@ impl BtClient {
     async fn fetch_token_once(&self, url: &str, basic: &str) -> Result<(Secret, u64), Failure> {
         let opts = &self.inner.options;
         let stats = &self.inner.stats;
+        self.rate_turn().await;
         stats.calls.fetch_add(1, Ordering::Relaxed);
         stats.token_requests.fetch_add(1, Ordering::Relaxed);
         let tracking = uuid::Uuid::new_v4().to_string();
@@ -138,6 +139,7 @@ impl BtClient {
             }));
         }
         let wait = retry_after(&resp);
+        self.note_status(status.as_u16(), wait);
         let text = resp.text().await.unwrap_or_default();
         self.finish_record(record, started, |r| {
             r.response_body = super::recorder::body_value(&text)

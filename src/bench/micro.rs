@@ -95,16 +95,23 @@ fn ledger_reads(store: &Store) -> Micro {
                 Operation::WhcReseller,
                 &req,
                 &val,
+                None,
             );
         }
-        let _ = store.ledger_begin("micro-old", j * 8 + 8, Operation::OrderSubmit, &req);
+        let _ = store.ledger_begin("micro-old", j * 8 + 8, Operation::OrderSubmit, &req, None);
         old_t += t.elapsed();
         let t = Instant::now();
         for s in 1..=7 {
-            let _ =
-                store.ledger_queue_done("micro-new", j * 8 + s, Operation::WhcReseller, &req, &val);
+            let _ = store.ledger_queue_done(
+                "micro-new",
+                j * 8 + s,
+                Operation::WhcReseller,
+                &req,
+                &val,
+                None,
+            );
         }
-        let _ = store.ledger_begin("micro-new", j * 8 + 8, Operation::OrderSubmit, &req);
+        let _ = store.ledger_begin("micro-new", j * 8 + 8, Operation::OrderSubmit, &req, None);
         new_t += t.elapsed();
     }
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / journeys as f64;

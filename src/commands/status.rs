@@ -18,6 +18,9 @@ struct Status {
     missed: Vec<Job>,
     failures: Vec<RunSummary>,
     alerts: u64,
+    /// Per daemon folder: what its daemon refuses (broken recipes, links leaving the folder,
+    /// refused inbox jobs), as it last recorded them.
+    problems: Vec<(String, Vec<serde_json::Value>)>,
 }
 
 fn read(store: &Store) -> Result<Status, Failure> {
@@ -31,8 +34,20 @@ fn read(store: &Store) -> Result<Status, Failure> {
         limit: 10,
         ..RunFilter::default()
     };
+    let beats = store.heartbeats().map_err(usage)?;
+    let mut problems = Vec::new();
+    for b in &beats {
+        let key = crate::serve::problems_key(&b.recipes);
+        if let Some(v) = store.value(&key).ok().flatten() {
+            let list: Vec<serde_json::Value> = serde_json::from_str(&v).unwrap_or_default();
+            if !list.is_empty() && !problems.iter().any(|(d, _)| d == &b.recipes) {
+                problems.push((b.recipes.clone(), list));
+            }
+        }
+    }
     Ok(Status {
-        beats: store.heartbeats().map_err(usage)?,
+        problems,
+        beats,
         next,
         missed: store
             .job_list(&[JobState::Missed, JobState::Failed])
@@ -56,6 +71,7 @@ pub(super) fn command(overrides: &Overrides, args: StatusArgs) -> Outcome {
             "missed_or_failed_jobs": s.missed,
             "recent_failures": s.failures,
             "alerts_pending": s.alerts,
+            "problems": s.problems.iter().map(|(d, p)| json!({"recipes": d, "problems": p})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
@@ -138,5 +154,14 @@ fn print_text(store: &Store, s: &Status) {
     }
     if s.alerts > 0 {
         println!("\nalerts waiting for the webhook: {}", s.alerts);
+    }
+    for (dir, problems) in &s.problems {
+        println!("\nrefused in {dir}");
+        for p in problems {
+            let reason = p["reason"].as_str().unwrap_or_default();
+            // The first line says why; the rest (a compiler's excerpt) is in the log.
+            let reason = reason.lines().next().unwrap_or_default();
+            println!("  {:<24} {reason}", p["file"].as_str().unwrap_or("?"));
+        }
     }
 }

@@ -10,6 +10,26 @@ pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
 /// The largest JSON file of parameters or jobs read.
 pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The one rule for symbolic links in a recipes folder (recipes, inbox jobs, imports): a link
+/// whose target lies outside `folder` is refused, since saves of its target are not watched and
+/// it would go stale; a link inside it is followed. Why `path` is refused, or `None`.
+pub fn link_leaving(path: &Path, folder: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_symlink() {
+        return None;
+    }
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    match std::fs::canonicalize(path) {
+        Ok(target) if target.starts_with(&folder) => None,
+        Ok(target) => Some(format!(
+            "{name}: a link to {}, outside the recipes folder: refused (links must stay inside the folder; copy the file in)",
+            target.display()
+        )),
+        Err(e) => Some(format!("{name}: a link that leads nowhere ({e}): refused")),
+    }
+}
+
 /// Reads a script file: only a regular file (not a device or pipe, which may never end), and
 /// at most [`MAX_SCRIPT_BYTES`].
 pub fn read_script_file(path: &Path) -> Result<String, String> {

@@ -35,6 +35,7 @@ use tokio::sync::watch;
 pub struct Cancel {
     flag: Arc<AtomicBool>,
     timed_out: Arc<AtomicBool>,
+    lease_lost: Arc<AtomicBool>,
     tx: Arc<watch::Sender<bool>>,
 }
 
@@ -44,6 +45,7 @@ impl Default for Cancel {
         Cancel {
             flag: Arc::new(AtomicBool::new(false)),
             timed_out: Arc::new(AtomicBool::new(false)),
+            lease_lost: Arc::new(AtomicBool::new(false)),
             tx: Arc::new(tx),
         }
     }
@@ -62,6 +64,15 @@ impl Cancel {
     pub fn is_timed_out(&self) -> bool {
         self.timed_out.load(Ordering::SeqCst)
     }
+    /// Cancels because the run's lease is gone (another process took the run over): the run
+    /// stops at once, and whoever runs it writes nothing more for it.
+    pub fn lose_lease(&self) {
+        self.lease_lost.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+    pub fn is_lease_lost(&self) -> bool {
+        self.lease_lost.load(Ordering::SeqCst)
+    }
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -69,6 +80,7 @@ impl Cancel {
     pub fn reset(&self) {
         self.flag.store(false, Ordering::SeqCst);
         self.timed_out.store(false, Ordering::SeqCst);
+        self.lease_lost.store(false, Ordering::SeqCst);
         self.tx.send_replace(false);
     }
     /// Resolves once cancelled.
@@ -76,6 +88,17 @@ impl Cancel {
         let mut rx = self.tx.subscribe();
         let _ = rx.wait_for(|c| *c).await;
     }
+}
+
+/// A run's slot among the runs the daemon lets do script work at once. A wait (`order::wait`,
+/// `events::wait`, `time::sleep`, `time::sleep_until`) gives it back and takes one again before
+/// the script goes on, so slots bound script work, not waiting: a run waiting an hour for BT
+/// costs a parked thread, not a slot. The daemon sets it; the engine knows nothing of its slots.
+pub trait WaitSlot: Send + Sync {
+    /// Gives the slot back: the run is about to wait.
+    fn release(&self);
+    /// Takes a slot again, waiting for one while all are busy: the wait is over.
+    fn reacquire(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }
 
 /// What a script's native functions need while it runs.
@@ -93,6 +116,8 @@ pub struct Runtime {
     pub run_id: String,
     /// The ledger of mutating calls; without one, calls are made but not recorded.
     pub ledger: Option<Store>,
+    /// The lease the run's writes are fenced by (a `batch::run` item's: its parent's).
+    pub fence: Option<crate::store::Fence>,
     /// Order notifications received by this process's callback listener; without them,
     /// waits poll BT.
     pub events: Option<EventHub>,
@@ -111,9 +136,11 @@ pub struct Runtime {
     pub(crate) suffixes: std::sync::atomic::AtomicU64,
     /// How many `batch::run` calls this run is nested in (0: a top-level run).
     pub(crate) batch_depth: usize,
-    /// A person at the prompt (`btw repl`), not a recipe: raw changes (`bt::post`, …) are
-    /// allowed, since no ledger needs to make them exactly-once.
+    /// Whether raw mutating requests (`bt::post`, …) may be sent: in the REPL only, as a
+    /// recipe's ledger cannot make them exactly-once.
     pub interactive: bool,
+    /// The run's slot, given back while it waits (see [`WaitSlot`]).
+    pub slot: Option<Arc<dyn WaitSlot>>,
 }
 
 impl Runtime {
@@ -145,6 +172,7 @@ impl Runtime {
             poll_interval,
             run_id,
             ledger: ctx.store.clone(),
+            fence: ctx.fence.clone(),
             events: ctx.events.clone(),
             notifications: ctx.notifications.clone(),
             limits: ctx.limits.clone(),
@@ -154,6 +182,7 @@ impl Runtime {
             suffixes: Default::default(),
             batch_depth: 0,
             interactive: false,
+            slot: ctx.slot.clone(),
         }
     }
 
@@ -169,10 +198,14 @@ impl Runtime {
             cancel: self.cancel.clone(),
             poll_interval: Some(self.poll_interval),
             store: self.ledger.clone(),
+            fence: self.fence.clone(),
             resume: None,
             events: self.events.clone(),
             notifications: self.notifications.clone(),
             supplied: &[],
+            // The runs this one starts (`batch::run` items) work inside its slot: if each gave
+            // it back on its own waits, the one slot would be released and taken many times over.
+            slot: None,
         }
     }
 
@@ -222,6 +255,18 @@ impl Runtime {
         }
     }
 
+    /// Runs `wait` with the run's slot given back, and takes a slot again before the script
+    /// goes on (at once without a slot: `btw run`).
+    pub(crate) fn waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let Some(slot) = &self.slot else {
+            return wait();
+        };
+        slot.release();
+        let out = wait();
+        self.handle.block_on(slot.reacquire());
+        out
+    }
+
     /// The next step number of this run. Deterministic: a resumed run numbers its calls the same.
     pub(crate) fn next_step(&self) -> u64 {
         self.step.fetch_add(1, Ordering::SeqCst) + 1
@@ -235,6 +280,7 @@ impl Runtime {
     ) -> crate::ledger::Step<'_> {
         crate::ledger::Step {
             store: self.ledger.as_ref(),
+            fence: self.fence.as_ref(),
             run_id: &self.run_id,
             step,
             operation,

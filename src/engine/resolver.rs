@@ -66,9 +66,17 @@ impl ModuleResolver for RecipeResolver {
             let found = self
                 .dirs
                 .iter()
-                .map(|d| d.join(format!("{name}.rhai")))
-                .find(|p| p.is_file());
-            match found {
+                .map(|d| (d, d.join(format!("{name}.rhai"))))
+                .find(|(_, p)| p.is_file());
+            if let Some(reason) = found
+                .as_ref()
+                .and_then(|(d, p)| super::limits::link_leaving(p, d))
+            {
+                return Err(
+                    EvalAltResult::ErrorModuleNotFound(format!("{path} ({reason})"), pos).into(),
+                );
+            }
+            match found.map(|(_, p)| p) {
                 Some(p) => super::limits::read_script_file(&p).map_err(|e| {
                     Box::new(EvalAltResult::ErrorModuleNotFound(
                         format!("{path} ({e})"),

@@ -82,6 +82,10 @@ pub struct RunContext {
     pub poll_interval: Option<Duration>,
     /// The store for the ledger and run records; without one, nothing is recorded.
     pub store: Option<Store>,
+    /// The run's lease, held by the caller (the daemon): the runner then takes none, fences
+    /// the run's writes by it and leaves recording the end to the caller. None: the runner
+    /// takes the lease itself (with a store).
+    pub fence: Option<crate::store::Fence>,
     /// Re-run this run id: steps its ledger has as done return their recorded results.
     pub resume: Option<String>,
     /// Notifications received by this process, for `order::wait` and `events::wait`.
@@ -91,6 +95,9 @@ pub struct RunContext {
     /// Parameters the run's origin adds beyond the recipe's declaration (a trigger's
     /// `order_id`, …): they count as declared.
     pub supplied: &'static [&'static str],
+    /// The run's share of the daemon's capacity, given back while it waits (see [`WaitSlot`]);
+    /// none: nothing to give back (`btw run`, the REPL, `batch::run` items).
+    pub slot: Option<Arc<dyn super::WaitSlot>>,
 }
 
 impl RunContext {
@@ -107,10 +114,12 @@ impl RunContext {
             cancel: Cancel::default(),
             poll_interval: None,
             store: None,
+            fence: None,
             resume: None,
             events: None,
             notifications: None,
             supplied: &[],
+            slot: None,
         }
     }
 

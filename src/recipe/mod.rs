@@ -4,7 +4,7 @@
 //! //! name: Port one number into a company and activate it on the port date
 //! //! param number: phone? — the number to port in      (one line a parameter: see `params.rs`)
 //! //! trigger: manual | on-drop | at 2026-12-01T10:00 Europe/London | cron "0 10 * * 1-5" Europe/London
-//! //!          | on order.state=completed | on event=portLcpAccepted | on run.failed | on job.missed
+//! //!          | on order.state=completed | on event=portLcpAccepted | on run.failed | on job.missed | on job.refused
 //! //! catch-up: 6h        (an `at`/`cron` trigger missed while the daemon was down still runs this late)
 //! ```
 
@@ -35,6 +35,8 @@ pub enum Trigger {
     RunFailed,
     /// When a scheduled job is missed (`on job.missed`).
     JobMissed,
+    /// When an inbox job is refused for good (`on job.refused`).
+    JobRefused,
 }
 
 impl Trigger {
@@ -48,6 +50,7 @@ impl Trigger {
             Trigger::Event(e) => format!("on event={e}"),
             Trigger::RunFailed => "on run.failed".into(),
             Trigger::JobMissed => "on job.missed".into(),
+            Trigger::JobRefused => "on job.refused".into(),
         }
     }
 }
@@ -225,6 +228,7 @@ pub fn trigger_problem(header: &Header) -> Option<String> {
         }
         Trigger::RunFailed => &["run_id", "recipe", "error"],
         Trigger::JobMissed => &["job_id", "recipe", "due"],
+        Trigger::JobRefused => &["file", "reason"],
     };
     let trigger = header.trigger.describe();
     if let Some(s) = specs.iter().find(|s| {
@@ -348,6 +352,7 @@ fn untimed_trigger(text: &str) -> Result<Trigger, String> {
         match rest.to_ascii_lowercase().as_str() {
             "run.failed" => return Ok(Trigger::RunFailed),
             "job.missed" => return Ok(Trigger::JobMissed),
+            "job.refused" => return Ok(Trigger::JobRefused),
             _ => {}
         }
         if let Some(state) = rest.strip_prefix("order.state=") {
@@ -365,11 +370,11 @@ fn untimed_trigger(text: &str) -> Result<Trigger, String> {
             return Ok(Trigger::Event(ev.to_string()));
         }
         return Err(format!(
-            "unknown event trigger {rest:?}: use on order.state=STATE, on event=TYPE, on run.failed or on job.missed"
+            "unknown event trigger {rest:?}: use on order.state=STATE, on event=TYPE, on run.failed, on job.missed or on job.refused"
         ));
     }
     Err(format!(
-        "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE, on event=TYPE, on run.failed or on job.missed"
+        "unknown trigger {text:?}: use manual, on-drop, at WHEN [ZONE], cron \"EXPR\" [ZONE], on order.state=STATE, on event=TYPE, on run.failed, on job.missed or on job.refused"
     ))
 }
 
@@ -478,6 +483,10 @@ mod tests {
             Trigger::OrderState("completed".into())
         );
         assert_eq!(parse_trigger("on run.failed").unwrap(), Trigger::RunFailed);
+        assert_eq!(
+            parse_trigger("on job.refused").unwrap(),
+            Trigger::JobRefused
+        );
         assert_eq!(
             parse_trigger("on job.missed  (alerts)").unwrap(),
             Trigger::JobMissed

@@ -50,8 +50,6 @@ pub struct SchedulerConfig {
     /// After downtime, a job this late or less still runs (once); later, it is marked missed.
     /// A job's own `catch_up_secs` wins.
     pub catch_up: Duration,
-    /// Jobs run at the same time, at most.
-    pub max_concurrent: usize,
     /// On shutdown, how long to wait for running jobs before leaving them to be resumed.
     pub grace: Duration,
     /// A firing claimed this many times without finishing is marked failed.
@@ -69,13 +67,15 @@ impl Default for SchedulerConfig {
             tick: Duration::from_millis(500),
             lease: Duration::from_secs(60),
             catch_up: Duration::from_secs(3600),
-            max_concurrent: 4,
             grace: Duration::from_secs(30),
             max_attempts: 5,
             move_job_clocks: false,
         }
     }
 }
+
+/// The most jobs one tick claims when the executor sets no bound of its own.
+pub const CLAIM_BATCH: usize = 64;
 
 /// A lease owner name unique to this process.
 pub fn owner_id() -> String {
@@ -106,6 +106,13 @@ pub trait JobExecutor: Send + Sync {
         run_id: &'a str,
         resume: bool,
     ) -> BoxFuture<'a, JobOutcome>;
+
+    /// How many more jobs to claim now: the daemon's free run slots (claimed jobs beyond them
+    /// would only wait, holding leases another daemon could use). The default suits an
+    /// executor with no bound of its own.
+    fn room(&self) -> usize {
+        CLAIM_BATCH
+    }
 
     /// A job was found late beyond its window and marked missed (`note` says by how much).
     fn missed<'a>(&'a self, _job: &'a Job, _note: &'a str) -> BoxFuture<'a, ()> {

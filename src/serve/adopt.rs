@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 /// A daemon silent this long is taken for dead: three beats missed.
 pub(super) const STALE_AFTER: Duration = Duration::from_secs(3 * BEAT_EVERY.as_secs());
+/// How often an adopted run whose lease another process still holds is tried again.
+const HELD_RETRY: Duration = Duration::from_secs(1);
 /// How often the store is looked at for runs of dead daemons.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 
@@ -35,7 +37,7 @@ pub(super) fn start(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) -> Joi
 }
 
 /// The owners alive now, from their heartbeats.
-fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
+pub(super) fn live_owners(beats: Vec<Heartbeat>) -> HashSet<String> {
     let now = chrono::Utc::now();
     beats
         .into_iter()
@@ -104,7 +106,40 @@ impl Daemon {
             }
         );
         let params = run.params.as_object().cloned().unwrap_or_default();
-        self.launch(recipe, params, run.origin, Some(run.run_id), true);
+        let me = self.clone();
+        // A stalled owner may still hold the run's lease: wait for it to wake and finish the run
+        // (found ended: not run again), or to die and its lease to lapse (resumed here), so the
+        // run is never left owned by this daemon and not retried. The wait holds no run slot.
+        tokio::spawn(async move {
+            loop {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let (d, recipe, params, run) =
+                    (me.clone(), recipe.clone(), params.clone(), run.clone());
+                me.runs.spawn(move |slot| async move {
+                    let outcome = d
+                        .run_recipe(
+                            &recipe,
+                            params,
+                            &run.origin,
+                            Some(run.run_id.clone()),
+                            true,
+                            super::reports::JobFixed {
+                                slot: Some(slot),
+                                ..super::reports::JobFixed::default()
+                            },
+                        )
+                        .await;
+                    let _ = tx.send(super::reports::held_elsewhere(&outcome));
+                });
+                if !rx.await.unwrap_or(false) || me.base.cancel.is_cancelled() {
+                    break;
+                }
+                tokio::select! {
+                    _ = me.base.cancel.cancelled() => break,
+                    _ = tokio::time::sleep(HELD_RETRY) => {}
+                }
+            }
+        });
     }
 
     /// A run of another daemon's folder runs this folder's recipe of the same name when this

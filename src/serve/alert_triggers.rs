@@ -1,5 +1,5 @@
-//! Alert triggers: recipes headed `on run.failed` or `on job.missed` run when a daemon run fails
-//! or a scheduled job is missed, through the daemon's normal run path (slots, records, reports).
+//! Alert triggers: recipes headed `on run.failed`, `on job.missed` or `on job.refused` run when
+//! a daemon run fails, a scheduled job is missed or an inbox job is refused, through the daemon's normal run path (slots, records, reports).
 //! A run an alert trigger started never fires `on run.failed` itself, so a failing alert recipe
 //! cannot feed on its own failures.
 
@@ -44,6 +44,14 @@ impl Daemon {
         params.insert("due".into(), report["due_at"].clone());
         let missed = report["recipe"].as_str().unwrap_or_default().to_string();
         self.fire(&Trigger::JobMissed, &missed, params);
+    }
+
+    /// An inbox job was refused for good: the `on job.refused` recipes run with `file`, `reason`.
+    pub(super) fn fire_job_refused(self: &Arc<Self>, file: &str, reason: &str) {
+        let mut params = Map::new();
+        params.insert("file".into(), json!(file));
+        params.insert("reason".into(), json!(reason));
+        self.fire(&Trigger::JobRefused, "", params);
     }
 
     /// Launches every loaded recipe with this trigger, but never the recipe the alert is about.

@@ -234,6 +234,7 @@ async fn healthz(State(c): State<Arc<Console>>) -> Response {
 
 /// Prometheus text: the process's counters and the store's gauges.
 async fn metrics(State(c): State<Arc<Console>>) -> Response {
+    crate::metrics::run_slots(c.daemon.runs.working(), c.daemon.runs.max());
     let store = c.daemon.store.clone();
     let gauges = blocking(move || {
         let (due, missed) = store

@@ -5,6 +5,7 @@
 
 use super::{file_name, Daemon};
 use crate::schedule::{self, JobOptions};
+use crate::watch::Read;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -25,31 +26,27 @@ enum Taken {
 const STILL_WRITING: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether a job file that does not parse may still be being written: some process holds it
-/// open (a shell redirect's writer keeps it until it exits), or it changed a moment ago.
+/// open for writing (a shell redirect's writer keeps it until it exits), or it changed a moment
+/// ago.
 fn still_being_written(path: &Path, meta: &std::fs::Metadata) -> bool {
     let young = meta
         .modified()
         .ok()
         .and_then(|m| m.elapsed().ok())
         .is_some_and(|age| age < STILL_WRITING);
-    young || open_elsewhere(path)
+    young || !crate::watch::held_for_writing(&[path.to_path_buf()]).is_empty()
 }
 
-/// Whether any process has `path` open (Linux: its `/proc/*/fd` links); `false` elsewhere.
-fn open_elsewhere(path: &Path) -> bool {
-    let Ok(target) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    procs.flatten().any(|p| {
-        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
-            fds.flatten()
-                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target))
-        })
-    })
+/// An inbox job refused for good: its file (now in `inbox/failed/`), why, and when.
+#[derive(Clone, Debug)]
+pub(super) struct Refused {
+    pub file: String,
+    pub reason: String,
+    pub at: String,
 }
+
+/// How many refused jobs the daemon remembers for the console and `btw status`.
+const REFUSED_KEPT: usize = 20;
 
 /// Where a started job waits for its run to end.
 pub(super) fn running_path(dir: &Path, run_id: &str) -> PathBuf {
@@ -59,35 +56,42 @@ pub(super) fn running_path(dir: &Path, run_id: &str) -> PathBuf {
 }
 
 impl Daemon {
-    /// An inbox job settled: run it now, or schedule it; then move the file out of the inbox.
-    pub(super) fn inbox_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
+    /// An inbox job settled (`read`: the content that held still): run it now, or schedule it;
+    /// then move the file out of the inbox.
+    pub(super) fn inbox_settled(self: &Arc<Self>, path: &Path, read: Read, now: DateTime<Utc>) {
         // A FIFO, a directory or a device is never opened: it fails like any bad job.
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return; // Already gone: nobody's.
         };
-        let result = if meta.is_file() {
-            let text = crate::engine::limits::read_regular_file(
-                path,
-                crate::engine::limits::MAX_JSON_BYTES,
-            );
-            if let Ok(t) = &text {
-                if serde_json::from_str::<Value>(t).is_err() && still_being_written(path, &meta) {
-                    // `slow_cmd > inbox/x.json`: the shell made the file before the JSON came.
-                    // Looked at again once its writer has had time; refused only when nobody
-                    // writes it any more.
-                    tracing::debug!(
-                        "inbox/{}: not JSON yet, and still being written: looked at again in {} s",
-                        file_name(path),
-                        STILL_WRITING.as_secs()
-                    );
-                    return self.look_again(path, now);
+        let link = meta.file_type().is_symlink();
+        let result = if let Some(reason) = link
+            .then(|| crate::engine::limits::link_leaving(path, &self.dir))
+            .flatten()
+        {
+            Err(reason)
+        } else if !(meta.is_file() || link && std::fs::metadata(path).is_ok_and(|m| m.is_file())) {
+            Err("not a regular file: jobs are regular JSON files".into())
+        } else {
+            match read {
+                Read::Gone => return,
+                Read::Unreadable(reason) => Err(reason),
+                Read::Text { text, .. } => {
+                    if serde_json::from_str::<Value>(&text).is_err()
+                        && still_being_written(path, &meta)
+                    {
+                        // `slow_cmd > inbox/x.json`: the shell made the file before the JSON
+                        // came. Looked at again once its writer has had time; refused only when
+                        // nobody writes it any more.
+                        tracing::debug!(
+                            "inbox/{}: not JSON yet, and still being written: looked at again in {} s",
+                            file_name(path),
+                            STILL_WRITING.as_secs()
+                        );
+                        return self.look_again(path, now);
+                    }
+                    self.take_job(path, &text, now)
                 }
             }
-            text.and_then(|text| self.take_job(path, &text, now))
-        } else if meta.file_type().is_symlink() {
-            Err("a link, not a job file: jobs are regular files".into())
-        } else {
-            Err("not a regular file: jobs are regular JSON files".into())
         };
         let name = file_name(path);
         match result {
@@ -99,10 +103,35 @@ impl Daemon {
                 self.file_job(path, "done", &name, &msg);
             }
             Err(msg) => {
-                tracing::error!("inbox/{name}: {msg}");
-                self.file_job(path, "failed", &name, &msg);
+                tracing::error!("inbox/{name}: refused: {msg}");
+                // Taken meanwhile by another look at the same file: not refused after all.
+                if self.file_job(path, "failed", &name, &msg) {
+                    self.job_refused(&name, &msg);
+                }
             }
         }
+    }
+
+    /// A job was refused for good: remembered for the console and `btw status`, and raised as
+    /// the `job.refused` event (its alert, and the `on job.refused` recipes).
+    fn job_refused(self: &Arc<Self>, name: &str, reason: &str) {
+        let at = crate::store::now_rfc3339();
+        {
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            refused.push_back(Refused {
+                file: name.to_string(),
+                reason: reason.to_string(),
+                at: at.clone(),
+            });
+            while refused.len() > REFUSED_KEPT {
+                refused.pop_front();
+            }
+        }
+        self.publish_problems();
+        if self.alerts {
+            crate::alerts::job_refused(&self.store, name, reason, &at);
+        }
+        self.fire_job_refused(name, reason);
     }
 
     /// Settles a job file again once [`STILL_WRITING`] has passed.
@@ -114,16 +143,21 @@ impl Daemon {
         let later = now + chrono::Duration::from_std(STILL_WRITING).unwrap_or_default();
         handle.spawn(async move {
             tokio::time::sleep(STILL_WRITING).await;
-            let _ = tokio::task::spawn_blocking(move || daemon.inbox_settled(&path, later)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let read = Read::of(&path, crate::engine::limits::MAX_JSON_BYTES);
+                daemon.inbox_settled(&path, read, later)
+            })
+            .await;
         });
     }
 
     /// Moves a job file to `inbox/<folder>/<name>` with a note beside it (`.error.txt` in
-    /// `failed/`, `.run.txt` in `done/`).
-    pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) {
+    /// `failed/`, `.run.txt` in `done/`); whether it was still there to move.
+    pub(super) fn file_job(&self, from: &Path, folder: &str, name: &str, note: &str) -> bool {
         if std::fs::symlink_metadata(from).is_err() {
             // Taken meanwhile by another look at the same file (it moved to running/): no note.
-            return tracing::debug!("inbox/{name}: already taken");
+            tracing::debug!("inbox/{name}: already taken");
+            return false;
         }
         let target = self.dir.join("inbox").join(folder);
         let suffix = if folder == "failed" { "error" } else { "run" };
@@ -138,6 +172,7 @@ impl Daemon {
         if let Err(e) = moved {
             tracing::error!("inbox/{name}: cannot move it to inbox/{folder}/: {e}");
         }
+        true
     }
 
     /// A run started from the inbox ended: its job file goes to `done/` or `failed/`, with a
@@ -148,15 +183,11 @@ impl Daemon {
             return;
         }
         let report = format!("report: runs/{run_id}.json");
-        match error {
-            None => self.file_job(&held, "done", name, &format!("run {run_id}: ok\n{report}")),
-            Some(e) => self.file_job(
-                &held,
-                "failed",
-                name,
-                &format!("run {run_id} failed: {e}\n{report}"),
-            ),
-        }
+        let (folder, note) = match error {
+            None => ("done", format!("run {run_id}: ok\n{report}")),
+            Some(e) => ("failed", format!("run {run_id} failed: {e}\n{report}")),
+        };
+        self.file_job(&held, folder, name, &note);
     }
 
     /// Starts or schedules the job a file describes; what happened, or why it was refused.

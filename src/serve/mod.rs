@@ -32,6 +32,7 @@ mod triggers;
 
 pub(crate) use prune::Retention;
 
+use crate::api::BtClient;
 use crate::config::{Profile, Settings};
 use crate::engine::{Cancel, LogLevel, StdOutput};
 use crate::runner::{Failure, RunContext};
@@ -61,8 +62,9 @@ pub(crate) struct ServeOptions {
     pub debounce: Duration,
     /// How long a scheduled job's claim holds without renewal.
     pub lease: Duration,
-    /// Inbox, on-drop and trigger runs at once (the rest wait their turn).
-    pub max_concurrent: usize,
+    /// Runs doing script work at once, whatever started them (the rest wait their turn);
+    /// waiting runs hold no slot.
+    pub max_runs: usize,
     /// How often the folder is read again in full, for anything the watcher missed.
     pub rescan: Duration,
     /// What finished runs, events and job files are kept.
@@ -82,6 +84,10 @@ struct Daemon {
     /// The last broken content reported per recipe (reported once, not on every event) and its
     /// error, for the console.
     broken: Mutex<HashMap<PathBuf, recipes::Broken>>,
+    /// Recipes being compiled, each with the newest version settled meanwhile (taken next).
+    compiling: Mutex<HashMap<PathBuf, recipes::Waiting>>,
+    /// Inbox jobs refused for good lately, newest last, for the console and `btw status`.
+    refused: Mutex<std::collections::VecDeque<inbox::Refused>>,
     runs: slots::RunSlots,
     /// Failed runs and missed jobs are queued for the webhook (`[alerts] webhook_url`).
     alerts: bool,
@@ -101,6 +107,40 @@ fn file_name(path: &Path) -> String {
         .to_string()
 }
 
+/// The store key under which a daemon serving `dir` keeps what it refuses (broken recipes,
+/// refused links, refused inbox jobs), so `btw status` shows what the console shows.
+pub(crate) fn problems_key(dir: &str) -> String {
+    format!("folder_problems:{dir}")
+}
+
+impl Daemon {
+    /// Writes this folder's problems to the store: broken recipes and the latest refused jobs.
+    fn publish_problems(&self) {
+        let mut problems: Vec<serde_json::Value> = self
+            .broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(p, b)| serde_json::json!({"file": file_name(p), "kind": "recipe", "reason": b.error}))
+            .collect();
+        problems.sort_by(|a, b| a["file"].as_str().cmp(&b["file"].as_str()));
+        problems.extend(
+            self.refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|r| serde_json::json!({"file": format!("inbox/{}", r.file), "kind": "job", "reason": r.reason, "at": r.at})),
+        );
+        let key = problems_key(&self.dir.display().to_string());
+        if let Err(e) = self
+            .store
+            .value_set(&key, &serde_json::Value::Array(problems).to_string())
+        {
+            tracing::warn!("cannot record the folder's problems in the store: {e}");
+        }
+    }
+}
+
 /// The tasks the daemon runs until it stops.
 struct Tasks {
     stop: tokio_watch::Sender<bool>,
@@ -118,26 +158,43 @@ const BEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// Beats into the store until `stop`, then removes the beat. The first beat is written before
 /// this returns: peers must see the daemon alive before it queues any run.
+///
+/// Each beat also counts the live daemons on the store and gives this one an equal share of
+/// the credential's rate limit: BT limits a credential, not a machine. Equal shares are simple
+/// and need no bucket in the store (no store round trip per BT call); a daemon busier than its
+/// peers cannot borrow their unused part, which costs throughput only when the load is uneven.
 async fn heartbeat(
     store: Store,
     owner: String,
     dir: &Path,
+    client: BtClient,
     mut stop: tokio_watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let dir = dir.display().to_string();
-    let beat = move |s: Store, o: String, d: String| async move {
-        if let Some(Err(e)) = blocking(move || s.heartbeat(&o, &d, chrono::Utc::now())).await {
-            tracing::warn!("cannot record the daemon's heartbeat: {e}");
+    let beat = move |s: Store, o: String, d: String, c: BtClient| async move {
+        let beat = blocking(move || {
+            s.heartbeat(&o, &d, chrono::Utc::now())?;
+            s.heartbeats()
+        })
+        .await;
+        match beat {
+            Some(Ok(beats)) => {
+                if let Some(l) = c.limiter() {
+                    l.set_share(adopt::live_owners(beats).len());
+                }
+            }
+            Some(Err(e)) => tracing::warn!("cannot record the daemon's heartbeat: {e}"),
+            None => {}
         }
     };
-    beat(store.clone(), owner.clone(), dir.clone()).await;
+    beat(store.clone(), owner.clone(), dir.clone(), client.clone()).await;
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = tokio::time::sleep(BEAT_EVERY) => {}
             }
-            beat(store.clone(), owner.clone(), dir.clone()).await;
+            beat(store.clone(), owner.clone(), dir.clone(), client.clone()).await;
         }
         let _ = blocking(move || store.heartbeat_end(&owner)).await;
     })
@@ -169,14 +226,39 @@ pub(crate) async fn serve(settings: &Settings, opts: ServeOptions) -> Result<(),
         base,
         recipes: Mutex::new(HashMap::new()),
         broken: Mutex::new(HashMap::new()),
-        runs: slots::RunSlots::new(opts.max_concurrent),
+        compiling: Mutex::new(HashMap::new()),
+        refused: Mutex::new(std::collections::VecDeque::new()),
+        runs: slots::RunSlots::new(opts.max_runs),
         alerts: settings.console.webhook_url.is_some(),
     });
     let clock = daemon_clock(settings, &session);
     say_serving(settings, &session, &dir, &store);
+    tracing::info!(
+        "{} runs do script work at once (waiting runs hold no slot); BT calls: {}",
+        opts.max_runs.max(1),
+        settings
+            .rate
+            .map(|r| format!(
+                "at most {} a second, bursts of {}, shared with the other daemons on the store",
+                r.per_sec, r.burst
+            ))
+            .unwrap_or_else(|| "no rate limit".into())
+    );
     let (stop, stop_rx) = tokio_watch::channel(false);
-    let heartbeat = heartbeat(store.clone(), owner.clone(), &dir, stop_rx.clone()).await;
-    // Runs a stop or a crash left unfinished resume first, replaying what they had done.
+    let heartbeat = heartbeat(
+        store.clone(),
+        owner.clone(),
+        &dir,
+        session.client.clone(),
+        stop_rx.clone(),
+    )
+    .await;
+    // Reports a crash left aside once their runs' ends were recorded are shown; runs a stop or
+    // a crash left unfinished resume first, replaying what they had done.
+    {
+        let (dir, store) = (dir.clone(), store.clone());
+        blocking(move || reports::recover_pending(&dir, &store)).await;
+    }
     daemon.adopt_orphans().await;
     let folder = recipes::start(
         daemon.clone(),

@@ -230,7 +230,7 @@ pub(super) async fn schedules(State(c): State<Arc<Console>>) -> Response {
 }
 
 pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
-    let loaded: Vec<(String, String, String)> = c
+    let loaded: Vec<(String, String, String, Option<String>)> = c
         .daemon
         .recipes
         .lock()
@@ -238,7 +238,8 @@ pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
         .iter()
         .map(|(p, l)| {
             let at = uk_text(Some(&l.loaded_at));
-            (p.display().to_string(), l.trigger.describe(), at)
+            let key = super::owned::trigger_key(&l.trigger);
+            (p.display().to_string(), l.trigger.describe(), at, key)
         })
         .collect();
     let mut broken: Vec<Value> = c
@@ -250,13 +251,33 @@ pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
         .map(|(p, b)| json!({"name": file_name(&p.display().to_string()), "error": b.error}))
         .collect();
     broken.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let refused: Vec<Value> = c
+        .daemon
+        .refused
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .rev()
+        .map(|r| json!({"file": r.file, "reason": r.reason, "at_uk": uk_text(Some(&r.at))}))
+        .collect();
     let store = c.daemon.store.clone();
     let rows = blocking(move || {
         let mut rows: Vec<Value> = loaded
             .into_iter()
-            .map(|(path, trigger, loaded_uk)| {
+            .map(|(path, trigger, loaded_uk, key)| {
+                let name = file_name(&path);
                 let hash = store.recipe_head(&path).ok().flatten().map(|(h, _)| h);
-                json!({"name": file_name(&path), "hash": hash, "trigger": trigger, "loaded_uk": loaded_uk})
+                // The job as the store has it (what `btw schedule list` shows), not as this
+                // daemon last left it.
+                let job = key.map(|k| {
+                    let id = crate::store::recipe_job_id(&name, &k);
+                    match store.job_get(&id) {
+                        Ok(Some(j)) => format!("{id} ({})", j.state.as_str()),
+                        Ok(None) => format!("{id} (not in the store)"),
+                        Err(e) => format!("{id} ({e})"),
+                    }
+                });
+                json!({"name": name, "hash": hash, "trigger": trigger, "loaded_uk": loaded_uk, "job": job})
             })
             .collect();
         rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -267,7 +288,7 @@ pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {
     render(
         &c,
         "recipes.html",
-        json!({"loaded": rows, "broken": broken}),
+        json!({"loaded": rows, "broken": broken, "refused": refused}),
     )
 }
 

@@ -6,7 +6,7 @@ use super::{blocking, file_name, Daemon};
 use crate::recipe::{self, Header, Trigger};
 use crate::runner::{self, Script};
 use crate::schedule::Clock;
-use crate::watch::{self, FolderWatcher, Settled, Stability};
+use crate::watch::{self, FolderWatcher, Read, Seen, Settled, Stability};
 use chrono::{DateTime, Utc};
 use serde_json::Map;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ pub(super) struct Loaded {
     pub(super) loaded_at: String,
 }
 
+/// The newest version of a recipe that settled while an earlier one compiled, and when.
+pub(super) type Waiting = Option<(Read, DateTime<Utc>)>;
+
 /// A broken edit of a recipe: its content's key (reported once per content) and the error.
 #[derive(Clone, Debug)]
 pub(super) struct Broken {
@@ -34,9 +37,10 @@ pub(super) struct Broken {
 }
 
 /// Handles what the folder holds now, then follows it until `stop`. Of the quiet period, half
-/// is the watcher's debounce, half the check that size and modification time held still.
-/// Every `rescan` the folder is read again in full (a missed event loses nothing), and the
-/// watch is set up afresh when a watched folder was replaced (`mv inbox inbox.old && mkdir inbox`).
+/// is the watcher's debounce, half the check that the content held still. Every `rescan` the
+/// folder is read again in full (a missed event loses nothing), and the watch is set up afresh
+/// when a watched folder was replaced (`mv inbox inbox.old && mkdir inbox`). Settled versions
+/// are handed to tasks of their own (see [`dispatch`]): the watch never waits for a compile.
 pub(super) async fn start(
     daemon: Arc<Daemon>,
     clock: Arc<dyn Clock>,
@@ -44,7 +48,7 @@ pub(super) async fn start(
     rescan: Duration,
     mut stop: tokio_watch::Receiver<bool>,
 ) -> notify::Result<JoinHandle<()>> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(PathBuf, Seen)>();
     let half = (quiet / 2).max(Duration::from_millis(5));
     let mut armed = Armed::new(&daemon.dir, half, tx)?;
     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
@@ -52,24 +56,27 @@ pub(super) async fn start(
     let present = blocking(move || watch::scan(&dir))
         .await
         .unwrap_or_default();
-    settle(&daemon, present, now).await;
+    let later = load_present(&daemon, present, now).await;
     let d = daemon.clone();
     blocking(move || d.cancel_orphans(now)).await;
     let task = tokio::spawn(async move {
         let mut stability = Stability::new(half);
+        for s in later {
+            stability.touch(s, Seen::Done, Instant::now());
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(50).min(half));
         let mut full = tokio::time::interval(rescan.max(Duration::from_millis(100)));
         full.tick().await;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                Some(p) = rx.recv() => {
+                Some((p, seen)) = rx.recv() => {
                     if p == daemon.dir.join("inbox") {
                         // Renamed away, or made anew: the new one is watched at once.
                         armed.rearm_if_replaced();
                     }
-                    if watch::classify(&daemon.dir, &p).is_some() {
-                        stability.touch(p, Instant::now());
+                    if let Some(kind) = watch::classify(&daemon.dir, &p) {
+                        stability.touch(kind, seen, Instant::now());
                     }
                 }
                 _ = full.tick() => {
@@ -77,18 +84,22 @@ pub(super) async fn start(
                     let dir = daemon.dir.clone();
                     // Only inbox jobs: a recipe already loaded is unchanged unless an event said so.
                     for s in blocking(move || watch::scan(&dir)).await.unwrap_or_default() {
-                        if let Settled::InboxJob(p) = s {
-                            stability.touch(p, Instant::now());
+                        if matches!(s, Settled::InboxJob(_)) {
+                            stability.touch(s, Seen::Changed, Instant::now());
                         }
                     }
                 }
                 _ = tick.tick() => {
                     if stability.is_idle() { continue; }
-                    let settled = stability.settled(Instant::now());
+                    // Reading files (and /proc) is blocking work: done on the blocking pool.
+                    let Some((back, settled)) = blocking(move || {
+                        let settled = stability.settled(Instant::now());
+                        (stability, settled)
+                    }).await else { break };
+                    stability = back;
                     if settled.is_empty() { continue; }
                     let now = clock.now().await.unwrap_or_else(|_| Utc::now());
-                    let files = settled.iter().filter_map(|p| watch::classify(&daemon.dir, p)).collect();
-                    settle(&daemon, files, now).await;
+                    dispatch(&daemon, settled, now);
                 }
             }
         }
@@ -101,7 +112,7 @@ pub(super) async fn start(
 struct Armed {
     dir: PathBuf,
     quiet: Duration,
-    tx: mpsc::UnboundedSender<PathBuf>,
+    tx: mpsc::UnboundedSender<(PathBuf, Seen)>,
     ids: Option<(u64, u64)>,
     watcher: Option<FolderWatcher>,
 }
@@ -110,7 +121,7 @@ impl Armed {
     fn new(
         dir: &Path,
         quiet: Duration,
-        tx: mpsc::UnboundedSender<PathBuf>,
+        tx: mpsc::UnboundedSender<(PathBuf, Seen)>,
     ) -> notify::Result<Self> {
         let watcher = watch::watch(dir, quiet, tx.clone())?;
         Ok(Armed {
@@ -154,24 +165,110 @@ fn inbox_id(dir: &Path) -> Option<(u64, u64)> {
         .map(|m| (m.dev(), m.ino()))
 }
 
-/// Handles settled files in order, on the blocking pool (they are read, compiled, recorded).
-async fn settle(daemon: &Arc<Daemon>, files: Vec<Settled>, now: DateTime<Utc>) {
-    let daemon = daemon.clone();
-    blocking(move || {
-        for s in files {
-            match s {
-                Settled::Recipe(p) => daemon.recipe_settled(&p, now),
-                Settled::InboxJob(p) => daemon.inbox_settled(&p, now),
-            }
+/// Hands settled versions on: inbox jobs (in order) to one blocking task, each recipe to a
+/// compile of its own, so a slow compile holds up neither the other recipes nor the inbox.
+fn dispatch(daemon: &Arc<Daemon>, files: Vec<(Settled, Read)>, now: DateTime<Utc>) {
+    let mut jobs = Vec::new();
+    for (kind, read) in files {
+        match kind {
+            Settled::Recipe(p) => daemon.compile_soon(p, read, now),
+            Settled::InboxJob(p) => jobs.push((p, read)),
         }
-    })
-    .await;
+    }
+    if !jobs.is_empty() {
+        let daemon = daemon.clone();
+        tokio::task::spawn_blocking(move || {
+            for (p, read) in jobs {
+                daemon.inbox_settled(&p, read, now);
+            }
+        });
+    }
+}
+
+/// Loads the recipes present at the start before anything else starts (stored notifications
+/// are dispatched to the loaded recipes as soon as the daemon is up), each compiled on its own
+/// blocking task so they load side by side, each within the compile limit. What is left for
+/// the watch loop: inbox jobs, and recipes a writer still holds open or that are empty.
+async fn load_present(
+    daemon: &Arc<Daemon>,
+    present: Vec<Settled>,
+    now: DateTime<Utc>,
+) -> Vec<Settled> {
+    let (recipes, mut later): (Vec<Settled>, Vec<Settled>) = present
+        .into_iter()
+        .partition(|s| matches!(s, Settled::Recipe(_)));
+    let paths: Vec<PathBuf> = recipes.iter().map(|s| s.path().to_path_buf()).collect();
+    let held = blocking(move || watch::held_for_writing(&paths))
+        .await
+        .unwrap_or_default();
+    let mut loads = Vec::new();
+    for kind in recipes {
+        if held.contains(kind.path()) {
+            later.push(kind);
+            continue;
+        }
+        let daemon = daemon.clone();
+        loads.push(tokio::task::spawn_blocking(move || {
+            let path = kind.path().to_path_buf();
+            let read = Read::of(&path, crate::engine::limits::MAX_SCRIPT_BYTES);
+            if read.is_empty() {
+                return Some(kind);
+            }
+            daemon.recipe_settled(&path, read, now);
+            None
+        }));
+    }
+    for load in loads {
+        if let Ok(Some(kind)) = load.await {
+            later.push(kind);
+        }
+    }
+    later
+}
+
+/// How long a recipe may take to compile before it is reported broken
+/// (`BTW_COMPILE_LIMIT_MS`, for tests; 10 s otherwise).
+fn compile_limit() -> Duration {
+    std::env::var("BTW_COMPILE_LIMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(10))
 }
 
 impl Daemon {
-    /// A recipe file settled: load it if it compiles (else keep the last good version), then act
-    /// on its trigger.
-    fn recipe_settled(self: &Arc<Self>, path: &Path, now: DateTime<Utc>) {
+    /// Compiles a settled version on a blocking task of its own. Versions of one recipe are
+    /// taken in order: one settling while its predecessor compiles waits for it (only the newest
+    /// waiting one is kept), so an older version never lands after a newer one.
+    fn compile_soon(self: &Arc<Self>, path: PathBuf, read: Read, now: DateTime<Utc>) {
+        {
+            let mut compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(next) = compiling.get_mut(&path) {
+                *next = Some((read, now));
+                return;
+            }
+            compiling.insert(path.clone(), None);
+        }
+        let daemon = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut read, mut now) = (read, now);
+            loop {
+                daemon.recipe_settled(&path, read, now);
+                let mut compiling = daemon.compiling.lock().unwrap_or_else(|p| p.into_inner());
+                match compiling.get_mut(&path).and_then(Option::take) {
+                    Some((r, n)) => (read, now) = (r, n),
+                    None => {
+                        compiling.remove(&path);
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// A recipe's version settled (`read`: the content that held still): load it if it
+    /// compiles (else keep the last good version), then act on its trigger.
+    fn recipe_settled(self: &Arc<Self>, path: &Path, read: Read, now: DateTime<Utc>) {
         let name = file_name(path);
         if let Some(reason) = self.link_leaving_folder(path) {
             // Not a recipe of this folder at all: nothing of it serves, not even an older version.
@@ -182,14 +279,16 @@ impl Daemon {
                 &format!("error: {reason}"),
             );
         }
-        let source = match crate::engine::limits::read_script_file(path) {
-            Ok(s) => s,
+        let (source, hash, modified) = match read {
+            Read::Text {
+                text,
+                hash,
+                modified,
+            } => (text, hash, modified),
             // Gone: deleted or renamed away.
-            Err(_) if std::fs::symlink_metadata(path).is_err() => {
-                return self.recipe_gone(path, now)
-            }
+            Read::Gone => return self.recipe_gone(path, now),
             // There but not a recipe to read (a directory, a FIFO, too large, not UTF-8): broken.
-            Err(reason) => {
+            Read::Unreadable(reason) => {
                 self.report_broken(
                     path,
                     &format!("unreadable:{reason}"),
@@ -198,7 +297,6 @@ impl Daemon {
                 return self.keep_last_good(path);
             }
         };
-        let hash = runner::script_hash(&source);
         if self.loaded().get(path).map(|l| l.hash.as_str()) == Some(hash.as_str()) {
             return; // Saved again unchanged: nothing to do.
         }
@@ -209,6 +307,7 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(path);
+        self.publish_problems();
         tracing::info!(
             "{name}: loaded ({}){}",
             header.trigger.describe(),
@@ -236,7 +335,8 @@ impl Daemon {
                 loaded_at: crate::store::now_rfc3339(),
             },
         );
-        self.act_on(path, &header, &source, &hash, now);
+        let saved = modified.map(DateTime::<Utc>::from).unwrap_or(now);
+        self.act_on(path, &header, &source, &hash, saved, now);
     }
 
     /// Deleted or renamed away: forget it, and cancel the jobs its header made.
@@ -245,16 +345,20 @@ impl Daemon {
         if self.loaded().remove(path).is_some() {
             tracing::info!("{name}: removed");
         }
+        let was_broken = self
+            .broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path)
+            .is_some();
+        if was_broken {
+            self.publish_problems();
+        }
         let key = path.display().to_string();
         if let Err(e) = self.store.recipe_head_clear(&key) {
             tracing::error!("{name}: {e}");
         }
-        self.cancel_owned(
-            path,
-            None,
-            &format!("its recipe {name} was deleted or renamed"),
-            now,
-        );
+        self.cancel_if_nobody_has(path, now);
     }
 
     /// A broken file with nothing loaded (the daemon just started): the store's last good
@@ -287,24 +391,10 @@ impl Daemon {
         );
     }
 
-    /// Why a recipe that is a symbolic link is refused: its target lies outside the recipes
-    /// folder, where saves are not watched (the daemon would keep running a stale version), as
-    /// imports and inbox jobs refuse such links. A link to a file inside the folder is followed.
+    /// Why a recipe that is a symbolic link is refused: the folder's one link rule
+    /// ([`crate::engine::limits::link_leaving`]), as for inbox jobs and imports.
     fn link_leaving_folder(&self, path: &Path) -> Option<String> {
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        if !meta.file_type().is_symlink() {
-            return None;
-        }
-        let folder = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
-        match std::fs::canonicalize(path) {
-            Ok(target) if target.starts_with(&folder) => None,
-            Ok(target) => Some(format!(
-                "{}: a link to {}, outside the recipes folder: refused (copy the recipe into the folder)",
-                path.display(),
-                target.display()
-            )),
-            Err(e) => Some(format!("{}: a link that leads nowhere ({e})", path.display())),
-        }
+        crate::engine::limits::link_leaving(path, &self.dir)
     }
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, Loaded>> {
@@ -323,8 +413,8 @@ impl Daemon {
         let checked = if source.trim().is_empty() {
             Err(format!("error: {}: the file is empty", path.display()))
         } else {
-            match runner::check(&script, &self.base.limits) {
-                Err(f) => Err(f.render()),
+            match compile_within(script, &self.base.limits, compile_limit()) {
+                Err(problem) => Err(problem),
                 Ok(()) => recipe::parse_header(source)
                     .map_err(|e| format!("error: {}:{}: {}", path.display(), e.line, e.message))
                     .and_then(|h| match recipe::trigger_problem(&h) {
@@ -366,22 +456,26 @@ impl Daemon {
                 },
             );
             tracing::error!("{}: broken edit{keep}\n{problem}", file_name(path));
+            drop(broken);
+            self.publish_problems();
         }
     }
 
-    /// Runs an on-drop recipe (once per content), or schedules an `at`/`cron` one.
+    /// Runs an on-drop recipe (once per content), or schedules an `at`/`cron` one (`saved`: when
+    /// this version was saved, so an older one never re-pins a job over a newer one).
     fn act_on(
         self: &Arc<Self>,
         path: &Path,
         header: &Header,
         source: &str,
         hash: &str,
+        saved: DateTime<Utc>,
         now: DateTime<Utc>,
     ) {
         let name = file_name(path);
         let trigger = &header.trigger;
         if matches!(trigger, Trigger::At(_) | Trigger::Cron { .. }) {
-            return self.schedule_header(path, header, source, now);
+            return self.schedule_header(path, header, source, saved, now);
         }
         // The header no longer schedules anything: what it scheduled before goes.
         self.cancel_owned(
@@ -416,6 +510,34 @@ impl Daemon {
             Ok(false) => tracing::info!("{name}: this content already ran; not running it again"),
             Err(e) => tracing::error!("{name}: {e}"),
         }
+    }
+}
+
+/// Compiles `script` on a thread of its own, waiting at most `limit`: a recipe whose compile
+/// takes longer is reported broken (the thread is left to finish on its own; parsing cannot be
+/// interrupted), so one pathological recipe never holds the folder.
+fn compile_within(
+    script: Script,
+    limits: &crate::config::Limits,
+    limit: Duration,
+) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let limits = limits.clone();
+    let name = script.name.clone();
+    let spawned = std::thread::Builder::new()
+        .name("btw-compile".into())
+        .spawn(move || {
+            let _ = tx.send(runner::check(&script, &limits).map_err(|f| f.render()));
+        });
+    if let Err(e) = spawned {
+        return Err(format!("error: {name}: cannot compile it now: {e}"));
+    }
+    match rx.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "error: {name}: compiling took longer than {} s: not loaded (split it, or shorten it)",
+            limit.as_secs_f64()
+        )),
     }
 }
 

@@ -5,7 +5,7 @@
 use super::{blocking, Daemon};
 use crate::engine::{Cancel, LogLevel, Output};
 use crate::runner::{self, Failure, RunOutcome, Script};
-use crate::store::Store;
+use crate::store::{HeldLease, Store};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -114,6 +114,19 @@ pub(super) fn build(
 /// Writes `DIR/runs/<run_id>.json` through a temporary file and a rename, so a reader never
 /// sees half a report.
 pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
+    let pending = write_pending(dir, report)?;
+    publish(&pending)
+}
+
+/// A report written but not yet shown: its temporary file, renamed into place by [`publish`]
+/// once the run's end is recorded (or removed, when the run turned out to be another's).
+pub(super) struct Pending {
+    tmp: PathBuf,
+    to: PathBuf,
+}
+
+/// Writes a report to its temporary file in `DIR/runs/`.
+fn write_pending(dir: &Path, report: &Value) -> std::io::Result<Pending> {
     let runs = dir.join("runs");
     std::fs::create_dir_all(&runs)?;
     let id = report["run_id"].as_str().unwrap_or("unknown");
@@ -123,7 +136,50 @@ pub(super) fn write(dir: &Path, report: &Value) -> std::io::Result<()> {
         use std::io::Write;
         crate::secrets::create_private(&tmp)?.write_all((text + "\n").as_bytes())?;
     }
-    std::fs::rename(&tmp, runs.join(format!("{id}.json")))
+    Ok(Pending {
+        tmp,
+        to: runs.join(format!("{id}.json")),
+    })
+}
+
+/// Shows a pending report under its name.
+fn publish(p: &Pending) -> std::io::Result<()> {
+    std::fs::rename(&p.tmp, &p.to)
+}
+
+/// Reports a daemon killed between recording a run's end and showing its report left aside
+/// (`runs/.ID.json.tmp`): shown when the store holds the run's end and no report of it is shown
+/// yet, removed when one is; left while the run is unfinished (its resumption writes another).
+/// Returns how many were shown.
+pub(super) fn recover_pending(dir: &Path, store: &Store) -> usize {
+    let runs = dir.join("runs");
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        return 0;
+    };
+    let mut shown = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(id) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".json.tmp"))
+        else {
+            continue;
+        };
+        let pending = Pending {
+            tmp: entry.path(),
+            to: runs.join(format!("{id}.json")),
+        };
+        if pending.to.exists() {
+            let _ = std::fs::remove_file(&pending.tmp);
+            continue;
+        }
+        let ended = matches!(store.run_get(id), Ok(Some(r)) if r.finished_at.is_some());
+        if ended && publish(&pending).is_ok() {
+            tracing::info!("run {id}: its report, written before the daemon stopped, is shown now");
+            shown += 1;
+        }
+    }
+    shown
 }
 
 /// The report of a scheduled job that was missed (it never ran): written like a run's, so
@@ -209,10 +265,12 @@ struct RunInfo {
     started_at: String,
 }
 
-/// What a scheduled job fixes about its run; the default: nothing (a dropped recipe, an inbox
-/// job, a trigger).
+/// What the caller fixes about a run: a scheduled job its text and clock; the default: nothing
+/// (a dropped recipe, an inbox job, a trigger).
 #[derive(Clone, Debug, Default)]
 pub(super) struct JobFixed {
+    /// The run slot already taken for it; none: the run waits for one.
+    pub(super) slot: Option<Arc<super::slots::Slot>>,
     /// The recipe text the job was pinned to.
     pub(super) source: Option<String>,
     /// The sandbox clock the job was scheduled on: the run calls BT on it.
@@ -230,14 +288,17 @@ impl Daemon {
         resuming: bool,
     ) {
         let me = self.clone();
-        self.runs.spawn(async move {
+        self.runs.spawn(move |slot| async move {
             me.run_recipe(
                 &recipe,
                 params,
                 &origin,
                 run_id,
                 resuming,
-                JobFixed::default(),
+                JobFixed {
+                    slot: Some(slot),
+                    ..JobFixed::default()
+                },
             )
             .await;
         });
@@ -286,39 +347,65 @@ impl Daemon {
             params: Value::Object(params.clone()),
             started_at: crate::store::now_rfc3339(),
         };
-        let (store, i) = (
+        let (cancel, follow) = own_cancel(&self.base.cancel);
+        // The lease first, so whatever this daemon records of the run is fenced by it.
+        let lease = match self.take_run_lease(&info, &cancel).await {
+            Ok(l) => l,
+            Err(outcome) => {
+                follow.abort();
+                return outcome;
+            }
+        };
+        let fence = lease.fence();
+        let (store, f, i) = (
             self.store.clone(),
+            fence.clone(),
             (
-                info.run_id.clone(),
                 info.recipe_text.clone(),
                 info.params.clone(),
                 info.origin.clone(),
                 self.owner.clone(),
             ),
         );
-        let attempt =
-            match blocking(move || store.daemon_run_started(&i.0, &i.1, &i.2, &i.3, &i.4)).await {
-                Some(Ok(n)) => n,
-                Some(Err(e)) => {
-                    tracing::error!("{}: cannot record the run: {e}", info.name);
-                    1
-                }
-                None => 1,
-            };
+        let begun = self
+            .until_answered(&info, "record the run's start", move || {
+                store.daemon_run_begin(&f, &i.0, &i.1, &i.2, &i.3)
+            })
+            .await;
+        let attempt = match begun {
+            Some(Some(n)) => n,
+            Some(None) => {
+                follow.abort();
+                lease.release().await;
+                return self.ended_before(&info).await;
+            }
+            None => {
+                follow.abort();
+                lease.forget();
+                return lost(&info);
+            }
+        };
         let runlog = Arc::new(RunLog::new(&info.name));
         let mut ctx = self.base.clone();
         if let Some(clock) = &job.clock {
             ctx.client = ctx.client.on_clock(clock);
         }
         ctx.out = runlog.clone();
+        // Held until the run's records and report are written, not only while its script runs.
+        let slot = match job.slot.clone() {
+            Some(s) => s,
+            None => self.runs.take().await,
+        };
+        ctx.slot = Some(slot.clone());
+        let _slot = slot;
         ctx.resume = Some(info.run_id.clone());
+        ctx.fence = Some(fence);
         if info.origin.starts_with("event:")
             || super::alert_triggers::started_by_alert(&info.origin)
         {
             ctx.supplied = crate::recipe::TRIGGER_KEYS;
         }
-        let (cancel, follow) = own_cancel(&self.base.cancel);
-        ctx.cancel = cancel;
+        ctx.cancel = cancel.clone();
         tracing::info!(
             "{}: run {} started ({origin}){}",
             info.name,
@@ -353,11 +440,13 @@ impl Daemon {
             },
         };
         follow.abort();
-        if held_elsewhere(&outcome) {
-            // Another daemon runs it (one execution per run id): it records the end and writes
-            // the report, not this one.
+        if cancel.is_lease_lost() {
+            // Taken over after this daemon stalled past the lease: the new owner runs it to its
+            // end and records it; from here this daemon writes nothing for it (no report, no end
+            // record, no alert), so nothing of the run happens twice outside the ledger.
+            lease.forget();
             tracing::warn!(
-                "{}: run {} is running elsewhere; left to it",
+                "{}: run {} was taken over by another process; stopped here, its records left to that process",
                 info.name,
                 info.run_id
             );
@@ -365,21 +454,178 @@ impl Daemon {
         }
         let mut info = info;
         info.params = crate::secrets::masked(&info.params, &secrets);
-        self.record_end(outcome, info, runlog, attempt).await
+        self.record_end(outcome, info, runlog, attempt, lease).await
     }
 
-    /// Writes the run's report and records its end, then logs it. The daemon's runtime is
-    /// multi-threaded: `block_in_place` hands this worker's other tasks to the rest meanwhile.
+    /// Takes the run's lease, trying again while the store does not answer (PostgreSQL
+    /// restarting). Refused: the outcome to return ([`held_elsewhere`] when another process
+    /// holds it; a run given up at shutdown stays unfinished, resumed on the next start).
+    async fn take_run_lease(
+        self: &Arc<Self>,
+        info: &RunInfo,
+        cancel: &Cancel,
+    ) -> Result<HeldLease, RunOutcome> {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0u32;
+        loop {
+            let on_lost = cancel.clone();
+            let message = match HeldLease::take(&self.store, &info.run_id, move || {
+                on_lost.lose_lease()
+            })
+            .await
+            {
+                Ok(l) => return Ok(l),
+                Err(m) => m,
+            };
+            let refused = RunOutcome {
+                run_id: info.run_id.clone(),
+                script: info.recipe_text.clone(),
+                elapsed: Duration::ZERO,
+                api_calls: 0,
+                result: Err(Failure::Refused {
+                    message: message.clone(),
+                    location: None,
+                }),
+            };
+            if held_elsewhere(&refused) {
+                tracing::warn!(
+                    "{}: run {} is running elsewhere; left to it while its lease lasts",
+                    info.name,
+                    info.run_id
+                );
+                return Err(refused);
+            }
+            tries += 1;
+            if self.base.cancel.is_cancelled() {
+                tracing::error!(
+                    "{}: cannot take the lease of run {} ({message}); it stays unfinished and resumes on the next start",
+                    info.name,
+                    info.run_id
+                );
+                return Err(refused);
+            }
+            if tries == 1 || tries.is_multiple_of(20) {
+                tracing::warn!(
+                    "{}: cannot take the lease of run {} yet ({message}); trying again",
+                    info.name,
+                    info.run_id
+                );
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Runs `op` on a blocking thread until the store answers: `Some` its answer, `None` when
+    /// the run's lease is gone. While the daemon stops, it gives up after a lease's time (the run
+    /// then stays unfinished, and the next start resumes it), also answering `None`.
+    async fn until_answered<T: Send + 'static>(
+        &self,
+        info: &RunInfo,
+        what: &str,
+        op: impl Fn() -> Result<T, crate::store::StoreError> + Send + Sync + 'static,
+    ) -> Option<T> {
+        let op = Arc::new(op);
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0u32;
+        let mut stopping_since: Option<std::time::Instant> = None;
+        loop {
+            let o = op.clone();
+            let e = match blocking(move || o()).await {
+                Some(Ok(v)) => return Some(v),
+                Some(Err(e)) if e.is_lease_lost() => {
+                    tracing::warn!(
+                        "{}: run {}: {e}; stopped here, its records left to that process",
+                        info.name,
+                        info.run_id
+                    );
+                    return None;
+                }
+                Some(Err(e)) => e.to_string(),
+                None => "the store task failed".to_string(),
+            };
+            tries += 1;
+            if self.base.cancel.is_cancelled() {
+                let since = *stopping_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > crate::store::lease_ttl() {
+                    tracing::error!(
+                        "{}: cannot {what} of run {}: {e}; giving up as the daemon stops: it stays unfinished and resumes on the next start",
+                        info.name,
+                        info.run_id
+                    );
+                    return None;
+                }
+            }
+            if tries == 1 || tries.is_multiple_of(20) {
+                tracing::warn!(
+                    "{}: cannot {what} of run {} yet: {e}; trying again until the store answers",
+                    info.name,
+                    info.run_id
+                );
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The outcome of a run found ended when it was to run again (its daemon stalled or died
+    /// after recording its end, and the run was found unfinished elsewhere): as recorded, never
+    /// run twice.
+    async fn ended_before(&self, info: &RunInfo) -> RunOutcome {
+        let (store, id) = (self.store.clone(), info.run_id.clone());
+        let run = blocking(move || store.run_get(&id))
+            .await
+            .and_then(|r| r.ok().flatten());
+        tracing::info!(
+            "{}: run {} already ended ({}); not run again",
+            info.name,
+            info.run_id,
+            run.as_ref()
+                .map(|r| r.outcome.as_str())
+                .unwrap_or("recorded")
+        );
+        let result = match &run {
+            Some(r) if r.outcome == "ok" => Ok(r
+                .report
+                .as_ref()
+                .and_then(|v| v.get("result").cloned())
+                .unwrap_or(Value::Null)),
+            _ => Err(Failure::Refused {
+                message: format!(
+                    "run {} already ended ({}); it is not run again",
+                    info.run_id,
+                    run.as_ref()
+                        .map(|r| r.outcome.as_str())
+                        .unwrap_or("recorded")
+                ),
+                location: None,
+            }),
+        };
+        RunOutcome {
+            run_id: info.run_id.clone(),
+            script: info.recipe_text.clone(),
+            elapsed: Duration::ZERO,
+            api_calls: 0,
+            result,
+        }
+    }
+
+    /// Records the run's end and shows its report, then logs it: the report is written aside,
+    /// the end recorded (the run's outcome, the daemon's record and the lease given up, in one
+    /// transaction fenced by the lease, tried again until the store answers), and only then is
+    /// the report shown, the inbox job filed and an alert raised. A run taken over meanwhile
+    /// leaves nothing behind here.
     async fn record_end(
         self: &Arc<Self>,
         outcome: RunOutcome,
         info: RunInfo,
         runlog: Arc<RunLog>,
         attempt: u32,
+        lease: HeldLease,
     ) -> RunOutcome {
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
         let (name, run_id) = (&info.name, &info.run_id);
-        tokio::task::block_in_place(|| {
+        let (rep, pending) = tokio::task::block_in_place(|| {
             let mut rep = build(
                 &outcome,
                 &info.recipe_text,
@@ -390,16 +636,41 @@ impl Daemon {
                 runlog.lines(),
             );
             keep_earlier_attempts(&self.dir, &mut rep, attempt);
-            if let Err(e) = write(&self.dir, &rep) {
+            let pending = write_pending(&self.dir, &rep)
+                .map_err(|e| {
+                    tracing::error!("{name}: cannot write the report of run {run_id}: {e}")
+                })
+                .ok();
+            (rep, pending)
+        });
+        let (kind, record) = runner::end_record(&outcome, info.params.clone());
+        let (store, fence) = (self.store.clone(), lease.fence());
+        lease.ending();
+        let ended = self
+            .until_answered(&info, "record the end", move || {
+                // The run's reads were queued, not waited for: committed before its end.
+                store.flush()?;
+                store.daemon_run_ended(&fence, interrupted, kind, &record)
+            })
+            .await;
+        // Given up with the end record, or another process's now: no longer renewed either way.
+        lease.forget();
+        if ended.is_none() {
+            if let Some(p) = &pending {
+                let _ = std::fs::remove_file(&p.tmp);
+            }
+            return outcome;
+        }
+        if let Some(p) = &pending {
+            if let Err(e) = publish(p) {
                 tracing::error!("{name}: cannot write the report of run {run_id}: {e}");
             }
+        }
+        tokio::task::block_in_place(|| {
             // The job's note names the report, so the job leaves `running/` only once it exists.
             if let Some(job) = info.origin.strip_prefix("inbox:").filter(|_| !interrupted) {
                 let error = outcome.result.as_ref().err().map(|f| f.message());
                 self.inbox_run_ended(job, run_id, error);
-            }
-            if let Err(e) = self.store.daemon_run_finished(run_id, interrupted) {
-                tracing::error!("{name}: cannot record the end of run {run_id}: {e}");
             }
             if !interrupted {
                 crate::metrics::run_finished(name, rep["outcome"].as_str().unwrap_or("?"));
@@ -420,5 +691,49 @@ impl Daemon {
             Err(f) => tracing::warn!("{name}: run {run_id} failed: {}", f.render()),
         }
         outcome
+    }
+}
+
+/// The outcome of a run whose lease was found gone before it started: another process runs it.
+fn lost(info: &RunInfo) -> RunOutcome {
+    RunOutcome {
+        run_id: info.run_id.clone(),
+        script: info.recipe_text.clone(),
+        elapsed: Duration::ZERO,
+        api_calls: 0,
+        result: Err(Failure::Cancelled { location: None }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_left_aside_is_shown_once_its_run_has_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("btw.db")).unwrap();
+        for id in ["ended", "running", "shown"] {
+            write_pending(dir.path(), &json!({"run_id": id})).unwrap();
+            store
+                .run_started(id, "r.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
+        }
+        store.run_finished("ended", "ok", &json!({})).unwrap();
+        store.run_finished("shown", "ok", &json!({})).unwrap();
+        write(dir.path(), &json!({"run_id": "shown", "v": 2})).unwrap();
+        write_pending(dir.path(), &json!({"run_id": "shown", "v": 1})).unwrap();
+
+        assert_eq!(recover_pending(dir.path(), &store), 1);
+        let runs = dir.path().join("runs");
+        assert!(runs.join("ended.json").exists());
+        // Unfinished: left for its resumption. Shown already: the stale copy goes.
+        assert!(!runs.join("running.json").exists());
+        assert!(runs.join(".running.json.tmp").exists());
+        assert!(!runs.join(".shown.json.tmp").exists());
+        let shown: Value =
+            serde_json::from_str(&std::fs::read_to_string(runs.join("shown.json")).unwrap())
+                .unwrap();
+        assert_eq!(shown["v"], 2);
     }
 }

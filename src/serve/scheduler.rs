@@ -9,7 +9,7 @@ use crate::api::BtClient;
 use crate::jobs::{ClaimedJob, Job};
 use crate::runner::Failure;
 use crate::schedule::{
-    claim_due, complete, renew, BoxFuture, Clock, JobExecutor, JobOutcome, SchedulerConfig,
+    self, claim_due, complete, renew, BoxFuture, Clock, JobExecutor, JobOutcome, SchedulerConfig,
 };
 use crate::store::Store;
 use std::collections::HashSet;
@@ -29,8 +29,8 @@ impl Drop for AbortOnDrop {
 
 /// Runs the scheduler until `shutdown` turns true (or its sender is dropped).
 ///
-/// Each tick claims at most as many due jobs as there are free slots
-/// (`config.max_concurrent`), runs each with `executor`, renews its lease every third of
+/// Each tick claims at most as many due jobs as the executor has room for
+/// ([`JobExecutor::room`]: the daemon's free run slots), runs each with `executor`, renews its lease every third of
 /// `config.lease`, and completes it. Late jobs are reported as `tracing` warnings (and recorded
 /// on the job). On shutdown, running jobs get `config.grace`; any still running then are
 /// abandoned with their lease, so a restarted daemon resumes them when it expires.
@@ -41,10 +41,7 @@ pub async fn run(
     executor: Arc<dyn JobExecutor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let config = Arc::new(SchedulerConfig {
-        max_concurrent: config.max_concurrent.max(1),
-        ..config
-    });
+    let config = Arc::new(config);
     let shared = Shared {
         store,
         clock,
@@ -61,7 +58,9 @@ pub async fn run(
             break;
         }
         while inflight.try_join_next().is_some() {}
-        let free = config.max_concurrent.saturating_sub(inflight.len());
+        // No count of jobs in flight limits the claim: a job waiting for BT holds no slot, so
+        // the executor's free slots (script work) are the only bound.
+        let free = shared.executor.room().min(schedule::CLAIM_BATCH);
         if free > 0 {
             shared.claim(free, &mut inflight).await;
         }
@@ -287,6 +286,10 @@ impl DaemonExecutor {
 }
 
 impl JobExecutor for DaemonExecutor {
+    fn room(&self) -> usize {
+        self.0.runs.free()
+    }
+
     fn execute<'a>(
         &'a self,
         job: &'a Job,
@@ -327,6 +330,9 @@ impl JobExecutor for DaemonExecutor {
                 _ => None,
             };
             let fixed = JobFixed {
+                // Taken by the run itself: one bound for every run's script work, so a
+                // scheduled job waits for a slot as an inbox job does (its lease renewed).
+                slot: None,
                 source: pinned,
                 clock,
             };

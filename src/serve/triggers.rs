@@ -8,7 +8,7 @@ use crate::recipe::Trigger;
 use crate::runner;
 use crate::store::{Notification, TriggerRun};
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -65,6 +65,19 @@ fn trigger_params(n: &Notification) -> Value {
     Value::Object(params)
 }
 
+/// A recipe's name within the daemon's folder (`/` between folders): the same on every daemon
+/// sharing the store, wherever its folder is. A recipe outside the folder keeps its path.
+pub(super) fn recipe_name(dir: &Path, recipe: &Path) -> String {
+    match recipe.strip_prefix(dir) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => recipe.display().to_string(),
+    }
+}
+
 impl Daemon {
     /// Dispatches every stored event not dispatched yet, oldest first; launches what it queues.
     fn dispatch_stored(self: &Arc<Self>) {
@@ -108,6 +121,7 @@ impl Daemon {
             .into_iter()
             .map(|(path, trigger)| TriggerRun {
                 recipe: path.display().to_string(),
+                name: recipe_name(&self.dir, &path),
                 key: match trigger {
                     Trigger::OrderState(s) => format!("order-state:{}:{s}", n.order_id),
                     _ => format!("event:{}", n.event_id),

@@ -2,6 +2,7 @@
 //! it started, so a stopped or crashed daemon resumes them instead of losing or repeating them.
 
 use super::exec::{args, decode, DbErr, Exec};
+use super::leases::{Fence, LEASE_LOST};
 use super::model::UnfinishedRun;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
@@ -60,6 +61,72 @@ impl Store {
         })
     }
 
+    /// Records that the daemon `owner` starts a run it holds the lease of (`fence`), in one
+    /// transaction with the lease's check: the attempt, or `None` when the run already ended
+    /// (a run is never run again after its end is recorded, whoever finds it unfinished).
+    pub fn daemon_run_begin(
+        &self,
+        fence: &Fence,
+        recipe: &str,
+        params: &Value,
+        origin: &str,
+        owner: &str,
+    ) -> Result<Option<u32>, StoreError> {
+        let params = params.to_string();
+        self.in_transaction(|x| {
+            hold_lease(x, fence)?;
+            let state = x.text_opt(
+                "SELECT state FROM daemon_runs WHERE run_id = $1 {for_update}",
+                args![&fence.run_id],
+            )?;
+            if state.as_deref() == Some("done") {
+                return Ok(None);
+            }
+            let r = x.query_one(
+                "INSERT INTO daemon_runs (run_id, recipe, params, origin, state, started_at, attempts, owner)
+                 VALUES ($1, $2, $3, $4, 'running', $5, 1, $6)
+                 ON CONFLICT (run_id) DO UPDATE SET state = 'running', finished_at = NULL,
+                   attempts = daemon_runs.attempts + 1, owner = excluded.owner
+                 RETURNING attempts",
+                args![&fence.run_id, recipe, &params, origin, now_rfc3339(), owner],
+            )?;
+            Ok(Some(r.req_int(0).map_err(decode)?.max(1) as u32))
+        })
+    }
+
+    /// Records the end of a daemon run whose lease `fence` holds, in one transaction with the
+    /// lease's check: the run's outcome and report, the daemon's record `done` (or
+    /// `interrupted`: stopped by shutdown, resumed on restart), and the lease given up. Refused
+    /// ([`StoreError::is_lease_lost`]) when another process took the run over: it records the
+    /// end, not this one.
+    pub fn daemon_run_ended(
+        &self,
+        fence: &Fence,
+        interrupted: bool,
+        outcome: &str,
+        report: &Value,
+    ) -> Result<(), StoreError> {
+        let state = if interrupted { "interrupted" } else { "done" };
+        let (report, now) = (report.to_string(), now_rfc3339());
+        self.in_transaction(|x| {
+            hold_lease(x, fence)?;
+            let id = &fence.run_id;
+            x.execute(
+                "UPDATE runs SET outcome = $2, report = $3, finished_at = $4 WHERE run_id = $1",
+                args![id, outcome, &report, &now],
+            )?;
+            x.execute(
+                "UPDATE daemon_runs SET state = $2, finished_at = $3 WHERE run_id = $1",
+                args![id, state, &now],
+            )?;
+            x.execute(
+                "DELETE FROM run_leases WHERE run_id = $1 AND owner = $2",
+                args![id, &fence.owner],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Marks a daemon run `done`, or `interrupted` (stopped by shutdown: resume it on restart).
     pub fn daemon_run_finished(&self, run_id: &str, interrupted: bool) -> Result<(), StoreError> {
         let state = if interrupted { "interrupted" } else { "done" };
@@ -108,6 +175,19 @@ impl Store {
             )
         })
         .map(|n| n == 1)
+    }
+}
+
+/// Locks the lease row of `fence` for the transaction, refusing when it is not the fence's
+/// owner's: a takeover waits for this transaction, and a transaction after one is refused.
+fn hold_lease(x: &mut dyn Exec, fence: &Fence) -> Result<(), DbErr> {
+    let held = x.query_opt(
+        "SELECT 1 FROM run_leases WHERE run_id = $1 AND owner = $2 {for_update}",
+        args![&fence.run_id, &fence.owner],
+    )?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(DbErr(LEASE_LOST.into())),
     }
 }
 

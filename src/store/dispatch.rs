@@ -46,7 +46,7 @@ impl Store {
             }
             let mut queued = Vec::new();
             for run in runs {
-                if !claim_key(x, &run.recipe, &run.key, &run.run_id, &now)? {
+                if !claim_key(x, &run.name, &run.key, &run.run_id, &now)? {
                     continue;
                 }
                 let params = run.params.to_string();
@@ -85,6 +85,7 @@ mod tests {
     fn run(key: &str, run_id: &str) -> TriggerRun {
         TriggerRun {
             recipe: "/r/a.rhai".into(),
+            name: "a.rhai".into(),
             key: key.into(),
             run_id: run_id.into(),
             params: json!({}),
@@ -113,6 +114,31 @@ mod tests {
                 .unwrap()
                 .is_empty());
             assert!(s.undispatched(10).unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn once_per_order_and_state_across_events_and_daemon_folders() {
+        each_backend(|s| {
+            let carrying = |id: &str, kind: &str| {
+                Notification::from_envelope(json!({"eventId": id, "eventTime": "2026-11-22T10:00:00Z",
+                    "eventType": kind, "event": {"productOrder": {"id": "O1", "state": "completed"}}}))
+                .unwrap()
+            };
+            let events = [
+                carrying("e1", "orderComplete"),
+                carrying("e2", "orderMilestone"),
+                carrying("e3", "orderLineComplete"),
+            ];
+            let mut queued = 0;
+            for (i, n) in events.iter().enumerate() {
+                s.record_notification(n).unwrap();
+                // Each event dispatched by another daemon, its folder at another path.
+                let mut r = run("order-state:O1:completed", &format!("r{i}"));
+                r.recipe = format!("/srv/d{i}/recipes/a.rhai");
+                queued += s.dispatch_event(&n.event_id, &[r]).unwrap().len();
+            }
+            assert_eq!(queued, 1, "one run per order and state");
         });
     }
 }

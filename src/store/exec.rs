@@ -220,18 +220,20 @@ impl dyn Exec + '_ {
 /// A statement as `engine` takes it: SQLite's `?N` for `$N` (SQLite would read `$1` as a
 /// *named* parameter), and the few words the engines spell differently:
 /// `{seq}` the insertion order (SQLite's rowid, PostgreSQL's `seq` column), `{for_update}`
-/// and `{skip_locked}` row locks (SQLite has one writer at a time and needs none).
+/// `{skip_locked}` and `{for_share}` row locks (SQLite has one writer at a time and needs none).
 pub(crate) fn render(sql: &str, engine: Engine) -> Cow<'_, str> {
     let words = match engine {
         Engine::Sqlite => [
             ("{seq}", "rowid"),
             ("{for_update}", ""),
             ("{skip_locked}", ""),
+            ("{for_share}", ""),
         ],
         Engine::Postgres => [
             ("{seq}", "seq"),
             ("{for_update}", "FOR UPDATE"),
             ("{skip_locked}", "FOR UPDATE SKIP LOCKED"),
+            ("{for_share}", "FOR SHARE"),
         ],
     };
     let needs_words = sql.contains('{');

@@ -1,8 +1,9 @@
 //! What an operator or the daemon does to one job after it was added: cancel it with a reason,
 //! retry or run it now, move it to another recipe version; and the jobs a recipe's header owns.
 
-use super::exec::{args, DbErr};
+use super::exec::{args, decode, DbErr};
 use super::jobs::{get, get_locked, jobs, secs, ts, COLUMNS};
+use super::rows::Cols;
 use super::{Store, StoreError};
 use crate::jobs::{again_check, Again, Job};
 use chrono::{DateTime, Utc};
@@ -100,6 +101,42 @@ impl Store {
             let job = if n == 0 { None } else { get(x, id)? };
             job.ok_or_else(|| DbErr(format!("no job {id}")))
         })
+    }
+
+    /// The recipe file a recipe's job was last pinned from, and when that version was saved.
+    #[allow(clippy::type_complexity)]
+    pub fn job_pin(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Option<String>, Option<DateTime<Utc>>)>, StoreError> {
+        self.with(|x| {
+            let row = x.query_opt(
+                "SELECT owner_recipe, recipe_saved_at FROM jobs WHERE id = $1",
+                args![id],
+            )?;
+            row.map(|r| Ok((r.text(0).map_err(decode)?, r.time(1).map_err(decode)?)))
+                .transpose()
+        })
+    }
+
+    /// Pins a recipe's job to the version `hash` of the recipe file `path`, saved at `saved`.
+    pub fn job_pin_to(
+        &self,
+        id: &str,
+        hash: &str,
+        path: &str,
+        saved: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|x| {
+            x.execute(
+                "UPDATE jobs SET recipe_hash = $2, recipe = $3, owner_recipe = $3,
+                   recipe_saved_at = $4, updated_at = $5
+                 WHERE id = $1",
+                args![id, hash, path, ts(saved), ts(now)],
+            )
+        })
+        .map(|_| ())
     }
 
     /// Sets a job's own catch-up window (`None`: the daemon's), e.g. after its recipe's

@@ -10,6 +10,18 @@ impl Store {
         self.with(|x| x.text_opt("SELECT value FROM btw_values WHERE key = $1", args![key]))
     }
 
+    /// Stores `value` under `key`, replacing what was there.
+    pub fn value_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.with(|x| {
+            x.execute(
+                "INSERT INTO btw_values (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                args![key, value],
+            )
+        })
+        .map(|_| ())
+    }
+
     /// The value under `key`, storing `make()` first when there is none.
     pub fn value_or_insert(
         &self,

@@ -2,6 +2,7 @@
 //! keyed by (run, step), so a re-run or resumed run never repeats a call that already happened.
 
 use super::exec::{args, decode, Row, Write};
+use super::leases::{fence_args, fence_sql, Fence};
 use super::model::{LedgerEntry, StepState};
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
@@ -46,29 +47,46 @@ impl Store {
     }
 
     /// Records that a step is about to call BT. Replaces a failed attempt of the same step.
-    /// Returns once committed (SQLite: by group commit, see `writer.rs`).
+    /// Returns once committed (SQLite: by group commit, see `writer.rs`). With a `fence`,
+    /// written only while the run holds its lease (checked in the same statement): else an
+    /// error that [`StoreError::is_lease_lost`], and BT must not be called.
     pub fn ledger_begin(
         &self,
         run_id: &str,
         step: u64,
         operation: Operation,
         request: &Value,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
-        self.write_committed(Write {
-            sql: "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
-                  VALUES ($1, $2, $3, $4, 'started', $5)
-                  ON CONFLICT (run_id, step) DO UPDATE SET
-                    operation = excluded.operation, request = excluded.request, state = 'started',
-                    result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL",
+        let [fr, fo] = fence_args(fence);
+        let n = self.write_committed(Write {
+            sql: concat!(
+                "INSERT INTO ledger (run_id, step, operation, request, state, started_at)
+                 SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS TEXT), CAST($4 AS TEXT),
+                   'started', CAST($5 AS TEXT)
+                 WHERE ",
+                fence_sql!("$6", "$7"),
+                "
+                 ON CONFLICT (run_id, step) DO UPDATE SET
+                   operation = excluded.operation, request = excluded.request, state = 'started',
+                   result = NULL, error = NULL, started_at = excluded.started_at, finished_at = NULL"
+            ),
             args: vec![
                 run_id.to_string().into(),
                 (step as i64).into(),
                 operation.as_str().into(),
                 request.to_string().into(),
                 now_rfc3339().into(),
+                fr,
+                fo,
             ],
-        })
-        .map(|_| ())
+        })?;
+        if n == 0 {
+            return Err(
+                self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded"))
+            );
+        }
+        Ok(())
     }
 
     /// Records a step that is already done, in one write: a read, recorded after its answer
@@ -81,16 +99,25 @@ impl Store {
         operation: Operation,
         request: &Value,
         result: &Value,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
-        self.write_committed(record_done(run_id, step, operation, request, result))
-            .map(|_| ())
+        let n =
+            self.write_committed(record_done(run_id, step, operation, request, result, fence))?;
+        if n == 0 {
+            return Err(
+                self.fenced_miss(fence, format!("run {run_id} step {step} was not recorded"))
+            );
+        }
+        Ok(())
     }
 
     /// [`Store::ledger_record_done`] without waiting for the commit: a read's record. SQLite's
     /// writer applies writes in order, so it is durable no later than the next mutating call's
     /// [`Store::ledger_begin`] returns (which does wait), or [`Store::flush`]: a resumed run
     /// replays every read made before its last recorded mutating call. A failure is logged.
-    /// PostgreSQL has no write queue and writes it at once.
+    /// PostgreSQL has no write queue and writes it at once. Fenced like every write of a run: a
+    /// read's record of a run taken over is dropped (the next mutating call's record, which
+    /// waits, then says the lease is gone).
     pub fn ledger_queue_done(
         &self,
         run_id: &str,
@@ -98,25 +125,31 @@ impl Store {
         operation: Operation,
         request: &Value,
         result: &Value,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         self.write_queued(
-            record_done(run_id, step, operation, request, result),
+            record_done(run_id, step, operation, request, result, fence),
             "a read's answer",
         )
     }
 
-    /// Records a step's outcome.
+    /// Records a step's outcome (fenced as [`Store::ledger_begin`] is).
     pub fn ledger_finish(
         &self,
         run_id: &str,
         step: u64,
         state: StepState,
         value: &Value,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let (result, error) = outcome_columns(state, value);
+        let [fr, fo] = fence_args(fence);
         let n = self.write_committed(Write {
-            sql: "UPDATE ledger SET state = $3, result = $4, error = $5, finished_at = $6
-                  WHERE run_id = $1 AND step = $2",
+            sql: concat!(
+                "UPDATE ledger SET state = $3, result = $4, error = $5, finished_at = $6
+                 WHERE run_id = $1 AND step = $2 AND ",
+                fence_sql!("$7", "$8")
+            ),
             args: vec![
                 run_id.to_string().into(),
                 (step as i64).into(),
@@ -124,10 +157,15 @@ impl Store {
                 result.into(),
                 error.into(),
                 now_rfc3339().into(),
+                fr,
+                fo,
             ],
         })?;
         if n == 0 {
-            return Err(self.error(format!("no ledger entry for run {run_id} step {step}")));
+            return Err(self.fenced_miss(
+                fence,
+                format!("no ledger entry for run {run_id} step {step}"),
+            ));
         }
         Ok(())
     }
@@ -151,14 +189,22 @@ fn record_done(
     operation: Operation,
     request: &Value,
     result: &Value,
+    fence: Option<&Fence>,
 ) -> Write {
+    let [fr, fo] = fence_args(fence);
     Write {
-        sql: "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
-              VALUES ($1, $2, $3, $4, 'done', $5, $6, $6)
+        sql: concat!(
+            "INSERT INTO ledger (run_id, step, operation, request, state, result, started_at, finished_at)
+              SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS TEXT), CAST($4 AS TEXT),
+                'done', CAST($5 AS TEXT), CAST($6 AS TEXT), CAST($6 AS TEXT)
+              WHERE ",
+            fence_sql!("$7", "$8"),
+            "
               ON CONFLICT (run_id, step) DO UPDATE SET
                 operation = excluded.operation, request = excluded.request, state = 'done',
                 result = excluded.result, error = NULL, started_at = excluded.started_at,
-                finished_at = excluded.finished_at",
+                finished_at = excluded.finished_at"
+        ),
         args: vec![
             run_id.to_string().into(),
             (step as i64).into(),
@@ -166,6 +212,8 @@ fn record_done(
             request.to_string().into(),
             result.to_string().into(),
             now_rfc3339().into(),
+            fr,
+            fo,
         ],
     }
 }
@@ -180,11 +228,11 @@ mod tests {
     fn a_step_is_written_before_and_after() {
         each_backend(|s| {
             assert!(s.ledger_get("r1", 1).unwrap().is_none());
-            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}))
+            s.ledger_begin("r1", 1, Operation::OrderCreate, &json!({"a": 1}), None)
                 .unwrap();
             let e = s.ledger_get("r1", 1).unwrap().unwrap();
             assert_eq!(e.state, StepState::Started);
-            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}))
+            s.ledger_finish("r1", 1, StepState::Done, &json!({"id": "BTWKN1"}), None)
                 .unwrap();
             let e = s.ledger_get("r1", 1).unwrap().unwrap();
             assert_eq!(
@@ -193,7 +241,7 @@ mod tests {
             );
             assert_eq!(s.ledger_steps("r1").unwrap().len(), 1);
             assert!(s
-                .ledger_finish("r1", 2, StepState::Done, &json!(1))
+                .ledger_finish("r1", 2, StepState::Done, &json!(1), None)
                 .is_err());
             s.ledger_record_done(
                 "r1",
@@ -201,6 +249,7 @@ mod tests {
                 Operation::OrderGet,
                 &json!({"id": 1}),
                 &json!({"state": "x"}),
+                None,
             )
             .unwrap();
             let e = s.ledger_get("r1", 2).unwrap().unwrap();
@@ -220,9 +269,10 @@ mod tests {
                 Operation::OrderGet,
                 &json!({"id": "BTWKN1"}),
                 &json!({"state": "acknowledged"}),
+                None,
             )
             .unwrap();
-            s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"))
+            s.ledger_begin("r", 2, Operation::OrderSubmit, &json!("BTWKN1"), None)
                 .unwrap();
             // No flush: the mutating call's record waited, so the read before it is committed.
             let steps = s.ledger_steps("r").unwrap();
@@ -238,7 +288,7 @@ mod tests {
         let path = dir.path().join("btw.db");
         let s = Store::open(&path).unwrap();
         let wal = dir.path().join("btw.db-wal");
-        s.ledger_queue_done("r", 1, Operation::OrderGet, &json!(1), &json!(2))
+        s.ledger_queue_done("r", 1, Operation::OrderGet, &json!(1), &json!(2), None)
             .unwrap();
         s.flush().unwrap();
         assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
@@ -254,7 +304,7 @@ mod tests {
         let path = dir.path().join("btw.db");
         {
             let s = Store::open(&path).unwrap();
-            s.ledger_begin("r", 1, Operation::OrderSubmit, &json!("BTWKN1"))
+            s.ledger_begin("r", 1, Operation::OrderSubmit, &json!("BTWKN1"), None)
                 .unwrap();
         }
         let s = Store::open(&path).unwrap();

@@ -10,7 +10,8 @@
 //! - SQLite (`schema_version`): versions 1 to 5 made the first tables; what came later is
 //!   checked on every open (`IF NOT EXISTS`, or a column added when it is missing).
 //! - PostgreSQL (`btw_schema_version`): version 1 made every table, 2 its wake-up triggers
-//!   (see `postgres/listen.rs`), 3 the daemon runs' owner.
+//!   (see `postgres/listen.rs`), 3 the daemon runs' owner, 4 the jobs' sandbox clock, 5 recipe jobs keyed by name.
+//! - SQLite version 6: recipe jobs keyed by name.
 //!
 //! A new change is one more step, numbered for both engines.
 
@@ -31,6 +32,8 @@ enum When {
 enum Change {
     /// Statements in the schema's own spelling (see [`ddl`]).
     Sql(&'static str),
+    /// Rows rewritten by code (what SQL alone cannot compute), once.
+    Code(fn(&mut dyn Exec) -> Result<(), DbErr>),
     /// A column added where it is missing, then `then` run once (for the rows already there).
     Column {
         table: &'static str,
@@ -46,7 +49,7 @@ struct Step {
     change: Change,
 }
 
-use Change::{Column, Sql};
+use Change::{Code, Column, Sql};
 use When::{EveryOpen, Never, Version};
 
 const STEPS: &[Step] = &[
@@ -297,7 +300,89 @@ const STEPS: &[Step] = &[
             then: None,
         },
     },
+    // Recipe jobs keyed by name: when the version a recipe's job is pinned to was saved (the
+    // file's modification time), so an older version never re-pins the job over a newer one.
+    Step {
+        sqlite: EveryOpen,
+        postgres: Version(5),
+        change: Column {
+            table: "jobs",
+            column: "recipe_saved_at",
+            ty: "{time}",
+            then: None,
+        },
+    },
+    // Recipe jobs keyed by name: ids made from the recipe's full path become ids made from its
+    // name in its folder (`recipe_job_id`).
+    Step {
+        sqlite: Version(6),
+        postgres: Version(5),
+        change: Code(rekey_recipe_jobs),
+    },
 ];
+
+/// Re-keys the jobs recipes' headers made: `recipe-HASH(path|trigger)` becomes
+/// `recipe-HASH(name|trigger)`. Where daemons at different paths made one job each for the same
+/// recipe, the live (then the latest) one takes the id and the others are cancelled, saying so.
+/// Jobs whose id was not made that way (added by hand) are left as they are.
+fn rekey_recipe_jobs(x: &mut dyn Exec) -> Result<(), DbErr> {
+    if !has_column(x, "jobs", "owner_recipe")? {
+        return Ok(()); // A store older than recipes' jobs: nothing to re-key.
+    }
+    let mut jobs = x.rows(
+        "SELECT id, kind, at, cron, tz, owner_recipe, state, updated_at FROM jobs
+         WHERE owner_recipe IS NOT NULL",
+        args![],
+        |r| {
+            Ok((
+                r.req_text(0)?,
+                r.req_text(1)?,
+                r.time(2)?,
+                r.text(3)?,
+                r.req_text(4)?,
+                r.req_text(5)?,
+                r.req_text(6)?,
+                r.req_text(7)?,
+            ))
+        },
+    )?;
+    let live = |state: &str| state == "scheduled" || state == "running";
+    jobs.sort_by(|a, b| (live(&b.6), &b.7).cmp(&(live(&a.6), &a.7)));
+    for (id, kind, at, cron, tz, owner, _, _) in jobs {
+        let key = match (kind.as_str(), at, cron) {
+            ("at", Some(at), _) => format!("at:{}", at.to_rfc3339()),
+            ("cron", _, Some(expr)) => format!("cron:{expr}:{tz}"),
+            _ => continue,
+        };
+        if id != format!("recipe-{}", super::recipe_hash(&format!("{owner}|{key}"))) {
+            continue;
+        }
+        let name = std::path::Path::new(&owner)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&owner)
+            .to_string();
+        let new = super::recipe_job_id(&name, &key);
+        if new == id {
+            continue;
+        }
+        if x.count("SELECT COUNT(*) FROM jobs WHERE id = $1", args![&new])? > 0 {
+            x.execute(
+                "UPDATE jobs SET state = 'cancelled', last_outcome = $2
+                 WHERE id = $1 AND state IN ('scheduled', 'running')",
+                args![
+                    id,
+                    format!(
+                        "cancelled: merged into job {new} (one job per recipe name and trigger)"
+                    )
+                ],
+            )?;
+            continue;
+        }
+        x.execute("UPDATE jobs SET id = $2 WHERE id = $1", args![id, new])?;
+    }
+    Ok(())
+}
 
 /// Taken on PostgreSQL for the migration transaction only, so daemons starting together on a
 /// new database migrate it once (SQLite's `BEGIN IMMEDIATE` does the same): "btw_migr".
@@ -352,6 +437,7 @@ fn apply(x: &mut dyn Exec, change: &Change) -> Result<(), DbErr> {
     let engine = x.engine();
     match change {
         Sql(sql) => x.batch(&ddl(sql, engine)),
+        Code(f) => f(x),
         Column {
             table,
             column,
@@ -493,6 +579,69 @@ mod tests {
         );
         assert_eq!(s.value_or_insert("k", || "v".into()).unwrap(), "v");
         assert!(s.jobs_owned().unwrap().is_empty());
+    }
+
+    #[test]
+    fn recipe_job_ids_made_from_paths_are_keyed_by_name_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("btw.db");
+        drop(Store::open(&path).unwrap());
+        let old = |owner: &str, key: &str| {
+            format!(
+                "recipe-{}",
+                crate::store::recipe_hash(&format!("{owner}|{key}"))
+            )
+        };
+        let key = "cron:0 10 * * *:Europe/London";
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let insert = |id: &str, owner: &str, state: &str, updated: &str| {
+                c.execute(
+                    "INSERT INTO jobs (id, kind, cron, tz, recipe, params, state, created_at,
+                       updated_at, owner_recipe)
+                     VALUES (?1, 'cron', '0 10 * * *', 'Europe/London', ?2, '{}', ?3, ?4, ?4, ?2)",
+                    rusqlite::params![id, owner, state, updated],
+                )
+                .unwrap();
+            };
+            // The same recipe served from two paths: two jobs, one live.
+            insert(
+                &old("/a/daily.rhai", key),
+                "/a/daily.rhai",
+                "cancelled",
+                "2026-01-02T00:00:00.000Z",
+            );
+            insert(
+                &old("/b/daily.rhai", key),
+                "/b/daily.rhai",
+                "scheduled",
+                "2026-01-01T00:00:00.000Z",
+            );
+            // Added by hand with its own id: left as it is.
+            insert(
+                "mine",
+                "/a/weekly.rhai",
+                "scheduled",
+                "2026-01-01T00:00:00.000Z",
+            );
+            c.execute("DELETE FROM schema_version WHERE version = 6", [])
+                .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let id = crate::store::recipe_job_id("daily.rhai", key);
+        let job = s.job_get(&id).unwrap().expect("re-keyed");
+        assert_eq!(
+            job.owner_recipe.as_deref(),
+            Some("/b/daily.rhai"),
+            "the live one"
+        );
+        let merged = s.job_get(&old("/a/daily.rhai", key)).unwrap().unwrap();
+        assert_eq!(merged.state, crate::jobs::JobState::Cancelled);
+        assert!(s.job_get("mine").unwrap().is_some());
+        // Once: opening again changes nothing.
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert!(s.job_get(&id).unwrap().is_some());
     }
 
     #[test]

@@ -40,11 +40,11 @@ pub use crate::jobs::{
     new_job_id, Again, ClaimBatch, ClaimRequest, ClaimedJob, Completion, DueDecision, Job, JobKind,
     JobState, NewJob,
 };
-pub use leases::{HeldLease, LEASE_TTL};
+pub use leases::{lease_ttl, set_lease_ttl, Fence, HeldLease, LEASE_LOST, LEASE_TTL};
 pub use model::{
-    new_lease_owner, owner_is_gone, recipe_hash, state_rank, EventSummary, Heartbeat, LeaseHolder,
-    LedgerEntry, Notification, PendingAlert, Pruned, RunFilter, RunRecord, RunSummary, StepState,
-    TriggerRun, UnfinishedRun,
+    new_lease_owner, owner_is_gone, recipe_hash, recipe_job_id, state_rank, EventSummary,
+    Heartbeat, LeaseHolder, LedgerEntry, Notification, PendingAlert, Pruned, RunFilter, RunRecord,
+    RunSummary, StepState, TriggerRun, UnfinishedRun,
 };
 
 pub(crate) use sqlite::Sqlite;

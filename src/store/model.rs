@@ -129,6 +129,10 @@ pub fn state_rank(state: &str) -> i64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerRun {
     pub recipe: String,
+    /// The recipe's identity across the daemons sharing the store: its name within its
+    /// recipes folder (the folders sit at other paths on other daemons). With `key`, what runs
+    /// once.
+    pub name: String,
     pub key: String,
     pub run_id: String,
     pub params: Value,
@@ -188,6 +192,13 @@ pub struct UnfinishedRun {
 
 /// A recipe's content hash: the runner's (FNV-1a, 64 bits), so the daemon, the runs table
 /// and the jobs name one text by one hash.
+/// The id of the job a recipe's `at`/`cron` header makes: from the recipe's name relative to its
+/// folder and its trigger (`trigger_key`: `at:RFC3339` or `cron:EXPR:ZONE`), never from where
+/// the folder is, so daemons serving the same recipes from different paths share one job.
+pub fn recipe_job_id(name: &str, trigger_key: &str) -> String {
+    format!("recipe-{}", recipe_hash(&format!("{name}|{trigger_key}")))
+}
+
 pub fn recipe_hash(source: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in source.bytes() {

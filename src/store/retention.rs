@@ -81,7 +81,7 @@ mod tests {
             for id in ["old", "kept"] {
                 s.run_started(id, "/r/a.rhai", "h", &json!({}), "sandbox")
                     .unwrap();
-                s.ledger_begin(id, 1, Operation::OrderSubmit, &json!(1))
+                s.ledger_begin(id, 1, Operation::OrderSubmit, &json!(1), None)
                     .unwrap();
             }
             s.run_finished("old", "ok", &json!({})).unwrap();

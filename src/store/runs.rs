@@ -1,6 +1,7 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
 use super::exec::{args, decode, Row};
+use super::leases::{fence_sql, Fence};
 use super::model::RunRecord;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
@@ -49,6 +50,36 @@ impl Store {
             )
         })
         .map(|_| ())
+    }
+
+    /// [`Store::run_finished`] for a run whose lease `fence` holds, checked in the same
+    /// statement: refused ([`StoreError::is_lease_lost`]) once another process took it over.
+    pub fn run_finished_fenced(
+        &self,
+        fence: &Fence,
+        outcome: &str,
+        report: &Value,
+    ) -> Result<(), StoreError> {
+        let n = self.with(|x| {
+            x.execute(
+                concat!(
+                    "UPDATE runs SET outcome = $3, report = $4, finished_at = $5
+                     WHERE run_id = $1 AND ",
+                    fence_sql!("$1", "$2")
+                ),
+                args![
+                    &fence.run_id,
+                    &fence.owner,
+                    outcome,
+                    report.to_string(),
+                    now_rfc3339()
+                ],
+            )
+        })?;
+        if n == 0 {
+            return Err(self.fenced_miss(Some(fence), format!("no run {}", fence.run_id)));
+        }
+        Ok(())
     }
 
     /// The most recently started run.

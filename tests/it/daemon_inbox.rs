@@ -254,9 +254,10 @@ async fn idle_connections_to_the_listener_starve_neither_the_inbox_nor_notificat
 async fn jobs_dropped_at_once_run_at_most_max_runs_at_a_time() {
     let sb = sandbox().await;
     let f = folder();
+    // Script work (a waiting run would give its slot back).
     std::fs::write(
         f.recipes.join("wait.rhai"),
-        "//! trigger: manual\ntime::sleep(0.4);\n#{n: params.n}\n",
+        "//! trigger: manual\nlet x = 0;\nfor i in 0..30000 { x += i; }\n#{n: params.n}\n",
     )
     .unwrap();
     let d = start(&sb.base_url(), &f, &["--max-runs", "2"]);
@@ -284,6 +285,43 @@ async fn jobs_dropped_at_once_run_at_most_max_runs_at_a_time() {
         .max()
         .unwrap();
     assert!(most <= 2, "{most} at once: {spans:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn waiting_runs_hold_no_slot() {
+    let sb = sandbox().await;
+    let f = folder();
+    std::fs::write(
+        f.recipes.join("nap.rhai"),
+        "//! trigger: manual\ntime::sleep(2);\n#{n: params.n}\n",
+    )
+    .unwrap();
+    let d = start(&sb.base_url(), &f, &["--max-runs", "1"]);
+    d.wait_log("nap.rhai: loaded", 1).await;
+    for i in 0..6 {
+        let job = json!({"recipe": "nap.rhai", "params": {"n": i}});
+        f.drop_job(&format!("n{i}.json"), job.to_string().as_bytes());
+    }
+    wait_for("6 runs", 60, || reports(&f.recipes).len() == 6)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let spans: Vec<(String, String)> = reports(&f.recipes)
+        .iter()
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap().to_string(),
+                r["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let most = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap();
+    // With one slot held through the wait they would run one after another (12 s).
+    assert!(most >= 3, "only {most} at once with one slot: {spans:?}");
     d.stop().await;
 }
 

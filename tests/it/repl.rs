@@ -531,3 +531,115 @@ async fn defs_writes_a_definition_file_per_module() {
     assert!(whc.contains("fn qualify_company("), "{whc}");
     assert!(whc.contains("qualif"), "{whc}");
 }
+
+/// Round two: raw requests by path, the call list with the token call, curl without secrets,
+/// a re-sent read, `_`, a missing key's message, elapsed time on a slow call, Ctrl-C then `:last`.
+#[test]
+fn raw_requests_and_the_call_list() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_repl(&sb.base_url(), dir.path());
+    p.exp_string(PROMPT).unwrap();
+
+    // A raw GET: status, headers and BT's body as sent.
+    line(&mut p, "let me = whc::reseller()", "");
+    line(
+        &mut p,
+        "let r = bt::get(`/bt-wholesale/v1/whc/resourceInventory/resellers/${me.cug_id}`)",
+        "",
+    );
+    line(&mut p, "r.status", "200");
+    line(&mut p, r#"r.headers["content-type"]"#, "application/json");
+    // A raw POST: a qualification, keys as BT spells them.
+    line(
+        &mut p,
+        r#"let c = bt::post("/bt-wholesale/v1/whc/productOfferingQualification", #{relatedParty: [#{id: me.cug_id, role: "customer", "@referredType": "BtCug"}], billingAccount: #{id: me.billing_accounts[0]}, productOfferingQualificationItem: [#{id: "1", productOffering: #{id: "WHCCompany"}, product: #{productCharacteristic: [#{name: "customerName", value: "Raw Post Ltd"}, #{name: "customerDomain", value: "rawpost.co.uk"}, #{name: "customerGroup", value: me.customer_groups[0]}]}}]})"#,
+        "",
+    );
+    line(&mut p, "c.status", "201");
+    // A raw call BT refuses raises BT's error, as the typed functions do.
+    line(&mut p, r#"bt::get("/bt-wholesale/v1/nowhere")"#, "error:");
+
+    // `_` is the last result; a missing key says so and names the near one.
+    line(&mut p, "40 + 2", "42");
+    line(&mut p, "_ + 1", "43");
+    line(&mut p, "me.cugId", "did you mean cug_id?");
+    line(&mut p, r#"whc::compnay("x")"#, "did you mean whc::company?");
+    line(&mut p, "let dbl = |x| x * 2", "");
+    line(&mut p, ":vars", "let dbl = fn(x)");
+
+    // `:calls`: one line per call, the token call first.
+    p.send_line(":calls").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(r"1  \d\d:\d\d:\d\d  GET    /oauth/accesstoken")
+        .unwrap();
+    p.exp_regex(r"POST   /bt-wholesale/v1/whc/productOfferingQualification  201  \d+ ms")
+        .unwrap();
+    let listing = p.exp_string(PROMPT).unwrap();
+    assert!(listing.contains("404"), "{listing}");
+    assert!(listing.lines().count() < 12, "one line a call:\n{listing}");
+
+    // `:curl`: the POST as a command line, the token a placeholder.
+    p.send_line(":curl 4").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string("curl -sS -X POST").unwrap();
+    let curl = p.exp_string(PROMPT).unwrap();
+    assert!(curl.contains("Bearer $BTW_TOKEN"), "{curl}");
+    assert!(curl.contains("Raw Post Ltd"), "{curl}");
+    assert!(
+        !curl.contains("***") && !curl.contains("Bearer ey"),
+        "{curl}"
+    );
+    line(&mut p, ":curl 1", "$BTW_CLIENT_KEY:$BTW_CLIENT_SECRET");
+    line(&mut p, ":last xyz", "usage: :last [N]");
+    line(&mut p, ":last 3", "\"cugId\"");
+
+    // `:resend` of the raw read, then of the POST (which asks first; no is not sent).
+    line(&mut p, ":resend 3", "status: 200");
+    p.send_line(":resend 4").unwrap();
+    p.exp_string("Send it again? [y/N]").unwrap();
+    p.send_line("n").unwrap();
+    p.exp_string("not sent").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // A call slowed to 2.5 s shows its elapsed time and what it waits for.
+    let admin = reqwest::Client::new();
+    let faults = rt
+        .block_on(
+            admin
+                .post(format!("{}/__sandbox/faults", sb.base_url()))
+                .json(&serde_json::json!({"latency_ms": 2500, "path_prefix": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
+                .send(),
+        )
+        .unwrap();
+    assert!(faults.status().is_success());
+    p.send_line("r = bt::get(`/bt-wholesale/v1/whc/resourceInventory/resellers/${me.cug_id}`)")
+        .unwrap();
+    p.exp_string("waiting for BT: GET /bt-wholesale/v1/whc/resourceInventory")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, "r.status", "200");
+
+    // Ctrl-C during a slow call: `:last` shows it as interrupted.
+    let faults = rt
+        .block_on(
+            admin
+                .post(format!("{}/__sandbox/faults", sb.base_url()))
+                .json(&serde_json::json!({"latency_ms": 20000, "path_prefix": "/bt-wholesale/v1/whc/resourceInventory", "count": 1}))
+                .send(),
+        )
+        .unwrap();
+    assert!(faults.status().is_success());
+    p.send_line("bt::get(`/bt-wholesale/v1/whc/resourceInventory/resellers/${me.cug_id}`)")
+        .unwrap();
+    p.exp_string("waiting for BT").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, ":last", "no answer: interrupted");
+    line(&mut p, ":calls", "interrupted");
+
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}

@@ -43,7 +43,7 @@ pub mod events_module {
             &rt,
             Operation::EventsWait,
             json!({"order_id": order_id, "event_type": event_type}),
-            || wait_for_event(&ctx, &rt, order_id, event_type, timeout),
+            || rt.waiting(|| wait_for_event(&ctx, &rt, order_id, event_type, timeout)),
         )?;
         Ok(snake(v))
     }

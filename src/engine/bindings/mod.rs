@@ -36,6 +36,7 @@ pub(crate) fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("btw", rhai::exported_module!(btw::btw_module)),
         ("bt", rhai::exported_module!(bt::bt_module)),
         ("whc", rhai::exported_module!(whc::whc_module)),
+        ("bt", rhai::exported_module!(bt::bt_module)),
         ("numbers", rhai::exported_module!(numbers::numbers_module)),
         ("address", rhai::exported_module!(address::address_module)),
         ("order", rhai::exported_module!(order::order_module)),
@@ -300,11 +301,16 @@ impl std::fmt::Display for StepError {
     }
 }
 
-/// A step's ledger error as a script error at the call site.
+/// A step's ledger error as a script error at the call site. A step refused because the run's
+/// lease is gone stops the run at once (the cancel is not a script error a `try` could catch).
 fn ledger_error(
     ctx: &NativeCallContext,
+    rt: &Runtime,
     e: crate::ledger::LedgerError<StepError>,
 ) -> Box<EvalAltResult> {
+    if e.lease_lost() {
+        rt.cancel.lose_lease();
+    }
     match e {
         crate::ledger::LedgerError::Call(e) => e.into(),
         other => script_error(ctx, other.to_string()),
@@ -335,7 +341,7 @@ pub(crate) fn ledgered(
             rt.out.log(level, &notice.describe(step, operation));
         })
         .map(|v| to_dynamic(&v))
-        .map_err(|e| ledger_error(ctx, e))
+        .map_err(|e| ledger_error(ctx, rt, e))
 }
 
 /// Runs one read-only BT call through the ledger ([`crate::ledger::Step::read`]): a resumed run
@@ -350,7 +356,7 @@ pub(crate) fn recorded_read(
     let step = rt.next_step();
     rt.ledger_step(step, operation)
         .read(&request, || call().map_err(StepError::Script))
-        .map_err(|e| ledger_error(ctx, e))
+        .map_err(|e| ledger_error(ctx, rt, e))
 }
 
 /// A read-only BT call from a script: sent (or replayed on resume) through the ledger.

@@ -225,28 +225,30 @@ pub mod order_module {
             Operation::OrderWait,
             json!({"id": id, "state": state}),
             || {
-                wait_for_order(&ctx, &rt, id, timeout, |order| {
-                    let now = order.get("state").and_then(Value::as_str).unwrap_or("");
-                    if now.eq_ignore_ascii_case(state) {
-                        Verdict::Done(order.clone())
-                    } else if matches!(
-                        now,
-                        "rejected" | "cancelled" | "failed" | "completed" | "partial"
-                    ) {
-                        let why = order
-                            .get("rejectionReason")
-                            .and_then(Value::as_str)
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default();
-                        Verdict::Fail {
-                            kind: "order",
-                            message: format!(
-                                "order {id} ended {now}{why} while waiting for {state}"
-                            ),
+                rt.waiting(|| {
+                    wait_for_order(&ctx, &rt, id, timeout, |order| {
+                        let now = order.get("state").and_then(Value::as_str).unwrap_or("");
+                        if now.eq_ignore_ascii_case(state) {
+                            Verdict::Done(order.clone())
+                        } else if matches!(
+                            now,
+                            "rejected" | "cancelled" | "failed" | "completed" | "partial"
+                        ) {
+                            let why = order
+                                .get("rejectionReason")
+                                .and_then(Value::as_str)
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default();
+                            Verdict::Fail {
+                                kind: "order",
+                                message: format!(
+                                    "order {id} ended {now}{why} while waiting for {state}"
+                                ),
+                            }
+                        } else {
+                            Verdict::Continue
                         }
-                    } else {
-                        Verdict::Continue
-                    }
+                    })
                 })
             },
         )?;

@@ -166,9 +166,11 @@ pub mod time_module {
             .map_err(Into::into)
         } else {
             let d = std::time::Duration::from_millis(gap as u64);
-            block_on(&ctx, &rt, "sleep", async {
-                tokio::time::sleep(d).await;
-                Ok::<_, ApiError>(())
+            rt.waiting(|| {
+                block_on(&ctx, &rt, "sleep", async {
+                    tokio::time::sleep(d).await;
+                    Ok::<_, ApiError>(())
+                })
             })
             .map_err(Into::into)
         }
@@ -246,11 +248,14 @@ pub mod time_module {
         }
         let d = std::time::Duration::from_secs_f64(secs.min(86_400.0));
         match runtime(&ctx) {
-            Ok(rt) => block_on(&ctx, &rt, "sleep", async {
-                tokio::time::sleep(d).await;
-                Ok::<_, ApiError>(())
-            })
-            .map_err(Into::into),
+            Ok(rt) => rt
+                .waiting(|| {
+                    block_on(&ctx, &rt, "sleep", async {
+                        tokio::time::sleep(d).await;
+                        Ok::<_, ApiError>(())
+                    })
+                })
+                .map_err(Into::into),
             Err(_) => {
                 std::thread::sleep(d);
                 Ok(())

@@ -119,6 +119,7 @@ fn an_event_posted_to_two_daemons_is_stored_and_dispatched_once() {
     assert_eq!(stored.iter().filter(|new| **new).count(), 1);
     let run = crate::store::TriggerRun {
         recipe: "/r/t.rhai".into(),
+        name: "t.rhai".into(),
         key: "event:e1".into(),
         run_id: "r1".into(),
         params: json!({"event_id": "e1"}),
