@@ -383,6 +383,7 @@ impl BtClient {
         if let Some(r) = record.as_mut() {
             r.url = request.url().to_string();
             r.request_headers = header_pairs(request.headers());
+            self.inner.recorder.sending(r);
         }
         self.inner.http.execute(request).await
     }
@@ -426,9 +427,10 @@ impl BtClient {
             duration_ms: 0,
             tracking_id: tracking.to_string(),
             error: None,
+            seq: 0,
         };
-        self.inner.recorder.begin(&record);
-        Some(record)
+        // Kept as in flight until it ends, so an interrupted call is still seen (`:calls`).
+        Some(self.inner.recorder.begin(record))
     }
 }
 

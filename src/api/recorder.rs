@@ -2,9 +2,13 @@
 //! `:last` and `:calls N`, and `btw run --trace-http FILE` (JSON lines).
 //!
 //! Off until switched on, so runs that do not ask pay one atomic load per call. Secrets never
-//! enter a record: the `Authorization` header's value is replaced, token calls (which
-//! carry the client secret and return tokens) are not recorded, and body fields whose names say
-//! they hold a secret are masked. The `Authorization` value is replaced whole: `***` (the one mask, `crate::secrets`).
+//! enter a record: the `Authorization` header's value is replaced whole by `***` (the one mask,
+//! `crate::secrets`), token calls included (their Basic credentials and the token they return),
+//! and body fields whose names say they hold a secret are masked.
+//!
+//! Each call is numbered when it starts and kept as *in flight* until it ends, so a call that
+//! never ends (Ctrl-C dropped it) can still be listed, as interrupted, and a slow one named
+//! while it runs.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +16,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How many exchanges the REPL can look back on.
 const KEPT: usize = 50;
@@ -41,6 +46,9 @@ pub struct CallRecord {
     /// Why no answer came, when none did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The call's number in this process, from 1 in the order calls started (0: not counted).
+    #[serde(skip)]
+    pub seq: u64,
 }
 
 /// The client's recorder: the last [`KEPT`] exchanges, and an optional JSON-lines file.
@@ -48,11 +56,9 @@ pub struct CallRecord {
 pub struct Recorder {
     on: AtomicBool,
     kept: Mutex<VecDeque<CallRecord>>,
-    /// Exchanges kept so far, the dropped ones included: numbers stay put as old ones go.
-    total: std::sync::atomic::AtomicUsize,
-    /// Calls sent and not yet answered (by tracking id), with when they were sent: what a wait
-    /// shows it waits for, and what an interrupted call is recorded as.
-    in_flight: Mutex<Vec<(std::time::Instant, CallRecord)>>,
+    /// Calls started and not yet ended, with when they started.
+    in_flight: Mutex<Vec<(CallRecord, Instant)>>,
+    next_seq: std::sync::atomic::AtomicU64,
     trace: Mutex<Option<std::fs::File>>,
 }
 
@@ -80,48 +86,59 @@ impl Recorder {
         self.on.load(Ordering::Relaxed)
     }
 
-    /// Notes a call as sent and not yet answered (only while the recorder is on).
-    pub fn begin(&self, call: &CallRecord) {
+    /// Numbers a call that is starting and, when on, keeps it as in flight.
+    pub fn begin(&self, mut call: CallRecord) -> CallRecord {
+        call.seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
         if self.is_on() {
-            let mut flying = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            flying.push((std::time::Instant::now(), call.clone()));
+            self.in_flight()
+                .push((redacted(call.clone()), Instant::now()));
+        }
+        call
+    }
+
+    /// Updates an in-flight call with what was just sent (final URL, headers).
+    pub fn sending(&self, call: &CallRecord) {
+        if let Some(entry) = self.in_flight().iter_mut().find(|(c, _)| c.seq == call.seq) {
+            entry.0 = redacted(call.clone());
         }
     }
 
-    /// The oldest call still waiting for its answer: its summary line and how long it has waited.
-    pub fn waiting_for(&self) -> Option<(String, std::time::Duration)> {
-        let flying = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        flying.first().map(|(t, c)| {
-            let path = short_url(&c.url);
-            (format!("{} {path}", c.method), t.elapsed())
-        })
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<(CallRecord, Instant)>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records every unanswered call as interrupted (`why`): the REPL's Ctrl-C, which drops
-    /// the call without an answer. Their outcome at BT is unknown.
-    pub fn abandon_in_flight(&self, why: &str) {
-        let flying: Vec<_> =
-            std::mem::take(&mut *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()));
-        for (t, mut c) in flying {
-            c.duration_ms = t.elapsed().as_millis() as u64;
-            c.error = Some(why.to_string());
-            self.record(c);
+    /// The oldest call still in flight, and how long it has run.
+    pub fn oldest_in_flight(&self) -> Option<(CallRecord, Duration)> {
+        self.in_flight()
+            .iter()
+            .min_by_key(|(c, _)| c.seq)
+            .map(|(c, at)| (c.clone(), at.elapsed()))
+    }
+
+    /// Ends every call still in flight as `why` (their futures were dropped: Ctrl-C, a timeout),
+    /// so they are listed and written to the trace like any other. Returns how many there were.
+    pub fn abandon_in_flight(&self, why: &str) -> usize {
+        let calls: Vec<_> = std::mem::take(&mut *self.in_flight());
+        let n = calls.len();
+        for (mut call, at) in calls {
+            call.duration_ms = at.elapsed().as_millis() as u64;
+            call.error = Some(why.to_string());
+            self.keep(call);
         }
+        n
     }
 
     /// Keeps one exchange (and writes it to the trace file, if any).
-    pub fn record(&self, mut call: CallRecord) {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(_, c)| c.tracking_id != call.tracking_id);
-        call.request_body = call.request_body.map(redact_body).map(cut);
-        call.response_body = call.response_body.map(redact_body).map(cut);
-        for (name, value) in call.request_headers.iter_mut() {
-            if is_secret_header(name) {
-                *value = redacted_header(value);
-            }
+    pub fn record(&self, call: CallRecord) {
+        let call = redacted(call);
+        if call.seq != 0 {
+            self.in_flight().retain(|(c, _)| c.seq != call.seq);
         }
+        self.keep(call);
+    }
+
+    /// Logs, traces and keeps a redacted record.
+    fn keep(&self, call: CallRecord) {
         // At -vvv each exchange is logged whole (redacted like everything kept).
         tracing::trace!("BT exchange\n{}", call.detail());
         if !self.is_on() {
@@ -143,19 +160,12 @@ impl Recorder {
         if kept.len() == KEPT {
             kept.pop_front();
         }
-        kept.push_back(call);
-        self.total.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Every kept exchange with its number in the session (1 the first), oldest first.
-    pub fn numbered(&self) -> Vec<(usize, CallRecord)> {
-        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let first = self.total.load(Ordering::Relaxed) + 1 - kept.len();
-        kept.iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, c)| (first + i, c))
-            .collect()
+        // Listed in the order calls started: one that ends late goes back to its place.
+        let at = kept
+            .iter()
+            .rposition(|c| c.seq <= call.seq)
+            .map_or(0, |i| i + 1);
+        kept.insert(at, call);
     }
 
     /// The last `n` exchanges, oldest first.
@@ -164,6 +174,24 @@ impl Recorder {
         let skip = kept.len().saturating_sub(n);
         kept.iter().skip(skip).cloned().collect()
     }
+
+    /// Call number `seq`, if it is still kept.
+    pub fn get(&self, seq: u64) -> Option<CallRecord> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().find(|c| c.seq == seq).cloned()
+    }
+}
+
+/// A record with its secrets masked and its bodies cut to size.
+fn redacted(mut call: CallRecord) -> CallRecord {
+    call.request_body = call.request_body.map(redact_body).map(cut);
+    call.response_body = call.response_body.map(redact_body).map(cut);
+    for (name, value) in call.request_headers.iter_mut() {
+        if is_secret_header(name) {
+            *value = redacted_header(value);
+        }
+    }
+    call
 }
 
 fn is_secret_header(name: &str) -> bool {
@@ -216,15 +244,6 @@ fn cut(v: Value) -> Value {
     Value::String(format!("{}… ({len} bytes in all)", &text[..end]))
 }
 
-/// A URL without its scheme and host: what a one-line listing shows.
-pub fn short_url(url: &str) -> &str {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    match rest.find('/') {
-        Some(i) => &rest[i..],
-        None => "/",
-    }
-}
-
 /// A body as it came: JSON when it parses, else the text.
 pub(crate) fn body_value(text: &str) -> Option<Value> {
     if text.trim().is_empty() {
@@ -233,34 +252,57 @@ pub(crate) fn body_value(text: &str) -> Option<Value> {
     Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
 }
 
+/// What an in-flight call that never ended is recorded with (`:calls` shows it as its status).
+pub const INTERRUPTED: &str = "interrupted";
+
 impl CallRecord {
-    /// One line: `POST /path → 201 in 12 ms (tracking …)`.
-    pub fn summary(&self) -> String {
-        let status = self
-            .status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "no answer".into());
+    /// The path and query of the URL, without scheme and host: `/bt-wholesale/v1/…?x=1`.
+    pub fn path(&self) -> &str {
+        let after_scheme = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest);
+        after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+    }
+
+    /// The status as a list shows it: `200`, `interrupted`, `no answer`.
+    pub fn status_text(&self) -> String {
+        match (self.status, self.error.as_deref()) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) if e.starts_with(INTERRUPTED) => INTERRUPTED.into(),
+            (None, _) => "no answer".into(),
+        }
+    }
+
+    /// One line of `:calls`: `  3  10:02:01  GET  /path  200  12 ms  tracking-id`.
+    pub fn list_line(&self) -> String {
+        let time = chrono::DateTime::parse_from_rfc3339(&self.at)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| self.at.clone());
+        let mut path = self.path().to_string();
+        if path.chars().count() > 110 {
+            path = path.chars().take(109).collect::<String>() + "…";
+        }
         format!(
-            "{} {} → {status} in {} ms (tracking {})",
-            self.method, self.url, self.duration_ms, self.tracking_id
+            "{:>3}  {time}  {:<6} {path}  {}  {} ms  {}",
+            self.seq,
+            self.method,
+            self.status_text(),
+            self.duration_ms,
+            self.tracking_id
         )
     }
 
-    /// One line of `:calls`: number, time, method, path, status, elapsed, tracking id.
-    pub fn list_line(&self, n: usize) -> String {
-        let time = self.at.get(11..19).unwrap_or(&self.at);
-        let status = match (self.status, &self.error) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(e)) if e.starts_with("interrupted") => "interrupted".into(),
-            (None, _) => "no answer".into(),
-        };
-        let mut path = short_url(&self.url).to_string();
-        if path.chars().count() > 80 {
-            path = format!("{}…", path.chars().take(79).collect::<String>());
-        }
+    /// One line: `POST /path → 201 in 12 ms (tracking …)`.
+    pub fn summary(&self) -> String {
+        let status = self.status_text();
         format!(
-            "{n:>3}  {time}  {:<6} {path}  {status}  {} ms  {}",
-            self.method, self.duration_ms, self.tracking_id
+            "{} {} → {status} in {} ms (tracking {})",
+            self.method, self.url, self.duration_ms, self.tracking_id
         )
     }
 
@@ -318,6 +360,7 @@ mod tests {
             duration_ms: 3,
             tracking_id: "T1".into(),
             error: None,
+            seq: 0,
         }
     }
 

@@ -90,6 +90,7 @@ impl BtClient {
         let mut record = request.as_ref().ok().and_then(|r| {
             let mut record = self.start_record(OP, "GET", r.url().as_str(), None, &tracking)?;
             record.request_headers = super::client::header_pairs(r.headers());
+            self.recorder().sending(&record);
             Some(record)
         });
         let sent = match request {

@@ -8,6 +8,13 @@ use crate::store::Store;
 
 pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    let trace = match &args.trace_http {
+        Some(path) => Some(
+            crate::secrets::create_private(path)
+                .map_err(|e| usage(format!("--trace-http {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     // Without the store the prompt still works; notifications are then not listened for.
     let store = match Store::open(&store_flag::store_path(&settings, &args.store, None)) {
         Ok(s) => Some(s),
@@ -17,9 +24,9 @@ pub(super) async fn command(overrides: &Overrides, args: ReplArgs) -> Outcome {
         }
     };
     let session = Session::open(&settings, store.as_ref()).await?;
-    if let Some(path) = &args.trace_http {
-        let file = crate::secrets::create_private(path)
-            .map_err(|e| usage(format!("--trace-http {}: {e}", path.display())))?;
+    // On before the first call, so the token call is listed (`:calls`) and traced too.
+    session.client.recorder().enable();
+    if let Some(file) = trace {
         session.client.recorder().trace_to(file);
     }
     // The prompt shows notifications as they arrive: it listens from the start.

@@ -315,30 +315,47 @@ fn function_not_found(engine: &Engine, sig: &str) -> String {
         .map(|(_, a)| a.trim_end_matches(')'))
         .unwrap_or("");
     if known.is_empty() {
-        // The closest function of the script surface by name, when one is close.
-        let names: std::collections::BTreeSet<String> = crate::engine::bindings::signatures(engine)
-            .into_iter()
-            .filter_map(|s| s.split('(').next().map(str::to_string))
-            .collect();
-        let near = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(name, n), n))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        match near {
-            Some((_, n)) => format!(
-                "no function {name}({args}): not defined — did you mean {n}? (`:help` or `btw defs` lists them all)"
-            ),
-            None => format!(
-                "no function {name}({args}): not defined (check the name; `btw defs` lists them all)"
-            ),
-        }
+        let hint = match did_you_mean(engine, name) {
+            Some(close) => format!("did you mean {close}?"),
+            None => "check the name; `btw defs` lists them all".to_string(),
+        };
+        format!("no function {name}({args}): not defined ({hint})")
     } else {
         format!(
             "{name} cannot take ({args}); it takes: {}",
             known.join(" | ")
         )
     }
+}
+
+/// The known function closest to `name` (`whc::company` for `whc::compnay`, `whc::company`
+/// for a bare `company`), if one is a likely typo of it.
+fn did_you_mean(engine: &Engine, name: &str) -> Option<String> {
+    let mut names: Vec<String> = engine
+        .gen_fn_signatures(false)
+        .into_iter()
+        .filter_map(|s| s.split('(').next().map(|n| n.trim().to_string()))
+        .filter(|n| {
+            n.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let bare = |n: &str| n.rsplit("::").next().unwrap_or(n).to_string();
+    let mut best: Option<(f64, String)> = None;
+    for n in names {
+        // A module function typed without its module compares by its own name.
+        let score = strsim::jaro_winkler(name, &n).max(if name.contains("::") {
+            0.0
+        } else {
+            strsim::jaro_winkler(name, &bare(&n))
+        });
+        if score >= 0.9 && best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, n));
+        }
+    }
+    best.map(|(_, n)| n)
 }
 
 fn runtime_error(value: &Dynamic, location: Option<Location>) -> Failure {

@@ -4,7 +4,21 @@
 
 use super::Output;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Bars and spinners on the terminal now (the REPL draws its own line only when none is).
+static DRAWN: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a bar or spinner is on the terminal.
+pub(crate) fn drawing() -> bool {
+    DRAWN.load(Ordering::Relaxed) > 0
+}
+
+fn drawn(bar: ProgressBar) -> Option<ProgressBar> {
+    DRAWN.fetch_add(1, Ordering::Relaxed);
+    Some(bar)
+}
 
 /// A bar or a spinner, or nothing when progress is not shown; cleared when dropped.
 pub(crate) struct Progress {
@@ -34,7 +48,7 @@ impl Progress {
             .with_prefix(what.to_string());
         bar.enable_steady_tick(Duration::from_millis(250));
         Progress {
-            bar: Some(bar),
+            bar: drawn(bar),
             failed: 0,
         }
     }
@@ -51,7 +65,7 @@ impl Progress {
             .with_message(what);
         bar.enable_steady_tick(Duration::from_millis(200));
         Progress {
-            bar: Some(bar),
+            bar: drawn(bar),
             failed: 0,
         }
     }
@@ -85,6 +99,7 @@ impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            DRAWN.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -271,6 +271,15 @@ impl Docs {
             out.push_str(&p.cyan(&f.signature));
             out.push('\n');
         }
+        if let Some(e) = found
+            .first()
+            .and_then(|f| super::endpoints::endpoint(&f.qualified()))
+        {
+            out.push_str(&format!(
+                "{} {e}   (by hand: bt::get / bt::post …, :help bt)\n",
+                p.dim("BT:")
+            ));
+        }
         // Overloads usually share one doc; show each distinct one once.
         let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
         for f in &found {
@@ -299,6 +308,7 @@ impl Docs {
 fn known_summary(name: &str) -> Option<&'static str> {
     Some(match name {
         "btw" => "the session: profile, CUG, billing account, run id, unique suffixes",
+        "bt" => "requests by path to any BT endpoint: get, post, put, patch, delete",
         "whc" => "verify data and company qualification (WHC hosted voice)",
         "numbers" => "available numbers and ringfencing",
         "address" => "address search and creation",
@@ -442,6 +452,25 @@ mod tests {
         assert!(d.is_module("whc") && d.is_module("order"));
         assert!(!d.lookup("print").is_empty());
         assert!(d.fns.iter().all(|f| !f.name.contains('$')));
+    }
+
+    #[test]
+    fn every_bt_function_names_its_endpoint() {
+        let d = docs();
+        let h = d.help("whc::company", Paint::plain());
+        assert!(
+            h.contains("BT: GET /bt-wholesale/v1/whc/resourceInventory/resellers/{cug}/company"),
+            "{h}"
+        );
+        for f in d.fns.iter().filter(|f| {
+            ["whc", "numbers", "address", "order", "port", "ethernet"].contains(&f.module.as_str())
+        }) {
+            assert!(
+                super::super::endpoints::endpoint(&f.qualified()).is_some(),
+                "{} has no endpoint in repl/endpoints.rs",
+                f.qualified()
+            );
+        }
     }
 
     #[test]

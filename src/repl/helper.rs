@@ -13,7 +13,8 @@ use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
-use scan::{code_only, in_string_or_comment, scan, Scan};
+pub(crate) use scan::code_only;
+use scan::{in_string_or_comment, scan, Scan};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 

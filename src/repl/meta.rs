@@ -1,5 +1,6 @@
-//! Meta-commands (`:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`, `:reset`, `:quit`) and the session's
-//! record of successful statements that `:save` turns into a recipe.
+//! Meta-commands (`:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`,
+//! `:reset`, `:quit`, …) and the session's record of successful statements that `:save` turns
+//! into a recipe.
 
 use std::path::PathBuf;
 
@@ -15,20 +16,20 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (":vars", "list the session's variables and functions"),
     (
-        ":calls",
-        "list the session's BT calls, one a line: number, time, method, path, status, elapsed, tracking id",
+        ":calls [N]",
+        "list the last N BT calls (default 20), one line each: number, time, method, path, status, time taken, tracking id",
     ),
     (
         ":last [N]",
-        "show BT call N (default the last) in full: URL, headers (secrets redacted), bodies, status (also :call N)",
+        "show BT call N (default: the last) in full: headers (secrets redacted), bodies, status, tracking id (also :call N)",
     ),
     (
         ":curl [N]",
-        "print BT call N (default the last) as a curl command line, secrets as $BTW_TOKEN-style placeholders",
+        "print BT call N (default: the last) as a curl command, secrets as $BTW_TOKEN-style variables",
     ),
     (
         ":resend [N]",
-        "send BT call N (default the last) again; a mutating call asks first",
+        "send BT call N (default: the last) again; a change asks first",
     ),
     (
         ":load FILE",
@@ -51,12 +52,14 @@ pub enum Meta {
     Help(Option<String>),
     Profile,
     Vars,
-    /// `:calls`: the one-line list.
-    Calls,
-    /// `:last [N]`, `:call N`: one call in full.
-    Last(Option<usize>),
-    Curl(Option<usize>),
-    Resend(Option<usize>),
+    /// `:calls N`: the last N calls, one line each.
+    Calls(usize),
+    /// `:last [N]` / `:call N`: one call in full (`None`: the last).
+    Last(Option<u64>),
+    /// `:curl [N]`: one call as a curl command.
+    Curl(Option<u64>),
+    /// `:resend [N]`: one call sent again.
+    Resend(Option<u64>),
     Load(PathBuf),
     Save(PathBuf),
     Reset,
@@ -87,11 +90,32 @@ pub fn parse(line: &str) -> Option<Meta> {
         "help" | "h" | "?" => Meta::Help(arg_opt),
         "profile" => Meta::Profile,
         "vars" => Meta::Vars,
-        "last" | "call" => call_number(arg, Meta::Last, ":last [N]"),
-        "curl" => call_number(arg, Meta::Curl, ":curl [N]"),
-        "resend" => call_number(arg, Meta::Resend, ":resend [N]"),
-        "calls" if arg.is_empty() => Meta::Calls,
-        "calls" => Meta::Bad("usage: :calls (then :last N shows call N in full)".into()),
+        "last" | "call" | "curl" | "resend" => {
+            let n = match arg_opt.as_deref().map(str::parse::<u64>) {
+                None if cmd == "call" => {
+                    return Some(Meta::Bad(
+                        "usage: :call N (N a call's number in :calls)".into(),
+                    ))
+                }
+                None => None,
+                Some(Ok(n)) if n > 0 => Some(n),
+                Some(_) => {
+                    return Some(Meta::Bad(format!(
+                        "usage: :{cmd} [N] (N a call's number in :calls, a whole number above 0)"
+                    )))
+                }
+            };
+            match cmd {
+                "curl" => Meta::Curl(n),
+                "resend" => Meta::Resend(n),
+                _ => Meta::Last(n),
+            }
+        }
+        "calls" => match arg_opt.as_deref().map(str::parse::<usize>) {
+            None => Meta::Calls(20),
+            Some(Ok(n)) if n > 0 => Meta::Calls(n),
+            Some(_) => Meta::Bad("usage: :calls [N] (N a whole number above 0)".into()),
+        },
         "load" | "l" => need_file(Meta::Load, ":load FILE.rhai"),
         "save" | "s" => need_file(Meta::Save, ":save FILE.rhai"),
         "reset" => Meta::Reset,
@@ -106,19 +130,6 @@ pub fn parse(line: &str) -> Option<Meta> {
                 .join(" ")
         )),
     })
-}
-
-/// A meta-command taking an optional call number (as `:calls` numbers them).
-fn call_number(arg: &str, make: fn(Option<usize>) -> Meta, usage: &str) -> Meta {
-    if arg.is_empty() {
-        return make(None);
-    }
-    match arg.trim_start_matches('#').parse::<usize>() {
-        Ok(n) if n > 0 => make(Some(n)),
-        _ => Meta::Bad(format!(
-            "usage: {usage} (N a call's number in :calls, a whole number above 0; got {arg:?})"
-        )),
-    }
 }
 
 /// `help()`, `help(whc::company)`, `help("whc::company")` → the argument (REPL only: it is not a script function).
@@ -142,18 +153,49 @@ fn help_call(line: &str) -> Option<Option<String>> {
 #[derive(Clone, Debug, Default)]
 pub struct Transcript {
     entries: Vec<String>,
+    /// Per entry: whether its value became `_` (see [`Transcript::push_result`]).
+    results: Vec<bool>,
 }
 
 impl Transcript {
     pub fn push(&mut self, text: &str) {
+        self.push_result(text, false);
+    }
+
+    /// An input, and whether its value became `_`; a later input that reads `_` is saved
+    /// reading `_last`, and this one then binds it (`let _last = …;`).
+    pub fn push_result(&mut self, text: &str, became_last: bool) {
         let t = text.trim();
         if !t.is_empty() {
-            self.entries.push(t.to_string());
+            let t = super::rewrite::underscores(t).unwrap_or_else(|| t.to_string());
+            self.entries.push(t);
+            self.results.push(became_last);
         }
+    }
+
+    /// The entries, with each one whose value a later entry reads as `_` binding it.
+    fn with_last_bound(&self) -> Vec<String> {
+        let mut entries = self.entries.clone();
+        let mut last: Option<usize> = None;
+        for i in 0..entries.len() {
+            if reads_last(&self.entries[i]) {
+                if let Some(j) = last {
+                    let e = entries[j].trim_end().trim_end_matches(';').to_string();
+                    if !e.starts_with("let ") && !e.contains(';') {
+                        entries[j] = format!("let {} = {e};", super::rewrite::LAST);
+                    }
+                }
+            }
+            if self.results[i] {
+                last = Some(i);
+            }
+        }
+        entries
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.results.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -169,21 +211,29 @@ impl Transcript {
     /// last result.
     /// How many statements the recipe keeps (see [`super::keep`]).
     pub fn kept_len(&self) -> usize {
-        super::keep::kept(&self.entries).len()
+        super::keep::kept(&self.with_last_bound()).len()
     }
 
-    pub fn to_recipe(&self, name: &str, profile: &str) -> String {
-        let mut out = format!(
-            "//! name: {}\n//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
-            name.replace('\n', " "),
-            chrono::Local::now().format("%Y-%m-%d %H:%M")
-        );
-        let entries: Vec<&String> = super::keep::kept(&self.entries)
+    /// The recipe text, and the parameters its literal inputs became (see
+    /// [`super::save_params`]).
+    pub fn to_recipe(&self, name: &str, profile: &str) -> (String, Vec<super::save_params::Param>) {
+        let all = self.with_last_bound();
+        let mut entries: Vec<String> = super::keep::kept(&all)
             .into_iter()
-            .filter_map(|i| self.entries.get(i))
+            .filter_map(|i| all.get(i).cloned())
             .collect();
+        let params = super::save_params::parameterize(&mut entries);
+        let mut out = format!("//! name: {}\n", name.replace('\n', " "));
+        for p in &params {
+            out.push_str(&p.declaration());
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "//! trigger: manual\n\n// Saved from `btw repl` ({profile} profile) on {}.\n\n",
+            chrono::Local::now().format("%Y-%m-%d %H:%M")
+        ));
         let n = entries.len();
-        for (i, e) in entries.into_iter().enumerate() {
+        for (i, e) in entries.iter().enumerate() {
             // Doc comments (`//!`) belong only at the top of a file.
             let body: Vec<&str> = e
                 .lines()
@@ -202,8 +252,17 @@ impl Transcript {
             }
             out.push('\n');
         }
-        out
+        (out, params)
     }
+}
+
+/// Whether an (already rewritten) entry reads `_`.
+fn reads_last(entry: &str) -> bool {
+    let code = super::helper::code_only(entry);
+    code.match_indices(super::rewrite::LAST).any(|(i, _)| {
+        !code[i + super::rewrite::LAST.len()..]
+            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// Whether a statement needs no `;` after it.
@@ -237,12 +296,13 @@ mod tests {
         assert_eq!(parse(":q"), Some(Meta::Quit));
         assert_eq!(parse(":last"), Some(Meta::Last(None)));
         assert_eq!(parse(":last 2"), Some(Meta::Last(Some(2))));
-        assert_eq!(parse(":call 3"), Some(Meta::Last(Some(3))));
+        assert_eq!(parse(":call 7"), Some(Meta::Last(Some(7))));
         assert!(matches!(parse(":last xyz"), Some(Meta::Bad(_))));
-        assert!(matches!(parse(":last 0"), Some(Meta::Bad(_))));
-        assert_eq!(parse(":calls"), Some(Meta::Calls));
+        assert!(matches!(parse(":call"), Some(Meta::Bad(_))));
         assert_eq!(parse(":curl"), Some(Meta::Curl(None)));
-        assert_eq!(parse(":resend 4"), Some(Meta::Resend(Some(4))));
+        assert_eq!(parse(":resend 3"), Some(Meta::Resend(Some(3))));
+        assert_eq!(parse(":calls"), Some(Meta::Calls(20)));
+        assert_eq!(parse(":calls 3"), Some(Meta::Calls(3)));
         assert!(matches!(parse(":calls x"), Some(Meta::Bad(_))));
         assert_eq!(
             parse(":notify hello there"),
@@ -255,6 +315,21 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_underscore_reads_the_value_it_stood_for() {
+        let mut t = Transcript::default();
+        t.push_result("20 + 1", true);
+        t.push_result("q.result", false);
+        t.push_result("let b = _ * 2", false);
+        t.push_result("b", true);
+        let (src, _) = t.to_recipe("underscore", "sandbox");
+        assert!(src.contains("let _last = 20 + 1;"), "{src}");
+        let v: i64 = rhai::Engine::new()
+            .eval(&src)
+            .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        assert_eq!(v, 42);
+    }
+
+    #[test]
     fn recipes_parse_and_give_the_last_result() {
         let mut t = Transcript::default();
         t.push("let a = #{x: 40}");
@@ -263,7 +338,8 @@ mod tests {
         t.push("let b = add(a.x) // the answer");
         t.push("let u = \"http://example.com\"");
         t.push("//! stray header\nb");
-        let src = t.to_recipe("test session", "sandbox");
+        let (src, params) = t.to_recipe("test session", "sandbox");
+        assert!(params.is_empty(), "{params:?}");
         assert!(src.starts_with("//! name: test session\n"), "{src}");
         let engine = rhai::Engine::new();
         let v: i64 = engine.eval(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));

@@ -6,19 +6,28 @@
 //! - [`help`]: signatures, docs and examples read from the engine;
 //! - [`render`]: values as coloured, indented text (`table`: lists of maps as tables);
 //! - [`keep`]: which statements `:save` keeps;
-//! - [`meta`]: `:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`, `:reset`, `:quit`;
-//! - [`calls`]: the session's BT calls as a list, one in full, or as curl;
+//! - [`meta`]: `:help`, `:profile`, `:calls`, `:last`, `:curl`, `:resend`, `:load`, `:save`,
+//!   `:reset`, `:quit`;
+//! - [`calls`]: the session's BT calls as a list, in full, or as curl commands;
+//! - [`rewrite`]: `_` for the last result, and a lone `try` showing its value;
+//! - [`waiting`]: a slow call named with its elapsed time; [`pager`]: long output paged;
+//! - [`endpoints`]: which BT endpoint each function calls (`:help`);
 //! - [`session`]: one persistent scope and the evaluation of each input.
 
 mod calls;
 pub mod defs;
+mod endpoints;
 pub mod help;
 pub mod helper;
 mod keep;
 pub mod meta;
+mod pager;
 pub mod render;
+mod rewrite;
+mod save_params;
 mod session;
 mod table;
+mod waiting;
 
 use crate::config::Settings;
 use crate::engine::Cancel;
@@ -179,7 +188,6 @@ fn interact(
         }
         match meta::parse(text) {
             Some(Meta::Quit) => break,
-            Some(Meta::Resend(n)) => resend(&mut session, &mut editor, n, paint),
             Some(meta) => run_meta(&mut session, meta, &docs, paint, &notify_tx),
             None => session.eval_and_print(&line),
         }
@@ -258,21 +266,21 @@ fn run_meta(
                 Some(n) => docs.help(&n, paint),
                 None => docs.overview(paint),
             };
-            println!("{out}");
+            pager::show(&out);
         }
         Meta::Profile => println!("{}", session.profile_text()),
-        Meta::Vars => println!("{}", session.vars_text()),
-        Meta::Calls => println!("{}", session.calls_text()),
+        Meta::Vars => pager::show(&session.vars_text()),
+        Meta::Calls(n) => pager::show(&session.calls_text(n)),
         Meta::Last(n) => match session.last_text(n) {
-            Ok(t) => println!("{t}"),
-            Err(e) => eprintln!("{e}"),
+            Ok(text) => pager::show(&text),
+            Err(e) => println!("{e}"),
         },
+        // Never paged: a command line is for copying.
         Meta::Curl(n) => match session.curl_text(n) {
-            Ok(t) => println!("{t}"),
-            Err(e) => eprintln!("{e}"),
+            Ok(text) => println!("{text}"),
+            Err(e) => println!("{e}"),
         },
-        // Sent from the loop, which owns the line editor that asks first.
-        Meta::Resend(_) => {}
+        Meta::Resend(n) => session.resend(n),
         Meta::Reset => {
             session.reset();
             println!("session reset: no variables or functions");
@@ -282,24 +290,6 @@ fn run_meta(
         Meta::Notify(text) => notify_later(notify_tx, &text),
         Meta::Bad(msg) => eprintln!("{}", paint.red(&msg)),
     }
-}
-
-/// `:resend [N]`: sends call N again; a mutating one only once the user says yes.
-fn resend(session: &mut Session, editor: &mut LineEditor, n: Option<usize>, paint: Paint) {
-    let (method, path, body) = match session.resend_plan(n) {
-        Ok(p) => p,
-        Err(e) => return eprintln!("{}", paint.red(&e)),
-    };
-    if crate::api::raw::is_mutating(&method) {
-        let question = format!("send {method} {path} again? it may change something at BT [y/N] ");
-        let yes = editor
-            .readline(&question)
-            .is_ok_and(|a| matches!(a.trim(), "y" | "Y" | "yes"));
-        if !yes {
-            return println!("not sent");
-        }
-    }
-    session.resend(&method, &path, body);
 }
 
 /// `:notify [+SECS] text`: sends `text` through the notification path, after SECS when given

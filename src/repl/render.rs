@@ -127,6 +127,46 @@ fn fits(v: &Dynamic, indent: usize) -> bool {
 }
 
 /// The value on one line, uncoloured (for listings).
+/// Keys of `keys` close to `wanted`: the same but for case and `_` (`serviceId`, `service_id`),
+/// or a typo away.
+pub fn near_keys<'a>(wanted: &str, keys: &[&'a str]) -> Vec<&'a str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
+    let w = norm(wanted);
+    let mut near: Vec<(f64, &str)> = keys
+        .iter()
+        .map(|k| {
+            let score = if norm(k) == w {
+                2.0
+            } else {
+                strsim::jaro_winkler(&w, &norm(k))
+            };
+            (score, *k)
+        })
+        .filter(|(s, _)| *s >= 0.85)
+        .collect();
+    near.sort_by(|a, b| b.0.total_cmp(&a.0));
+    near.into_iter().take(3).map(|(_, k)| k).collect()
+}
+
+/// What the prompt says after reading a key a map does not have.
+pub fn missing_key(prop: &str, keys: &[&str]) -> String {
+    let near = near_keys(prop, keys);
+    let mut text = format!("note: no key {prop:?} in the map (it read as ())");
+    if !near.is_empty() {
+        text.push_str(&format!("; did you mean {}?", near.join(" or ")));
+    }
+    if keys.is_empty() {
+        text.push_str(" — the map is empty");
+    } else {
+        let mut shown: Vec<&str> = keys.iter().take(20).copied().collect();
+        if keys.len() > shown.len() {
+            shown.push("…");
+        }
+        text.push_str(&format!(" — its keys: {}", shown.join(", ")));
+    }
+    text
+}
+
 pub fn one_line(v: &Dynamic) -> String {
     compact(v, Paint::plain())
 }
@@ -189,6 +229,16 @@ fn scalar(v: &Dynamic, p: Paint) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_key_names_the_near_ones() {
+        let keys = ["id", "result", "service_id"];
+        let t = missing_key("serviceId", &keys);
+        assert!(t.contains("did you mean service_id?"), "{t}");
+        assert!(t.contains("its keys: id, result, service_id"), "{t}");
+        assert_eq!(near_keys("reslt", &keys), vec!["result"]);
+        assert!(missing_key("x", &[]).contains("the map is empty"));
+    }
     use rhai::Engine;
 
     fn eval(src: &str) -> Dynamic {

@@ -35,6 +35,11 @@ pub(crate) struct Session {
     data_dir: PathBuf,
     /// For `:last` and `:calls`: the client records its exchanges for the session.
     client: BtClient,
+    /// The client the session's scripts call BT with (on the session's sandbox clock):
+    /// `:resend` sends through it too.
+    call_client: BtClient,
+    /// Keys read from maps that do not have them during the current input (see `eval`).
+    missing_keys: Arc<Mutex<Vec<String>>>,
     pub paint: Paint,
 }
 
@@ -48,10 +53,10 @@ impl Session {
         events: Option<crate::store::EventHub>,
         run_id: String,
     ) -> Session {
-        let out: Arc<dyn engine::Output> = Arc::new(StdOutput {
+        let out: Arc<dyn engine::Output> = Arc::new(ReplOutput(StdOutput {
             prints_to_stderr: false,
             min_level: LogLevel::Info,
-        });
+        }));
         // The engine's own deadline counts from when it is built; a session lasts longer than
         // any run, so the time limit is applied per input instead (see `eval`).
         let mut limits = settings.limits.clone();
@@ -66,12 +71,26 @@ impl Session {
             .with_events(events);
         let mut rt = Runtime::new(&ctx, handle.clone(), run_id, None);
         rt.interactive = true;
-        // `:resend` goes out like the session's other calls: on its sandbox clock.
-        let client = rt.client.clone();
-        let engine = engine::engine_for(
+        let call_client = rt.client.clone();
+        let mut engine = engine::engine_for(
             Arc::new(rt),
             vec![PathBuf::from("."), PathBuf::from("scripts")],
         );
+        let missing_keys: Arc<Mutex<Vec<String>>> = Arc::default();
+        let noted = missing_keys.clone();
+        // A key a map does not have still reads as `()`, as in a recipe, but the prompt says so
+        // after the input, with the keys it has (a blank line explained nothing).
+        engine.on_map_missing_property(move |map, prop, _ctx| {
+            let mut notes = noted.lock().unwrap_or_else(|p| p.into_inner());
+            if notes.len() < 5 {
+                let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+                let note = super::render::missing_key(prop, &keys);
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+            Ok(rhai::Dynamic::UNIT.into())
+        });
         let mut limits = settings.limits.clone();
         limits.timeout_secs = per_input;
         let mut s = Session {
@@ -91,6 +110,8 @@ impl Session {
             billing_account: settings.billing_account.clone(),
             data_dir: settings.data_dir.clone(),
             client,
+            call_client,
+            missing_keys,
             paint: Paint::plain(),
         };
         s.reset();
@@ -138,163 +159,142 @@ impl Session {
         )
     }
 
-    /// `:calls`: the session's BT calls, one a line.
-    pub fn calls_text(&self) -> String {
-        super::calls::list(&self.client.recorder().numbered())
+    /// `:calls N`: the last N BT exchanges, one line each, oldest first.
+    pub fn calls_text(&self, n: usize) -> String {
+        super::calls::list(&self.client.recorder().last(n))
+    }
+
+    /// Call `n` (the last when `None`), or what to say when there is none.
+    fn call(&self, n: Option<u64>) -> Result<crate::api::recorder::CallRecord, String> {
+        let recorder = self.client.recorder();
+        match n {
+            None => recorder
+                .last(1)
+                .pop()
+                .ok_or_else(|| "no BT call yet in this session".to_string()),
+            Some(n) => recorder.get(n).ok_or_else(|| {
+                let kept = recorder.last(usize::MAX);
+                match (kept.first(), kept.last()) {
+                    (Some(a), Some(b)) => format!(
+                        "no call {n}: the session keeps calls {} to {} (:calls lists them)",
+                        a.seq, b.seq
+                    ),
+                    _ => "no BT call yet in this session".to_string(),
+                }
+            }),
+        }
     }
 
     /// `:last [N]`: one call in full.
-    pub fn last_text(&self, n: Option<usize>) -> Result<String, String> {
-        let calls = self.client.recorder().numbered();
-        super::calls::pick(&calls, n).map(|c| c.detail())
+    pub fn last_text(&self, n: Option<u64>) -> Result<String, String> {
+        self.call(n)
+            .map(|c| format!("call {}: {}", c.seq, c.detail()))
     }
 
-    /// `:curl [N]`: one call as a curl command line, secrets as placeholders.
-    pub fn curl_text(&self, n: Option<usize>) -> Result<String, String> {
-        let calls = self.client.recorder().numbered();
-        super::calls::pick(&calls, n).map(super::calls::curl)
+    /// `:curl [N]`: one call as a curl command.
+    pub fn curl_text(&self, n: Option<u64>) -> Result<String, String> {
+        self.call(n).map(|c| super::calls::curl(&c))
     }
 
-    /// What `:resend [N]` would send: (method, path, body), or why it cannot.
-    pub fn resend_plan(
-        &self,
-        n: Option<usize>,
-    ) -> Result<(String, String, Option<serde_json::Value>), String> {
-        let calls = self.client.recorder().numbered();
-        let c = super::calls::pick(&calls, n)?;
-        if super::calls::is_token_call(c) {
-            return Err("the token call is made by the session itself when it needs a token; it is not sent again by hand".into());
-        }
-        let Some(path) = c.url.strip_prefix(&self.base_url) else {
-            return Err(format!(
-                "call {} went to {}, not to the session's base URL",
-                n.map(|n| n.to_string()).unwrap_or_default(),
-                c.url
-            ));
+    /// `:resend [N]`: sends call N again (after asking, for a change) and shows the answer,
+    /// which also becomes `_`.
+    pub fn resend(&mut self, n: Option<u64>) {
+        let call = match self.call(n) {
+            Ok(c) => c,
+            Err(e) => return eprintln!("{e}"),
         };
-        let masked = format!("\"{}\"", crate::secrets::MASK);
-        if c.request_body
-            .as_ref()
-            .is_some_and(|b| b.to_string().contains(&masked))
-        {
-            return Err("its body held a secret, which the record does not keep: send it with bt::post and the secret".into());
+        if super::calls::is_token_call(&call) {
+            return eprintln!(
+                "call {} is the token call: btw asks for a token when it needs one (:curl {} shows it as a command)",
+                call.seq, call.seq
+            );
         }
-        Ok((c.method.clone(), path.to_string(), c.request_body.clone()))
-    }
-
-    /// Sends a call again (`:resend`) and prints its answer as `bt::` functions return it.
-    pub fn resend(&mut self, method: &str, path: &str, body: Option<serde_json::Value>) {
-        let client = self.client.clone();
+        let masked = call
+            .request_body
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(crate::secrets::MASK));
+        if masked {
+            return eprintln!(
+                "call {}'s body held secrets, which are never kept: send it with bt::{}(\"{}\", …) and the values",
+                call.seq,
+                call.method.to_ascii_lowercase(),
+                call.path()
+            );
+        }
+        let method = call.method.clone();
+        let path = call.path().to_string();
+        if crate::api::raw::is_mutating(&method)
+            && !confirm(&format!(
+            "{method} {path} may change something at BT, and is not retried. Send it again? [y/N] "
+        )) {
+            return println!("not sent");
+        }
+        let client = self.call_client.clone();
+        let body = call.request_body.clone();
         let cancel = self.cancel.clone();
         self.cancel.reset();
         self.evaluating.store(true, Ordering::SeqCst);
-        let ticker = Ticker::start(self.client.clone());
+        let waiting = super::waiting::Waiting::start(&self.client);
         let result = self.handle.block_on(async {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => Err(crate::api::ApiError::Cancelled { operation: "resend".into() }),
-                r = client.raw(method, path, body) => r,
+                r = client.raw(&method, &path, body) => r,
             }
         });
-        ticker.stop();
+        drop(waiting);
         self.evaluating.store(false, Ordering::SeqCst);
         self.cancel.reset();
+        self.client
+            .recorder()
+            .abandon_in_flight(crate::api::recorder::INTERRUPTED);
         match result {
-            Ok(page) => {
-                let headers: rhai::Map = page
+            Ok(answer) => {
+                let headers: rhai::Map = answer
                     .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), Dynamic::from(v)))
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase().into(), v.clone().into()))
                     .collect();
                 let mut m = rhai::Map::new();
-                m.insert("status".into(), Dynamic::from_int(page.status as i64));
+                m.insert("status".into(), Dynamic::from_int(answer.status as i64));
                 m.insert("headers".into(), Dynamic::from_map(headers));
                 m.insert(
                     "body".into(),
-                    crate::engine::convert::to_dynamic(&page.body),
+                    crate::engine::convert::to_dynamic(&answer.body),
                 );
                 let v = Dynamic::from_map(m);
+                if let Some(last) = self.client.recorder().last(1).pop() {
+                    println!("{}", self.paint.dim(&last.list_line()));
+                }
                 if let Some(out) = super::table::show(&v, self.paint) {
-                    println!("{out}");
+                    super::pager::show(&out);
                 }
                 self.set_last(v);
             }
+            Err(crate::api::ApiError::Cancelled { .. }) => eprintln!(
+                "{}",
+                self.paint.yellow(if crate::api::raw::is_mutating(&method) {
+                    "interrupted: the call may have reached BT (outcome unknown); :calls shows it"
+                } else {
+                    "interrupted: back at the prompt"
+                })
+            ),
             Err(e) => {
-                if matches!(e, crate::api::ApiError::Cancelled { .. }) {
-                    self.abandon_calls();
-                }
-                let unknown = if e.outcome_unknown() {
-                    " (outcome unknown: BT may have processed it)"
+                let unknown = if e.outcome_unknown() && crate::api::raw::is_mutating(&method) {
+                    " — outcome unknown: it may have taken effect at BT; it was not sent again"
                 } else {
                     ""
                 };
-                eprintln!("{} {e}{unknown}", self.paint.red("error:"));
+                eprintln!("{} {e}{unknown}", self.paint.red("error:"))
             }
         }
     }
 
-    /// Calls a Ctrl-C left without an answer are recorded as interrupted (`:calls`, `:last`).
-    fn abandon_calls(&self) {
-        self.client.recorder().abandon_in_flight(
-            "interrupted (Ctrl-C): no answer; if it changed something, its outcome is unknown",
-        );
-    }
-
-    /// `_` is the last result.
+    /// Makes `v` the value of `_`.
     fn set_last(&mut self, v: Dynamic) {
         if !v.is_unit() {
-            self.scope.set_or_push(LAST, v);
+            self.scope.set_or_push(super::rewrite::LAST, v);
         }
-    }
-
-    /// For an input that only reads a key path (`q.serviceId`) and got `()`: the key the map
-    /// does not have, and the keys it does.
-    fn missing_key(&self, text: &str) -> Option<String> {
-        let t = text.trim().trim_end_matches(';').trim();
-        let mut parts = t.split('.');
-        let var = parts.next()?;
-        let keys: Vec<&str> = parts.collect();
-        let ident = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() || c == '_')
-                && s.chars().all(|c| c.is_alphanumeric() || c == '_')
-        };
-        if keys.is_empty() || !ident(var) || !keys.iter().all(|k| ident(k)) {
-            return None;
-        }
-        let mut v = self.scope.get(var)?.flatten_clone();
-        let mut walked = var.to_string();
-        for key in keys {
-            let map = v.read_lock::<rhai::Map>()?.clone();
-            match map.get(key) {
-                Some(next) => {
-                    v = next.flatten_clone();
-                    walked = format!("{walked}.{key}");
-                }
-                None => {
-                    let mut names: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
-                    names.sort_unstable();
-                    let norm = |s: &str| s.to_lowercase().replace('_', "");
-                    let mut near: Vec<(f64, &str)> = names
-                        .iter()
-                        .map(|n| (strsim::jaro_winkler(&norm(key), &norm(n)), *n))
-                        .filter(|(score, _)| *score > 0.8)
-                        .collect();
-                    near.sort_by(|a, b| b.0.total_cmp(&a.0));
-                    let hint = match near.first() {
-                        Some((_, n)) => format!(" — did you mean {n}?"),
-                        None => String::new(),
-                    };
-                    return Some(format!(
-                        "{walked} has no key {key}{hint} (its keys: {})",
-                        names.join(", ")
-                    ));
-                }
-            }
-        }
-        None
     }
 
     pub fn vars_text(&self) -> String {
@@ -307,18 +307,13 @@ impl Session {
             .filter(|(name, _, _)| seen.insert(name.to_string()))
             .collect();
         for (name, constant, value) in vars.into_iter().rev() {
-            // A closure shows its parameters, not its generated name.
+            let name = if name == super::rewrite::LAST {
+                "_"
+            } else {
+                name
+            };
             let text = match value.read_lock::<rhai::FnPtr>() {
-                Some(f) => {
-                    let name = f.fn_name().to_string();
-                    let params = self
-                        .fns
-                        .iter_functions()
-                        .find(|d| d.name == name)
-                        .map(|d| d.params.join(", "))
-                        .unwrap_or_default();
-                    format!("fn({params})")
-                }
+                Some(f) => self.closure_text(&f),
                 None => render::one_line(value),
             };
             let short: String = text.chars().take(70).collect();
@@ -326,12 +321,7 @@ impl Session {
             let kind = if constant { "const" } else { "let" };
             out.push(format!("{kind} {} = {short}{more}", self.paint.cyan(name)));
         }
-        // Closures are compiled to functions named `anon$…`: they show as their variable.
-        for f in self
-            .fns
-            .iter_functions()
-            .filter(|f| !f.name.starts_with("anon$"))
-        {
+        for f in self.fns.iter_functions().filter(|f| !is_closure(f.name)) {
             out.push(format!(
                 "fn {}({})",
                 self.paint.cyan(f.name),
@@ -342,6 +332,31 @@ impl Session {
             out.push(i.clone());
         }
         out.join("\n")
+    }
+
+    /// A function value as `fn(x, y)` (a closure's generated name says nothing).
+    fn closure_text(&self, f: &rhai::FnPtr) -> String {
+        let name = f.fn_name();
+        let params = self
+            .fns
+            .iter_functions()
+            .find(|d| d.name == name)
+            .map(|d| {
+                // A closure's captured variables come first; they are not its parameters.
+                let n = f.curry().len();
+                d.params
+                    .iter()
+                    .skip(n)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        if is_closure(name) {
+            format!("fn({params})")
+        } else {
+            format!("fn {name}({params})")
+        }
     }
 
     /// Publishes the session's names for completion.
@@ -364,29 +379,31 @@ impl Session {
         }
     }
 
-    /// Runs one input and prints its result or error.
+    /// Runs one input and prints its result or error; the result becomes `_`.
     pub fn eval_and_print(&mut self, text: &str) {
-        let source = with_last(text);
-        let script = Script::inline(INPUT_NAME, &source);
-        match self.eval(&script) {
+        let rewritten = super::rewrite::rewrite(text);
+        let script = Script::inline(INPUT_NAME, rewritten.as_deref().unwrap_or(text));
+        let result = match self.eval(&script) {
+            // A rewrite that does not compile: the error is about what was typed.
+            Err(Failure::Compile { .. }) if rewritten.is_some() => {
+                self.eval(&Script::inline(INPUT_NAME, text))
+            }
+            other => other,
+        };
+        let notes: Vec<String> =
+            std::mem::take(&mut *self.missing_keys.lock().unwrap_or_else(|p| p.into_inner()));
+        match result {
             Ok(v) => {
-                self.transcript.push(text);
-                if v.is_unit() {
-                    if let Some(msg) = self.missing_key(text) {
-                        eprintln!("{}", self.paint.yellow(&msg));
-                    }
+                self.transcript.push_result(text, !v.is_unit());
+                for n in &notes {
+                    eprintln!("{}", self.paint.yellow(n));
                 }
                 if let Some(out) = super::table::show(&v, self.paint) {
-                    println!("{out}");
+                    super::pager::show(&out);
                 }
                 self.set_last(v);
             }
-            Err(f) => {
-                if matches!(f, Failure::Cancelled { .. }) {
-                    self.abandon_calls();
-                }
-                eprintln!("{}", render_failure(&f, self.paint))
-            }
+            Err(f) => eprintln!("{}", render_failure(&f, self.paint)),
         }
     }
 
@@ -416,23 +433,30 @@ impl Session {
             .file_stem()
             .map(|s| s.to_string_lossy().replace(['_', '-'], " "))
             .unwrap_or_else(|| "REPL session".into());
-        let text = self
+        let (text, params) = self
             .transcript
             .to_recipe(&format!("{name} (saved REPL session)"), self.profile.name());
         match std::fs::write(path, text) {
             Ok(()) => {
                 let kept = self.transcript.kept_len();
                 let dropped = self.transcript.len() - kept;
+                let plural = |n: usize, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 let note = if dropped > 0 {
-                    format!(", {dropped} inspection lines left out")
+                    format!(
+                        ", {} left out",
+                        plural(dropped, "inspection line", "inspection lines")
+                    )
                 } else {
                     String::new()
                 };
                 println!(
-                    "saved {kept} statements to {}{note} (run it with: btw run {})",
+                    "saved {} to {}{note}",
+                    plural(kept, "statement", "statements"),
                     path.display(),
-                    path.display()
-                )
+                );
+                println!("{}", run_hint(path, &params));
             }
             Err(e) => eprintln!(
                 "{}",
@@ -461,12 +485,19 @@ impl Session {
         });
         self.cancel.reset();
         self.evaluating.store(true, Ordering::SeqCst);
-        let ticker = Ticker::start(self.client.clone());
+        let waiting = super::waiting::Waiting::start(&self.client);
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
-        ticker.stop();
+        drop(waiting);
         self.evaluating.store(false, Ordering::SeqCst);
+        // A call still in flight was dropped (Ctrl-C, the time limit): it is listed as such.
+        let why = if self.cancel.is_timed_out() {
+            "interrupted (the input's time limit)"
+        } else {
+            crate::api::recorder::INTERRUPTED
+        };
+        self.client.recorder().abandon_in_flight(why);
         if let Some(t) = timer {
             t.abort();
         }
@@ -525,136 +556,75 @@ impl Session {
     }
 }
 
-/// The variable `_` stands for (Rhai reads a lone `_` as no name at all).
-const LAST: &str = "_last";
+/// Whether a script function is a closure's (`|x| …` compiles to `anon$…`).
+fn is_closure(name: &str) -> bool {
+    name.starts_with("anon$")
+}
 
-/// `text` with each lone `_` (outside strings and comments, and not a `switch`'s `_ =>`) read
-/// as the last result.
-fn with_last(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '`' | '\'' => {
-                // A string, template or character: copied as it is, escapes included.
-                out.push(c);
-                i += 1;
-                while i < chars.len() {
-                    out.push(chars[i]);
-                    if chars[i] == '\\' && i + 1 < chars.len() {
-                        out.push(chars[i + 1]);
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    if chars[i - 1] == c {
-                        break;
-                    }
-                }
+/// Asks a yes/no question on the terminal; anything but y/yes is no.
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// How to run a saved recipe: its required parameters need new values (the session's are taken
+/// now), its secrets their values; the rest default to the session's.
+fn run_hint(path: &Path, params: &[super::save_params::Param]) -> String {
+    use super::save_params::Kind;
+    let mut cmd = format!("btw run {}", path.display());
+    let mut needed = Vec::new();
+    for p in params {
+        match p.kind {
+            Kind::Unique => {
+                cmd.push_str(&format!(" --param {}=NEW", p.name));
+                needed.push(p.name.as_str());
             }
-            '/' if chars.get(i + 1) == Some(&'/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(chars[i]);
-                    i += 1;
-                }
+            Kind::Secret => {
+                cmd.push_str(&format!(" --param {}=…", p.name));
+                needed.push(p.name.as_str());
             }
-            '/' if chars.get(i + 1) == Some(&'*') => {
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '_' if (i == 0 || !ident(chars[i - 1]))
-                && !chars.get(i + 1).is_some_and(|n| ident(*n)) =>
-            {
-                let rest: String = chars[i + 1..].iter().collect();
-                if rest.trim_start().starts_with("=>") {
-                    out.push('_');
-                } else {
-                    out.push_str(LAST);
-                }
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+            Kind::Default(_) => {}
         }
+    }
+    let defaults = params.len() - needed.len();
+    let mut out = format!("run it with: {cmd}");
+    if !needed.is_empty() {
+        out.push_str(&format!(
+            "\n({} required: values BT keeps unique, or secrets, are never reused from the session",
+            needed.join(", ")
+        ));
+        if defaults > 0 {
+            out.push_str(&format!(
+                "; {defaults} more default to the session's values"
+            ));
+        }
+        out.push(')');
+    } else if defaults > 0 {
+        out.push_str(&format!(
+            "\n({defaults} parameters default to the session's values: `btw run {} --help` lists them)",
+            path.display()
+        ));
     }
     out
 }
 
-/// While an input runs longer than a second, its elapsed time (and the BT call it waits for)
-/// on the terminal's last line, cleared when it ends: never a silent wait.
-struct Ticker {
-    stop: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
-}
+/// The terminal's output, clearing the waiting line before each line the script prints.
+struct ReplOutput(StdOutput);
 
-impl Ticker {
-    fn start(client: BtClient) -> Ticker {
-        use std::io::IsTerminal;
-        if !std::io::stderr().is_terminal() {
-            return Ticker { stop: None };
-        }
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        let thread = std::thread::spawn(move || {
-            use std::io::Write;
-            let started = std::time::Instant::now();
-            let mut shown = false;
-            while !flag.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                let elapsed = started.elapsed();
-                if elapsed < Duration::from_secs(1) || flag.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let what = match client.recorder().waiting_for() {
-                    Some((call, waited)) => {
-                        format!("waiting for BT: {call} ({:.1} s)", waited.as_secs_f64())
-                    }
-                    None => "running (Ctrl-C stops it)".into(),
-                };
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[K… {:.1} s {what}", elapsed.as_secs_f64());
-                let _ = err.flush();
-                shown = true;
-            }
-            if shown {
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[K");
-                let _ = err.flush();
-            }
-        });
-        Ticker {
-            stop: Some((done, thread)),
-        }
+impl engine::Output for ReplOutput {
+    fn print(&self, line: &str) {
+        super::waiting::quiet(|| self.0.print(line));
     }
-
-    fn stop(self) {
-        if let Some((done, thread)) = self.stop {
-            done.store(true, Ordering::SeqCst);
-            let _ = thread.join();
-        }
+    fn log(&self, level: LogLevel, msg: &str) {
+        super::waiting::quiet(|| self.0.log(level, msg));
     }
-}
-
-#[cfg(test)]
-mod last_tests {
-    use super::with_last;
-
-    #[test]
-    fn a_lone_underscore_is_the_last_result() {
-        assert_eq!(with_last("_"), "_last");
-        assert_eq!(with_last("_.id + 1"), "_last.id + 1");
-        assert_eq!(with_last("my_var + _x"), "my_var + _x");
-        assert_eq!(with_last(r#""_" + _"#), r#""_" + _last"#);
-        assert_eq!(
-            with_last("switch x { 1 => 2, _ => 3 }"),
-            "switch x { 1 => 2, _ => 3 }"
-        );
-        assert_eq!(with_last("f(_) // _"), "f(_last) // _");
+    fn shows_progress(&self) -> bool {
+        self.0.shows_progress()
     }
 }

@@ -61,15 +61,19 @@ fn repl_errors_name_the_field_and_calls_can_be_inspected() {
     p.exp_string("authorization: ***").unwrap();
     p.exp_string("< 200").unwrap();
     p.exp_string(PROMPT).unwrap();
-    // :calls lists the calls one a line; :last N shows the qualification's POST with its body.
-    p.send_line(":calls").unwrap();
+    // :calls N lists the last N, one line each; :last N shows the qualification's POST whole.
+    p.send_line(":calls 3").unwrap();
     p.exp_string("\n").unwrap();
-    let (_, found) = p
-        .exp_regex(r"\d+  \d\d:\d\d:\d\d  POST   /bt-wholesale/v1/whc/productOfferingQualification")
+    let (_, post) = p
+        .exp_regex(r"\d+  \S+  POST +/bt-wholesale/v1/whc/productOfferingQualification  20\d")
         .unwrap();
-    let n = found.split_whitespace().next().unwrap().to_string();
     p.exp_string(PROMPT).unwrap();
-    line(&mut p, &format!(":last {n}"), "acmewidgets.co.uk");
+    let n = post.split_whitespace().next().unwrap().to_string();
+    p.send_line(&format!(":last {n}")).unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string(&format!("call {n}: POST ")).unwrap();
+    p.exp_string("acmewidgets.co.uk").unwrap();
+    p.exp_string(PROMPT).unwrap();
 
     // "Variable not found" says where once (the caret line), not twice.
     p.send_line("nope_var").unwrap();

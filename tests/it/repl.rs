@@ -14,6 +14,11 @@ pub(crate) fn spawn_repl(url: &str, data_dir: &Path) -> PtySession {
 
 /// `btw repl` in a pseudo-terminal with `env` on top of the essentials (where BT is).
 pub(crate) fn spawn_repl_with(env: &[(&str, &str)], data_dir: &Path) -> PtySession {
+    spawn_repl_args(env, &[], data_dir)
+}
+
+/// [`spawn_repl_with`], with `args` after `btw repl`.
+pub(crate) fn spawn_repl_args(env: &[(&str, &str)], args: &[&str], data_dir: &Path) -> PtySession {
     // A wide terminal, so long inputs do not wrap (the editor's only `\n` is then the Enter).
     let mut cmd = std::process::Command::new("sh");
     cmd.env_clear()
@@ -21,11 +26,14 @@ pub(crate) fn spawn_repl_with(env: &[(&str, &str)], data_dir: &Path) -> PtySessi
         .env("HOME", data_dir)
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
+        // Output taller than the terminal would wait in a pager; tests read it directly.
+        .env("BTW_PAGER", "off")
         .envs(env.iter().copied())
         .env("BTW_DATA_DIR", data_dir)
         .current_dir(repo())
-        .args(["-c", "stty cols 400 rows 50; exec \"$0\" repl"])
-        .arg(env!("CARGO_BIN_EXE_btw"));
+        .args(["-c", "stty cols 400 rows 50; exec \"$0\" repl \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_btw"))
+        .args(args);
     rexpect::session::spawn_with_options(
         cmd,
         rexpect::reader::Options {
@@ -159,7 +167,11 @@ fn a_session_through_a_terminal() {
     let saved = dir.path().join("session.rhai");
     line(&mut p, &format!(":save {}", saved.display()), "saved");
     line(&mut p, "double(zz)", "84");
-    line(&mut p, &format!(":save {}", saved.display()), "saved");
+    line(
+        &mut p,
+        &format!(":save {}", saved.display()),
+        "--param name=NEW --param domain=NEW",
+    );
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 
@@ -175,10 +187,22 @@ fn a_session_through_a_terminal() {
     );
     assert!(!recipe.contains(":help"), "{recipe}");
 
-    // The recipe runs with `btw run` to the same effect.
-    let o = rt.block_on(output(
-        btw(&sb.base_url(), dir.path()).args(["run", saved.to_str().unwrap()]),
-    ));
+    // The company's name and domain, taken now, became required parameters: the recipe runs
+    // again with new ones, to the same effect.
+    assert!(
+        recipe.contains("//! param name: text — ")
+            && recipe.contains("//! param domain: text — ")
+            && recipe.contains("#{name: params.name, domain: params.domain}"),
+        "{recipe}"
+    );
+    let o = rt.block_on(output(btw(&sb.base_url(), dir.path()).args([
+        "run",
+        saved.to_str().unwrap(),
+        "--param",
+        "name=Zephyr Weaving Ltd",
+        "--param",
+        "domain=zephyrweaving.co.uk",
+    ])));
     assert_eq!(
         o.code, 0,
         "stdout: {}\nstderr: {}\n{recipe}",
@@ -238,6 +262,262 @@ fn load_reset_and_profile() {
     line(&mut p, "q.result", "\"Qualified\"");
 
     p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// Adds a fault rule to the sandbox (`/__sandbox/faults`).
+fn add_fault(rt: &tokio::runtime::Runtime, url: &str, rule: serde_json::Value) {
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/__sandbox/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    });
+}
+
+/// The number of the call `:last` shows.
+fn last_call_number(p: &mut PtySession) -> u64 {
+    p.send_line(":last").unwrap();
+    p.exp_string("\n").unwrap();
+    let (_, n) = p.exp_regex(r"call \d+").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    n.trim_start_matches("call ").parse().unwrap()
+}
+
+#[test]
+fn raw_requests_calls_curl_and_resend() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let mut p = spawn_repl_args(
+        &[("BTW_BASE_URL", sb.base_url().as_str())],
+        &["--trace-http", trace.to_str().unwrap()],
+        dir.path(),
+    );
+    p.exp_string(PROMPT).unwrap();
+
+    // A raw GET: status, headers and BT's own body; `_` is the last result.
+    line(
+        &mut p,
+        r#"let r = bt::get("/common/geographicAddressManagement/v1/geographicAddress?postcode=IP5%203RE")"#,
+        "",
+    );
+    line(&mut p, "r.status", "200");
+    line(&mut p, "_ + 1", "201");
+    line(&mut p, r#"r.headers["content-type"]"#, "application/json");
+    let get = last_call_number(&mut p);
+
+    // A raw POST at the prompt; BT's error is raised as for the typed functions.
+    line(
+        &mut p,
+        r#"let a = bt::post("/common/geographicAddressManagement/v1/geographicAddress", #{postcode: "LS1 4AP", city: "Leeds", country: "United Kingdom"})"#,
+        "",
+    );
+    line(&mut p, "a.status", "201");
+    line(&mut p, "a.body.id.len() > 0", "true");
+    line(
+        &mut p,
+        r#"bt::get("/bt-wholesale/v1/order/productOrder/NO-SUCH-ORDER")"#,
+        "BT answered 404",
+    );
+    line(
+        &mut p,
+        r#"bt::get("https://elsewhere.example/x")"#,
+        "is not a path",
+    );
+
+    // A key the map does not have: said so, with the near keys.
+    p.send_line("a.bodyy").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string(r#"no key "bodyy""#).unwrap();
+    p.exp_string("did you mean body?").unwrap();
+    p.exp_string("its keys: body, headers, status").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // Writing a new key is not a missing key: it is added.
+    line(&mut p, "a.note = \"mine\"", "");
+    line(&mut p, "a.note", "\"mine\"");
+
+    // :calls: one line per call, the token call first.
+    p.send_line(":calls").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(r"1  \d\d:\d\d:\d\d  GET +/oauth/accesstoken\?grant_type=client_credentials  200  \d+ ms  [0-9a-f-]{36}")
+        .unwrap();
+    p.exp_regex(&format!(
+        r"{get}  \d\d:\d\d:\d\d  GET +/common/geographicAddressManagement/v1/geographicAddress\?postcode=IP5%203RE  200"
+    ))
+    .unwrap();
+    p.exp_regex(r"POST +/common/geographicAddressManagement/v1/geographicAddress  201")
+        .unwrap();
+    p.exp_regex(r"GET +/bt-wholesale/v1/order/productOrder/NO-SUCH-ORDER  404")
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // :curl of the POST: the token and every secret as a variable, the body as sent.
+    p.send_line(":curl").unwrap();
+    p.exp_string("\n").unwrap();
+    let curl = p.exp_string(PROMPT).unwrap();
+    assert!(
+        curl.contains("\"Authorization: Bearer $BTW_TOKEN\""),
+        "{curl}"
+    );
+    assert!(curl.contains("$BTW_CLIENT_SECRET"), "{curl}");
+    assert!(curl.contains("productOrder/NO-SUCH-ORDER'"), "{curl}");
+    assert!(!curl.contains("***"), "{curl}");
+    for (i, _) in curl.match_indices("Bearer ") {
+        assert!(curl[i..].starts_with("Bearer $BTW_TOKEN"), "{curl}");
+    }
+    p.send_line(&format!(":curl {}", get + 1)).unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string("curl -sS -X POST '").unwrap();
+    p.exp_string(
+        r#"--data-raw '{"city":"Leeds","country":"United Kingdom","postcode":"LS1 4AP"}'"#,
+    )
+    .unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // :resend of the read: sent again, listed as a new call, its answer shown and kept in `_`.
+    p.send_line(&format!(":resend {get}")).unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(
+        r"GET +/common/geographicAddressManagement/v1/geographicAddress\?postcode=IP5%203RE  200",
+    )
+    .unwrap();
+    p.exp_string("status: 200").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, "_.status", "200");
+    let resent = last_call_number(&mut p);
+    // A change asks first; no is no.
+    p.send_line(&format!(":resend {}", get + 1)).unwrap();
+    p.exp_string("Send it again? [y/N]").unwrap();
+    p.send_line("n").unwrap();
+    p.exp_string("not sent").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    assert_eq!(last_call_number(&mut p), resent, "nothing was sent");
+    assert!(resent > get + 2, "{resent} after {get}");
+    line(&mut p, ":last xyz", "usage: :last [N]");
+
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+
+    // --trace-http: every exchange, the token call's included, and no secret.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["operation"], "get access token", "{text}");
+    assert!(lines.iter().any(|l| l["method"] == "POST"), "{text}");
+    assert!(
+        !text.contains("Bearer ") && !text.contains("Basic "),
+        "{text}"
+    );
+}
+
+#[test]
+fn slow_calls_show_their_time_and_ctrl_c_is_recorded() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox());
+    let dir = tempfile::tempdir().unwrap();
+    let url = sb.base_url();
+    let mut p = spawn_repl(&url, dir.path());
+    p.exp_string(PROMPT).unwrap();
+    line(&mut p, "whc::reseller().cug_id.len() > 0", "true");
+
+    // A call slowed to 2.5 s is named with its elapsed time while it runs.
+    let reseller = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+    add_fault(
+        &rt,
+        &url,
+        serde_json::json!({"method": "GET", "path_prefix": reseller, "latency_ms": 2500, "count": 1}),
+    );
+    p.send_line("whc::reseller().cug_id").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(&format!(
+        r"1\.\d s  waiting for BT: GET {reseller}/\S+ \(get reseller data\)"
+    ))
+    .unwrap();
+    p.exp_regex(r"2\.\d s  waiting for BT").unwrap();
+    p.exp_string("\"CUG").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // An input running between calls shows its time too.
+    p.send_line("time::sleep(1.6); 7").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(r"1\.\d s  running  Ctrl-C stops it").unwrap();
+    p.exp_string("7").unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // Ctrl-C during a slow call: back at the prompt, and the call is listed as interrupted.
+    add_fault(
+        &rt,
+        &url,
+        serde_json::json!({"method": "GET", "path_prefix": reseller, "latency_ms": 30000, "count": 1}),
+    );
+    p.send_line("whc::reseller()").unwrap();
+    p.exp_string("waiting for BT: GET").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(":last").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(&format!(r"GET \S+{reseller}/\S+ \S+ interrupted in \d+ ms"))
+        .unwrap();
+    p.exp_string("< no answer: interrupted").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(":calls 1").unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_regex(&format!(r"GET +{reseller}/\S+  interrupted  \d+ ms"))
+        .unwrap();
+    p.exp_string(PROMPT).unwrap();
+
+    // A raw change in a recipe is refused; reads are fine.
+    let recipe = dir.path().join("raw.rhai");
+    std::fs::write(
+        &recipe,
+        "let r = bt::get(\"/common/geographicAddressManagement/v1/geographicAddress?postcode=IP5%203RE\");\nprint(r.status);\nbt::post(\"/common/geographicAddressManagement/v1/geographicAddress\", #{postcode: \"LS1 4AP\"});\n",
+    )
+    .unwrap();
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+    let o = rt.block_on(output(
+        btw(&url, dir.path()).args(["run", recipe.to_str().unwrap()]),
+    ));
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(o.stdout.contains("200"), "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("bt::post: a raw POST is refused in a recipe"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn long_output_goes_through_the_pager() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = closed_port_url();
+    let mut p = spawn_repl_with(
+        &[
+            ("BTW_BASE_URL", url.as_str()),
+            ("BTW_PAGER", "sed s/^/PAGED:/"),
+        ],
+        dir.path(),
+    );
+    p.exp_string(PROMPT).unwrap();
+    // Short output is printed as it is; taller than the terminal (50 rows), it is paged.
+    let short = line(&mut p, "[1, 2]", "[1, 2]");
+    assert!(!short.contains("PAGED:"), "{short}");
+    p.send_line("let big = []; for i in 0..80 { big.push(`line ${i}`) } big")
+        .unwrap();
+    p.exp_string("\n").unwrap();
+    p.exp_string("PAGED:").unwrap();
+    p.exp_string("line 79").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
 
@@ -303,7 +583,7 @@ fn raw_requests_and_the_call_list() {
     // `:curl`: the POST as a command line, the token a placeholder.
     p.send_line(":curl 4").unwrap();
     p.exp_string("\n").unwrap();
-    p.exp_string("curl -X POST").unwrap();
+    p.exp_string("curl -sS -X POST").unwrap();
     let curl = p.exp_string(PROMPT).unwrap();
     assert!(curl.contains("Bearer $BTW_TOKEN"), "{curl}");
     assert!(curl.contains("Raw Post Ltd"), "{curl}");
@@ -318,9 +598,10 @@ fn raw_requests_and_the_call_list() {
     // `:resend` of the raw read, then of the POST (which asks first; no is not sent).
     line(&mut p, ":resend 3", "status: 200");
     p.send_line(":resend 4").unwrap();
-    p.exp_string("again? it may change something at BT [y/N]")
-        .unwrap();
-    line(&mut p, "n", "not sent");
+    p.exp_string("Send it again? [y/N]").unwrap();
+    p.send_line("n").unwrap();
+    p.exp_string("not sent").unwrap();
+    p.exp_string(PROMPT).unwrap();
 
     // A call slowed to 2.5 s shows its elapsed time and what it waits for.
     let admin = reqwest::Client::new();
@@ -356,7 +637,7 @@ fn raw_requests_and_the_call_list() {
     p.send_control('c').unwrap();
     p.exp_string("interrupted").unwrap();
     p.exp_string(PROMPT).unwrap();
-    line(&mut p, ":last", "interrupted (Ctrl-C)");
+    line(&mut p, ":last", "no answer: interrupted");
     line(&mut p, ":calls", "interrupted");
 
     p.send_line(":quit").unwrap();

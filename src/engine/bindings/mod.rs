@@ -34,6 +34,7 @@ pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 pub(crate) fn modules() -> Vec<(&'static str, rhai::Module)> {
     vec![
         ("btw", rhai::exported_module!(btw::btw_module)),
+        ("bt", rhai::exported_module!(bt::bt_module)),
         ("whc", rhai::exported_module!(whc::whc_module)),
         ("bt", rhai::exported_module!(bt::bt_module)),
         ("numbers", rhai::exported_module!(numbers::numbers_module)),

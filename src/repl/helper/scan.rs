@@ -170,6 +170,8 @@ impl<F: FnMut(usize, bool)> Scanner<F> {
                 self.stack.pop();
             }
             Some(Frame::Interp) if c == '}' => {
+                // The interpolation's `}` belongs to the string, like its `${`.
+                (self.mark)(self.i, true);
                 self.stack.pop();
             }
             _ => return Err(Scan::Mismatched),
@@ -192,7 +194,7 @@ pub(super) fn in_string_or_comment(before: &str) -> bool {
 }
 
 /// `before` with string and comment contents blanked, for bracket matching.
-pub(super) fn code_only(before: &str) -> String {
+pub(crate) fn code_only(before: &str) -> String {
     let mut chars: Vec<char> = before.chars().collect();
     scan_with(before, |i, masked| {
         if masked {

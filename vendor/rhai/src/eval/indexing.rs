@@ -106,7 +106,8 @@ impl Engine {
 
                 #[cfg(not(feature = "no_object"))]
                 #[cfg(feature = "internals")]
-                if let Some(ref cb) = self.missing_map_property {
+                // PATCH(btw): only a read asks the callback; a write adds the key (below).
+                if let Some(ref cb) = self.missing_map_property.as_ref().filter(|_| !_add_if_not_found) {
                     if !map.contains_key(index.as_str()) {
                         let context =
                             super::EvalContext::new(self, global, caches, _scope, _this_ptr);
