@@ -2,10 +2,11 @@
 //! signature hints, multi-line validation and highlighting.
 
 mod keys;
-mod scan;
 
 use super::help::Docs;
 use super::render::Paint;
+pub(crate) use super::scan::code_only;
+use super::scan::{in_string_or_comment, scan, Scan};
 use keys::{map_keys, path_start, request_key_context, RequestKeys};
 use rhai::Dynamic;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
@@ -13,8 +14,6 @@ use rustyline::highlight::{CmdKind, Highlighter, MatchingBracketHighlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
-pub(crate) use scan::code_only;
-use scan::{in_string_or_comment, scan, Scan};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 

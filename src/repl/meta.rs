@@ -258,7 +258,7 @@ impl Transcript {
 
 /// Whether an (already rewritten) entry reads `_`.
 fn reads_last(entry: &str) -> bool {
-    let code = super::helper::code_only(entry);
+    let code = super::scan::code_only(entry);
     code.match_indices(super::rewrite::LAST).any(|(i, _)| {
         !code[i + super::rewrite::LAST.len()..]
             .starts_with(|c: char| c.is_alphanumeric() || c == '_')

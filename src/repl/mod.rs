@@ -25,6 +25,7 @@ mod pager;
 pub mod render;
 mod rewrite;
 mod save_params;
+mod scan;
 mod session;
 mod table;
 mod waiting;

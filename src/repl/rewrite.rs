@@ -2,7 +2,7 @@
 //! the bare underscore), and a `try … catch` typed alone shows its value (Rhai's statement has
 //! none). The input is rewritten before it is compiled; strings and comments are left alone.
 
-use super::helper::code_only;
+use super::scan::code_only;
 
 /// The variable `_` stands for.
 pub const LAST: &str = "_last";

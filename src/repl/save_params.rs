@@ -5,7 +5,7 @@
 //! `secret` with no default (never written to the file), and the rest default to the
 //! session's value.
 
-use super::helper::code_only;
+use super::scan::code_only;
 use std::collections::BTreeMap;
 
 /// Keys whose values BT holds unique: a second run with the same value would be refused.

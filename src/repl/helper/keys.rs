@@ -8,8 +8,8 @@
 //! per process, and reads the list from the answer.
 
 use super::super::help::Docs;
-use super::scan::code_only;
 use super::Snapshot;
+use crate::repl::scan::code_only;
 use rhai::{Array, Dynamic, Map};
 use std::collections::HashMap;
 
