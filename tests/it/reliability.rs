@@ -471,19 +471,11 @@ q.result
     // Once the run has its token (its first call is in the journal), the operator acts.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let j: Value = reqwest::get(format!("{url}/__sandbox/journal"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let reseller_calls = j["requests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["path"].as_str().is_some_and(|p| p.contains("reseller")))
-            .count();
-        if reseller_calls > 0 {
+        let j = journal(&url).await;
+        if requests_where(&j, |r| {
+            r["path"].as_str().is_some_and(|p| p.contains("reseller"))
+        }) > 0
+        {
             break;
         }
         assert!(
@@ -497,17 +489,17 @@ q.result
     let o = run.await.unwrap();
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("Qualified"), "{}", o.stdout);
-    let j: Value = reqwest::get(format!("{url}/__sandbox/journal"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let refused = j["requests"]
+    let j = journal(&url).await;
+    let refused = requests_where(&j, |r| r["status"] == 401);
+    assert_eq!(refused, 1, "one call refused, then a fresh token: {j:#}");
+}
+
+/// How many requests in the sandbox journal `j` match `keep`.
+fn requests_where(j: &Value, keep: impl Fn(&Value) -> bool) -> usize {
+    j["requests"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| r["status"] == 401)
-        .count();
-    assert_eq!(refused, 1, "one call refused, then a fresh token: {j:#}");
+        .filter(|r| keep(r))
+        .count()
 }
