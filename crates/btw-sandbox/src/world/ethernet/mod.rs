@@ -144,12 +144,15 @@ mod tests {
         assert_eq!(capped.len(), 3);
     }
 
-    #[test]
-    fn order_steps() {
-        let mut w = World::seed(0.0);
-        let t0 = w.now();
-        let order = EthOrder {
-            id: "EOR000001".into(),
+    /// An acknowledged order placed at `t0`, its next step due at `next_due`, on `clock`.
+    fn acknowledged_order(
+        id: &str,
+        t0: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+        clock: Option<&str>,
+    ) -> EthOrder {
+        EthOrder {
+            id: id.into(),
             seq: 1,
             external_id: None,
             action: OrderAction::Add,
@@ -168,11 +171,18 @@ mod tests {
             milestones: vec![],
             open_actions: vec![],
             stage: 0,
-            next_due: Some(t0 + Duration::seconds(2)),
+            next_due: Some(next_due),
             price: None,
             cancellation_reason: None,
-            clock: None,
-        };
+            clock: clock.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn order_steps() {
+        let mut w = World::seed(0.0);
+        let t0 = w.now();
+        let order = acknowledged_order("EOR000001", t0, t0 + Duration::seconds(2), None);
         w.ethernet.orders.insert(order.id.clone(), order);
         assert!(!w
             .ethernet
@@ -204,31 +214,7 @@ mod tests {
         w.use_clock("a", Utc::now());
         let t0 = w.now();
         for (id, clock) in [("EOR000001", Some("a")), ("EOR000002", None)] {
-            let order = EthOrder {
-                id: id.into(),
-                seq: 1,
-                external_id: None,
-                action: OrderAction::Add,
-                item_id: "1".into(),
-                state: EthOrderState::Acknowledged,
-                order_date: t0,
-                completion_date: None,
-                related_party: json!([]),
-                product: Product::EtherflowInternet,
-                places: vec![],
-                kbps: 100_000,
-                term: 12,
-                quote: None,
-                appointment_id: None,
-                service_id: None,
-                milestones: vec![],
-                open_actions: vec![],
-                stage: 0,
-                next_due: Some(t0 + Duration::hours(1)),
-                price: None,
-                cancellation_reason: None,
-                clock: clock.map(str::to_string),
-            };
+            let order = acknowledged_order(id, t0, t0 + Duration::hours(1), clock);
             w.ethernet.orders.insert(order.id.clone(), order);
         }
         w.clocks.get_mut("a").unwrap().advance(Duration::days(1));
