@@ -174,9 +174,25 @@ pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>
     }
     let fence = ctx.fence.clone();
     if let Some(store) = &store {
-        if let Err(e) = record_start(store, &run_id, &script, &params_json, ctx.profile).await {
+        if let Err(e) = record_start(
+            store,
+            fence.as_ref(),
+            &run_id,
+            &script,
+            &params_json,
+            ctx.profile,
+        )
+        .await
+        {
             if let Some(l) = lease {
                 l.release().await;
+            }
+            if e.is_lease_lost() {
+                cancel.lose_lease();
+            } else if held_by_caller {
+                // The caller (the daemon) holds the lease: it starts the run again once the
+                // store answers.
+                cancel.lose_store(format!("cannot record the run's start: {e}"));
             }
             return RunOutcome {
                 run_id,
@@ -206,7 +222,17 @@ pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>
         })
     });
     if let Err(Failure::Cancelled { location }) = &result {
-        if cancel.is_timed_out() {
+        if let Some(why) = cancel.store_lost().filter(|_| !cancel.is_lease_lost()) {
+            // Stopped because the store could not record a step: the run is unfinished, and
+            // its ledger makes resuming it safe.
+            result = Err(Failure::Script {
+                message: format!(
+                    "{why}; the run stopped unfinished: resume it with `btw run --resume {run_id}` once the store answers"
+                ),
+                location: location.clone(),
+                value: None,
+            });
+        } else if cancel.is_timed_out() {
             result = Err(Failure::Limit {
                 message: "run timed out: the script ran longer than the run time limit (limits.timeout_secs / BTW_TIMEOUT_SECS)".into(),
                 location: location.clone(),
@@ -294,6 +320,7 @@ fn time_limit(limits: &Limits, cancel: &Cancel) -> Option<tokio::task::JoinHandl
 /// workers, which serve every BT call.
 async fn record_start(
     store: &Store,
+    fence: Option<&crate::store::Fence>,
     run_id: &str,
     script: &Script,
     params: &Value,
@@ -304,21 +331,24 @@ async fn record_start(
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| script.name.clone());
-    let (s, id, hash, p, profile) = (
+    let (s, f, id, hash, p, profile) = (
         store.clone(),
+        fence.cloned(),
         run_id.to_string(),
         script_hash(&script.source),
         params.clone(),
         profile.name(),
     );
-    tokio::task::spawn_blocking(move || s.run_started(&id, &recorded, &hash, &p, profile))
-        .await
-        .unwrap_or_else(|e| {
-            Err(crate::store::StoreError {
-                path: String::new(),
-                detail: e.to_string(),
-            })
+    tokio::task::spawn_blocking(move || {
+        s.run_started_under(f.as_ref(), &id, &recorded, &hash, &p, profile)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::store::StoreError {
+            path: String::new(),
+            detail: e.to_string(),
         })
+    })
 }
 
 /// Records how the run ended, with its params, while the run holds its lease; a failure to

@@ -36,6 +36,8 @@ pub struct Cancel {
     flag: Arc<AtomicBool>,
     timed_out: Arc<AtomicBool>,
     lease_lost: Arc<AtomicBool>,
+    /// Why the store stopped answering mid-run, when it did (see [`Cancel::lose_store`]).
+    store_lost: Arc<std::sync::Mutex<Option<String>>>,
     tx: Arc<watch::Sender<bool>>,
 }
 
@@ -46,6 +48,7 @@ impl Default for Cancel {
             flag: Arc::new(AtomicBool::new(false)),
             timed_out: Arc::new(AtomicBool::new(false)),
             lease_lost: Arc::new(AtomicBool::new(false)),
+            store_lost: Arc::default(),
             tx: Arc::new(tx),
         }
     }
@@ -73,6 +76,30 @@ impl Cancel {
     pub fn is_lease_lost(&self) -> bool {
         self.lease_lost.load(Ordering::SeqCst)
     }
+    /// Cancels because the store could not record a step (PostgreSQL restarting, a full disk):
+    /// the run stops at once, unfinished, rather than go on unrecorded or end `failed` for
+    /// the store's sake. Its ledger holds what it did, so resuming it (the daemon does, once
+    /// the store answers; `btw run --resume` by hand) sends no BT call twice.
+    pub fn lose_store(&self, why: String) {
+        *self.store_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.cancel();
+    }
+    /// Why the store stopped answering, if the run was stopped for it.
+    pub fn store_lost(&self) -> Option<String> {
+        self.store_lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// Re-arms a run stopped for the store ([`Cancel::lose_store`]) to resume it: clears that
+    /// and the cancel, but never a lost lease.
+    pub fn rearm_after_store(&self) {
+        *self.store_lost.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if !self.is_lease_lost() {
+            self.flag.store(false, Ordering::SeqCst);
+            self.tx.send_replace(false);
+        }
+    }
     pub fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -81,6 +108,7 @@ impl Cancel {
         self.flag.store(false, Ordering::SeqCst);
         self.timed_out.store(false, Ordering::SeqCst);
         self.lease_lost.store(false, Ordering::SeqCst);
+        *self.store_lost.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.tx.send_replace(false);
     }
     /// Resolves once cancelled.

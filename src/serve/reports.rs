@@ -249,6 +249,9 @@ fn own_cancel(daemon: &Cancel) -> (Cancel, tokio::task::JoinHandle<()>) {
     (own, follow)
 }
 
+/// How many times one run is resumed after the store stopped answering mid-run.
+const STORE_RESUMES: u32 = 10;
+
 /// Whether the run was refused because another process holds its run id's lease.
 pub(super) fn held_elsewhere(outcome: &RunOutcome) -> bool {
     matches!(&outcome.result, Err(Failure::Refused { message, .. })
@@ -429,7 +432,8 @@ impl Daemon {
         let outcome = match script {
             Ok(script) => {
                 secrets = script.secret_params();
-                runner::run(ctx, script, params).await
+                self.run_through_store_outages(&info, ctx, script, params, &cancel)
+                    .await
             }
             Err(f) => RunOutcome {
                 run_id: info.run_id.clone(),
@@ -455,6 +459,46 @@ impl Daemon {
         let mut info = info;
         info.params = crate::secrets::masked(&info.params, &secrets);
         self.record_end(outcome, info, runlog, attempt, lease).await
+    }
+
+    /// Runs the script; a run stopped because the store could not record a step (PostgreSQL
+    /// restarting) is resumed under its run id once the store answers, so its ledger replays
+    /// what it did and no BT call is sent twice. It never ends `failed` for the store's sake,
+    /// unless the store keeps refusing after answering ([`STORE_RESUMES`] times: a full disk,
+    /// say).
+    async fn run_through_store_outages(
+        self: &Arc<Self>,
+        info: &RunInfo,
+        ctx: runner::RunContext,
+        script: Script,
+        params: Map<String, Value>,
+        cancel: &Cancel,
+    ) -> RunOutcome {
+        let mut resumes = 0;
+        loop {
+            let outcome = runner::run(ctx.clone(), script.clone(), params.clone()).await;
+            let Some(why) = cancel.store_lost() else {
+                return outcome;
+            };
+            if cancel.is_lease_lost() || self.base.cancel.is_cancelled() || resumes == STORE_RESUMES
+            {
+                return outcome;
+            }
+            resumes += 1;
+            tracing::warn!(
+                "{}: run {} stopped unfinished: {why}; resuming it from its ledger once the store answers",
+                info.name,
+                info.run_id
+            );
+            let (store, id) = (self.store.clone(), info.run_id.clone());
+            let reached = self
+                .until_answered(info, "read the record", move || store.run_get(&id))
+                .await;
+            if reached.is_none() {
+                return outcome;
+            }
+            cancel.rearm_after_store();
+        }
     }
 
     /// Takes the run's lease, trying again while the store does not answer (PostgreSQL

@@ -383,6 +383,11 @@ mod tests {
                 .unwrap();
             s.run_finished_fenced(&b, "ok", &json!({})).unwrap();
             assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+            // The stalled owner, waking, never marks the finished run running again.
+            lost(s.run_started_under(Some(&a), "r1", "/r/x.rhai", "h", &json!({}), "sandbox"));
+            assert_eq!(s.run_get("r1").unwrap().unwrap().outcome, "ok");
+            s.run_started_under(Some(&b), "r2", "/r/y.rhai", "h", &json!({}), "sandbox")
+                .unwrap();
             // A missing step is still said as such, not as a lost lease.
             let e = s
                 .ledger_finish("r1", 7, StepState::Done, &json!(1), Some(&b))

@@ -1,7 +1,7 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
 use super::exec::{args, decode, Row};
-use super::leases::{fence_sql, Fence};
+use super::leases::{fence_args, fence_sql, Fence};
 use super::model::RunRecord;
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
@@ -17,13 +17,34 @@ impl Store {
         params: &Value,
         profile: &str,
     ) -> Result<(), StoreError> {
-        self.with(|x| {
+        self.run_started_under(None, run_id, script, script_hash, params, profile)
+    }
+
+    /// [`Store::run_started`] while `fence`'s lease holds (checked in the same statement): a
+    /// process that stalled past its lease never marks a run another finished `running` again.
+    pub fn run_started_under(
+        &self,
+        fence: Option<&Fence>,
+        run_id: &str,
+        script: &str,
+        script_hash: &str,
+        params: &Value,
+        profile: &str,
+    ) -> Result<(), StoreError> {
+        let [a, b] = fence_args(fence);
+        let n = self.with(|x| {
             x.execute(
-                "INSERT INTO runs (run_id, script, script_hash, params, profile, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (run_id) DO UPDATE SET outcome = 'running', finished_at = NULL,
-                   script_hash = excluded.script_hash, params = excluded.params",
+                concat!(
+                    "INSERT INTO runs (run_id, script, script_hash, params, profile, started_at)
+                     SELECT CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT),
+                       CAST($7 AS TEXT), CAST($8 AS TEXT) WHERE ",
+                    fence_sql!("$1", "$2"),
+                    " ON CONFLICT (run_id) DO UPDATE SET outcome = 'running', finished_at = NULL,
+                       script_hash = excluded.script_hash, params = excluded.params"
+                ),
                 args![
+                    a,
+                    b,
                     run_id,
                     script,
                     script_hash,
@@ -32,8 +53,11 @@ impl Store {
                     now_rfc3339()
                 ],
             )
-        })
-        .map(|_| ())
+        })?;
+        if n == 0 {
+            return Err(self.fenced_miss(fence, format!("run {run_id} was not recorded")));
+        }
+        Ok(())
     }
 
     /// Records how a run ended, with its report.

@@ -310,6 +310,10 @@ fn ledger_error(
 ) -> Box<EvalAltResult> {
     if e.lease_lost() {
         rt.cancel.lose_lease();
+    } else if let crate::ledger::LedgerError::Store { .. } = &e {
+        // Not a script error a `try` could catch and go on from unrecorded: the run stops,
+        // unfinished, to be resumed from its ledger.
+        rt.cancel.lose_store(e.to_string());
     }
     match e {
         crate::ledger::LedgerError::Call(e) => e.into(),
