@@ -10,10 +10,8 @@
 //!   clock), every job runs exactly once and memory stays flat. In the suite: 20 s of drops on
 //!   SQLite and on PostgreSQL (each test about 40 s); the 4-minute form is `#[ignore]`d:
 //!   `cargo test --release --test it capacity_soak_of_4_minutes -- --ignored --nocapture`.
-//! - 200 scheduled activations due at the same moment, each waiting for its order to complete:
-//!   all are done within 2× one activation's time alone. The CI size: 200 jobs whose orders
-//!   complete ~12 s after submission (a real activation waits up to an hour, so the 200 runs'
-//!   script work — ~6 s in a debug build on 2 cores — counts far less than here).
+//! - 200 scheduled activations due at the same moment: `tests/apart/activations.rs` (each
+//!   backend's form is a test binary of its own, so it runs apart from this suite).
 
 use crate::common::*;
 use crate::daemon_support::*;
@@ -153,33 +151,6 @@ async fn a_soak_of_1000_jobs_with_triggers_keeps_memory_flat_and_the_store_bound
     soak(1000).await;
 }
 
-/// The journey the capacity soaks run: `scripts/bench_provide.rhai` (9 BT calls), then a wait
-/// for the order to complete.
-fn waiting_journey() -> String {
-    let text = include_str!("../../scripts/bench_provide.rhai");
-    assert!(text.contains("#{order_id: o.id,"));
-    text.replace(
-        "#{order_id: o.id,",
-        "order::wait(o.id, \"completed\", 120);\n#{order_id: o.id, n: params.n,",
-    )
-    .replace("//! trigger: manual", "//! trigger: manual\n//! param n: integer? — the job's number\n//! param dropped_ms: integer? — when the job was dropped")
-}
-
-/// A sandbox whose orders complete about two `step_secs` after they are submitted.
-async fn four_second_sandbox(step_secs: f64) -> btw_sandbox::SandboxHandle {
-    sandbox_with(btw_sandbox::SandboxConfig {
-        order_step_secs: step_secs,
-        ..Default::default()
-    })
-    .await
-}
-
-fn millis(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .timestamp_millis()
-}
-
 fn p95(mut v: Vec<i64>) -> i64 {
     v.sort_unstable();
     v[((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1]
@@ -295,124 +266,6 @@ async fn capacity_soak_of_4_minutes_at_5_journeys_a_second() {
     capacity_soak(None, 240, 5).await;
 }
 
-/// 200 scheduled jobs due at one moment, each activating (here: submitting) an order and
-/// waiting for it to complete: all done within 2× one alone. `store`: a PostgreSQL URL, or
-/// none for SQLite.
-async fn activations_at_once(store: Option<&str>) {
-    use btw::jobs::{JobKind, NewJob};
-    // The SQLite and PostgreSQL forms take turns: the target is about waits, and two hundred
-    // runs' script work twice over on 2 cores would measure the CPU instead.
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let sb = four_second_sandbox(6.0).await;
-    let url = sb.base_url();
-    let f = Folder::new();
-    let recipe = f.recipes.join("activate.rhai");
-    std::fs::write(&recipe, waiting_journey()).unwrap();
-    let store_arg = store
-        .map(str::to_string)
-        .unwrap_or_else(|| f.store.display().to_string());
-    let args = [
-        "--recipes",
-        f.recipes.to_str().unwrap(),
-        "--store",
-        &store_arg,
-    ];
-    let d = serve_listening(&url, &f.data, &args);
-    d.wait_log("activate.rhai: loaded", 1).await;
-    let s = btw::store::Store::open(std::path::Path::new(&store_arg)).unwrap();
-    // One alone first: the time an activation takes when nothing else runs.
-    let due = sandbox_now(&url).await;
-    let job = |i: usize, due| NewJob {
-        id: Some(format!("activate-{i:03}")),
-        kind: JobKind::At,
-        at: Some(due),
-        cron: None,
-        tz: "Europe/London".into(),
-        recipe: recipe.display().to_string(),
-        params: json!({ "n": i }),
-        next_run_at: due,
-        catch_up_secs: None,
-        recipe_hash: None,
-        owner_recipe: None,
-        clock: None,
-    };
-    s.job_add(&job(999, due), chrono::Utc::now()).unwrap();
-    wait_for("the lone activation", 60, || reports(&f.recipes).len() == 1)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let lone = &reports(&f.recipes)[0];
-    assert_eq!(lone["outcome"], "ok", "{lone}");
-    let alone = millis(lone["finished_at"].as_str().unwrap())
-        - millis(lone["started_at"].as_str().unwrap());
-    let due = sandbox_now(&url).await + chrono::Duration::seconds(3);
-    let wall_due = chrono::Utc::now().timestamp_millis() + 3000;
-    for i in 0..200 {
-        s.job_add(&job(i, due), chrono::Utc::now()).unwrap();
-    }
-    wait_for("200 activations", 120, || reports(&f.recipes).len() == 201)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let all = reports(&f.recipes);
-    assert!(all.iter().all(|r| r["outcome"] == "ok"), "{}", d.log());
-    let last = all
-        .iter()
-        .map(|r| millis(r["finished_at"].as_str().unwrap()))
-        .max()
-        .unwrap();
-    let span = last - wall_due;
-    let first_start = all
-        .iter()
-        .map(|r| millis(r["started_at"].as_str().unwrap()))
-        .filter(|t| *t >= wall_due - 1000)
-        .min()
-        .unwrap();
-    let last_start = all
-        .iter()
-        .map(|r| millis(r["started_at"].as_str().unwrap()))
-        .max()
-        .unwrap();
-    eprintln!(
-        "starts from {} ms to {} ms after due",
-        first_start - wall_due,
-        last_start - wall_due
-    );
-    eprintln!(
-        "200 activations ({}): one alone {alone} ms; all 200 done {span} ms after they were due",
-        if store.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        }
-    );
-    assert!(
-        span <= 2 * alone,
-        "200 activations took {span} ms, one alone {alone} ms"
-    );
-    let log = d.stop().await;
-    assert_eq!(
-        log.matches("running scheduled job").count(),
-        201,
-        "each once"
-    );
-    assert!(!log.contains("panicked"), "{log}");
-}
-
-#[tokio::test]
-#[ignore = "meets its 2× target alone (18.6 s SQLite, 21.7 s PostgreSQL against 12.2 s for one), not beside the suite's other soaks on 2 cores: run with --ignored"]
-async fn two_hundred_activations_due_at_once_finish_within_twice_one_alone_on_sqlite() {
-    activations_at_once(None).await;
-}
-
-#[tokio::test]
-#[ignore = "meets its 2× target alone (18.6 s SQLite, 21.7 s PostgreSQL against 12.2 s for one), not beside the suite's other soaks on 2 cores: run with --ignored"]
-async fn two_hundred_activations_due_at_once_finish_within_twice_one_alone_on_postgres() {
-    let Some(db) = btw::store::postgres::testing::TestDb::create() else {
-        return;
-    };
-    activations_at_once(Some(&db.url)).await;
-}
-
 /// The limiter is visible: `/metrics` shows the rate in force and the run slots; a bad setting
 /// is refused with its name and range.
 #[tokio::test]
@@ -450,5 +303,114 @@ async fn the_rate_limit_and_the_run_slots_are_in_metrics() {
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
+    d.stop().await;
+}
+
+/// BT's 429 slows the daemon for everyone: while one run's call waits out a `Retry-After`, a run
+/// started after the 429 sends nothing to BT either until the pause is over, and `/metrics`
+/// counts the 429.
+#[tokio::test]
+async fn a_429_at_one_run_pauses_every_run_of_the_daemon_for_its_retry_after() {
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let reseller = "/bt-wholesale/v1/whc/resourceInventory/resellers";
+    let address = "/common/geographicAddressManagement/v1/geographicAddress";
+    let fault = json!({"method": "GET", "path_prefix": reseller, "status": 429, "retry_after_secs": 3, "count": 1});
+    let r = reqwest::Client::new()
+        .post(format!("{url}/__sandbox/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let f = Folder::new();
+    std::fs::write(
+        f.recipes.join("me.rhai"),
+        "//! trigger: manual\nwhc::reseller().reseller_id\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.recipes.join("find.rhai"),
+        "//! trigger: manual\naddress::search(\"IP5 3RE\").len()\n",
+    )
+    .unwrap();
+    let args = f.args(&["--http", "127.0.0.1:0", "--calls-per-sec", "50"]);
+    let d = serve(&url, &f.data, &as_strs(&args));
+    d.wait_log("console on http://", 1).await;
+    d.wait_log("find.rhai: loaded", 1).await;
+    let drop = |name: &str, recipe: &str| {
+        let inbox = f.recipes.join("inbox");
+        let tmp = inbox.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, json!({ "recipe": recipe }).to_string()).unwrap();
+        std::fs::rename(&tmp, inbox.join(format!("{name}.json"))).unwrap();
+    };
+    drop("me", "me.rhai");
+    let requests = |path: &'static str| {
+        let url = url.clone();
+        async move {
+            journal(&url).await["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["path"].as_str().unwrap().starts_with(path))
+                .map(|r| {
+                    let at: chrono::DateTime<chrono::Utc> =
+                        r["at"].as_str().unwrap().parse().unwrap();
+                    (at.timestamp_millis(), r["status"].as_u64().unwrap())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let throttled_at = loop {
+        if let Some((at, _)) = requests(reseller)
+            .await
+            .into_iter()
+            .find(|(_, s)| *s == 429)
+        {
+            break at;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 429 seen\n{}",
+            d.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    // Another run, started while the first waits out the Retry-After.
+    drop("find", "find.rhai");
+    wait_for("both reports", 30, || reports(&f.recipes).len() == 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    assert!(
+        reports(&f.recipes).iter().all(|r| r["outcome"] == "ok"),
+        "{}",
+        d.log()
+    );
+    let found = requests(address).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].0 >= throttled_at + 2900,
+        "the second run called BT {} ms after the 429 with Retry-After: 3",
+        found[0].0 - throttled_at
+    );
+    let retried = requests(reseller).await;
+    assert_eq!(
+        retried.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let log = d.log();
+    let at = log.find("console on ").unwrap() + "console on ".len();
+    let base = log[at..].split_whitespace().next().unwrap().to_string();
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l == "btw_bt_rate_limited_total 1"),
+        "{text}"
+    );
     d.stop().await;
 }

@@ -250,3 +250,30 @@ pub async fn wait_settled(store: &Path, secs: u64) {
     .await
     .unwrap();
 }
+
+/// The journey the capacity soaks run: `scripts/bench_provide.rhai` (9 BT calls), then a wait
+/// for the order to complete.
+pub fn waiting_journey() -> String {
+    let text = include_str!("../../scripts/bench_provide.rhai");
+    assert!(text.contains("#{order_id: o.id,"));
+    text.replace(
+        "#{order_id: o.id,",
+        "order::wait(o.id, \"completed\", 120);\n#{order_id: o.id, n: params.n,",
+    )
+    .replace("//! trigger: manual", "//! trigger: manual\n//! param n: integer? — the job's number\n//! param dropped_ms: integer? — when the job was dropped")
+}
+
+/// A sandbox whose orders complete about two `step_secs` after they are submitted.
+pub async fn four_second_sandbox(step_secs: f64) -> btw_sandbox::SandboxHandle {
+    sandbox_with(btw_sandbox::SandboxConfig {
+        order_step_secs: step_secs,
+        ..Default::default()
+    })
+    .await
+}
+
+pub fn millis(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
