@@ -670,6 +670,9 @@ impl Daemon {
         let interrupted = matches!(outcome.result, Err(Failure::Cancelled { .. }));
         let (name, run_id) = (&info.name, &info.run_id);
         let (rep, pending) = tokio::task::block_in_place(|| {
+            // The run's reads are queued, not waited for: committed first, so the report lists
+            // them (a store that does not answer now is flushed again with the end record).
+            let _ = self.store.flush();
             let mut rep = build(
                 &outcome,
                 &info.recipe_text,
