@@ -37,6 +37,7 @@ mod sandbox_ethernet_docs;
 mod sandbox_faults;
 mod sandbox_porting;
 mod sandbox_service;
+mod sandbox_whc_additions;
 mod sandbox_whc_docs;
 mod schedule;
 mod serve;
