@@ -27,6 +27,7 @@ mod params;
 mod pg_store;
 mod porting;
 mod raw;
+mod recipe_additions;
 mod reliability;
 mod repl;
 mod sandbox_acks;
