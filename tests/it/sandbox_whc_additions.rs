@@ -420,6 +420,24 @@ async fn trunks_are_ordered_modified_and_ceased() {
         )
         .await;
     assert_eq!(r.code(), "29", "{}", r.body);
+    let r = sb
+        .post(
+            &format!("{ORDER}/productOrder"),
+            follow_on(
+                ACME,
+                vec![item(
+                    "2",
+                    "WHCTrunk",
+                    "add",
+                    &[
+                        ("trunkName", "NEW-TRUNK-7"),
+                        ("siteServiceId", "WHHCBTWKN9999"),
+                    ],
+                )],
+            ),
+        )
+        .await;
+    r.rejects("ItemNotFound");
 
     // Added: in use from the order on, active with it, at the company's site.
     let add = follow_on(
