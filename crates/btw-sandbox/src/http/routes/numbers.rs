@@ -238,7 +238,7 @@ fn holder(w: &World, id: &str) -> Result<Option<Holder>, ApiError> {
         )
     };
     if let Some(c) = w.companies.get(id) {
-        whc_changes::check_existing(&c)?;
+        whc_changes::check_existing(c)?;
         return Ok(Some(Holder {
             company: c.service_id.clone(),
             site: None,
