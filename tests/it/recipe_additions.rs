@@ -147,6 +147,32 @@ async fn trunk_recipe_adds_modifies_and_ceases_a_trunk() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cease_recipe_ceases_a_sites_trunks_with_it() {
+    let sb = quick().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The seeded site holds a user and a trunk: the user first, then the trunk with the site.
+    let r = result(
+        &run(
+            &sb,
+            dir.path(),
+            "whc_cease",
+            &["company_service_id=WHHCBTWKN1000", "what=site"],
+        )
+        .await,
+    );
+    assert_eq!(r["sites_held"], 0, "{r}");
+    assert_eq!(r["trunks_held"], 0, "{r}");
+    assert_eq!(r["users_held"], 0, "{r}");
+    let purposes: Vec<&str> = r["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["purpose"].as_str().unwrap())
+        .collect();
+    assert_eq!(purposes, ["cease users", "cease sites"], "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn eth_network_recipe_provides_and_is_refused_a_modify_and_a_cease() {
     let sb = quick().await;
     let dir = tempfile::tempdir().unwrap();
