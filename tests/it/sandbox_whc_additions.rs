@@ -631,3 +631,26 @@ async fn an_unknown_action_is_named_alone() {
     );
     assert!(!r.message().contains("firstName"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_qualification_answer_carries_tmf679s_fields() {
+    let sb = frozen_sandbox().await;
+    let body = json!({
+        "relatedParty": [{"id": CUG, "role": "customer", "@referredType": "BtCug"}],
+        "billingAccount": {"id": "GB01234567"},
+        "productOfferingQualificationItem": [{"id": "1", "productOffering": {"id": "WHCCompany"},
+            "product": {"productCharacteristic": chars(&[("customerName", "Tmf Fields Ltd"),
+                ("customerDomain", "tmffields.co.uk"), ("customerGroup", "SWAINsTelecom")])}}],
+    });
+    let r = sb.post(QUALIFY, body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The guide's three, and TMF679's three with TMF679's meaning (CONTRACT.md).
+    for key in ["id", "productOfferingQualificationItem", "relatedParty"] {
+        assert!(r.body.get(key).is_some(), "{key}: {}", r.body);
+    }
+    assert_eq!(r.s("state"), "done");
+    assert_eq!(r.s("qualificationResult"), "qualified");
+    let expires: chrono::DateTime<chrono::Utc> = r.s("expirationDate").parse().unwrap();
+    let london = expires.with_timezone(&chrono_tz::Europe::London);
+    assert_eq!(london.format("%H:%M").to_string(), "23:59", "{}", r.body);
+}
