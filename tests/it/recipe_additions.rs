@@ -81,6 +81,30 @@ async fn add_numbers_recipe_ringfences_for_a_company_its_site_or_user() {
     );
     assert_eq!(r["user_service_id"], "WHHCBTWKN1002", "{r}");
     assert_eq!(r["listed_under_site"], 1, "{r}");
+    // A company with too few spare numbers: add users ringfences the missing ones without its
+    // qualification, then orders the users.
+    let fresh = result(&run(&sb, dir.path(), "whc_add_numbers", &["quantity=2"]).await);
+    let svc = fresh["company_service_id"].as_str().unwrap();
+    let added = result(
+        &run(
+            &sb,
+            dir.path(),
+            "whc_add_users",
+            &[
+                &format!("company_service_id={svc}"),
+                "count=3",
+                "area_code=Bristol",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(added["users_now"], 4, "{added}");
+    assert!(
+        added["ringfenced"]["start"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("0117")),
+        "{added}"
+    );
     // Refused: no such company.
     let o = run(
         &sb,
