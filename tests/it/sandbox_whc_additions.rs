@@ -654,3 +654,35 @@ async fn the_qualification_answer_carries_tmf679s_fields() {
     let london = expires.with_timezone(&chrono_tz::Europe::London);
     assert_eq!(london.format("%H:%M").to_string(), "23:59", "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_ceased_company_takes_no_more_numbers() {
+    let mut sb = frozen_sandbox().await;
+    let (qid, svc) = sb
+        .add_qualified("WHCCompany", "Short Lived Ltd", "shortlived.co.uk")
+        .await;
+    let company = item(
+        "1",
+        "WHCCompany",
+        "add",
+        &[
+            ("customerName", "Short Lived Ltd"),
+            ("customerDomain", "shortlived.co.uk"),
+            ("customerGroup", "SWAINsTelecom"),
+            ("serviceId", &svc),
+            ("qualifierId", &qid),
+        ],
+    );
+    sb.add_complete(order(vec![company])).await;
+    let r = sb.post(RINGFENCE, ringfence(&svc, None, "0121", 1)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    sb.add_complete(order(vec![item(
+        "1",
+        "WHCCompany",
+        "delete",
+        &[("serviceId", &svc)],
+    )]))
+    .await;
+    let r = sb.post(RINGFENCE, ringfence(&svc, None, "0121", 1)).await;
+    r.rejects("CompanyCeased");
+}
