@@ -13,9 +13,11 @@ pub struct RingfenceRequest {
     /// Area code such as `0121`.
     pub area_code: String,
     pub quantity: u32,
-    /// The company's service id from its qualification.
+    /// What the numbers are reserved against: the company's service id (from its qualification,
+    /// or of a company that exists), or the service id of one of its sites or users.
     pub service_id: String,
-    pub qualification_id: String,
+    /// Needed only before an order has created the company.
+    pub qualification_id: Option<String>,
 }
 
 /// A ringfenced block of consecutive numbers.
@@ -36,16 +38,19 @@ pub enum NumberScope {
 }
 
 impl BtClient {
-    /// Ringfences `quantity` numbers in an area for a qualified company.
+    /// Ringfences `quantity` numbers in an area for a qualified company, or for a company that
+    /// exists (or one of its sites or users).
     pub async fn numbers_ringfence(&self, r: &RingfenceRequest) -> Result<Ringfence, ApiError> {
-        let body = json!({
+        let mut body = json!({
             "customer": {"id": r.cug, "type": "BUSINESS"},
             "numbers": {"quantity": r.quantity, "characteristics": {"numberString": r.area_code}},
             "product": {"name": "WHC"},
             "action": "RingFence",
             "ringFenceId": r.service_id,
-            "qualifierId": r.qualification_id,
         });
+        if let Some(q) = &r.qualification_id {
+            body["qualifierId"] = json!(q);
+        }
         let req = Request::post(
             Operation::NumbersRingfence,
             "/v1/resourceManagement/directoryNumbers/ringFence",

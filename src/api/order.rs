@@ -36,6 +36,9 @@ pub struct OrderSpec {
     /// CPE devices added, swapped or removed on their own (a user's `device` adds one too).
     #[serde(default)]
     pub devices: Vec<DeviceItemSpec>,
+    /// SIP trunks added, changed or ceased (verify data's "Trunk name").
+    #[serde(default)]
+    pub trunks: Vec<TrunkSpec>,
 }
 
 /// The company: new (name, domain, group, qualification) or existing (service id alone:
@@ -147,6 +150,25 @@ pub struct DeviceItemSpec {
     pub model: Option<String>,
 }
 
+/// A trunk item: `add` (a `name`, optional `channels` and `site_service_id`), `modify` (any of
+/// those, with its `service_id`) or `delete`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkSpec {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub service_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Simultaneous calls, e.g. `10`.
+    #[serde(default)]
+    pub channels: Option<u32>,
+    /// The site it terminates at; default the company's first site.
+    #[serde(default)]
+    pub site_service_id: Option<String>,
+}
+
 /// A filter for listing orders.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -255,6 +277,16 @@ impl OrderSpec {
                 ("deviceModel", d.model.as_deref()),
             ]);
             push(action(&d.action), "WHCDevice", device, None);
+        }
+        for t in &self.trunks {
+            let channels = t.channels.map(|c| c.to_string());
+            let trunk = chars(&[
+                ("serviceId", t.service_id.as_deref()),
+                ("trunkName", t.name.as_deref()),
+                ("channels", channels.as_deref()),
+                ("siteServiceId", t.site_service_id.as_deref()),
+            ]);
+            push(action(&t.action), "WHCTrunk", trunk, None);
         }
         json!({
             "externalId": external_id,

@@ -126,11 +126,12 @@ const INVENTORY_GROUPS: &[(&str, &str)] = &[
     ("WHCSite", "sites"),
     ("WHCUser", "users"),
     ("WHCDevice", "devices"),
+    ("WHCTrunk", "trunks"),
     ("WHCNumber", "numbers"),
 ];
 
 impl BtClient {
-    /// What a company holds: `{company, sites, users, devices, numbers}`, each product as
+    /// What a company holds: `{company, sites, users, devices, trunks, numbers}`, each product as
     /// `{service_id, name, status, offering, …its characteristics in snake_case}`. Reads every page.
     pub async fn inventory(&self, company_service_id: &str) -> Result<Value, ApiError> {
         let mut all = Vec::new();
@@ -187,7 +188,7 @@ fn flat_product(p: &Value) -> Value {
 
 /// A company's products grouped: the company itself, then one list per kind.
 fn group_inventory(products: Vec<Value>) -> Value {
-    let mut out = json!({"company": null, "sites": [], "users": [], "devices": [], "numbers": []});
+    let mut out = json!({"company": null, "sites": [], "users": [], "devices": [], "trunks": [], "numbers": []});
     for p in &products {
         let offering = p
             .pointer("/productOffering/id")

@@ -342,7 +342,8 @@ async fn qualification_says_where_products_are_available() {
     let items = r.body["productOfferingQualificationItem"]
         .as_array()
         .unwrap();
-    assert_eq!(items.len(), 5);
+    // Every product the sandbox sells, ETH Network included.
+    assert_eq!(items.len(), 6);
     assert!(items
         .iter()
         .all(|i| i["qualificationItemResult"] == "qualified"));

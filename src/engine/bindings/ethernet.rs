@@ -125,7 +125,7 @@ pub mod ethernet_module {
 
     /// Prices an Ethernet circuit: `#{product, bandwidth, term, a_end, b_end, external_id}`.
     /// Products: `"EtherwayFibre"` (EAD), `"EtherflowConnected"`, `"EtherflowInternet"`,
-    /// `"EtherwayGEASOGEA"`, `"EtherwayGEAFTTP"`. Bandwidth in Mbit/s (`0.2` … `10000`), term in
+    /// `"EtherwayGEASOGEA"`, `"EtherwayGEAFTTP"`, `"ETHNetwork"` (provide only). Bandwidth in Mbit/s (`0.2` … `10000`), term in
     /// months (12, 36, 60); ends are postcodes or NAD keys (single-ended products: `a_end` only).
     /// `#{action: "modify", service_id, bandwidth}` prices a live service at another bandwidth
     /// (its product, ends and term stay); order that with `ethernet::modify`.

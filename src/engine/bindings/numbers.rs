@@ -13,7 +13,9 @@ pub mod numbers_module {
     use rhai::{Array, Dynamic, Map};
     use serde_json::{json, Value};
 
-    /// Numbers (new and ported) free to use, as `[#{number, kind, status, company_service_id}]`.
+    /// Numbers (new and ported) free to use, as `[#{number, kind, status, company_service_id,
+    /// site_service_id, user_service_id}]` (the site and user it was placed at or reserved against,
+    /// `()` when none).
     /// Give exactly one of `cug`, `company_service_id` or `site_service_id`; with none, the profile's CUG.
     ///
     /// ```rhai
@@ -49,7 +51,9 @@ pub mod numbers_module {
                     .iter()
                     .map(|i| {
                         json!({"number": s(i, "number"), "kind": s(i, "type"), "status": s(i, "status"),
-                               "company_service_id": s(i, "companyServiceId")})
+                               "company_service_id": s(i, "companyServiceId"),
+                               "site_service_id": s(i, "siteServiceId"),
+                               "user_service_id": s(i, "userServiceId")})
                     })
                     .collect(),
             ))
@@ -57,13 +61,18 @@ pub mod numbers_module {
         Ok(to_dynamic(&found).try_cast::<Array>().unwrap_or_default())
     }
 
-    /// Ringfences a block of consecutive new numbers in an area for a qualified company
-    /// (needs today's qualification). Returns `#{start, end, ringfence_id, status}`.
+    /// Ringfences a block of consecutive new numbers in an area (or a place: `"Leeds"`).
+    /// Before its company is ordered, `service_id` is the qualification's and `qualification_id`
+    /// today's qualification; for a company that exists, `service_id` alone: the company's, or
+    /// one of its sites' or users' to reserve the numbers against it (they then list under that
+    /// site in `numbers::available`). Returns `#{start, end, ringfence_id, status}`.
     ///
     /// ```rhai
     /// let block = numbers::ringfence(#{area_code: "0121", quantity: 1,
     ///                                  service_id: q.service_id, qualification_id: q.id});
     /// print(`${block.start}..${block.end} ${block.status}`);
+    /// let more = numbers::ringfence(#{area_code: "Leeds", quantity: 2, service_id: "WHHCBTWKN1001"});
+    /// print(`${more.start}..${more.end} reserved against the Acme HQ site`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn ringfence(ctx: NativeCallContext, request: Map) -> RhaiResult<Dynamic> {
@@ -74,7 +83,8 @@ pub mod numbers_module {
             #[serde(default = "one")]
             quantity: u32,
             service_id: String,
-            qualification_id: String,
+            #[serde(default)]
+            qualification_id: Option<String>,
         }
         fn one() -> u32 {
             1

@@ -23,7 +23,7 @@ pub mod order_module {
     /// `sites: [#{name, nad_key, location_code}]`, `numbers: [#{start, end}]`,
     /// `users: [#{first_name, last_name, username, extension, email, number, licence, add_ons,
     /// site_service_id, device: #{name, mac, model}}]` (at most three users per order: BT's limit),
-    /// `devices: [#{user_service_id, name, mac, model}]`.
+    /// `devices: [#{user_service_id, name, mac, model}]`, `trunks: [#{name, channels, site_service_id}]`.
     /// Every item takes a TMF622 `action`: `"add"` (the default), `"modify"` or `"delete"` with the
     /// item's `service_id` from `whc::inventory` (a number block's delete names `start`/`end`), so a
     /// provide, an add, a modify and a cease are all this one call:

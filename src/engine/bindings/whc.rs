@@ -104,12 +104,14 @@ pub mod whc_module {
         Ok(v.as_bool().unwrap_or(false))
     }
 
-    /// What a company holds (TMF637 product inventory): `#{company, sites, users, devices, numbers}`.
+    /// What a company holds (TMF637 product inventory): `#{company, sites, users, devices, trunks,
+    /// numbers}`.
     /// Each entry has `service_id`, `name`, `status` (`pendingActive`, `active`, `pendingTerminate`,
     /// `terminated`) and its details: a user's `username`, `extension`, `directory_number`,
     /// `licence`, `add_ons`, `device_name`, `site_service_id`; a device's `mac_address`,
-    /// `device_model`, `user_service_id`; a number's `number_status` (`RINGFENCED`, `ASSIGNED`,
-    /// `QUARANTINED`) and `quarantine_until`. The service ids are what `order::create` items with
+    /// `device_model`, `user_service_id`; a trunk's `trunk_name`, `channels`, `site_service_id`; a
+    /// number's `number_status` (`RINGFENCED`, `ASSIGNED`, `QUARANTINED`), `quarantine_until` and
+    /// `reserved_for_site` / `reserved_for_user` when a ringfence reserved it against one. The service ids are what `order::create` items with
     /// `action: "modify"` or `"delete"` name.
     ///
     /// ```rhai

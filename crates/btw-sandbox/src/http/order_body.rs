@@ -83,14 +83,21 @@ fn parse_item(
     };
     let allowed = offering.actions();
     if !allowed.contains(&action) {
+        // The required characteristics depend on the action: for an unknown one, only the
+        // action is wrong, so only the action is named.
         errs.push(
             format!("{f}.action"),
-            format!("must be one of: {}", allowed.join(", ")),
+            format!(
+                "{action} is not an action of {}; one of: {}",
+                offering.as_str(),
+                allowed.join(", ")
+            ),
         );
-    }
-    for name in offering.required(action) {
-        if !chars.contains_key(*name) {
-            errs.missing(format!("{f}.product.productCharacteristic.{name}"));
+    } else {
+        for name in offering.required(action) {
+            if !chars.contains_key(*name) {
+                errs.missing(format!("{f}.product.productCharacteristic.{name}"));
+            }
         }
     }
     let mut nad_key = None;
@@ -131,7 +138,7 @@ fn offering(item: &Value, f: &str, errs: &mut SchemaErrors) -> Option<Offering> 
             if parsed.is_none() {
                 errs.push(
                     format!("{f}.productOffering.id"),
-                    "must be WHCCompany, WHCSite, WHCNumberBlock, WHCUser or WHCDevice",
+                    "must be WHCCompany, WHCSite, WHCNumberBlock, WHCUser, WHCDevice or WHCTrunk",
                 );
             }
             parsed
@@ -201,6 +208,16 @@ fn check_values(
             if let Some(e) = chars.get("email") {
                 if !e.contains('@') {
                     errs.push(field("email"), "must be an email address");
+                }
+            }
+        }
+        Offering::Trunk => {
+            if let Some(n) = chars.get("channels") {
+                if n.parse::<u16>()
+                    .ok()
+                    .is_none_or(|n| !(1..=1000).contains(&n))
+                {
+                    errs.push(field("channels"), "must be a whole number from 1 to 1000");
                 }
             }
         }

@@ -51,7 +51,7 @@ impl Indexed for Company {
                 add(Kind::MacAddress, norm_mac(mac));
             }
         }
-        for t in &self.trunks {
+        for t in self.trunks.iter().filter(|t| t.state.live()) {
             add(Kind::TrunkName, norm(&t.name));
         }
         for u in self.users.iter().filter(|u| u.state.live()) {

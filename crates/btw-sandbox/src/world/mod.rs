@@ -145,6 +145,10 @@ impl World {
             trunks: vec![Trunk {
                 name: "ACME-TRUNK-01".into(),
                 order_id: None,
+                service_id: "WHHCBTWKN1004".into(),
+                channels: Some("10".into()),
+                site_service_id: Some("WHHCBTWKN1001".into()),
+                state: ItemState::Active,
             }],
             express: false,
         };
@@ -158,6 +162,8 @@ impl World {
                     status: NumberStatus::Assigned,
                     order_id: None,
                     site_service_id: Some("WHHCBTWKN1001".into()),
+                    reserved_site: None,
+                    reserved_user: None,
                     clock: None,
                 },
             );

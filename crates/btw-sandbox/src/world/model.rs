@@ -140,6 +140,16 @@ pub struct Device {
 pub struct Trunk {
     pub name: String,
     pub order_id: Option<String>,
+    #[serde(default)]
+    pub service_id: String,
+    /// How many simultaneous calls it carries (the sandbox's own characteristic).
+    #[serde(default)]
+    pub channels: Option<String>,
+    /// The site it terminates at (none on WHC Express).
+    #[serde(default)]
+    pub site_service_id: Option<String>,
+    #[serde(default)]
+    pub state: ItemState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +202,13 @@ pub struct NumberRecord {
     pub status: NumberStatus,
     pub order_id: Option<String>,
     pub site_service_id: Option<String>,
+    /// The site a ringfence reserved it against (directly, or as its user's site); orders that
+    /// place it, and their undoing, leave it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_site: Option<String>,
+    /// The user a ringfence reserved it against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_user: Option<String>,
     /// The run clock it was made on (`None`: the shared clock); never on the wire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<String>,

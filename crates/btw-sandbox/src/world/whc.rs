@@ -74,6 +74,7 @@ pub fn create_order(w: &mut World, p: ParsedOrder) -> Result<String, ApiError> {
     check_sites(w, &p, &svc)?;
     let block_numbers = check_blocks(w, &p, &svc)?;
     let user_numbers = check_users(w, &p, &svc, &block_numbers)?;
+    check_trunks(w, &p, &svc)?;
     let changes = whc_changes::plan(w, &p, &svc, new_company.as_ref())?;
     let numbers = OrderNumbers {
         blocks: block_numbers,
@@ -274,6 +275,36 @@ fn check_users(
         }
     }
     Ok(user_numbers)
+}
+
+/// Trunks: a name free across the world and the order (verify data checks a "Trunk name"), and
+/// a site the company already holds when one is named (else the order's or company's first site).
+fn check_trunks(w: &World, p: &ParsedOrder, svc: &str) -> Result<(), ApiError> {
+    let mut seen = BTreeSet::new();
+    for t in of(p, Offering::Trunk) {
+        unique(
+            w,
+            &mut seen,
+            Kind::TrunkName,
+            t.get("trunkName"),
+            "TrunkNameInUse",
+            svc,
+        )?;
+        if let Some(site) = t.chars.get("siteServiceId") {
+            let held = w.companies.get(svc).is_some_and(|c| {
+                c.sites
+                    .iter()
+                    .any(|s| &s.service_id == site && s.state.live())
+            });
+            if !held {
+                return Err(rule(
+                    "ItemNotFound",
+                    format!("Company {svc} holds no WHCSite {site}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The numbers a valid order assigns: its blocks', and those its users take besides.

@@ -43,6 +43,7 @@ fn modifiable(o: Offering) -> &'static [&'static str] {
         ],
         Offering::Site => &["siteName", "siteLocationCode"],
         Offering::Device => &["deviceName", "macAddress", "deviceModel"],
+        Offering::Trunk => &["trunkName", "channels", "siteServiceId"],
         _ => &[],
     }
 }
@@ -102,8 +103,10 @@ pub fn plan(
         return Ok(vec![]);
     };
     let changes = read_changes(p)?;
-    // Devices (on their own or a user's, with a model) are checked on what the company would hold.
+    // Devices (on their own or a user's, with a model) and trunks are checked on what the company
+    // would hold.
     let devices = of(p, Offering::Device).next().is_some()
+        || of(p, Offering::Trunk).next().is_some()
         || of(p, Offering::User).any(|u| u.chars.contains_key("deviceModel"));
     if changes.is_empty() && !devices {
         return Ok(changes);
@@ -207,6 +210,7 @@ fn check_target(w: &World, c: &Company, ch: &Change) -> Result<(), ApiError> {
             .iter()
             .find(|d| d.service_id == t)
             .map(|d| d.state),
+        "WHCTrunk" => c.trunks.iter().find(|x| x.service_id == t).map(|x| x.state),
         _ => {
             let held = w
                 .numbers
@@ -242,6 +246,21 @@ fn check_after(w: &World, c: &Company, changes: &[Change]) -> Result<(), ApiErro
     let svc = c.service_id.as_str();
     let live_users: Vec<_> = c.users.iter().filter(|u| u.state.live()).collect();
     for s in c.sites.iter().filter(|s| !s.state.live()) {
+        // A trunk terminates at its site: like users, it is ceased (or moved) first.
+        if let Some(t) = c
+            .trunks
+            .iter()
+            .filter(|t| t.state.live())
+            .find(|t| t.site_service_id.as_deref() == Some(&s.service_id))
+        {
+            return Err(rule(
+                "SiteHasTrunks",
+                format!(
+                    "Site {} still has trunks ({}); cease them first",
+                    s.service_id, t.name
+                ),
+            ));
+        }
         if let Some(u) = live_users
             .iter()
             .find(|u| u.site_service_id.as_deref() == Some(&s.service_id))
@@ -308,7 +327,8 @@ fn check_after(w: &World, c: &Company, changes: &[Change]) -> Result<(), ApiErro
 fn unique_in_company(w: &World, c: &Company) -> Result<(), ApiError> {
     let users = c.users.iter().filter(|u| u.state.live());
     let devices = c.devices.iter().filter(|d| d.state.live());
-    let checks: [(Kind, &str, Vec<&str>); 4] = [
+    let trunks = c.trunks.iter().filter(|t| t.state.live());
+    let checks: [(Kind, &str, Vec<&str>); 5] = [
         (
             Kind::Username,
             "UsernameInUse",
@@ -328,6 +348,11 @@ fn unique_in_company(w: &World, c: &Company) -> Result<(), ApiError> {
             Kind::MacAddress,
             "MacAddressInUse",
             devices.filter_map(|d| d.mac_address.as_deref()).collect(),
+        ),
+        (
+            Kind::TrunkName,
+            "TrunkNameInUse",
+            trunks.map(|t| t.name.as_str()).collect(),
         ),
     ];
     for (kind, reason, values) in checks {

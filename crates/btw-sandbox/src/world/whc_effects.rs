@@ -21,6 +21,7 @@ pub fn effect(c: &mut Company, ch: &Change, ceased: ItemState) {
             c.sites.iter_mut().for_each(|s| s.state = ceased);
             c.users.iter_mut().for_each(|u| u.state = ceased);
             c.devices.iter_mut().for_each(|d| d.state = ceased);
+            c.trunks.iter_mut().for_each(|t| t.state = ceased);
         }
         "WHCSite" => {
             if let Some(s) = c.sites.iter_mut().find(|s| s.service_id == t) {
@@ -36,6 +37,22 @@ pub fn effect(c: &mut Company, ch: &Change, ceased: ItemState) {
             }
         }
         "WHCUser" => modify_user(c, ch, ceased),
+        "WHCTrunk" => {
+            if let Some(x) = c.trunks.iter_mut().find(|x| x.service_id == t) {
+                if delete {
+                    x.state = ceased;
+                }
+                if let Some(n) = f("trunkName") {
+                    x.name = n;
+                }
+                if let Some(n) = f("channels") {
+                    x.channels = Some(n);
+                }
+                if let Some(s) = f("siteServiceId") {
+                    x.site_service_id = Some(s);
+                }
+            }
+        }
         "WHCDevice" => {
             if let Some(d) = c.devices.iter_mut().find(|d| d.service_id == t) {
                 if delete {
@@ -160,6 +177,10 @@ pub fn mark_pending(c: &mut Company, changes: &[Change]) {
             .iter_mut()
             .filter(|u| all || u.service_id == t)
             .for_each(|u| pend(&mut u.state));
+        c.trunks
+            .iter_mut()
+            .filter(|x| all || x.service_id == t)
+            .for_each(|x| pend(&mut x.state));
         for d in c.devices.iter_mut() {
             let owner = d
                 .user_service_id
@@ -201,6 +222,10 @@ pub fn on_completed(w: &mut World, order_id: &str) {
             .iter_mut()
             .filter(|d| mine(&d.order_id))
             .for_each(|d| activate(&mut d.state));
+        c.trunks
+            .iter_mut()
+            .filter(|t| mine(&t.order_id))
+            .for_each(|t| activate(&mut t.state));
         for ch in &changes {
             effect(&mut c, ch, ItemState::Terminated);
             match ch.offering.as_str() {
@@ -277,6 +302,13 @@ pub fn on_cancelled(w: &mut World, order_id: &str) {
         .filter(|u| all || targets.contains(&u.service_id))
     {
         back(&mut u.state);
+    }
+    for t in c
+        .trunks
+        .iter_mut()
+        .filter(|t| all || targets.contains(&t.service_id))
+    {
+        back(&mut t.state);
     }
     let users: BTreeSet<String> = c
         .users

@@ -72,6 +72,17 @@ pub fn held(w: &World, svc: &str) -> Option<Vec<Held>> {
             ("userServiceId", d.user_service_id.clone()),
         ]),
     }));
+    out.extend(c.trunks.iter().map(|t| Held {
+        offering: "WHCTrunk",
+        id: t.service_id.clone(),
+        name: t.name.clone(),
+        status: t.state.as_str(),
+        characteristics: some(vec![
+            ("trunkName", Some(t.name.clone())),
+            ("channels", t.channels.clone()),
+            ("siteServiceId", t.site_service_id.clone()),
+        ]),
+    }));
     let numbers = w
         .numbers
         .iter()
@@ -87,6 +98,8 @@ pub fn held(w: &World, svc: &str) -> Option<Vec<Held>> {
                 ("numberStatus", Some(r.status.as_str().to_string())),
                 ("numberType", Some(r.kind.clone())),
                 ("siteServiceId", r.site_service_id.clone()),
+                ("reservedForSite", r.reserved_site.clone()),
+                ("reservedForUser", r.reserved_user.clone()),
                 (
                     "quarantineUntil",
                     w.quarantine.get(n).map(|t| crate::wire::rfc3339(*t)),

@@ -1,7 +1,7 @@
 //! The items of a WHC product order as the rules read them: offerings, schema-valid items and
 //! orders, number ranges, and what an order's `add` items put into a company.
 
-use super::{Company, Device, ItemState, OrderItem, Site, User};
+use super::{Company, Device, ItemState, OrderItem, Site, Trunk, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ pub enum Offering {
     NumberBlock,
     User,
     Device,
+    Trunk,
 }
 
 impl Offering {
@@ -22,6 +23,7 @@ impl Offering {
             "WHCNumberBlock" => Offering::NumberBlock,
             "WHCUser" => Offering::User,
             "WHCDevice" => Offering::Device,
+            "WHCTrunk" => Offering::Trunk,
             _ => return None,
         })
     }
@@ -33,6 +35,7 @@ impl Offering {
             Offering::NumberBlock => "WHCNumberBlock",
             Offering::User => "WHCUser",
             Offering::Device => "WHCDevice",
+            Offering::Trunk => "WHCTrunk",
         }
     }
 
@@ -60,6 +63,7 @@ impl Offering {
             (Offering::Site, _) => &["siteName", "siteLocationCode"],
             (Offering::User, _) => &["firstName", "lastName", "username"],
             (Offering::Device, _) => &["deviceName", "macAddress", "deviceModel", "userServiceId"],
+            (Offering::Trunk, _) => &["trunkName"],
         }
     }
 }
@@ -130,12 +134,15 @@ pub fn add_ons(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// How many service ids an order's new users and devices need (two per user: one for its device).
+/// How many service ids an order's new users, devices and trunks need (two per user: one for
+/// its device).
 pub fn new_item_count(p: &ParsedOrder) -> usize {
-    2 * of(p, Offering::User).count() + of(p, Offering::Device).count()
+    2 * of(p, Offering::User).count()
+        + of(p, Offering::Device).count()
+        + of(p, Offering::Trunk).count()
 }
 
-/// The sites, devices and users an order adds to its company (`pendingActive` until it completes).
+/// The sites, devices, users and trunks an order adds to its company (`pendingActive` until it completes).
 /// `item_ids` holds [`new_item_count`] fresh service ids.
 pub fn add_to_company(
     c: &mut Company,
@@ -205,6 +212,19 @@ pub fn add_to_company(
             service_id: ids.next().unwrap_or_default(),
             model: d.opt("deviceModel"),
             user_service_id: Some(user),
+            state: ItemState::PendingActive,
+        });
+    }
+    // A trunk without a site goes to the company's first site still held, as a user does.
+    for t in of(p, Offering::Trunk) {
+        c.trunks.push(Trunk {
+            name: t.get("trunkName").to_string(),
+            order_id: oid.clone(),
+            service_id: ids.next().unwrap_or_default(),
+            channels: t.opt("channels"),
+            site_service_id: t
+                .opt("siteServiceId")
+                .or_else(|| (!c.express).then(|| first_site.clone()).flatten()),
             state: ItemState::PendingActive,
         });
     }

@@ -5,7 +5,7 @@ use crate::http::extract::{check_cug, created, json_body, paginated, QueryParams
 use crate::state::SandboxState;
 use crate::wire::{require_str, str_at};
 use crate::world::areas::area_code_for;
-use crate::world::{NumberRecord, NumberStatus, World};
+use crate::world::{whc_changes, ItemState, NumberRecord, NumberStatus, World};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -146,7 +146,8 @@ struct RingfenceReq<'a> {
     quantity: usize,
     number_string: &'a str,
     ring_fence_id: &'a str,
-    qualifier_id: &'a str,
+    /// Absent when the numbers are for a company an order has already created.
+    qualifier_id: Option<&'a str>,
 }
 
 /// The schema checks of a ringfence request (400/29, or 403/50 for a foreign CUG).
@@ -191,10 +192,20 @@ fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
         Some(_) => {}
     }
     let ring_fence_id = require_str(body, "/ringFenceId", "ringFenceId", &mut errs);
-    let qualifier_id = require_str(body, "/qualifierId", "qualifierId", &mut errs);
+    let qualifier_id = match body.get("qualifierId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(q)) if !q.trim().is_empty() => Some(q.as_str()),
+        Some(_) => {
+            errs.push(
+                "qualifierId",
+                "must be a qualification id (QFW…) when given",
+            );
+            None
+        }
+    };
     errs.into_result()?;
-    let (Some(quantity), Some(number_string), Some(ring_fence_id), Some(qualifier_id)) =
-        (quantity, number_string, ring_fence_id, qualifier_id)
+    let (Some(quantity), Some(number_string), Some(ring_fence_id)) =
+        (quantity, number_string, ring_fence_id)
     else {
         return Err(ApiError::schema(vec![]));
     };
@@ -206,14 +217,85 @@ fn read_ringfence(body: &Value) -> Result<RingfenceReq<'_>, ApiError> {
     })
 }
 
-/// Ringfences a block of new numbers under a live qualification; answers the block's ends.
-fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), ApiError> {
-    let RingfenceReq {
-        quantity,
-        number_string,
-        ring_fence_id,
-        qualifier_id,
-    } = *r;
+/// What a ringfence reserves its numbers against: a company an order has created, or one of its
+/// sites or users (the product page: "reserve against company, site or user").
+#[derive(Debug, Clone, PartialEq)]
+struct Holder {
+    company: String,
+    site: Option<String>,
+    user: Option<String>,
+}
+
+/// The company, site or user with service id `id`, if an order has created one; a ceased
+/// company, site or user is refused.
+fn holder(w: &World, id: &str) -> Result<Option<Holder>, ApiError> {
+    let ceased = |what: &str| {
+        ApiError::business(
+            "ItemCeased",
+            format!(
+                "{what} {id} is ceased (or being ceased); numbers cannot be reserved against it"
+            ),
+        )
+    };
+    if let Some(c) = w.companies.get(id) {
+        whc_changes::check_existing(c)?;
+        return Ok(Some(Holder {
+            company: c.service_id.clone(),
+            site: None,
+            user: None,
+        }));
+    }
+    for c in w.companies.values() {
+        if let Some(s) = c.sites.iter().find(|s| s.service_id == id) {
+            whc_changes::check_existing(c)?;
+            if !matches!(s.state, ItemState::Active | ItemState::PendingActive) {
+                return Err(ceased("Site"));
+            }
+            return Ok(Some(Holder {
+                company: c.service_id.clone(),
+                site: Some(s.service_id.clone()),
+                user: None,
+            }));
+        }
+        if let Some(u) = c.users.iter().find(|u| u.service_id == id) {
+            whc_changes::check_existing(c)?;
+            if !matches!(u.state, ItemState::Active | ItemState::PendingActive) {
+                return Err(ceased("User"));
+            }
+            return Ok(Some(Holder {
+                company: c.service_id.clone(),
+                site: u.site_service_id.clone(),
+                user: Some(u.service_id.clone()),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Who a ringfence without `qualifierId` is for: a company that exists, or its site or user.
+fn holder_without_qualification(w: &World, id: &str) -> Result<Holder, ApiError> {
+    if let Some(h) = holder(w, id)? {
+        return Ok(h);
+    }
+    let qualified_only = w
+        .qualifications
+        .values()
+        .any(|q| q.service_id.as_deref() == Some(id));
+    let message = if qualified_only {
+        format!("{id} is qualified but no order has created it yet: give its qualifierId")
+    } else {
+        format!("No company, site or user has service id {id}")
+    };
+    Err(ApiError::business("UnknownCompany", message))
+}
+
+/// Who a ringfence under qualification `qualifier_id` is for: the qualification's service id
+/// (live and qualified) or, once an order has created that company, its site or user.
+fn holder_under_qualification(
+    w: &World,
+    qualifier_id: &str,
+    ring_fence_id: &str,
+) -> Result<Holder, ApiError> {
     let q = w.qualifications.get(qualifier_id).ok_or_else(|| {
         ApiError::business(
             "QualificationNotFound",
@@ -238,12 +320,40 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
             format!("Qualification {qualifier_id} did not qualify"),
         ));
     }
-    if q.service_id.as_deref() != Some(ring_fence_id) {
-        return Err(ApiError::business(
-            "QualificationMismatch",
-            "ringFenceId is not the qualification's service id",
-        ));
+    let svc = q.service_id.clone().unwrap_or_default();
+    if svc == ring_fence_id {
+        if company_exists {
+            if let Some(h) = holder(w, ring_fence_id)? {
+                return Ok(h);
+            }
+        }
+        return Ok(Holder {
+            company: svc,
+            site: None,
+            user: None,
+        });
     }
+    match holder(w, ring_fence_id)? {
+        Some(h) if h.company == svc => Ok(h),
+        _ => Err(ApiError::business(
+            "QualificationMismatch",
+            "ringFenceId is not the qualification's service id, nor one of its company's sites or users",
+        )),
+    }
+}
+
+/// Ringfences a block of new numbers for a company (or its site or user); answers the block's ends.
+fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), ApiError> {
+    let RingfenceReq {
+        quantity,
+        number_string,
+        ring_fence_id,
+        qualifier_id,
+    } = *r;
+    let holder = match qualifier_id {
+        Some(q) => holder_under_qualification(w, q, ring_fence_id)?,
+        None => holder_without_qualification(w, ring_fence_id)?,
+    };
     let pools = candidates(number_string).ok_or_else(|| {
         ApiError::business(
             "UnknownAreaCode",
@@ -261,11 +371,13 @@ fn ringfence_new(w: &mut World, r: &RingfenceReq) -> Result<(String, String), Ap
         w.numbers.insert(
             n.clone(),
             NumberRecord {
-                company_service_id: ring_fence_id.to_string(),
+                company_service_id: holder.company.clone(),
                 kind: "new".into(),
                 status: NumberStatus::Ringfenced,
                 order_id: None,
                 site_service_id: None,
+                reserved_site: holder.site.clone(),
+                reserved_user: holder.user.clone(),
                 clock: clock.clone(),
             },
         );
@@ -283,6 +395,12 @@ fn numbers_in_use(w: &World) -> std::collections::BTreeSet<String> {
         .filter_map(|u| u.directory_number.as_deref())
         .filter_map(crate::world::whc::digits)
         .collect()
+}
+
+/// The site a number belongs to: the site its order placed it at, else the one it was reserved
+/// against.
+fn site_of(r: &NumberRecord) -> Option<&str> {
+    r.site_service_id.as_deref().or(r.reserved_site.as_deref())
 }
 
 async fn available(
@@ -317,19 +435,24 @@ async fn available(
             .filter(|(_, r)| r.status != NumberStatus::Quarantined)
             .filter(|(_, r)| match key {
                 "companyServiceId" => r.company_service_id.eq_ignore_ascii_case(value),
-                "siteServiceId" => r
-                    .site_service_id
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(value)),
+                "siteServiceId" => site_of(r).is_some_and(|s| s.eq_ignore_ascii_case(value)),
                 _ => true,
             })
             .map(|(n, r)| {
-                json!({
+                let mut v = json!({
                     "number": n,
                     "type": r.kind,
                     "status": r.status.as_str(),
                     "companyServiceId": r.company_service_id,
-                })
+                });
+                // Where it is meant to go, when a ringfence or an order said so.
+                if let Some(site) = site_of(r) {
+                    v["siteServiceId"] = json!(site);
+                }
+                if let Some(user) = &r.reserved_user {
+                    v["userServiceId"] = json!(user);
+                }
+                v
             })
             .collect()
     });
@@ -382,6 +505,8 @@ mod tests {
                     status: NumberStatus::Ringfenced,
                     order_id: None,
                     site_service_id: None,
+                    reserved_site: None,
+                    reserved_user: None,
                     clock: None,
                 },
             );

@@ -16,6 +16,9 @@ pub enum Product {
     EtherwayGeaSogea,
     #[serde(rename = "EtherwayGEAFTTP")]
     EtherwayGeaFttp,
+    /// ETH Network, provide only (its code and prices are the sandbox's own: BT publishes none).
+    #[serde(rename = "ETHNetwork")]
+    EthNetwork,
 }
 
 /// One price-table row: bandwidth in kbit/s, install and monthly rental in whole pounds
@@ -52,6 +55,12 @@ const INTERNET: &[PriceRow] = &[
     (10_000_000, 1500, 3500),
 ];
 const SOGEA: &[PriceRow] = &[(20_000, 92, 35), (40_000, 92, 42), (80_000, 92, 55)];
+/// The sandbox's own figures (CONTRACT.md: ETH Network), to be corrected when BT's are known.
+const NETWORK: &[PriceRow] = &[
+    (100_000, 3000, 600),
+    (1_000_000, 3000, 900),
+    (10_000_000, 5000, 2000),
+];
 const FTTP: &[PriceRow] = &[
     (80_000, 92, 50),
     (160_000, 92, 65),
@@ -60,12 +69,13 @@ const FTTP: &[PriceRow] = &[
 ];
 
 impl Product {
-    pub const ALL: [Product; 5] = [
+    pub const ALL: [Product; 6] = [
         Product::EtherwayFibre,
         Product::EtherflowConnected,
         Product::EtherflowInternet,
         Product::EtherwayGeaSogea,
         Product::EtherwayGeaFttp,
+        Product::EthNetwork,
     ];
 
     /// The wire code (`@type` / `productOffering.id`).
@@ -76,6 +86,7 @@ impl Product {
             Product::EtherflowInternet => "EtherflowInternet",
             Product::EtherwayGeaSogea => "EtherwayGEASOGEA",
             Product::EtherwayGeaFttp => "EtherwayGEAFTTP",
+            Product::EthNetwork => "ETHNetwork",
         }
     }
 
@@ -86,6 +97,7 @@ impl Product {
             Product::EtherflowInternet => "Etherflow Internet",
             Product::EtherwayGeaSogea => "Etherway Superfast GEA (SOGEA)",
             Product::EtherwayGeaFttp => "Etherway Superfast GEA (FTTP)",
+            Product::EthNetwork => "ETH Network",
         }
     }
 
@@ -107,6 +119,12 @@ impl Product {
         matches!(self, Product::EtherwayGeaSogea | Product::EtherwayGeaFttp)
     }
 
+    /// The product page lists "ETH Network (provide only)": its services are never modified or
+    /// ceased, nor its orders amended.
+    pub fn provide_only(self) -> bool {
+        self == Product::EthNetwork
+    }
+
     /// Two-ended fibre builds need a site survey, hence a confirmed site contact.
     pub fn needs_site_contact(self) -> bool {
         self.ends() == 2
@@ -119,6 +137,7 @@ impl Product {
             Product::EtherflowInternet => INTERNET,
             Product::EtherwayGeaSogea => SOGEA,
             Product::EtherwayGeaFttp => FTTP,
+            Product::EthNetwork => NETWORK,
         }
     }
 

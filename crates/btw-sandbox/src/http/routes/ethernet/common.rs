@@ -150,3 +150,18 @@ pub(super) fn external_id(body: &Value, errs: &mut SchemaErrors) -> Option<Strin
 pub(super) fn step_secs(state: &SandboxState) -> f64 {
     state.config().order_step_secs
 }
+
+/// ETH Network is "provide only" (the product page): a modify, an amend or a cease of it is
+/// refused with what it is.
+pub(super) fn refuse_provide_only(product: Product, what: &str) -> Result<(), ApiError> {
+    if product.provide_only() {
+        return Err(ApiError::business(
+            "ProvideOnly",
+            format!(
+                "{} is provide only: {what} is not available for it",
+                product.name()
+            ),
+        ));
+    }
+    Ok(())
+}

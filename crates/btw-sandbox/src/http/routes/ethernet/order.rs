@@ -289,6 +289,12 @@ pub(super) fn check_change(
             format!("Service {service_id} has been ceased"),
         ));
     }
+    let what = if bandwidth.is_some() {
+        "a modify"
+    } else {
+        "a cease"
+    };
+    refuse_provide_only(s.product, what)?;
     if let Some(o) = w.ethernet.orders.values().find(|o| {
         o.action != OrderAction::Add
             && o.state.is_open()
@@ -537,6 +543,7 @@ pub(super) async fn order_amend(
                 format!("Order {id} is {}", o.state.as_str()),
             ));
         }
+        refuse_provide_only(o.product, "an amend")?;
         let kbps = match &bandwidth {
             None => None,
             Some(_) if o.action == OrderAction::Delete => {

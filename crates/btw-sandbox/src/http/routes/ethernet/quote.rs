@@ -197,6 +197,7 @@ fn price_item(w: &World, r: &QuoteItemReq) -> Result<QuoteItem, ApiError> {
     let (product, places, term) = match &r.service {
         Some(id) => {
             let s = live_service(w, id)?;
+            refuse_provide_only(s.product, "a modify")?;
             (s.product, s.places.clone(), s.term)
         }
         None => {

@@ -130,6 +130,7 @@ fn place_import(
             ));
         }
     }
+    refuse_express_range(w, company.as_deref(), import_type, sel.range.is_some())?;
     let (holder, days) = check_port(
         w,
         import_type,
@@ -350,6 +351,8 @@ pub(super) async fn activate(
                 status: NumberStatus::Assigned,
                 order_id: None,
                 site_service_id: None,
+                reserved_site: None,
+                reserved_user: None,
                 clock: clock.clone(),
             });
             rec.kind = "ported".into();

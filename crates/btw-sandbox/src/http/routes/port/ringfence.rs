@@ -28,6 +28,7 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
         let o = find(&w.ports.orders, "import order", &port_id)?;
         require_accepted(o)?;
         check_company(w, &company)?;
+        refuse_express_range(w, Some(&company), o.import_type, o.range.is_some())?;
         if o.company_service_id.as_ref().is_some_and(|c| *c != company) {
             return Err(ApiError::business(
                 "PortCompanyMismatch",
@@ -56,6 +57,8 @@ pub fn ringfence_ported(state: &SandboxState, body: &Value) -> Result<Response, 
                 status: NumberStatus::Ringfenced,
                 order_id: None,
                 site_service_id: None,
+                reserved_site: None,
+                reserved_user: None,
                 clock: clock.clone(),
             });
         }

@@ -91,6 +91,30 @@ pub(super) fn range_not_supported(what: &str) -> ApiError {
     )
 }
 
+/// WHC Express ports one particular number at a time: the product page says "for WHC Express you
+/// can only port a particular number not number range", so a MultiLine import (or any
+/// `numberRange`) that lands on a WHC Express company is refused, on order and on allocation.
+pub(super) fn refuse_express_range(
+    w: &World,
+    company: Option<&str>,
+    import_type: ImportType,
+    has_range: bool,
+) -> Result<(), ApiError> {
+    let express = company
+        .and_then(|c| w.companies.get(c))
+        .is_some_and(|c| c.express);
+    if express && (import_type == ImportType::MultiLine || has_range) {
+        return Err(ApiError::business(
+            "RangeNotSupported",
+            format!(
+                "WHC Express ports a particular number, not a number range: {} is a WHC Express company; use a SingleLine import per number",
+                company.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies due LCP decisions, so an answer never shows a decision the clock has passed.
 pub(super) fn catch_up(w: &mut World) {
     let nows = w.nows();
