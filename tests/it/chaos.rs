@@ -372,11 +372,17 @@ async fn chaos(plan: Plan) {
     let posted = |f: &[PathBuf]| per_order(f).keys().filter(|o| o.starts_with("CH-")).count();
     let all_done = || per_job(&folders).len() == plan.jobs && posted(&folders) == plan.orders;
     let busy = |d: &Option<Serve>| !in_flight(&d.as_ref().unwrap().log()).is_empty();
-    wait_for("daemon 1 running jobs", 60, || busy(&daemons[1]))
-        .await
-        .unwrap();
-    // Daemon 1 stalls past its leases, with runs in flight; PostgreSQL restarts meanwhile.
-    let stalled = daemons[1].as_ref().unwrap().pid();
+    // Whichever daemon runs jobs first stalls (on a loaded machine one daemon may claim them all).
+    let mut first_busy = None;
+    wait_for("a daemon running jobs", 60, || {
+        first_busy = (0..daemons.len()).find(|i| busy(&daemons[*i]));
+        first_busy.is_some()
+    })
+    .await
+    .unwrap();
+    let stalled_at = first_busy.unwrap();
+    // It stalls past its leases, with runs in flight; PostgreSQL restarts meanwhile.
+    let stalled = daemons[stalled_at].as_ref().unwrap().pid();
     signal(stalled, "-STOP");
     let woken = Woken(stalled);
     let stall_started = std::time::Instant::now();
@@ -384,13 +390,19 @@ async fn chaos(plan: Plan) {
     pg.restart();
     tokio::time::sleep(plan.stall.saturating_sub(stall_started.elapsed())).await;
     drop(woken);
-    // Then daemon 2 dies, runs in flight.
-    // (When it has none left to run, the kill comes when everything is done.)
-    let _ = wait_for("daemon 2 running jobs", 30, || {
-        busy(&daemons[2]) || all_done()
+    // Then another daemon dies, runs in flight (a busy one if any; when none has any left to
+    // run, the kill comes when everything is done).
+    let others: Vec<usize> = (0..daemons.len()).filter(|i| *i != stalled_at).collect();
+    let mut victim = others[0];
+    let _ = wait_for("another daemon running jobs", 30, || {
+        if let Some(i) = others.iter().find(|i| busy(&daemons[**i])) {
+            victim = *i;
+            return true;
+        }
+        all_done()
     })
     .await;
-    let killed_log = daemons[2].take().unwrap().kill9().await;
+    let killed_log = daemons[victim].take().unwrap().kill9().await;
     let settled = wait_for("every job and trigger run", plan.settle, all_done).await;
     let mut logs = killed_log;
     for d in daemons.into_iter().flatten() {

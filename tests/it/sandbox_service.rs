@@ -189,9 +189,17 @@ async fn staggered_runs_all_succeed_and_the_sandbox_outlives_them_until_idle() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The listener closes first; the pid file goes as the process ends.
+    let pid_file = svc.data("run0").join("sandbox.pid");
+    while pid_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the pid file outlived the sandbox"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let log = std::fs::read_to_string(svc.data("run0").join("sandbox.log")).unwrap();
     assert!(log.contains("idle for 6 s: stopping"), "{log}");
-    assert!(!svc.data("run0").join("sandbox.pid").exists());
 }
 
 #[tokio::test]
