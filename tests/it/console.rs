@@ -223,7 +223,7 @@ impl Cdp {
     fn press(&mut self, selector: &str) -> String {
         self.wait_for(selector);
         self.eval(&format!(
-            "window.__before = true; window.confirm = function () {{ window.__asked = true; return true; }}; document.querySelector({selector:?}).click(); 1"
+            "window.__before = true; window.confirm = function () {{ sessionStorage.asked = 'yes'; return true; }}; document.querySelector({selector:?}).click(); 1"
         ));
         // The press posts the form; the answer is a new document (without the marker).
         self.wait(
@@ -821,11 +821,11 @@ async fn an_operators_morning_the_front_page_counts_a_failed_inbox_run_run_again
             b.eval("document.activeElement && document.activeElement.name"),
             "recipe"
         );
-        if let Some(dir) = shots {
+        if let Some(to) = shots {
             for (page, file) in [(front_url, "console-overview.png"), (run_url, "console-run.png")] {
-                let mut s = Cdp::open(&c, &dir.canonicalize().unwrap_or(dir.clone()), &page);
+                let mut s = Cdp::open(&c, &dir, &page);
                 s.wait_for("main h1");
-                s.screenshot(&dir.join(file));
+                s.screenshot(&to.join(file));
             }
         }
     })
@@ -911,4 +911,66 @@ async fn healthz_is_503_while_alerts_cannot_be_delivered_past_the_limit_and_200_
     assert_eq!(got.lock().unwrap().len(), 1);
     d.stop().await;
     server.abort();
+}
+
+#[tokio::test]
+async fn a_failed_run_with_completed_steps_is_resumed_from_its_page_under_its_own_id() {
+    let Some(chrome) = chromium() else { return };
+    let sb = frozen_sandbox().await;
+    let url = sb.base_url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let recipes = data.join("recipes");
+    std::fs::create_dir_all(recipes.join("inbox")).unwrap();
+    // A quote (a step the ledger completes), then an order BT refuses.
+    std::fs::write(
+        recipes.join("two.rhai"),
+        "//! trigger: on-drop\nlet q = ethernet::quote(#{product: \"EtherflowInternet\", bandwidth: 100, term: 12, a_end: \"LS1 5HD\"});\nethernet::order(#{quote_id: \"Q-DOES-NOT-EXIST\"})\n",
+    )
+    .unwrap();
+    let (d, base) = serve_console(&url, &data, &[], &[]).await;
+    wait_for("the failed run", 30, || {
+        reports(&recipes).iter().any(|r| r["outcome"] == "bt")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let failed = reports(&recipes).into_iter().next().unwrap();
+    let id = failed["run_id"].as_str().unwrap().to_string();
+    let (c, dir, at) = (
+        chrome.clone(),
+        root.path().to_path_buf(),
+        format!("{base}/runs/{id}"),
+    );
+    let after = tokio::task::spawn_blocking(move || {
+        let mut b = Cdp::open(&c, &dir, &at);
+        let html = b.press("#again button");
+        assert_eq!(
+            b.eval("sessionStorage.asked"),
+            "yes",
+            "the press asked first"
+        );
+        html
+    })
+    .await
+    .unwrap();
+    assert!(after.contains("Resumed under the same run id"), "{after}");
+    wait_for("the resumed run's report", 30, || {
+        reports(&recipes)
+            .iter()
+            .any(|r| r["run_id"] == id.as_str() && r["attempts"] == 2)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    d.stop().await;
+    let resumed = reports(&recipes)
+        .into_iter()
+        .find(|r| r["run_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    // The quote was replayed from the ledger, not asked for again.
+    assert!(
+        resumed["http_calls"].as_u64() < failed["http_calls"].as_u64(),
+        "{failed}\n{resumed}"
+    );
+    assert_eq!(reports(&recipes).len(), 1, "no new run");
 }
