@@ -395,6 +395,18 @@ async fn the_console_shows_runs_and_errors_retries_missed_jobs_and_reports_metri
         page.contains(retried["run_id"].as_str().unwrap()) && page.contains("job.rhai"),
         "{page}"
     );
+    // The job's history keeps the miss beside the run that followed, with its params.
+    let page = browse(&chrome, &profile, &format!("{base}/schedules")).await;
+    let row = &page[page
+        .find(&format!("id=\"job-{job_id}\""))
+        .unwrap_or_else(|| panic!("{page}"))..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let history = &row[row.find("class=\"history\"").unwrap()..];
+    assert!(
+        history.contains(">ok</a>") && history.contains(">missed</a>"),
+        "{row}"
+    );
+    assert!(row.contains("PO1"), "the params: {row}");
     if let Some(shot) = std::env::var_os("BTW_CONSOLE_SCREENSHOT") {
         let _ = tokio::process::Command::new(&chrome)
             .args([
@@ -758,11 +770,50 @@ async fn an_operators_morning_the_front_page_counts_a_failed_inbox_run_run_again
     let refused = &page[page.find("id=\"refused\"").unwrap()..];
     assert!(refused.contains("bad.json"), "{refused}");
     assert!(refused.contains("unknown key"), "{refused}");
-    // `btw status` says the same (one function reads both).
+    // Fixed in inbox/failed/, the refused job is retried from the front page and runs.
+    std::fs::write(
+        recipes.join("inbox/failed/bad.json"),
+        r#"{"recipe": "ok.rhai"}"#,
+    )
+    .unwrap();
+    let (c, dir, at) = (
+        chrome.clone(),
+        root.path().to_path_buf(),
+        format!("{base}/"),
+    );
+    let after = tokio::task::spawn_blocking(move || {
+        click(&c, &dir, &at, "tr[data-file=\"bad.json\"] button")
+    })
+    .await
+    .unwrap();
+    assert!(
+        after.contains("inbox/bad.json is back in the inbox"),
+        "{after}"
+    );
+    wait_for("the retried job's run", 30, || {
+        reports(&recipes)
+            .iter()
+            .any(|r| r["origin"] == "inbox:bad.json" && r["outcome"] == "ok")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    assert!(!recipes.join("inbox/failed/bad.json.error.txt").exists());
+    // `btw status` says the same as the front page (one function reads both).
     let o = output(btw(&url, &data).args(["status", "--json"])).await;
     let status: Value = serde_json::from_str(&o.stdout).unwrap();
-    assert_eq!(status["last_day"]["ok"].to_string(), count("ok"));
-    assert_eq!(status["refused_jobs"], 1, "{status}");
+    let all = reports(&recipes);
+    let count = |o: &str| all.iter().filter(|r| r["outcome"] == o).count().to_string();
+    assert_eq!(
+        status["last_day"]["ok"].to_string(),
+        count("ok"),
+        "{status}"
+    );
+    assert_eq!(
+        status["last_day"]["bt_refused"].to_string(),
+        count("bt"),
+        "{status}"
+    );
+    assert_eq!(status["refused_jobs"], 0, "{status}");
 
     // The failed inbox run, run again from its page: a new run of it appears.
     let (c, dir, at) = (
