@@ -66,11 +66,11 @@ pub struct ClassCounts {
 /// filter that lists them.
 pub const CLASSES: [(&str, &str, &str); 8] = [
     ("ok", "ok", "ok"),
-    ("bt_refused", "BT refused", "bt"),
-    ("bt_unavailable", "BT unavailable", "failed"),
+    ("bt_refused", "BT refused", "bt_refused"),
+    ("bt_unavailable", "BT unavailable", "bt_unavailable"),
     ("script", "script error", "script"),
     ("limit", "limit", "limit"),
-    ("timed_out", "timed out", "limit"),
+    ("timed_out", "timed out", "timed_out"),
     ("cancelled", "cancelled", "cancelled"),
     ("missed", "missed", "missed"),
 ];

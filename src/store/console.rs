@@ -6,19 +6,34 @@ use super::model::{AlertQueueState, EventSummary, OutcomeCount, RunFilter, RunSu
 use super::rows::Cols;
 use super::{Store, StoreError};
 
-/// A JSON member of a text column as text, as each engine spells it (`None`-safe for text
-/// that is not JSON).
+/// A JSON member of a text column as text (a scalar's text, an object's JSON), as each engine
+/// spells it; `NULL` when missing, JSON null, or the column is not JSON.
 fn json_member(engine: Engine, column: &str, path: &[&str]) -> String {
     match engine {
         Engine::Sqlite => format!(
             "CASE WHEN json_valid({column}) THEN CAST(json_extract({column}, '$.{}') AS TEXT) END",
             path.join(".")
         ),
-        Engine::Postgres => {
-            let steps: String = path.iter().map(|p| format!(" -> '{p}'")).collect();
-            format!("CASE WHEN {column} LIKE '{{%' THEN ({column}::jsonb{steps})::text END")
-        }
+        Engine::Postgres => format!(
+            "CASE WHEN {column} LIKE '{{%' THEN {column}::jsonb #>> '{{{}}}' END",
+            path.join(",")
+        ),
     }
+}
+
+/// The runs of an outcome filter: `failed` (anything but ok and running), a class the front page
+/// counts (`bt_refused`, `bt_unavailable`, `timed_out`), or one outcome; `$2` is the filter.
+fn outcome_filter(engine: Engine, report: &str, outcome: &str) -> String {
+    let status = json_member(engine, report, &["error", "bt", "status"]);
+    let unavailable =
+        format!("(CAST({status} AS INTEGER) >= 500 OR CAST({status} AS INTEGER) = 429)");
+    format!(
+        "($2 = '' OR {outcome} = $2
+          OR ($2 = 'failed' AND {outcome} NOT IN ('ok', 'running'))
+          OR ($2 = 'bt_unavailable' AND ({outcome} = 'unreachable' OR ({outcome} = 'bt' AND {unavailable})))
+          OR ($2 = 'bt_refused' AND {outcome} = 'bt' AND NOT COALESCE({unavailable}, FALSE))
+          OR ($2 = 'timed_out' AND {outcome} = 'limit' AND {report} LIKE '%run timed out%'))"
+    )
 }
 
 impl Store {
@@ -26,13 +41,13 @@ impl Store {
     pub fn runs_list(&self, f: &RunFilter) -> Result<Vec<RunSummary>, StoreError> {
         self.with(|x| {
             let error = json_member(x.engine(), "r.report", &["error"]);
+            let outcome = outcome_filter(x.engine(), "r.report", "r.outcome");
             let sql = format!(
                 "SELECT r.run_id, r.script, r.script_hash, r.outcome, r.started_at, r.finished_at,
                    d.origin, d.attempts, {error}
                  FROM runs r LEFT JOIN daemon_runs d ON d.run_id = r.run_id
                  WHERE ($1 = '' OR r.script = $1 OR r.script LIKE '%/' || $1)
-                   AND ($2 = '' OR r.outcome = $2
-                        OR ($2 = 'failed' AND r.outcome NOT IN ('ok', 'running')))
+                   AND {outcome}
                    AND ($3 = '' OR r.started_at >= $3)
                    AND ($6 = '' OR ($6 = 'command' AND d.origin IS NULL)
                         OR d.origin = $6 OR d.origin LIKE $6 || ':%')
@@ -91,7 +106,7 @@ impl Store {
                 Ok(OutcomeCount {
                     outcome: r.req_text(0)?,
                     last_hour: r.int(1)?.unwrap_or(0) != 0,
-                    bt_status: r.text(2)?.and_then(|s| s.trim_matches('"').parse().ok()),
+                    bt_status: r.text(2)?.and_then(|s| s.parse().ok()),
                     timed_out: r.int(3)?.unwrap_or(0) != 0,
                     runs: r.int(4)?.unwrap_or(0).max(0) as u64,
                 })
@@ -291,6 +306,21 @@ mod tests {
             assert_eq!(list("inbox:x.json").len(), 1);
             assert_eq!(list("command").len(), 3);
             assert!(list("inbox:x").is_empty());
+            let class = |outcome: &str| {
+                s.runs_list(&RunFilter {
+                    outcome: Some(outcome.into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .into_iter()
+                .map(|r| r.run_id)
+                .collect::<Vec<_>>()
+            };
+            assert_eq!(class("bt_refused"), ["d1"]);
+            assert_eq!(class("bt_unavailable"), ["c1"]);
+            assert_eq!(class("timed_out"), ["t1"]);
+            assert_eq!(class("bt").len(), 2);
             let counts = s.run_counts("0", "0").unwrap();
             let find = |o: &str| counts.iter().filter(|c| c.outcome == o).collect::<Vec<_>>();
             let mut statuses: Vec<_> = find("bt").iter().map(|c| c.bt_status).collect();

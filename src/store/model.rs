@@ -232,7 +232,8 @@ pub struct PendingAlert {
 pub struct RunFilter {
     /// Runs whose recipe path ends with this (a file name or a path).
     pub recipe: Option<String>,
-    /// `ok`, `failed` (any outcome but ok and running), or one outcome kind.
+    /// `ok`, `failed` (any outcome but ok and running), a class the front page counts
+    /// (`bt_refused`, `bt_unavailable`, `timed_out`), or one outcome kind.
     pub outcome: Option<String>,
     /// Runs started at or after this RFC 3339 instant.
     pub since: Option<String>,

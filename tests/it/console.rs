@@ -765,6 +765,25 @@ async fn an_operators_morning_the_front_page_counts_a_failed_inbox_run_run_again
     );
     assert_eq!(text_of(&page, "failed-day"), count("bt"), "{page}");
     assert_eq!(text_of(&page, "health"), "healthy", "{page}");
+    // Each count links to the runs it counts.
+    let link = &page[page.find("id=\"counts\"").unwrap()..];
+    let from = link.find("href=\"/runs?outcome=bt_refused").unwrap() + 6;
+    let href = link[from..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let listed = reqwest::get(format!("{base}{href}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.matches("class=\"run\"").count().to_string(),
+        count("bt"),
+        "{href}: {listed}"
+    );
     // The refused inbox job, with its reason.
     assert_eq!(text_of(&page, "refused-count"), "1", "{page}");
     let refused = &page[page.find("id=\"refused\"").unwrap()..];
