@@ -148,6 +148,11 @@ fn forged(c: &Console, form: &HashMap<String, String>) -> Option<Response> {
     })
 }
 
+/// Whether the form says its press was confirmed (in the browser, or on the confirmation page).
+fn confirmed(form: &HashMap<String, String>) -> bool {
+    form.get("confirmed").is_some_and(|v| v == "yes")
+}
+
 /// Resumes or re-runs a failed run, from its page; back to the page with what happened.
 async fn run_again(
     State(c): State<Arc<Console>>,
@@ -159,6 +164,16 @@ async fn run_again(
     }
     if !pages::plain_id(&id) {
         return (StatusCode::NOT_FOUND, "no such run\n").into_response();
+    }
+    if !confirmed(&form) {
+        return pages::confirm(
+            &c,
+            "Run again?",
+            &format!("Resume run {id} if its ledger has completed steps (they are replayed, not sent again), else run its recipe again as a new run with the same version and params."),
+            &format!("/runs/{id}/again"),
+            "Yes, run it again",
+            &format!("/runs/{id}"),
+        );
     }
     let (daemon, rid) = (c.daemon.clone(), id.clone());
     match blocking(move || daemon.run_again(&rid)).await {
@@ -201,6 +216,16 @@ async fn job_action(
 ) -> Response {
     if let Some(refused) = forged(&c, &form) {
         return refused;
+    }
+    if action == "cancel" && !confirmed(&form) {
+        return pages::confirm(
+            &c,
+            "Cancel the job?",
+            &format!("Cancel job {id}? It will not fire again (a run under way finishes)."),
+            &format!("/jobs/{id}/cancel"),
+            "Yes, cancel it",
+            "/schedules",
+        );
     }
     let now = match c.clock.now().await {
         Ok(t) => t,

@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 const PER_PAGE: usize = 50;
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("templates/base.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
     ("front.html", include_str!("templates/front.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("run.html", include_str!("templates/run.html")),
@@ -307,6 +308,23 @@ pub(super) async fn runs(State(c): State<Arc<Console>>, Query(q): Query<RunsQuer
         "filter": {"recipe": q.recipe, "outcome": q.outcome, "origin": q.origin, "since": q.since},
     });
     render(&c, "runs.html", ctx)
+}
+
+/// A page asking to confirm a press made without JavaScript (which asks in the browser): the
+/// same form again, confirmed.
+pub(super) fn confirm(
+    c: &Console,
+    title: &str,
+    question: &str,
+    action: &str,
+    yes: &str,
+    back: &str,
+) -> Response {
+    let ctx = json!({
+        "refresh": 300, "title": title, "question": question, "action": action, "yes": yes,
+        "back": back,
+    });
+    render(c, "confirm.html", ctx)
 }
 
 /// A run id as the daemon makes them; anything else never reaches the file system.

@@ -844,6 +844,23 @@ async fn an_operators_morning_the_front_page_counts_a_failed_inbox_run_run_again
         .await
         .unwrap();
     assert!(after.contains("Started again as run"), "{after}");
+    // Without JavaScript, the press asks on a page of its own first.
+    let csrf: String = after[after.find("name=\"csrf\" value=\"").unwrap() + 19..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let ask = reqwest::Client::new()
+        .post(format!("{base}/runs/{failed_id}/again"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ask.status(), 200);
+    let ask = ask.text().await.unwrap();
+    assert!(
+        ask.contains("name=\"confirmed\" value=\"yes\"") && ask.contains("Run again?"),
+        "{ask}"
+    );
     let from = after.find("Started again as run <a href=\"/runs/").unwrap() + 36;
     let new_id: String = after[from..].chars().take_while(|c| *c != '"').collect();
     assert_ne!(new_id, failed_id);
