@@ -464,6 +464,13 @@ async fn check_metrics(base: &str) {
     ] {
         assert_eq!(samples.get(sample), Some(&want), "{sample}\n{text}");
     }
+    assert!(
+        samples
+            .get(r#"btw_last_success_timestamp_seconds{recipe="job.rhai"}"#)
+            .is_some_and(|t| *t > 1.7e9),
+        "{text}"
+    );
+    assert_eq!(samples.get("btw_jobs_failed"), Some(&0.0), "{text}");
     assert!(text.contains("btw_bt_calls_total{operation="), "{text}");
     assert!(
         text.contains("btw_bt_call_duration_seconds_bucket{"),
