@@ -4,7 +4,7 @@
 //! where secrets are masked).
 
 use super::reports::JobFixed;
-use super::Daemon;
+use super::{Daemon, RERUN_ORIGIN as ORIGIN};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +16,6 @@ pub(super) enum Again {
     /// A new run, with this id.
     Rerun(String),
 }
-
-/// The origin of a run started again from the console: `console:` and the run it repeats.
-pub(super) const ORIGIN: &str = "console:";
 
 impl Daemon {
     /// Resumes or re-runs the failed run `run_id` (see the module's doc). Store calls: call it

@@ -102,6 +102,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.ok()
 }
 
+/// The origin of a run started again from the console (`again`): `console:` and the run it
+/// repeats.
+const RERUN_ORIGIN: &str = "console:";
+
 /// A recipe or job file's name, for log lines.
 fn file_name(path: &Path) -> String {
     path.file_name()

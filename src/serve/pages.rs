@@ -136,7 +136,7 @@ fn origin_label(origin: Option<&str>) -> String {
     let Some(o) = origin else {
         return "command".into();
     };
-    if let Some(run) = o.strip_prefix(super::again::ORIGIN) {
+    if let Some(run) = o.strip_prefix(super::RERUN_ORIGIN) {
         return format!("re-run of {run}");
     }
     o.to_string()

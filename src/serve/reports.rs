@@ -404,7 +404,7 @@ impl Daemon {
         // a trigger's included.
         if info.origin.starts_with("event:")
             || super::alert_triggers::started_by_alert(&info.origin)
-            || info.origin.starts_with(super::again::ORIGIN)
+            || info.origin.starts_with(super::RERUN_ORIGIN)
         {
             ctx.supplied = crate::recipe::TRIGGER_KEYS;
         }
