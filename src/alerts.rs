@@ -1,6 +1,7 @@
-//! Alerts on failure: a failed run, a missed job or a refused inbox job becomes a signed JSON POST to the operator's
-//! webhook (`[alerts] webhook_url`, secret in `BTW_ALERT_SECRET`), signed as Standard Webhooks
-//! do (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<HMAC-SHA256>`).
+//! Alerts on failure: a failed run, a missed job or a refused inbox job becomes a signed JSON
+//! POST to the operator's webhook (`[alerts] webhook_url`, secret in `BTW_ALERT_SECRET`),
+//! signed as Standard Webhooks do (`webhook-id`, `webhook-timestamp`,
+//! `webhook-signature: v1,<HMAC-SHA256>`).
 //!
 //! Alerts are queued in the store when the run ends and posted by a task of their own, so a slow
 //! or dead receiver never holds a run up; undelivered alerts are retried with backoff, also
@@ -93,9 +94,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     )
 }
 
-/// How long after `attempts` failed posts the next one goes: 1 s doubling, at most 5 minutes.
+/// How long after `attempts` failed posts the next one goes: 1 s doubling, at most 5 minutes
+/// (1, 2, 4, … 256, then 300 s).
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
+    Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300))
 }
 
 /// Posts queued alerts until `stop`: every second, the ones due.
@@ -198,6 +200,8 @@ mod tests {
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(backoff(0), Duration::from_secs(1));
-        assert_eq!(backoff(20), Duration::from_secs(256));
+        assert_eq!(backoff(8), Duration::from_secs(256));
+        assert_eq!(backoff(9), Duration::from_secs(300));
+        assert_eq!(backoff(20), Duration::from_secs(300));
     }
 }

@@ -142,6 +142,8 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct AlertsFile {
     pub webhook_url: Option<String>,
+    /// `/healthz` reports the daemon unhealthy once an alert has been undeliverable this long.
+    pub unhealthy_after_secs: Option<u64>,
 }
 
 /// `[http]` in `btw.toml`.
@@ -158,7 +160,14 @@ pub struct ConsoleSettings {
     pub webhook_url: Option<String>,
     pub alert_secret: Option<Secret>,
     pub http_token: Option<Secret>,
+    /// How long alerts may stay undeliverable before `/healthz` says so
+    /// (`BTW_ALERT_UNHEALTHY_AFTER_SECS`, `[alerts] unhealthy_after_secs`; 15 minutes).
+    pub alert_unhealthy_after: Duration,
 }
+
+/// How long alerts may stay undeliverable before `/healthz` is 503, by default.
+pub const ALERT_UNHEALTHY_AFTER_DEFAULT_SECS: u64 = 15 * 60;
+pub const ALERT_UNHEALTHY_AFTER_SECS: RangeInclusive<u64> = 1..=7 * 24 * 3600;
 
 /// Where the calls of a run go.
 #[derive(Clone, Debug, PartialEq)]
@@ -290,6 +299,7 @@ impl Settings {
                 webhook_url: env("BTW_ALERT_WEBHOOK_URL").or(file.alerts.webhook_url.clone()),
                 alert_secret: env("BTW_ALERT_SECRET").map(Secret::new),
                 http_token: pick("BTW_HTTP_TOKEN", &file.http.token).map(Secret::new),
+                alert_unhealthy_after: alert_unhealthy_after(&file.alerts, env)?,
             },
         })
     }
@@ -375,6 +385,23 @@ fn sandbox_settings(env: EnvFn) -> Result<(u16, Duration), ConfigError> {
         None => SANDBOX_IDLE_DEFAULT_SECS,
     };
     Ok((port, Duration::from_secs(idle)))
+}
+
+/// How long alerts may stay undeliverable before `/healthz` says so.
+fn alert_unhealthy_after(file: &AlertsFile, env: EnvFn) -> Result<Duration, ConfigError> {
+    const NAME: &str = "BTW_ALERT_UNHEALTHY_AFTER_SECS";
+    let secs = match env(NAME) {
+        Some(v) => in_range(NAME, parse_num(NAME, &v)?, ALERT_UNHEALTHY_AFTER_SECS)?,
+        None => match file.unhealthy_after_secs {
+            Some(s) => in_range(
+                "[alerts] unhealthy_after_secs",
+                s,
+                ALERT_UNHEALTHY_AFTER_SECS,
+            )?,
+            None => ALERT_UNHEALTHY_AFTER_DEFAULT_SECS,
+        },
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 /// The time allowed for one HTTP call, in seconds: the environment's, the profile's or 30.

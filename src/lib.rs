@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod serve;
 pub(crate) mod session;
+pub mod status;
 pub mod store;
 pub(crate) mod time;
 pub(crate) mod watch;

@@ -24,6 +24,11 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecipeLabel {
+    recipe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabel {
     operation: String,
 }
@@ -40,7 +45,15 @@ struct Metrics {
     alerts_sent: Counter,
     jobs_due: Gauge,
     jobs_missed: Gauge,
+    jobs_failed: Gauge,
     alerts_pending: Gauge,
+    alert_queue_age: Gauge<f64, AtomicU64>,
+    runs_in_flight: Gauge,
+    inbox_backlog: Gauge,
+    broken_recipes: Gauge,
+    refused_jobs: Gauge,
+    heartbeat_age: Gauge<f64, AtomicU64>,
+    last_success: Family<RecipeLabel, Gauge<f64, AtomicU64>>,
     rate_limit: Gauge<f64, AtomicU64>,
     rate_share: Gauge,
     rate_delayed: Counter,
@@ -69,7 +82,15 @@ fn metrics() -> &'static Metrics {
             alerts_sent: Counter::default(),
             jobs_due: Gauge::default(),
             jobs_missed: Gauge::default(),
+            jobs_failed: Gauge::default(),
             alerts_pending: Gauge::default(),
+            alert_queue_age: Gauge::default(),
+            runs_in_flight: Gauge::default(),
+            inbox_backlog: Gauge::default(),
+            broken_recipes: Gauge::default(),
+            refused_jobs: Gauge::default(),
+            heartbeat_age: Gauge::default(),
+            last_success: Family::default(),
             rate_limit: Gauge::default(),
             rate_share: Gauge::default(),
             rate_delayed: Counter::default(),
@@ -117,9 +138,49 @@ fn metrics() -> &'static Metrics {
             m.jobs_missed.clone(),
         );
         registry.register(
+            "jobs_failed",
+            "Scheduled jobs whose run failed (retry them)",
+            m.jobs_failed.clone(),
+        );
+        registry.register(
             "alerts_pending",
             "Alerts not delivered yet",
             m.alerts_pending.clone(),
+        );
+        registry.register(
+            "alert_queue_age_seconds",
+            "How long the oldest undelivered alert has waited (0: none waits)",
+            m.alert_queue_age.clone(),
+        );
+        registry.register(
+            "runs_in_flight",
+            "Runs holding a live lease on the store now, in any process",
+            m.runs_in_flight.clone(),
+        );
+        registry.register(
+            "inbox_backlog",
+            "Job files waiting in the inbox",
+            m.inbox_backlog.clone(),
+        );
+        registry.register(
+            "broken_recipes",
+            "Recipes in the folder that do not compile (or lead out of it)",
+            m.broken_recipes.clone(),
+        );
+        registry.register(
+            "inbox_refused",
+            "Inbox jobs refused lately (kept in inbox/failed/)",
+            m.refused_jobs.clone(),
+        );
+        registry.register(
+            "heartbeat_age_seconds",
+            "Time since this daemon's last heartbeat in the store",
+            m.heartbeat_age.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When each recipe last ended ok (Unix time)",
+            m.last_success.clone(),
         );
         registry.register(
             "bt_rate_limit_per_second",
@@ -242,7 +303,17 @@ pub fn alert_delivered() {
 pub struct StoreGauges {
     pub jobs_due: u64,
     pub jobs_missed: u64,
+    pub jobs_failed: u64,
     pub alerts_pending: u64,
+    /// The oldest undelivered alert's wait; `None`: none waits.
+    pub alert_queue_age: Option<Duration>,
+    pub runs_in_flight: u64,
+    pub inbox_backlog: u64,
+    pub broken_recipes: u64,
+    pub refused_jobs: u64,
+    pub heartbeat_age: Option<Duration>,
+    /// Recipe name and Unix time of its last successful run's end.
+    pub last_success: Vec<(String, f64)>,
 }
 
 /// The metrics as Prometheus text.
@@ -251,7 +322,22 @@ pub fn render(gauges: Option<StoreGauges>) -> String {
     if let Some(g) = gauges {
         m.jobs_due.set(g.jobs_due as i64);
         m.jobs_missed.set(g.jobs_missed as i64);
+        m.jobs_failed.set(g.jobs_failed as i64);
         m.alerts_pending.set(g.alerts_pending as i64);
+        m.alert_queue_age
+            .set(g.alert_queue_age.map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        m.runs_in_flight.set(g.runs_in_flight as i64);
+        m.inbox_backlog.set(g.inbox_backlog as i64);
+        m.broken_recipes.set(g.broken_recipes as i64);
+        m.refused_jobs.set(g.refused_jobs as i64);
+        m.heartbeat_age
+            .set(g.heartbeat_age.map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        m.last_success.clear();
+        for (recipe, at) in g.last_success {
+            m.last_success
+                .get_or_create(&RecipeLabel { recipe })
+                .set(at);
+        }
     }
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {

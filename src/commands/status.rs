@@ -1,78 +1,27 @@
-//! `btw status`: which daemons serve the store (several may share one), what fires next, what
-//! failed lately.
+//! `btw status`: the overview the console's front page shows (`crate::status`), as text or
+//! JSON: which daemons serve the store, runs by outcome, what fires next, what failed lately.
 
 use super::{code, runs::uk, store_flag, usage, Outcome};
 use crate::cli::StatusArgs;
 use crate::config::{Overrides, Settings};
-use crate::jobs::{Job, JobState};
-use crate::runner::{exit, Failure};
-use crate::store::{Heartbeat, RunFilter, RunSummary, Store};
+use crate::runner::exit;
+use crate::status::{Overview, CLASSES};
+use crate::store::Store;
 use chrono::Utc;
 use serde_json::json;
-
-/// What the store says about the daemons and their work.
-struct Status {
-    /// Every daemon's last beat, most recent first.
-    beats: Vec<Heartbeat>,
-    next: Vec<Job>,
-    missed: Vec<Job>,
-    failures: Vec<RunSummary>,
-    alerts: u64,
-    /// Per daemon folder: what its daemon refuses (broken recipes, links leaving the folder,
-    /// refused inbox jobs), as it last recorded them.
-    problems: Vec<(String, Vec<serde_json::Value>)>,
-}
-
-fn read(store: &Store) -> Result<Status, Failure> {
-    let mut next = store
-        .job_list(&[JobState::Scheduled, JobState::Running])
-        .map_err(usage)?;
-    next.sort_by_key(|j| j.next_run_at);
-    next.truncate(10);
-    let failures = RunFilter {
-        outcome: Some("failed".into()),
-        limit: 10,
-        ..RunFilter::default()
-    };
-    let beats = store.heartbeats().map_err(usage)?;
-    let mut problems = Vec::new();
-    for b in &beats {
-        let key = crate::serve::problems_key(&b.recipes);
-        if let Some(v) = store.value(&key).ok().flatten() {
-            let list: Vec<serde_json::Value> = serde_json::from_str(&v).unwrap_or_default();
-            if !list.is_empty() && !problems.iter().any(|(d, _)| d == &b.recipes) {
-                problems.push((b.recipes.clone(), list));
-            }
-        }
-    }
-    Ok(Status {
-        problems,
-        beats,
-        next,
-        missed: store
-            .job_list(&[JobState::Missed, JobState::Failed])
-            .map_err(usage)?,
-        failures: store.runs_list(&failures).map_err(usage)?,
-        alerts: store.alerts_pending().unwrap_or(0),
-    })
-}
 
 pub(super) fn command(overrides: &Overrides, args: StatusArgs) -> Outcome {
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
     let store =
         Store::open(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
-    let s = read(&store)?;
+    let s = crate::status::read(&store, Utc::now()).map_err(usage)?;
     if args.json {
-        let daemons: Vec<_> = s.beats.iter().map(beat_json).collect();
-        let v = json!({
-            "daemon": daemons.first(),
-            "daemons": daemons,
-            "next_jobs": s.next,
-            "missed_or_failed_jobs": s.missed,
-            "recent_failures": s.failures,
-            "alerts_pending": s.alerts,
-            "problems": s.problems.iter().map(|(d, p)| json!({"recipes": d, "problems": p})).collect::<Vec<_>>(),
-        });
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        // The names earlier versions printed, kept for scripts that read them.
+        v["daemon"] = json!(s.daemons.first());
+        v["alerts_pending"] = json!(s.alerts.pending);
+        v["broken_recipes"] = json!(s.broken_recipes());
+        v["refused_jobs"] = json!(s.refused_jobs());
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_text(&store, &s);
@@ -80,38 +29,13 @@ pub(super) fn command(overrides: &Overrides, args: StatusArgs) -> Outcome {
     Ok(code(exit::OK))
 }
 
-fn age_secs(b: &Heartbeat) -> i64 {
-    (Utc::now() - b.beat_at).num_seconds().max(0)
-}
-
-/// Whether a daemon beat recently enough to be taken as serving (as `run` and `schedule` judge it).
-fn serving(age_secs: i64) -> bool {
-    age_secs as u64 <= store_flag::HEARTBEAT_FRESH.as_secs()
-}
-
-/// The host a daemon runs on, from its owner name (`host:pid:random`).
-fn host(b: &Heartbeat) -> &str {
-    b.owner.split(':').next().unwrap_or_default()
-}
-
-fn beat_json(b: &Heartbeat) -> serde_json::Value {
-    json!({
-        "host": host(b),
-        "pid": b.pid,
-        "recipes": b.recipes,
-        "beat_at": crate::time::rfc3339(b.beat_at),
-        "age_secs": age_secs(b),
-        "serving": serving(age_secs(b)),
-    })
-}
-
-fn print_text(store: &Store, s: &Status) {
-    if s.beats.is_empty() {
+fn print_text(store: &Store, s: &Overview) {
+    if s.daemons.is_empty() {
         println!("daemon    none has run on {}", store.path().display());
     }
-    for b in &s.beats {
-        let (a, host) = (age_secs(b), host(b));
-        if serving(a) {
+    for b in &s.daemons {
+        let (a, host) = (b.age_secs, &b.host);
+        if b.serving {
             println!(
                 "daemon    serving {} (pid {} on {host}, beat {a} s ago)",
                 b.recipes, b.pid
@@ -123,8 +47,20 @@ fn print_text(store: &Store, s: &Status) {
             );
         }
     }
+    println!(
+        "\nruns      {:<16} {:>9} {:>9}",
+        "", "last hour", "last day"
+    );
+    for (key, label, _) in CLASSES {
+        println!(
+            "          {label:<16} {:>9} {:>9}",
+            s.last_hour.get(key),
+            s.last_day.get(key)
+        );
+    }
+    println!("          {:<16} {:>9}", "in flight now", s.in_flight);
     println!("\nnext jobs");
-    for j in &s.next {
+    for j in &s.next_jobs {
         let next = j
             .next_run_at
             .map(|t| crate::time::fmt_local(t, chrono_tz::Europe::London))
@@ -137,27 +73,34 @@ fn print_text(store: &Store, s: &Status) {
             j.recipe
         );
     }
-    if !s.missed.is_empty() {
+    if !s.missed_or_failed_jobs.is_empty() {
         println!("\nmissed or failed jobs (btw schedule retry ID)");
-        for j in &s.missed {
+        for j in &s.missed_or_failed_jobs {
             let last = j.last_outcome.as_deref().unwrap_or("");
             println!("  {:<20} {:<10} {last}", j.id, j.state.as_str());
         }
     }
     println!("\nrecent failures");
-    for r in &s.failures {
+    for r in &s.recent_failures {
         let started = uk(&r.started_at);
+        let error = r.error.as_ref().map(crate::status::error_line);
         println!(
-            "  {:<24} {:<12} {started:<20} {}",
-            r.run_id, r.outcome, r.recipe
+            "  {:<24} {:<12} {started:<20} {} {}",
+            r.run_id,
+            r.outcome,
+            r.recipe,
+            error.unwrap_or_default()
         );
     }
-    if s.alerts > 0 {
-        println!("\nalerts waiting for the webhook: {}", s.alerts);
+    if s.alerts.pending > 0 {
+        println!("\nalerts waiting for the webhook: {}", s.alerts.pending);
+        if let Some(e) = &s.alerts.last_error {
+            println!("  last delivery error: {e}");
+        }
     }
-    for (dir, problems) in &s.problems {
-        println!("\nrefused in {dir}");
-        for p in problems {
+    for f in &s.problems {
+        println!("\nrefused in {}", f.recipes);
+        for p in &f.problems {
             let reason = p["reason"].as_str().unwrap_or_default();
             // The first line says why; the rest (a compiler's excerpt) is in the log.
             let reason = reason.lines().next().unwrap_or_default();

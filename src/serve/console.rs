@@ -16,4 +16,6 @@ pub(super) struct Console {
     pub(super) token: Option<Secret>,
     /// The notification listener the profile expects, probed by `/healthz`.
     pub(super) listener: super::listener_health::ListenerHealth,
+    /// How long alerts may stay undeliverable before the daemon counts as unhealthy.
+    pub(super) alert_limit: std::time::Duration,
 }

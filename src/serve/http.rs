@@ -26,10 +26,8 @@ pub(super) struct HttpOptions {
     pub addr: SocketAddr,
     pub token: Option<Secret>,
     pub listener: super::listener_health::ListenerHealth,
+    pub alert_limit: Duration,
 }
-
-/// A daemon without a beat for this long is not ticking.
-const STALE_BEAT: Duration = Duration::from_secs(120);
 
 /// Binds the console and serves it until `stop`; the address it listens on.
 pub(super) async fn start(
@@ -56,6 +54,7 @@ pub(super) async fn start(
         csrf: uuid::Uuid::new_v4().simple().to_string(),
         token,
         listener: opts.listener,
+        alert_limit: opts.alert_limit,
     });
     let app = router(console);
     let task = tokio::spawn(async move {
@@ -74,9 +73,11 @@ pub(super) async fn start(
 
 fn router(console: Arc<Console>) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/runs") }))
+        .route("/", get(pages::front))
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/again", post(run_again))
+        .route("/inbox/failed/{file}/retry", post(inbox_retry))
         .route("/schedules", get(pages::schedules))
         .route("/recipes", get(pages::recipes))
         .route("/events", get(pages::events))
@@ -135,19 +136,96 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// `None` when the form carries this process's token; else the answer that refuses it.
+fn forged(c: &Console, form: &HashMap<String, String>) -> Option<Response> {
+    let given = form.get("csrf").map(String::as_str).unwrap_or("");
+    (!bool::from(given.as_bytes().ct_eq(c.csrf.as_bytes()))).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "stale or missing form token: reload the page\n",
+        )
+            .into_response()
+    })
+}
+
+/// Whether the form says its press was confirmed (in the browser, or on the confirmation page).
+fn confirmed(form: &HashMap<String, String>) -> bool {
+    form.get("confirmed").is_some_and(|v| v == "yes")
+}
+
+/// Resumes or re-runs a failed run, from its page; back to the page with what happened.
+async fn run_again(
+    State(c): State<Arc<Console>>,
+    UrlPath(id): UrlPath<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = forged(&c, &form) {
+        return refused;
+    }
+    if !pages::plain_id(&id) {
+        return (StatusCode::NOT_FOUND, "no such run\n").into_response();
+    }
+    if !confirmed(&form) {
+        return pages::confirm(
+            &c,
+            "Run again?",
+            &format!("Resume run {id} if its ledger has completed steps (they are replayed, not sent again), else run its recipe again as a new run with the same version and params."),
+            &format!("/runs/{id}/again"),
+            "Yes, run it again",
+            &format!("/runs/{id}"),
+        );
+    }
+    let (daemon, rid) = (c.daemon.clone(), id.clone());
+    match blocking(move || daemon.run_again(&rid)).await {
+        Some(Ok(super::again::Again::Resumed)) => {
+            Redirect::to(&format!("/runs/{id}?resumed=1")).into_response()
+        }
+        Some(Ok(super::again::Again::Rerun(new))) => {
+            Redirect::to(&format!("/runs/{id}?again={new}")).into_response()
+        }
+        Some(Err(e)) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "the task failed\n").into_response(),
+    }
+}
+
+/// Puts a refused inbox job, fixed in `inbox/failed/`, back into the inbox.
+async fn inbox_retry(
+    State(c): State<Arc<Console>>,
+    UrlPath(file): UrlPath<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = forged(&c, &form) {
+        return refused;
+    }
+    let (daemon, name) = (c.daemon.clone(), file.clone());
+    match blocking(move || daemon.retry_refused(&name)).await {
+        Some(Ok(())) => {
+            let q = pages::query(&[("retried", &file)]);
+            Redirect::to(&format!("/?{q}")).into_response()
+        }
+        Some(Err(e)) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "the task failed\n").into_response(),
+    }
+}
+
 /// Retry, run now or cancel a job, from the schedules page.
 async fn job_action(
     State(c): State<Arc<Console>>,
     UrlPath((id, action)): UrlPath<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let given = form.get("csrf").map(String::as_str).unwrap_or("");
-    if !bool::from(given.as_bytes().ct_eq(c.csrf.as_bytes())) {
-        return (
-            StatusCode::FORBIDDEN,
-            "stale or missing form token: reload the page\n",
-        )
-            .into_response();
+    if let Some(refused) = forged(&c, &form) {
+        return refused;
+    }
+    if action == "cancel" && !confirmed(&form) {
+        return pages::confirm(
+            &c,
+            "Cancel the job?",
+            &format!("Cancel job {id}? It will not fire again (a run under way finishes)."),
+            &format!("/jobs/{id}/cancel"),
+            "Yes, cancel it",
+            "/schedules",
+        );
     }
     let now = match c.clock.now().await {
         Ok(t) => t,
@@ -156,6 +234,7 @@ async fn job_action(
         }
     };
     let store = c.daemon.store.clone();
+    let (job, what) = (id.clone(), action.clone());
     let done = blocking(move || match action.as_str() {
         "retry" => store
             .job_again(&id, Again::Retry, now)
@@ -174,60 +253,28 @@ async fn job_action(
     .await
     .unwrap_or_else(|| Err("the task failed".into()));
     match done {
-        Ok(()) => Redirect::to("/schedules").into_response(),
+        Ok(()) => {
+            let q = pages::query(&[("done", &what), ("job", &job)]);
+            Redirect::to(&format!("/schedules?{q}")).into_response()
+        }
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }
 
-/// 200 when the store takes writes, the daemon beats and the listener the profile expects
-/// accepts connections; else 503 with why.
+/// 200 when the daemon is healthy (see `health`); else 503 with why.
 async fn healthz(State(c): State<Arc<Console>>) -> Response {
-    let (store, me) = (c.daemon.store.clone(), c.daemon.owner.clone());
-    let checks = blocking(move || {
-        let writable = store.probe_writable(Duration::from_secs(1));
-        // This daemon's own beat: other daemons may share the store.
-        let beat = store
-            .heartbeats()
-            .map(|all| all.into_iter().find(|h| h.owner == me));
-        (writable, beat)
-    })
-    .await;
-    let mut problems = Vec::new();
-    let mut beat_at = None;
-    match checks {
-        None => problems.push("the health check failed".to_string()),
-        Some((writable, beat)) => {
-            if let Err(e) = writable {
-                problems.push(format!("the store is not writable: {}", e.detail));
-            }
-            match beat {
-                Ok(Some(b)) => {
-                    beat_at = Some(crate::time::rfc3339(b.beat_at));
-                    let age = (chrono::Utc::now() - b.beat_at)
-                        .to_std()
-                        .unwrap_or_default();
-                    if age > STALE_BEAT {
-                        problems.push(format!("no heartbeat for {} s", age.as_secs()));
-                    }
-                }
-                Ok(None) => problems.push("the daemon has not beaten yet".into()),
-                Err(e) => problems.push(format!("cannot read the heartbeat: {}", e.detail)),
-            }
-        }
-    }
-    if let Some(p) = c.listener.problem().await {
-        problems.push(p);
-    }
-    let status = if problems.is_empty() {
+    let h = super::health::check(&c).await;
+    let status = if h.ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if problems.is_empty() { "ok" } else { "unhealthy" },
-        "problems": problems,
-        "heartbeat": beat_at,
-        "listener": c.listener.running(),
+        "status": if h.ok() { "ok" } else { "unhealthy" },
+        "problems": h.problems,
+        "heartbeat": h.heartbeat,
+        "listener": h.listener,
+        "alerts_pending": h.alerts.pending,
     });
     (status, Json(body)).into_response()
 }
@@ -235,15 +282,54 @@ async fn healthz(State(c): State<Arc<Console>>) -> Response {
 /// Prometheus text: the process's counters and the store's gauges.
 async fn metrics(State(c): State<Arc<Console>>) -> Response {
     crate::metrics::run_slots(c.daemon.runs.working(), c.daemon.runs.max());
-    let store = c.daemon.store.clone();
+    let daemon = c.daemon.clone();
     let gauges = blocking(move || {
-        let (due, missed) = store
-            .jobs_due_and_missed(&crate::store::now_rfc3339())
-            .ok()?;
+        let store = &daemon.store;
+        let now = chrono::Utc::now();
+        let (due, missed, failed) = store.job_gauges(&crate::store::now_rfc3339()).ok()?;
+        let alerts = store.alert_queue_state().ok()?;
+        let backlog = daemon.inbox_backlog();
+        let age = |t: Option<&str>| t.and_then(|t| crate::status::age(t, now));
+        let beat_age = store
+            .heartbeats()
+            .ok()?
+            .into_iter()
+            .find(|h| h.owner == daemon.owner)
+            .and_then(|h| (now - h.beat_at).to_std().ok());
+        let last_success = store
+            .last_success_by_recipe()
+            .ok()?
+            .into_iter()
+            .filter_map(|(recipe, at)| {
+                let t = chrono::DateTime::parse_from_rfc3339(&at).ok()?;
+                Some((
+                    super::file_name(std::path::Path::new(&recipe)),
+                    t.timestamp_millis() as f64 / 1000.0,
+                ))
+            })
+            .collect();
         Some(crate::metrics::StoreGauges {
             jobs_due: due,
             jobs_missed: missed,
-            alerts_pending: store.alerts_pending().ok()?,
+            jobs_failed: failed,
+            alerts_pending: alerts.pending,
+            alert_queue_age: age(alerts.oldest_queued_at.as_deref()),
+            runs_in_flight: store
+                .runs_in_flight(&crate::time::rfc3339_millis(now))
+                .ok()?,
+            inbox_backlog: backlog.waiting,
+            broken_recipes: daemon
+                .broken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len() as u64,
+            refused_jobs: daemon
+                .refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len() as u64,
+            heartbeat_age: beat_age,
+            last_success,
         })
     })
     .await
@@ -301,6 +387,7 @@ pub(super) async fn start_extras(
             addr,
             token: settings.http_token.clone(),
             listener,
+            alert_limit: settings.alert_unhealthy_after,
         };
         let (task, bound) = start(daemon, clock, opts, stop).await?;
         tracing::info!("console on http://{bound}");

@@ -296,3 +296,69 @@ impl Daemon {
         Ok(Taken::Started(run_id))
     }
 }
+
+/// Job files waiting in the inbox (not yet taken) and runs of inbox jobs under way.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub(super) struct Backlog {
+    pub waiting: u64,
+    pub running: u64,
+}
+
+fn json_files(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+                .count() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// Whether `name` is a bare file name: nothing that leads out of `inbox/failed/`.
+fn bare_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 256
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+}
+
+impl Daemon {
+    /// The inbox's backlog, counted from the folder.
+    pub(super) fn inbox_backlog(&self) -> Backlog {
+        let inbox = self.dir.join("inbox");
+        Backlog {
+            waiting: json_files(&inbox),
+            running: json_files(&inbox.join("running")),
+        }
+    }
+
+    /// A refused job, fixed in `inbox/failed/`, goes back into the inbox to be read again (its
+    /// `.error.txt` note goes); refused again if it is still wrong.
+    pub(super) fn retry_refused(&self, name: &str) -> Result<(), String> {
+        if !bare_name(name) {
+            return Err(format!("{name:?} is not a job file's name"));
+        }
+        let inbox = self.dir.join("inbox");
+        let from = inbox.join("failed").join(name);
+        let to = inbox.join(name);
+        if std::fs::symlink_metadata(&from).is_err() {
+            return Err(format!("there is no inbox/failed/{name}"));
+        }
+        if std::fs::symlink_metadata(&to).is_ok() {
+            return Err(format!(
+                "inbox/{name} exists already: move or remove it first"
+            ));
+        }
+        std::fs::rename(&from, &to)
+            .map_err(|e| format!("cannot move inbox/failed/{name} back: {e}"))?;
+        let _ = std::fs::remove_file(inbox.join("failed").join(format!("{name}.error.txt")));
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| r.file != name);
+        self.publish_problems();
+        tracing::info!("inbox/{name}: moved back from inbox/failed/ to be read again");
+        Ok(())
+    }
+}

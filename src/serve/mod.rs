@@ -16,8 +16,10 @@
 //! - `DIR/runs/<run_id>.json`: one report per run.
 
 mod adopt;
+mod again;
 mod alert_triggers;
 mod console;
+mod health;
 mod http;
 mod inbox;
 mod listener_health;
@@ -27,6 +29,7 @@ mod prune;
 mod recipes;
 mod reports;
 pub mod scheduler;
+mod since;
 mod slots;
 mod triggers;
 
@@ -99,18 +102,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.ok()
 }
 
+/// The origin of a run started again from the console (`again`): `console:` and the run it
+/// repeats.
+const RERUN_ORIGIN: &str = "console:";
+
 /// A recipe or job file's name, for log lines.
 fn file_name(path: &Path) -> String {
     path.file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("?")
         .to_string()
-}
-
-/// The store key under which a daemon serving `dir` keeps what it refuses (broken recipes,
-/// refused links, refused inbox jobs), so `btw status` shows what the console shows.
-pub(crate) fn problems_key(dir: &str) -> String {
-    format!("folder_problems:{dir}")
 }
 
 impl Daemon {
@@ -131,7 +132,7 @@ impl Daemon {
                 .iter()
                 .map(|r| serde_json::json!({"file": format!("inbox/{}", r.file), "kind": "job", "reason": r.reason, "at": r.at})),
         );
-        let key = problems_key(&self.dir.display().to_string());
+        let key = crate::status::problems_key(&self.dir.display().to_string());
         if let Err(e) = self
             .store
             .value_set(&key, &serde_json::Value::Array(problems).to_string())

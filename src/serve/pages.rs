@@ -1,6 +1,8 @@
-//! The console's pages: runs (filtered, paginated), one run, schedules with their buttons,
-//! recipes and events, rendered from the templates in `templates/` (no JavaScript; each page
-//! refreshes itself).
+//! The console's pages: the front page (the overview `btw status` prints, and this daemon's
+//! health), runs (filtered, paginated), one run with its way back, schedules with their buttons
+//! and history, recipes and events, rendered from the templates in `templates/`. They work
+//! without JavaScript; with it, each page swaps in its fresh tables every few seconds without
+//! touching a form being typed.
 
 use super::blocking;
 use super::console::Console;
@@ -17,8 +19,10 @@ use std::sync::Arc;
 
 const PER_PAGE: usize = 50;
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("templates/base.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
+    ("front.html", include_str!("templates/front.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("run.html", include_str!("templates/run.html")),
     ("schedules.html", include_str!("templates/schedules.html")),
@@ -39,6 +43,7 @@ pub(super) fn templates() -> minijinja::Environment<'static> {
 
 fn render(c: &Console, name: &str, mut ctx: Value) -> Response {
     ctx["now_uk"] = json!(uk(Some(Utc::now())));
+    ctx["csrf"] = json!(c.csrf);
     match c.templates.get_template(name).and_then(|t| t.render(&ctx)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -60,15 +65,81 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-/// An instant as UK time, or empty.
+/// An instant as UK time to the second (the runs list's "since" reads it back), or empty.
 fn uk(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| crate::time::fmt_local(t, chrono_tz::Europe::London))
-        .unwrap_or_default()
+    t.map(|t| {
+        t.with_timezone(&chrono_tz::Europe::London)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    })
+    .unwrap_or_default()
+}
+
+fn instant(t: Option<&str>) -> Option<DateTime<Utc>> {
+    t.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn uk_text(t: Option<&str>) -> String {
-    uk(t.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc)))
+    uk(instant(t))
+}
+
+/// How long ago, as an operator says it: `12 s ago`, `3 min ago`, `2 h ago`, `4 days ago`.
+fn ago(t: Option<&str>, now: DateTime<Utc>) -> String {
+    let Some(t) = instant(t) else {
+        return String::new();
+    };
+    let s = (now - t).num_seconds();
+    match s {
+        i64::MIN..=-1 => "in the future".into(),
+        0..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// A span as `850 ms`, `12.3 s`, `4 min 5 s`.
+fn span(from: Option<&str>, to: Option<&str>) -> String {
+    let (Some(a), Some(b)) = (instant(from), instant(to)) else {
+        return String::new();
+    };
+    let ms = (b - a).num_milliseconds().max(0);
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// A query string of `pairs`, encoded.
+pub(super) fn query(pairs: &[(&str, &str)]) -> String {
+    reqwest::Url::parse_with_params("http://console/", pairs)
+        .ok()
+        .and_then(|u| u.query().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The address that puts `inbox/failed/NAME` back into the inbox, the name encoded.
+fn retry_path(name: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse("http://console/inbox/failed/") else {
+        return String::new();
+    };
+    if let Ok(mut path) = u.path_segments_mut() {
+        path.pop_if_empty().push(name).push("retry");
+    }
+    u.path().to_string()
+}
+
+/// Where a daemon run came from, as the runs list says it.
+fn origin_label(origin: Option<&str>) -> String {
+    let Some(o) = origin else {
+        return "command".into();
+    };
+    if let Some(run) = o.strip_prefix(super::RERUN_ORIGIN) {
+        return format!("re-run of {run}");
+    }
+    o.to_string()
 }
 
 fn file_name(path: &str) -> String {
@@ -80,63 +151,184 @@ fn file_name(path: &str) -> String {
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub(super) struct FrontQuery {
+    /// The refused job just put back into the inbox (a flash).
+    retried: Option<String>,
+}
+
+/// The front page: what `btw status` prints (`crate::status`), with this daemon's health.
+pub(super) async fn front(State(c): State<Arc<Console>>, Query(q): Query<FrontQuery>) -> Response {
+    let now = Utc::now();
+    let daemon = c.daemon.clone();
+    let found = blocking(move || {
+        let overview = crate::status::read(&daemon.store, now)?;
+        Ok::<_, crate::store::StoreError>((overview, daemon.inbox_backlog()))
+    })
+    .await;
+    let (o, backlog) = match found {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return failed("the store", e),
+        None => return failed("the store", "the task failed"),
+    };
+    let health = super::health::check(&c).await;
+    let classes: Vec<Value> = crate::status::CLASSES
+        .iter()
+        .map(|(key, label, outcome)| {
+            json!({"key": key, "label": label, "outcome": outcome,
+                   "hour": o.last_hour.get(key), "day": o.last_day.get(key)})
+        })
+        .collect();
+    let me = c.daemon.dir.display().to_string();
+    let mut broken = Vec::new();
+    let mut refused = Vec::new();
+    for f in &o.problems {
+        for p in &f.problems {
+            let reason = p["reason"].as_str().unwrap_or_default();
+            let file = p["file"].as_str().unwrap_or_default();
+            let row = json!({
+                "folder": f.recipes, "file": file,
+                "reason": reason.lines().next().unwrap_or_default(),
+                "at_uk": uk_text(p["at"].as_str()),
+                "name": file.strip_prefix("inbox/").unwrap_or(file),
+                "retry": retry_path(file.strip_prefix("inbox/").unwrap_or(file)),
+                "mine": f.recipes == me,
+            });
+            if p["kind"] == "job" {
+                refused.push(row);
+            } else {
+                broken.push(row);
+            }
+        }
+    }
+    refused.reverse();
+    let job = |j: &crate::jobs::Job| {
+        json!({"id": j.id, "recipe_name": file_name(&j.recipe), "state": j.state.as_str(),
+               "next_uk": uk(j.next_run_at), "last_outcome": j.last_outcome.clone().unwrap_or_default(),
+               "last_run_id": j.last_run_id})
+    };
+    let daemons: Vec<Value> = o
+        .daemons
+        .iter()
+        .map(|d| {
+            json!({"host": d.host, "pid": d.pid, "recipes": d.recipes, "age_secs": d.age_secs,
+                        "serving": d.serving, "me": d.owner == c.daemon.owner})
+        })
+        .collect();
+    let ctx = json!({
+        "refresh": 5,
+        "classes": classes,
+        "failed_hour": o.last_hour.failed(), "failed_day": o.last_day.failed(),
+        "in_flight": o.in_flight, "backlog": backlog,
+        "next_jobs": o.next_jobs.iter().take(5).map(job).collect::<Vec<_>>(),
+        "bad_jobs": o.missed_or_failed_jobs.iter().map(job).collect::<Vec<_>>(),
+        "failures": o.recent_failures.iter().map(|r| run_row(r, now)).collect::<Vec<_>>(),
+        "broken": broken, "refused": refused,
+        "daemons": daemons,
+        "health": {"ok": health.ok(), "problems": health.problems, "listener": health.listener,
+                   "store_writable": health.store_writable, "heartbeat_age": health.heartbeat_age_secs},
+        "alerts": {"pending": o.alerts.pending, "oldest_ago": ago(o.alerts.oldest_queued_at.as_deref(), now),
+                   "last_error": o.alerts.last_error, "webhook": c.daemon.alerts},
+        "store": c.daemon.store.path().display().to_string(),
+        "retried": q.retried,
+    });
+    render(&c, "front.html", ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub(super) struct RunsQuery {
     #[serde(default)]
     recipe: String,
     #[serde(default)]
     outcome: String,
     #[serde(default)]
+    origin: String,
+    #[serde(default)]
     since: String,
     page: Option<usize>,
 }
 
+/// One run as the runs list and the schedules' history show it.
+fn run_row(r: &crate::store::RunSummary, now: DateTime<Utc>) -> Value {
+    json!({
+        "run_id": r.run_id, "recipe_name": file_name(&r.recipe), "outcome": r.outcome,
+        "script_hash": r.script_hash, "started_uk": uk_text(Some(&r.started_at)),
+        "started_ago": ago(Some(&r.started_at), now),
+        "finished_uk": uk_text(r.finished_at.as_deref()),
+        "duration": span(Some(&r.started_at), r.finished_at.as_deref()),
+        "origin": origin_label(r.origin.as_deref()),
+        "attempts": r.attempts.filter(|n| *n > 1),
+        "error": r.error.as_ref().map(crate::status::error_line).unwrap_or_default(),
+    })
+}
+
 pub(super) async fn runs(State(c): State<Arc<Console>>, Query(q): Query<RunsQuery>) -> Response {
     let page = q.page.unwrap_or(1).max(1);
+    let now = Utc::now();
+    let since = Some(q.since.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| super::since::parse(s, now));
+    let since_error = match &since {
+        Some(Err(e)) => Some(e.clone()),
+        _ => None,
+    };
     let filter = RunFilter {
         recipe: Some(q.recipe.trim().to_string()).filter(|s| !s.is_empty()),
         outcome: Some(q.outcome.trim().to_string()).filter(|s| !s.is_empty()),
-        since: Some(q.since.trim().to_string()).filter(|s| !s.is_empty()),
+        origin: Some(q.origin.trim().to_string()).filter(|s| !s.is_empty()),
+        since: since.and_then(Result::ok).map(crate::time::rfc3339_millis),
         limit: PER_PAGE + 1,
         offset: (page - 1) * PER_PAGE,
     };
-    let store = c.daemon.store.clone();
-    let list = match blocking(move || store.runs_list(&filter)).await {
-        Some(Ok(l)) => l,
-        Some(Err(e)) => return failed("the runs", e),
-        None => return failed("the runs", "the task failed"),
+    let list = if since_error.is_some() {
+        Vec::new()
+    } else {
+        let store = c.daemon.store.clone();
+        match blocking(move || store.runs_list(&filter)).await {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => return failed("the runs", e),
+            None => return failed("the runs", "the task failed"),
+        }
     };
     let more = list.len() > PER_PAGE;
     let rows: Vec<Value> = list
-        .into_iter()
+        .iter()
         .take(PER_PAGE)
-        .map(|r| {
-            json!({
-                "run_id": r.run_id, "recipe_name": file_name(&r.recipe), "outcome": r.outcome,
-                "script_hash": r.script_hash, "started_uk": uk_text(Some(&r.started_at)),
-                "finished_uk": uk_text(r.finished_at.as_deref()),
-            })
-        })
+        .map(|r| run_row(r, now))
         .collect();
-    let query = reqwest::Url::parse_with_params(
-        "http://console/",
-        [
-            ("recipe", &q.recipe),
-            ("outcome", &q.outcome),
-            ("since", &q.since),
-        ],
-    )
-    .ok()
-    .and_then(|u| u.query().map(str::to_string))
-    .unwrap_or_default();
+    let query = query(&[
+        ("recipe", &q.recipe),
+        ("outcome", &q.outcome),
+        ("origin", &q.origin),
+        ("since", &q.since),
+    ]);
     let ctx = json!({
+        "refresh": 5,
         "runs": rows, "page": page, "more": more, "query": query,
-        "filter": {"recipe": q.recipe, "outcome": q.outcome, "since": q.since},
+        "since_error": since_error,
+        "filter": {"recipe": q.recipe, "outcome": q.outcome, "origin": q.origin, "since": q.since},
     });
     render(&c, "runs.html", ctx)
 }
 
+/// A page asking to confirm a press made without JavaScript (which asks in the browser): the
+/// same form again, confirmed.
+pub(super) fn confirm(
+    c: &Console,
+    title: &str,
+    question: &str,
+    action: &str,
+    yes: &str,
+    back: &str,
+) -> Response {
+    let ctx = json!({
+        "refresh": 300, "title": title, "question": question, "action": action, "yes": yes,
+        "back": back,
+    });
+    render(c, "confirm.html", ctx)
+}
+
 /// A run id as the daemon makes them; anything else never reaches the file system.
-fn plain_id(id: &str) -> bool {
+pub(super) fn plain_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() < 200
         && id
@@ -144,7 +336,19 @@ fn plain_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-pub(super) async fn run(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RunQuery {
+    /// The run started again from this one (a flash after the press).
+    again: Option<String>,
+    /// This run was resumed (a flash after the press).
+    resumed: Option<String>,
+}
+
+pub(super) async fn run(
+    State(c): State<Arc<Console>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<RunQuery>,
+) -> Response {
     if !plain_id(&id) {
         return (StatusCode::NOT_FOUND, "no such run\n").into_response();
     }
@@ -173,10 +377,16 @@ pub(super) async fn run(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<Stri
         .into_iter()
         .map(|s| {
             let err = s.error.clone().unwrap_or(Value::Null);
+            // Empty, not `None`, where a step has nothing to show.
             let pick = |k: &str| {
                 err.get(k)
                     .or_else(|| err.get("bt").and_then(|b| b.get(k)))
-                    .cloned()
+                    .filter(|v| !v.is_null())
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
             };
             json!({
                 "step": s.step, "operation": s.operation,
@@ -186,8 +396,22 @@ pub(super) async fn run(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<Stri
         })
         .collect();
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let replayable = steps.iter().any(|s| s["state"] == "done");
+    let again = match run.outcome.as_str() {
+        "ok" | "running" | "missed" => None,
+        _ if run.script.starts_with("stdin:") => None,
+        _ if replayable => Some("resume"),
+        _ => Some("rerun"),
+    };
+    let flash = match (&q.again, &q.resumed) {
+        (Some(new), _) if plain_id(new) => json!({"rerun": new}),
+        (_, Some(_)) => json!({"resumed": true}),
+        _ => Value::Null,
+    };
     let ctx = json!({
         "refresh": if run.outcome == "running" { 3 } else { 30 },
+        "again": again, "flash": flash,
+        "attempts": report.get("attempts"),
         "run": {"run_id": run.run_id, "script": run.script, "script_hash": run.script_hash, "outcome": run.outcome},
         "started_uk": uk_text(Some(&run.started_at)),
         "finished_uk": uk_text(run.finished_at.as_deref()),
@@ -201,32 +425,85 @@ pub(super) async fn run(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<Stri
     render(&c, "run.html", ctx)
 }
 
-pub(super) async fn schedules(State(c): State<Arc<Console>>) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SchedulesQuery {
+    /// What was just done (`retry`, `run-now`, `cancel`) and to which job: a flash.
+    done: Option<String>,
+    job: Option<String>,
+}
+
+/// Runs of each job kept on the schedules page.
+const HISTORY: usize = 5;
+
+pub(super) async fn schedules(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<SchedulesQuery>,
+) -> Response {
     let store = c.daemon.store.clone();
-    let jobs = match blocking(move || store.job_list(&JobState::ALL)).await {
+    let found = blocking(move || {
+        let jobs = store.job_list(&JobState::ALL)?;
+        // The latest scheduled runs and misses in two reads, shared out among the jobs.
+        let recent = |origin: Option<&str>, outcome: Option<&str>| {
+            store.runs_list(&RunFilter {
+                origin: origin.map(str::to_string),
+                outcome: outcome.map(str::to_string),
+                limit: 1000,
+                ..RunFilter::default()
+            })
+        };
+        let mut runs = recent(Some("schedule"), None)?;
+        runs.extend(recent(None, Some("missed"))?);
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        let params: Vec<Value> = jobs
+            .iter()
+            .map(|j| crate::runner::shown_job_params(&store, j))
+            .collect();
+        Ok::<_, crate::store::StoreError>((jobs, runs, params))
+    })
+    .await;
+    let (jobs, runs, params) = match found {
         Some(Ok(j)) => j,
         Some(Err(e)) => return failed("the jobs", e),
         None => return failed("the jobs", "the task failed"),
     };
+    let now = Utc::now();
     let rows: Vec<Value> = jobs
         .iter()
+        .zip(params)
         .rev()
         .take(500)
-        .map(|j| {
+        .map(|(j, params)| {
             let when = match (&j.cron, j.at) {
                 (Some(cron), _) => format!("cron {cron} ({})", j.tz),
                 (None, Some(at)) => format!("at {}", uk(Some(at))),
                 _ => String::new(),
             };
+            let origin = format!("schedule:{}", j.id);
+            let missed = format!("{}-missed-", j.id);
+            let history: Vec<Value> = runs
+                .iter()
+                .filter(|r| r.origin.as_deref() == Some(origin.as_str()) || r.run_id.starts_with(&missed))
+                .take(HISTORY)
+                .map(|r| run_row(r, now))
+                .collect();
+            let params = match &params {
+                Value::Object(m) if m.is_empty() => String::new(),
+                Value::Null => String::new(),
+                p => p.to_string(),
+            };
             json!({
                 "id": j.id, "recipe_name": file_name(&j.recipe), "when": when,
                 "next_uk": if j.state.is_live() { uk(j.next_run_at) } else { String::new() },
-                "state": j.state.as_str(), "last_outcome": j.last_outcome,
-                "last_run_id": j.last_run_id,
+                "state": j.state.as_str(), "last_outcome": j.last_outcome.clone().unwrap_or_default(),
+                "last_run_id": j.last_run_id, "params": params, "history": history,
             })
         })
         .collect();
-    render(&c, "schedules.html", json!({"jobs": rows, "csrf": c.csrf}))
+    let flash = match (&q.done, &q.job) {
+        (Some(done), Some(job)) => json!({"done": done, "job": job}),
+        _ => Value::Null,
+    };
+    render(&c, "schedules.html", json!({"jobs": rows, "flash": flash}))
 }
 
 pub(super) async fn recipes(State(c): State<Arc<Console>>) -> Response {

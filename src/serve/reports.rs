@@ -403,8 +403,11 @@ impl Daemon {
         let _slot = slot;
         ctx.resume = Some(info.run_id.clone());
         ctx.fence = Some(fence);
+        // A re-run from the console repeats a run whose params were taken once already,
+        // a trigger's included.
         if info.origin.starts_with("event:")
             || super::alert_triggers::started_by_alert(&info.origin)
+            || info.origin.starts_with(super::RERUN_ORIGIN)
         {
             ctx.supplied = crate::recipe::TRIGGER_KEYS;
         }

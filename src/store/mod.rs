@@ -42,9 +42,9 @@ pub use crate::jobs::{
 };
 pub use leases::{lease_ttl, set_lease_ttl, Fence, HeldLease, LEASE_LOST, LEASE_TTL};
 pub use model::{
-    new_lease_owner, owner_is_gone, recipe_hash, recipe_job_id, state_rank, EventSummary,
-    Heartbeat, LeaseHolder, LedgerEntry, Notification, PendingAlert, Pruned, RunFilter, RunRecord,
-    RunSummary, StepState, TriggerRun, UnfinishedRun,
+    new_lease_owner, owner_is_gone, recipe_hash, recipe_job_id, state_rank, AlertQueueState,
+    EventSummary, Heartbeat, LeaseHolder, LedgerEntry, Notification, OutcomeCount, PendingAlert,
+    Pruned, RunFilter, RunRecord, RunSummary, StepState, TriggerRun, UnfinishedRun,
 };
 
 pub(crate) use sqlite::Sqlite;

@@ -232,10 +232,15 @@ pub struct PendingAlert {
 pub struct RunFilter {
     /// Runs whose recipe path ends with this (a file name or a path).
     pub recipe: Option<String>,
-    /// `ok`, `failed` (any outcome but ok and running), or one outcome kind.
+    /// `ok`, `failed` (any outcome but ok and running), a class the front page counts
+    /// (`bt_refused`, `bt_unavailable`, `timed_out`), or one outcome kind.
     pub outcome: Option<String>,
     /// Runs started at or after this RFC 3339 instant.
     pub since: Option<String>,
+    /// Daemon runs whose origin is this (`schedule:ID`) or starts with it and a colon
+    /// (`schedule`, `inbox`, `event`, `alert`, `console`, `on-drop`); `command` for runs
+    /// the daemon did not start (`btw run`).
+    pub origin: Option<String>,
     pub limit: usize,
     pub offset: usize,
 }
@@ -249,6 +254,36 @@ pub struct RunSummary {
     pub outcome: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// Where a daemon run came from (`schedule:ID`, `inbox:FILE`, …); `None`: `btw run`.
+    pub origin: Option<String>,
+    /// How many times the daemon started it (more than one: resumed).
+    pub attempts: Option<u32>,
+    /// The failure of a failed run (its report's `error`).
+    pub error: Option<Value>,
+}
+
+/// Runs counted by how they ended, as the front page and `btw status` sum them: `outcome`,
+/// whether it started in the last hour, BT's HTTP status of a `bt` failure and whether a
+/// `limit` failure was the run's time limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeCount {
+    pub outcome: String,
+    pub last_hour: bool,
+    pub bt_status: Option<i64>,
+    pub timed_out: bool,
+    pub runs: u64,
+}
+
+/// The alert queue at a glance.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct AlertQueueState {
+    pub pending: u64,
+    /// When the oldest undelivered alert was queued (RFC 3339).
+    pub oldest_queued_at: Option<String>,
+    /// When the oldest undelivered alert that has failed at least once was queued.
+    pub failing_since: Option<String>,
+    /// The latest delivery error.
+    pub last_error: Option<String>,
 }
 
 /// An order notification as the console lists it, with the daemon runs it caused.
