@@ -296,14 +296,7 @@ async fn the_rate_limit_and_the_run_slots_are_in_metrics() {
     d.wait_log("console on http://", 1).await;
     let log = d.log();
     assert!(log.contains("at most 7.5 a second"), "{log}");
-    let at = log.find("console on ").unwrap() + "console on ".len();
-    let base = log[at..].split_whitespace().next().unwrap().to_string();
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = d.metrics().await;
     for line in [
         "btw_bt_rate_limit_per_second 7.5",
         "btw_bt_rate_share_daemons 1",
@@ -408,15 +401,7 @@ async fn a_429_at_one_run_pauses_every_run_of_the_daemon_for_its_retry_after() {
         retried.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
         [429, 200]
     );
-    let log = d.log();
-    let at = log.find("console on ").unwrap() + "console on ".len();
-    let base = log[at..].split_whitespace().next().unwrap().to_string();
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = d.metrics().await;
     assert!(
         text.lines().any(|l| l == "btw_bt_rate_limited_total 1"),
         "{text}"

@@ -125,6 +125,25 @@ impl Serve {
             .to_string()
     }
 
+    /// The URL its console serves on (from its log; started with `--http`).
+    pub async fn console_url(&self) -> String {
+        self.wait_log("console on http://", 1).await;
+        let log = self.log();
+        let at = log.find("console on ").unwrap() + "console on ".len();
+        log[at..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// Its `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let base = self.console_url().await;
+        reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
