@@ -54,10 +54,7 @@ impl Store {
 
     /// `f` applied as one write, committed before this returns and after every write queued
     /// before it (SQLite: a savepoint of its group-commit writer; PostgreSQL: a transaction).
-    pub(crate) fn write_committed_with(
-        &self,
-        f: WriteFn,
-    ) -> Result<u64, StoreError> {
+    pub(crate) fn write_committed_with(&self, f: WriteFn) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.write_committed_with(f),
             Backend::Postgres(p) => p.with(|x| x.in_transaction(f)),

@@ -130,10 +130,7 @@ impl Sqlite {
     }
 
     /// Applies `f` through the writer (in its own savepoint) and returns once it is committed.
-    pub(super) fn write_committed_with(
-        &self,
-        f: WriteFn,
-    ) -> Result<u64, StoreError> {
+    pub(super) fn write_committed_with(&self, f: WriteFn) -> Result<u64, StoreError> {
         self.opened()?
             .writer
             .write(Box::new(move |conn| {
