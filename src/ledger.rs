@@ -144,6 +144,9 @@ pub struct Step<'a> {
     pub run_id: &'a str,
     pub step: u64,
     pub operation: Operation,
+    /// The run id was made for this run (not resumed, nor a daemon's run taken over): the
+    /// ledger has nothing of it to replay, so the step is not looked up first.
+    pub fresh: bool,
 }
 
 impl Step<'_> {
@@ -165,6 +168,9 @@ impl Step<'_> {
         store: &Store,
         request: &Value,
     ) -> Result<Option<crate::store::LedgerEntry>, LedgerError<E>> {
+        if self.fresh {
+            return Ok(None);
+        }
         let entry = store
             .ledger_get(self.run_id, self.step)
             .map_err(self.store_error(false))?;
@@ -225,6 +231,7 @@ impl Step<'_> {
         store
             .ledger_begin(self.run_id, self.step, self.operation, &request, self.fence)
             .map_err(self.store_error(false))?;
+        stall_before_send(self.operation);
         match call(&request) {
             Ok(v) => {
                 store
@@ -281,6 +288,20 @@ impl Step<'_> {
     }
 }
 
+/// The crash tests' way to stop a run between a mutating call's record and its send:
+/// `BTW_TEST_STALL_BEFORE_SEND` set to an operation's name (`create order`) parks the run there
+/// for good, once it has said so on stderr, until the test kills the process.
+fn stall_before_send(operation: Operation) {
+    static STALL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let stall = STALL.get_or_init(|| std::env::var("BTW_TEST_STALL_BEFORE_SEND").ok());
+    if stall.as_deref() == Some(operation.as_str()) {
+        eprintln!("stalled before sending {}", operation.as_str());
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Fields a run generates itself: the same run makes them the same on every attempt, and a
 /// tracking id is BT's, so they say nothing of what the script asked for.
 const GENERATED: &[&str] = &["externalId", "external_id", "trackingId", "tracking_id"];
@@ -320,6 +341,7 @@ mod tests {
         Step {
             store: Some(store),
             fence: None,
+            fresh: false,
             run_id: "run-1",
             step: n,
             operation,
@@ -579,6 +601,7 @@ mod tests {
         let s = Step {
             store: None,
             fence: None,
+            fresh: false,
             run_id: "r",
             step: 1,
             operation: Operation::OrderSubmit,

@@ -104,31 +104,78 @@ fn not_started(run_id: String, script: String, started: Instant, failure: Failur
     }
 }
 
-/// Takes the run id's lease in the store (one execution per run id); should another process
-/// take it over while the run goes on, the run is cancelled.
-async fn take_lease(
-    store: Option<&Store>,
-    run_id: &str,
-    cancel: &Cancel,
-) -> Result<Option<crate::store::HeldLease>, Failure> {
-    let Some(store) = store else {
-        return Ok(None);
-    };
-    let on_lost = cancel.clone();
-    crate::store::HeldLease::take(store, run_id, move || on_lost.lose_lease())
-        .await
-        .map(Some)
-        .map_err(|message| Failure::Refused {
-            message,
-            location: None,
-        })
+/// Where a run's lease comes from: the caller (the daemon, which records the end itself),
+/// this runner, or the run's first use of the store.
+enum Lease {
+    HeldByCaller,
+    /// Taken with the run's start record, before the run (or none: no store).
+    Taken(Option<crate::store::HeldLease>),
+    /// Taken with the start record by the run's first use of the store, if it makes one.
+    Deferred(LeaseSlot),
+}
+
+type LeaseSlot = std::sync::Arc<std::sync::Mutex<Option<crate::store::HeldLease>>>;
+
+/// What a run's start records, owned, for a start taken later or elsewhere.
+struct Start {
+    script: String,
+    hash: String,
+    params: Value,
+    profile: &'static str,
+}
+
+impl Start {
+    fn of(script: &Script, params: &Value, profile: Profile) -> Start {
+        Start {
+            script: script
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| script.name.clone()),
+            hash: script_hash(&script.source),
+            params: params.clone(),
+            profile: profile.name(),
+        }
+    }
+
+    /// Takes the run id's lease and records the start in one transaction (one execution per
+    /// run id); should another process take the lease over while the run goes on, the run is
+    /// cancelled. Synchronous: off the async workers.
+    fn begin(
+        &self,
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        run_id: &str,
+        cancel: &Cancel,
+    ) -> Result<crate::store::HeldLease, Failure> {
+        let on_lost = cancel.clone();
+        let start = crate::store::RunStart {
+            script: &self.script,
+            script_hash: &self.hash,
+            params: &self.params,
+            profile: self.profile,
+        };
+        match crate::store::HeldLease::begin_run(store, handle, run_id, &start, move || {
+            on_lost.lose_lease()
+        }) {
+            Ok(Ok(lease)) => Ok(lease),
+            Ok(Err(message)) => Err(Failure::Refused {
+                message,
+                location: None,
+            }),
+            Err(e) => Err(Failure::Internal {
+                message: format!("cannot record the run, so it was not started: {e}"),
+            }),
+        }
+    }
 }
 
 /// Runs `script` with `params` on a blocking thread, while its BT calls run on the tokio runtime.
 /// With a store, the run is recorded and its mutating calls go through the ledger, each write
 /// fenced by the run's lease. With `ctx.fence`, the caller holds the lease and records the
 /// run's end itself (the daemon, in one transaction with its own records); else the run takes
-/// the lease, records its end (only while the lease is still its own) and gives the lease up.
+/// the lease with its start record (at once, or with `ctx.defer_start` on the run's first use
+/// of the store), and records its end, giving the lease up, while the lease is still its own.
 pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>) -> RunOutcome {
     let run_id = ctx.resume.clone().unwrap_or_else(new_run_id);
     let started = Instant::now();
@@ -160,58 +207,64 @@ pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>
     };
     let params_json = Value::Object(params.clone());
     let secrets = declared.secret_names();
-    let held_by_caller = ctx.fence.is_some();
-    let lease = if held_by_caller {
-        None
-    } else {
-        match take_lease(store.as_ref(), &run_id, &cancel).await {
-            Ok(l) => l,
-            Err(f) => return not_started(run_id, name, started, f),
+    let start = Start::of(&script, &params_json, ctx.profile);
+    let handle = tokio::runtime::Handle::current();
+    let lease = match &store {
+        _ if ctx.fence.is_some() => {
+            if let Some(store) = &store {
+                if let Err(f) =
+                    record_start(store, ctx.fence.as_ref(), &cancel, &run_id, start).await
+                {
+                    return not_started(run_id, name, started, f);
+                }
+            }
+            Lease::HeldByCaller
+        }
+        None => Lease::Taken(None),
+        // A resumed run's records are there already: it takes its lease before it goes on.
+        Some(store) if ctx.defer_start && ctx.resume.is_none() => {
+            let slot = LeaseSlot::default();
+            let (store, id, c, h, kept) = (
+                store.clone(),
+                run_id.clone(),
+                cancel.clone(),
+                handle.clone(),
+                slot.clone(),
+            );
+            let begin = engine::Begin::new(move || {
+                let lease = start.begin(&store, &h, &id, &c).map_err(|f| f.message())?;
+                let fence = lease.fence();
+                *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+                Ok(fence)
+            });
+            ctx.begin = Some(std::sync::Arc::new(begin));
+            Lease::Deferred(slot)
+        }
+        Some(store) => {
+            let (s, id, c, h) = (
+                store.clone(),
+                run_id.clone(),
+                cancel.clone(),
+                handle.clone(),
+            );
+            let begun = tokio::task::spawn_blocking(move || start.begin(&s, &h, &id, &c)).await;
+            match begun {
+                Ok(Ok(lease)) => {
+                    ctx.fence = Some(lease.fence());
+                    Lease::Taken(Some(lease))
+                }
+                Ok(Err(f)) => return not_started(run_id, name, started, f),
+                Err(e) => {
+                    let f = Failure::Internal {
+                        message: format!("cannot record the run, so it was not started: {e}"),
+                    };
+                    return not_started(run_id, name, started, f);
+                }
+            }
         }
     };
-    if let Some(l) = &lease {
-        ctx.fence = Some(l.fence());
-    }
-    let fence = ctx.fence.clone();
-    if let Some(store) = &store {
-        if let Err(e) = record_start(
-            store,
-            fence.as_ref(),
-            &run_id,
-            &script,
-            &params_json,
-            ctx.profile,
-        )
-        .await
-        {
-            if let Some(l) = lease {
-                l.release().await;
-            }
-            if e.is_lease_lost() {
-                cancel.lose_lease();
-            } else if held_by_caller {
-                // The caller (the daemon) holds the lease: it starts the run again once the
-                // store answers.
-                cancel.lose_store(format!("cannot record the run's start: {e}"));
-            }
-            return RunOutcome {
-                run_id,
-                script: name,
-                elapsed: started.elapsed(),
-                api_calls: 0,
-                result: Err(Failure::Internal {
-                    message: format!("cannot record the run, so it was not started: {e}"),
-                }),
-            };
-        }
-    }
     let timer = time_limit(&ctx.limits, &cancel);
-    let rt = Runtime::new(
-        &ctx,
-        tokio::runtime::Handle::current(),
-        run_id.clone(),
-        script.dir.clone(),
-    );
+    let rt = Runtime::new(&ctx, handle, run_id.clone(), script.dir.clone());
     let joined = on_script_thread(move || engine::evaluate(rt, &script, params)).await;
     if let Some(t) = timer {
         t.abort();
@@ -246,22 +299,24 @@ pub async fn run(mut ctx: RunContext, script: Script, params: Map<String, Value>
         api_calls: client.calls_made() - calls_before,
         result,
     };
-    if held_by_caller {
+    let held = match lease {
+        Lease::HeldByCaller => return outcome,
+        Lease::Taken(held) => held,
+        // Not begun: the run never used the store, and is not recorded.
+        Lease::Deferred(slot) => slot.lock().unwrap_or_else(|p| p.into_inner()).take(),
+    };
+    let (Some(store), Some(lease)) = (&store, held) else {
         return outcome;
-    }
-    if let (Some(store), Some(fence)) = (&store, &fence) {
-        if cancel.is_lease_lost() {
-            tracing::warn!(
-                "run {}: its lease was taken over by another process; its end is left to it",
-                outcome.run_id
-            );
-        } else {
-            let params = crate::secrets::masked(&params_json, &secrets);
-            record_finish(store, fence, &outcome, params).await;
-        }
-    }
-    if let Some(l) = lease {
-        l.release().await;
+    };
+    if cancel.is_lease_lost() {
+        tracing::warn!(
+            "run {}: its lease was taken over by another process; its end is left to it",
+            outcome.run_id
+        );
+        lease.forget();
+    } else {
+        let params = crate::secrets::masked(&params_json, &secrets);
+        record_end(store, lease, &outcome, params).await;
     }
     outcome
 }
@@ -316,31 +371,29 @@ fn time_limit(limits: &Limits, cancel: &Cancel) -> Option<tokio::task::JoinHandl
     })
 }
 
-/// Records that the run starts. SQLite work waits on the store's lock: it runs off the async
-/// workers, which serve every BT call.
+/// Records that a run whose lease the caller holds starts, while that lease holds (checked in
+/// the same statement, so a caller that stalled past its lease never marks a run another
+/// finished `running` again). A refusal stops the run: for a lost lease, as taken over; for a
+/// store that does not answer, as unfinished, which the caller (the daemon) resumes once it
+/// answers. SQLite work waits on the store's lock: it runs off the async workers, which serve
+/// every BT call.
 async fn record_start(
     store: &Store,
     fence: Option<&crate::store::Fence>,
+    cancel: &Cancel,
     run_id: &str,
-    script: &Script,
-    params: &Value,
-    profile: Profile,
-) -> Result<(), crate::store::StoreError> {
-    let recorded = script
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| script.name.clone());
-    let (s, f, id, hash, p, profile) = (
-        store.clone(),
-        fence.cloned(),
-        run_id.to_string(),
-        script_hash(&script.source),
-        params.clone(),
-        profile.name(),
-    );
-    tokio::task::spawn_blocking(move || {
-        s.run_started_under(f.as_ref(), &id, &recorded, &hash, &p, profile)
+    start: Start,
+) -> Result<(), Failure> {
+    let (s, f, id) = (store.clone(), fence.cloned(), run_id.to_string());
+    let recorded = tokio::task::spawn_blocking(move || {
+        s.run_started_under(
+            f.as_ref(),
+            &id,
+            &start.script,
+            &start.hash,
+            &start.params,
+            start.profile,
+        )
     })
     .await
     .unwrap_or_else(|e| {
@@ -348,27 +401,48 @@ async fn record_start(
             path: String::new(),
             detail: e.to_string(),
         })
+    });
+    recorded.map_err(|e| {
+        if e.is_lease_lost() {
+            cancel.lose_lease();
+        } else {
+            cancel.lose_store(format!("cannot record the run's start: {e}"));
+        }
+        Failure::Internal {
+            message: format!("cannot record the run, so it was not started: {e}"),
+        }
     })
 }
 
-/// Records how the run ended, with its params, while the run holds its lease; a failure to
-/// record is logged, not raised.
-async fn record_finish(
+/// Records how the run ended, with its params, and gives its lease up, in one write committed
+/// after the run's queued read records; a failure to record is logged, not raised (and the
+/// lease then given up on its own).
+async fn record_end(
     store: &Store,
-    fence: &crate::store::Fence,
+    lease: crate::store::HeldLease,
     outcome: &RunOutcome,
     params: Value,
 ) {
     let (kind, report) = end_record(outcome, params);
-    let (s, f) = (store.clone(), fence.clone());
-    // The run's reads were queued, not waited for: they are committed before the run is over.
-    let finished = tokio::task::spawn_blocking(move || {
-        s.flush()?;
-        s.run_finished_fenced(&f, kind, &report)
-    })
-    .await;
-    if let Ok(Err(e)) = finished {
-        tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
+    let (s, f) = (store.clone(), lease.fence());
+    // The renewer is not to take the lease gone by this write for a takeover.
+    lease.ending();
+    let ended = tokio::task::spawn_blocking(move || s.run_ended(&f, kind, &report)).await;
+    match ended {
+        Ok(Ok(())) => lease.forget(),
+        Ok(Err(e)) if e.is_lease_lost() => {
+            tracing::warn!(
+                "run {}: its lease was taken over by another process; its end is left to it",
+                outcome.run_id
+            );
+            lease.forget();
+        }
+        failed => {
+            if let Ok(Err(e)) = failed {
+                tracing::error!("cannot record the end of run {}: {e}", outcome.run_id);
+            }
+            lease.release().await;
+        }
     }
 }
 

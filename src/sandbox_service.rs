@@ -323,9 +323,14 @@ fn port_taken(port: u16) -> Failure {
 pub async fn ensure(settings: &Settings) -> Result<String, Failure> {
     let port = settings.sandbox_port;
     let url = url(port);
+    let seen = seen_file(settings);
+    if seen_recently(&seen) {
+        return Ok(url);
+    }
     if let Some(h) = probe(&url).await {
         if h.is_this_build() {
             tracing::info!(%url, "using the sandbox already running");
+            remember(&seen, &h);
             return Ok(url);
         }
         if let Some(why) = in_use(&url, &h, settings.sandbox_idle).await {
@@ -352,6 +357,55 @@ pub async fn ensure(settings: &Settings) -> Result<String, Failure> {
         return Ok(url);
     }
     start_and_wait(settings, port, &settings.data_dir).await
+}
+
+/// How long a sandbox of this build that answered its health check is taken to be there
+/// without asking again, while its process runs.
+const SEEN_FOR: Duration = Duration::from_secs(300);
+
+/// Where a `btw` process notes that this build's sandbox on the settings' port answered: its
+/// pid and build, in the data folder.
+fn seen_file(settings: &Settings) -> PathBuf {
+    settings
+        .data_dir
+        .join(format!("sandbox-{}.seen", settings.sandbox_port))
+}
+
+/// Whether this build's sandbox answered within [`SEEN_FOR`] and its process is still running:
+/// then a command uses it without a health check (a round trip on every start). A run that
+/// then cannot connect forgets it ([`forget_seen`]), so the next start checks again.
+fn seen_recently(seen: &Path) -> bool {
+    let fresh = std::fs::metadata(seen)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < SEEN_FOR);
+    if !fresh {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(seen) else {
+        return false;
+    };
+    let mut words = text.split_whitespace();
+    let (Some(pid), Some(build)) = (words.next(), words.next()) else {
+        return false;
+    };
+    build == btw_sandbox::build_id()
+        && pid.parse::<u32>().is_ok()
+        && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Notes that `h`, this build's sandbox, answered (best effort: without the note, the next
+/// start checks again).
+fn remember(seen: &Path, h: &Health) {
+    if let Some(pid) = h.pid {
+        let _ = std::fs::write(seen, format!("{pid} {}\n", btw_sandbox::build_id()));
+    }
+}
+
+/// Forgets that the sandbox answered (a run could not reach it): the next start checks again.
+pub fn forget_seen(settings: &Settings) {
+    let _ = std::fs::remove_file(seen_file(settings));
 }
 
 /// This build's sandbox beside `shared` (in use, of another build) on the first of the next
@@ -402,8 +456,11 @@ async fn start_and_wait(settings: &Settings, port: u16, dir: &Path) -> Result<St
     start_background(settings, port, dir)?;
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
-        if probe(&url).await.is_some() {
+        if let Some(h) = probe(&url).await {
             tracing::info!(%url, "started the background sandbox");
+            if port == settings.sandbox_port && h.is_this_build() {
+                remember(&seen_file(settings), &h);
+            }
             return Ok(url);
         }
         // Often up within a few milliseconds: look often at first.

@@ -126,6 +126,7 @@ pub fn run_context(client: BtClient, store: Option<Store>) -> RunContext {
     RunContext::new(client, Profile::Sandbox, Arc::new(Discard))
         .with_account(CUG, BILLING)
         .with_store(store)
+        .with_deferred_start(true)
 }
 
 /// `n` journeys of the recipe through `runner::run`, `c` at a time.

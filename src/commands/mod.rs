@@ -53,10 +53,13 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         daemon && cli.global.verbose == 0,
         json,
     );
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match &cli.command {
+        Command::Run(args) if run_needs_one_thread(args) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -68,6 +71,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         config_file: cli.global.config.clone(),
         confirm_live: cli.global.confirm_live,
     };
+    let one_run = matches!(cli.command, Command::Run(_));
     let outcome = rt.block_on(async move {
         match cli.command {
             Command::Check { scripts } => check::command(&overrides, &scripts),
@@ -83,6 +87,11 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Command::Completions { shell } => completions(shell),
         }
     });
+    if one_run {
+        // Everything the run started has been awaited: its idle blocking threads need not be
+        // waited for on the way out.
+        rt.shutdown_background();
+    }
     match outcome {
         Ok(c) => c,
         Err(f) => {
@@ -90,6 +99,18 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             code(f.exit_code())
         }
     }
+}
+
+/// Whether a `btw run` gets by with a runtime on its main thread alone: its script runs on a
+/// thread of its own and makes one BT call at a time, so worker threads would only add their
+/// start-up and hand-offs. A script that mentions `batch::` (many runs at once), one read from
+/// standard input and a resumed run keep the multi-threaded runtime.
+fn run_needs_one_thread(args: &crate::cli::RunArgs) -> bool {
+    let Some(path) = args.script.as_deref().filter(|_| args.resume.is_none()) else {
+        return false;
+    };
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::read_to_string(path).is_ok_and(|text| !text.contains("batch::"))
 }
 
 /// `btw completions SHELL`: the completion script, generated from the clap definitions.

@@ -16,8 +16,9 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
         return help(&args);
     }
     let settings = Settings::load(overrides).map_err(|e| usage(e.0))?;
+    // Opened by its first use: a run that never uses the store never touches it.
     let store =
-        Store::open(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
+        Store::open_lazy(&store_flag::store_path(&settings, &args.store, None)).map_err(usage)?;
     let (script, params) = match &args.resume {
         Some(run_id) => resumed(&store, run_id, &args)?,
         None => {
@@ -60,14 +61,21 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
         .with_store(Some(store.clone()))
         .with_resume(args.resume.clone())
         .with_events(session.events.clone())
-        .with_notifications(session.notifications.clone());
+        .with_notifications(session.notifications.clone())
+        .with_deferred_start(true);
     let outcome = runner::run(ctx, script, params).await;
-    if scheduled_a_job(&store, &outcome.run_id) {
+    // A store never opened holds nothing of this run: it made no call and scheduled nothing.
+    let used_store = store.is_open();
+    if used_store && scheduled_a_job(&store, &outcome.run_id) {
         store_flag::warn_if_unserved(&settings, &store);
     }
     if let Err(f) = &outcome.result {
+        if matches!(f, Failure::Unreachable { .. }) {
+            // The shared sandbox may be gone: the next start asks it again.
+            crate::sandbox_service::forget_seen(&settings);
+        }
         eprintln!("{}", f.render());
-        let recorded = store.run_get(&outcome.run_id).ok().flatten().is_some();
+        let recorded = used_store && store.run_get(&outcome.run_id).ok().flatten().is_some();
         if recorded && !matches!(f, Failure::Usage { .. } | Failure::Compile { .. }) {
             eprintln!("run id {}: fix the cause, then `btw run --resume {}` repeats nothing that completed", outcome.run_id, outcome.run_id);
         }
@@ -83,8 +91,10 @@ pub(super) async fn command(overrides: &Overrides, args: RunArgs) -> Outcome {
         }
     }
     session.close().await;
-    // Committed, the writer thread ended and the connection closed: no WAL left to replay.
-    let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    if used_store {
+        // What is queued is committed; the writer thread ends and the connection closes.
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
     Ok(code(outcome.exit_code()))
 }
 

@@ -331,9 +331,12 @@ fn function_not_found(engine: &Engine, sig: &str) -> String {
 /// The known function closest to `name` (`whc::company` for `whc::compnay`, `whc::company`
 /// for a bare `company`), if one is a likely typo of it.
 fn did_you_mean(engine: &Engine, name: &str) -> Option<String> {
+    // A run's engine looks the standard library up lazily, so its signatures lack most of it.
+    let library = crate::engine::standard_package(true);
     let mut names: Vec<String> = engine
         .gen_fn_signatures(false)
         .into_iter()
+        .chain(library.gen_fn_signatures_with_mapper(Into::into))
         .filter_map(|s| s.split('(').next().map(|n| n.trim().to_string()))
         .filter(|n| {
             n.chars()
@@ -406,6 +409,7 @@ pub fn check(script: &Script, limits: &Limits) -> Result<(), Failure> {
         &EngineOptions {
             limits: limits.clone(),
             module_dirs: script.dir.clone().into_iter().collect(),
+            full_library: false,
         },
         Arc::new(engine::VecOutput::default()),
         Cancel::default(),

@@ -146,6 +146,9 @@ pub struct Runtime {
     pub ledger: Option<Store>,
     /// The lease the run's writes are fenced by (a `batch::run` item's: its parent's).
     pub fence: Option<crate::store::Fence>,
+    /// The run's lease and start record, when they wait for its first use of the store; the
+    /// fence then comes from here.
+    pub begin: Option<Arc<Begin>>,
     /// Order notifications received by this process's callback listener; without them,
     /// waits poll BT.
     pub events: Option<EventHub>,
@@ -201,6 +204,7 @@ impl Runtime {
             run_id,
             ledger: ctx.store.clone(),
             fence: ctx.fence.clone(),
+            begin: ctx.begin.clone(),
             events: ctx.events.clone(),
             notifications: ctx.notifications.clone(),
             limits: ctx.limits.clone(),
@@ -227,6 +231,8 @@ impl Runtime {
             poll_interval: Some(self.poll_interval),
             store: self.ledger.clone(),
             fence: self.fence.clone(),
+            defer_start: false,
+            begin: self.begin.clone(),
             resume: None,
             events: self.events.clone(),
             notifications: self.notifications.clone(),
@@ -300,19 +306,36 @@ impl Runtime {
         self.step.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Where the ledger keeps step `step` of this run.
+    /// The lease the run's writes are fenced by: with a deferred start, taken now (and the
+    /// run's start recorded) when this is the run's first use of the store. `Err`: the run
+    /// could not be recorded, so nothing it does may be.
+    pub(crate) fn write_fence(&self) -> Result<Option<&crate::store::Fence>, String> {
+        match &self.begin {
+            Some(b) => b.fence().map(Some),
+            None => Ok(self.fence.as_ref()),
+        }
+    }
+
+    /// Where the ledger keeps step `step` of this run (starting the run's records if they
+    /// wait for this first use).
     pub(crate) fn ledger_step(
         &self,
         step: u64,
         operation: crate::api::Operation,
-    ) -> crate::ledger::Step<'_> {
-        crate::ledger::Step {
+    ) -> Result<crate::ledger::Step<'_>, String> {
+        let fence = match self.ledger {
+            Some(_) => self.write_fence()?,
+            None => None,
+        };
+        Ok(crate::ledger::Step {
             store: self.ledger.as_ref(),
-            fence: self.fence.as_ref(),
+            fence,
             run_id: &self.run_id,
             step,
             operation,
-        }
+            // A deferred start is a new run's (and its `batch::run` items'): nothing recorded.
+            fresh: self.begin.is_some(),
+        })
     }
 
     /// Ten hex digits that name step `step` of this run: the same on every attempt and on
@@ -370,6 +393,44 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// A run's lease and start record, taken on the run's first use of the store (its first BT
+/// call, a job it schedules) instead of before it starts, when the runner defers them
+/// ([`RunContext::defer_start`]).
+pub struct Begin {
+    take: std::sync::Mutex<Option<TakeLease>>,
+    fence: std::sync::OnceLock<Result<crate::store::Fence, String>>,
+}
+
+type TakeLease = Box<dyn FnOnce() -> Result<crate::store::Fence, String> + Send>;
+
+impl Begin {
+    /// `take` takes the lease and records the start, once, on a blocking thread.
+    pub fn new(
+        take: impl FnOnce() -> Result<crate::store::Fence, String> + Send + 'static,
+    ) -> Begin {
+        Begin {
+            take: std::sync::Mutex::new(Some(Box::new(take))),
+            fence: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The run's fence, taking the lease now if this is the first ask; its failure stays.
+    pub fn fence(&self) -> Result<&crate::store::Fence, String> {
+        self.fence
+            .get_or_init(|| {
+                let take = self.take.lock().unwrap_or_else(|p| p.into_inner()).take();
+                take.map_or_else(|| Err("the run's start was not recorded".into()), |t| t())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The fence, if the run has begun (its start recorded under its lease).
+    pub fn begun(&self) -> Option<&crate::store::Fence> {
+        self.fence.get().and_then(|r| r.as_ref().ok())
+    }
+}
+
 /// Why a run was stopped from outside the script.
 pub const CANCELLED: &str = "cancelled";
 pub const TIMED_OUT: &str = "run timed out";
@@ -380,6 +441,10 @@ pub struct EngineOptions {
     pub limits: Limits,
     /// Folders `import` may load modules from, besides the shipped `stdlib/`.
     pub module_dirs: Vec<PathBuf>,
+    /// Rhai's whole standard library registered up front, so that every function shows in
+    /// signatures and definitions (the prompt, `btw defs`); otherwise a run looks each one up
+    /// when it is first called, which spares a process most of the library's set-up.
+    pub full_library: bool,
 }
 
 /// Builds the engine every run uses. `out` receives `print`, `debug` and `log::*`;
@@ -389,7 +454,7 @@ pub fn build_engine(opts: &EngineOptions, out: Arc<dyn Output>, cancel: Cancel) 
     // standard library built once per process and shared, not rebuilt for every run.
     let mut engine = Engine::new_raw();
     engine.set_max_strings_interned(256);
-    engine.register_global_module(standard_package());
+    engine.register_global_module(standard_package(opts.full_library));
     let l = &opts.limits;
     engine.set_max_operations(l.max_operations);
     engine.set_max_call_levels(l.max_call_depth);
@@ -423,12 +488,21 @@ pub fn build_engine(opts: &EngineOptions, out: Arc<dyn Output>, cancel: Cancel) 
     engine
 }
 
-/// Rhai's standard package, built once.
-fn standard_package() -> rhai::Shared<rhai::Module> {
-    use rhai::packages::Package;
-    static STD: std::sync::OnceLock<rhai::Shared<rhai::Module>> = std::sync::OnceLock::new();
-    STD.get_or_init(|| rhai::packages::StandardPackage::new().as_shared_module())
-        .clone()
+/// Rhai's standard package, built once per process in each form: `full`, every function
+/// registered with its metadata (what signatures and definitions list); otherwise the functions
+/// of its plugin modules are looked up when first called, which is most of the library's
+/// set-up left undone by a run that calls few of them.
+pub(crate) fn standard_package(full: bool) -> rhai::Shared<rhai::Module> {
+    use rhai::packages::{Package, StandardPackage};
+    type Std = std::sync::OnceLock<rhai::Shared<rhai::Module>>;
+    static FULL: Std = std::sync::OnceLock::new();
+    static LAZY: Std = std::sync::OnceLock::new();
+    if full {
+        FULL.get_or_init(|| StandardPackage::new().as_shared_module())
+    } else {
+        LAZY.get_or_init(|| StandardPackage::new_lazy().as_shared_module())
+    }
+    .clone()
 }
 
 /// Attaches a runtime to an engine, so native functions can call BT.

@@ -98,6 +98,13 @@ pub struct RunContext {
     /// The run's share of the daemon's capacity, given back while it waits (see [`WaitSlot`]);
     /// none: nothing to give back (`btw run`, the REPL, `batch::run` items).
     pub slot: Option<Arc<dyn super::WaitSlot>>,
+    /// Whether the runner leaves taking the lease and recording the start of a new run to the
+    /// run's first use of the store ([`super::Begin`]): a run that makes no BT call, schedules
+    /// nothing and reads no stored event then never opens the store, and is not recorded.
+    pub defer_start: bool,
+    /// The run's deferred start, shared with the runs it starts (`batch::run` items); set by
+    /// the runner.
+    pub begin: Option<Arc<super::Begin>>,
 }
 
 impl RunContext {
@@ -120,6 +127,8 @@ impl RunContext {
             notifications: None,
             supplied: &[],
             slot: None,
+            defer_start: false,
+            begin: None,
         }
     }
 
@@ -165,6 +174,13 @@ impl RunContext {
         self
     }
 
+    /// Leaves the lease and the start record of a new run to its first use of the store
+    /// ([`RunContext::defer_start`]).
+    pub fn with_deferred_start(mut self, defer: bool) -> RunContext {
+        self.defer_start = defer;
+        self
+    }
+
     pub fn with_resume(mut self, run_id: Option<String>) -> RunContext {
         self.resume = run_id;
         self
@@ -183,6 +199,8 @@ pub fn engine_for(rt: Arc<Runtime>, module_dirs: Vec<PathBuf>) -> Engine {
         &EngineOptions {
             limits: rt.limits.clone(),
             module_dirs,
+            // The prompt lists and completes every function.
+            full_library: rt.interactive,
         },
         rt.out.clone(),
         rt.cancel.clone(),

@@ -3,7 +3,7 @@
 //! PostgreSQL really differ (group-committed writes, the write probe, closing) are handed to
 //! the backend here.
 
-use super::exec::{DbErr, Exec, Write};
+use super::exec::{DbErr, Exec, Write, WriteFn};
 use super::{Backend, Store, StoreError};
 use std::time::Duration;
 
@@ -13,6 +13,15 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.probe_writable(wait),
             Backend::Postgres(p) => p.probe_writable(wait),
+        }
+    }
+
+    /// Whether the store has been opened: false only for a lazily opened SQLite store
+    /// ([`Store::open_lazy`]) that nothing has used yet.
+    pub fn is_open(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(s) => s.is_open(),
+            Backend::Postgres(_) => true,
         }
     }
 
@@ -40,6 +49,15 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.write_committed(w),
             Backend::Postgres(p) => p.with(|x| w.apply(x)),
+        }
+    }
+
+    /// `f` applied as one write, committed before this returns and after every write queued
+    /// before it (SQLite: a savepoint of its group-commit writer; PostgreSQL: a transaction).
+    pub(crate) fn write_committed_with(&self, f: WriteFn) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_committed_with(f),
+            Backend::Postgres(p) => p.with(|x| x.in_transaction(f)),
         }
     }
 

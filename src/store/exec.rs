@@ -77,6 +77,9 @@ impl From<Option<i64>> for Arg<'_> {
     }
 }
 
+/// A write given as code (several statements, checks between them), applied as one.
+pub(crate) type WriteFn = Box<dyn FnOnce(&mut dyn Exec) -> Result<u64, DbErr> + Send>;
+
 /// A write with its arguments owned, so it can wait in SQLite's group-commit queue.
 pub(crate) struct Write {
     pub sql: &'static str,

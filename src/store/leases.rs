@@ -4,7 +4,7 @@
 //! A row rather than a file lock, so it holds across machines once the store is shared
 //! (PostgreSQL): whoever holds an unexpired lease owns the run id; others are refused.
 
-use super::exec::{args, decode, Arg};
+use super::exec::{args, decode, Arg, DbErr, Exec};
 use super::model::{new_lease_owner, owner_is_gone, LeaseHolder};
 use super::rows::Cols;
 use super::{Store, StoreError};
@@ -73,40 +73,7 @@ impl Store {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<LeaseHolder>, StoreError> {
-        let now = super::now_rfc3339();
-        self.with(|x| {
-            let held = x
-                .query_opt(
-                    "SELECT owner, expires_at FROM run_leases WHERE run_id = $1",
-                    args![run_id],
-                )?
-                .map(|r| {
-                    Ok::<_, String>(LeaseHolder {
-                        owner: r.req_text(0)?,
-                        until: r.req_text(1)?,
-                    })
-                })
-                .transpose()
-                .map_err(decode)?;
-            let taken_over = held.as_ref().map(|h| h.owner.clone());
-            if let Some(h) = held {
-                if h.owner != owner && h.until > now && !owner_is_gone(&h.owner) {
-                    return Ok(Some(h));
-                }
-            }
-            // Conditional on the row seen above: of two takers racing, one changes it.
-            let changed = x.execute(
-                "INSERT INTO run_leases (run_id, owner, expires_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner,
-                   expires_at = excluded.expires_at
-                 WHERE run_leases.owner IS NOT DISTINCT FROM $4",
-                args![run_id, owner, lease_expiry(ttl), taken_over],
-            )?;
-            Ok((changed != 1).then(|| LeaseHolder {
-                owner: "another process".into(),
-                until: now.clone(),
-            }))
-        })
+        self.with(|x| acquire(x, run_id, owner, ttl))
     }
 
     /// Extends a lease this owner holds; `false` when it is no longer this owner's.
@@ -157,6 +124,56 @@ impl Store {
     }
 }
 
+/// Why a run could not take its lease: who holds it.
+fn refusal(run_id: &str, h: &LeaseHolder) -> String {
+    format!(
+        "run {run_id} is already running ({}, lease until {}): one execution per run id; wait for it to end",
+        h.owner, h.until
+    )
+}
+
+/// Takes the lease of `run_id` on `x` ([`Store::lease_acquire`]): `Some(holder)` when
+/// someone else holds it.
+pub(super) fn acquire(
+    x: &mut dyn Exec,
+    run_id: &str,
+    owner: &str,
+    ttl: Duration,
+) -> Result<Option<LeaseHolder>, DbErr> {
+    let now = super::now_rfc3339();
+    let held = x
+        .query_opt(
+            "SELECT owner, expires_at FROM run_leases WHERE run_id = $1",
+            args![run_id],
+        )?
+        .map(|r| {
+            Ok::<_, String>(LeaseHolder {
+                owner: r.req_text(0)?,
+                until: r.req_text(1)?,
+            })
+        })
+        .transpose()
+        .map_err(decode)?;
+    let taken_over = held.as_ref().map(|h| h.owner.clone());
+    if let Some(h) = held {
+        if h.owner != owner && h.until > now && !owner_is_gone(&h.owner) {
+            return Ok(Some(h));
+        }
+    }
+    // Conditional on the row seen above: of two takers racing, one changes it.
+    let changed = x.execute(
+        "INSERT INTO run_leases (run_id, owner, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner,
+           expires_at = excluded.expires_at
+         WHERE run_leases.owner IS NOT DISTINCT FROM $4",
+        args![run_id, owner, lease_expiry(ttl), taken_over],
+    )?;
+    Ok((changed != 1).then(|| LeaseHolder {
+        owner: "another process".into(),
+        until: now.clone(),
+    }))
+}
+
 /// How long a lease lasts without renewal by default: a process that stops renewing (killed
 /// elsewhere, frozen) gives its run id up after this.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -201,15 +218,46 @@ impl HeldLease {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if let Some(h) = taken {
-            return Err(format!(
-                "run {run_id} is already running ({}, lease until {}): one execution per run id; wait for it to end",
-                h.owner, h.until
-            ));
+            return Err(refusal(run_id, &h));
         }
+        Ok(HeldLease::hold(
+            store,
+            &tokio::runtime::Handle::current(),
+            run_id,
+            owner,
+            on_lost,
+        ))
+    }
+
+    /// Takes `run_id`'s lease and records the run's start in the same transaction (one commit
+    /// where there were two): `Ok(Err(message))` when another process holds it. Synchronous:
+    /// call it off the async workers; the renewer runs on `handle`.
+    pub fn begin_run(
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        run_id: &str,
+        start: &super::RunStart<'_>,
+        on_lost: impl FnOnce() + Send + 'static,
+    ) -> Result<Result<HeldLease, String>, StoreError> {
+        let owner = new_lease_owner();
+        Ok(match store.run_begin(run_id, &owner, lease_ttl(), start)? {
+            Some(h) => Err(refusal(run_id, &h)),
+            None => Ok(HeldLease::hold(store, handle, run_id, owner, on_lost)),
+        })
+    }
+
+    /// The lease `owner` has just taken, renewed on `handle` from now on.
+    fn hold(
+        store: &Store,
+        handle: &tokio::runtime::Handle,
+        run_id: &str,
+        owner: String,
+        on_lost: impl FnOnce() + Send + 'static,
+    ) -> HeldLease {
         let (s, id, o) = (store.clone(), run_id.to_string(), owner.clone());
         let ending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let end = ending.clone();
-        let renewer = tokio::spawn(async move {
+        let renewer = handle.spawn(async move {
             let ttl = lease_ttl();
             let mut tick = tokio::time::interval(ttl / 3);
             tick.tick().await;
@@ -230,13 +278,13 @@ impl HeldLease {
                 }
             }
         });
-        Ok(HeldLease {
+        HeldLease {
             store: store.clone(),
             run_id: run_id.to_string(),
             owner,
             renewer,
             ending,
-        })
+        }
     }
 
     /// Says the run's end is being recorded (in a write that gives the lease up).

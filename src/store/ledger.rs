@@ -283,17 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn closing_leaves_no_wal_behind() {
+    fn closing_keeps_the_wal_and_the_next_open_reads_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("btw.db");
         let s = Store::open(&path).unwrap();
         let wal = dir.path().join("btw.db-wal");
         s.ledger_queue_done("r", 1, Operation::OrderGet, &json!(1), &json!(2), None)
             .unwrap();
-        s.flush().unwrap();
-        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
         s.close();
-        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+        // Not folded into the database at exit (that cost syncs on every run)...
+        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
+        // ...and read back by the next process's open, with the queued write committed.
         let s = Store::open(&path).unwrap();
         assert_eq!(s.ledger_steps("r").unwrap().len(), 1);
     }

@@ -500,8 +500,56 @@ pub(super) fn migrate(x: &mut dyn Exec) -> Result<(), DbErr> {
         for step in STEPS.iter().filter(|s| when(s, engine) == EveryOpen) {
             apply(x, &step.change)?;
         }
+        if engine == Engine::Sqlite {
+            // The next open reads this instead of taking the write lock to check every step.
+            x.batch(&format!("PRAGMA user_version = {}", sqlite_stamp()))?;
+        }
         Ok(())
     })
+}
+
+/// Whether a SQLite store's schema is already what this btw makes of it: its `user_version`
+/// is this btw's stamp of the steps ([`sqlite_stamp`]), written by the last full migration.
+/// One read of the file's header, without the write lock [`migrate`] takes.
+pub(super) fn sqlite_is_current(x: &mut dyn Exec) -> Result<bool, DbErr> {
+    let found = x.query_one("PRAGMA user_version", args![])?;
+    Ok(found.req_int(0).map_err(super::exec::decode)? == sqlite_stamp())
+}
+
+/// A fingerprint of every step SQLite takes (its version or every-open, and what it does), so
+/// that any change to the steps changes it and the next open migrates again. Positive and
+/// within `user_version`'s 32 bits; never 0, a new file's value.
+fn sqlite_stamp() -> i64 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut eat = |text: &str| {
+        for b in text.bytes().chain([0]) {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    };
+    for (i, step) in STEPS.iter().enumerate() {
+        let when = match step.sqlite {
+            Version(v) => format!("v{v}"),
+            EveryOpen => "every".into(),
+            Never => continue,
+        };
+        eat(&format!("{i}:{when}"));
+        match &step.change {
+            Sql(sql) => eat(sql),
+            Code(_) => eat("code"),
+            Column {
+                table,
+                column,
+                ty,
+                then,
+            } => {
+                eat(table);
+                eat(column);
+                eat(ty);
+                eat(then.unwrap_or(""));
+            }
+        }
+    }
+    i64::from((h & 0x7fff_ffff).max(1))
 }
 
 #[cfg(test)]
@@ -626,6 +674,8 @@ mod tests {
             );
             c.execute("DELETE FROM schema_version WHERE version = 6", [])
                 .unwrap();
+            // As a store made before that version: no stamp of a full migration either.
+            c.execute_batch("PRAGMA user_version = 0").unwrap();
         }
         let s = Store::open(&path).unwrap();
         let id = crate::store::recipe_job_id("daily.rhai", key);
@@ -642,6 +692,34 @@ mod tests {
         drop(s);
         let s = Store::open(&path).unwrap();
         assert!(s.job_get(&id).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_open_of_a_current_store_skips_the_steps_and_a_changed_stamp_migrates_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("btw.db");
+        drop(Store::open(&path).unwrap());
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let stamp: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stamp, super::sqlite_stamp());
+        // A table the steps make, gone: an open that trusts the stamp does not make it again...
+        c.execute_batch("DROP TABLE btw_values").unwrap();
+        drop(Store::open(&path).unwrap());
+        let has_values = |c: &rusqlite::Connection| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'btw_values'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(has_values(&c), 0);
+        // ...and one whose stamp differs (another btw's steps) checks every step.
+        c.execute_batch("PRAGMA user_version = 1").unwrap();
+        drop(Store::open(&path).unwrap());
+        assert_eq!(has_values(&c), 1);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub use model::{
     EventSummary, Heartbeat, LeaseHolder, LedgerEntry, Notification, OutcomeCount, PendingAlert,
     Pruned, RunFilter, RunRecord, RunSummary, StepState, TriggerRun, UnfinishedRun,
 };
+pub use runs::RunStart;
 
 pub(crate) use sqlite::Sqlite;
 
@@ -101,6 +102,27 @@ impl Store {
         }
         Ok(Store {
             backend: Backend::Sqlite(Sqlite::open(path)?),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`Store::open`], except that a SQLite file is opened (created, its schema checked) by
+    /// the store's first use: a process that ends up not using it never touches the file.
+    /// Errors show at that first use. A PostgreSQL store connects at once.
+    pub fn open_lazy(path: &Path) -> Result<Store, StoreError> {
+        if is_postgres_url(&path.to_string_lossy()) {
+            return Store::open(path);
+        }
+        // The folder is there from the start, as when the store was opened at once (it is the
+        // data folder, where other files of the command may go).
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError {
+                path: path.display().to_string(),
+                detail: format!("cannot create folder: {e}"),
+            })?;
+        }
+        Ok(Store {
+            backend: Backend::Sqlite(Sqlite::lazy(path)),
             path: path.to_path_buf(),
         })
     }

@@ -1,8 +1,8 @@
 //! Runs: what was run, with which parameters, and how it ended (for `--resume` and reports).
 
-use super::exec::{args, decode, Row};
-use super::leases::{fence_args, fence_sql, Fence};
-use super::model::RunRecord;
+use super::exec::{args, decode, DbErr, Exec, Row};
+use super::leases::{fence_args, fence_sql, Fence, LEASE_LOST};
+use super::model::{LeaseHolder, RunRecord};
 use super::rows::Cols;
 use super::{now_rfc3339, Store, StoreError};
 use serde_json::Value;
@@ -58,6 +58,68 @@ impl Store {
             return Err(self.fenced_miss(fence, format!("run {run_id} was not recorded")));
         }
         Ok(())
+    }
+
+    /// Takes the run's lease for `owner` and records its start ([`Store::run_started`]) in one
+    /// transaction: `Some(holder)`, and nothing written, when another process holds the lease.
+    pub fn run_begin(
+        &self,
+        run_id: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+        start: &RunStart<'_>,
+    ) -> Result<Option<LeaseHolder>, StoreError> {
+        self.in_transaction(|x| {
+            if let Some(held) = super::leases::acquire(x, run_id, owner, ttl)? {
+                return Ok(Some(held));
+            }
+            insert_run(x, run_id, start)?;
+            Ok(None)
+        })
+    }
+
+    /// Records how a run whose lease `fence` holds ended, and gives the lease up, in one write
+    /// committed after every write queued before it (the run's read records). Refused
+    /// ([`StoreError::is_lease_lost`]), with nothing written, once another process took the run
+    /// over.
+    pub fn run_ended(
+        &self,
+        fence: &Fence,
+        outcome: &str,
+        report: &Value,
+    ) -> Result<(), StoreError> {
+        let (f, outcome, report, now) = (
+            fence.clone(),
+            outcome.to_string(),
+            report.to_string(),
+            now_rfc3339(),
+        );
+        self.write_committed_with(Box::new(move |x| {
+            let n = x.execute(
+                concat!(
+                    "UPDATE runs SET outcome = $3, report = $4, finished_at = $5
+                     WHERE run_id = $1 AND ",
+                    fence_sql!("$1", "$2")
+                ),
+                args![&f.run_id, &f.owner, &outcome, &report, &now],
+            )?;
+            if n == 0 {
+                let held = x.count(
+                    "SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND owner = $2",
+                    args![&f.run_id, &f.owner],
+                )?;
+                return Err(DbErr(if held == 0 {
+                    LEASE_LOST.to_string()
+                } else {
+                    format!("no run {}", f.run_id)
+                }));
+            }
+            x.execute(
+                "DELETE FROM run_leases WHERE run_id = $1 AND owner = $2",
+                args![&f.run_id, &f.owner],
+            )
+        }))
+        .map(|_| ())
     }
 
     /// Records how a run ended, with its report.
@@ -126,6 +188,33 @@ impl Store {
             row.map(|r| record(&r).map_err(decode)).transpose()
         })
     }
+}
+
+/// What a run's start records besides its id.
+pub struct RunStart<'a> {
+    /// The script's path, or its name when it has none.
+    pub script: &'a str,
+    pub script_hash: &'a str,
+    pub params: &'a Value,
+    pub profile: &'a str,
+}
+
+fn insert_run(x: &mut dyn Exec, run_id: &str, start: &RunStart<'_>) -> Result<(), DbErr> {
+    x.execute(
+        "INSERT INTO runs (run_id, script, script_hash, params, profile, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (run_id) DO UPDATE SET outcome = 'running', finished_at = NULL,
+           script_hash = excluded.script_hash, params = excluded.params",
+        args![
+            run_id,
+            start.script,
+            start.script_hash,
+            start.params.to_string(),
+            start.profile,
+            now_rfc3339()
+        ],
+    )
+    .map(|_| ())
 }
 
 fn record(r: &Row) -> Result<RunRecord, String> {

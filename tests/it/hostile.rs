@@ -166,7 +166,12 @@ async fn a_recipe_running_itself_through_batch_stops_at_the_nesting_limit() {
 async fn the_time_limit_and_ctrl_c_stop_batch_items() {
     let sb = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "spin.rhai", "loop { time::sleep(1); }\n");
+    // A BT call first: a run is recorded (and so found below) from its first call.
+    write(
+        dir.path(),
+        "spin.rhai",
+        "whc::reseller();\nloop { time::sleep(1); }\n",
+    );
     write(
         dir.path(),
         "outer.rhai",
@@ -347,7 +352,12 @@ async fn only_regular_files_under_the_cap_are_run() {
 async fn a_run_id_runs_once_at_a_time() {
     let sb = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    let script = write(dir.path(), "slow.rhai", "time::sleep(30); 1\n");
+    // A BT call first: a run is recorded, and so resumable, from its first call.
+    let script = write(
+        dir.path(),
+        "slow.rhai",
+        "whc::reseller();\ntime::sleep(30);\n1\n",
+    );
     let mut first = btw(&sb.base_url(), dir.path())
         .arg("run")
         .arg(&script)

@@ -369,6 +369,68 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
     );
 }
 
+/// The process dies (SIGKILL) after the create's ledger record is committed and before the
+/// create is sent: the record is there for another process to read, no order was made, and
+/// `--resume` asks BT, finds nothing, sends the create once, and the journey ends with one order.
+#[tokio::test]
+async fn killed_between_the_create_record_and_its_send_then_resumed_makes_one_order() {
+    use tokio::io::AsyncBufReadExt;
+    let sb = sandbox().await;
+    let url = sb.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = btw(&url, dir.path())
+        .args(["run", "scripts/whc_provide.rhai", "--json"])
+        .env("BTW_TEST_STALL_BEFORE_SEND", "create order")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let stalled = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("stalled before sending create order") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(stalled, Ok(true), "the run never reached the create");
+    assert!(orders_created(&url).await.is_empty(), "the create was sent");
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+
+    let store = btw::store::Store::open(&dir.path().join("btw.db")).unwrap();
+    let run_id = store
+        .latest_run_id()
+        .unwrap()
+        .expect("the run was recorded");
+    let steps = store.ledger_steps(&run_id).unwrap();
+    let create = steps
+        .iter()
+        .find(|s| s.operation == "create order")
+        .expect("the create's record was committed before its send");
+    assert_eq!(create.state, btw::store::StepState::Started);
+    assert_eq!(store.run_get(&run_id).unwrap().unwrap().outcome, "running");
+    drop(store);
+
+    let o = output(btw(&url, dir.path()).args(["run", "--resume", &run_id, "--json"])).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(o.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["state"], "completed");
+    assert_eq!(v["run_id"], run_id.as_str());
+    assert_eq!(
+        orders_created(&url).await,
+        vec![v["order_id"].as_str().unwrap().to_string()],
+        "exactly one order"
+    );
+    assert!(
+        o.stderr.contains("asking BT whether it took effect"),
+        "{}",
+        o.stderr
+    );
+}
+
 /// The whole journey at TRACE log level prints neither the client secret, nor its Basic form,
 /// nor any bearer token, in the logs, the errors or the output.
 #[tokio::test]

@@ -321,6 +321,12 @@ fn ledger_error(
     }
 }
 
+/// The run's records could not be started at its first use of the store (`e` says why): no
+/// call is made.
+pub(crate) fn begin_error(ctx: &NativeCallContext, e: String) -> Box<EvalAltResult> {
+    script_error(ctx, e)
+}
+
 /// Runs one mutating call through the ledger ([`crate::ledger::Step::mutate`]). `request`
 /// builds the request for the step number (creates put it in their `externalId`); `call` sends
 /// it; `recover` asks BT whether an interrupted attempt took effect.
@@ -337,6 +343,7 @@ pub(crate) fn ledgered(
     let step = rt.next_step();
     let request = request(step);
     rt.ledger_step(step, operation)
+        .map_err(|e| begin_error(ctx, e))?
         .mutate(request, call, recover, |notice| {
             let level = match notice {
                 crate::ledger::Notice::Reused => LogLevel::Info,
@@ -359,6 +366,7 @@ pub(crate) fn recorded_read(
 ) -> RhaiResult<Value> {
     let step = rt.next_step();
     rt.ledger_step(step, operation)
+        .map_err(|e| begin_error(ctx, e))?
         .read(&request, || call().map_err(StepError::Script))
         .map_err(|e| ledger_error(ctx, rt, e))
 }

@@ -34,6 +34,8 @@ enum When {
 }
 
 fn store_of(ctx: &NativeCallContext, rt: &Runtime, func: &str) -> RhaiResult<Store> {
+    // A run that schedules is recorded, whatever else it does.
+    rt.write_fence().map_err(|e| super::begin_error(ctx, e))?;
     rt.ledger.clone().ok_or_else(|| {
         script_error(
             ctx,

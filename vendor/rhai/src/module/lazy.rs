@@ -12,6 +12,20 @@ use std::prelude::v1::*;
 pub(super) struct LazyFunctions {
     /// Manifests, and whether their sub-modules are flattened. Later manifests take precedence.
     pub(super) manifests: Box<[(&'static ModuleManifest, bool)]>,
+    /// PATCH(btw): the manifests' functions by native hash, built on the first lookup.
+    pub(super) by_hash: ByHash,
+}
+
+/// PATCH(btw): an index of lazy functions by their native hash, so that a lookup (made for
+/// every call the engine resolves, a miss included) costs one hash-map probe instead of hashing
+/// every function of every manifest.
+#[derive(Clone, Default)]
+pub(super) struct ByHash(std::sync::OnceLock<std::collections::HashMap<u64, &'static FnManifestEntry>>);
+
+impl std::fmt::Debug for ByHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ByHash")
+    }
 }
 
 impl LazyFunctions {
@@ -41,9 +55,18 @@ impl Module {
     /// function in turn.
     #[must_use]
     pub(super) fn get_lazy_fn(&self, hash_native: u64) -> Option<RhaiFunc> {
-        self.lazy_functions
-            .as_ref()?
-            .find_fn(&mut |f| f.calc_hash(&[]) == hash_native)
+        // PATCH(btw): one probe of an index built once. Each function inserted in turn, from
+        // the lowest precedence to the highest, leaves the one `find_fn` would find.
+        let lazy = self.lazy_functions.as_ref()?;
+        let index = lazy.by_hash.0.get_or_init(|| {
+            let mut index = std::collections::HashMap::new();
+            lazy.for_each_fn(&mut |f| {
+                index.insert(f.calc_hash(&[]), f);
+            });
+            index
+        });
+        index
+            .get(&hash_native)
             .map(|f| RhaiFunc::StaticPlugin { func: f.func() })
     }
     /// Create a new [`Module`] from a plugin module's [manifest][crate::plugin::ModuleManifest].
@@ -110,7 +133,10 @@ impl Module {
             .map_or_else(Vec::new, |f| f.manifests.into_vec());
         let manifests: Box<[_]> = existing.into_iter().chain(manifests).collect();
         if !manifests.is_empty() {
-            self.lazy_functions = Some(LazyFunctions { manifests });
+            self.lazy_functions = Some(LazyFunctions {
+                manifests,
+                by_hash: ByHash::default(),
+            });
         }
 
         self.flags
