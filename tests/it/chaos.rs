@@ -549,7 +549,8 @@ async fn a_run_whose_ledger_record_meets_a_stopped_store_resumes_when_it_answers
         f.recipes.join("inbox/j.json"),
     )
     .unwrap();
-    d.wait_log("first placed", 1).await;
+    // The run's line, not the recipe's text (which a trace-level log of the store shows too).
+    d.wait_log("first placed EOR", 1).await;
     // The store goes away while the run sleeps: its second order's record meets it stopped.
     pg.stop();
     d.wait_log("resuming it from its ledger once the store answers", 1)
