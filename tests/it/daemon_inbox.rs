@@ -250,6 +250,26 @@ async fn idle_connections_to_the_listener_starve_neither_the_inbox_nor_notificat
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// The most runs in flight at any run's start, from the reports' start and end times (UTC RFC
+/// 3339: text order is time order), with those spans.
+fn most_at_once(recipes: &std::path::Path) -> (usize, Vec<(String, String)>) {
+    let spans: Vec<(String, String)> = reports(recipes)
+        .iter()
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap().to_string(),
+                r["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let most = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap();
+    (most, spans)
+}
+
 #[tokio::test]
 async fn jobs_dropped_at_once_run_at_most_max_runs_at_a_time() {
     let sb = sandbox().await;
@@ -269,21 +289,7 @@ async fn jobs_dropped_at_once_run_at_most_max_runs_at_a_time() {
     wait_for("8 runs", 60, || reports(&f.recipes).len() == 8)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let spans: Vec<(String, String)> = reports(&f.recipes)
-        .iter()
-        .map(|r| {
-            (
-                r["started_at"].as_str().unwrap().to_string(),
-                r["finished_at"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    // The most runs in flight at any run's start (times are UTC RFC 3339: text order is time order).
-    let most = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
-        .max()
-        .unwrap();
+    let (most, spans) = most_at_once(&f.recipes);
     assert!(most <= 2, "{most} at once: {spans:?}");
     d.stop().await;
 }
@@ -306,20 +312,7 @@ async fn waiting_runs_hold_no_slot() {
     wait_for("6 runs", 60, || reports(&f.recipes).len() == 6)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let spans: Vec<(String, String)> = reports(&f.recipes)
-        .iter()
-        .map(|r| {
-            (
-                r["started_at"].as_str().unwrap().to_string(),
-                r["finished_at"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let most = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
-        .max()
-        .unwrap();
+    let (most, spans) = most_at_once(&f.recipes);
     // With one slot held through the wait they would run one after another (12 s).
     assert!(most >= 3, "only {most} at once with one slot: {spans:?}");
     d.stop().await;

@@ -3,6 +3,7 @@
 use crate::common::*;
 use btw::runner::{self, Script};
 use serde_json::{json, Map, Value};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -334,39 +335,9 @@ async fn killed_mid_create_then_resumed_makes_one_order() {
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
 
-    let store = btw::store::Store::open(&dir.path().join("btw.db")).unwrap();
-    let run_id = store
-        .latest_run_id()
-        .unwrap()
-        .expect("the run was recorded");
-    let steps = store.ledger_steps(&run_id).unwrap();
-    let create = steps
-        .iter()
-        .find(|s| s.operation == "create order")
-        .unwrap();
-    assert_eq!(
-        create.state,
-        btw::store::StepState::Started,
-        "killed before the result was recorded"
-    );
-    drop(store);
+    let run_id = killed_run_with_its_create_started(dir.path());
 
-    let o = output(btw(&url, dir.path()).args(["run", "--resume", &run_id, "--json"])).await;
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let v: Value = serde_json::from_str(o.stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(v["state"], "completed");
-    assert_eq!(v["run_id"], run_id.as_str());
-    let created = orders_created(&url).await;
-    assert_eq!(
-        created,
-        vec![v["order_id"].as_str().unwrap().to_string()],
-        "exactly one order"
-    );
-    assert!(
-        o.stderr.contains("asking BT whether it took effect"),
-        "{}",
-        o.stderr
-    );
+    resumed_to_one_order(&url, dir.path(), &run_id).await;
 }
 
 /// The process dies (SIGKILL) after the create's ledger record is committed and before the
@@ -400,7 +371,18 @@ async fn killed_between_the_create_record_and_its_send_then_resumed_makes_one_or
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
 
+    let run_id = killed_run_with_its_create_started(dir.path());
     let store = btw::store::Store::open(&dir.path().join("btw.db")).unwrap();
+    assert_eq!(store.run_get(&run_id).unwrap().unwrap().outcome, "running");
+    drop(store);
+
+    resumed_to_one_order(&url, dir.path(), &run_id).await;
+}
+
+/// The killed run in data folder `data`: its id, once checked that its create's ledger record
+/// is there, `started` (committed before the send; no result recorded).
+fn killed_run_with_its_create_started(data: &Path) -> String {
+    let store = btw::store::Store::open(&data.join("btw.db")).unwrap();
     let run_id = store
         .latest_run_id()
         .unwrap()
@@ -410,17 +392,24 @@ async fn killed_between_the_create_record_and_its_send_then_resumed_makes_one_or
         .iter()
         .find(|s| s.operation == "create order")
         .expect("the create's record was committed before its send");
-    assert_eq!(create.state, btw::store::StepState::Started);
-    assert_eq!(store.run_get(&run_id).unwrap().unwrap().outcome, "running");
-    drop(store);
+    assert_eq!(
+        create.state,
+        btw::store::StepState::Started,
+        "killed before the result was recorded"
+    );
+    run_id
+}
 
-    let o = output(btw(&url, dir.path()).args(["run", "--resume", &run_id, "--json"])).await;
+/// `btw run --resume` of the killed run: it asks BT whether the create took effect and ends
+/// the journey with exactly one order.
+async fn resumed_to_one_order(url: &str, data: &Path, run_id: &str) {
+    let o = output(btw(url, data).args(["run", "--resume", run_id, "--json"])).await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: Value = serde_json::from_str(o.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(v["state"], "completed");
-    assert_eq!(v["run_id"], run_id.as_str());
+    assert_eq!(v["run_id"], run_id);
     assert_eq!(
-        orders_created(&url).await,
+        orders_created(url).await,
         vec![v["order_id"].as_str().unwrap().to_string()],
         "exactly one order"
     );
