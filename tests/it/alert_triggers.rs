@@ -3,7 +3,7 @@
 //! missed job posts one signed webhook.
 
 use crate::common::*;
-use crate::console::{receiver, verify, FAILING_RECIPE};
+use crate::console::{alerts_config, receiver, verify, FAILING_RECIPE};
 use crate::daemon_support::*;
 use chrono::Duration as Span;
 use serde_json::Value;
@@ -105,12 +105,7 @@ async fn a_missed_job_runs_the_on_job_missed_recipe_and_posts_one_signed_webhook
 
     let hook = closed_port_url();
     let (got, server) = receiver(hook.trim_start_matches("http://")).await;
-    let config = root.path().join("btw.toml");
-    std::fs::write(
-        &config,
-        format!("[alerts]\nwebhook_url = \"{hook}/hook\"\n"),
-    )
-    .unwrap();
+    let config = alerts_config(root.path(), &hook, "");
     let config = config.display().to_string();
     let env = [
         ("BTW_CONFIG", config.as_str()),

@@ -521,6 +521,17 @@ pub(crate) async fn receiver(addr: &str) -> (Received, tokio::task::JoinHandle<(
     )
 }
 
+/// A `btw.toml` in `root` whose alerts go to `{hook}/hook` (`extra`: more `[alerts]` lines).
+pub(crate) fn alerts_config(root: &Path, hook: &str, extra: &str) -> PathBuf {
+    let config = root.join("btw.toml");
+    std::fs::write(
+        &config,
+        format!("[alerts]\nwebhook_url = \"{hook}/hook\"\n{extra}"),
+    )
+    .unwrap();
+    config
+}
+
 /// Verifies a Standard Webhooks signature independently of btw.
 pub(crate) fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
     use base64::Engine as _;
@@ -555,12 +566,7 @@ async fn a_failed_run_posts_one_signed_webhook_even_when_the_receiver_was_down_a
     let recipes = data.join("recipes");
     std::fs::create_dir_all(&recipes).unwrap();
     let hook = closed_port_url();
-    let config = root.path().join("btw.toml");
-    std::fs::write(
-        &config,
-        format!("[alerts]\nwebhook_url = \"{hook}/hook\"\n"),
-    )
-    .unwrap();
+    let config = alerts_config(root.path(), &hook, "");
     let env = [
         ("BTW_CONFIG", config.display().to_string()),
         ("BTW_ALERT_SECRET", SECRET.to_string()),
@@ -937,12 +943,7 @@ async fn healthz_is_503_while_alerts_cannot_be_delivered_past_the_limit_and_200_
     let recipes = data.join("recipes");
     std::fs::create_dir_all(&recipes).unwrap();
     let hook = closed_port_url();
-    let config = root.path().join("btw.toml");
-    std::fs::write(
-        &config,
-        format!("[alerts]\nwebhook_url = \"{hook}/hook\"\nunhealthy_after_secs = 2\n"),
-    )
-    .unwrap();
+    let config = alerts_config(root.path(), &hook, "unhealthy_after_secs = 2\n");
     let env = [("BTW_CONFIG", config.display().to_string())];
     let (d, base) = serve_console(&url, &data, &env, &[]).await;
     let health = || async {
