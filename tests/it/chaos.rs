@@ -100,15 +100,7 @@ impl OwnPg {
             ],
             Some(&pg.data),
         );
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            pg._dir.path().display()
-        );
-        pg.run(
-            "pg_ctl",
-            &["-w", "-l", &pg.log(), "-o", &opts, "start", "-D"],
-            Some(&pg.data),
-        );
+        pg.start_server();
         Some(pg)
     }
 
@@ -159,8 +151,8 @@ impl OwnPg {
         );
     }
 
-    /// Starts the server stopped by [`OwnPg::stop`] again, on the same port.
-    fn start_again(&self) {
+    /// Starts the server (again, after [`OwnPg::stop`]) on its port.
+    fn start_server(&self) {
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
@@ -555,7 +547,7 @@ async fn a_run_whose_ledger_record_meets_a_stopped_store_resumes_when_it_answers
     pg.stop();
     d.wait_log("resuming it from its ledger once the store answers", 1)
         .await;
-    pg.start_again();
+    pg.start_server();
     wait_for("the run's report", 30, || !reports(&f.recipes).is_empty())
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
